@@ -1,0 +1,100 @@
+"""An in-memory chat platform: people type commands and read replies, DMs and the channel.
+
+The terminal REPL drives it for humans; the tests drive it as a real backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bot.actors import Actor
+from bot.commands.handlers import Dispatcher
+from bot.core import Core
+from bot.events import DirectMessage, SpaceAnnounced, SpaceCancelled, SpaceStarted
+from bot.models import Platform
+from bot.replies import Reply
+
+COMMUNITY = "local"
+
+
+@dataclass
+class Person:
+    name: str
+    moderator: bool = False
+    roles: frozenset[str] = frozenset()
+    email: str | None = None
+    dms: list[DirectMessage] = field(default_factory=list)
+
+
+def render(reply: Reply) -> str:
+    """Plain text for a terminal: title, text, then buttons as `[label] command-or-url`."""
+    parts = []
+    if reply.title:
+        parts.append(f"== {reply.title} ==")
+    parts.append(("! " if reply.error else "") + reply.text)
+    for button in reply.buttons:
+        parts.append(f"  [{button.label}] {button.command or button.url}")
+    return "\n".join(parts)
+
+
+def render_dm(message: DirectMessage) -> str:
+    lines = [message.text] + [f"  [{label}] {url}" for label, url in message.links]
+    return "\n".join(lines)
+
+
+class Chat:
+    def __init__(self, core: Core, dispatcher: Dispatcher, community: str = COMMUNITY) -> None:
+        self.core = core
+        self.dispatcher = dispatcher
+        self.community = community
+        self.people: dict[str, Person] = {}
+        self.channel: list[str] = []
+        self.unread: list[tuple[str, str]] = []  # (who, text) not yet shown by a REPL
+        core.bus.subscribe(DirectMessage, self._on_dm)
+        core.bus.subscribe(SpaceAnnounced, self._on_space_event)
+        core.bus.subscribe(SpaceStarted, self._on_space_event)
+        core.bus.subscribe(SpaceCancelled, self._on_space_event)
+
+    @property
+    def community_id(self) -> str:
+        return f"{Platform.SHELL.value}:{self.community}"
+
+    def person(self, name: str, *, moderator: bool | None = None,
+               roles: frozenset[str] | None = None) -> Person:
+        person = self.people.setdefault(name, Person(name))
+        if moderator is not None:
+            person.moderator = moderator
+        if roles is not None:
+            person.roles = roles
+        return person
+
+    def actor(self, name: str) -> Actor:
+        p = self.person(name)
+        return Actor(Platform.SHELL, self.community, name, name, is_moderator=p.moderator,
+                     roles=p.roles, email=p.email, community_name="Shell")
+
+    async def say(self, name: str, text: str) -> Reply:
+        """`name` types `text`; returns the reply once every consequence has happened."""
+        reply = await self.dispatcher.handle(self.actor(name), text)
+        await self.core.bus.drain()
+        return reply
+
+    def dms(self, name: str) -> list[str]:
+        return [render_dm(m) for m in self.person(name).dms]
+
+    async def _on_dm(self, message: DirectMessage) -> None:
+        community, _, user = message.identity_key.rpartition(":")
+        if community != self.community_id:
+            return
+        self.person(user).dms.append(message)
+        self.unread.append((user, render_dm(message)))
+
+    async def _on_space_event(self, event: SpaceAnnounced | SpaceStarted | SpaceCancelled) -> None:
+        if event.community_id != self.community_id:
+            return
+        space = await self.core.spaces.get(event.space_id)
+        what = {SpaceAnnounced: "New Space", SpaceStarted: "Live now",
+                SpaceCancelled: "Cancelled"}[type(event)]
+        line = f"{what}: #{space.id} {space.title}"
+        self.channel.append(line)
+        self.unread.append(("#channel", line))

@@ -1,0 +1,49 @@
+"""Who is asking: a platform identity plus what the platform says about them.
+
+Adapters build an `Actor` from the platform's event (Discord member, Slack user, shell
+name); the core decides everything else from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bot.models import Platform
+
+
+def community_id(platform: Platform | str, external_id: str) -> str:
+    return f"{Platform(platform).value}:{external_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class UserRef:
+    """A person named in a command (a mention), in the actor's community."""
+
+    user_id: str
+    display_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    platform: Platform
+    community: str  # the guild / workspace id; "local" for the shell
+    user_id: str
+    display_name: str = ""
+    is_moderator: bool = False  # the platform's own moderator rights
+    roles: frozenset[str] = field(default_factory=frozenset)  # platform role names / ids
+    member_since: datetime | None = None
+    email: str | None = None
+    community_name: str = ""
+
+    @property
+    def community_id(self) -> str:
+        return community_id(self.platform, self.community)
+
+    @property
+    def key(self) -> str:
+        return f"{self.community_id}:{self.user_id}"
+
+    def peer(self, ref: UserRef) -> Actor:
+        """An `Actor` for someone this actor mentioned, with no platform rights known."""
+        return Actor(self.platform, self.community, ref.user_id, ref.display_name or ref.user_id)

@@ -1,0 +1,1 @@
+"""One command grammar for every platform: text -> typed command -> reply."""

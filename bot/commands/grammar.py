@@ -1,0 +1,359 @@
+"""The command grammar: usage table (also the help text) and the parser.
+
+`parse(text, tz=..., now=..., default_currency=...)` returns a typed command or raises
+`InvalidInput` with a message that says what to write instead — never anything else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.commands import types as t
+from bot.commands.syntax import Words, lex, mention, space_id
+from bot.commands.times import parse_duration, parse_when
+from bot.errors import InvalidInput
+from bot.money import currency as lookup_currency
+from bot.money import parse_amount
+from bot.services.spaces import SpaceChanges, SpaceDraft
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    path: str
+    usage: str
+    summary: str
+    options: tuple[str, ...] = ()
+
+
+_SPACE_FIELDS = ("title", "starts", "price", "currency", "tickets", "duration",
+                 "description", "limit")
+
+USAGES: tuple[Usage, ...] = (
+    Usage("space create", '/space create title:"…" starts:"fri 18:00" tickets:100 [price:5] '
+          "[currency:usd] [duration:60] [limit:1] [description:\"…\"] [manual:yes]",
+          "Announce a Space; times are read in your zone (/tz set).",
+          (*_SPACE_FIELDS, "manual")),
+    Usage("space list", "/space list", "Upcoming and live Spaces here."),
+    Usage("space info", "/space info SPACE", "Details of a Space."),
+    Usage("space edit", "/space edit SPACE [title:…] [starts:…] [tickets:…] …",
+          "Change a Space you host.", _SPACE_FIELDS),
+    Usage("space cancel", '/space cancel SPACE [reason:"…"]',
+          "Cancel a Space; every ticket is refunded.", ("reason",)),
+    Usage("space start", "/space start SPACE", "Go live now."),
+    Usage("space end", "/space end SPACE", "End a live Space."),
+    Usage("space cohost", "/space cohost add|remove SPACE @user", "Manage co-hosts (at most 2)."),
+    Usage("ticket buy", "/ticket buy SPACE [quantity:1]", "Get a ticket.", ("quantity",)),
+    Usage("ticket show", "/ticket show [SPACE]", "Your tickets and their join links."),
+    Usage("ticket refund", "/ticket refund TICKET", "Refund one ticket (hosts)."),
+    Usage("tip", '/tip @host AMOUNT [currency:usd] [message:"…"] [public:yes] [space:SPACE]',
+          "Tip a host.", ("currency", "message", "public", "space")),
+    Usage("remind", "/remind on|off SPACE", "Be reminded before a Space starts."),
+    Usage("stage request", "/stage request [space:SPACE]", "Ask to speak.", ("space",)),
+    Usage("stage hand", "/stage hand [up|down] [space:SPACE]", "Raise or lower your hand.",
+          ("space",)),
+    Usage("stage promote", "/stage promote @user [space:SPACE]", "Make a listener a speaker.",
+          ("space",)),
+    Usage("stage demote", "/stage demote @user [space:SPACE]", "Back to listener.", ("space",)),
+    Usage("stage mute", "/stage mute @user [space:SPACE]", "Mute a speaker.", ("space",)),
+    Usage("stage unmute", "/stage unmute @user [space:SPACE]", "Unmute a speaker.", ("space",)),
+    Usage("stage remove", "/stage remove @user [space:SPACE]", "Remove someone from the room.",
+          ("space",)),
+    Usage("stage queue", "/stage queue [space:SPACE]", "Speakers and raised hands.", ("space",)),
+    Usage("slot add", '/slot add title:"…" starts:"…" [every:week] [days:mon,thu] [until:…] …',
+          "Book a time slot, one-off or recurring.",
+          (*_SPACE_FIELDS, "every", "days", "until", "count", "interval")),
+    Usage("slot list", "/slot list", "Your booked slots."),
+    Usage("slot remove", "/slot remove SLOT", "Remove future occurrences of a slot."),
+    Usage("payouts connect", "/payouts connect", "Connect a Stripe account to get paid."),
+    Usage("payouts status", "/payouts status", "Whether you can sell and get paid."),
+    Usage("tz set", "/tz set Europe/Berlin", "Your time zone; `/tz` shows it."),
+    Usage("help", "/help [command]", "This help."),
+)
+_BY_PATH = {u.path: u for u in USAGES}
+_GROUPS = sorted({u.path.split()[0] for u in USAGES})
+
+
+def help_text(topic: str = "") -> str:
+    topic = " ".join(topic.lower().lstrip("/").split())
+    chosen = [u for u in USAGES if not topic or u.path == topic or u.path.startswith(topic + " ")]
+    if not chosen:
+        raise InvalidInput(f"No command {topic!r}. Commands: " + ", ".join(f"/{g}" for g in _GROUPS))
+    return "\n".join(f"{u.usage}\n    {u.summary}" for u in chosen)
+
+
+class _Reader:
+    """Reads one command's words, remembering which options were used."""
+
+    def __init__(self, path: str, words: Words) -> None:
+        self.path = path
+        self.words = words
+        self.usage = _BY_PATH.get(path)
+
+    def fail(self, message: str) -> InvalidInput:
+        hint = f" Usage: {self.usage.usage}" if self.usage else ""
+        return InvalidInput(message + hint)
+
+    def check_options(self) -> None:
+        allowed = set(self.usage.options if self.usage else ())
+        unknown = sorted(set(self.words.options) - allowed)
+        if unknown:
+            known = ", ".join(f"{o}:" for o in sorted(allowed)) or "none"
+            raise self.fail(f"Unknown option {unknown[0]}: for /{self.path} (options: {known}).")
+
+    def positional(self, index: int) -> str | None:
+        pos = self.words.positional
+        return pos[index] if index < len(pos) else None
+
+    def max_positional(self, count: int) -> None:
+        if len(self.words.positional) > count:
+            extra = self.words.positional[count]
+            raise self.fail(f"I don't know what {extra!r} means here; quote values with spaces.")
+
+    def space(self, index: int, *, required: bool = True) -> int | None:
+        word = self.positional(index) or self.words.options.get("space")
+        if word is None:
+            if required:
+                raise self.fail("Name the Space by its number, e.g. 12 or #12.")
+            return None
+        found = space_id(word)
+        if found is None:
+            raise self.fail(f"{word!r} is not a Space number.")
+        return found
+
+    def user(self, index: int) -> t.UserRef:
+        word = self.positional(index)
+        ref = mention(word) if word else None
+        if ref is None:
+            raise self.fail("Mention someone, e.g. @alice.")
+        return ref
+
+    def option(self, name: str) -> str | None:
+        return self.words.options.get(name)
+
+    def integer(self, name: str, *, minimum: int = 1) -> int | None:
+        raw = self.option(name)
+        if raw is None:
+            return None
+        text = raw.replace(",", "").replace("_", "")
+        if not text.lstrip("-").isdigit() or len(text) > 12:
+            raise InvalidInput(f"{name}: must be a whole number, not {raw!r}.", field=name)
+        value = int(text)
+        if value < minimum:
+            raise InvalidInput(f"{name}: must be at least {minimum}.", field=name)
+        return value
+
+    def flag(self, name: str) -> bool | None:
+        raw = self.option(name)
+        if raw is None:
+            return None
+        lowered = raw.lower()
+        if lowered in {"yes", "y", "true", "on", "1", ""}:
+            return True
+        if lowered in {"no", "n", "false", "off", "0"}:
+            return False
+        raise InvalidInput(f"{name}: takes yes or no, not {raw!r}.", field=name)
+
+
+def _space_values(r: _Reader, tz: ZoneInfo, now: datetime, default_currency: str) -> dict[str, object]:
+    values: dict[str, object] = {}
+    if (title := r.option("title")) is not None:
+        values["title"] = title
+    if (starts := r.option("starts")) is not None:
+        values["starts_at"] = parse_when(starts, tz, now)
+    code = r.option("currency")
+    if code is not None:
+        values["currency"] = lookup_currency(code).code
+    if (price := r.option("price")) is not None:
+        values["price_minor"] = parse_amount(price, str(values.get("currency", default_currency)))
+        values.setdefault("currency", lookup_currency(default_currency).code)
+    if (tickets := r.integer("tickets", minimum=0)) is not None:
+        values["capacity"] = tickets
+    if (duration := r.option("duration")) is not None:
+        values["duration_minutes"] = parse_duration(duration)
+    if (desc := r.option("description")) is not None:
+        values["description"] = desc
+    if (limit := r.integer("limit")) is not None:
+        values["per_buyer_limit"] = limit
+    return values
+
+
+def _create(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
+    r.max_positional(0)
+    values = _space_values(r, tz, now, cur)
+    for name, key in (("title", "title"), ("starts", "starts_at"), ("tickets", "capacity")):
+        if key not in values:
+            raise r.fail(f"{name}: is missing.")
+    values.setdefault("currency", lookup_currency(cur).code)
+    return t.CreateSpace(SpaceDraft(manual_start=bool(r.flag("manual")), **values))  # type: ignore[arg-type]
+
+
+def _edit(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
+    space = r.space(0)
+    assert space is not None
+    r.max_positional(1)
+    values = _space_values(r, tz, now, cur)
+    if not values:
+        raise r.fail("Say what to change.")
+    return t.EditSpace(space, SpaceChanges(**values))  # type: ignore[arg-type]
+
+
+def _space_only(build: Callable[[int], t.Command]) -> Callable[[_Reader, ZoneInfo, datetime, str], t.Command]:
+    def parse(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
+        space = r.space(0)
+        assert space is not None
+        r.max_positional(1)
+        return build(space)
+    return parse
+
+
+def _cancel(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
+    space = r.space(0)
+    assert space is not None
+    r.max_positional(1)
+    return t.CancelSpace(space, (r.option("reason") or "").strip()[:500])
+
+
+def _cohost(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
+    verb = (r.positional(0) or "").lower()
+    if verb not in {"add", "remove"}:
+        raise r.fail("Say add or remove.")
+    space = r.space(1)
+    assert space is not None
+    user = r.user(2)
+    r.max_positional(3)
+    return t.SetCohost(space, user, verb == "add")
+
+
+def _buy(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
+    space = r.space(0)
+    assert space is not None
+    r.max_positional(1)
+    return t.BuyTicket(space, r.integer("quantity") or 1)
+
+
+def _show_tickets(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
+    r.max_positional(1)
+    return t.ShowTickets(r.space(0, required=False))
+
+
+def _refund(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
+    ticket = r.positional(0)
+    if not ticket or not ticket.isalnum() or len(ticket) > 40:
+        raise r.fail("Name the ticket by its id.")
+    r.max_positional(1)
+    return t.RefundTicket(ticket.lower())
+
+
+def _tip(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
+    user = r.user(0)
+    amount = r.positional(1)
+    if amount is None:
+        raise r.fail("Say how much, e.g. /tip @host 5.")
+    r.max_positional(2)
+    code = lookup_currency(r.option("currency") or cur).code
+    parse_amount(amount, code)  # validated now, converted by billing
+    return t.Tip(user, amount, code, (r.option("message") or "")[:300], r.flag("public") is not False,
+                 r.space(99, required=False))
+
+
+def _remind(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
+    verb = (r.positional(0) or "").lower()
+    if verb not in {"on", "off"}:
+        raise r.fail("Say on or off.")
+    space = r.space(1)
+    assert space is not None
+    r.max_positional(2)
+    return t.SetReminder(space, verb == "on")
+
+
+def _stage(verb: str) -> Callable[[_Reader, ZoneInfo, datetime, str], t.Command]:
+    def parse(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
+        space = r.space(99, required=False)
+        if verb in {"request", "queue"}:
+            r.max_positional(0)
+            return t.StageCommand(verb, space)
+        if verb == "hand":
+            word = (r.positional(0) or "up").lower()
+            if word not in {"up", "down"}:
+                raise r.fail("Say up or down.")
+            r.max_positional(1)
+            return t.StageCommand("hand", space, up=word == "up")
+        user = r.user(0)
+        r.max_positional(1)
+        return t.StageCommand(verb, space, user)
+    return parse
+
+
+def _slot(verb: str) -> Callable[[_Reader, ZoneInfo, datetime, str], t.Command]:
+    def parse(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
+        r.max_positional(1 if verb == "remove" else 0)
+        return t.SlotCommand(verb, tuple(sorted(r.words.options.items())), r.positional(0))
+    return parse
+
+
+def _payouts(verb: str) -> Callable[[_Reader, ZoneInfo, datetime, str], t.Command]:
+    def parse(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
+        r.max_positional(0)
+        return t.PayoutsCommand(verb)
+    return parse
+
+
+def _tz(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
+    zone = r.positional(0)
+    if zone is None:
+        raise r.fail("Name a zone, e.g. /tz set Europe/Berlin.")
+    r.max_positional(1)
+    return t.SetTimezone(zone)
+
+
+_Parser = Callable[[_Reader, ZoneInfo, datetime, str], t.Command]
+_PARSERS: dict[str, _Parser] = {
+    "space create": _create,
+    "space list": lambda r, *_: (r.max_positional(0), t.ListSpaces())[1],
+    "space info": _space_only(t.ShowSpace),
+    "space edit": _edit,
+    "space cancel": _cancel,
+    "space start": _space_only(t.StartSpace),
+    "space end": _space_only(t.EndSpace),
+    "space cohost": _cohost,
+    "ticket buy": _buy,
+    "ticket show": _show_tickets,
+    "ticket refund": _refund,
+    "tip": _tip,
+    "remind": _remind,
+    **{f"stage {v}": _stage(v) for v in
+       ("request", "hand", "promote", "demote", "mute", "unmute", "remove", "queue")},
+    **{f"slot {v}": _slot(v) for v in ("add", "list", "remove")},
+    **{f"payouts {v}": _payouts(v) for v in ("connect", "status")},
+    "tz set": _tz,
+    "tz": lambda r, *_: (r.max_positional(0), t.SetTimezone(None))[1],
+    "help": lambda r, *_: t.Help(" ".join(r.words.positional)),
+}
+
+
+def parse(text: str, *, tz: ZoneInfo, now: datetime, default_currency: str = "usd") -> t.Command:
+    """Text of one command -> typed command, or `InvalidInput` saying what to write."""
+    if len(text) > 4000:
+        raise InvalidInput("That command is too long.")
+    line = text.strip()
+    if not line.startswith("/"):
+        raise InvalidInput("Commands start with /, e.g. /space list. Try /help.")
+    words = lex(line[1:])
+    head = [w.lower() for w in words.positional[:2]]
+    for size in (2, 1):
+        path = " ".join(head[:size])
+        if len(head) >= size and path in _PARSERS:
+            del words.positional[:size]
+            reader = _Reader(path, words)
+            if path != "tz":
+                reader.check_options()
+            return _PARSERS[path](reader, tz, now, default_currency)
+    if head and head[0] in _GROUPS:
+        verbs = sorted(p.split()[1] for p in _PARSERS if p.startswith(head[0] + " "))
+        raise InvalidInput(f"/{head[0]} needs one of: {', '.join(verbs)}. Try /help {head[0]}.")
+    name = head[0] if head else ""
+    raise InvalidInput(f"There is no /{name} command. Commands: "
+                       + ", ".join(f"/{g}" for g in _GROUPS) + ".")

@@ -1,0 +1,241 @@
+"""Runs typed commands against the services and words the replies.
+
+Handlers are looked up by command type in a registry; outer packages (billing,
+scheduler) register handlers for the commands they own (`/payouts`, `/tip`, `/slot`).
+Until they do, those commands answer that the feature is not configured.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from bot.actors import Actor
+from bot.commands import types as t
+from bot.commands.grammar import help_text, parse
+from bot.commands.times import format_when
+from bot.core import Core
+from bot.errors import NotConfigured, UserError
+from bot.models import SpaceStatus
+from bot.replies import Button, Reply
+from bot.views import room_link, space_buttons, space_lines, space_title, ticket_line
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[Actor, Any], Awaitable[Reply]]
+
+
+class Dispatcher:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self._handlers: dict[type, Handler] = {
+            t.CreateSpace: self.create_space,
+            t.ListSpaces: self.list_spaces,
+            t.ShowSpace: self.show_space,
+            t.EditSpace: self.edit_space,
+            t.CancelSpace: self.cancel_space,
+            t.StartSpace: self.start_space,
+            t.EndSpace: self.end_space,
+            t.SetCohost: self.set_cohost,
+            t.BuyTicket: self.buy_ticket,
+            t.ShowTickets: self.show_tickets,
+            t.RefundTicket: self.refund_ticket,
+            t.SetReminder: self.set_reminder,
+            t.StageCommand: self.stage,
+            t.SetTimezone: self.timezone,
+            t.Help: self.help,
+            t.Tip: self._not_configured("Tips need billing, which is not configured yet."),
+            t.PayoutsCommand: self._not_configured("Payouts need billing, which is not configured yet."),
+            t.SlotCommand: self._not_configured("Slots need the scheduler, which is not configured yet."),
+        }
+
+    def register(self, command_type: type, handler: Handler) -> None:
+        """Let an outer package take over a command type."""
+        self._handlers[command_type] = handler
+
+    @staticmethod
+    def _not_configured(message: str) -> Handler:
+        async def handler(actor: Actor, command: Any) -> Reply:
+            raise NotConfigured(message)
+        return handler
+
+    async def tz_of(self, actor: Actor) -> ZoneInfo:
+        return ZoneInfo((await self.core.identities.ensure(actor)).tz)
+
+    async def handle(self, actor: Actor, text: str) -> Reply:
+        """Parse and run one command line; every outcome is a reply, never an exception."""
+        try:
+            command = parse(text, tz=await self.tz_of(actor), now=self.core.clock.now(),
+                            default_currency=self.core.settings.default_currency)
+        except UserError as exc:
+            return Reply(exc.message, error=True)
+        return await self.execute(actor, command)
+
+    async def execute(self, actor: Actor, command: t.Command) -> Reply:
+        try:
+            return await self._handlers[type(command)](actor, command)
+        except UserError as exc:
+            return Reply(exc.message, error=True)
+        except Exception:
+            ref = secrets.token_hex(3)
+            log.exception("command failed", ref=ref, command=type(command).__name__,
+                          actor=actor.key)
+            return Reply(f"Something went wrong on our side and it was logged (ref {ref}). "
+                         "Nothing was changed; please try again.", error=True)
+
+    # --- spaces --------------------------------------------------------------------------
+
+    async def _space_reply(self, actor: Actor, space_id: int, *, ephemeral: bool = True,
+                           prefix: str = "") -> Reply:
+        core = self.core
+        space = await core.spaces.get_in(space_id, actor.community_id)
+        host = await core.identities.get(space.host_id)
+        lines = space_lines(space, host, await self.tz_of(actor), core.clock.now())
+        return Reply((prefix + "\n" if prefix else "") + "\n".join(lines), ephemeral=ephemeral,
+                     title=space_title(space), buttons=space_buttons(space))
+
+    async def create_space(self, actor: Actor, cmd: t.CreateSpace) -> Reply:
+        space = await self.core.spaces.create(actor, cmd.draft)
+        assert space.id is not None
+        return await self._space_reply(actor, space.id, ephemeral=False,
+                                       prefix=f"Space #{space.id} is announced.")
+
+    async def list_spaces(self, actor: Actor, cmd: t.ListSpaces) -> Reply:
+        spaces = await self.core.spaces.list(actor.community_id)
+        if not spaces:
+            return Reply("No upcoming Spaces here. Host one with /space create.")
+        tz = await self.tz_of(actor)
+        from bot.views import price
+
+        lines = [f"#{s.id} {s.title} — {format_when(s.starts_at, tz)} — {price(s)} — "
+                 f"{s.tickets_left} left" + (" — LIVE" if s.status == SpaceStatus.LIVE else "")
+                 for s in spaces]
+        return Reply("\n".join(lines), title="Spaces")
+
+    async def show_space(self, actor: Actor, cmd: t.ShowSpace) -> Reply:
+        return await self._space_reply(actor, cmd.space_id)
+
+    async def edit_space(self, actor: Actor, cmd: t.EditSpace) -> Reply:
+        await self.core.spaces.edit(actor, cmd.space_id, cmd.changes)
+        return await self._space_reply(actor, cmd.space_id, prefix="Updated.")
+
+    async def cancel_space(self, actor: Actor, cmd: t.CancelSpace) -> Reply:
+        done, failed = await self.core.tickets.cancel_space(actor, cmd.space_id, cmd.reason)
+        text = f"Space #{cmd.space_id} is cancelled. {done} ticket(s) refunded or voided."
+        if failed:
+            text += f" {failed} refund(s) failed and will be retried; the operator has the log."
+        return Reply(text, ephemeral=False)
+
+    async def start_space(self, actor: Actor, cmd: t.StartSpace) -> Reply:
+        space = await self.core.spaces.start(actor, cmd.space_id)
+        me = await self.core.identities.ensure(actor)
+        role = "host" if me.id == space.host_id else "cohost"
+        link = room_link(self.core.settings.resolved_public_url, cmd.space_id,
+                         self.core.tickets.staff_token(space, me, role))
+        return Reply(f"Space #{cmd.space_id} is live.", ephemeral=True,
+                     buttons=(Button("Open the room", url=link),))
+
+    async def end_space(self, actor: Actor, cmd: t.EndSpace) -> Reply:
+        await self.core.spaces.end(actor, cmd.space_id)
+        return Reply(f"Space #{cmd.space_id} has ended. Thanks for hosting!", ephemeral=False)
+
+    async def set_cohost(self, actor: Actor, cmd: t.SetCohost) -> Reply:
+        await self.core.spaces.set_cohost(actor, cmd.space_id, cmd.user, cmd.add)
+        who = cmd.user.display_name or cmd.user.user_id
+        return Reply(f"{who} is {'now' if cmd.add else 'no longer'} a co-host of Space #{cmd.space_id}.")
+
+    # --- tickets -------------------------------------------------------------------------
+
+    async def buy_ticket(self, actor: Actor, cmd: t.BuyTicket) -> Reply:
+        res = await self.core.tickets.reserve(actor, cmd.space_id, cmd.quantity)
+        if res.tickets:
+            ids = ", ".join(ticket.id for ticket in res.tickets)
+            return Reply(f"You're in! Ticket {ids} for {res.space.title}. "
+                         "Your join link is in your direct messages.")
+        assert res.checkout is not None
+        tz = await self.tz_of(actor)
+        mode = " (TEST MODE — no real payment)" if res.checkout.test_mode else ""
+        return Reply(
+            f"{cmd.quantity} ticket(s) for {res.space.title} are held for you until "
+            f"{format_when(res.hold.expires_at, tz)}. Pay to confirm{mode}.",
+            buttons=(Button("Pay now", url=res.checkout.url),),
+        )
+
+    async def show_tickets(self, actor: Actor, cmd: t.ShowTickets) -> Reply:
+        core = self.core
+        me = await core.identities.ensure(actor)
+        assert me.id is not None
+        tickets = await core.tickets.tickets_of(me.id, cmd.space_id)
+        if not tickets:
+            return Reply("You have no valid tickets. Find a Space with /space list.")
+        lines, buttons = [], []
+        for ticket in tickets:
+            space = await core.spaces.get(ticket.space_id)
+            lines.append(f"{ticket_line(ticket)} — {space_title(space)}")
+            if space.status in (SpaceStatus.SCHEDULED, SpaceStatus.LIVE):
+                url = room_link(core.settings.resolved_public_url, ticket.space_id,
+                                core.tickets.token_for(ticket, space))
+                buttons.append(Button(f"Join #{space.id}", url=url))
+        return Reply("\n".join(lines), title="Your tickets", buttons=tuple(buttons[:5]))
+
+    async def refund_ticket(self, actor: Actor, cmd: t.RefundTicket) -> Reply:
+        ticket = await self.core.tickets.refund_one(actor, cmd.ticket_id)
+        return Reply(f"Ticket {ticket.id} is {ticket.status.value}.")
+
+    async def set_reminder(self, actor: Actor, cmd: t.SetReminder) -> Reply:
+        await self.core.reminders.set(actor, cmd.space_id, cmd.on)
+        if cmd.on:
+            return Reply(f"I'll remind you before Space #{cmd.space_id} starts.")
+        return Reply(f"Reminders for Space #{cmd.space_id} are off.")
+
+    # --- stage ---------------------------------------------------------------------------
+
+    async def stage(self, actor: Actor, cmd: t.StageCommand) -> Reply:
+        stage = self.core.stage
+        space_id = cmd.space_id or (await stage.find_live(actor)).id
+        assert space_id is not None
+        who = cmd.user.display_name or cmd.user.user_id if cmd.user else ""
+        match cmd.verb:
+            case "request":
+                await stage.raise_hand(actor, space_id, True)
+                return Reply("You asked to speak; a moderator will see your raised hand.")
+            case "hand":
+                await stage.raise_hand(actor, space_id, cmd.up)
+                return Reply("Hand raised." if cmd.up else "Hand lowered.")
+            case "queue":
+                state = await stage.queue(actor, space_id)
+                speakers = ", ".join(s.identity.display_name + (" (muted)" if s.muted else "")
+                                     for s in state.speakers) or "none"
+                hands = ", ".join(s.identity.display_name for s in state.queue) or "none"
+                return Reply(f"Speakers: {speakers}\nRaised hands: {hands}",
+                             title=f"Stage of #{space_id}")
+        assert cmd.user is not None
+        actions = {
+            "promote": (stage.promote, "{} is now a speaker."),
+            "demote": (stage.demote, "{} is a listener again."),
+            "remove": (stage.remove, "{} was removed from the Space."),
+        }
+        if cmd.verb in actions:
+            run, words = actions[cmd.verb]
+            await run(actor, space_id, cmd.user)
+            return Reply(words.format(who), ephemeral=False)
+        muted = cmd.verb == "mute"
+        await stage.mute(actor, space_id, cmd.user, muted)
+        return Reply(f"{who} is {'muted' if muted else 'unmuted'}.", ephemeral=False)
+
+    # --- the rest ------------------------------------------------------------------------
+
+    async def timezone(self, actor: Actor, cmd: t.SetTimezone) -> Reply:
+        if cmd.zone is None:
+            tz = await self.tz_of(actor)
+            return Reply(f"Your time zone is {tz.key}. Change it with /tz set Europe/Berlin.")
+        identity = await self.core.identities.set_timezone(actor, cmd.zone)
+        now = format_when(self.core.clock.now(), ZoneInfo(identity.tz))
+        return Reply(f"Your time zone is now {identity.tz} (it is {now}).")
+
+    async def help(self, actor: Actor, cmd: t.Help) -> Reply:
+        return Reply(help_text(cmd.topic), title="Stagepass commands")

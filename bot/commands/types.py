@@ -1,0 +1,123 @@
+"""Typed commands: what every adapter's input becomes before the core acts on it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.actors import UserRef
+from bot.services.spaces import SpaceChanges, SpaceDraft
+
+
+@dataclass(frozen=True, slots=True)
+class CreateSpace:
+    draft: SpaceDraft
+
+
+@dataclass(frozen=True, slots=True)
+class ListSpaces:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ShowSpace:
+    space_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class EditSpace:
+    space_id: int
+    changes: SpaceChanges
+
+
+@dataclass(frozen=True, slots=True)
+class CancelSpace:
+    space_id: int
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StartSpace:
+    space_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class EndSpace:
+    space_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetCohost:
+    space_id: int
+    user: UserRef
+    add: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BuyTicket:
+    space_id: int
+    quantity: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ShowTickets:
+    space_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefundTicket:
+    ticket_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Tip:
+    user: UserRef
+    amount: str
+    currency: str | None = None
+    message: str = ""
+    public: bool = True
+    space_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SetReminder:
+    space_id: int
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StageCommand:
+    """`/stage request|hand|promote|demote|mute|unmute|remove|queue`."""
+
+    verb: str
+    space_id: int | None = None
+    user: UserRef | None = None
+    up: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SlotCommand:
+    verb: str  # add | list | remove
+    options: tuple[tuple[str, str], ...] = ()
+    target: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PayoutsCommand:
+    verb: str  # connect | status
+
+
+@dataclass(frozen=True, slots=True)
+class SetTimezone:
+    zone: str | None  # None: show the current one
+
+
+@dataclass(frozen=True, slots=True)
+class Help:
+    topic: str = ""
+
+
+Command = (
+    CreateSpace | ListSpaces | ShowSpace | EditSpace | CancelSpace | StartSpace | EndSpace
+    | SetCohost | BuyTicket | ShowTickets | RefundTicket | Tip | SetReminder | StageCommand
+    | SlotCommand | PayoutsCommand | SetTimezone | Help
+)

@@ -1,0 +1,67 @@
+"""The core's services, built once and shared by every adapter, the HTTP app and CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.clock import Clock, SystemClock
+from bot.db import Database
+from bot.events import EventBus
+from bot.ports import NoPayments, PaymentGateway
+from bot.services.identities import IdentityService
+from bot.services.reminders import ReminderService
+from bot.services.spaces import SpaceService
+from bot.services.stage import StageService
+from bot.services.tickets import TicketService
+from bot.settings import Settings
+from bot.tokens import TokenSigner, load_signing_key
+
+
+@dataclass
+class Core:
+    settings: Settings
+    db: Database
+    bus: EventBus
+    clock: Clock
+    signer: TokenSigner
+    payments: PaymentGateway
+    identities: IdentityService
+    spaces: SpaceService
+    tickets: TicketService
+    stage: StageService
+    reminders: ReminderService
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        db: Database | None = None,
+        clock: Clock | None = None,
+        payments: PaymentGateway | None = None,
+        signer: TokenSigner | None = None,
+    ) -> Core:
+        db = db or Database(settings.resolved_database_url)
+        clock = clock or SystemClock()
+        bus = EventBus()
+        payments = payments or NoPayments()
+        if signer is None:
+            secret = settings.signing_key.get_secret_value() if settings.signing_key else None
+            signer = TokenSigner(load_signing_key(secret, settings.data_dir))
+        identities = IdentityService(db, clock)
+        spaces = SpaceService(db, bus, clock, settings, identities, payments)
+        tickets = TicketService(db, bus, clock, settings, identities, spaces, payments, signer)
+        stage = StageService(db, bus, clock, settings, identities, spaces)
+        reminders = ReminderService(db, bus, clock, identities, spaces)
+        return cls(settings, db, bus, clock, signer, payments, identities, spaces, tickets,
+                   stage, reminders)
+
+    def use_payments(self, payments: PaymentGateway) -> None:
+        """Swap the payment gateway (the wiring does this once billing is built)."""
+        self.payments = payments
+        self.spaces.payments = payments
+        self.tickets.payments = payments
+
+    async def close(self) -> None:
+        await self.bus.close()
+        await self.db.dispose()

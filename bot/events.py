@@ -1,0 +1,174 @@
+"""Domain events and the in-process async bus that carries them.
+
+Services publish after their transaction commits. Each subscriber runs as its own named
+task owned by the bus: a slow Discord post never delays a command's reply, and a failing
+handler is logged with the event and never breaks the others. `drain()` waits for every
+pending handler (tests, and shutdown before the loop closes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Base of all domain events. `actor_key` is who caused it, when a person did."""
+
+    actor_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpaceEvent(Event):
+    space_id: int
+    community_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpaceAnnounced(SpaceEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpaceUpdated(SpaceEvent):
+    changed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpaceStarted(SpaceEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpaceEnded(SpaceEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpaceCancelled(SpaceEvent):
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CohostChanged(SpaceEvent):
+    identity_key: str
+    added: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HoldCreated(SpaceEvent):
+    hold_id: str
+    buyer_key: str
+    quantity: int
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HoldReleased(SpaceEvent):
+    hold_id: str
+    buyer_key: str
+    quantity: int
+    expired: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TicketIssued(SpaceEvent):
+    ticket_ids: tuple[str, ...]
+    holder_key: str
+    hold_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TicketClosed(SpaceEvent):
+    """A ticket stopped being valid: refunded, or revoked (dispute, removal)."""
+
+    ticket_id: str
+    holder_key: str
+    refunded: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReminderSet(SpaceEvent):
+    identity_key: str
+    on: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReminderDue(SpaceEvent):
+    identity_key: str
+    minutes_before: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageChanged(SpaceEvent):
+    """Someone's place on the stage changed; `change` names how."""
+
+    identity_key: str
+    change: str  # hand_raised, hand_lowered, promoted, demoted, muted, unmuted, removed
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DirectMessage(Event):
+    """A message for one person, rendered by the adapter of their platform."""
+
+    identity_key: str
+    text: str
+    links: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+
+E = TypeVar("E", bound=Event)
+Handler = Callable[[Any], Awaitable[None]]
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._handlers: dict[type[Event], list[Handler]] = defaultdict(list)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._seq = itertools.count(1)
+        self.failures = 0
+
+    def subscribe(self, event_type: type[E], handler: Callable[[E], Awaitable[None]]) -> None:
+        """Call `handler` for every event of `event_type` or a subclass of it."""
+        self._handlers[event_type].append(handler)
+
+    def publish(self, event: Event) -> None:
+        """Hand `event` to every subscriber, each in its own named task."""
+        for event_type in type(event).__mro__:
+            for handler in self._handlers.get(event_type, ()):  # type: ignore[call-overload]
+                name = f"event:{type(event).__name__}:{getattr(handler, '__qualname__', handler)}"
+                task = asyncio.create_task(self._run(handler, event), name=f"{name}#{next(self._seq)}")
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, handler: Handler, event: Event) -> None:
+        try:
+            await handler(event)
+        except Exception:
+            self.failures += 1
+            log.exception("event handler failed", event=type(event).__name__,
+                          handler=getattr(handler, "__qualname__", repr(handler)), payload=event)
+
+    async def drain(self) -> None:
+        """Wait until no handler is running (handlers may publish more events)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        """Finish in-flight handlers; cancel what is still running after that."""
+        try:
+            await asyncio.wait_for(self.drain(), timeout=10)
+        except TimeoutError:
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)

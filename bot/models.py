@@ -1,0 +1,241 @@
+"""The persisted domain: communities, identities, Spaces, holds, tickets, stage state,
+reminders and the audit log (SQLModel tables; schema changes go through Alembic).
+
+A person is a platform identity `(platform, community, user_id)`; everything a person
+owns (holds, tickets, reminders, stage seats) points at an `Identity` row.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+from bot.clock import as_utc
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, on SQLite (which forgets zones) and PostgreSQL."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return as_utc(value)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+
+class Platform(enum.StrEnum):
+    DISCORD = "discord"
+    SLACK = "slack"
+    SHELL = "shell"
+
+
+class SpaceStatus(enum.StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    LIVE = "live"
+    ENDED = "ended"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_open_for_sale(self) -> bool:
+        return self in (SpaceStatus.SCHEDULED, SpaceStatus.LIVE)
+
+    @property
+    def is_final(self) -> bool:
+        return self in (SpaceStatus.ENDED, SpaceStatus.CANCELLED)
+
+
+class HoldStatus(enum.StrEnum):
+    ACTIVE = "active"
+    CONFIRMED = "confirmed"
+    RELEASED = "released"
+    EXPIRED = "expired"
+
+
+class TicketStatus(enum.StrEnum):
+    VALID = "valid"
+    REFUNDED = "refunded"
+    REVOKED = "revoked"
+
+
+class StageRole(enum.StrEnum):
+    LISTENER = "listener"
+    SPEAKER = "speaker"
+
+
+def _enum(cls: type[enum.Enum]) -> sa.Enum:
+    """Stored as the enum's string value in a VARCHAR, read back as the enum."""
+    return sa.Enum(cls, native_enum=False, length=16, validate_strings=True,
+                   values_callable=lambda members: [m.value for m in members])
+
+
+def _dt(**kw: Any) -> Any:
+    return Field(sa_type=UTCDateTime, **kw)
+
+
+class Community(SQLModel, table=True):
+    __tablename__ = "communities"
+
+    id: str = Field(primary_key=True, max_length=120)  # "discord:1234", "shell:local"
+    platform: Platform = Field(sa_type=_enum(Platform))
+    external_id: str = Field(max_length=100)
+    name: str = Field(default="", max_length=200)
+    created_at: datetime = _dt()
+
+
+class Identity(SQLModel, table=True):
+    __tablename__ = "identities"
+    __table_args__ = (sa.UniqueConstraint("community_id", "user_id", name="uq_identity"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: Platform = Field(sa_type=_enum(Platform))
+    community_id: str = Field(foreign_key="communities.id", max_length=120)
+    user_id: str = Field(max_length=100)
+    display_name: str = Field(default="", max_length=200)
+    tz: str = Field(default="UTC", max_length=64)
+    created_at: datetime = _dt()
+
+    @property
+    def key(self) -> str:
+        """`platform:community:user` — stable, printable, used in tokens and logs."""
+        return f"{self.community_id}:{self.user_id}"
+
+
+class Space(SQLModel, table=True):
+    __tablename__ = "spaces"
+    __table_args__ = (
+        sa.CheckConstraint("sold >= 0 AND sold <= capacity", name="ck_space_sold"),
+        sa.CheckConstraint("price_minor >= 0", name="ck_space_price"),
+        sa.Index("ix_spaces_community_start", "community_id", "starts_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: str = Field(foreign_key="communities.id", max_length=120)
+    host_id: int = Field(foreign_key="identities.id", index=True)
+    title: str = Field(max_length=200)
+    description: str = Field(default="", max_length=2000)
+    starts_at: datetime = _dt()
+    duration_minutes: int
+    status: SpaceStatus = Field(sa_type=_enum(SpaceStatus), index=True)
+    price_minor: int
+    currency: str = Field(max_length=3)
+    capacity: int
+    sold: int = 0
+    per_buyer_limit: int = 1
+    manual_start: bool = False
+    created_at: datetime = _dt()
+    updated_at: datetime = _dt()
+    started_at: datetime | None = _dt(default=None, nullable=True)
+    ended_at: datetime | None = _dt(default=None, nullable=True)
+    cancel_reason: str | None = Field(default=None, max_length=500)
+
+    @property
+    def is_free(self) -> bool:
+        return self.price_minor == 0
+
+    @property
+    def tickets_left(self) -> int:
+        return self.capacity - self.sold
+
+
+class SpaceCohost(SQLModel, table=True):
+    __tablename__ = "space_cohosts"
+
+    space_id: int = Field(foreign_key="spaces.id", primary_key=True)
+    identity_id: int = Field(foreign_key="identities.id", primary_key=True)
+    added_at: datetime = _dt()
+
+
+class Hold(SQLModel, table=True):
+    """Tickets reserved for a buyer until paid for or expired."""
+
+    __tablename__ = "holds"
+    __table_args__ = (sa.Index("ix_holds_status_expiry", "status", "expires_at"),)
+
+    id: str = Field(primary_key=True, max_length=32)
+    space_id: int = Field(foreign_key="spaces.id", index=True)
+    buyer_id: int = Field(foreign_key="identities.id", index=True)
+    quantity: int
+    amount_minor: int
+    currency: str = Field(max_length=3)
+    status: HoldStatus = Field(sa_type=_enum(HoldStatus))
+    expires_at: datetime = _dt()
+    created_at: datetime = _dt()
+    resolved_at: datetime | None = _dt(default=None, nullable=True)
+
+
+class BuyerQuota(SQLModel, table=True):
+    """How many tickets (held or issued) one buyer has for one Space: the per-buyer limit
+    is enforced by a conditional upsert on this row."""
+
+    __tablename__ = "buyer_quotas"
+
+    space_id: int = Field(foreign_key="spaces.id", primary_key=True)
+    buyer_id: int = Field(foreign_key="identities.id", primary_key=True)
+    taken: int = 0
+
+
+class Ticket(SQLModel, table=True):
+    __tablename__ = "tickets"
+
+    id: str = Field(primary_key=True, max_length=32)
+    space_id: int = Field(foreign_key="spaces.id", index=True)
+    holder_id: int = Field(foreign_key="identities.id", index=True)
+    hold_id: str = Field(foreign_key="holds.id", index=True)
+    status: TicketStatus = Field(sa_type=_enum(TicketStatus))
+    price_minor: int
+    fee_minor: int = 0
+    currency: str = Field(max_length=3)
+    issued_at: datetime = _dt()
+    closed_at: datetime | None = _dt(default=None, nullable=True)
+    close_reason: str | None = Field(default=None, max_length=500)
+
+
+class StageMember(SQLModel, table=True):
+    """A person's place on a Space's stage: speaker or listener, hand, mute."""
+
+    __tablename__ = "stage_members"
+
+    space_id: int = Field(foreign_key="spaces.id", primary_key=True)
+    identity_id: int = Field(foreign_key="identities.id", primary_key=True)
+    role: StageRole = Field(sa_type=_enum(StageRole))
+    hand_raised_at: datetime | None = _dt(default=None, nullable=True)
+    muted: bool = False
+    removed: bool = False
+    updated_at: datetime = _dt()
+
+
+class Reminder(SQLModel, table=True):
+    """A listener's wish to be reminded of a Space."""
+
+    __tablename__ = "reminders"
+
+    space_id: int = Field(foreign_key="spaces.id", primary_key=True)
+    identity_id: int = Field(foreign_key="identities.id", primary_key=True)
+    created_at: datetime = _dt()
+
+
+class AuditEntry(SQLModel, table=True):
+    """Every state change: who did what to which Space, and when."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _dt()
+    actor_id: int | None = Field(default=None, foreign_key="identities.id")
+    action: str = Field(max_length=64, index=True)
+    space_id: int | None = Field(default=None, foreign_key="spaces.id", index=True)
+    subject: str = Field(default="", max_length=200)
+    details: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)

@@ -1,0 +1,56 @@
+"""Who may do what to a Space: one table, one check."""
+
+from __future__ import annotations
+
+import enum
+
+from bot.errors import PermissionDenied
+
+
+class SpaceRole(enum.StrEnum):
+    HOST = "host"
+    COHOST = "cohost"
+    MODERATOR = "moderator"
+    TICKET_HOLDER = "ticket_holder"
+    MEMBER = "member"
+
+
+class Action(enum.StrEnum):
+    EDIT = "edit this Space"
+    CANCEL = "cancel this Space"
+    START = "start this Space"
+    END = "end this Space"
+    MANAGE_COHOSTS = "change co-hosts"
+    RUN_STAGE = "manage the stage"
+    REQUEST_TO_SPEAK = "ask to speak"
+    REFUND = "refund tickets"
+    RECORD = "record this Space"
+
+
+H, C, M, T = SpaceRole.HOST, SpaceRole.COHOST, SpaceRole.MODERATOR, SpaceRole.TICKET_HOLDER
+
+RULES: dict[Action, frozenset[SpaceRole]] = {
+    Action.EDIT: frozenset({H}),
+    Action.CANCEL: frozenset({H, M}),
+    Action.START: frozenset({H, C, M}),
+    Action.END: frozenset({H, C, M}),
+    Action.MANAGE_COHOSTS: frozenset({H}),
+    Action.RUN_STAGE: frozenset({H, C, M}),
+    Action.REQUEST_TO_SPEAK: frozenset({T, C, H}),
+    Action.REFUND: frozenset({H}),
+    Action.RECORD: frozenset({H, C}),
+}
+
+_NAMES = {H: "the host", C: "co-hosts", M: "moderators", T: "ticket holders"}
+
+
+def allowed(action: Action, roles: frozenset[SpaceRole]) -> bool:
+    return bool(RULES[action] & roles)
+
+
+def require(action: Action, roles: frozenset[SpaceRole]) -> None:
+    if allowed(action, roles):
+        return
+    who = [_NAMES[r] for r in SpaceRole if r in RULES[action] and r in _NAMES]
+    listed = who[0] if len(who) == 1 else ", ".join(who[:-1]) + " and " + who[-1]
+    raise PermissionDenied(f"Only {listed} can {action.value}.")

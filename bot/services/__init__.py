@@ -1,0 +1,1 @@
+"""Application services: the only code that changes domain state."""

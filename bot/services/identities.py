@@ -1,0 +1,117 @@
+"""Communities and identities: created on first sight, kept up to date, cached by key."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col, select
+
+from bot.actors import Actor
+from bot.clock import Clock
+from bot.db import Database
+from bot.errors import InvalidInput, NotFound
+from bot.models import Community, Identity
+
+
+class IdentityService:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+        self._ids: dict[str, int] = {}
+
+    async def ensure(self, actor: Actor) -> Identity:
+        """The identity row for `actor`, created (with its community) when new."""
+        now = self.clock.now()
+        insert = postgresql.insert if not self.db.is_sqlite else sqlite.insert
+        async with self.db.write() as session:
+            conn = await session.connection()
+            await conn.execute(
+                insert(Community)
+                .values(
+                    id=actor.community_id,
+                    platform=actor.platform.value,
+                    external_id=actor.community,
+                    name=actor.community_name,
+                    created_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["id"])
+            )
+            await conn.execute(
+                insert(Identity)
+                .values(
+                    platform=actor.platform.value,
+                    community_id=actor.community_id,
+                    user_id=actor.user_id,
+                    display_name=actor.display_name or actor.user_id,
+                    tz="UTC",
+                    created_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["community_id", "user_id"])
+            )
+            identity = (
+                await session.exec(
+                    select(Identity).where(
+                        Identity.community_id == actor.community_id,
+                        Identity.user_id == actor.user_id,
+                    )
+                )
+            ).one()
+            if actor.display_name and identity.display_name != actor.display_name:
+                identity.display_name = actor.display_name
+                session.add(identity)
+        assert identity.id is not None
+        self._ids[actor.key] = identity.id
+        return identity
+
+    async def get(self, identity_id: int) -> Identity:
+        async with self.db.session() as session:
+            identity = await session.get(Identity, identity_id)
+        if identity is None:
+            raise NotFound("No such person.")
+        return identity
+
+    async def by_key(self, key: str) -> Identity | None:
+        community, _, user_id = key.rpartition(":")
+        async with self.db.session() as session:
+            return (
+                await session.exec(
+                    select(Identity).where(
+                        Identity.community_id == community, Identity.user_id == user_id
+                    )
+                )
+            ).first()
+
+    async def keys_for(self, ids: list[int]) -> dict[int, Identity]:
+        if not ids:
+            return {}
+        async with self.db.session() as session:
+            rows = await session.exec(select(Identity).where(col(Identity.id).in_(ids)))
+            return {row.id: row for row in rows if row.id is not None}
+
+    async def set_timezone(self, actor: Actor, zone: str) -> Identity:
+        tz = parse_zone(zone)
+        identity = await self.ensure(actor)
+        async with self.db.write() as session:
+            identity.tz = tz.key
+            session.add(identity)
+        return identity
+
+
+_ZONES_LOWER: dict[str, str] = {}
+
+
+def parse_zone(name: str) -> ZoneInfo:
+    """An IANA zone from what a person typed (`europe/berlin` works; `CET` too)."""
+    if not _ZONES_LOWER:
+        _ZONES_LOWER.update({z.lower(): z for z in available_timezones()})
+    key = _ZONES_LOWER.get(name.strip().lower().replace(" ", "_"))
+    try:
+        if key is None:
+            raise ZoneInfoNotFoundError(name)
+        return ZoneInfo(key)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(
+            f"Unknown time zone {name!r}. Use a name like Europe/Berlin or America/New_York.",
+            field="tz",
+        ) from None

@@ -1,0 +1,371 @@
+"""Spaces: create, edit, start, end, cancel, co-hosts — and who holds which role."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from datetime import datetime, timedelta
+
+from sqlmodel import col, select
+
+from bot.actors import Actor, UserRef
+from bot.clock import Clock
+from bot.db import Database
+from bot.errors import Conflict, InvalidInput, LimitExceeded, NotFound
+from bot.events import (
+    CohostChanged,
+    EventBus,
+    SpaceAnnounced,
+    SpaceCancelled,
+    SpaceEnded,
+    SpaceStarted,
+    SpaceUpdated,
+)
+from bot.models import Space, SpaceCohost, SpaceStatus, Ticket, TicketStatus
+from bot.money import currency as lookup_currency
+from bot.money import format_minor
+from bot.permissions import Action, SpaceRole, require
+from bot.ports import PaymentGateway
+from bot.services import audit
+from bot.services.eligibility import HostEligibility
+from bot.services.identities import IdentityService
+from bot.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class SpaceDraft:
+    """What a host asks for; validated by `SpaceService` against the settings."""
+
+    title: str
+    starts_at: datetime
+    capacity: int
+    price_minor: int = 0
+    currency: str = "usd"
+    duration_minutes: int | None = None
+    description: str = ""
+    per_buyer_limit: int | None = None
+    manual_start: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SpaceChanges:
+    """Fields of an edit; `None` leaves a field as it is."""
+
+    title: str | None = None
+    starts_at: datetime | None = None
+    capacity: int | None = None
+    price_minor: int | None = None
+    currency: str | None = None
+    duration_minutes: int | None = None
+    description: str | None = None
+    per_buyer_limit: int | None = None
+
+    def given(self) -> dict[str, object]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+
+class SpaceService:
+    def __init__(
+        self,
+        db: Database,
+        bus: EventBus,
+        clock: Clock,
+        settings: Settings,
+        identities: IdentityService,
+        payments: PaymentGateway,
+    ) -> None:
+        self.db = db
+        self.bus = bus
+        self.clock = clock
+        self.settings = settings
+        self.identities = identities
+        self.payments = payments
+        self.eligibility = HostEligibility(settings.host_rules)
+
+    # --- reading -------------------------------------------------------------------------
+
+    async def get(self, space_id: int) -> Space:
+        async with self.db.session() as session:
+            space = await session.get(Space, space_id)
+        if space is None:
+            raise NotFound(f"There is no Space #{space_id}.")
+        return space
+
+    async def get_in(self, space_id: int, community_id: str) -> Space:
+        """A Space, but only if it belongs to the asking community."""
+        space = await self.get(space_id)
+        if space.community_id != community_id:
+            raise NotFound(f"There is no Space #{space_id} here.")
+        return space
+
+    async def list(
+        self, community_id: str | None = None, *, upcoming_only: bool = True, limit: int = 50
+    ) -> list[Space]:
+        query = select(Space).order_by(col(Space.starts_at)).limit(limit)
+        if community_id is not None:
+            query = query.where(Space.community_id == community_id)
+        if upcoming_only:
+            query = query.where(
+                col(Space.status).in_([SpaceStatus.SCHEDULED.value, SpaceStatus.LIVE.value])
+            )
+        async with self.db.session() as session:
+            return list(await session.exec(query))
+
+    async def cohost_ids(self, space_id: int) -> list[int]:
+        async with self.db.session() as session:
+            rows = await session.exec(
+                select(SpaceCohost.identity_id).where(SpaceCohost.space_id == space_id)
+            )
+            return list(rows)
+
+    async def roles(self, space: Space, actor: Actor) -> frozenset[SpaceRole]:
+        """Every role `actor` holds for `space`."""
+        identity = await self.identities.ensure(actor)
+        roles = {SpaceRole.MEMBER}
+        if actor.is_moderator and actor.community_id == space.community_id:
+            roles.add(SpaceRole.MODERATOR)
+        if identity.id == space.host_id:
+            roles.add(SpaceRole.HOST)
+        async with self.db.session() as session:
+            if await session.get(SpaceCohost, (space.id, identity.id)):
+                roles.add(SpaceRole.COHOST)
+            held = (
+                await session.exec(
+                    select(Ticket.id).where(
+                        Ticket.space_id == space.id,
+                        Ticket.holder_id == identity.id,
+                        Ticket.status == TicketStatus.VALID.value,
+                    )
+                )
+            ).first()
+        if held is not None:
+            roles.add(SpaceRole.TICKET_HOLDER)
+        return frozenset(roles)
+
+    # --- validation: one place for every limit -------------------------------------------
+
+    def _validate(self, draft: SpaceDraft, *, sold: int = 0, check_start: bool = True) -> SpaceDraft:
+        s = self.settings
+        title = " ".join(draft.title.split())
+        if not title:
+            raise InvalidInput("A Space needs a title.", field="title")
+        if len(title) > s.max_title_length:
+            raise InvalidInput(
+                f"The title is {len(title)} characters long; the limit is {s.max_title_length}.",
+                field="title",
+            )
+        if len(draft.description) > 2000:
+            raise InvalidInput("The description is longer than 2,000 characters.", field="description")
+        if draft.starts_at.tzinfo is None:
+            raise InvalidInput("The start time needs a time zone.", field="starts")
+        if check_start and draft.starts_at <= self.clock.now():
+            raise InvalidInput("The start time is in the past; pick a time ahead.", field="starts")
+        cur = lookup_currency(draft.currency)
+        if draft.price_minor < 0:
+            raise InvalidInput("The price cannot be negative.", field="price")
+        max_minor = s.max_price * 10**cur.exponent
+        if draft.price_minor > max_minor:
+            raise InvalidInput(
+                f"The price is above the limit of {format_minor(max_minor, cur.code)}.",
+                field="price",
+            )
+        if 0 < draft.price_minor < cur.minimum_charge:
+            raise InvalidInput(
+                f"The lowest price for a paid Space is {format_minor(cur.minimum_charge, cur.code)}"
+                " (make it 0 for a free Space).",
+                field="price",
+            )
+        if draft.capacity < 1:
+            raise InvalidInput("A Space needs at least 1 ticket.", field="tickets")
+        if draft.capacity > s.max_tickets:
+            raise LimitExceeded(
+                f"A Space can have at most {s.max_tickets:,} tickets.", field="tickets"
+            )
+        if draft.capacity < sold:
+            raise Conflict(f"{sold} tickets are already sold; capacity cannot go below that.")
+        duration = draft.duration_minutes or s.default_duration_minutes
+        if not 1 <= duration <= s.max_duration_minutes:
+            raise InvalidInput(
+                f"The duration must be between 1 and {s.max_duration_minutes} minutes.",
+                field="duration",
+            )
+        limit = draft.per_buyer_limit or min(s.default_per_buyer, draft.capacity)
+        if not 1 <= limit <= s.max_per_buyer:
+            raise LimitExceeded(
+                f"Tickets per buyer must be between 1 and {s.max_per_buyer}.", field="limit"
+            )
+        return replace(
+            draft, title=title, currency=cur.code, duration_minutes=duration,
+            per_buyer_limit=min(limit, draft.capacity),
+        )
+
+    # --- changing ------------------------------------------------------------------------
+
+    async def create(self, actor: Actor, draft: SpaceDraft) -> Space:
+        now = self.clock.now()
+        self.eligibility.check(actor, now)
+        draft = self._validate(draft)
+        host = await self.identities.ensure(actor)
+        await self.payments.ensure_can_sell(host, draft.price_minor)
+        assert draft.duration_minutes is not None and draft.per_buyer_limit is not None
+        space = Space(
+            community_id=actor.community_id,
+            host_id=host.id or 0,
+            title=draft.title,
+            description=draft.description,
+            starts_at=draft.starts_at,
+            duration_minutes=draft.duration_minutes,
+            status=SpaceStatus.SCHEDULED,
+            price_minor=draft.price_minor,
+            currency=draft.currency,
+            capacity=draft.capacity,
+            per_buyer_limit=draft.per_buyer_limit,
+            manual_start=draft.manual_start,
+            created_at=now,
+            updated_at=now,
+        )
+        async with self.db.write() as session:
+            session.add(space)
+            await session.flush()
+            audit.record(session, self.clock, "space.created", actor_id=host.id,
+                         space_id=space.id, subject=space.title,
+                         price=space.price_minor, currency=space.currency,
+                         capacity=space.capacity, starts_at=space.starts_at.isoformat())
+        assert space.id is not None
+        self.bus.publish(SpaceAnnounced(space_id=space.id, community_id=space.community_id,
+                                        actor_key=actor.key))
+        return space
+
+    async def edit(self, actor: Actor, space_id: int, changes: SpaceChanges) -> Space:
+        space = await self.get_in(space_id, actor.community_id)
+        require(Action.EDIT, await self.roles(space, actor))
+        if space.status.is_final:
+            raise Conflict(f"Space #{space_id} is {space.status.value}; it can no longer change.")
+        given = changes.given()
+        if not given:
+            raise InvalidInput("Say what to change, e.g. title:\"New title\" or starts:\"fri 18:00\".")
+        if space.status == SpaceStatus.LIVE and "starts_at" in given:
+            raise Conflict("The Space is already live; its start time cannot move.")
+        if space.sold and ("price_minor" in given or "currency" in given):
+            raise Conflict("Tickets are already sold; the price can no longer change.")
+        current = SpaceDraft(
+            title=space.title, starts_at=space.starts_at, capacity=space.capacity,
+            price_minor=space.price_minor, currency=space.currency,
+            duration_minutes=space.duration_minutes, description=space.description,
+            per_buyer_limit=space.per_buyer_limit, manual_start=space.manual_start,
+        )
+        draft = self._validate(replace(current, **given), sold=space.sold,
+                               check_start="starts_at" in given)
+        if draft.price_minor != space.price_minor:
+            host = await self.identities.get(space.host_id)
+            await self.payments.ensure_can_sell(host, draft.price_minor)
+        changed = tuple(
+            name for name in ("title", "description", "starts_at", "duration_minutes",
+                              "price_minor", "currency", "capacity", "per_buyer_limit")
+            if getattr(draft, name) != getattr(space, name)
+        )
+        if not changed:
+            return space
+        identity = await self.identities.ensure(actor)
+        async with self.db.write() as session:
+            fresh = await session.get(Space, space_id, with_for_update=not self.db.is_sqlite)
+            assert fresh is not None
+            if draft.capacity < fresh.sold:
+                raise Conflict(f"{fresh.sold} tickets are already sold; capacity cannot go below that.")
+            for name in changed:
+                setattr(fresh, name, getattr(draft, name))
+            fresh.updated_at = self.clock.now()
+            session.add(fresh)
+            audit.record(session, self.clock, "space.edited", actor_id=identity.id,
+                         space_id=space_id, subject=fresh.title,
+                         changed={n: str(getattr(draft, n)) for n in changed})
+        self.bus.publish(SpaceUpdated(space_id=space_id, community_id=fresh.community_id,
+                                      changed=changed, actor_key=actor.key))
+        return fresh
+
+    async def _transition(
+        self, actor: Actor | None, space_id: int, action: Action,
+        allowed_from: set[SpaceStatus], to: SpaceStatus, *, reason: str | None = None,
+    ) -> Space:
+        if actor is not None:
+            space = await self.get_in(space_id, actor.community_id)
+            require(action, await self.roles(space, actor))
+            actor_id = (await self.identities.ensure(actor)).id
+        else:
+            space = await self.get(space_id)
+            actor_id = None
+        now = self.clock.now()
+        async with self.db.write() as session:
+            fresh = await session.get(Space, space_id, with_for_update=not self.db.is_sqlite)
+            assert fresh is not None
+            if fresh.status not in allowed_from:
+                raise Conflict(f"Space #{space_id} is {fresh.status.value}; it cannot {action.value.split()[0]} now.")
+            fresh.status = to
+            fresh.updated_at = now
+            if to == SpaceStatus.LIVE:
+                fresh.started_at = now
+            elif to in (SpaceStatus.ENDED, SpaceStatus.CANCELLED):
+                fresh.ended_at = now
+            if reason:
+                fresh.cancel_reason = reason
+            session.add(fresh)
+            audit.record(session, self.clock, f"space.{to.value}", actor_id=actor_id,
+                         space_id=space_id, subject=fresh.title, reason=reason)
+        return fresh
+
+    async def start(self, actor: Actor | None, space_id: int) -> Space:
+        space = await self._transition(actor, space_id, Action.START,
+                                       {SpaceStatus.SCHEDULED}, SpaceStatus.LIVE)
+        self.bus.publish(SpaceStarted(space_id=space_id, community_id=space.community_id,
+                                      actor_key=actor.key if actor else None))
+        return space
+
+    async def end(self, actor: Actor | None, space_id: int) -> Space:
+        space = await self._transition(actor, space_id, Action.END,
+                                       {SpaceStatus.LIVE}, SpaceStatus.ENDED)
+        self.bus.publish(SpaceEnded(space_id=space_id, community_id=space.community_id,
+                                    actor_key=actor.key if actor else None))
+        return space
+
+    async def mark_cancelled(self, actor: Actor | None, space_id: int, reason: str) -> Space:
+        """Only the state change; `TicketService.cancel_space` also refunds."""
+        space = await self._transition(actor, space_id, Action.CANCEL,
+                                       {SpaceStatus.DRAFT, SpaceStatus.SCHEDULED},
+                                       SpaceStatus.CANCELLED, reason=reason or "cancelled")
+        self.bus.publish(SpaceCancelled(space_id=space_id, community_id=space.community_id,
+                                        reason=reason, actor_key=actor.key if actor else None))
+        return space
+
+    async def set_cohost(self, actor: Actor, space_id: int, who: UserRef, add: bool) -> Space:
+        space = await self.get_in(space_id, actor.community_id)
+        require(Action.MANAGE_COHOSTS, await self.roles(space, actor))
+        if space.status.is_final:
+            raise Conflict(f"Space #{space_id} is {space.status.value}.")
+        target = await self.identities.ensure(actor.peer(who))
+        if target.id == space.host_id:
+            raise InvalidInput("The host is already on stage; pick someone else as co-host.")
+        me = await self.identities.ensure(actor)
+        async with self.db.write() as session:
+            existing = await session.get(SpaceCohost, (space_id, target.id))
+            if add:
+                if existing:
+                    raise Conflict(f"{target.display_name} is already a co-host.")
+                count = len(list(await session.exec(
+                    select(SpaceCohost.identity_id).where(SpaceCohost.space_id == space_id))))
+                if count >= self.settings.max_cohosts:
+                    raise LimitExceeded(
+                        f"A Space can have at most {self.settings.max_cohosts} co-hosts."
+                    )
+                session.add(SpaceCohost(space_id=space_id, identity_id=target.id or 0,
+                                        added_at=self.clock.now()))
+            else:
+                if not existing:
+                    raise NotFound(f"{target.display_name} is not a co-host of Space #{space_id}.")
+                await session.delete(existing)
+            audit.record(session, self.clock, "cohost.added" if add else "cohost.removed",
+                         actor_id=me.id, space_id=space_id, subject=target.key)
+        self.bus.publish(CohostChanged(space_id=space_id, community_id=space.community_id,
+                                       identity_key=target.key, added=add, actor_key=actor.key))
+        return space
+
+    def ends_at(self, space: Space) -> datetime:
+        return space.starts_at + timedelta(minutes=space.duration_minutes)

@@ -1,0 +1,429 @@
+"""Holds and tickets: reserve without overselling, confirm, release, close, verify.
+
+The capacity rule lives in ONE conditional statement (`_TAKE_SEATS`): read-then-write
+counting oversells on SQLite and PostgreSQL alike (DESIGN.md). The per-buyer limit is a
+conditional upsert on `buyer_quotas` in the same transaction. The invariant, checked by
+the tests: `spaces.sold == valid tickets + quantity of active holds`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import col, select
+
+from bot.actors import Actor
+from bot.clock import Clock, as_utc
+from bot.db import Database
+from bot.errors import Conflict, InvalidInput, LimitExceeded, NotFound, PermissionDenied, SoldOut
+from bot.events import EventBus, HoldCreated, HoldReleased, TicketClosed, TicketIssued
+from bot.models import Hold, HoldStatus, Identity, Space, SpaceStatus, Ticket, TicketStatus
+from bot.permissions import Action, require
+from bot.ports import Checkout, PaymentGateway
+from bot.services import audit
+from bot.services.identities import IdentityService
+from bot.services.spaces import SpaceService
+from bot.settings import Settings
+from bot.tokens import InvalidToken, TicketClaims, TokenSigner
+
+log = structlog.get_logger(__name__)
+
+_ON_SALE = (SpaceStatus.SCHEDULED.value, SpaceStatus.LIVE.value)
+
+_TAKE_QUOTA = sa.text(
+    """
+    INSERT INTO buyer_quotas (space_id, buyer_id, taken)
+    SELECT :space_id, :buyer_id, :n WHERE :n <= (SELECT per_buyer_limit FROM spaces WHERE id = :space_id)
+    ON CONFLICT (space_id, buyer_id) DO UPDATE SET taken = buyer_quotas.taken + excluded.taken
+    WHERE buyer_quotas.taken + excluded.taken
+          <= (SELECT per_buyer_limit FROM spaces WHERE id = excluded.space_id)
+    RETURNING taken
+    """
+)
+_TAKE_SEATS = sa.text(
+    """
+    UPDATE spaces SET sold = sold + :n
+    WHERE id = :space_id AND status IN ('scheduled', 'live') AND sold + :n <= capacity
+    RETURNING sold
+    """
+)
+_GIVE_BACK = sa.text("UPDATE spaces SET sold = sold - :n WHERE id = :space_id")
+_GIVE_QUOTA = sa.text(
+    "UPDATE buyer_quotas SET taken = taken - :n WHERE space_id = :space_id AND buyer_id = :buyer_id"
+)
+_INSERT_HOLD = sa.insert(Hold)
+_INSERT_TICKET = sa.insert(Ticket)
+
+
+def new_id() -> str:
+    return secrets.token_hex(8)
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """What `reserve` produced: a hold, and for a free Space the issued tickets."""
+
+    hold: Hold
+    space: Space
+    tickets: list[Ticket] = field(default_factory=list)
+    tokens: list[str] = field(default_factory=list)
+    checkout: Checkout | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmation:
+    tickets: list[Ticket]
+    newly_issued: bool
+    sold_out_late: bool = False  # paid after the hold expired and no seat was left
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """A verified token: who it admits to which Space, in which role."""
+
+    claims: TicketClaims
+    space: Space
+    ticket: Ticket | None
+
+
+ProgressFn = Callable[[int, int], Awaitable[None]]
+
+
+class TicketService:
+    def __init__(
+        self,
+        db: Database,
+        bus: EventBus,
+        clock: Clock,
+        settings: Settings,
+        identities: IdentityService,
+        spaces: SpaceService,
+        payments: PaymentGateway,
+        signer: TokenSigner,
+    ) -> None:
+        self.db = db
+        self.bus = bus
+        self.clock = clock
+        self.settings = settings
+        self.identities = identities
+        self.spaces = spaces
+        self.payments = payments
+        self.signer = signer
+
+    # --- reserving -----------------------------------------------------------------------
+
+    async def reserve(self, actor: Actor, space_id: int, quantity: int = 1) -> Reservation:
+        """Take a hold on `quantity` seats, atomically; free Spaces issue tickets at once."""
+        if not 1 <= quantity <= self.settings.max_per_buyer:
+            raise InvalidInput(
+                f"You can buy between 1 and {self.settings.max_per_buyer} tickets at a time.",
+                field="quantity",
+            )
+        buyer = await self.identities.ensure(actor)
+        space = await self.spaces.get_in(space_id, actor.community_id)
+        if buyer.id == space.host_id:
+            raise Conflict("You are the host of this Space; you don't need a ticket.")
+        reservation = await self._take(space, buyer, quantity)
+        hold = reservation.hold
+        self.bus.publish(HoldCreated(space_id=space_id, community_id=space.community_id,
+                                     hold_id=hold.id, buyer_key=buyer.key, quantity=quantity,
+                                     expires_at=hold.expires_at, actor_key=actor.key))
+        if reservation.tickets:
+            self._issued(space, buyer, hold.id, reservation.tickets)
+            return reservation
+        try:
+            checkout = await self.payments.start_checkout(
+                hold=hold, space=space, buyer=buyer, email=actor.email
+            )
+        except Exception:
+            await self.release(hold.id, expired=False)
+            raise
+        return Reservation(hold=hold, space=space, checkout=checkout)
+
+    async def _take(self, space: Space, buyer: Identity, quantity: int) -> Reservation:
+        assert space.id is not None and buyer.id is not None
+        now = self.clock.now()
+        free = space.is_free
+        hold = Hold(
+            id=new_id(), space_id=space.id, buyer_id=buyer.id, quantity=quantity,
+            amount_minor=space.price_minor * quantity, currency=space.currency,
+            status=HoldStatus.CONFIRMED if free else HoldStatus.ACTIVE,
+            expires_at=now + timedelta(minutes=self.settings.hold_minutes),
+            created_at=now, resolved_at=now if free else None,
+        )
+        tickets = [self._new_ticket(space, buyer.id, hold.id, now) for _ in range(quantity)] if free else []
+        params = {"space_id": space.id, "buyer_id": buyer.id, "n": quantity}
+        try:
+            async with self.db.write_conn() as conn:
+                if (await conn.execute(_TAKE_QUOTA, params)).first() is None:
+                    raise _Rollback("quota")
+                await conn.execute(_INSERT_HOLD, [hold.model_dump()])
+                if tickets:
+                    await conn.execute(_INSERT_TICKET, [t.model_dump() for t in tickets])
+                # last, so PostgreSQL holds the Space's row lock only until COMMIT
+                if (await conn.execute(_TAKE_SEATS, params)).first() is None:
+                    raise _Rollback("seats")
+        except _Rollback as stop:
+            raise await self._why_not(stop.reason, space.id, quantity) from None
+        return Reservation(hold=hold, space=space, tickets=tickets,
+                           tokens=[self.token_for(t, space) for t in tickets])
+
+    async def _why_not(self, reason: str, space_id: int, quantity: int) -> Exception:
+        space = await self.spaces.get(space_id)
+        if not space.status.is_open_for_sale:
+            return Conflict(f"Space #{space_id} is {space.status.value}; tickets are not on sale.")
+        if reason == "quota":
+            limit = space.per_buyer_limit
+            return LimitExceeded(
+                f"You can have at most {limit} ticket{'s' if limit > 1 else ''} for this Space."
+            )
+        if space.tickets_left <= 0:
+            return SoldOut(f"Space #{space_id} is sold out.")
+        return SoldOut(f"Only {space.tickets_left} tickets are left for Space #{space_id}.")
+
+    def _new_ticket(self, space: Space, holder_id: int, hold_id: str, now: datetime) -> Ticket:
+        assert space.id is not None
+        return Ticket(id=new_id(), space_id=space.id, holder_id=holder_id, hold_id=hold_id,
+                      status=TicketStatus.VALID, price_minor=space.price_minor,
+                      currency=space.currency, issued_at=now)
+
+    def _issued(self, space: Space, holder: Identity, hold_id: str, tickets: list[Ticket]) -> None:
+        assert space.id is not None
+        self.bus.publish(TicketIssued(space_id=space.id, community_id=space.community_id,
+                                      ticket_ids=tuple(t.id for t in tickets),
+                                      holder_key=holder.key, hold_id=hold_id))
+
+    # --- confirming and releasing --------------------------------------------------------
+
+    async def confirm(self, hold_id: str, *, fee_minor: int = 0, reference: str = "") -> Confirmation:
+        """Turn a paid hold into tickets. Idempotent: a second call returns the same
+        tickets. A hold that expired meanwhile takes its seats again if any are left;
+        otherwise `sold_out_late` tells the caller to refund."""
+        now = self.clock.now()
+        async with self.db.write() as session:
+            hold = await session.get(Hold, hold_id, with_for_update=not self.db.is_sqlite)
+            if hold is None:
+                raise NotFound(f"No hold {hold_id}.")
+            if hold.status == HoldStatus.CONFIRMED:
+                existing = list(await session.exec(select(Ticket).where(Ticket.hold_id == hold_id)))
+                return Confirmation(existing, newly_issued=False)
+            params = {"space_id": hold.space_id, "buyer_id": hold.buyer_id, "n": hold.quantity}
+            if hold.status != HoldStatus.ACTIVE:
+                # the seats went back when the hold lapsed: take them again, if still there
+                conn = await session.connection()
+                if (await conn.execute(_TAKE_SEATS, params)).first() is None:
+                    audit.record(session, self.clock, "hold.paid_after_sellout",
+                                 space_id=hold.space_id, subject=hold_id, reference=reference)
+                    return Confirmation([], newly_issued=False, sold_out_late=True)
+                await conn.execute(sa.text(
+                    "INSERT INTO buyer_quotas (space_id, buyer_id, taken) VALUES (:space_id, :buyer_id, :n) "
+                    "ON CONFLICT (space_id, buyer_id) DO UPDATE SET taken = buyer_quotas.taken + excluded.taken"
+                ), params)
+            space = await session.get(Space, hold.space_id)
+            assert space is not None
+            hold.status = HoldStatus.CONFIRMED
+            hold.resolved_at = now
+            session.add(hold)
+            fee_each = fee_minor // hold.quantity if hold.quantity else 0
+            tickets = []
+            for _ in range(hold.quantity):
+                ticket = self._new_ticket(space, hold.buyer_id, hold.id, now)
+                ticket.price_minor = hold.amount_minor // hold.quantity
+                ticket.fee_minor = fee_each
+                session.add(ticket)
+                tickets.append(ticket)
+            audit.record(session, self.clock, "hold.confirmed", actor_id=hold.buyer_id,
+                         space_id=hold.space_id, subject=hold_id, reference=reference,
+                         amount=hold.amount_minor, fee=fee_minor)
+        holder = await self.identities.get(hold.buyer_id)
+        self._issued(space, holder, hold_id, tickets)
+        return Confirmation(tickets, newly_issued=True)
+
+    async def release(self, hold_id: str, *, expired: bool) -> bool:
+        """Give an active hold's seats back. False when it was no longer active."""
+        status = HoldStatus.EXPIRED if expired else HoldStatus.RELEASED
+        async with self.db.write_conn() as conn:
+            row = (await conn.execute(
+                sa.update(Hold)
+                .where(col(Hold.id) == hold_id, col(Hold.status) == HoldStatus.ACTIVE.value)
+                .values(status=status.value, resolved_at=self.clock.now())
+                .returning(col(Hold.space_id), col(Hold.buyer_id), col(Hold.quantity))
+            )).first()
+            if row is None:
+                return False
+            params = {"space_id": row.space_id, "buyer_id": row.buyer_id, "n": row.quantity}
+            await conn.execute(_GIVE_BACK, params)
+            await conn.execute(_GIVE_QUOTA, params)
+        space = await self.spaces.get(row.space_id)
+        buyer = await self.identities.get(row.buyer_id)
+        self.bus.publish(HoldReleased(space_id=row.space_id, community_id=space.community_id,
+                                      hold_id=hold_id, buyer_key=buyer.key,
+                                      quantity=row.quantity, expired=expired))
+        return True
+
+    async def expire_holds(self) -> int:
+        """Release every active hold past its expiry; returns how many."""
+        async with self.db.session() as session:
+            ids = list(await session.exec(select(Hold.id).where(
+                Hold.status == HoldStatus.ACTIVE.value, col(Hold.expires_at) <= self.clock.now())))
+        released = 0
+        for hold_id in ids:
+            released += await self.release(hold_id, expired=True)
+        return released
+
+    # --- closing tickets -----------------------------------------------------------------
+
+    async def close(self, ticket_id: str, *, refunded: bool, reason: str,
+                    actor_id: int | None = None) -> bool:
+        """Mark a valid ticket refunded or revoked and free its seat. Idempotent."""
+        status = TicketStatus.REFUNDED if refunded else TicketStatus.REVOKED
+        async with self.db.write_conn() as conn:
+            row = (await conn.execute(
+                sa.update(Ticket)
+                .where(col(Ticket.id) == ticket_id, col(Ticket.status) == TicketStatus.VALID.value)
+                .values(status=status.value, closed_at=self.clock.now(), close_reason=reason)
+                .returning(col(Ticket.space_id), col(Ticket.holder_id))
+            )).first()
+            if row is None:
+                return False
+            params = {"space_id": row.space_id, "buyer_id": row.holder_id, "n": 1}
+            await conn.execute(_GIVE_BACK, params)
+            await conn.execute(_GIVE_QUOTA, params)
+        async with self.db.write() as session:
+            audit.record(session, self.clock, "ticket.refunded" if refunded else "ticket.revoked",
+                         actor_id=actor_id, space_id=row.space_id, subject=ticket_id, reason=reason)
+        space = await self.spaces.get(row.space_id)
+        holder = await self.identities.get(row.holder_id)
+        self.bus.publish(TicketClosed(space_id=row.space_id, community_id=space.community_id,
+                                      ticket_id=ticket_id, holder_key=holder.key,
+                                      refunded=refunded, reason=reason))
+        return True
+
+    async def refund(self, ticket: Ticket, *, reason: str, actor_id: int | None = None) -> bool:
+        """Refund through the gateway (paid tickets) or revoke (free ones), once."""
+        if ticket.status != TicketStatus.VALID:
+            return False
+        if ticket.price_minor > 0:
+            await self.payments.refund(ticket, reason=reason)
+            return await self.close(ticket.id, refunded=True, reason=reason, actor_id=actor_id)
+        return await self.close(ticket.id, refunded=False, reason=reason, actor_id=actor_id)
+
+    async def cancel_space(self, actor: Actor | None, space_id: int, reason: str = "",
+                           progress: ProgressFn | None = None) -> tuple[int, int]:
+        """Cancel a Space, release its holds and refund every valid ticket exactly once.
+
+        Returns (closed, failed). A refund that fails is logged and left valid, so the
+        next run (or billing's reconciliation) finishes it; it is never done twice."""
+        space = await self.spaces.mark_cancelled(actor, space_id, reason)
+        return await self.close_all(space, reason=reason or "The Space was cancelled.",
+                                    progress=progress)
+
+    async def close_all(self, space: Space, *, reason: str,
+                        progress: ProgressFn | None = None) -> tuple[int, int]:
+        async with self.db.session() as session:
+            holds = list(await session.exec(select(Hold.id).where(
+                Hold.space_id == space.id, Hold.status == HoldStatus.ACTIVE.value)))
+            tickets = list(await session.exec(select(Ticket).where(
+                Ticket.space_id == space.id, Ticket.status == TicketStatus.VALID.value)))
+        for hold_id in holds:
+            await self.release(hold_id, expired=False)
+        done = failed = 0
+        for ticket in tickets:
+            try:
+                await self.refund(ticket, reason=reason)
+                done += 1
+            except Exception:
+                failed += 1
+                log.exception("refund failed", ticket_id=ticket.id, space_id=space.id)
+            if progress is not None:
+                await progress(done + failed, len(tickets))
+        return done, failed
+
+    async def refund_one(self, actor: Actor, ticket_id: str) -> Ticket:
+        """A host refunds one ticket, within the refund policy."""
+        ticket = await self.get(ticket_id)
+        space = await self.spaces.get_in(ticket.space_id, actor.community_id)
+        require(Action.REFUND, await self.spaces.roles(space, actor))
+        if ticket.status != TicketStatus.VALID:
+            raise Conflict(f"Ticket {ticket_id} is already {ticket.status.value}.")
+        me = await self.identities.ensure(actor)
+        await self.refund(ticket, reason="Refunded by the host.", actor_id=me.id)
+        return await self.get(ticket_id)
+
+    # --- reading -------------------------------------------------------------------------
+
+    async def get(self, ticket_id: str) -> Ticket:
+        async with self.db.session() as session:
+            ticket = await session.get(Ticket, ticket_id)
+        if ticket is None:
+            raise NotFound(f"There is no ticket {ticket_id}.")
+        return ticket
+
+    async def tickets_of(self, holder_id: int, space_id: int | None = None,
+                         *, valid_only: bool = True) -> list[Ticket]:
+        query = select(Ticket).where(Ticket.holder_id == holder_id).order_by(col(Ticket.issued_at))
+        if space_id is not None:
+            query = query.where(Ticket.space_id == space_id)
+        if valid_only:
+            query = query.where(Ticket.status == TicketStatus.VALID.value)
+        async with self.db.session() as session:
+            return list(await session.exec(query))
+
+    async def get_hold(self, hold_id: str) -> Hold:
+        async with self.db.session() as session:
+            hold = await session.get(Hold, hold_id)
+        if hold is None:
+            raise NotFound(f"There is no hold {hold_id}.")
+        return hold
+
+    # --- tokens --------------------------------------------------------------------------
+
+    def token_expiry(self, space: Space) -> datetime:
+        return self.spaces.ends_at(space) + timedelta(days=1)
+
+    def token_for(self, ticket: Ticket, space: Space) -> str:
+        return self.signer.sign(TicketClaims(
+            ticket_id=ticket.id, space_id=ticket.space_id, holder_key=str(ticket.holder_id),
+            role="listener", expires_at=self.token_expiry(space)))
+
+    def staff_token(self, space: Space, identity: Identity, role: str) -> str:
+        """A token for the host, a co-host or a moderator: no ticket behind it."""
+        assert space.id is not None
+        return self.signer.sign(TicketClaims(
+            ticket_id=f"staff-{identity.id}", space_id=space.id, holder_key=str(identity.id),
+            role=role, expires_at=self.token_expiry(space)))
+
+    async def verify_token(self, token: str, *, space_id: int | None = None) -> Admission:
+        """Signature, expiry, Space, and revocation: everything the room must know."""
+        claims = self.signer.verifier.verify(token, now=self.clock.now())
+        if space_id is not None and claims.space_id != space_id:
+            raise InvalidToken("This ticket is for another Space.")
+        space = await self.spaces.get(claims.space_id)
+        if claims.ticket_id.startswith("staff-"):
+            identity = await self.identities.get(int(claims.holder_key))
+            if identity.id != space.host_id and identity.id not in await self.spaces.cohost_ids(space.id or 0) \
+                    and claims.role != "moderator":
+                raise PermissionDenied("This host pass is no longer valid.")
+            return Admission(claims, space, None)
+        try:
+            ticket = await self.get(claims.ticket_id)
+        except NotFound:
+            raise InvalidToken("This ticket token is not valid.") from None
+        if str(ticket.holder_id) != claims.holder_key:
+            raise InvalidToken("This ticket token is not valid.")
+        if ticket.status != TicketStatus.VALID:
+            raise PermissionDenied(f"This ticket was {ticket.status.value}.")
+        return Admission(claims, space, ticket)
+
+
+class _Rollback(Exception):
+    """Internal: abort the reservation transaction; `reserve` explains why."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason

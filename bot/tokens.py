@@ -1,0 +1,139 @@
+"""Signed ticket tokens: Ed25519, verifiable with the public key alone.
+
+A token is `base64url(payload) "." base64url(signature)` where the payload is compact
+JSON naming the ticket (`t`), the Space (`s`), the holder (`h`), the role it admits
+(`r`) and an expiry (`e`, unix seconds). Any edge can check the signature offline;
+revocation is a separate database check (`TicketService.verify_token`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import stat
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from nacl.exceptions import BadSignatureError
+from nacl.signing import SigningKey, VerifyKey
+
+from bot.errors import ConfigError, UserError
+
+TOKEN_VERSION = 1
+
+
+class InvalidToken(UserError):
+    """The token is malformed, forged or expired."""
+
+
+@dataclass(frozen=True, slots=True)
+class TicketClaims:
+    ticket_id: str
+    space_id: int
+    holder_key: str  # the holder's identity id
+    role: str
+    expires_at: datetime
+
+
+def _b64e(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _b64d(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class TokenSigner:
+    """Signs tokens (needs the private key)."""
+
+    def __init__(self, key: SigningKey) -> None:
+        self._key = key
+        self.verifier = TokenVerifier(key.verify_key)
+
+    def sign(self, claims: TicketClaims) -> str:
+        payload = json.dumps(
+            {
+                "v": TOKEN_VERSION,
+                "t": claims.ticket_id,
+                "s": claims.space_id,
+                "h": claims.holder_key,
+                "r": claims.role,
+                "e": int(claims.expires_at.timestamp()),
+            },
+            separators=(",", ":"),
+        ).encode()
+        return f"{_b64e(payload)}.{_b64e(self._key.sign(payload).signature)}"
+
+
+class TokenVerifier:
+    """Verifies tokens with the public key only."""
+
+    def __init__(self, key: VerifyKey) -> None:
+        self._key = key
+
+    @property
+    def public_key(self) -> str:
+        return _b64e(bytes(self._key))
+
+    def verify(self, token: str, *, now: datetime) -> TicketClaims:
+        try:
+            body, sig = token.strip().split(".")
+            payload = _b64d(body)
+            self._key.verify(payload, _b64d(sig))
+            data = json.loads(payload)
+            if data.get("v") != TOKEN_VERSION:
+                raise InvalidToken("This ticket token has an unknown format.")
+            claims = TicketClaims(
+                ticket_id=str(data["t"]),
+                space_id=int(data["s"]),
+                holder_key=str(data["h"]),
+                role=str(data["r"]),
+                expires_at=datetime.fromtimestamp(int(data["e"]), UTC),
+            )
+        except InvalidToken:
+            raise
+        except (ValueError, KeyError, TypeError, binascii.Error, BadSignatureError):
+            raise InvalidToken("This ticket token is not valid.") from None
+        if claims.expires_at <= now:
+            raise InvalidToken("This ticket token has expired.")
+        return claims
+
+
+def load_signing_key(configured: str | None, data_dir: Path) -> SigningKey:
+    """The configured key (base64 of the 32-byte seed) or the one stored in the data
+    directory — generated there, readable by the owner only, on first run."""
+    if configured:
+        try:
+            seed = _b64d(configured.strip())
+            return SigningKey(seed)
+        except (ValueError, binascii.Error, TypeError):
+            raise ConfigError(
+                "Setting STAGEPASS_SIGNING_KEY: expected the base64 of a 32-byte Ed25519 seed"
+            ) from None
+    path = data_dir / "signing.key"
+    if path.exists():
+        return SigningKey(_b64d(path.read_text().strip()))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = SigningKey.generate()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(_b64e(bytes(key)) + "\n")
+    return key
+
+
+def load_api_token(configured: str | None, data_dir: Path) -> str:
+    """The configured operator API token, or one generated into the data directory."""
+    if configured:
+        return configured
+    path = data_dir / "api-token"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    token = _b64e(os.urandom(24))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token + "\n")
+    return token

@@ -1,0 +1,92 @@
+"""Shared fixtures: settings in a temporary data directory, a migrated database, a core
+with a manual clock, and the in-memory chat."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from adapters.shell.chat import Chat
+from bot.clock import ManualClock
+from bot.commands.handlers import Dispatcher
+from bot.core import Core
+from bot.db import Database
+from bot.notices import Notices
+from bot.settings import Settings, load_settings
+from tests.services import drop_postgres_database, fresh_postgres_database
+
+_TEMPLATE: dict[str, Path] = {}
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.chdir(tmp_path)  # no stray .env from the developer's checkout
+    for key in ("DATABASE_URL", "STAGEPASS_DATA_DIR", "STRIPE_SECRET_KEY", "DISCORD_TOKEN",
+                "SLACK_BOT_TOKEN", "STAGEPASS_API_TOKEN", "STAGEPASS_SIGNING_KEY"):
+        monkeypatch.delenv(key, raising=False)
+    return load_settings(data_dir=tmp_path / "data", api_token="test-token",
+                         http_port=0, public_url="http://stagepass.test")
+
+
+async def _template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Migrate once per session; each test gets a copy of the migrated file."""
+    if "sqlite" not in _TEMPLATE:
+        path = tmp_path_factory.mktemp("template") / "template.db"
+        db = Database(f"sqlite+aiosqlite:///{path}")
+        await db.migrate()
+        await db.dispose()
+        _TEMPLATE["sqlite"] = path
+    return _TEMPLATE["sqlite"]
+
+
+@pytest.fixture
+async def sqlite_db(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Database]:
+    template = await _template_db(tmp_path_factory)
+    target = settings.data_dir / "stagepass.db"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(template, target)
+    db = Database(f"sqlite+aiosqlite:///{target}")
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture
+async def pg_db() -> AsyncIterator[Database]:
+    url, name = fresh_postgres_database()
+    db = Database(url, pool_size=20)
+    await db.migrate()
+    yield db
+    await db.dispose()
+    drop_postgres_database(name)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def any_db(request: pytest.FixtureRequest) -> AsyncIterator[Database]:
+    """Runs the test once on SQLite and once on PostgreSQL."""
+    yield request.getfixturevalue("sqlite_db" if request.param == "sqlite" else "pg_db")
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+async def core(settings: Settings, sqlite_db: Database, clock: ManualClock) -> AsyncIterator[Core]:
+    core = Core.build(settings, db=sqlite_db, clock=clock)
+    Notices(core)
+    yield core
+    await core.bus.close()
+
+
+@pytest.fixture
+def dispatcher(core: Core) -> Dispatcher:
+    return Dispatcher(core)
+
+
+@pytest.fixture
+def chat(core: Core, dispatcher: Dispatcher) -> Chat:
+    return Chat(core, dispatcher)

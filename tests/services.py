@@ -1,0 +1,59 @@
+"""Local services the tests need (PostgreSQL, NATS): found, started, or skipped loudly."""
+
+from __future__ import annotations
+
+import glob
+import os
+import socket
+import subprocess
+import time
+import uuid
+
+import pytest
+
+PG_HOST, PG_PORT = "127.0.0.1", 5432
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def ensure_postgres() -> None:
+    """Start the machine's PostgreSQL cluster if it is down; skip loudly if we can't."""
+    if _port_open(PG_HOST, PG_PORT):
+        return
+    versions = sorted(glob.glob("/etc/postgresql/*"))
+    if versions:
+        version = os.path.basename(versions[-1])
+        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"],
+                       check=False, capture_output=True, timeout=60)
+        for _ in range(50):
+            if _port_open(PG_HOST, PG_PORT):
+                return
+            time.sleep(0.2)
+    pytest.skip(f"PostgreSQL is not running on {PG_HOST}:{PG_PORT} and could not be started "
+                "(pg_ctlcluster); PostgreSQL tests did NOT run")
+
+
+def fresh_postgres_database() -> tuple[str, str]:
+    """Create an empty database; returns (asyncpg URL, name). Caller drops it."""
+    ensure_postgres()
+    name = f"sp_{uuid.uuid4().hex[:12]}"
+    _psql(f'CREATE DATABASE "{name}"')
+    return f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/{name}", name
+
+
+def drop_postgres_database(name: str) -> None:
+    _psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _psql(sql: str) -> None:
+    result = subprocess.run(
+        ["psql", "-h", PG_HOST, "-p", str(PG_PORT), "-U", "postgres", "-d", "test", "-v",
+         "ON_ERROR_STOP=1", "-c", sql], capture_output=True, text=True, timeout=60, check=False)
+    if result.returncode != 0:
+        pytest.skip(f"PostgreSQL refused {sql!r}: {result.stderr.strip()}; tests did NOT run")
