@@ -53,8 +53,19 @@ class Core:
         tickets = TicketService(db, bus, clock, settings, identities, spaces, payments, signer)
         stage = StageService(db, bus, clock, settings, identities, spaces)
         reminders = ReminderService(db, bus, clock, identities, spaces)
-        return cls(settings, db, bus, clock, signer, payments, identities, spaces, tickets,
-                   stage, reminders)
+        return cls(
+            settings,
+            db,
+            bus,
+            clock,
+            signer,
+            payments,
+            identities,
+            spaces,
+            tickets,
+            stage,
+            reminders,
+        )
 
     def use_payments(self, payments: PaymentGateway) -> None:
         """Swap the payment gateway (the wiring does this once billing is built)."""

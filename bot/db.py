@@ -37,7 +37,9 @@ def normalise_url(url: str) -> str:
             return "postgresql+asyncpg://" + url.removeprefix(prefix)
     if url.startswith(("sqlite+aiosqlite:", "postgresql+asyncpg:")):
         return url
-    raise ConfigError(f"Setting DATABASE_URL: unsupported database URL scheme in {url.split(':')[0]!r}")
+    raise ConfigError(
+        f"Setting DATABASE_URL: unsupported database URL scheme in {url.split(':')[0]!r}"
+    )
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

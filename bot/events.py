@@ -145,9 +145,11 @@ class EventBus:
     def publish(self, event: Event) -> None:
         """Hand `event` to every subscriber, each in its own named task."""
         for event_type in type(event).__mro__:
-            for handler in self._handlers.get(event_type, ()):  # type: ignore[call-overload]
+            for handler in self._handlers.get(event_type, ()):
                 name = f"event:{type(event).__name__}:{getattr(handler, '__qualname__', handler)}"
-                task = asyncio.create_task(self._run(handler, event), name=f"{name}#{next(self._seq)}")
+                task = asyncio.create_task(
+                    self._run(handler, event), name=f"{name}#{next(self._seq)}"
+                )
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 
@@ -156,8 +158,12 @@ class EventBus:
             await handler(event)
         except Exception:
             self.failures += 1
-            log.exception("event handler failed", event=type(event).__name__,
-                          handler=getattr(handler, "__qualname__", repr(handler)), payload=event)
+            log.exception(
+                "event handler failed",
+                event=type(event).__name__,
+                handler=getattr(handler, "__qualname__", repr(handler)),
+                payload=event,
+            )
 
     async def drain(self) -> None:
         """Wait until no handler is running (handlers may publish more events)."""

@@ -77,8 +77,13 @@ class StageRole(enum.StrEnum):
 
 def _enum(cls: type[enum.Enum]) -> sa.Enum:
     """Stored as the enum's string value in a VARCHAR, read back as the enum."""
-    return sa.Enum(cls, native_enum=False, length=16, validate_strings=True,
-                   values_callable=lambda members: [m.value for m in members])
+    return sa.Enum(
+        cls,
+        native_enum=False,
+        length=16,
+        validate_strings=True,
+        values_callable=lambda members: [m.value for m in members],
+    )
 
 
 def _dt(**kw: Any) -> Any:

@@ -42,8 +42,10 @@ class Notices:
             return
         tz = ZoneInfo(holder.tz)
         links = []
-        lines = [f"Your ticket for {space.title} (#{space.id}) — "
-                 f"starts {format_when(space.starts_at, tz)}."]
+        lines = [
+            f"Your ticket for {space.title} (#{space.id}) — "
+            f"starts {format_when(space.starts_at, tz)}."
+        ]
         for ticket_id in event.ticket_ids:
             ticket = await core.tickets.get(ticket_id)
             if ticket.price_minor:
@@ -54,16 +56,21 @@ class Notices:
                 )
             else:
                 lines.append(f"Ticket {ticket.id} (free).")
-            url = room_link(core.settings.resolved_public_url, event.space_id,
-                            core.tickets.token_for(ticket, space))
+            url = room_link(
+                core.settings.resolved_public_url,
+                event.space_id,
+                core.tickets.token_for(ticket, space),
+            )
             links.append(("Join the room", url))
         self._dm(event.holder_key, "\n".join(lines), tuple(links))
 
     async def on_ticket_closed(self, event: TicketClosed) -> None:
         space = await self.core.spaces.get(event.space_id)
         what = "refunded" if event.refunded else "cancelled"
-        self._dm(event.holder_key,
-                 f"Your ticket {event.ticket_id} for {space.title} was {what}. {event.reason}".strip())
+        self._dm(
+            event.holder_key,
+            f"Your ticket {event.ticket_id} for {space.title} was {what}. {event.reason}".strip(),
+        )
 
     async def on_stage_changed(self, event: StageChanged) -> None:
         words = _STAGE_WORDS.get(event.change)

@@ -105,9 +105,8 @@ class Settings(BaseSettings):
     @field_validator("host_rules")
     @classmethod
     def _check_rules(cls, value: list[str]) -> list[str]:
-        from bot.services.eligibility import parse_rule  # one place for the rule syntax
-
         from bot.errors import UserError
+        from bot.services.eligibility import parse_rule  # one place for the rule syntax
 
         for rule in value:
             try:
@@ -154,7 +153,9 @@ def load_settings(**overrides: Any) -> Settings:
         if isinstance(alias, AliasChoices):
             name = str(alias.choices[0])
         value = first.get("input")
-        shown = "" if value is None or "secret" in name.lower() or "token" in name.lower() else (
-            f" (got {value!r})"
+        shown = (
+            ""
+            if value is None or "secret" in name.lower() or "token" in name.lower()
+            else (f" (got {value!r})")
         )
         raise ConfigError(f"Setting {name}: {first['msg']}{shown}") from None

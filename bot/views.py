@@ -38,8 +38,10 @@ def space_buttons(space: Space) -> tuple[Button, ...]:
     if space.status not in (SpaceStatus.SCHEDULED, SpaceStatus.LIVE):
         return ()
     label = "Get ticket" if space.is_free else f"Buy ticket ({price(space)})"
-    return (Button(label, command=f"/ticket buy {space.id}"),
-            Button("Remind me", command=f"/remind on {space.id}"))
+    return (
+        Button(label, command=f"/ticket buy {space.id}"),
+        Button("Remind me", command=f"/remind on {space.id}"),
+    )
 
 
 def room_link(public_url: str, space_id: int, token: str) -> str:

@@ -24,11 +24,22 @@ _TEMPLATE: dict[str, Path] = {}
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.chdir(tmp_path)  # no stray .env from the developer's checkout
-    for key in ("DATABASE_URL", "STAGEPASS_DATA_DIR", "STRIPE_SECRET_KEY", "DISCORD_TOKEN",
-                "SLACK_BOT_TOKEN", "STAGEPASS_API_TOKEN", "STAGEPASS_SIGNING_KEY"):
+    for key in (
+        "DATABASE_URL",
+        "STAGEPASS_DATA_DIR",
+        "STRIPE_SECRET_KEY",
+        "DISCORD_TOKEN",
+        "SLACK_BOT_TOKEN",
+        "STAGEPASS_API_TOKEN",
+        "STAGEPASS_SIGNING_KEY",
+    ):
         monkeypatch.delenv(key, raising=False)
-    return load_settings(data_dir=tmp_path / "data", api_token="test-token",
-                         http_port=0, public_url="http://stagepass.test")
+    return load_settings(
+        data_dir=tmp_path / "data",
+        api_token="test-token",
+        http_port=0,
+        public_url="http://stagepass.test",
+    )
 
 
 async def _template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -43,7 +54,9 @@ async def _template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-async def sqlite_db(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Database]:
+async def sqlite_db(
+    settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Database]:
     template = await _template_db(tmp_path_factory)
     target = settings.data_dir / "stagepass.db"
     target.parent.mkdir(parents=True, exist_ok=True)

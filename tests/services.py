@@ -29,14 +29,20 @@ def ensure_postgres() -> None:
     versions = sorted(glob.glob("/etc/postgresql/*"))
     if versions:
         version = os.path.basename(versions[-1])
-        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"],
-                       check=False, capture_output=True, timeout=60)
+        subprocess.run(
+            ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"],
+            check=False,
+            capture_output=True,
+            timeout=60,
+        )
         for _ in range(50):
             if _port_open(PG_HOST, PG_PORT):
                 return
             time.sleep(0.2)
-    pytest.skip(f"PostgreSQL is not running on {PG_HOST}:{PG_PORT} and could not be started "
-                "(pg_ctlcluster); PostgreSQL tests did NOT run")
+    pytest.skip(
+        f"PostgreSQL is not running on {PG_HOST}:{PG_PORT} and could not be started "
+        "(pg_ctlcluster); PostgreSQL tests did NOT run"
+    )
 
 
 def fresh_postgres_database() -> tuple[str, str]:
@@ -53,7 +59,25 @@ def drop_postgres_database(name: str) -> None:
 
 def _psql(sql: str) -> None:
     result = subprocess.run(
-        ["psql", "-h", PG_HOST, "-p", str(PG_PORT), "-U", "postgres", "-d", "test", "-v",
-         "ON_ERROR_STOP=1", "-c", sql], capture_output=True, text=True, timeout=60, check=False)
+        [
+            "psql",
+            "-h",
+            PG_HOST,
+            "-p",
+            str(PG_PORT),
+            "-U",
+            "postgres",
+            "-d",
+            "test",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     if result.returncode != 0:
         pytest.skip(f"PostgreSQL refused {sql!r}: {result.stderr.strip()}; tests did NOT run")

@@ -8,8 +8,10 @@ from bot.models import SpaceStatus
 
 
 async def test_host_creates_listener_joins_moderator_runs_stage(chat: Chat, core: Core) -> None:
-    reply = await chat.say("alice", '/space create title:"Ask me anything" '
-                                    'starts:"tomorrow 18:00" tickets:3 duration:60')
+    reply = await chat.say(
+        "alice",
+        '/space create title:"Ask me anything" starts:"tomorrow 18:00" tickets:3 duration:60',
+    )
     assert not reply.error, reply.text
     assert "Space #1 is announced" in reply.text
     assert chat.channel == ["New Space: #1 Ask me anything"]

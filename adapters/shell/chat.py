@@ -59,8 +59,9 @@ class Chat:
     def community_id(self) -> str:
         return f"{Platform.SHELL.value}:{self.community}"
 
-    def person(self, name: str, *, moderator: bool | None = None,
-               roles: frozenset[str] | None = None) -> Person:
+    def person(
+        self, name: str, *, moderator: bool | None = None, roles: frozenset[str] | None = None
+    ) -> Person:
         person = self.people.setdefault(name, Person(name))
         if moderator is not None:
             person.moderator = moderator
@@ -70,8 +71,16 @@ class Chat:
 
     def actor(self, name: str) -> Actor:
         p = self.person(name)
-        return Actor(Platform.SHELL, self.community, name, name, is_moderator=p.moderator,
-                     roles=p.roles, email=p.email, community_name="Shell")
+        return Actor(
+            Platform.SHELL,
+            self.community,
+            name,
+            name,
+            is_moderator=p.moderator,
+            roles=p.roles,
+            email=p.email,
+            community_name="Shell",
+        )
 
     async def say(self, name: str, text: str) -> Reply:
         """`name` types `text`; returns the reply once every consequence has happened."""
@@ -93,8 +102,9 @@ class Chat:
         if event.community_id != self.community_id:
             return
         space = await self.core.spaces.get(event.space_id)
-        what = {SpaceAnnounced: "New Space", SpaceStarted: "Live now",
-                SpaceCancelled: "Cancelled"}[type(event)]
+        what = {SpaceAnnounced: "New Space", SpaceStarted: "Live now", SpaceCancelled: "Cancelled"}[
+            type(event)
+        ]
         line = f"{what}: #{space.id} {space.title}"
         self.channel.append(line)
         self.unread.append(("#channel", line))

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from adapters.shell.chat import Chat, render
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 
 BANNER = (
     "Stagepass shell — you are [bold]{name}[/]. Type /help for commands, "

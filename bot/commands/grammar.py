@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from bot.actors import UserRef
 from bot.commands import types as t
 from bot.commands.syntax import Words, lex, mention, space_id
 from bot.commands.times import parse_duration, parse_when
@@ -28,43 +29,78 @@ class Usage:
     options: tuple[str, ...] = ()
 
 
-_SPACE_FIELDS = ("title", "starts", "price", "currency", "tickets", "duration",
-                 "description", "limit")
+_SPACE_FIELDS = (
+    "title",
+    "starts",
+    "price",
+    "currency",
+    "tickets",
+    "duration",
+    "description",
+    "limit",
+)
 
 USAGES: tuple[Usage, ...] = (
-    Usage("space create", '/space create title:"…" starts:"fri 18:00" tickets:100 [price:5] '
-          "[currency:usd] [duration:60] [limit:1] [description:\"…\"] [manual:yes]",
-          "Announce a Space; times are read in your zone (/tz set).",
-          (*_SPACE_FIELDS, "manual")),
+    Usage(
+        "space create",
+        '/space create title:"…" starts:"fri 18:00" tickets:100 [price:5] '
+        '[currency:usd] [duration:60] [limit:1] [description:"…"] [manual:yes]',
+        "Announce a Space; times are read in your zone (/tz set).",
+        (*_SPACE_FIELDS, "manual"),
+    ),
     Usage("space list", "/space list", "Upcoming and live Spaces here."),
     Usage("space info", "/space info SPACE", "Details of a Space."),
-    Usage("space edit", "/space edit SPACE [title:…] [starts:…] [tickets:…] …",
-          "Change a Space you host.", _SPACE_FIELDS),
-    Usage("space cancel", '/space cancel SPACE [reason:"…"]',
-          "Cancel a Space; every ticket is refunded.", ("reason",)),
+    Usage(
+        "space edit",
+        "/space edit SPACE [title:…] [starts:…] [tickets:…] …",
+        "Change a Space you host.",
+        _SPACE_FIELDS,
+    ),
+    Usage(
+        "space cancel",
+        '/space cancel SPACE [reason:"…"]',
+        "Cancel a Space; every ticket is refunded.",
+        ("reason",),
+    ),
     Usage("space start", "/space start SPACE", "Go live now."),
     Usage("space end", "/space end SPACE", "End a live Space."),
     Usage("space cohost", "/space cohost add|remove SPACE @user", "Manage co-hosts (at most 2)."),
     Usage("ticket buy", "/ticket buy SPACE [quantity:1]", "Get a ticket.", ("quantity",)),
     Usage("ticket show", "/ticket show [SPACE]", "Your tickets and their join links."),
     Usage("ticket refund", "/ticket refund TICKET", "Refund one ticket (hosts)."),
-    Usage("tip", '/tip @host AMOUNT [currency:usd] [message:"…"] [public:yes] [space:SPACE]',
-          "Tip a host.", ("currency", "message", "public", "space")),
+    Usage(
+        "tip",
+        '/tip @host AMOUNT [currency:usd] [message:"…"] [public:yes] [space:SPACE]',
+        "Tip a host.",
+        ("currency", "message", "public", "space"),
+    ),
     Usage("remind", "/remind on|off SPACE", "Be reminded before a Space starts."),
     Usage("stage request", "/stage request [space:SPACE]", "Ask to speak.", ("space",)),
-    Usage("stage hand", "/stage hand [up|down] [space:SPACE]", "Raise or lower your hand.",
-          ("space",)),
-    Usage("stage promote", "/stage promote @user [space:SPACE]", "Make a listener a speaker.",
-          ("space",)),
+    Usage(
+        "stage hand", "/stage hand [up|down] [space:SPACE]", "Raise or lower your hand.", ("space",)
+    ),
+    Usage(
+        "stage promote",
+        "/stage promote @user [space:SPACE]",
+        "Make a listener a speaker.",
+        ("space",),
+    ),
     Usage("stage demote", "/stage demote @user [space:SPACE]", "Back to listener.", ("space",)),
     Usage("stage mute", "/stage mute @user [space:SPACE]", "Mute a speaker.", ("space",)),
     Usage("stage unmute", "/stage unmute @user [space:SPACE]", "Unmute a speaker.", ("space",)),
-    Usage("stage remove", "/stage remove @user [space:SPACE]", "Remove someone from the room.",
-          ("space",)),
+    Usage(
+        "stage remove",
+        "/stage remove @user [space:SPACE]",
+        "Remove someone from the room.",
+        ("space",),
+    ),
     Usage("stage queue", "/stage queue [space:SPACE]", "Speakers and raised hands.", ("space",)),
-    Usage("slot add", '/slot add title:"…" starts:"…" [every:week] [days:mon,thu] [until:…] …',
-          "Book a time slot, one-off or recurring.",
-          (*_SPACE_FIELDS, "every", "days", "until", "count", "interval")),
+    Usage(
+        "slot add",
+        '/slot add title:"…" starts:"…" [every:week] [days:mon,thu] [until:…] …',
+        "Book a time slot, one-off or recurring.",
+        (*_SPACE_FIELDS, "every", "days", "until", "count", "interval"),
+    ),
     Usage("slot list", "/slot list", "Your booked slots."),
     Usage("slot remove", "/slot remove SLOT", "Remove future occurrences of a slot."),
     Usage("payouts connect", "/payouts connect", "Connect a Stripe account to get paid."),
@@ -80,7 +116,9 @@ def help_text(topic: str = "") -> str:
     topic = " ".join(topic.lower().lstrip("/").split())
     chosen = [u for u in USAGES if not topic or u.path == topic or u.path.startswith(topic + " ")]
     if not chosen:
-        raise InvalidInput(f"No command {topic!r}. Commands: " + ", ".join(f"/{g}" for g in _GROUPS))
+        raise InvalidInput(
+            f"No command {topic!r}. Commands: " + ", ".join(f"/{g}" for g in _GROUPS)
+        )
     return "\n".join(f"{u.usage}\n    {u.summary}" for u in chosen)
 
 
@@ -123,7 +161,7 @@ class _Reader:
             raise self.fail(f"{word!r} is not a Space number.")
         return found
 
-    def user(self, index: int) -> t.UserRef:
+    def user(self, index: int) -> UserRef:
         word = self.positional(index)
         ref = mention(word) if word else None
         if ref is None:
@@ -157,7 +195,9 @@ class _Reader:
         raise InvalidInput(f"{name}: takes yes or no, not {raw!r}.", field=name)
 
 
-def _space_values(r: _Reader, tz: ZoneInfo, now: datetime, default_currency: str) -> dict[str, object]:
+def _space_values(
+    r: _Reader, tz: ZoneInfo, now: datetime, default_currency: str
+) -> dict[str, object]:
     values: dict[str, object] = {}
     if (title := r.option("title")) is not None:
         values["title"] = title
@@ -200,12 +240,15 @@ def _edit(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
     return t.EditSpace(space, SpaceChanges(**values))  # type: ignore[arg-type]
 
 
-def _space_only(build: Callable[[int], t.Command]) -> Callable[[_Reader, ZoneInfo, datetime, str], t.Command]:
+def _space_only(
+    build: Callable[[int], t.Command],
+) -> Callable[[_Reader, ZoneInfo, datetime, str], t.Command]:
     def parse(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
         space = r.space(0)
         assert space is not None
         r.max_positional(1)
         return build(space)
+
     return parse
 
 
@@ -255,8 +298,14 @@ def _tip(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
     r.max_positional(2)
     code = lookup_currency(r.option("currency") or cur).code
     parse_amount(amount, code)  # validated now, converted by billing
-    return t.Tip(user, amount, code, (r.option("message") or "")[:300], r.flag("public") is not False,
-                 r.space(99, required=False))
+    return t.Tip(
+        user,
+        amount,
+        code,
+        (r.option("message") or "")[:300],
+        r.flag("public") is not False,
+        r.space(99, required=False),
+    )
 
 
 def _remind(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
@@ -284,6 +333,7 @@ def _stage(verb: str) -> Callable[[_Reader, ZoneInfo, datetime, str], t.Command]
         user = r.user(0)
         r.max_positional(1)
         return t.StageCommand(verb, space, user)
+
     return parse
 
 
@@ -291,6 +341,7 @@ def _slot(verb: str) -> Callable[[_Reader, ZoneInfo, datetime, str], t.Command]:
     def parse(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
         r.max_positional(1 if verb == "remove" else 0)
         return t.SlotCommand(verb, tuple(sorted(r.words.options.items())), r.positional(0))
+
     return parse
 
 
@@ -298,6 +349,7 @@ def _payouts(verb: str) -> Callable[[_Reader, ZoneInfo, datetime, str], t.Comman
     def parse(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
         r.max_positional(0)
         return t.PayoutsCommand(verb)
+
     return parse
 
 
@@ -324,8 +376,10 @@ _PARSERS: dict[str, _Parser] = {
     "ticket refund": _refund,
     "tip": _tip,
     "remind": _remind,
-    **{f"stage {v}": _stage(v) for v in
-       ("request", "hand", "promote", "demote", "mute", "unmute", "remove", "queue")},
+    **{
+        f"stage {v}": _stage(v)
+        for v in ("request", "hand", "promote", "demote", "mute", "unmute", "remove", "queue")
+    },
     **{f"slot {v}": _slot(v) for v in ("add", "list", "remove")},
     **{f"payouts {v}": _payouts(v) for v in ("connect", "status")},
     "tz set": _tz,
@@ -355,5 +409,6 @@ def parse(text: str, *, tz: ZoneInfo, now: datetime, default_currency: str = "us
         verbs = sorted(p.split()[1] for p in _PARSERS if p.startswith(head[0] + " "))
         raise InvalidInput(f"/{head[0]} needs one of: {', '.join(verbs)}. Try /help {head[0]}.")
     name = head[0] if head else ""
-    raise InvalidInput(f"There is no /{name} command. Commands: "
-                       + ", ".join(f"/{g}" for g in _GROUPS) + ".")
+    raise InvalidInput(
+        f"There is no /{name} command. Commands: " + ", ".join(f"/{g}" for g in _GROUPS) + "."
+    )

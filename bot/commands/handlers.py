@@ -49,8 +49,12 @@ class Dispatcher:
             t.SetTimezone: self.timezone,
             t.Help: self.help,
             t.Tip: self._not_configured("Tips need billing, which is not configured yet."),
-            t.PayoutsCommand: self._not_configured("Payouts need billing, which is not configured yet."),
-            t.SlotCommand: self._not_configured("Slots need the scheduler, which is not configured yet."),
+            t.PayoutsCommand: self._not_configured(
+                "Payouts need billing, which is not configured yet."
+            ),
+            t.SlotCommand: self._not_configured(
+                "Slots need the scheduler, which is not configured yet."
+            ),
         }
 
     def register(self, command_type: type, handler: Handler) -> None:
@@ -61,6 +65,7 @@ class Dispatcher:
     def _not_configured(message: str) -> Handler:
         async def handler(actor: Actor, command: Any) -> Reply:
             raise NotConfigured(message)
+
         return handler
 
     async def tz_of(self, actor: Actor) -> ZoneInfo:
@@ -69,8 +74,12 @@ class Dispatcher:
     async def handle(self, actor: Actor, text: str) -> Reply:
         """Parse and run one command line; every outcome is a reply, never an exception."""
         try:
-            command = parse(text, tz=await self.tz_of(actor), now=self.core.clock.now(),
-                            default_currency=self.core.settings.default_currency)
+            command = parse(
+                text,
+                tz=await self.tz_of(actor),
+                now=self.core.clock.now(),
+                default_currency=self.core.settings.default_currency,
+            )
         except UserError as exc:
             return Reply(exc.message, error=True)
         return await self.execute(actor, command)
@@ -82,38 +91,50 @@ class Dispatcher:
             return Reply(exc.message, error=True)
         except Exception:
             ref = secrets.token_hex(3)
-            log.exception("command failed", ref=ref, command=type(command).__name__,
-                          actor=actor.key)
-            return Reply(f"Something went wrong on our side and it was logged (ref {ref}). "
-                         "Nothing was changed; please try again.", error=True)
+            log.exception(
+                "command failed", ref=ref, command=type(command).__name__, actor=actor.key
+            )
+            return Reply(
+                f"Something went wrong on our side and it was logged (ref {ref}). "
+                "Nothing was changed; please try again.",
+                error=True,
+            )
 
     # --- spaces --------------------------------------------------------------------------
 
-    async def _space_reply(self, actor: Actor, space_id: int, *, ephemeral: bool = True,
-                           prefix: str = "") -> Reply:
+    async def _space_reply(
+        self, actor: Actor, space_id: int, *, ephemeral: bool = True, prefix: str = ""
+    ) -> Reply:
         core = self.core
         space = await core.spaces.get_in(space_id, actor.community_id)
         host = await core.identities.get(space.host_id)
         lines = space_lines(space, host, await self.tz_of(actor), core.clock.now())
-        return Reply((prefix + "\n" if prefix else "") + "\n".join(lines), ephemeral=ephemeral,
-                     title=space_title(space), buttons=space_buttons(space))
+        return Reply(
+            (prefix + "\n" if prefix else "") + "\n".join(lines),
+            ephemeral=ephemeral,
+            title=space_title(space),
+            buttons=space_buttons(space),
+        )
 
     async def create_space(self, actor: Actor, cmd: t.CreateSpace) -> Reply:
         space = await self.core.spaces.create(actor, cmd.draft)
         assert space.id is not None
-        return await self._space_reply(actor, space.id, ephemeral=False,
-                                       prefix=f"Space #{space.id} is announced.")
+        return await self._space_reply(
+            actor, space.id, ephemeral=False, prefix=f"Space #{space.id} is announced."
+        )
 
     async def list_spaces(self, actor: Actor, cmd: t.ListSpaces) -> Reply:
-        spaces = await self.core.spaces.list(actor.community_id)
+        spaces = await self.core.spaces.list_spaces(actor.community_id)
         if not spaces:
             return Reply("No upcoming Spaces here. Host one with /space create.")
         tz = await self.tz_of(actor)
         from bot.views import price
 
-        lines = [f"#{s.id} {s.title} — {format_when(s.starts_at, tz)} — {price(s)} — "
-                 f"{s.tickets_left} left" + (" — LIVE" if s.status == SpaceStatus.LIVE else "")
-                 for s in spaces]
+        lines = [
+            f"#{s.id} {s.title} — {format_when(s.starts_at, tz)} — {price(s)} — "
+            f"{s.tickets_left} left" + (" — LIVE" if s.status == SpaceStatus.LIVE else "")
+            for s in spaces
+        ]
         return Reply("\n".join(lines), title="Spaces")
 
     async def show_space(self, actor: Actor, cmd: t.ShowSpace) -> Reply:
@@ -134,10 +155,16 @@ class Dispatcher:
         space = await self.core.spaces.start(actor, cmd.space_id)
         me = await self.core.identities.ensure(actor)
         role = "host" if me.id == space.host_id else "cohost"
-        link = room_link(self.core.settings.resolved_public_url, cmd.space_id,
-                         self.core.tickets.staff_token(space, me, role))
-        return Reply(f"Space #{cmd.space_id} is live.", ephemeral=True,
-                     buttons=(Button("Open the room", url=link),))
+        link = room_link(
+            self.core.settings.resolved_public_url,
+            cmd.space_id,
+            self.core.tickets.staff_token(space, me, role),
+        )
+        return Reply(
+            f"Space #{cmd.space_id} is live.",
+            ephemeral=True,
+            buttons=(Button("Open the room", url=link),),
+        )
 
     async def end_space(self, actor: Actor, cmd: t.EndSpace) -> Reply:
         await self.core.spaces.end(actor, cmd.space_id)
@@ -146,7 +173,9 @@ class Dispatcher:
     async def set_cohost(self, actor: Actor, cmd: t.SetCohost) -> Reply:
         await self.core.spaces.set_cohost(actor, cmd.space_id, cmd.user, cmd.add)
         who = cmd.user.display_name or cmd.user.user_id
-        return Reply(f"{who} is {'now' if cmd.add else 'no longer'} a co-host of Space #{cmd.space_id}.")
+        return Reply(
+            f"{who} is {'now' if cmd.add else 'no longer'} a co-host of Space #{cmd.space_id}."
+        )
 
     # --- tickets -------------------------------------------------------------------------
 
@@ -154,8 +183,10 @@ class Dispatcher:
         res = await self.core.tickets.reserve(actor, cmd.space_id, cmd.quantity)
         if res.tickets:
             ids = ", ".join(ticket.id for ticket in res.tickets)
-            return Reply(f"You're in! Ticket {ids} for {res.space.title}. "
-                         "Your join link is in your direct messages.")
+            return Reply(
+                f"You're in! Ticket {ids} for {res.space.title}. "
+                "Your join link is in your direct messages."
+            )
         assert res.checkout is not None
         tz = await self.tz_of(actor)
         mode = " (TEST MODE — no real payment)" if res.checkout.test_mode else ""
@@ -177,8 +208,11 @@ class Dispatcher:
             space = await core.spaces.get(ticket.space_id)
             lines.append(f"{ticket_line(ticket)} — {space_title(space)}")
             if space.status in (SpaceStatus.SCHEDULED, SpaceStatus.LIVE):
-                url = room_link(core.settings.resolved_public_url, ticket.space_id,
-                                core.tickets.token_for(ticket, space))
+                url = room_link(
+                    core.settings.resolved_public_url,
+                    ticket.space_id,
+                    core.tickets.token_for(ticket, space),
+                )
                 buttons.append(Button(f"Join #{space.id}", url=url))
         return Reply("\n".join(lines), title="Your tickets", buttons=tuple(buttons[:5]))
 
@@ -208,11 +242,17 @@ class Dispatcher:
                 return Reply("Hand raised." if cmd.up else "Hand lowered.")
             case "queue":
                 state = await stage.queue(actor, space_id)
-                speakers = ", ".join(s.identity.display_name + (" (muted)" if s.muted else "")
-                                     for s in state.speakers) or "none"
+                speakers = (
+                    ", ".join(
+                        s.identity.display_name + (" (muted)" if s.muted else "")
+                        for s in state.speakers
+                    )
+                    or "none"
+                )
                 hands = ", ".join(s.identity.display_name for s in state.queue) or "none"
-                return Reply(f"Speakers: {speakers}\nRaised hands: {hands}",
-                             title=f"Stage of #{space_id}")
+                return Reply(
+                    f"Speakers: {speakers}\nRaised hands: {hands}", title=f"Stage of #{space_id}"
+                )
         assert cmd.user is not None
         actions = {
             "promote": (stage.promote, "{} is now a speaker."),

@@ -41,7 +41,7 @@ def lex(text: str) -> Words:
         if match is None or match.end() == pos:
             rest = line[pos:].strip()
             if rest.count('"') % 2:
-                raise InvalidInput("A quote is not closed; put the closing \" after the value.")
+                raise InvalidInput('A quote is not closed; put the closing " after the value.')
             raise InvalidInput(f"I can't read {rest[:30]!r}; quote values that contain spaces.")
         pos = match.end()
         if match["key"]:

@@ -20,8 +20,9 @@ def parse_when(text: str, tz: ZoneInfo, now: datetime) -> datetime:
 
     cleaned = " ".join(text.split())
     if not cleaned or len(cleaned) > 100:
-        raise InvalidInput("Give a start time like \"tomorrow 18:00\" or \"2030-05-01 18:00\".",
-                           field="starts")
+        raise InvalidInput(
+            'Give a start time like "tomorrow 18:00" or "2030-05-01 18:00".', field="starts"
+        )
     local_now = now.astimezone(tz).replace(tzinfo=None)
     try:
         with warnings.catch_warnings():
@@ -41,7 +42,7 @@ def parse_when(text: str, tz: ZoneInfo, now: datetime) -> datetime:
         parsed = None
     if parsed is None:
         raise InvalidInput(
-            f"I can't read {text!r} as a time. Try \"tomorrow 18:00\" or \"2030-05-01 18:00\".",
+            f'I can\'t read {text!r} as a time. Try "tomorrow 18:00" or "2030-05-01 18:00".',
             field="starts",
         )
     return parsed.astimezone(UTC)
@@ -56,8 +57,9 @@ def parse_duration(text: str) -> int:
     if match and any(match.groups()):
         hours, minutes = (int(g) if g else 0 for g in match.groups())
         return hours * 60 + minutes
-    raise InvalidInput(f"I can't read {text!r} as a duration; write 90, 1h30m or 45m.",
-                       field="duration")
+    raise InvalidInput(
+        f"I can't read {text!r} as a duration; write 90, 1h30m or 45m.", field="duration"
+    )
 
 
 def format_when(when: datetime, tz: ZoneInfo) -> str:
@@ -73,5 +75,9 @@ def format_delta(delta: timedelta) -> str:
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
     minutes = rest // 60
-    parts = [f"{days}d" if days else "", f"{hours}h" if hours else "", f"{minutes}m" if minutes else ""]
+    parts = [
+        f"{days}d" if days else "",
+        f"{hours}h" if hours else "",
+        f"{minutes}m" if minutes else "",
+    ]
     return " ".join(p for p in parts if p) or "under a minute"

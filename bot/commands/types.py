@@ -117,7 +117,22 @@ class Help:
 
 
 Command = (
-    CreateSpace | ListSpaces | ShowSpace | EditSpace | CancelSpace | StartSpace | EndSpace
-    | SetCohost | BuyTicket | ShowTickets | RefundTicket | Tip | SetReminder | StageCommand
-    | SlotCommand | PayoutsCommand | SetTimezone | Help
+    CreateSpace
+    | ListSpaces
+    | ShowSpace
+    | EditSpace
+    | CancelSpace
+    | StartSpace
+    | EndSpace
+    | SetCohost
+    | BuyTicket
+    | ShowTickets
+    | RefundTicket
+    | Tip
+    | SetReminder
+    | StageCommand
+    | SlotCommand
+    | PayoutsCommand
+    | SetTimezone
+    | Help
 )

@@ -16,8 +16,14 @@ from bot.services.spaces import SpaceService
 
 
 class ReminderService:
-    def __init__(self, db: Database, bus: EventBus, clock: Clock,
-                 identities: IdentityService, spaces: SpaceService) -> None:
+    def __init__(
+        self,
+        db: Database,
+        bus: EventBus,
+        clock: Clock,
+        identities: IdentityService,
+        spaces: SpaceService,
+    ) -> None:
         self.db = db
         self.bus = bus
         self.clock = clock
@@ -43,17 +49,35 @@ class ReminderService:
             if on == (existing is not None):
                 return False
             if on:
-                session.add(Reminder(space_id=space_id, identity_id=identity.id,
-                                     created_at=self.clock.now()))
+                session.add(
+                    Reminder(
+                        space_id=space_id, identity_id=identity.id, created_at=self.clock.now()
+                    )
+                )
             elif existing is not None:
                 await session.delete(existing)
-            audit.record(session, self.clock, "reminder.on" if on else "reminder.off",
-                         actor_id=identity.id, space_id=space_id)
-        self.bus.publish(ReminderSet(space_id=space_id, community_id=space.community_id,
-                                     identity_key=identity.key, on=on, actor_key=identity.key))
+            audit.record(
+                session,
+                self.clock,
+                "reminder.on" if on else "reminder.off",
+                actor_id=identity.id,
+                space_id=space_id,
+            )
+        self.bus.publish(
+            ReminderSet(
+                space_id=space_id,
+                community_id=space.community_id,
+                identity_key=identity.key,
+                on=on,
+                actor_key=identity.key,
+            )
+        )
         return True
 
     async def subscribers(self, space_id: int) -> list[int]:
         async with self.db.session() as session:
-            return list(await session.exec(
-                select(Reminder.identity_id).where(Reminder.space_id == space_id)))
+            return list(
+                await session.exec(
+                    select(Reminder.identity_id).where(Reminder.space_id == space_id)
+                )
+            )

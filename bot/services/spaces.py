@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlmodel import col, select
 
@@ -59,8 +60,10 @@ class SpaceChanges:
     description: str | None = None
     per_buyer_limit: int | None = None
 
-    def given(self) -> dict[str, object]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+    def given(self) -> dict[str, Any]:
+        return {
+            f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None
+        }
 
 
 class SpaceService:
@@ -97,7 +100,7 @@ class SpaceService:
             raise NotFound(f"There is no Space #{space_id} here.")
         return space
 
-    async def list(
+    async def list_spaces(
         self, community_id: str | None = None, *, upcoming_only: bool = True, limit: int = 50
     ) -> list[Space]:
         query = select(Space).order_by(col(Space.starts_at)).limit(limit)
@@ -143,7 +146,9 @@ class SpaceService:
 
     # --- validation: one place for every limit -------------------------------------------
 
-    def _validate(self, draft: SpaceDraft, *, sold: int = 0, check_start: bool = True) -> SpaceDraft:
+    def _validate(
+        self, draft: SpaceDraft, *, sold: int = 0, check_start: bool = True
+    ) -> SpaceDraft:
         s = self.settings
         title = " ".join(draft.title.split())
         if not title:
@@ -154,7 +159,9 @@ class SpaceService:
                 field="title",
             )
         if len(draft.description) > 2000:
-            raise InvalidInput("The description is longer than 2,000 characters.", field="description")
+            raise InvalidInput(
+                "The description is longer than 2,000 characters.", field="description"
+            )
         if draft.starts_at.tzinfo is None:
             raise InvalidInput("The start time needs a time zone.", field="starts")
         if check_start and draft.starts_at <= self.clock.now():
@@ -194,7 +201,10 @@ class SpaceService:
                 f"Tickets per buyer must be between 1 and {s.max_per_buyer}.", field="limit"
             )
         return replace(
-            draft, title=title, currency=cur.code, duration_minutes=duration,
+            draft,
+            title=title,
+            currency=cur.code,
+            duration_minutes=duration,
             per_buyer_limit=min(limit, draft.capacity),
         )
 
@@ -226,13 +236,22 @@ class SpaceService:
         async with self.db.write() as session:
             session.add(space)
             await session.flush()
-            audit.record(session, self.clock, "space.created", actor_id=host.id,
-                         space_id=space.id, subject=space.title,
-                         price=space.price_minor, currency=space.currency,
-                         capacity=space.capacity, starts_at=space.starts_at.isoformat())
+            audit.record(
+                session,
+                self.clock,
+                "space.created",
+                actor_id=host.id,
+                space_id=space.id,
+                subject=space.title,
+                price=space.price_minor,
+                currency=space.currency,
+                capacity=space.capacity,
+                starts_at=space.starts_at.isoformat(),
+            )
         assert space.id is not None
-        self.bus.publish(SpaceAnnounced(space_id=space.id, community_id=space.community_id,
-                                        actor_key=actor.key))
+        self.bus.publish(
+            SpaceAnnounced(space_id=space.id, community_id=space.community_id, actor_key=actor.key)
+        )
         return space
 
     async def edit(self, actor: Actor, space_id: int, changes: SpaceChanges) -> Space:
@@ -242,25 +261,40 @@ class SpaceService:
             raise Conflict(f"Space #{space_id} is {space.status.value}; it can no longer change.")
         given = changes.given()
         if not given:
-            raise InvalidInput("Say what to change, e.g. title:\"New title\" or starts:\"fri 18:00\".")
+            raise InvalidInput('Say what to change, e.g. title:"New title" or starts:"fri 18:00".')
         if space.status == SpaceStatus.LIVE and "starts_at" in given:
             raise Conflict("The Space is already live; its start time cannot move.")
         if space.sold and ("price_minor" in given or "currency" in given):
             raise Conflict("Tickets are already sold; the price can no longer change.")
         current = SpaceDraft(
-            title=space.title, starts_at=space.starts_at, capacity=space.capacity,
-            price_minor=space.price_minor, currency=space.currency,
-            duration_minutes=space.duration_minutes, description=space.description,
-            per_buyer_limit=space.per_buyer_limit, manual_start=space.manual_start,
+            title=space.title,
+            starts_at=space.starts_at,
+            capacity=space.capacity,
+            price_minor=space.price_minor,
+            currency=space.currency,
+            duration_minutes=space.duration_minutes,
+            description=space.description,
+            per_buyer_limit=space.per_buyer_limit,
+            manual_start=space.manual_start,
         )
-        draft = self._validate(replace(current, **given), sold=space.sold,
-                               check_start="starts_at" in given)
+        draft = self._validate(
+            replace(current, **given), sold=space.sold, check_start="starts_at" in given
+        )
         if draft.price_minor != space.price_minor:
             host = await self.identities.get(space.host_id)
             await self.payments.ensure_can_sell(host, draft.price_minor)
         changed = tuple(
-            name for name in ("title", "description", "starts_at", "duration_minutes",
-                              "price_minor", "currency", "capacity", "per_buyer_limit")
+            name
+            for name in (
+                "title",
+                "description",
+                "starts_at",
+                "duration_minutes",
+                "price_minor",
+                "currency",
+                "capacity",
+                "per_buyer_limit",
+            )
             if getattr(draft, name) != getattr(space, name)
         )
         if not changed:
@@ -270,21 +304,41 @@ class SpaceService:
             fresh = await session.get(Space, space_id, with_for_update=not self.db.is_sqlite)
             assert fresh is not None
             if draft.capacity < fresh.sold:
-                raise Conflict(f"{fresh.sold} tickets are already sold; capacity cannot go below that.")
+                raise Conflict(
+                    f"{fresh.sold} tickets are already sold; capacity cannot go below that."
+                )
             for name in changed:
                 setattr(fresh, name, getattr(draft, name))
             fresh.updated_at = self.clock.now()
             session.add(fresh)
-            audit.record(session, self.clock, "space.edited", actor_id=identity.id,
-                         space_id=space_id, subject=fresh.title,
-                         changed={n: str(getattr(draft, n)) for n in changed})
-        self.bus.publish(SpaceUpdated(space_id=space_id, community_id=fresh.community_id,
-                                      changed=changed, actor_key=actor.key))
+            audit.record(
+                session,
+                self.clock,
+                "space.edited",
+                actor_id=identity.id,
+                space_id=space_id,
+                subject=fresh.title,
+                changed={n: str(getattr(draft, n)) for n in changed},
+            )
+        self.bus.publish(
+            SpaceUpdated(
+                space_id=space_id,
+                community_id=fresh.community_id,
+                changed=changed,
+                actor_key=actor.key,
+            )
+        )
         return fresh
 
     async def _transition(
-        self, actor: Actor | None, space_id: int, action: Action,
-        allowed_from: set[SpaceStatus], to: SpaceStatus, *, reason: str | None = None,
+        self,
+        actor: Actor | None,
+        space_id: int,
+        action: Action,
+        allowed_from: set[SpaceStatus],
+        to: SpaceStatus,
+        *,
+        reason: str | None = None,
     ) -> Space:
         if actor is not None:
             space = await self.get_in(space_id, actor.community_id)
@@ -298,7 +352,10 @@ class SpaceService:
             fresh = await session.get(Space, space_id, with_for_update=not self.db.is_sqlite)
             assert fresh is not None
             if fresh.status not in allowed_from:
-                raise Conflict(f"Space #{space_id} is {fresh.status.value}; it cannot {action.value.split()[0]} now.")
+                raise Conflict(
+                    f"Space #{space_id} is {fresh.status.value}; "
+                    f"it cannot {action.value.split()[0]} now."
+                )
             fresh.status = to
             fresh.updated_at = now
             if to == SpaceStatus.LIVE:
@@ -308,31 +365,61 @@ class SpaceService:
             if reason:
                 fresh.cancel_reason = reason
             session.add(fresh)
-            audit.record(session, self.clock, f"space.{to.value}", actor_id=actor_id,
-                         space_id=space_id, subject=fresh.title, reason=reason)
+            audit.record(
+                session,
+                self.clock,
+                f"space.{to.value}",
+                actor_id=actor_id,
+                space_id=space_id,
+                subject=fresh.title,
+                reason=reason,
+            )
         return fresh
 
     async def start(self, actor: Actor | None, space_id: int) -> Space:
-        space = await self._transition(actor, space_id, Action.START,
-                                       {SpaceStatus.SCHEDULED}, SpaceStatus.LIVE)
-        self.bus.publish(SpaceStarted(space_id=space_id, community_id=space.community_id,
-                                      actor_key=actor.key if actor else None))
+        space = await self._transition(
+            actor, space_id, Action.START, {SpaceStatus.SCHEDULED}, SpaceStatus.LIVE
+        )
+        self.bus.publish(
+            SpaceStarted(
+                space_id=space_id,
+                community_id=space.community_id,
+                actor_key=actor.key if actor else None,
+            )
+        )
         return space
 
     async def end(self, actor: Actor | None, space_id: int) -> Space:
-        space = await self._transition(actor, space_id, Action.END,
-                                       {SpaceStatus.LIVE}, SpaceStatus.ENDED)
-        self.bus.publish(SpaceEnded(space_id=space_id, community_id=space.community_id,
-                                    actor_key=actor.key if actor else None))
+        space = await self._transition(
+            actor, space_id, Action.END, {SpaceStatus.LIVE}, SpaceStatus.ENDED
+        )
+        self.bus.publish(
+            SpaceEnded(
+                space_id=space_id,
+                community_id=space.community_id,
+                actor_key=actor.key if actor else None,
+            )
+        )
         return space
 
     async def mark_cancelled(self, actor: Actor | None, space_id: int, reason: str) -> Space:
         """Only the state change; `TicketService.cancel_space` also refunds."""
-        space = await self._transition(actor, space_id, Action.CANCEL,
-                                       {SpaceStatus.DRAFT, SpaceStatus.SCHEDULED},
-                                       SpaceStatus.CANCELLED, reason=reason or "cancelled")
-        self.bus.publish(SpaceCancelled(space_id=space_id, community_id=space.community_id,
-                                        reason=reason, actor_key=actor.key if actor else None))
+        space = await self._transition(
+            actor,
+            space_id,
+            Action.CANCEL,
+            {SpaceStatus.DRAFT, SpaceStatus.SCHEDULED},
+            SpaceStatus.CANCELLED,
+            reason=reason or "cancelled",
+        )
+        self.bus.publish(
+            SpaceCancelled(
+                space_id=space_id,
+                community_id=space.community_id,
+                reason=reason,
+                actor_key=actor.key if actor else None,
+            )
+        )
         return space
 
     async def set_cohost(self, actor: Actor, space_id: int, who: UserRef, add: bool) -> Space:
@@ -349,22 +436,43 @@ class SpaceService:
             if add:
                 if existing:
                     raise Conflict(f"{target.display_name} is already a co-host.")
-                count = len(list(await session.exec(
-                    select(SpaceCohost.identity_id).where(SpaceCohost.space_id == space_id))))
+                count = len(
+                    list(
+                        await session.exec(
+                            select(SpaceCohost.identity_id).where(SpaceCohost.space_id == space_id)
+                        )
+                    )
+                )
                 if count >= self.settings.max_cohosts:
                     raise LimitExceeded(
                         f"A Space can have at most {self.settings.max_cohosts} co-hosts."
                     )
-                session.add(SpaceCohost(space_id=space_id, identity_id=target.id or 0,
-                                        added_at=self.clock.now()))
+                session.add(
+                    SpaceCohost(
+                        space_id=space_id, identity_id=target.id or 0, added_at=self.clock.now()
+                    )
+                )
             else:
                 if not existing:
                     raise NotFound(f"{target.display_name} is not a co-host of Space #{space_id}.")
                 await session.delete(existing)
-            audit.record(session, self.clock, "cohost.added" if add else "cohost.removed",
-                         actor_id=me.id, space_id=space_id, subject=target.key)
-        self.bus.publish(CohostChanged(space_id=space_id, community_id=space.community_id,
-                                       identity_key=target.key, added=add, actor_key=actor.key))
+            audit.record(
+                session,
+                self.clock,
+                "cohost.added" if add else "cohost.removed",
+                actor_id=me.id,
+                space_id=space_id,
+                subject=target.key,
+            )
+        self.bus.publish(
+            CohostChanged(
+                space_id=space_id,
+                community_id=space.community_id,
+                identity_key=target.key,
+                added=add,
+                actor_key=actor.key,
+            )
+        )
         return space
 
     def ends_at(self, space: Space) -> datetime:

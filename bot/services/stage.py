@@ -36,8 +36,15 @@ class StageState:
 
 
 class StageService:
-    def __init__(self, db: Database, bus: EventBus, clock: Clock, settings: Settings,
-                 identities: IdentityService, spaces: SpaceService) -> None:
+    def __init__(
+        self,
+        db: Database,
+        bus: EventBus,
+        clock: Clock,
+        settings: Settings,
+        identities: IdentityService,
+        spaces: SpaceService,
+    ) -> None:
         self.db = db
         self.bus = bus
         self.clock = clock
@@ -54,21 +61,38 @@ class StageService:
     async def _seat(self, space_id: int, identity_id: int) -> StageMember:
         async with self.db.session() as session:
             seat = await session.get(StageMember, (space_id, identity_id))
-        return seat or StageMember(space_id=space_id, identity_id=identity_id,
-                                   role=StageRole.LISTENER, updated_at=self.clock.now())
+        return seat or StageMember(
+            space_id=space_id,
+            identity_id=identity_id,
+            role=StageRole.LISTENER,
+            updated_at=self.clock.now(),
+        )
 
-    async def _save(self, actor: Actor, seat: StageMember, space: Space, target: Identity,
-                    change: str) -> None:
+    async def _save(
+        self, actor: Actor, seat: StageMember, space: Space, target: Identity, change: str
+    ) -> None:
         me = await self.identities.ensure(actor)
         seat.updated_at = self.clock.now()
         async with self.db.write() as session:
             await session.merge(seat)
-            audit.record(session, self.clock, f"stage.{change}", actor_id=me.id,
-                         space_id=space.id, subject=target.key)
+            audit.record(
+                session,
+                self.clock,
+                f"stage.{change}",
+                actor_id=me.id,
+                space_id=space.id,
+                subject=target.key,
+            )
         assert space.id is not None
-        self.bus.publish(StageChanged(space_id=space.id, community_id=space.community_id,
-                                      identity_key=target.key, change=change,
-                                      actor_key=actor.key))
+        self.bus.publish(
+            StageChanged(
+                space_id=space.id,
+                community_id=space.community_id,
+                identity_key=target.key,
+                change=change,
+                actor_key=actor.key,
+            )
+        )
 
     async def raise_hand(self, actor: Actor, space_id: int, up: bool = True) -> StageMember:
         """Ask to speak (`up`) or withdraw the request."""
@@ -88,7 +112,9 @@ class StageService:
         await self._save(actor, seat, space, me, "hand_raised" if up else "hand_lowered")
         return seat
 
-    async def _target(self, actor: Actor, space: Space, who: UserRef) -> tuple[Identity, StageMember]:
+    async def _target(
+        self, actor: Actor, space: Space, who: UserRef
+    ) -> tuple[Identity, StageMember]:
         require(Action.RUN_STAGE, await self.spaces.roles(space, actor))
         target = await self.identities.ensure(actor.peer(who))
         assert target.id is not None and space.id is not None
@@ -107,8 +133,16 @@ class StageService:
         if SpaceRole.TICKET_HOLDER not in roles:
             raise InvalidInput(f"{target.display_name} has no ticket for this Space.")
         async with self.db.session() as session:
-            speakers = len(list(await session.exec(select(StageMember.identity_id).where(
-                StageMember.space_id == space_id, StageMember.role == StageRole.SPEAKER.value))))
+            speakers = len(
+                list(
+                    await session.exec(
+                        select(StageMember.identity_id).where(
+                            StageMember.space_id == space_id,
+                            StageMember.role == StageRole.SPEAKER.value,
+                        )
+                    )
+                )
+            )
         if speakers >= self.settings.max_speakers:
             raise LimitExceeded(
                 f"The stage is full: {self.settings.max_speakers} speakers besides the hosts. "
@@ -129,7 +163,9 @@ class StageService:
         await self._save(actor, seat, space, target, "demoted")
         return seat
 
-    async def mute(self, actor: Actor, space_id: int, who: UserRef, muted: bool = True) -> StageMember:
+    async def mute(
+        self, actor: Actor, space_id: int, who: UserRef, muted: bool = True
+    ) -> StageMember:
         space = await self._live(actor, space_id)
         target, seat = await self._target(actor, space, who)
         if seat.muted == muted:
@@ -154,15 +190,26 @@ class StageService:
     async def state(self, space_id: int) -> StageState:
         space = await self.spaces.get(space_id)
         async with self.db.session() as session:
-            rows = list(await session.exec(
-                select(StageMember, Identity)
-                .join(Identity, col(Identity.id) == StageMember.identity_id)
-                .where(StageMember.space_id == space_id, col(StageMember.removed).is_(False))
-            ))
-        speakers = [Seat(i, m.role, m.muted, m.hand_raised_at) for m, i in rows
-                    if m.role == StageRole.SPEAKER]
-        queue = sorted((Seat(i, m.role, m.muted, m.hand_raised_at) for m, i in rows
-                        if m.hand_raised_at is not None), key=lambda s: s.hand_raised_at or space.starts_at)
+            rows = list(
+                await session.exec(
+                    select(StageMember, Identity)
+                    .join(Identity, col(Identity.id) == StageMember.identity_id)
+                    .where(StageMember.space_id == space_id, col(StageMember.removed).is_(False))
+                )
+            )
+        speakers = [
+            Seat(i, m.role, m.muted, m.hand_raised_at)
+            for m, i in rows
+            if m.role == StageRole.SPEAKER
+        ]
+        queue = sorted(
+            (
+                Seat(i, m.role, m.muted, m.hand_raised_at)
+                for m, i in rows
+                if m.hand_raised_at is not None
+            ),
+            key=lambda s: s.hand_raised_at or space.starts_at,
+        )
         return StageState(space, speakers, queue)
 
     async def is_removed(self, space_id: int, identity_id: int) -> bool:
@@ -175,10 +222,14 @@ class StageService:
 
     async def find_live(self, actor: Actor) -> Space:
         """The Space meant when a stage command names none: the one live here."""
-        live = [s for s in await self.spaces.list(actor.community_id) if s.status == SpaceStatus.LIVE]
+        live = [
+            s for s in await self.spaces.list_spaces(actor.community_id) if s.status == SpaceStatus.LIVE
+        ]
         if not live:
             raise NotFound("No Space is live here right now; name one, e.g. space:12.")
         if len(live) > 1:
             ids = ", ".join(f"#{s.id}" for s in live)
-            raise InvalidInput(f"Several Spaces are live ({ids}); name one, e.g. space:{live[0].id}.")
+            raise InvalidInput(
+                f"Several Spaces are live ({ids}); name one, e.g. space:{live[0].id}."
+            )
         return live[0]

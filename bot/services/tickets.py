@@ -15,11 +15,10 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 import structlog
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 
 from bot.actors import Actor
-from bot.clock import Clock, as_utc
+from bot.clock import Clock
 from bot.db import Database
 from bot.errors import Conflict, InvalidInput, LimitExceeded, NotFound, PermissionDenied, SoldOut
 from bot.events import EventBus, HoldCreated, HoldReleased, TicketClosed, TicketIssued
@@ -39,7 +38,8 @@ _ON_SALE = (SpaceStatus.SCHEDULED.value, SpaceStatus.LIVE.value)
 _TAKE_QUOTA = sa.text(
     """
     INSERT INTO buyer_quotas (space_id, buyer_id, taken)
-    SELECT :space_id, :buyer_id, :n WHERE :n <= (SELECT per_buyer_limit FROM spaces WHERE id = :space_id)
+    SELECT :space_id, :buyer_id, :n
+    WHERE :n <= (SELECT per_buyer_limit FROM spaces WHERE id = :space_id)
     ON CONFLICT (space_id, buyer_id) DO UPDATE SET taken = buyer_quotas.taken + excluded.taken
     WHERE buyer_quotas.taken + excluded.taken
           <= (SELECT per_buyer_limit FROM spaces WHERE id = excluded.space_id)
@@ -51,6 +51,12 @@ _TAKE_SEATS = sa.text(
     UPDATE spaces SET sold = sold + :n
     WHERE id = :space_id AND status IN ('scheduled', 'live') AND sold + :n <= capacity
     RETURNING sold
+    """
+)
+_ADD_QUOTA = sa.text(
+    """
+    INSERT INTO buyer_quotas (space_id, buyer_id, taken) VALUES (:space_id, :buyer_id, :n)
+    ON CONFLICT (space_id, buyer_id) DO UPDATE SET taken = buyer_quotas.taken + excluded.taken
     """
 )
 _GIVE_BACK = sa.text("UPDATE spaces SET sold = sold - :n WHERE id = :space_id")
@@ -131,9 +137,17 @@ class TicketService:
             raise Conflict("You are the host of this Space; you don't need a ticket.")
         reservation = await self._take(space, buyer, quantity)
         hold = reservation.hold
-        self.bus.publish(HoldCreated(space_id=space_id, community_id=space.community_id,
-                                     hold_id=hold.id, buyer_key=buyer.key, quantity=quantity,
-                                     expires_at=hold.expires_at, actor_key=actor.key))
+        self.bus.publish(
+            HoldCreated(
+                space_id=space_id,
+                community_id=space.community_id,
+                hold_id=hold.id,
+                buyer_key=buyer.key,
+                quantity=quantity,
+                expires_at=hold.expires_at,
+                actor_key=actor.key,
+            )
+        )
         if reservation.tickets:
             self._issued(space, buyer, hold.id, reservation.tickets)
             return reservation
@@ -151,13 +165,22 @@ class TicketService:
         now = self.clock.now()
         free = space.is_free
         hold = Hold(
-            id=new_id(), space_id=space.id, buyer_id=buyer.id, quantity=quantity,
-            amount_minor=space.price_minor * quantity, currency=space.currency,
+            id=new_id(),
+            space_id=space.id,
+            buyer_id=buyer.id,
+            quantity=quantity,
+            amount_minor=space.price_minor * quantity,
+            currency=space.currency,
             status=HoldStatus.CONFIRMED if free else HoldStatus.ACTIVE,
             expires_at=now + timedelta(minutes=self.settings.hold_minutes),
-            created_at=now, resolved_at=now if free else None,
+            created_at=now,
+            resolved_at=now if free else None,
         )
-        tickets = [self._new_ticket(space, buyer.id, hold.id, now) for _ in range(quantity)] if free else []
+        tickets = (
+            [self._new_ticket(space, buyer.id, hold.id, now) for _ in range(quantity)]
+            if free
+            else []
+        )
         params = {"space_id": space.id, "buyer_id": buyer.id, "n": quantity}
         try:
             async with self.db.write_conn() as conn:
@@ -171,8 +194,12 @@ class TicketService:
                     raise _Rollback("seats")
         except _Rollback as stop:
             raise await self._why_not(stop.reason, space.id, quantity) from None
-        return Reservation(hold=hold, space=space, tickets=tickets,
-                           tokens=[self.token_for(t, space) for t in tickets])
+        return Reservation(
+            hold=hold,
+            space=space,
+            tickets=tickets,
+            tokens=[self.token_for(t, space) for t in tickets],
+        )
 
     async def _why_not(self, reason: str, space_id: int, quantity: int) -> Exception:
         space = await self.spaces.get(space_id)
@@ -189,19 +216,34 @@ class TicketService:
 
     def _new_ticket(self, space: Space, holder_id: int, hold_id: str, now: datetime) -> Ticket:
         assert space.id is not None
-        return Ticket(id=new_id(), space_id=space.id, holder_id=holder_id, hold_id=hold_id,
-                      status=TicketStatus.VALID, price_minor=space.price_minor,
-                      currency=space.currency, issued_at=now)
+        return Ticket(
+            id=new_id(),
+            space_id=space.id,
+            holder_id=holder_id,
+            hold_id=hold_id,
+            status=TicketStatus.VALID,
+            price_minor=space.price_minor,
+            currency=space.currency,
+            issued_at=now,
+        )
 
     def _issued(self, space: Space, holder: Identity, hold_id: str, tickets: list[Ticket]) -> None:
         assert space.id is not None
-        self.bus.publish(TicketIssued(space_id=space.id, community_id=space.community_id,
-                                      ticket_ids=tuple(t.id for t in tickets),
-                                      holder_key=holder.key, hold_id=hold_id))
+        self.bus.publish(
+            TicketIssued(
+                space_id=space.id,
+                community_id=space.community_id,
+                ticket_ids=tuple(t.id for t in tickets),
+                holder_key=holder.key,
+                hold_id=hold_id,
+            )
+        )
 
     # --- confirming and releasing --------------------------------------------------------
 
-    async def confirm(self, hold_id: str, *, fee_minor: int = 0, reference: str = "") -> Confirmation:
+    async def confirm(
+        self, hold_id: str, *, fee_minor: int = 0, reference: str = ""
+    ) -> Confirmation:
         """Turn a paid hold into tickets. Idempotent: a second call returns the same
         tickets. A hold that expired meanwhile takes its seats again if any are left;
         otherwise `sold_out_late` tells the caller to refund."""
@@ -218,13 +260,16 @@ class TicketService:
                 # the seats went back when the hold lapsed: take them again, if still there
                 conn = await session.connection()
                 if (await conn.execute(_TAKE_SEATS, params)).first() is None:
-                    audit.record(session, self.clock, "hold.paid_after_sellout",
-                                 space_id=hold.space_id, subject=hold_id, reference=reference)
+                    audit.record(
+                        session,
+                        self.clock,
+                        "hold.paid_after_sellout",
+                        space_id=hold.space_id,
+                        subject=hold_id,
+                        reference=reference,
+                    )
                     return Confirmation([], newly_issued=False, sold_out_late=True)
-                await conn.execute(sa.text(
-                    "INSERT INTO buyer_quotas (space_id, buyer_id, taken) VALUES (:space_id, :buyer_id, :n) "
-                    "ON CONFLICT (space_id, buyer_id) DO UPDATE SET taken = buyer_quotas.taken + excluded.taken"
-                ), params)
+                await conn.execute(_ADD_QUOTA, params)
             space = await session.get(Space, hold.space_id)
             assert space is not None
             hold.status = HoldStatus.CONFIRMED
@@ -238,9 +283,17 @@ class TicketService:
                 ticket.fee_minor = fee_each
                 session.add(ticket)
                 tickets.append(ticket)
-            audit.record(session, self.clock, "hold.confirmed", actor_id=hold.buyer_id,
-                         space_id=hold.space_id, subject=hold_id, reference=reference,
-                         amount=hold.amount_minor, fee=fee_minor)
+            audit.record(
+                session,
+                self.clock,
+                "hold.confirmed",
+                actor_id=hold.buyer_id,
+                space_id=hold.space_id,
+                subject=hold_id,
+                reference=reference,
+                amount=hold.amount_minor,
+                fee=fee_minor,
+            )
         holder = await self.identities.get(hold.buyer_id)
         self._issued(space, holder, hold_id, tickets)
         return Confirmation(tickets, newly_issued=True)
@@ -249,12 +302,14 @@ class TicketService:
         """Give an active hold's seats back. False when it was no longer active."""
         status = HoldStatus.EXPIRED if expired else HoldStatus.RELEASED
         async with self.db.write_conn() as conn:
-            row = (await conn.execute(
-                sa.update(Hold)
-                .where(col(Hold.id) == hold_id, col(Hold.status) == HoldStatus.ACTIVE.value)
-                .values(status=status.value, resolved_at=self.clock.now())
-                .returning(col(Hold.space_id), col(Hold.buyer_id), col(Hold.quantity))
-            )).first()
+            row = (
+                await conn.execute(
+                    sa.update(Hold)
+                    .where(col(Hold.id) == hold_id, col(Hold.status) == HoldStatus.ACTIVE.value)
+                    .values(status=status.value, resolved_at=self.clock.now())
+                    .returning(col(Hold.space_id), col(Hold.buyer_id), col(Hold.quantity))
+                )
+            ).first()
             if row is None:
                 return False
             params = {"space_id": row.space_id, "buyer_id": row.buyer_id, "n": row.quantity}
@@ -262,16 +317,29 @@ class TicketService:
             await conn.execute(_GIVE_QUOTA, params)
         space = await self.spaces.get(row.space_id)
         buyer = await self.identities.get(row.buyer_id)
-        self.bus.publish(HoldReleased(space_id=row.space_id, community_id=space.community_id,
-                                      hold_id=hold_id, buyer_key=buyer.key,
-                                      quantity=row.quantity, expired=expired))
+        self.bus.publish(
+            HoldReleased(
+                space_id=row.space_id,
+                community_id=space.community_id,
+                hold_id=hold_id,
+                buyer_key=buyer.key,
+                quantity=row.quantity,
+                expired=expired,
+            )
+        )
         return True
 
     async def expire_holds(self) -> int:
         """Release every active hold past its expiry; returns how many."""
         async with self.db.session() as session:
-            ids = list(await session.exec(select(Hold.id).where(
-                Hold.status == HoldStatus.ACTIVE.value, col(Hold.expires_at) <= self.clock.now())))
+            ids = list(
+                await session.exec(
+                    select(Hold.id).where(
+                        Hold.status == HoldStatus.ACTIVE.value,
+                        col(Hold.expires_at) <= self.clock.now(),
+                    )
+                )
+            )
         released = 0
         for hold_id in ids:
             released += await self.release(hold_id, expired=True)
@@ -279,30 +347,49 @@ class TicketService:
 
     # --- closing tickets -----------------------------------------------------------------
 
-    async def close(self, ticket_id: str, *, refunded: bool, reason: str,
-                    actor_id: int | None = None) -> bool:
+    async def close(
+        self, ticket_id: str, *, refunded: bool, reason: str, actor_id: int | None = None
+    ) -> bool:
         """Mark a valid ticket refunded or revoked and free its seat. Idempotent."""
         status = TicketStatus.REFUNDED if refunded else TicketStatus.REVOKED
         async with self.db.write_conn() as conn:
-            row = (await conn.execute(
-                sa.update(Ticket)
-                .where(col(Ticket.id) == ticket_id, col(Ticket.status) == TicketStatus.VALID.value)
-                .values(status=status.value, closed_at=self.clock.now(), close_reason=reason)
-                .returning(col(Ticket.space_id), col(Ticket.holder_id))
-            )).first()
+            row = (
+                await conn.execute(
+                    sa.update(Ticket)
+                    .where(
+                        col(Ticket.id) == ticket_id, col(Ticket.status) == TicketStatus.VALID.value
+                    )
+                    .values(status=status.value, closed_at=self.clock.now(), close_reason=reason)
+                    .returning(col(Ticket.space_id), col(Ticket.holder_id))
+                )
+            ).first()
             if row is None:
                 return False
             params = {"space_id": row.space_id, "buyer_id": row.holder_id, "n": 1}
             await conn.execute(_GIVE_BACK, params)
             await conn.execute(_GIVE_QUOTA, params)
         async with self.db.write() as session:
-            audit.record(session, self.clock, "ticket.refunded" if refunded else "ticket.revoked",
-                         actor_id=actor_id, space_id=row.space_id, subject=ticket_id, reason=reason)
+            audit.record(
+                session,
+                self.clock,
+                "ticket.refunded" if refunded else "ticket.revoked",
+                actor_id=actor_id,
+                space_id=row.space_id,
+                subject=ticket_id,
+                reason=reason,
+            )
         space = await self.spaces.get(row.space_id)
         holder = await self.identities.get(row.holder_id)
-        self.bus.publish(TicketClosed(space_id=row.space_id, community_id=space.community_id,
-                                      ticket_id=ticket_id, holder_key=holder.key,
-                                      refunded=refunded, reason=reason))
+        self.bus.publish(
+            TicketClosed(
+                space_id=row.space_id,
+                community_id=space.community_id,
+                ticket_id=ticket_id,
+                holder_key=holder.key,
+                refunded=refunded,
+                reason=reason,
+            )
+        )
         return True
 
     async def refund(self, ticket: Ticket, *, reason: str, actor_id: int | None = None) -> bool:
@@ -314,23 +401,40 @@ class TicketService:
             return await self.close(ticket.id, refunded=True, reason=reason, actor_id=actor_id)
         return await self.close(ticket.id, refunded=False, reason=reason, actor_id=actor_id)
 
-    async def cancel_space(self, actor: Actor | None, space_id: int, reason: str = "",
-                           progress: ProgressFn | None = None) -> tuple[int, int]:
+    async def cancel_space(
+        self,
+        actor: Actor | None,
+        space_id: int,
+        reason: str = "",
+        progress: ProgressFn | None = None,
+    ) -> tuple[int, int]:
         """Cancel a Space, release its holds and refund every valid ticket exactly once.
 
         Returns (closed, failed). A refund that fails is logged and left valid, so the
         next run (or billing's reconciliation) finishes it; it is never done twice."""
         space = await self.spaces.mark_cancelled(actor, space_id, reason)
-        return await self.close_all(space, reason=reason or "The Space was cancelled.",
-                                    progress=progress)
+        return await self.close_all(
+            space, reason=reason or "The Space was cancelled.", progress=progress
+        )
 
-    async def close_all(self, space: Space, *, reason: str,
-                        progress: ProgressFn | None = None) -> tuple[int, int]:
+    async def close_all(
+        self, space: Space, *, reason: str, progress: ProgressFn | None = None
+    ) -> tuple[int, int]:
         async with self.db.session() as session:
-            holds = list(await session.exec(select(Hold.id).where(
-                Hold.space_id == space.id, Hold.status == HoldStatus.ACTIVE.value)))
-            tickets = list(await session.exec(select(Ticket).where(
-                Ticket.space_id == space.id, Ticket.status == TicketStatus.VALID.value)))
+            holds = list(
+                await session.exec(
+                    select(Hold.id).where(
+                        Hold.space_id == space.id, Hold.status == HoldStatus.ACTIVE.value
+                    )
+                )
+            )
+            tickets = list(
+                await session.exec(
+                    select(Ticket).where(
+                        Ticket.space_id == space.id, Ticket.status == TicketStatus.VALID.value
+                    )
+                )
+            )
         for hold_id in holds:
             await self.release(hold_id, expired=False)
         done = failed = 0
@@ -365,8 +469,9 @@ class TicketService:
             raise NotFound(f"There is no ticket {ticket_id}.")
         return ticket
 
-    async def tickets_of(self, holder_id: int, space_id: int | None = None,
-                         *, valid_only: bool = True) -> list[Ticket]:
+    async def tickets_of(
+        self, holder_id: int, space_id: int | None = None, *, valid_only: bool = True
+    ) -> list[Ticket]:
         query = select(Ticket).where(Ticket.holder_id == holder_id).order_by(col(Ticket.issued_at))
         if space_id is not None:
             query = query.where(Ticket.space_id == space_id)
@@ -388,16 +493,28 @@ class TicketService:
         return self.spaces.ends_at(space) + timedelta(days=1)
 
     def token_for(self, ticket: Ticket, space: Space) -> str:
-        return self.signer.sign(TicketClaims(
-            ticket_id=ticket.id, space_id=ticket.space_id, holder_key=str(ticket.holder_id),
-            role="listener", expires_at=self.token_expiry(space)))
+        return self.signer.sign(
+            TicketClaims(
+                ticket_id=ticket.id,
+                space_id=ticket.space_id,
+                holder_key=str(ticket.holder_id),
+                role="listener",
+                expires_at=self.token_expiry(space),
+            )
+        )
 
     def staff_token(self, space: Space, identity: Identity, role: str) -> str:
         """A token for the host, a co-host or a moderator: no ticket behind it."""
         assert space.id is not None
-        return self.signer.sign(TicketClaims(
-            ticket_id=f"staff-{identity.id}", space_id=space.id, holder_key=str(identity.id),
-            role=role, expires_at=self.token_expiry(space)))
+        return self.signer.sign(
+            TicketClaims(
+                ticket_id=f"staff-{identity.id}",
+                space_id=space.id,
+                holder_key=str(identity.id),
+                role=role,
+                expires_at=self.token_expiry(space),
+            )
+        )
 
     async def verify_token(self, token: str, *, space_id: int | None = None) -> Admission:
         """Signature, expiry, Space, and revocation: everything the room must know."""
@@ -407,8 +524,11 @@ class TicketService:
         space = await self.spaces.get(claims.space_id)
         if claims.ticket_id.startswith("staff-"):
             identity = await self.identities.get(int(claims.holder_key))
-            if identity.id != space.host_id and identity.id not in await self.spaces.cohost_ids(space.id or 0) \
-                    and claims.role != "moderator":
+            if (
+                identity.id != space.host_id
+                and identity.id not in await self.spaces.cohost_ids(space.id or 0)
+                and claims.role != "moderator"
+            ):
                 raise PermissionDenied("This host pass is no longer valid.")
             return Admission(claims, space, None)
         try:

@@ -1,0 +1,140 @@
+"""The composition root: builds the core, the HTTP app and every configured package, runs
+them in one event loop, and shuts them down in order.
+
+This module and the CLI are the only ones that know every package.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from typing import Any
+from dataclasses import dataclass, field
+
+import structlog
+import uvicorn
+from fastapi import APIRouter, FastAPI
+
+from adapters.shell.chat import Chat
+from bot.commands.handlers import Dispatcher
+from bot.core import Core
+from bot.notices import Notices
+from bot.settings import Settings
+from bot.tokens import load_api_token
+
+log = structlog.get_logger(__name__)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: `Stagepass.run` owns the signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass
+class Stagepass:
+    """Everything that runs in `stagepass run`."""
+
+    settings: Settings
+    core: Core
+    dispatcher: Dispatcher
+    chat: Chat
+    routers: list[APIRouter] = field(default_factory=list)
+    background: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = field(
+        default_factory=list
+    )
+    modes: list[str] = field(default_factory=list)
+
+    @classmethod
+    async def build(cls, settings: Settings, *, migrate: bool = True) -> Stagepass:
+        core = Core.build(settings)
+        if migrate:
+            await core.db.migrate()
+        Notices(core)
+        dispatcher = Dispatcher(core)
+        chat = Chat(core, dispatcher)
+        app = cls(settings, core, dispatcher, chat)
+        app.modes.append("shell")
+        return app
+
+    async def close(self) -> None:
+        await self.core.close()
+
+    def http_app(self) -> FastAPI:
+        from bot.http.app import create_app
+
+        token = load_api_token(
+            self.settings.api_token.get_secret_value() if self.settings.api_token else None,
+            self.settings.data_dir,
+        )
+        return create_app(self.core, api_token=token, routers=self.routers)
+
+    async def run(
+        self, *, foreground: Callable[[asyncio.Event], Coroutine[Any, Any, None]] | None = None
+    ) -> None:
+        """Serve until SIGINT/SIGTERM (or until `foreground` returns), then stop cleanly:
+        stop taking requests, finish in-flight work, close the database."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        app = self.http_app()
+        config = uvicorn.Config(
+            app,
+            host=self.settings.http_host,
+            port=self.settings.http_port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+        )
+        server = _Server(config)
+        tasks = [asyncio.create_task(server.serve(), name="http")]
+        tasks += [
+            asyncio.create_task(job(stop), name=getattr(job, "__name__", "background"))
+            for job in self.background
+        ]
+        while not server.started:
+            if tasks[0].done():
+                await tasks[0]
+                raise RuntimeError("the HTTP server stopped during start-up")
+            await asyncio.sleep(0.02)
+        app.state.ready = True
+        url = self.settings.resolved_public_url
+        log.info(
+            "Stagepass ready",
+            url=url,
+            modes=",".join(self.modes),
+            database=self.core.db.engine.url.get_backend_name(),
+        )
+        print(f"Stagepass is ready at {url} ({', '.join(self.modes)})", flush=True)
+        if foreground is not None:
+            fg = asyncio.create_task(foreground(stop), name="foreground")
+            fg.add_done_callback(lambda _: stop.set())
+            tasks.append(fg)
+        await stop.wait()
+        log.info("Stagepass stopping")
+        server.should_exit = True
+        done, pending = await asyncio.wait(tasks, timeout=15)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                log.error("task failed", task=task.get_name(), exc_info=task.exception())
+        await self.close()
+        log.info("Stagepass stopped")
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[Stagepass]:
+    """Build, yield and close: for the CLI's one-shot commands and the tests."""
+    app = await Stagepass.build(settings)
+    try:
+        yield app
+    finally:
+        await app.close()
