@@ -1,0 +1,115 @@
+"""The command grammar: typed commands for good input, clear errors for anything else."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.actors import UserRef
+from bot.commands import types as t
+from bot.commands.grammar import USAGES, help_text, parse
+from bot.errors import InvalidInput
+
+NOW = datetime(2030, 1, 7, 12, 0, tzinfo=UTC)  # a Monday
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def p(text: str, tz: ZoneInfo = BERLIN) -> t.Command:
+    return parse(text, tz=tz, now=NOW)
+
+
+def test_create_reads_every_option_in_the_users_zone() -> None:
+    cmd = p('/space create title:"Ask me anything" starts:"tomorrow 18:00" price:5 '
+            "currency:usd tickets:100 duration:90 limit:2 description:\"Bring questions\"")
+    assert isinstance(cmd, t.CreateSpace)
+    d = cmd.draft
+    assert d.title == "Ask me anything"
+    assert d.starts_at == datetime(2030, 1, 8, 17, 0, tzinfo=UTC)  # 18:00 CET
+    assert (d.price_minor, d.currency, d.capacity) == (500, "usd", 100)
+    assert (d.duration_minutes, d.per_buyer_limit, d.description) == (90, 2, "Bring questions")
+
+
+def test_zero_decimal_currency_takes_whole_amounts() -> None:
+    cmd = p('/space create title:x starts:"2030-02-01 10:00" price:500 currency:jpy tickets:5')
+    assert isinstance(cmd, t.CreateSpace)
+    assert (cmd.draft.price_minor, cmd.draft.currency) == (500, "jpy")
+    with pytest.raises(InvalidInput, match="no decimals"):
+        p('/space create title:x starts:"2030-02-01 10:00" price:5.5 currency:jpy tickets:5')
+
+
+def test_smart_quotes_and_platform_mentions() -> None:
+    cmd = p("/space create title:\u201cFancy quotes\u201d starts:\u201cfri 18:00\u201d tickets:3")
+    assert isinstance(cmd, t.CreateSpace) and cmd.draft.title == "Fancy quotes"
+    assert p("/stage promote <@123>") == t.StageCommand("promote", None, UserRef("123"))
+    assert p("/stage promote <@U1|bob> space:4") == t.StageCommand(
+        "promote", 4, UserRef("U1", "bob"))
+    assert p("/space cohost add #3 @carol") == t.SetCohost(3, UserRef("carol", "carol"), True)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("/space create starts:tomorrow tickets:3", "title: is missing"),
+        ('/space create title:x starts:"whenever-ish" tickets:3', "can't read"),
+        ('/space create title:x starts:tomorrow tickets:3 price:-5', "negative"),
+        ('/space create title:x starts:tomorrow tickets:3 currency:zzz', "Unknown currency"),
+        ('/space create title:x starts:tomorrow tickets:many', "whole number"),
+        ('/space create title:"x starts:tomorrow tickets:3', "quote"),
+        ("/space create title:x starts:tomorrow tickets:3 colour:red", "Unknown option colour"),
+        ("/space fly", "needs one of"),
+        ("/dance", "There is no /dance"),
+        ("hello", "start with /"),
+        ("/ticket buy", "Name the Space"),
+        ("/ticket buy abc", "not a Space number"),
+        ("/stage promote bob", "Mention someone"),
+        ("/remind maybe 3", "on or off"),
+        ("/tz set", "Name a zone"),
+    ],
+)
+def test_bad_input_gets_a_clear_message(text: str, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        p(text)
+
+
+def test_help_covers_every_command_and_refuses_unknown_topics() -> None:
+    full = help_text()
+    for usage in USAGES:
+        assert usage.usage in full
+    assert "/stage promote" in help_text("stage")
+    with pytest.raises(InvalidInput, match="No command"):
+        help_text("nope")
+
+
+_words = st.sampled_from([
+    "/space", "create", "list", "info", "edit", "cancel", "start", "end", "cohost", "add",
+    "remove", "/ticket", "buy", "show", "refund", "/stage", "promote", "hand", "up", "down",
+    "/remind", "on", "off", "/tip", "/slot", "/payouts", "connect", "/tz", "set", "/help",
+    "12", "#3", "@bob", "<@123>", "title:\"A b\"", "starts:tomorrow", "starts:\"fri 18:00\"",
+    "price:5", "price:-1", "price:1e9", "currency:jpy", "tickets:0", "tickets:100",
+    "duration:1h30m", "limit:3", "quantity:2", "space:4", "\"", "::", "reason:\"x\"",
+])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_words, min_size=1, max_size=8).map(" ".join))
+def test_grammar_like_input_never_raises_anything_else(text: str) -> None:
+    try:
+        command = p(text)
+    except InvalidInput as exc:
+        assert exc.message
+    else:
+        assert type(command) in t.Command.__args__  # type: ignore[attr-defined]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(max_size=120))
+def test_arbitrary_text_never_raises_anything_else(text: str) -> None:
+    for candidate in (text, "/" + text, "/space create " + text, "/stage " + text):
+        try:
+            p(candidate)
+        except InvalidInput as exc:
+            assert exc.message
