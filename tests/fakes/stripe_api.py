@@ -24,7 +24,7 @@ import html
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,10 +56,19 @@ from stripe.params.checkout import (
     SessionRetrieveParams,
 )
 
-from .stripe_objects import Obj, StripeState, new_id
+from .stripe_objects import Obj, new_id
 from .stripe_params import FakeAPIError, as_form, check_params, parse_form
+from .stripe_payments import StripeState
 
-__all__ = ["Delivery", "FakeAPIError", "FakeStripe", "RecordedRequest", "as_form"]
+__all__ = [
+    "ContentHTTPXClient",
+    "Delivery",
+    "FakeAPIError",
+    "FakeStripe",
+    "RecordedRequest",
+    "as_form",
+    "serve_asgi",
+]
 
 
 @dataclass
@@ -94,20 +103,51 @@ class ContentHTTPXClient(stripe.HTTPXClient):
     request and the client reports it as stripe.APIConnectionError.
     """
 
-    def _get_request_args_kwargs(self, method: str, url: str, headers: Any, post_data: Any):
+    def _get_request_args_kwargs(
+        self, method: str, url: str, headers: Any, post_data: Any
+    ) -> list[Any]:
         args, kwargs = super()._get_request_args_kwargs(method, url, headers, post_data)
         data = kwargs.pop("data", None)
         if isinstance(data, str | bytes):
             kwargs["content"] = data
         elif data:
             kwargs["data"] = data
-        return args, kwargs
+        return [args, kwargs]
 
 
 class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:  # leave pytest's Ctrl-C handling alone
         yield
+
+
+@contextlib.asynccontextmanager
+async def serve_asgi(app: Any) -> AsyncIterator[str]:
+    """Serve an ASGI app with uvicorn on 127.0.0.1, an ephemeral port; yields its base URL."""
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        log_config=None,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        ws="none",
+        http="h11",
+        timeout_graceful_shutdown=2,
+    )
+    server = _Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("uvicorn did not start")
+            await asyncio.sleep(0.005)
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await task
 
 
 _RETRIEVE = {  # collection path -> (object name, state table attribute, params type)
@@ -120,7 +160,7 @@ _RETRIEVE = {  # collection path -> (object name, state table attribute, params 
     "transfers": ("transfer", "transfers", TransferRetrieveParams),
     "application_fees": ("application_fee", "application_fees", ApplicationFeeRetrieveParams),
 }
-Handler = Callable[..., Obj]
+Handler = Callable[..., Any]
 
 
 class FakeStripe:
@@ -133,14 +173,18 @@ class FakeStripe:
         clock: Callable[[], float] | None = None,
     ) -> None:
         self.webhook_secret = webhook_secret
-        self.webhook_url = webhook_url  # may be set later, e.g. once the app's port is known
+        # May be set later (once the app's port is known); events emitted while it is None
+        # are not delivered afterwards: replay them with deliver().
+        self.webhook_url = webhook_url
         self.api_key = api_key
         self.base_url = ""
         self.state = StripeState(clock)
         s = self.state  # the live tables, shared with the state (never rebound)
         self.events, self.sessions, self.accounts = s.events, s.sessions, s.accounts
         self.account_links, self.payment_intents, self.charges = (
-            s.account_links, s.payment_intents, s.charges,
+            s.account_links,
+            s.payment_intents,
+            s.charges,
         )
         self.refunds, self.disputes = s.refunds, s.disputes
         self.transfers, self.application_fees = s.transfers, s.application_fees
@@ -149,44 +193,43 @@ class FakeStripe:
         self._idempotency: dict[str, tuple[tuple[str, str, Obj], Obj]] = {}
         self._clients: list[stripe.HTTPXClient] = []
         self._queue: asyncio.Queue[Obj] | None = None
-        self._routes: list[tuple[str, re.Pattern[str], Handler, type]] = [
+        routes: list[tuple[str, re.Pattern[str], Handler, Any]] = [
             ("POST", re.compile(r"/v1/checkout/sessions"), s.create_session, SessionCreateParams),
             ("GET", re.compile(r"/v1/checkout/sessions"), self._list_sessions, SessionListParams),
-            ("POST", re.compile(r"/v1/checkout/sessions/(?P<session_id>[^/]+)/expire"),
-             self._expire, SessionExpireParams),
+            (
+                "POST",
+                re.compile(r"/v1/checkout/sessions/(?P<session_id>[^/]+)/expire"),
+                self._expire,
+                SessionExpireParams,
+            ),
             ("POST", re.compile(r"/v1/refunds"), s.create_refund, RefundCreateParams),
             ("POST", re.compile(r"/v1/accounts"), self._create_account, AccountCreateParams),
             ("POST", re.compile(r"/v1/account_links"), self._create_link, AccountLinkCreateParams),
             ("GET", re.compile(r"/v1/events"), self._list_events, EventListParams),
-            ("GET", re.compile(r"/v1/events/(?P<event_id>[^/]+)"), self._event, EventRetrieveParams),
-        ] + [
-            ("GET", re.compile(rf"/v1/(?P<kind>{re.escape(kind)})/(?P<obj_id>[^/]+)"),
-             self._retrieve, params_type)
-            for kind, (_, _, params_type) in _RETRIEVE.items()
+            (
+                "GET",
+                re.compile(r"/v1/events/(?P<event_id>[^/]+)"),
+                self._event,
+                EventRetrieveParams,
+            ),
         ]
-        self.app = Starlette(routes=[
-            Route("/v1/{path:path}", self._api, methods=["GET", "POST", "DELETE"]),
-            Route("/pay/{session_id}", self._pay_page, methods=["GET", "POST"]),
-            Route("/connect/onboard/{account_id}", self._onboard_page, methods=["GET", "POST"]),
-        ])
+        for kind, (_, _, params_type) in _RETRIEVE.items():
+            pattern = re.compile(rf"/v1/(?P<kind>{re.escape(kind)})/(?P<obj_id>[^/]+)")
+            routes.append(("GET", pattern, self._retrieve, params_type))
+        self._routes = routes
+        self.app = Starlette(
+            routes=[
+                Route("/v1/{path:path}", self._api, methods=["GET", "POST", "DELETE"]),
+                Route("/pay/{session_id}", self._pay_page, methods=["GET", "POST"]),
+                Route("/connect/onboard/{account_id}", self._onboard_page, methods=["GET", "POST"]),
+            ]
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
     async def __aenter__(self) -> FakeStripe:
-        config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=0, log_config=None, log_level="warning",
-            access_log=False, lifespan="off", ws="none", http="h11",
-            timeout_graceful_shutdown=2,
-        )
-        self._server = _Server(config)
-        self._serve_task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            if self._serve_task.done():
-                self._serve_task.result()
-                raise RuntimeError("the fake Stripe server did not start")
-            await asyncio.sleep(0.005)
-        port = self._server.servers[0].sockets[0].getsockname()[1]
-        self.base_url = self.state.base_url = f"http://127.0.0.1:{port}"
+        self._serving = serve_asgi(self.app)
+        self.base_url = self.state.base_url = await self._serving.__aenter__()
         self._http = httpx.AsyncClient(timeout=10)
         self._queue = asyncio.Queue()
         self._worker = asyncio.create_task(self._deliver_loop())
@@ -194,21 +237,24 @@ class FakeStripe:
 
     async def __aexit__(self, *exc_info: object) -> None:
         for client in self._clients:
-            await client.close_async()
+            await client.close_async()  # type: ignore[no-untyped-call]
         await self.flush()
         self._worker.cancel()
         await asyncio.gather(self._worker, return_exceptions=True)
-        self._server.should_exit = True
-        await self._serve_task
+        await self._serving.__aexit__(None, None, None)
         await self._http.aclose()
 
-    def client(self) -> stripe.StripeClient:
+    def client(self, api_key: str | None = None) -> stripe.StripeClient:
         """A real StripeClient aimed at this fake (async `*_async` methods; closed on exit)."""
+        if not self.base_url:
+            raise RuntimeError("FakeStripe is not running: use it with `async with`")
         http_client = ContentHTTPXClient()
         self._clients.append(http_client)
         return stripe.StripeClient(
-            self.api_key, base_addresses={"api": self.base_url},
-            max_network_retries=0, http_client=http_client,
+            api_key or self.api_key,
+            base_addresses={"api": self.base_url},
+            max_network_retries=0,
+            http_client=http_client,
         )
 
     @property
@@ -253,21 +299,33 @@ class FakeStripe:
 
     async def expire_due_sessions(self) -> list[str]:
         """Expire every open session whose expires_at has passed (Stripe's own sweep)."""
-        due = [s["id"] for s in self.sessions.values()
-               if s["status"] == "open" and s["expires_at"] <= self.now]
+        due = [
+            s["id"]
+            for s in self.sessions.values()
+            if s["status"] == "open" and s["expires_at"] <= self.now
+        ]
         for session_id in due:
             self.state.expire_session(session_id)
         await self.flush()
         return due
 
     async def refund_charge(
-        self, charge_id: str, amount: int | None = None, *, reverse_transfer: bool = False,
-        refund_application_fee: bool = False, reason: str | None = None,
+        self,
+        charge_id: str,
+        amount: int | None = None,
+        *,
+        reverse_transfer: bool = False,
+        refund_application_fee: bool = False,
+        reason: str | None = None,
     ) -> Obj:
         """A refund made outside our code (e.g. in the Dashboard)."""
-        params = {"charge": charge_id, "amount": amount, "reason": reason,
-                  "reverse_transfer": reverse_transfer,
-                  "refund_application_fee": refund_application_fee}
+        params = {
+            "charge": charge_id,
+            "amount": amount,
+            "reason": reason,
+            "reverse_transfer": reverse_transfer,
+            "refund_application_fee": refund_application_fee,
+        }
         return await self._run(
             lambda: self.state.create_refund({k: v for k, v in params.items() if v is not None})
         )
@@ -296,7 +354,8 @@ class FakeStripe:
         timestamp is wall-clock time (construct_event checks it against time.time())."""
         payload = json.dumps(event, indent=2)
         header = stripe.WebhookSignature.generate_signature_header(
-            payload, self.webhook_secret if secret is None else secret,
+            payload,
+            self.webhook_secret if secret is None else secret,
             timestamp=int(time.time()) if timestamp is None else timestamp,
         )
         return payload.encode(), header
@@ -309,7 +368,8 @@ class FakeStripe:
             raise ValueError("no webhook_url to deliver to")
         body, header = self.signed_payload(event)
         headers = {
-            "Content-Type": "application/json; charset=utf-8", "Stripe-Signature": header,
+            "Content-Type": "application/json; charset=utf-8",
+            "Stripe-Signature": header,
             "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
         }
         try:
@@ -357,7 +417,6 @@ class FakeStripe:
             record.status = 200
         except FakeAPIError as exc:
             body, record.status = exc.body(), exc.status
-            body["error"]["request_log_url"] = f"{self.base_url}/logs/{request_id}"
         self._pump()  # deliver in the background, after this response, as Stripe does
         response_headers = {"Request-Id": request_id}
         if key:
@@ -371,20 +430,31 @@ class FakeStripe:
         if auth != f"Bearer {self.api_key}":
             raise FakeAPIError(
                 f"Invalid API Key provided: {auth.removeprefix('Bearer ')[:8]}***"
-                if auth else "You did not provide an API key.", status=401,
+                if auth
+                else "You did not provide an API key.",
+                status=401,
             )
         method, path, params, key = (
-            record.method, record.path, record.params, record.idempotency_key
+            record.method,
+            record.path,
+            record.params,
+            record.idempotency_key,
         )
-        for route_method, pattern, handler, params_type in self._routes:
-            if route_method == method and (match := pattern.fullmatch(path)):
-                break
-        else:
+        found = next(
+            (
+                (route, match)
+                for route in self._routes
+                if route[0] == method and (match := route[1].fullmatch(path))
+            ),
+            None,
+        )
+        if found is None:
             raise FakeAPIError(
                 f"Unrecognized request URL ({method}: {path}). Please see "
                 "https://stripe.com/docs or we can help at https://support.stripe.com/.",
                 status=404,
             )
+        (_, _, handler, params_type), match = found
         fingerprint = (method, path, params)
         if key and method == "POST" and key in self._idempotency:
             seen, body = self._idempotency[key]
@@ -392,7 +462,8 @@ class FakeStripe:
                 raise FakeAPIError(
                     "Keys for idempotent requests can only be used with the same parameters "
                     f"they were first used with. Try using a key other than '{key}' if you "
-                    "meant to execute a different request.", type="idempotency_error",
+                    "meant to execute a different request.",
+                    type="idempotency_error",
                 )
             return copy.deepcopy(body), True
         check_params(params, params_type)
@@ -410,21 +481,26 @@ class FakeStripe:
     def _event(self, params: Obj, event_id: str) -> Obj:
         found = self.state.find(event_id) if event_id.startswith("evt_") else None
         if found is None:
-            raise FakeAPIError(f"No such event: '{event_id}'", "id", code="resource_missing",
-                               status=404)
+            raise FakeAPIError(
+                f"No such event: '{event_id}'", "id", code="resource_missing", status=404
+            )
         return found
 
     def _list_sessions(self, params: Obj) -> Obj:
         filters = {k: params[k] for k in ("status", "payment_intent", "customer") if k in params}
         return self.state.list_objects(
-            self.sessions.values(), params, "/v1/checkout/sessions",
+            self.sessions.values(),
+            params,
+            "/v1/checkout/sessions",
             lambda s: all(s.get(k) == v for k, v in filters.items()),
         )
 
     def _list_events(self, params: Obj) -> Obj:
         patterns = [params["type"]] if "type" in params else params.get("types") or ["*"]
         return self.state.list_objects(
-            self.events, params, "/v1/events",
+            self.events,
+            params,
+            "/v1/events",
             lambda e: any(fnmatch.fnmatchcase(e["type"], p) for p in patterns),
         )
 
@@ -457,7 +533,8 @@ class FakeStripe:
         amount = f"{session['amount_total'] / 100:.2f} {session['currency'].upper()}"
         button = (
             '<form method="post"><button id="pay" type="submit">Pay</button></form>'
-            if session["status"] == "open" else ""
+            if session["status"] == "open"
+            else ""
         )
         return HTMLResponse(
             f"<!doctype html><title>Fake Stripe Checkout</title><h1>Pay {html.escape(amount)}"
@@ -469,8 +546,10 @@ class FakeStripe:
         onboarding (charges and payouts enabled) and returns to return_url."""
         token = request.query_params.get("link")
         account_id = request.path_params["account_id"]
-        link = next((x for x in self.account_links
-                     if x["token"] == token and x["account"] == account_id), None)
+        link = next(
+            (x for x in self.account_links if x["token"] == token and x["account"] == account_id),
+            None,
+        )
         if link is None:
             return HTMLResponse("<h1>Unknown account link</h1>", status_code=404)
         if self.now > link["expires_at"]:

@@ -35,7 +35,11 @@ class FakeAPIError(Exception):
     ) -> None:
         super().__init__(message)
         self.message, self.param, self.code, self.status, self.type = (
-            message, param, code, status, type,
+            message,
+            param,
+            code,
+            status,
+            type,
         )
 
     def body(self) -> dict[str, Any]:
@@ -81,7 +85,8 @@ def parse_form(raw: str) -> dict[str, Any]:
             raise FakeAPIError(f"Invalid {kind}: {key} was also sent as a scalar", key)
         else:
             node[leaf] = value
-    return _listify(root, None)
+    parsed: dict[str, Any] = _listify(root, None)
+    return parsed
 
 
 def _listify(value: Any, key: str | None) -> Any:
