@@ -59,6 +59,8 @@ class Stagepass:
         chat = Chat(core, dispatcher)
         app = cls(settings, core, dispatcher, chat)
         app.modes.append("shell")
+        for install in _installers():
+            await install(app)
         return app
 
     async def close(self) -> None:
@@ -118,6 +120,7 @@ class Stagepass:
             tasks.append(fg)
         await stop.wait()
         log.info("Stagepass stopping")
+        app.state.ready = False  # /healthz fails first, so load balancers drain us
         server.should_exit = True
         done, pending = await asyncio.wait(tasks, timeout=15)
         for task in pending:
@@ -128,6 +131,16 @@ class Stagepass:
                 log.error("task failed", task=task.get_name(), exc_info=task.exception())
         await self.close()
         log.info("Stagepass stopped")
+
+
+Installer = Callable[["Stagepass"], Coroutine[Any, Any, None]]
+
+
+def _installers() -> list[Installer]:
+    """Each outer package's `install(stagepass)`: it adds its routers, background jobs,
+    command handlers and event subscribers to the app, or does nothing when its settings
+    say it is off. The order matters: billing before the scheduler, adapters last."""
+    return []
 
 
 @contextlib.asynccontextmanager

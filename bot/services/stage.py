@@ -222,9 +222,8 @@ class StageService:
 
     async def find_live(self, actor: Actor) -> Space:
         """The Space meant when a stage command names none: the one live here."""
-        live = [
-            s for s in await self.spaces.list_spaces(actor.community_id) if s.status == SpaceStatus.LIVE
-        ]
+        spaces = await self.spaces.list_spaces(actor.community_id)
+        live = [s for s in spaces if s.status == SpaceStatus.LIVE]
         if not live:
             raise NotFound("No Space is live here right now; name one, e.g. space:12.")
         if len(live) > 1:

@@ -1,0 +1,98 @@
+"""The HTTP app: health and metrics, the operator API, the public pages, and whatever
+routers the wiring adds (billing webhooks, the audio room, Slack).
+
+    create_app(core, api_token=...)      -> FastAPI
+    app.state.ready = True               once the wiring has started everything
+
+Routes:
+    GET  /healthz                        200 {"status": "ok"} once ready, 503 before
+    GET  /metrics                        Prometheus text (default registry)
+    GET  /openapi.json                   the API's schema
+    /api/v1/...                          `bot.http.api`, bearer token
+    GET  /spaces/{id}                    `bot.http.pages`
+
+There is no Swagger UI: it loads its assets from a CDN, and Stagepass serves none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import REGISTRY, CollectorRegistry
+
+from bot.core import Core
+from bot.errors import ConfigError
+from bot.http import api, errors, pages
+from bot.http.dependencies import BearerAuth
+from bot.http.metrics import CoreMetrics, core_metrics
+from bot.http.middleware import RequestContext
+
+
+def _version() -> str:
+    try:
+        return version("stagepass")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def create_app(
+    core: Core,
+    *,
+    api_token: str,
+    routers: Sequence[APIRouter] = (),
+    registry: CollectorRegistry = REGISTRY,
+) -> FastAPI:
+    """Build the app around `core`. `api_token` guards `/api/v1`; `routers` are mounted as
+    they are (they bring their own auth: Stripe and Slack sign their requests). `registry`
+    is what `/metrics` serves; tests may pass their own."""
+    if not api_token.strip():
+        raise ConfigError("Setting STAGEPASS_API_TOKEN: the operator API needs a non-empty token")
+    app = FastAPI(
+        title="Stagepass",
+        version=_version(),
+        summary="Ticketed live-audio Spaces for chat communities: the operator API.",
+        description=(
+            "Authenticate with `Authorization: Bearer <token>`. Errors come as "
+            '`{"error": {"type", "message", "field"}}`. Money is integer minor units plus a '
+            "currency code; times are ISO 8601 in UTC."
+        ),
+        openapi_tags=[*api.TAGS, {"name": "ops", "description": "Health and metrics."}],
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.core = core
+    app.state.ready = False
+    metrics = core_metrics(registry)
+    metrics.watch(core.bus)
+    app.state.metrics = metrics
+
+    errors.install(app)
+    app.add_middleware(RequestContext, metrics=metrics)
+
+    app.include_router(_ops_router(metrics))
+    app.include_router(api.router, dependencies=[Depends(BearerAuth(api_token))])
+    app.include_router(pages.router)
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def _ops_router(metrics: CoreMetrics) -> APIRouter:
+    router = APIRouter(tags=["ops"])
+
+    @router.get("/healthz", summary="Readiness: 200 once started, 503 before",
+                responses={503: {"description": "Still starting (or shutting down)."}})
+    async def healthz(request: Request) -> JSONResponse:
+        if getattr(request.app.state, "ready", False):
+            return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "starting"}, status_code=503)
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def prometheus() -> Response:
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
+
+    return router

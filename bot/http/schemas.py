@@ -1,0 +1,216 @@
+"""Request and response bodies of the operator API, and how core objects become them.
+
+Request models check shapes and types only; every business rule (title length, prices,
+currencies, capacity, start in the future...) stays in the core services, once. Money is
+integer minor units plus a lowercase ISO currency code; times are ISO 8601 in UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
+
+from bot.actors import Actor
+from bot.clock import as_utc
+from bot.models import (
+    Hold,
+    HoldStatus,
+    Identity,
+    Platform,
+    Space,
+    SpaceStatus,
+    Ticket,
+    TicketStatus,
+)
+
+UTCDateTime = Annotated[datetime, AfterValidator(as_utc)]
+
+_ID = r"^[^\s:]+$"  # identity keys are colon-joined: no colons inside a part
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- people -------------------------------------------------------------------------------
+
+
+class PersonIn(_In):
+    """A platform identity: who hosts, or who buys."""
+
+    platform: Platform
+    community: str = Field(min_length=1, max_length=100, pattern=_ID,
+                           description="The guild / workspace id; `local` for the shell.")
+    user_id: str = Field(min_length=1, max_length=100, pattern=_ID)
+    display_name: str = Field("", max_length=200)
+
+    def actor(self) -> Actor:
+        return Actor(self.platform, self.community, self.user_id, self.display_name)
+
+
+class PersonOut(BaseModel):
+    platform: Platform
+    community: str
+    user_id: str
+    display_name: str
+
+    @classmethod
+    def of(cls, identity: Identity) -> PersonOut:
+        return cls(platform=identity.platform,
+                   community=identity.community_id.partition(":")[2],
+                   user_id=identity.user_id, display_name=identity.display_name)
+
+
+# --- Spaces -------------------------------------------------------------------------------
+
+
+class SpaceCreate(_In):
+    host: PersonIn
+    title: str
+    starts_at: datetime = Field(description="ISO 8601 with a UTC offset, e.g. "
+                                            "`2030-05-01T18:00:00+02:00` or `...Z`.")
+    price_minor: int = Field(description="In the currency's minor unit; 0 for a free Space.")
+    currency: str = Field(max_length=8, description="ISO 4217 code, e.g. `usd`.")
+    capacity: int = Field(description="How many tickets there are.")
+    duration_minutes: int | None = None
+    description: str = ""
+    per_buyer_limit: int | None = None
+    manual_start: bool = Field(False, description="Only the host starts it; no auto start.")
+
+    @field_validator("starts_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise PydanticCustomError(
+                "timezone_aware",
+                "Give the start time with its UTC offset, e.g. 2030-05-01T18:00:00+02:00",
+            )
+        return value
+
+
+class SpaceOut(BaseModel):
+    id: int
+    community_id: str = Field(description="`platform:community`, the `community` filter.")
+    title: str
+    description: str
+    status: SpaceStatus
+    host: PersonOut
+    starts_at: UTCDateTime
+    ends_at: UTCDateTime
+    duration_minutes: int
+    price_minor: int
+    currency: str
+    capacity: int
+    sold: int
+    tickets_left: int
+    per_buyer_limit: int
+    manual_start: bool
+    page_url: str
+    created_at: UTCDateTime
+    started_at: UTCDateTime | None
+    ended_at: UTCDateTime | None
+    cancel_reason: str | None
+
+    @classmethod
+    def of(cls, space: Space, host: Identity, *, ends_at: datetime, page_url: str) -> SpaceOut:
+        assert space.id is not None
+        return cls(
+            id=space.id, community_id=space.community_id, title=space.title,
+            description=space.description, status=space.status, host=PersonOut.of(host),
+            starts_at=space.starts_at, ends_at=ends_at, duration_minutes=space.duration_minutes,
+            price_minor=space.price_minor, currency=space.currency, capacity=space.capacity,
+            sold=space.sold, tickets_left=space.tickets_left,
+            per_buyer_limit=space.per_buyer_limit, manual_start=space.manual_start,
+            page_url=page_url, created_at=space.created_at, started_at=space.started_at,
+            ended_at=space.ended_at, cancel_reason=space.cancel_reason,
+        )
+
+
+class SpaceList(BaseModel):
+    spaces: list[SpaceOut]
+
+
+class CancelIn(_In):
+    reason: str = Field("", max_length=500, description="Shown to ticket holders.")
+
+
+class CancelOut(BaseModel):
+    space: SpaceOut
+    tickets_closed: int = Field(description="Tickets refunded (paid) or revoked (free).")
+    tickets_failed: int = Field(description="Refunds that failed; retried by billing.")
+
+
+# --- holds and tickets --------------------------------------------------------------------
+
+
+class HoldCreate(_In):
+    buyer: PersonIn
+    quantity: int = 1
+
+
+class TicketOut(BaseModel):
+    id: str
+    space_id: int
+    status: TicketStatus
+    price_minor: int
+    currency: str
+    issued_at: UTCDateTime
+    closed_at: UTCDateTime | None
+    token: str | None = Field(description="The signed ticket token; null once closed.")
+    join_url: str | None = Field(description="The room link; null once closed.")
+
+    @classmethod
+    def of(cls, ticket: Ticket, *, token: str | None, join_url: str | None) -> TicketOut:
+        return cls(id=ticket.id, space_id=ticket.space_id, status=ticket.status,
+                   price_minor=ticket.price_minor, currency=ticket.currency,
+                   issued_at=ticket.issued_at, closed_at=ticket.closed_at,
+                   token=token, join_url=join_url)
+
+
+class TicketList(BaseModel):
+    tickets: list[TicketOut]
+
+
+class HoldOut(BaseModel):
+    id: str
+    space_id: int
+    quantity: int
+    amount_minor: int
+    currency: str
+    status: HoldStatus = Field(description="`confirmed` at once for a free Space; `active` "
+                                           "until a paid one is paid or expires.")
+    expires_at: UTCDateTime
+    tickets: list[TicketOut] = Field(description="Issued tickets (free Spaces).")
+    checkout_url: str | None = Field(description="Where the buyer pays (paid Spaces).")
+
+    @classmethod
+    def of(cls, hold: Hold, tickets: list[TicketOut], checkout_url: str | None) -> HoldOut:
+        return cls(id=hold.id, space_id=hold.space_id, quantity=hold.quantity,
+                   amount_minor=hold.amount_minor, currency=hold.currency, status=hold.status,
+                   expires_at=hold.expires_at, tickets=tickets, checkout_url=checkout_url)
+
+
+class VerifyIn(_In):
+    token: str = Field(min_length=1, max_length=4096)
+    space_id: int | None = Field(None, description="Also require the token to be for this Space.")
+
+
+class VerifyOut(BaseModel):
+    valid: bool
+    ticket_id: str = Field(description="`staff-<id>` for host, co-host and moderator passes.")
+    space_id: int
+    holder: PersonOut
+    role: str
+    expires_at: UTCDateTime
+
+
+class PublicKeyOut(BaseModel):
+    algorithm: str = "Ed25519"
+    public_key: str = Field(description="The raw 32-byte key, base64url without padding.")
+    token_format: str = Field(
+        "base64url(payload) '.' base64url(signature); payload is JSON "
+        '{"v": 1, "t": ticket, "s": space, "h": holder, "r": role, "e": expiry unix seconds}'
+    )

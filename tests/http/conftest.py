@@ -1,0 +1,68 @@
+"""An app built from the `core` fixture, and clients that talk to it over ASGI."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from bot.core import Core
+from bot.http import create_app
+
+TOKEN = "test-token"
+BASE_URL = "http://stagepass.test"
+
+
+@pytest.fixture
+def registry() -> CollectorRegistry:
+    """A registry of this test's own, so metric values start at zero."""
+    return CollectorRegistry()
+
+
+@pytest.fixture
+def app(core: Core, registry: CollectorRegistry) -> FastAPI:
+    return create_app(core, api_token=TOKEN, registry=registry)
+
+
+@pytest.fixture
+async def anon(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url=BASE_URL) as client:
+        yield client
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL,
+                                 headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        yield client
+
+
+def person(user_id: str, community: str = "guild1", **extra: Any) -> dict[str, Any]:
+    return {"platform": "discord", "community": community, "user_id": user_id, **extra}
+
+
+def space_body(**overrides: Any) -> dict[str, Any]:
+    """A valid free Space two days after the test clock's now (2030-01-01 12:00 UTC)."""
+    body: dict[str, Any] = {
+        "host": person("alice", display_name="Alice"),
+        "title": "Ask me anything",
+        "starts_at": "2030-01-03T18:00:00+02:00",
+        "price_minor": 0,
+        "currency": "usd",
+        "capacity": 2,
+    }
+    body.update(overrides)
+    return body
+
+
+def error_of(response: httpx.Response) -> dict[str, Any]:
+    body = response.json()
+    assert set(body) == {"error"}, body
+    error: dict[str, Any] = body["error"]
+    assert {"type", "message", "field"} <= set(error), error
+    return error
