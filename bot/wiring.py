@@ -10,8 +10,8 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from typing import Any
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 import uvicorn

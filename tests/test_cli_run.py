@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -21,15 +20,24 @@ def _free_port() -> int:
 
 def _env(tmp_path: Path, port: int) -> dict[str, str]:
     keep = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "TZ"}}
-    return {**keep, "STAGEPASS_DATA_DIR": str(tmp_path / "data"),
-            "STAGEPASS_HTTP_PORT": str(port), "STAGEPASS_LOG_FORMAT": "json"}
+    return {
+        **keep,
+        "STAGEPASS_DATA_DIR": str(tmp_path / "data"),
+        "STAGEPASS_HTTP_PORT": str(port),
+        "STAGEPASS_LOG_FORMAT": "json",
+    }
 
 
 def test_run_serves_until_sigterm_and_stops_cleanly(tmp_path: Path) -> None:
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=tmp_path,
-                            env=_env(tmp_path, port), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run"],
+        cwd=tmp_path,
+        env=_env(tmp_path, port),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         ready = proc.stdout.readline()  # blocks until the ready line (or exit)
@@ -38,8 +46,9 @@ def test_run_serves_until_sigterm_and_stops_cleanly(tmp_path: Path) -> None:
         assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
         token = (tmp_path / "data" / "api-token").read_text().strip()
         assert httpx.get(f"{base}/api/v1/spaces", timeout=5).status_code == 401
-        listed = httpx.get(f"{base}/api/v1/spaces", timeout=5,
-                           headers={"Authorization": f"Bearer {token}"})
+        listed = httpx.get(
+            f"{base}/api/v1/spaces", timeout=5, headers={"Authorization": f"Bearer {token}"}
+        )
         assert listed.status_code == 200
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
@@ -54,11 +63,19 @@ def test_run_serves_until_sigterm_and_stops_cleanly(tmp_path: Path) -> None:
 
 def test_shell_script_runs_every_line(tmp_path: Path) -> None:
     script = tmp_path / "story.txt"
-    script.write_text('/space create title:"Demo" starts:"tomorrow 18:00" tickets:2\n'
-                      "/as bob\n/ticket buy 1\n/ticket show\n")
-    result = subprocess.run([sys.executable, "-m", "bot", "shell", "--as", "alice", "--script",
-                             str(script)], cwd=tmp_path, env=_env(tmp_path, _free_port()),
-                            capture_output=True, text=True, timeout=120, check=False)
+    script.write_text(
+        '/space create title:"Demo" starts:"tomorrow 18:00" tickets:2\n'
+        "/as bob\n/ticket buy 1\n/ticket show\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "shell", "--as", "alice", "--script", str(script)],
+        cwd=tmp_path,
+        env=_env(tmp_path, _free_port()),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "Space #1 is announced" in out

@@ -23,8 +23,10 @@ def p(text: str, tz: ZoneInfo = BERLIN) -> t.Command:
 
 
 def test_create_reads_every_option_in_the_users_zone() -> None:
-    cmd = p('/space create title:"Ask me anything" starts:"tomorrow 18:00" price:5 '
-            "currency:usd tickets:100 duration:90 limit:2 description:\"Bring questions\"")
+    cmd = p(
+        '/space create title:"Ask me anything" starts:"tomorrow 18:00" price:5 '
+        'currency:usd tickets:100 duration:90 limit:2 description:"Bring questions"'
+    )
     assert isinstance(cmd, t.CreateSpace)
     d = cmd.draft
     assert d.title == "Ask me anything"
@@ -46,7 +48,8 @@ def test_smart_quotes_and_platform_mentions() -> None:
     assert isinstance(cmd, t.CreateSpace) and cmd.draft.title == "Fancy quotes"
     assert p("/stage promote <@123>") == t.StageCommand("promote", None, UserRef("123"))
     assert p("/stage promote <@U1|bob> space:4") == t.StageCommand(
-        "promote", 4, UserRef("U1", "bob"))
+        "promote", 4, UserRef("U1", "bob")
+    )
     assert p("/space cohost add #3 @carol") == t.SetCohost(3, UserRef("carol", "carol"), True)
 
 
@@ -55,9 +58,9 @@ def test_smart_quotes_and_platform_mentions() -> None:
     [
         ("/space create starts:tomorrow tickets:3", "title: is missing"),
         ('/space create title:x starts:"whenever-ish" tickets:3', "can't read"),
-        ('/space create title:x starts:tomorrow tickets:3 price:-5', "negative"),
-        ('/space create title:x starts:tomorrow tickets:3 currency:zzz', "Unknown currency"),
-        ('/space create title:x starts:tomorrow tickets:many', "whole number"),
+        ("/space create title:x starts:tomorrow tickets:3 price:-5", "negative"),
+        ("/space create title:x starts:tomorrow tickets:3 currency:zzz", "Unknown currency"),
+        ("/space create title:x starts:tomorrow tickets:many", "whole number"),
         ('/space create title:"x starts:tomorrow tickets:3', "quote"),
         ("/space create title:x starts:tomorrow tickets:3 colour:red", "Unknown option colour"),
         ("/space fly", "needs one of"),
@@ -84,14 +87,60 @@ def test_help_covers_every_command_and_refuses_unknown_topics() -> None:
         help_text("nope")
 
 
-_words = st.sampled_from([
-    "/space", "create", "list", "info", "edit", "cancel", "start", "end", "cohost", "add",
-    "remove", "/ticket", "buy", "show", "refund", "/stage", "promote", "hand", "up", "down",
-    "/remind", "on", "off", "/tip", "/slot", "/payouts", "connect", "/tz", "set", "/help",
-    "12", "#3", "@bob", "<@123>", "title:\"A b\"", "starts:tomorrow", "starts:\"fri 18:00\"",
-    "price:5", "price:-1", "price:1e9", "currency:jpy", "tickets:0", "tickets:100",
-    "duration:1h30m", "limit:3", "quantity:2", "space:4", "\"", "::", "reason:\"x\"",
-])
+_words = st.sampled_from(
+    [
+        "/space",
+        "create",
+        "list",
+        "info",
+        "edit",
+        "cancel",
+        "start",
+        "end",
+        "cohost",
+        "add",
+        "remove",
+        "/ticket",
+        "buy",
+        "show",
+        "refund",
+        "/stage",
+        "promote",
+        "hand",
+        "up",
+        "down",
+        "/remind",
+        "on",
+        "off",
+        "/tip",
+        "/slot",
+        "/payouts",
+        "connect",
+        "/tz",
+        "set",
+        "/help",
+        "12",
+        "#3",
+        "@bob",
+        "<@123>",
+        'title:"A b"',
+        "starts:tomorrow",
+        'starts:"fri 18:00"',
+        "price:5",
+        "price:-1",
+        "price:1e9",
+        "currency:jpy",
+        "tickets:0",
+        "tickets:100",
+        "duration:1h30m",
+        "limit:3",
+        "quantity:2",
+        "space:4",
+        '"',
+        "::",
+        'reason:"x"',
+    ]
+)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

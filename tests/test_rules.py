@@ -31,7 +31,10 @@ async def _counts(core: Core) -> tuple[int, ...]:
         ('/space create title:"Show" starts:"tomorrow 18:00" tickets:0', "at least 1 ticket"),
         ('/space create title:"Show" starts:"tomorrow 18:00" tickets:10001', "at most 10,000"),
         ('/space create title:"Show" starts:"2020-01-01 10:00" tickets:5', "in the past"),
-        ('/space create title:"' + "x" * 101 + '" starts:"tomorrow 18:00" tickets:5', "limit is 100"),
+        (
+            '/space create title:"' + "x" * 101 + '" starts:"tomorrow 18:00" tickets:5',
+            "limit is 100",
+        ),
         (CREATE + " duration:100000", "duration must be"),
         (CREATE + " limit:50", "per buyer"),
         ("/space info 99", "no Space #99"),

@@ -38,8 +38,12 @@ def test_malformed_setting_is_one_line_naming_it(monkeypatch: pytest.MonkeyPatch
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("STAGEPASS_HOST_RULES", "followers:600"), ("STAGEPASS_DEFAULT_CURRENCY", "doge"),
-     ("STAGEPASS_PLATFORM_FEE_PERCENT", "150"), ("STAGEPASS_HOLD_MINUTES", "5")],
+    [
+        ("STAGEPASS_HOST_RULES", "followers:600"),
+        ("STAGEPASS_DEFAULT_CURRENCY", "doge"),
+        ("STAGEPASS_PLATFORM_FEE_PERCENT", "150"),
+        ("STAGEPASS_HOLD_MINUTES", "5"),
+    ],
 )
 def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     monkeypatch.setenv(name, value)
@@ -48,17 +52,33 @@ def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, valu
 
 
 def test_cli_stops_with_one_clear_line(tmp_path: Path) -> None:
-    env = {"PATH": "/usr/bin:/bin", "STAGEPASS_DATA_DIR": str(tmp_path), "DATABASE_URL": "mysql://x"}
-    result = subprocess.run([sys.executable, "-m", "bot", "db", "upgrade"], env=env, cwd=tmp_path,
-                            capture_output=True, text=True, timeout=120, check=False)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "STAGEPASS_DATA_DIR": str(tmp_path),
+        "DATABASE_URL": "mysql://x",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "db", "upgrade"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "DATABASE_URL" in lines[0], result.stderr
 
 
 def _claims(**overrides: object) -> TicketClaims:
-    base: dict[str, object] = dict(ticket_id="abc", space_id=7, holder_key="3", role="listener",
-                                   expires_at=NOW + timedelta(hours=1))
+    base: dict[str, object] = dict(
+        ticket_id="abc",
+        space_id=7,
+        holder_key="3",
+        role="listener",
+        expires_at=NOW + timedelta(hours=1),
+    )
     base.update(overrides)
     return TicketClaims(**base)  # type: ignore[arg-type]
 
@@ -97,9 +117,18 @@ def test_signing_key_is_generated_once_and_private(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("text", "code", "minor"),
-    [("5", "usd", 500), ("4.99", "usd", 499), ("$5", "usd", 500), ("500", "jpy", 500),
-     ("0", "eur", 0), ("free", "gbp", 0), ("1,000", "usd", None), ("5.001", "usd", None),
-     ("-1", "usd", None), ("abc", "usd", None)],
+    [
+        ("5", "usd", 500),
+        ("4.99", "usd", 499),
+        ("$5", "usd", 500),
+        ("500", "jpy", 500),
+        ("0", "eur", 0),
+        ("free", "gbp", 0),
+        ("1,000", "usd", None),
+        ("5.001", "usd", None),
+        ("-1", "usd", None),
+        ("abc", "usd", None),
+    ],
 )
 def test_amounts_follow_the_currency_exponent(text: str, code: str, minor: int | None) -> None:
     if minor is None:
