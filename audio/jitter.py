@@ -30,6 +30,9 @@ from typing import Final, Literal
 FRAME_SECONDS: Final = 0.020
 """Packet duration the buffer assumes: browsers and aiortc send 20 ms Opus packets."""
 
+_TALKSPURT_GAP: Final = 0.25
+"""Arrival gaps longer than this start a new talk spurt for the jitter estimate."""
+
 
 class Slot(enum.Enum):
     """Marker returned by `JitterBuffer.pop` instead of a payload."""
@@ -142,7 +145,9 @@ class JitterBuffer:
 
     # -- input --------------------------------------------------------------------------
 
-    def put(self, sequence_number: int, timestamp: int, payload: bytes, arrival: float) -> PutResult:
+    def put(
+        self, sequence_number: int, timestamp: int, payload: bytes, arrival: float
+    ) -> PutResult:
         """Store one packet that arrived at ``arrival`` (seconds, any monotonic clock)."""
         result = PutResult.STORED
         ext = self._unwrap(sequence_number)
@@ -230,6 +235,10 @@ class JitterBuffer:
         first = min(self._packets)
         if self._highest - first + 1 < target:
             return False
+        if self._next is not None and first > self._next:
+            # Restarting after going idle: the sequence gap was lost, not paused (a pausing
+            # sender keeps its sequence numbers contiguous).
+            self.stats.lost += first - self._next
         self._primed = True
         self._next = first
         self._expands = 0
@@ -264,7 +273,12 @@ class JitterBuffer:
 
     def _update_jitter(self, timestamp: int, arrival: float) -> None:
         # RFC 3550 A.8 with 32-bit timestamp differences, so wraparound is harmless.
-        if self._last_timestamp is None or self._last_arrival is None:
+        if (
+            self._last_timestamp is None
+            or self._last_arrival is None
+            or arrival - self._last_arrival > _TALKSPURT_GAP
+        ):
+            # First packet, or a new talk spurt after a pause: nothing to compare with.
             self._last_timestamp = timestamp
             self._last_arrival = arrival
             return

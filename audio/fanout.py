@@ -1,0 +1,130 @@
+"""Shared-encode fan-out: one Opus packet per tick, handed as-is to every listener's sender.
+
+aiortc's `RTCRtpSender` encodes each track it is given on its own, so N listeners behind a
+`MediaRelay` cost N Opus encodes per tick (DESIGN.md: 50 listeners overloaded 2 cores). When
+a track's ``recv()`` returns an `av.Packet` instead of a frame, the sender only packetizes
+it (``Encoder.pack``): the mixer encodes once and the same packet object goes to every
+listener, which costs about a tenth of the CPU.
+
+Each listener has its own `PacketTrack` with a small bounded queue. The mixer never waits for
+a sender: if a listener's sender falls behind (slow event loop turn, congested socket), the
+oldest queued packet is dropped, so one slow listener cannot hold the room back or grow
+memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av.packet import Packet
+from av.stream import Stream
+
+DEFAULT_QUEUE_PACKETS = 5
+"""Per-listener queue bound: 100 ms of audio."""
+
+
+class PacketTrack(MediaStreamTrack):
+    """An outgoing audio track fed with encoded Opus packets (``recv()`` returns `av.Packet`).
+
+    One per peer. The room moves it between the listener `Fanout` and the mixer's per-speaker
+    mix-minus stream without touching the sender: all streams share one pts timeline, so the
+    RTP timestamps the sender derives stay continuous across the move.
+    """
+
+    kind = "audio"
+
+    def __init__(self, *, max_queue: int = DEFAULT_QUEUE_PACKETS) -> None:
+        super().__init__()
+        if max_queue < 1:
+            raise ValueError("max_queue must be at least 1")
+        self._queue: collections.deque[Packet[Stream]] = collections.deque(maxlen=max_queue)
+        self._waiter: asyncio.Future[None] | None = None
+        self._started = False
+        self.sent = 0
+        self.dropped = 0
+
+    def push(self, packet: Packet[Stream]) -> bool:
+        """Queue a packet without ever blocking; True if the oldest queued one was dropped."""
+        if self.readyState != "live":
+            return False
+        queue = self._queue
+        dropped = len(queue) == queue.maxlen
+        queue.append(packet)
+        if dropped:
+            self.dropped += 1
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        return dropped
+
+    async def recv(self) -> Packet[Stream]:
+        """Next packet for aiortc's sender; raises MediaStreamError once the track stops."""
+        while True:
+            if self.readyState != "live":
+                raise MediaStreamError
+            if self._queue:
+                break
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiter = waiter
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+        if not self._started:
+            # Packets queued before DTLS came up are stale: start from the newest one.
+            self._started = True
+            while len(self._queue) > 1:
+                self._queue.popleft()
+        self.sent += 1
+        return self._queue.popleft()
+
+    def stop(self) -> None:
+        """End the track; a pending ``recv()`` wakes up and raises MediaStreamError."""
+        super().stop()
+        self._queue.clear()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+
+class Fanout:
+    """The set of tracks that receive the listener mix; `publish` hands each the same packet."""
+
+    def __init__(self) -> None:
+        # dict keeps insertion order, so delivery order is stable and predictable.
+        self._tracks: dict[PacketTrack, None] = {}
+
+    def __len__(self) -> int:
+        return len(self._tracks)
+
+    def __contains__(self, track: object) -> bool:
+        return track in self._tracks
+
+    def subscribe(self, track: PacketTrack) -> None:
+        """Start delivering the listener mix to ``track`` (idempotent)."""
+        self._tracks[track] = None
+
+    def unsubscribe(self, track: PacketTrack) -> None:
+        """Stop delivering to ``track`` (idempotent)."""
+        self._tracks.pop(track, None)
+
+    def publish(self, packet: Packet[Stream]) -> tuple[int, int]:
+        """Give ``packet`` to every live subscriber; returns (delivered, dropped-oldest).
+
+        Tracks that have ended (their peer closed) are forgotten here, so a vanished listener
+        costs nothing after its first missed tick.
+        """
+        delivered = dropped = 0
+        ended: list[PacketTrack] = []
+        for track in self._tracks:
+            if track.readyState != "live":
+                ended.append(track)
+                continue
+            if track.push(packet):
+                dropped += 1
+            delivered += 1
+        for track in ended:
+            del self._tracks[track]
+        return delivered, dropped

@@ -1,0 +1,496 @@
+"""Live audio rooms: one `Room` per Space, kept in a `RoomRegistry`.
+
+A room answers WebRTC offers from admitted participants, mixes the microphones of those on
+stage, and sends everyone else one shared encoded stream. It knows nothing of tickets or
+payments: the core's `Gate` turns a token into an `Admission`, and the core's events
+(SpeakerPromoted, TicketRefunded, SpaceEnded, ...) become calls to `set_speaker`,
+`revoke_ticket`, `RoomRegistry.close` in the wiring.
+
+Invariants the room keeps:
+
+* one live session per ticket id, and one per identity key: a new join replaces the old
+  session, whose peer connection is closed before `join` returns;
+* a participant's microphone is mixed exactly while they are on stage (host, cohost,
+  speaker) and not muted; the switch takes effect from the next 20 ms tick. A listener's
+  microphone is negotiated and received but dropped on arrival until they are promoted;
+* the peer connection uses only the ICE servers given to the registry (default none, so
+  no public STUN server is ever asked).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.exceptions import (
+    InternalError,
+    InvalidAccessError,
+    InvalidStateError,
+    OperationError,
+)
+from aiortc.rtp import RtpPacket
+
+from audio.errors import BadOffer, Forbidden, NotInRoom, RoleChangeError, RoomClosed
+from audio.fanout import DEFAULT_QUEUE_PACKETS, PacketTrack
+from audio.gate import Admission, Role
+from audio.jitter import JitterBuffer, PutResult
+from audio.metrics import AudioMetrics, RoomMetrics, audio_metrics
+from audio.mixer import SPEAKING_LEVEL, Mixer
+from audio.offer import check_offer
+from audio.opus import OpusDecoder, OpusEncoder
+from audio.rtptap import install_tap
+from audio.session import PeerSession
+from audio.tasks import TaskOwner
+
+logger = logging.getLogger(__name__)
+
+PeerFactory = Callable[[RTCConfiguration], RTCPeerConnection]
+"""Builds a peer connection; tests pass a spy, the wiring leaves the default."""
+
+_NEGOTIATION_ERRORS = (
+    ValueError,
+    LookupError,
+    InternalError,
+    InvalidAccessError,
+    InvalidStateError,
+    OperationError,
+)
+_STAGE_ORDER = {Role.HOST: 0, Role.COHOST: 1, Role.SPEAKER: 2, Role.LISTENER: 3}
+
+
+@dataclass(frozen=True, slots=True)
+class RoomSettings:
+    """Tuning for every room of a registry. The defaults suit browsers on ordinary networks."""
+
+    min_delay: float = 0.040
+    """Lowest jitter-buffer target for a speaker, seconds."""
+    max_delay: float = 0.060
+    """Highest jitter-buffer target for a speaker, seconds."""
+    bitrate: int = 32_000
+    """Opus bitrate of every stream the room sends, bits/s (mono speech)."""
+    listener_queue: int = DEFAULT_QUEUE_PACKETS
+    """Packets queued per participant before the oldest is dropped (5 = 100 ms)."""
+    connect_timeout: float = 30.0
+    """A session whose peer has not connected after this many seconds is dropped."""
+    watch_interval: float = 1.0
+    """How often the room looks for sessions that never connected."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantState:
+    """What the room page shows about one participant."""
+
+    identity_key: str
+    display_name: str
+    role: str
+    muted: bool
+    level: float
+    """Smoothed microphone level in [0, 1]; 0 when not mixed."""
+    speaking: bool
+    connection: str
+    """The peer connection state: new, connecting, connected, failed or closed."""
+
+
+@dataclass(frozen=True, slots=True)
+class RoomState:
+    """A snapshot of a room, for the state endpoint and for tests."""
+
+    space_id: int
+    participants: tuple[ParticipantState, ...]
+    """Everyone, stage roles first."""
+    listener_count: int
+    mixer_running: bool
+
+    @property
+    def stage(self) -> tuple[ParticipantState, ...]:
+        return tuple(p for p in self.participants if p.role != Role.LISTENER)
+
+
+@dataclass(eq=False)
+class Room:
+    """The live audio of one Space. Build rooms with `RoomRegistry.open`."""
+
+    space_id: int
+    ice_servers: Sequence[RTCIceServer] = ()
+    settings: RoomSettings = field(default_factory=RoomSettings)
+    metrics: RoomMetrics | None = None
+    peer_factory: PeerFactory = RTCPeerConnection
+    clock: Callable[[], float] = time.monotonic
+
+    def __post_init__(self) -> None:
+        self._sessions: dict[str, PeerSession] = {}
+        self._closing: set[PeerSession] = set()
+        self._tickets: dict[str, str] = {}
+        self._closed = False
+        self._tasks = TaskOwner(f"room-{self.space_id}")
+        self._watcher: asyncio.Task[None] | None = None
+        self._mixer = Mixer(
+            name=str(self.space_id),
+            metrics=self.metrics,
+            encoder_factory=functools.partial(OpusEncoder, bitrate=self.settings.bitrate),
+            decoder_factory=OpusDecoder,
+        )
+        self._opus = [
+            codec
+            for codec in RTCRtpSender.getCapabilities("audio").codecs
+            if codec.mimeType.lower() == "audio/opus"
+        ]
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the mixer clock and the connection watchdog (the registry does this)."""
+        if self._closed:
+            raise RoomClosed("This room has closed.")
+        self._mixer.start()
+        if self._watcher is None:
+            self._watcher = self._tasks.spawn(self._watch(), name="watch")
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def close(self) -> None:
+        """Disconnect everyone, stop the mixer and every task, forget the metrics."""
+        if self._closed:
+            return
+        self._closed = True
+        sessions = list(self._sessions.values())
+        for session in sessions:
+            self._detach(session)
+        await self._mixer.stop()
+        await self._tasks.aclose()
+        # Also wait for sessions a cancelled drop task was still closing.
+        closing = set(sessions) | self._closing
+        await asyncio.gather(*(self._close_session(s) for s in closing))
+        if self.metrics is not None:
+            self.metrics.forget()
+
+    # -- joining ------------------------------------------------------------------------
+
+    async def join(self, offer_sdp: str, offer_type: str, admission: Admission) -> tuple[str, str]:
+        """Answer a participant's offer; returns ``(answer_sdp, answer_type)``.
+
+        The offer is checked before a peer connection is created (`BadOffer`). A session
+        already holding this ticket or identity is closed before this returns.
+        """
+        if self._closed:
+            raise RoomClosed("This room has closed.")
+        if admission.space_id != self.space_id:
+            raise Forbidden("This ticket is for another Space.")
+        check_offer(offer_sdp, offer_type)
+
+        pc = self.peer_factory(RTCConfiguration(iceServers=list(self.ice_servers)))
+        session = PeerSession(
+            admission=admission,
+            pc=pc,
+            inbound=JitterBuffer(
+                min_delay=self.settings.min_delay, max_delay=self.settings.max_delay
+            ),
+            outbound=PacketTrack(max_queue=self.settings.listener_queue),
+            role=admission.stage_role,
+            joined_at=self.clock(),
+        )
+        pc.on("connectionstatechange", functools.partial(self._on_connection_state, session))
+        try:
+            await self._negotiate(session, offer_sdp, offer_type)
+        except _NEGOTIATION_ERRORS as exc:
+            await session.close()
+            raise BadOffer("The audio offer could not be answered.") from exc
+        except BaseException:
+            await session.close()
+            raise
+        if self._closed:
+            await session.close()
+            raise RoomClosed("This room closed while you were joining.")
+
+        replaced = [
+            s
+            for s in self._sessions.values()
+            if s.identity_key == admission.identity_key
+            or (admission.ticket_id is not None and s.ticket_id == admission.ticket_id)
+        ]
+        for old in replaced:
+            self._detach(old)
+        self._sessions[admission.identity_key] = session
+        if admission.ticket_id is not None:
+            self._tickets[admission.ticket_id] = admission.identity_key
+        self._place(session)
+        self._update_gauges()
+        for old in replaced:
+            logger.info(
+                "room %s: %s joined again, closing their previous session",
+                self.space_id,
+                old.identity_key,
+            )
+            await self._close_session(old)
+        answer = pc.localDescription
+        return answer.sdp, answer.type
+
+    async def _negotiate(self, session: PeerSession, offer_sdp: str, offer_type: str) -> None:
+        pc = session.pc
+        transceiver = pc.addTransceiver(session.outbound, direction="sendrecv")
+        transceiver.setCodecPreferences(self._opus)
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type=offer_type))
+        install_tap(transceiver.receiver, functools.partial(self._on_rtp, session), self.clock)
+        await pc.setLocalDescription(await pc.createAnswer())
+
+    # -- stage --------------------------------------------------------------------------
+
+    def set_speaker(self, identity_key: str, on_stage: bool) -> None:
+        """Promote a listener to speaker (True) or demote a speaker to listener (False).
+
+        Hosts and cohosts are always on stage: promoting them is a no-op and demoting them
+        raises `RoleChangeError` (mute them instead). Raises `NotInRoom` if absent.
+        """
+        session = self._require(identity_key)
+        if session.role in (Role.HOST, Role.COHOST):
+            if not on_stage:
+                raise RoleChangeError(f"A {session.role} stays on stage; mute them instead.")
+            return
+        role = Role.SPEAKER if on_stage else Role.LISTENER
+        if role is session.role:
+            return
+        was_mixed = session.mixed
+        session.role = role
+        self._replace(session, was_mixed)
+        self._update_gauges()
+
+    def set_muted(self, identity_key: str, muted: bool) -> None:
+        """Mute or unmute a participant's microphone in the mix. Raises `NotInRoom`."""
+        session = self._require(identity_key)
+        was_mixed = session.mixed
+        session.muted = muted
+        self._replace(session, was_mixed)
+
+    async def remove(self, identity_key: str) -> bool:
+        """Disconnect a participant; False if they were not here."""
+        session = self._sessions.get(identity_key)
+        if session is None:
+            return False
+        self._detach(session)
+        self._update_gauges()
+        await self._close_session(session)
+        return True
+
+    async def revoke_ticket(self, ticket_id: str) -> bool:
+        """Disconnect whoever uses this ticket (refund, cancellation); False if nobody does."""
+        identity_key = self._tickets.get(ticket_id)
+        if identity_key is None:
+            return False
+        return await self.remove(identity_key)
+
+    # -- inspection ---------------------------------------------------------------------
+
+    def __contains__(self, identity_key: object) -> bool:
+        return identity_key in self._sessions
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._sessions))
+
+    def session(self, identity_key: str) -> PeerSession | None:
+        """The live session of a participant, if any (for the wiring and tests)."""
+        return self._sessions.get(identity_key)
+
+    def state(self) -> RoomState:
+        """A snapshot of who is here, in which role, and how loud."""
+        levels = self._mixer.levels()
+        participants = []
+        for session in self._sessions.values():
+            level = levels.get(session.identity_key, 0.0)
+            participants.append(
+                ParticipantState(
+                    identity_key=session.identity_key,
+                    display_name=session.display_name,
+                    role=session.role.value,
+                    muted=session.muted,
+                    level=round(level, 4),
+                    speaking=level >= SPEAKING_LEVEL,
+                    connection=session.pc.connectionState,
+                )
+            )
+        participants.sort(key=lambda p: (_STAGE_ORDER[Role(p.role)], p.display_name))
+        return RoomState(
+            space_id=self.space_id,
+            participants=tuple(participants),
+            listener_count=sum(1 for p in participants if p.role == Role.LISTENER),
+            mixer_running=self._mixer.running,
+        )
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _require(self, identity_key: str) -> PeerSession:
+        session = self._sessions.get(identity_key)
+        if session is None:
+            raise NotInRoom("That person is not in the room.")
+        return session
+
+    def _place(self, session: PeerSession) -> None:
+        """Route the session's audio: mixed voice with mix-minus, or listener fan-out."""
+        key = session.identity_key
+        if session.mixed:
+            self._mixer.listeners.unsubscribe(session.outbound)
+            self._mixer.add_voice(key, session.inbound, session.outbound)
+        else:
+            self._mixer.remove_voice(key)
+            self._mixer.listeners.subscribe(session.outbound)
+
+    def _replace(self, session: PeerSession, was_mixed: bool) -> None:
+        if session.mixed != was_mixed and self._sessions.get(session.identity_key) is session:
+            self._place(session)
+
+    def _detach(self, session: PeerSession) -> bool:
+        """Take a session out of the room's maps, mixer and fan-out (synchronously)."""
+        key = session.identity_key
+        if self._sessions.get(key) is not session:
+            return False
+        del self._sessions[key]
+        if session.ticket_id is not None and self._tickets.get(session.ticket_id) == key:
+            del self._tickets[session.ticket_id]
+        self._mixer.remove_voice(key)
+        self._mixer.listeners.unsubscribe(session.outbound)
+        return True
+
+    async def _close_session(self, session: PeerSession) -> None:
+        self._closing.add(session)
+        try:
+            await session.close()
+        except Exception:
+            logger.exception("room %s: closing %s failed", self.space_id, session.identity_key)
+        # Not on cancellation: the shielded close goes on, and Room.close must wait for it.
+        self._closing.discard(session)
+
+    async def _drop(self, session: PeerSession, reason: str) -> None:
+        if self._detach(session):
+            logger.info("room %s: dropping %s (%s)", self.space_id, session.identity_key, reason)
+            self._update_gauges()
+            await self._close_session(session)
+
+    def _on_connection_state(self, session: PeerSession) -> None:
+        state = session.pc.connectionState
+        if state in ("failed", "closed") and self._sessions.get(session.identity_key) is session:
+            self._tasks.spawn(
+                self._drop(session, f"connection {state}"),
+                name=f"drop-{session.identity_key}",
+            )
+
+    def _on_rtp(self, session: PeerSession, packet: RtpPacket, arrival: float) -> None:
+        session.packets_in += 1
+        if not session.mixed:
+            return  # a listener's or muted microphone: accepted, never buffered or mixed
+        if packet.ssrc != session.ssrc:
+            if session.ssrc is not None:
+                session.inbound.reset()
+            session.ssrc = packet.ssrc
+        result = session.inbound.put(
+            packet.sequence_number, packet.timestamp, packet.payload, arrival
+        )
+        if result is PutResult.LATE and self.metrics is not None:
+            self.metrics.packets_late.inc()
+
+    def _update_gauges(self) -> None:
+        if self.metrics is None:
+            return
+        on_stage = sum(1 for s in self._sessions.values() if s.role.on_stage)
+        self.metrics.speakers.set(on_stage)
+        self.metrics.listeners.set(len(self._sessions) - on_stage)
+
+    async def _watch(self) -> None:
+        """Drop sessions whose peer never finished connecting (closed tab mid-join)."""
+        while True:
+            await asyncio.sleep(self.settings.watch_interval)
+            now = self.clock()
+            for session in list(self._sessions.values()):
+                if (
+                    session.pc.connectionState in ("new", "connecting")
+                    and now - session.joined_at > self.settings.connect_timeout
+                ):
+                    await self._drop(session, "never connected")
+
+
+class RoomRegistry:
+    """The rooms of this process, by Space id. Use as an async context manager.
+
+    ``ice_servers`` go into every peer connection's `RTCConfiguration`; the default is none
+    (host candidates only), so no public STUN server is contacted unless configured.
+    """
+
+    def __init__(
+        self,
+        *,
+        ice_servers: Sequence[RTCIceServer] = (),
+        settings: RoomSettings | None = None,
+        metrics: AudioMetrics | None = None,
+        peer_factory: PeerFactory = RTCPeerConnection,
+    ) -> None:
+        self._ice_servers = tuple(ice_servers)
+        self._settings = settings or RoomSettings()
+        self._metrics = metrics if metrics is not None else audio_metrics()
+        self._peer_factory = peer_factory
+        self._rooms: dict[int, Room] = {}
+
+    async def __aenter__(self) -> RoomRegistry:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def open(self, space_id: int) -> Room:
+        """The open room of ``space_id``, opening it if needed (idempotent)."""
+        room = self._rooms.get(space_id)
+        if room is not None:
+            return room
+        room = Room(
+            space_id=space_id,
+            ice_servers=self._ice_servers,
+            settings=self._settings,
+            metrics=self._metrics.room(space_id),
+            peer_factory=self._peer_factory,
+        )
+        self._rooms[space_id] = room
+        room.start()
+        return room
+
+    def get(self, space_id: int) -> Room | None:
+        """The open room of ``space_id``, or None."""
+        return self._rooms.get(space_id)
+
+    def __iter__(self) -> Iterator[Room]:
+        return iter(list(self._rooms.values()))
+
+    def __len__(self) -> int:
+        return len(self._rooms)
+
+    async def close(self, space_id: int) -> bool:
+        """Close and forget the room of ``space_id``; False if none was open."""
+        room = self._rooms.pop(space_id, None)
+        if room is None:
+            return False
+        await room.close()
+        return True
+
+    async def aclose(self) -> None:
+        """Close every room."""
+        rooms = list(self._rooms.values())
+        self._rooms.clear()
+        await asyncio.gather(*(room.close() for room in rooms))

@@ -1,0 +1,140 @@
+"""HTTP signaling for rooms: a FastAPI router the core's app includes.
+
+``POST /rooms/{space_id}/offer`` takes ``{"sdp", "type", "token"}`` and answers
+``{"sdp", "type"}``. The order matters: the body is validated (422), then the token is
+verified by the core's `Gate` (401/403), then the room checks the offer (422) and only then
+creates a peer connection. A stranger therefore cannot make the server allocate anything.
+
+``GET /rooms/{space_id}/state`` returns who is on stage, how loud, and how many listen, for the
+room page to poll. It needs the same token (``Authorization: Bearer <token>``): the attendee
+list of a paid Space is not public.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, HTTPException
+from pydantic import BaseModel, ConfigDict, Field
+
+from audio.errors import AudioError, Forbidden, RoomNotOpen, Unauthorized
+from audio.gate import Admission, Gate, Role
+from audio.offer import MAX_SDP_CHARS
+from audio.room import RoomRegistry
+
+MAX_TOKEN_CHARS = 4_096
+
+
+class OfferIn(BaseModel):
+    """A participant's SDP offer and ticket token."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sdp: str = Field(min_length=1, max_length=MAX_SDP_CHARS)
+    type: Literal["offer"]
+    token: str = Field(default="", max_length=MAX_TOKEN_CHARS)
+    """Missing or empty is left to the Gate, which answers 401."""
+
+
+class AnswerOut(BaseModel):
+    """The room's SDP answer."""
+
+    sdp: str
+    type: str
+
+
+class StageMemberOut(BaseModel):
+    display_name: str
+    role: str
+    muted: bool
+    speaking: bool
+    level: float
+
+
+class YouOut(BaseModel):
+    role: str
+    muted: bool
+    connected: bool
+
+
+class RoomStateOut(BaseModel):
+    """What the room page polls."""
+
+    space_id: int
+    participants: list[StageMemberOut]
+    """Host, cohosts and speakers; listeners are only counted."""
+    listener_count: int
+    you: YouOut | None
+    """The caller's own place in the room, or None if they have not joined (yet)."""
+
+
+def _http_error(exc: AudioError) -> HTTPException:
+    return HTTPException(status_code=exc.status, detail=exc.message)
+
+
+def _bearer(authorization: str | None) -> str:
+    if not authorization:
+        return ""
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def make_router(registry: RoomRegistry, gate: Gate) -> APIRouter:
+    """Routes for joining a room and polling its state, bound to ``registry`` and ``gate``."""
+    router = APIRouter(prefix="/rooms", tags=["audio"])
+
+    async def admit(space_id: int, token: str) -> Admission:
+        try:
+            admission = await gate.admit(space_id, token)
+        except (Unauthorized, Forbidden) as exc:
+            raise _http_error(exc) from exc
+        if admission.space_id != space_id:
+            # The gate should have said so; never trust it to for another Space's room.
+            raise _http_error(Forbidden("This ticket is for another Space."))
+        return admission
+
+    @router.post("/{space_id}/offer", response_model=AnswerOut)
+    async def offer(space_id: int, body: OfferIn) -> AnswerOut:
+        admission = await admit(space_id, body.token)
+        room = registry.get(space_id)
+        if room is None:
+            raise _http_error(RoomNotOpen("This Space's room is not open."))
+        try:
+            answer_sdp, answer_type = await room.join(body.sdp, body.type, admission)
+        except AudioError as exc:
+            raise _http_error(exc) from exc
+        return AnswerOut(sdp=answer_sdp, type=answer_type)
+
+    @router.get("/{space_id}/state", response_model=RoomStateOut)
+    async def state(
+        space_id: int, authorization: Annotated[str | None, Header()] = None
+    ) -> RoomStateOut:
+        admission = await admit(space_id, _bearer(authorization))
+        room = registry.get(space_id)
+        if room is None:
+            raise _http_error(RoomNotOpen("This Space's room is not open."))
+        snapshot = room.state()
+        you = next(
+            (p for p in snapshot.participants if p.identity_key == admission.identity_key),
+            None,
+        )
+        return RoomStateOut(
+            space_id=space_id,
+            participants=[
+                StageMemberOut(
+                    display_name=p.display_name,
+                    role=p.role,
+                    muted=p.muted,
+                    speaking=p.speaking,
+                    level=p.level,
+                )
+                for p in snapshot.participants
+                if p.role != Role.LISTENER
+            ],
+            listener_count=snapshot.listener_count,
+            you=None
+            if you is None
+            else YouOut(role=you.role, muted=you.muted, connected=you.connection == "connected"),
+        )
+
+    return router

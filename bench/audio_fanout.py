@@ -1,0 +1,341 @@
+"""Server CPU per listener-second and packets/s per listener: Stagepass's shared-encode room
+beside aiortc's MediaRelay serving the same load, in the same run.
+
+    .venv/bin/python bench/audio_fanout.py [--listeners 10 50 150 300] [--window 5]
+                                           [--warmup 2] [--impl stagepass relay]
+
+Load: one speaker sending a 440 Hz tone (Opus, 20 ms) and N listeners, all aiortc peers in a
+child process (bench/audio_peers.py) so that this process is only the server. Each listener
+counts the RTP packets it receives (no decoding).
+
+* ``stagepass``: a `Room`; the speaker is the host; listeners get the listener mix, encoded
+  once per tick and handed to every sender as the same `av.Packet`.
+* ``relay``: aiortc's ``MediaRelay`` (unbuffered, so a slow sender skips frames instead of
+  queueing them without bound) fans the speaker's decoded track out; every listener's
+  `RTCRtpSender` encodes it on its own (aiortc default Opus settings).
+
+Server CPU is `time.process_time()` of this process (all threads) over the measured window,
+divided by listeners x seconds. Prints figures; never passes or fails on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.contrib.media import MediaRelay
+from aiortc.mediastreams import MediaStreamTrack
+from prometheus_client import CollectorRegistry
+
+from audio import Admission, RoomRegistry
+from audio.metrics import AudioMetrics
+from bench.audio_peers import use_loopback_if_needed
+
+ROOT = Path(__file__).resolve().parents[1]
+SPACE = 1
+
+
+def runqueue_wait() -> float:
+    """Seconds this process's threads spent runnable but waiting for a CPU (Linux; else 0).
+
+    A high share means other processes starved the server, not that it was slow.
+    """
+    total = 0
+    for stat in Path("/proc/self/task").glob("*/schedstat"):
+        try:
+            total += int(stat.read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # the thread ended while we read
+    return total / 1e9
+
+
+class Server(Protocol):
+    name: str
+
+    async def start(self) -> None: ...
+    async def answer(self, peer: int, sdp: str, kind: str) -> tuple[str, str]: ...
+    def mark(self) -> None: ...
+    def lateness(self) -> str: ...
+    async def close(self) -> None: ...
+
+
+class StagepassServer:
+    name = "stagepass"
+
+    def __init__(self) -> None:
+        self.metrics = CollectorRegistry()
+        self.registry = RoomRegistry(metrics=AudioMetrics(self.metrics))
+        self._marked = (0.0, 0.0, 0.0, 0.0)
+
+    async def start(self) -> None:
+        self.room = await self.registry.open(SPACE)
+
+    async def answer(self, peer: int, sdp: str, kind: str) -> tuple[str, str]:
+        if peer == 0:
+            admission = Admission(None, SPACE, "speaker", "Speaker", "host")
+        else:
+            admission = Admission(f"t{peer}", SPACE, f"l{peer}", f"L{peer}", "listener")
+        return await self.room.join(sdp, kind, admission)
+
+    def mark(self) -> None:
+        """Start the lateness window (the histogram also holds the set-up period)."""
+        self._marked = self._lateness_counts()
+
+    def _lateness_counts(self) -> tuple[float, float, float, float]:
+        labels = {"room": str(SPACE)}
+        names = (
+            ("stagepass_audio_mixer_tick_lateness_seconds_sum", labels),
+            ("stagepass_audio_mixer_tick_lateness_seconds_count", labels),
+            ("stagepass_audio_mixer_tick_lateness_seconds_bucket", {**labels, "le": "0.01"}),
+            ("stagepass_audio_mixer_ticks_skipped_total", labels),
+        )
+        total, count, within, skipped = (
+            self.metrics.get_sample_value(name, where) or 0.0 for name, where in names
+        )
+        return total, count, within, skipped
+
+    def lateness(self) -> str:
+        now = self._lateness_counts()
+        total, count, within, skipped = (a - b for a, b in zip(now, self._marked, strict=True))
+        if not count:
+            return "-"
+        return (
+            f"mean {total / count * 1e3:.1f} ms, {1 - within / count:.1%} >10 ms, "
+            f"{skipped:.0f} skipped"
+        )
+
+    async def close(self) -> None:
+        await self.registry.aclose()
+
+
+class RelayServer:
+    name = "relay"
+
+    def __init__(self) -> None:
+        self.relay = MediaRelay()
+        self.source: MediaStreamTrack | None = None
+        self.pcs: list[RTCPeerConnection] = []
+
+    async def start(self) -> None:
+        pass
+
+    async def answer(self, peer: int, sdp: str, kind: str) -> tuple[str, str]:
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.pcs.append(pc)
+        if peer == 0:
+
+            @pc.on("track")
+            def on_track(track: MediaStreamTrack) -> None:
+                self.source = track
+
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=kind))
+        if peer != 0:
+            assert self.source is not None, "the speaker must be answered first"
+            pc.addTrack(self.relay.subscribe(self.source, buffered=False))
+        await pc.setLocalDescription(await pc.createAnswer())
+        return pc.localDescription.sdp, pc.localDescription.type
+
+    def mark(self) -> None:
+        pass
+
+    def lateness(self) -> str:
+        return "-"
+
+    async def close(self) -> None:
+        await asyncio.gather(*(pc.close() for pc in self.pcs))
+
+
+@dataclass
+class Result:
+    impl: str
+    listeners: int
+    connected: int
+    cpu: float
+    seconds: float
+    packets: list[int]
+    child_seconds: float
+    child_cpu: float
+    lateness: str
+    setup: float
+    starved: float
+    """Share of the window the server was runnable but had no CPU."""
+
+    @property
+    def cpu_ms_per_listener_second(self) -> float:
+        return self.cpu / (self.listeners * self.seconds) * 1e3
+
+    @property
+    def cores(self) -> float:
+        return self.cpu / self.seconds
+
+    @property
+    def pps_mean(self) -> float:
+        return sum(self.packets) / len(self.packets) / self.child_seconds
+
+    @property
+    def cpu_us_per_packet(self) -> float:
+        delivered = sum(self.packets) / self.child_seconds * self.seconds
+        return self.cpu / delivered * 1e6 if delivered else float("nan")
+
+    @property
+    def pps_min(self) -> float:
+        return min(self.packets) / self.child_seconds
+
+
+class Child:
+    """The child process hosting the client peers, driven over JSON lines."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    @classmethod
+    async def start(cls, listeners: int, connect_seconds: float) -> Child:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.audio_peers", str(listeners), str(connect_seconds),
+            cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            limit=1 << 22,
+        )  # fmt: skip
+        return cls(proc)
+
+    async def read(self) -> Any:
+        assert self.proc.stdout is not None
+        line = await self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the client process ended early")
+        return json.loads(line)
+
+    async def send(self, message: object) -> None:
+        assert self.proc.stdin is not None
+        text = message if isinstance(message, str) else json.dumps(message)
+        self.proc.stdin.write(text.encode() + b"\n")
+        await self.proc.stdin.drain()
+
+    async def finish(self) -> None:
+        await self.send("quit")
+        await self.read()
+        await self.proc.wait()
+
+
+async def measure(server: Server, listeners: int, args: argparse.Namespace) -> Result:
+    started = time.monotonic()
+    child = await Child.start(listeners, args.connect)
+    await server.start()
+    try:
+        offers = [await child.read() for _ in range(listeners + 1)]
+        for offer in sorted(offers, key=lambda o: int(o["id"])):
+            sdp, kind = await server.answer(int(offer["id"]), offer["sdp"], offer["type"])
+            await child.send({"id": offer["id"], "sdp": sdp, "type": kind})
+        connected = int((await child.read())["ready"])
+        setup = time.monotonic() - started
+        await asyncio.sleep(args.warmup)
+        await child.send("mark")
+        await child.read()
+        server.mark()
+        cpu0, wall0, wait0 = time.process_time(), time.monotonic(), runqueue_wait()
+        await asyncio.sleep(args.window)
+        await child.send("report")
+        report = await child.read()
+        cpu, seconds = time.process_time() - cpu0, time.monotonic() - wall0
+        starved = (runqueue_wait() - wait0) / seconds
+        lateness = server.lateness()
+        await child.finish()
+    finally:
+        await server.close()
+        if child.proc.returncode is None:
+            child.proc.kill()
+            await child.proc.wait()
+    return Result(
+        impl=server.name, listeners=listeners, connected=connected, cpu=cpu, seconds=seconds,
+        packets=report["counts"], child_seconds=report["seconds"], child_cpu=report["cpu"],
+        lateness=lateness, setup=setup, starved=starved,
+    )  # fmt: skip
+
+
+def print_table(results: list[Result]) -> None:
+    print()
+    print(
+        f"{'listeners':>9} {'impl':>9} {'connected':>9} {'server cores':>12} "
+        f"{'CPU ms/listener-s':>17} {'CPU us/packet':>13} {'pkts/s/listener':>16} {'min':>6}"
+        f" {'starved':>7}  mixer tick lateness"
+    )
+    for r in results:
+        print(
+            f"{r.listeners:>9} {r.impl:>9} {r.connected:>9} {r.cores:>12.2f} "
+            f"{r.cpu_ms_per_listener_second:>17.2f} {r.cpu_us_per_packet:>13.0f} "
+            f"{r.pps_mean:>16.1f} {r.pps_min:>6.1f} {r.starved:>7.0%}  "
+            f"{r.lateness}"
+        )
+    by = {(r.impl, r.listeners): r for r in results}
+    ratios = [
+        f"{n}: {by['relay', n].cpu_ms_per_listener_second / s.cpu_ms_per_listener_second:.1f}x"
+        for (impl, n), s in by.items()
+        if impl == "stagepass" and ("relay", n) in by
+    ]
+    per_packet = [
+        f"{n}: {by['relay', n].cpu_us_per_packet / s.cpu_us_per_packet:.1f}x"
+        for (impl, n), s in by.items()
+        if impl == "stagepass" and ("relay", n) in by
+    ]
+    if ratios:
+        print("\nCPU per listener-second, relay / stagepass: " + ", ".join(ratios))
+        print("CPU per packet delivered, relay / stagepass: " + ", ".join(per_packet))
+        print("(a relay row below 50 pkts/s/listener is saturated: its CPU per listener-second")
+        print(" understates the cost, CPU per packet delivered does not)")
+
+
+async def main(args: argparse.Namespace) -> None:
+    use_loopback_if_needed()
+    # Skipped ticks are counted in the table; one warning line each would drown it.
+    logging.getLogger("audio.mixer").setLevel(logging.ERROR)
+    print(
+        f"audio fan-out bench: {platform.python_implementation()} {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; window {args.window}s after "
+        f"{args.warmup}s warm-up; listeners in a child process"
+    )
+    results = []
+    for listeners in args.listeners:
+        for impl in args.impl:
+            server: Server = StagepassServer() if impl == "stagepass" else RelayServer()
+            result = await measure(server, listeners, args)
+            results.append(result)
+            print(
+                f"  {impl:>9} x {listeners:<4} {result.cores:.2f} cores, "
+                f"{result.cpu_ms_per_listener_second:.2f} ms CPU/listener-s, "
+                f"{result.pps_mean:.1f} pkts/s/listener ({result.connected} connected; "
+                f"clients {result.child_cpu / result.child_seconds:.2f} cores; "
+                f"set-up {result.setup:.0f}s)",
+                flush=True,
+            )
+    print_table(results)
+    print(
+        f"load average at the end: {os.getloadavg()[0]:.1f}. 'starved' is the share of the "
+        "window the server\nwas runnable but waiting for a CPU (other processes on the machine)."
+    )
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--listeners", type=int, nargs="+", default=[10, 50, 150, 300])
+    parser.add_argument("--impl", nargs="+", choices=["stagepass", "relay"],
+                        default=["stagepass", "relay"])  # fmt: skip
+    parser.add_argument("--window", type=float, default=5.0, help="measured seconds")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring")
+    parser.add_argument("--connect", type=float, default=30.0, help="connect deadline, s")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(parse_args()))

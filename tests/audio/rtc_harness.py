@@ -1,0 +1,168 @@
+"""aiortc client peers and signal analysis for the audio room tests.
+
+Clients are ordinary aiortc peers (standard receiver, standard encoder), so the room is
+tested against what a WebRTC stack really sends. numpy is not a dependency of the project,
+so tones are found with the Goertzel algorithm and a small DFT scan in pure Python.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import collections
+import contextlib
+import fractions
+import math
+from collections.abc import Callable
+
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av.audio.frame import AudioFrame
+
+RATE = 48_000
+FRAME = 960
+
+
+class ToneTrack(MediaStreamTrack):
+    """A microphone that plays a steady sine tone, paced in real time (20 ms frames)."""
+
+    kind = "audio"
+
+    def __init__(self, frequency: int, amplitude: int = 8_000) -> None:
+        super().__init__()
+        # One second of an integer frequency is whole periods, so the table loops seamlessly.
+        self._table = array.array(
+            "h",
+            (int(amplitude * math.sin(2 * math.pi * frequency * n / RATE)) for n in range(RATE)),
+        ).tobytes()
+        self._pts = 0
+        self._start: float | None = None
+
+    async def recv(self) -> AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        loop = asyncio.get_running_loop()
+        if self._start is None:
+            self._start = loop.time()
+        else:
+            self._pts += FRAME
+            await asyncio.sleep(max(0.0, self._start + self._pts / RATE - loop.time()))
+        offset = (self._pts % RATE) * 2
+        frame = AudioFrame(format="s16", layout="mono", samples=FRAME)
+        frame.planes[0].update(self._table[offset : offset + FRAME * 2])
+        frame.sample_rate = RATE
+        frame.time_base = fractions.Fraction(1, RATE)
+        frame.pts = self._pts
+        return frame
+
+
+class Probe:
+    """Keeps the last second of what a client hears (left channel of aiortc's output)."""
+
+    def __init__(self) -> None:
+        self.samples: collections.deque[int] = collections.deque(maxlen=RATE)
+        self.frames = 0
+
+    def feed(self, frame: AudioFrame) -> None:
+        channels = len(frame.layout.channels)
+        data = array.array("h")
+        data.frombytes(bytes(memoryview(frame.planes[0])[: frame.samples * 2 * channels]))
+        self.samples.extend(data[::channels])
+        self.frames += 1
+
+    def window(self, seconds: float = 0.2) -> list[int]:
+        n = int(RATE * seconds)
+        if len(self.samples) < n:
+            return []
+        return list(self.samples)[-n:]
+
+    def share(self, frequency: float, seconds: float = 0.2) -> float:
+        """Fraction of the recent signal's energy at ``frequency`` (1.0 for a pure tone)."""
+        return tone_share(self.window(seconds), frequency)
+
+
+def goertzel_power(samples: list[int], frequency: float) -> float:
+    coeff = 2.0 * math.cos(2.0 * math.pi * frequency / RATE)
+    s1 = s2 = 0.0
+    for x in samples:
+        s1, s2 = x + coeff * s1 - s2, s1
+    return s1 * s1 + s2 * s2 - coeff * s1 * s2
+
+
+def tone_share(samples: list[int], frequency: float) -> float:
+    if not samples:
+        return 0.0
+    energy = float(sum(x * x for x in samples))
+    if energy < len(samples) * 10.0:  # silence (RMS ~3): no tone in it
+        return 0.0
+    return 2.0 * goertzel_power(samples, frequency) / (len(samples) * energy)
+
+
+def dominant_frequency(
+    samples: list[int], low: int = 100, high: int = 2_000, step: int = 10
+) -> int:
+    """Strongest frequency on a ``step`` Hz grid (a DFT scan; the window holds whole cycles)."""
+    return max(range(low, high + 1, step), key=lambda f: goertzel_power(samples, f))
+
+
+class Client:
+    """One browser-like participant: an aiortc peer, optionally sending a tone."""
+
+    def __init__(self, name: str, tone: int | None = None) -> None:
+        self.name = name
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.probe = Probe()
+        self.mic = ToneTrack(tone) if tone is not None else None
+        self._reader: asyncio.Task[None] | None = None
+        if self.mic is not None:
+            self.pc.addTransceiver(self.mic, direction="sendrecv")
+        else:
+            self.pc.addTransceiver("audio", direction="recvonly")
+        self.pc.on("track", self._on_track)
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        self._reader = asyncio.get_running_loop().create_task(
+            self._read(track), name=f"client-{self.name}-reader"
+        )
+
+    async def _read(self, track: MediaStreamTrack) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await track.recv()
+                assert isinstance(frame, AudioFrame)
+                self.probe.feed(frame)
+
+    async def offer(self) -> tuple[str, str]:
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        return self.pc.localDescription.sdp, self.pc.localDescription.type
+
+    async def accept(self, answer: tuple[str, str]) -> None:
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer[0], type=answer[1]))
+
+    async def close(self) -> None:
+        await self.pc.close()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+
+
+async def eventually(
+    condition: Callable[[], bool], *, within: float = 10.0, what: str = "condition"
+) -> None:
+    """Poll ``condition`` every 50 ms until true; fail after ``within`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {within}s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def holds(condition: Callable[[], bool], *, duration: float, what: str) -> None:
+    """Assert ``condition`` stays true for ``duration`` seconds (checked every 50 ms)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + duration
+    while loop.time() < end:
+        assert condition(), f"{what} stopped holding"
+        await asyncio.sleep(0.05)
