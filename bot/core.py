@@ -74,5 +74,6 @@ class Core:
         self.tickets.payments = payments
 
     async def close(self) -> None:
+        await self.tickets.desk.close()
         await self.bus.close()
         await self.db.dispose()

@@ -57,6 +57,9 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
         self.url = normalise_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
+        # connections the pool keeps open (PostgreSQL may open as many again under load;
+        # SQLite's pool holds 15): how many claims `TicketService.reserve` admits at once
+        self.pool_size = pool_size
         kwargs: dict[str, Any] = {"echo": echo}
         if self.is_sqlite:
             path = sa.engine.make_url(self.url).database
@@ -109,7 +112,10 @@ class Database:
             await conn.commit()
 
     async def migrate(self, revision: str = "head") -> None:
-        """Apply Alembic migrations up to `revision` (run on start and by `db upgrade`)."""
+        """Apply Alembic migrations up to `revision` (run on start and by `db upgrade`).
+
+        "head" applies every head: packages may branch their migrations from the same
+        parent while they are developed in parallel."""
         from alembic import command
         from alembic.config import Config
 
@@ -119,7 +125,7 @@ class Database:
 
         def upgrade(sync_conn: sa.Connection) -> None:
             cfg.attributes["connection"] = sync_conn
-            command.upgrade(cfg, revision)
+            command.upgrade(cfg, "heads" if revision == "head" else revision)
 
         async with self.engine.begin() as conn:
             await conn.run_sync(upgrade)

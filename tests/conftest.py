@@ -92,6 +92,7 @@ async def core(settings: Settings, sqlite_db: Database, clock: ManualClock) -> A
     core = Core.build(settings, db=sqlite_db, clock=clock)
     Notices(core)
     yield core
+    await core.tickets.desk.close()
     await core.bus.close()
 
 

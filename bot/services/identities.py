@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 
 from bot.actors import Actor
@@ -19,9 +23,82 @@ class IdentityService:
         self.db = db
         self.clock = clock
         self._ids: dict[str, int] = {}
+        # A burst of first sightings (10,000 new buyers at once) must queue here, fairly,
+        # rather than time out waiting for a pooled connection.
+        self._gate = asyncio.Semaphore(db.pool_size)
+
+    async def ensure_id(self, actor: Actor) -> int:
+        """The identity id for `actor`: from memory after the first sight (identity rows
+        are never deleted, so the id of a key never changes)."""
+        cached = self._ids.get(actor.key)
+        if cached is not None:
+            return cached
+        async with self._gate:
+            identity = await self.ensure(actor)
+        assert identity.id is not None
+        return identity.id
+
+    async def resolve_many(self, conn: AsyncConnection, actors: Sequence[Actor]) -> dict[str, int]:
+        """Ids for many actors inside the caller's transaction, the new ones created in
+        bulk (the claim desk resolves a whole batch of buyers this way). Call `remember`
+        with the result once that transaction has committed."""
+        found = {a.key: self._ids[a.key] for a in actors if a.key in self._ids}
+        missing = {a.key: a for a in actors if a.key not in found}
+        if not missing:
+            return found
+        now = self.clock.now()
+        insert = postgresql.insert if not self.db.is_sqlite else sqlite.insert
+        communities = {a.community_id: a for a in missing.values()}
+        await conn.execute(
+            insert(Community).on_conflict_do_nothing(index_elements=["id"]),
+            [
+                {"id": a.community_id, "platform": a.platform.value, "external_id": a.community,
+                 "name": a.community_name, "created_at": now}
+                for a in communities.values()
+            ],
+        )  # fmt: skip
+        await conn.execute(
+            insert(Identity).on_conflict_do_nothing(index_elements=["community_id", "user_id"]),
+            [
+                {"platform": a.platform.value, "community_id": a.community_id,
+                 "user_id": a.user_id, "display_name": a.display_name or a.user_id,
+                 "tz": "UTC", "created_at": now}
+                for a in missing.values()
+            ],
+        )  # fmt: skip
+        pairs = [(a.community_id, a.user_id) for a in missing.values()]
+        rows = await conn.execute(
+            sa.select(col(Identity.id), col(Identity.community_id), col(Identity.user_id)).where(
+                sa.tuple_(col(Identity.community_id), col(Identity.user_id)).in_(pairs)
+            )
+        )
+        for row in rows:
+            found[f"{row.community_id}:{row.user_id}"] = row.id
+        return found
+
+    def remember(self, ids: dict[str, int]) -> None:
+        """Cache ids that are now committed."""
+        self._ids.update(ids)
 
     async def ensure(self, actor: Actor) -> Identity:
-        """The identity row for `actor`, created (with its community) when new."""
+        """The identity row for `actor`, created (with its community) when new; a read
+        only, when it exists and its display name is current."""
+        async with self.db.session() as session:
+            found = (
+                await session.exec(
+                    select(Identity).where(
+                        Identity.community_id == actor.community_id,
+                        Identity.user_id == actor.user_id,
+                    )
+                )
+            ).first()
+        if (
+            found is not None
+            and found.id is not None
+            and (not actor.display_name or found.display_name == actor.display_name)
+        ):
+            self._ids[actor.key] = found.id
+            return found
         now = self.clock.now()
         insert = postgresql.insert if not self.db.is_sqlite else sqlite.insert
         async with self.db.write() as session:

@@ -8,24 +8,25 @@ the tests: `spaces.sold == valid tickets + quantity of active holds`.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 
 from bot.actors import Actor
 from bot.clock import Clock
 from bot.db import Database
-from bot.errors import Conflict, InvalidInput, LimitExceeded, NotFound, PermissionDenied, SoldOut
+from bot.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from bot.events import EventBus, HoldCreated, HoldReleased, TicketClosed, TicketIssued
 from bot.models import Hold, HoldStatus, Identity, Space, SpaceStatus, Ticket, TicketStatus
 from bot.permissions import Action, require
 from bot.ports import Checkout, PaymentGateway
 from bot.services import audit
+from bot.services.claims import ClaimDesk, new_id
 from bot.services.identities import IdentityService
 from bot.services.spaces import SpaceService
 from bot.settings import Settings
@@ -35,17 +36,6 @@ log = structlog.get_logger(__name__)
 
 _ON_SALE = (SpaceStatus.SCHEDULED.value, SpaceStatus.LIVE.value)
 
-_TAKE_QUOTA = sa.text(
-    """
-    INSERT INTO buyer_quotas (space_id, buyer_id, taken)
-    SELECT :space_id, :buyer_id, :n
-    WHERE :n <= (SELECT per_buyer_limit FROM spaces WHERE id = :space_id)
-    ON CONFLICT (space_id, buyer_id) DO UPDATE SET taken = buyer_quotas.taken + excluded.taken
-    WHERE buyer_quotas.taken + excluded.taken
-          <= (SELECT per_buyer_limit FROM spaces WHERE id = excluded.space_id)
-    RETURNING taken
-    """
-)
 _TAKE_SEATS = sa.text(
     """
     UPDATE spaces SET sold = sold + :n
@@ -63,12 +53,6 @@ _GIVE_BACK = sa.text("UPDATE spaces SET sold = sold - :n WHERE id = :space_id")
 _GIVE_QUOTA = sa.text(
     "UPDATE buyer_quotas SET taken = taken - :n WHERE space_id = :space_id AND buyer_id = :buyer_id"
 )
-_INSERT_HOLD = sa.insert(Hold)
-_INSERT_TICKET = sa.insert(Ticket)
-
-
-def new_id() -> str:
-    return secrets.token_hex(8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +83,8 @@ class Admission:
 
 
 ProgressFn = Callable[[int, int], Awaitable[None]]
+#: Extra writes that must commit or roll back with a confirmation (see `confirm`).
+ConfirmHook = Callable[[AsyncConnection, Confirmation], Awaitable[None]]
 
 
 class TicketService:
@@ -121,36 +107,38 @@ class TicketService:
         self.spaces = spaces
         self.payments = payments
         self.signer = signer
+        self.desk = ClaimDesk(db, clock, identities, settings.hold_minutes)
 
     # --- reserving -----------------------------------------------------------------------
 
     async def reserve(self, actor: Actor, space_id: int, quantity: int = 1) -> Reservation:
-        """Take a hold on `quantity` seats, atomically; free Spaces issue tickets at once."""
+        """Take a hold on `quantity` seats, atomically; free Spaces issue tickets at once.
+
+        The seats are decided by the claim desk (`bot.services.claims`): the one place
+        where the capacity and per-buyer rules are applied."""
         if not 1 <= quantity <= self.settings.max_per_buyer:
             raise InvalidInput(
                 f"You can buy between 1 and {self.settings.max_per_buyer} tickets at a time.",
                 field="quantity",
             )
-        buyer = await self.identities.ensure(actor)
-        space = await self.spaces.get_in(space_id, actor.community_id)
-        if buyer.id == space.host_id:
-            raise Conflict("You are the host of this Space; you don't need a ticket.")
-        reservation = await self._take(space, buyer, quantity)
-        hold = reservation.hold
+        granted = await self.desk.claim(space_id, actor, quantity)
+        hold, space = granted.hold, granted.space
         self.bus.publish(
             HoldCreated(
                 space_id=space_id,
                 community_id=space.community_id,
                 hold_id=hold.id,
-                buyer_key=buyer.key,
+                buyer_key=actor.key,
                 quantity=quantity,
                 expires_at=hold.expires_at,
                 actor_key=actor.key,
             )
         )
-        if reservation.tickets:
-            self._issued(space, buyer, hold.id, reservation.tickets)
-            return reservation
+        if granted.tickets:
+            self._issued(space, actor.key, hold.id, granted.tickets)
+            tokens = [self.token_for(t, space) for t in granted.tickets]
+            return Reservation(hold=hold, space=space, tickets=granted.tickets, tokens=tokens)
+        buyer = await self.identities.get(hold.buyer_id)
         try:
             checkout = await self.payments.start_checkout(
                 hold=hold, space=space, buyer=buyer, email=actor.email
@@ -159,60 +147,6 @@ class TicketService:
             await self.release(hold.id, expired=False)
             raise
         return Reservation(hold=hold, space=space, checkout=checkout)
-
-    async def _take(self, space: Space, buyer: Identity, quantity: int) -> Reservation:
-        assert space.id is not None and buyer.id is not None
-        now = self.clock.now()
-        free = space.is_free
-        hold = Hold(
-            id=new_id(),
-            space_id=space.id,
-            buyer_id=buyer.id,
-            quantity=quantity,
-            amount_minor=space.price_minor * quantity,
-            currency=space.currency,
-            status=HoldStatus.CONFIRMED if free else HoldStatus.ACTIVE,
-            expires_at=now + timedelta(minutes=self.settings.hold_minutes),
-            created_at=now,
-            resolved_at=now if free else None,
-        )
-        tickets = (
-            [self._new_ticket(space, buyer.id, hold.id, now) for _ in range(quantity)]
-            if free
-            else []
-        )
-        params = {"space_id": space.id, "buyer_id": buyer.id, "n": quantity}
-        try:
-            async with self.db.write_conn() as conn:
-                if (await conn.execute(_TAKE_QUOTA, params)).first() is None:
-                    raise _Rollback("quota")
-                await conn.execute(_INSERT_HOLD, [hold.model_dump()])
-                if tickets:
-                    await conn.execute(_INSERT_TICKET, [t.model_dump() for t in tickets])
-                # last, so PostgreSQL holds the Space's row lock only until COMMIT
-                if (await conn.execute(_TAKE_SEATS, params)).first() is None:
-                    raise _Rollback("seats")
-        except _Rollback as stop:
-            raise await self._why_not(stop.reason, space.id, quantity) from None
-        return Reservation(
-            hold=hold,
-            space=space,
-            tickets=tickets,
-            tokens=[self.token_for(t, space) for t in tickets],
-        )
-
-    async def _why_not(self, reason: str, space_id: int, quantity: int) -> Exception:
-        space = await self.spaces.get(space_id)
-        if not space.status.is_open_for_sale:
-            return Conflict(f"Space #{space_id} is {space.status.value}; tickets are not on sale.")
-        if reason == "quota":
-            limit = space.per_buyer_limit
-            return LimitExceeded(
-                f"You can have at most {limit} ticket{'s' if limit > 1 else ''} for this Space."
-            )
-        if space.tickets_left <= 0:
-            return SoldOut(f"Space #{space_id} is sold out.")
-        return SoldOut(f"Only {space.tickets_left} tickets are left for Space #{space_id}.")
 
     def _new_ticket(self, space: Space, holder_id: int, hold_id: str, now: datetime) -> Ticket:
         assert space.id is not None
@@ -227,14 +161,14 @@ class TicketService:
             issued_at=now,
         )
 
-    def _issued(self, space: Space, holder: Identity, hold_id: str, tickets: list[Ticket]) -> None:
+    def _issued(self, space: Space, holder_key: str, hold_id: str, tickets: list[Ticket]) -> None:
         assert space.id is not None
         self.bus.publish(
             TicketIssued(
                 space_id=space.id,
                 community_id=space.community_id,
                 ticket_ids=tuple(t.id for t in tickets),
-                holder_key=holder.key,
+                holder_key=holder_key,
                 hold_id=hold_id,
             )
         )
@@ -242,11 +176,20 @@ class TicketService:
     # --- confirming and releasing --------------------------------------------------------
 
     async def confirm(
-        self, hold_id: str, *, fee_minor: int = 0, reference: str = ""
+        self,
+        hold_id: str,
+        *,
+        fee_minor: int = 0,
+        reference: str = "",
+        within: ConfirmHook | None = None,
     ) -> Confirmation:
         """Turn a paid hold into tickets. Idempotent: a second call returns the same
         tickets. A hold that expired meanwhile takes its seats again if any are left;
-        otherwise `sold_out_late` tells the caller to refund."""
+        otherwise `sold_out_late` tells the caller to refund.
+
+        `within(conn, outcome)` runs inside this transaction, with the hold locked, once the
+        outcome is known (any outcome): the caller's own records (the payment event that
+        triggered this) commit with it. If it raises, nothing is changed."""
         now = self.clock.now()
         async with self.db.write() as session:
             hold = await session.get(Hold, hold_id, with_for_update=not self.db.is_sqlite)
@@ -254,7 +197,10 @@ class TicketService:
                 raise NotFound(f"No hold {hold_id}.")
             if hold.status == HoldStatus.CONFIRMED:
                 existing = list(await session.exec(select(Ticket).where(Ticket.hold_id == hold_id)))
-                return Confirmation(existing, newly_issued=False)
+                outcome = Confirmation(existing, newly_issued=False)
+                if within is not None:
+                    await within(await session.connection(), outcome)
+                return outcome
             params = {"space_id": hold.space_id, "buyer_id": hold.buyer_id, "n": hold.quantity}
             if hold.status != HoldStatus.ACTIVE:
                 # the seats went back when the hold lapsed: take them again, if still there
@@ -268,7 +214,10 @@ class TicketService:
                         subject=hold_id,
                         reference=reference,
                     )
-                    return Confirmation([], newly_issued=False, sold_out_late=True)
+                    outcome = Confirmation([], newly_issued=False, sold_out_late=True)
+                    if within is not None:
+                        await within(conn, outcome)
+                    return outcome
                 await conn.execute(_ADD_QUOTA, params)
             space = await session.get(Space, hold.space_id)
             assert space is not None
@@ -294,9 +243,12 @@ class TicketService:
                 amount=hold.amount_minor,
                 fee=fee_minor,
             )
+            outcome = Confirmation(tickets, newly_issued=True)
+            if within is not None:
+                await within(await session.connection(), outcome)
         holder = await self.identities.get(hold.buyer_id)
-        self._issued(space, holder, hold_id, tickets)
-        return Confirmation(tickets, newly_issued=True)
+        self._issued(space, holder.key, hold_id, tickets)
+        return outcome
 
     async def release(self, hold_id: str, *, expired: bool) -> bool:
         """Give an active hold's seats back. False when it was no longer active."""
@@ -540,10 +492,3 @@ class TicketService:
         if ticket.status != TicketStatus.VALID:
             raise PermissionDenied(f"This ticket was {ticket.status.value}.")
         return Admission(claims, space, ticket)
-
-
-class _Rollback(Exception):
-    """Internal: abort the reservation transaction; `reserve` explains why."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
