@@ -1,12 +1,30 @@
 """Stagepass live audio: WebRTC rooms with our own jitter buffer, one mixer per room, and a
-shared-encode fan-out to listeners.
+shared-encode fan-out to listeners; the room page; recording.
 
 Import surface for the wiring::
 
-    from audio import Admission, Gate, RoomRegistry, make_router
+    from audio import install          # install(stagepass): everything below, on the core
 
-``audio`` never imports ``bot``: the core hands in a `Gate` and calls the room API from its
-event handlers.
+    from audio import Admission, Gate, RoomRegistry, make_router   # the engine alone
+
+The package has two halves. The engine (``room``, ``mixer``, ``fanout``, ``jitter``,
+``opus``, ``recorder``, ``signaling``, ...) never imports ``bot``: it is handed a `Gate` and
+is driven through the `Room` API. The wiring half (``install``, ``gatekeeper``, ``pages``)
+imports the core: it implements the Gate on tickets, serves the room page, and turns the
+core's events into room calls.
+
+    room.py        Room, RoomRegistry: sessions, roles, recording
+    mixer.py       the 20 ms clock: decode, mix, encode once, mix-minus
+    fanout.py      one encoded packet to every listener
+    jitter.py      our jitter buffer (aiortc's stalls after one loss)
+    rtptap.py      taking RTP packets out of aiortc's receiver
+    opus.py, pcm.py  codec and mixing arithmetic
+    recorder.py    the listeners' mix into Ogg/Opus, no re-encode
+    recordings.py  the recordings directory
+    signaling.py   POST /rooms/{id}/offer, GET /rooms/{id}/state
+    gatekeeper.py  TicketGate: the core's tickets, Spaces and stage as a Gate
+    pages.py       the room page and its hand / recording / replay endpoints
+    install.py     install(stagepass) and the event handlers
 """
 
 from audio.errors import (
@@ -14,12 +32,14 @@ from audio.errors import (
     BadOffer,
     Forbidden,
     NotInRoom,
+    RecordingFailed,
     RoleChangeError,
     RoomClosed,
     RoomNotOpen,
     Unauthorized,
 )
 from audio.gate import Admission, Gate, Role
+from audio.install import install
 from audio.metrics import AudioMetrics, audio_metrics
 from audio.room import ParticipantState, Room, RoomRegistry, RoomSettings, RoomState
 from audio.signaling import make_router
@@ -33,6 +53,7 @@ __all__ = [
     "Gate",
     "NotInRoom",
     "ParticipantState",
+    "RecordingFailed",
     "Role",
     "RoleChangeError",
     "Room",
@@ -43,5 +64,6 @@ __all__ = [
     "RoomState",
     "Unauthorized",
     "audio_metrics",
+    "install",
     "make_router",
 ]

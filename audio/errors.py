@@ -9,7 +9,8 @@ The tree::
     ├── BadOffer       422     SDP offer we cannot or will not answer
     ├── RoomClosed     410     the room closed while the caller was joining
     ├── NotInRoom      404     no participant with that identity key (also a LookupError)
-    └── RoleChangeError 409    the role change makes no sense (e.g. demoting the host)
+    ├── RoleChangeError 409    the role change makes no sense (e.g. demoting the host)
+    └── RecordingFailed 503    the recording file could not be created
 
 `AudioError` does not derive from the core's ``StagepassError`` because ``audio/`` must not
 import ``bot/``; the wiring can map the two trees at the edge.
@@ -68,3 +69,9 @@ class RoleChangeError(AudioError, ValueError):
     """The requested role change is not allowed for this participant."""
 
     status = 409
+
+
+class RecordingFailed(AudioError):
+    """The recording could not be started (the recordings directory is not writable...)."""
+
+    status = 503

@@ -31,7 +31,8 @@ class Admission:
     """Who a verified token lets in, and as what.
 
     ``ticket_id`` is None for people who need no ticket (host, cohosts); the room allows one
-    live session per ticket id and, independently, one per identity key.
+    live session per ticket id and, independently, one per identity key. ``muted`` carries a
+    moderator's mute across a rejoin (the stage remembers it; a new session must too).
     """
 
     ticket_id: str | None
@@ -39,6 +40,7 @@ class Admission:
     identity_key: str
     display_name: str
     role: str
+    muted: bool = False
 
     def __post_init__(self) -> None:
         # Fail at the boundary rather than deep inside the mixer on a typo from the core.

@@ -51,6 +51,8 @@ _MAX_FIFO_BYTES = 3 * FRAME_BYTES
 
 EncoderFactory = Callable[[], OpusEncoder]
 DecoderFactory = Callable[[], OpusDecoder]
+PacketSink = Callable[["Packet[Stream]"], None]
+"""Takes each listener packet as it is published (the recorder); must not block."""
 
 
 @dataclass(eq=False, slots=True)
@@ -77,7 +79,9 @@ class Mixer:
 
     A *voice* is a participant whose microphone is mixed (on stage and not muted). The room
     calls `add_voice` / `remove_voice` as roles change; the change takes effect from the next
-    tick. Everyone else hears `listeners`, the shared-encode fan-out.
+    tick. Everyone else hears `listeners`, the shared-encode fan-out. While `recorder` is
+    set, the listener mix is encoded even with no listener, and each of its packets is
+    also handed to the recorder.
     """
 
     def __init__(
@@ -99,6 +103,7 @@ class Mixer:
         self._tasks = TaskOwner(f"mixer-{name}")
         self._runner: asyncio.Task[None] | None = None
         self.ticks_skipped = 0
+        self.recorder: PacketSink | None = None
 
     # -- voices -------------------------------------------------------------------------
 
@@ -182,7 +187,7 @@ class Mixer:
             jobs.append((voice, [voice.inbound.pop() for _ in range(pops)]))
         pts = self._tick * FRAME_SAMPLES
         self._tick += 1
-        encode_listeners = len(self.listeners) > 0
+        encode_listeners = len(self.listeners) > 0 or self.recorder is not None
         rendered = self._render(jobs, pts, encode_listeners)
         self._publish(rendered, voices)
 
@@ -230,10 +235,13 @@ class Mixer:
 
     def _publish(self, rendered: _Rendered, voices: list[_Voice]) -> None:
         sent = dropped = 0
+        recorder = self.recorder
         for packet in rendered.listener_packets:
             delivered, lost_here = self.listeners.publish(packet)
             sent += delivered
             dropped += lost_here
+            if recorder is not None:
+                recorder(packet)
         for voice, packets in rendered.voice_packets:
             for packet in packets:
                 dropped += voice.outbound.push(packet)

@@ -14,7 +14,9 @@ Invariants the room keeps:
   speaker) and not muted; the switch takes effect from the next 20 ms tick. A listener's
   microphone is negotiated and received but dropped on arrival until they are promoted;
 * the peer connection uses only the ICE servers given to the registry (default none, so
-  no public STUN server is ever asked).
+  no public STUN server is ever asked);
+* while recording, the listeners' mix is written to one Ogg/Opus file as the mixer encodes
+  it (`audio.recorder`); closing the room finishes the file.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 
 from aiortc import (
@@ -50,6 +53,7 @@ from audio.metrics import AudioMetrics, RoomMetrics, audio_metrics
 from audio.mixer import SPEAKING_LEVEL, Mixer
 from audio.offer import check_offer
 from audio.opus import OpusDecoder, OpusEncoder
+from audio.recorder import Recorder
 from audio.rtptap import install_tap
 from audio.session import PeerSession
 from audio.tasks import TaskOwner
@@ -112,6 +116,7 @@ class RoomState:
     """Everyone, stage roles first."""
     listener_count: int
     mixer_running: bool
+    recording: bool = False
 
     @property
     def stage(self) -> tuple[ParticipantState, ...]:
@@ -136,6 +141,8 @@ class Room:
         self._closed = False
         self._tasks = TaskOwner(f"room-{self.space_id}")
         self._watcher: asyncio.Task[None] | None = None
+        self._recorder: Recorder | None = None
+        self._recording_lock = asyncio.Lock()
         self._mixer = Mixer(
             name=str(self.space_id),
             metrics=self.metrics,
@@ -171,6 +178,7 @@ class Room:
         for session in sessions:
             self._detach(session)
         await self._mixer.stop()
+        await self.stop_recording()
         await self._tasks.aclose()
         # Also wait for sessions a cancelled drop task was still closing.
         closing = set(sessions) | self._closing
@@ -202,6 +210,7 @@ class Room:
             outbound=PacketTrack(max_queue=self.settings.listener_queue),
             role=admission.stage_role,
             joined_at=self.clock(),
+            muted=admission.muted,
         )
         pc.on("connectionstatechange", functools.partial(self._on_connection_state, session))
         try:
@@ -292,6 +301,42 @@ class Room:
             return False
         return await self.remove(identity_key)
 
+    # -- recording ----------------------------------------------------------------------
+
+    @property
+    def recording(self) -> bool:
+        return self._recorder is not None
+
+    async def start_recording(self, path: Path) -> bool:
+        """Write the listeners' mix to ``path`` (Ogg/Opus) from the next tick on.
+
+        False if a recording is already running (it goes on, into its own file). Raises
+        `RecordingFailed` if the file cannot be created and `RoomClosed` once closed.
+        """
+        async with self._recording_lock:
+            if self._closed:
+                raise RoomClosed("This room has closed.")
+            if self._recorder is not None:
+                return False
+            recorder = Recorder(path)
+            await recorder.open()
+            if self._closed:
+                await recorder.aclose()
+                raise RoomClosed("This room has closed.")
+            self._recorder = recorder
+            self._mixer.recorder = recorder.write
+            logger.info("room %s: recording to %s", self.space_id, path)
+            return True
+
+    async def stop_recording(self) -> Path | None:
+        """Stop recording and finish the file; its path, or None if nothing was recorded."""
+        async with self._recording_lock:
+            recorder, self._recorder = self._recorder, None
+            if recorder is None:
+                return None
+            self._mixer.recorder = None
+            return await recorder.aclose()
+
     # -- inspection ---------------------------------------------------------------------
 
     def __contains__(self, identity_key: object) -> bool:
@@ -330,6 +375,7 @@ class Room:
             participants=tuple(participants),
             listener_count=sum(1 for p in participants if p.role == Role.LISTENER),
             mixer_running=self._mixer.running,
+            recording=self.recording,
         )
 
     # -- internals ----------------------------------------------------------------------

@@ -5,9 +5,9 @@
 verified by the core's `Gate` (401/403), then the room checks the offer (422) and only then
 creates a peer connection. A stranger therefore cannot make the server allocate anything.
 
-``GET /rooms/{space_id}/state`` returns who is on stage, how loud, and how many listen, for the
-room page to poll. It needs the same token (``Authorization: Bearer <token>``): the attendee
-list of a paid Space is not public.
+``GET /rooms/{space_id}/state`` returns who is on stage, how loud, how many listen, and
+whether the room is recording, for the room page to poll. It needs the same token
+(``Authorization: Bearer <token>``): the attendee list of a paid Space is not public.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
-from audio.errors import AudioError, Forbidden, RoomNotOpen, Unauthorized
+from audio.errors import AudioError, Forbidden, RoomNotOpen
 from audio.gate import Admission, Gate, Role
 from audio.offer import MAX_SDP_CHARS
 from audio.room import RoomRegistry
@@ -64,6 +64,8 @@ class RoomStateOut(BaseModel):
     participants: list[StageMemberOut]
     """Host, cohosts and speakers; listeners are only counted."""
     listener_count: int
+    recording: bool
+    """The listeners' mix is being recorded: the page must say so."""
     you: YouOut | None
     """The caller's own place in the room, or None if they have not joined (yet)."""
 
@@ -86,7 +88,7 @@ def make_router(registry: RoomRegistry, gate: Gate) -> APIRouter:
     async def admit(space_id: int, token: str) -> Admission:
         try:
             admission = await gate.admit(space_id, token)
-        except (Unauthorized, Forbidden) as exc:
+        except AudioError as exc:  # Unauthorized, Forbidden, or whatever else the gate says
             raise _http_error(exc) from exc
         if admission.space_id != space_id:
             # The gate should have said so; never trust it to for another Space's room.
@@ -132,6 +134,7 @@ def make_router(registry: RoomRegistry, gate: Gate) -> APIRouter:
                 if p.role != Role.LISTENER
             ],
             listener_count=snapshot.listener_count,
+            recording=snapshot.recording,
             you=None
             if you is None
             else YouOut(role=you.role, muted=you.muted, connected=you.connection == "connected"),

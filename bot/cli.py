@@ -11,6 +11,8 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
+from adapters.discord.cli import discord_app
+from billing.cli import app as billing_app
 from bot.errors import ConfigError, UserError
 from bot.logs import configure
 from bot.settings import Settings, load_settings
@@ -24,6 +26,8 @@ db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 tickets_app = typer.Typer(help="Ticket tools.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(tickets_app, name="tickets")
+app.add_typer(billing_app, name="billing")
+app.add_typer(discord_app, name="discord")
 err = Console(stderr=True, highlight=False)
 T = TypeVar("T")
 

@@ -112,10 +112,7 @@ class Database:
             await conn.commit()
 
     async def migrate(self, revision: str = "head") -> None:
-        """Apply Alembic migrations up to `revision` (run on start and by `db upgrade`).
-
-        "head" applies every head: packages may branch their migrations from the same
-        parent while they are developed in parallel."""
+        """Apply Alembic migrations up to `revision` (run on start and by `db upgrade`)."""
         from alembic import command
         from alembic.config import Config
 
@@ -125,7 +122,7 @@ class Database:
 
         def upgrade(sync_conn: sa.Connection) -> None:
             cfg.attributes["connection"] = sync_conn
-            command.upgrade(cfg, "heads" if revision == "head" else revision)
+            command.upgrade(cfg, revision)
 
         async with self.engine.begin() as conn:
             await conn.run_sync(upgrade)

@@ -99,6 +99,43 @@ class TicketClosed(SpaceEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PaymentDisputed(SpaceEvent):
+    """A buyer's bank disputed a payment: its tickets were revoked. Adapters tell the
+    moderators; the host is told by DM."""
+
+    holder_key: str
+    ticket_ids: tuple[str, ...]
+    amount_minor: int
+    currency: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LatePaymentRefunded(SpaceEvent):
+    """A payment completed after its hold lapsed and no seat was left (or the Space was
+    cancelled meanwhile): it was refunded in full and no ticket was issued."""
+
+    buyer_key: str
+    amount_minor: int
+    currency: str
+    space_cancelled: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TipReceived(Event):
+    """A tip was paid. `public`: the tipper wants it thanked in the channel."""
+
+    community_id: str
+    host_key: str
+    tipper_key: str
+    amount_minor: int
+    currency: str
+    message: str = ""
+    public: bool = True
+    space_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ReminderSet(SpaceEvent):
     identity_key: str
     on: bool

@@ -5,11 +5,21 @@ The wording lives here once; each adapter only renders `DirectMessage` for its p
 
 from __future__ import annotations
 
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from bot.commands.times import format_when
 from bot.core import Core
-from bot.events import DirectMessage, SpaceCancelled, StageChanged, TicketClosed, TicketIssued
+from bot.events import (
+    DirectMessage,
+    LatePaymentRefunded,
+    PaymentDisputed,
+    SpaceCancelled,
+    StageChanged,
+    TicketClosed,
+    TicketIssued,
+    TipReceived,
+)
 from bot.money import format_minor
 from bot.views import room_link
 
@@ -30,6 +40,9 @@ class Notices:
         bus.subscribe(TicketClosed, self.on_ticket_closed)
         bus.subscribe(StageChanged, self.on_stage_changed)
         bus.subscribe(SpaceCancelled, self.on_cancelled)
+        bus.subscribe(PaymentDisputed, self.on_payment_disputed)
+        bus.subscribe(LatePaymentRefunded, self.on_late_payment_refunded)
+        bus.subscribe(TipReceived, self.on_tip_received)
 
     def _dm(self, key: str, text: str, links: tuple[tuple[str, str], ...] = ()) -> None:
         self.core.bus.publish(DirectMessage(identity_key=key, text=text, links=links))
@@ -46,13 +59,15 @@ class Notices:
             f"Your ticket for {space.title} (#{space.id}) — "
             f"starts {format_when(space.starts_at, tz)}."
         ]
+        hours = core.settings.refund_cutoff_hours
+        cutoff = format_when(space.starts_at - timedelta(hours=hours), tz)
         for ticket_id in event.ticket_ids:
             ticket = await core.tickets.get(ticket_id)
             if ticket.price_minor:
                 lines.append(
                     f"Ticket {ticket.id}: paid {format_minor(ticket.price_minor, ticket.currency)}"
                     f" (platform fee {format_minor(ticket.fee_minor, ticket.currency)}). "
-                    f"Full refund until {core.settings.refund_cutoff_hours} h before the start."
+                    f"Refunds: in full until {cutoff} ({hours} h before the start), none after."
                 )
             else:
                 lines.append(f"Ticket {ticket.id} (free).")
@@ -84,3 +99,50 @@ class Notices:
         if host.key != event.actor_key:
             reason = f" Reason: {event.reason}" if event.reason else ""
             self._dm(host.key, f"Your Space {space.title} (#{space.id}) was cancelled.{reason}")
+
+    async def _space_staff_keys(self, space_id: int) -> tuple[str, list[str]]:
+        """The host's key and the co-hosts' keys of a Space."""
+        space = await self.core.spaces.get(space_id)
+        host = await self.core.identities.get(space.host_id)
+        cohosts = await self.core.identities.keys_for(await self.core.spaces.cohost_ids(space_id))
+        return host.key, [c.key for c in cohosts.values()]
+
+    async def on_payment_disputed(self, event: PaymentDisputed) -> None:
+        space = await self.core.spaces.get(event.space_id)
+        amount = format_minor(event.amount_minor, event.currency)
+        why = f" ({event.reason.replace('_', ' ')})" if event.reason else ""
+        text = (
+            f"A payment of {amount} for {space.title} (#{space.id}) was disputed with the "
+            f"buyer's bank{why}. Ticket(s) {', '.join(event.ticket_ids)} were revoked. "
+            "Stripe will ask for evidence by email; the platform operator has the details."
+        )
+        host_key, cohost_keys = await self._space_staff_keys(event.space_id)
+        for key in (host_key, *cohost_keys):
+            self._dm(key, text)
+
+    async def on_late_payment_refunded(self, event: LatePaymentRefunded) -> None:
+        space = await self.core.spaces.get(event.space_id)
+        amount = format_minor(event.amount_minor, event.currency)
+        why = (
+            "the Space was cancelled"
+            if event.space_cancelled
+            else "your hold had expired and the Space sold out in the meantime"
+        )
+        self._dm(
+            event.buyer_key,
+            f"Your payment of {amount} for {space.title} (#{space.id}) arrived after {why}, "
+            "so no ticket could be issued. It was refunded in full; banks take 5-10 days "
+            "to show it.",
+        )
+
+    async def on_tip_received(self, event: TipReceived) -> None:
+        tipper = await self.core.identities.by_key(event.tipper_key)
+        name = tipper.display_name if tipper else "Someone"
+        amount = format_minor(event.amount_minor, event.currency)
+        where = ""
+        if event.space_id is not None:
+            space = await self.core.spaces.get(event.space_id)
+            where = f" for {space.title}"
+        note = f': "{event.message}"' if event.message else "."
+        self._dm(event.host_key, f"{name} tipped you {amount}{where}{note}")
+        self._dm(event.tipper_key, f"Thank you! Your tip of {amount} is on its way to the host.")

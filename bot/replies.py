@@ -21,3 +21,4 @@ class Reply:
     title: str | None = None
     buttons: tuple[Button, ...] = field(default_factory=tuple)
     error: bool = False
+    error_field: str | None = None  # with `error`: the option at fault (`UserError.field`)

@@ -7,11 +7,20 @@ value becomes a `ConfigError` whose message is one line naming the variable.
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.errors import ConfigError
@@ -21,6 +30,32 @@ def _env(*names: str) -> Any:
     return AliasChoices(*names)
 
 
+# --- audio room ------------------------------------------------------------------------------
+
+
+class IceServer(BaseModel):
+    """One STUN or TURN server for the audio room's peers, as WebRTC's RTCIceServer."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    urls: list[str] = Field(min_length=1)
+    username: str | None = None
+    credential: SecretStr | None = None
+
+    @field_validator("urls", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("urls")
+    @classmethod
+    def _check_schemes(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if url.split(":", 1)[0] not in {"stun", "stuns", "turn", "turns"}:
+                raise ValueError(f"{url!r} is not a stun:, stuns:, turn: or turns: URL")
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env",
@@ -28,6 +63,7 @@ class Settings(BaseSettings):
         extra="ignore",
         populate_by_name=True,
         validate_default=True,
+        env_ignore_empty=True,  # `KEY=` in .env means "not set", as in .env.example
     )
 
     # --- where things live -------------------------------------------------------------
@@ -87,6 +123,42 @@ class Settings(BaseSettings):
     refund_cutoff_hours: int = Field(
         24, ge=0, validation_alias=_env("STAGEPASS_REFUND_CUTOFF_HOURS")
     )
+    stripe_connect_country: str | None = Field(
+        None, pattern=r"^[A-Za-z]{2}$", validation_alias=_env("STRIPE_CONNECT_COUNTRY")
+    )
+    billing_reconcile_minutes: int = Field(
+        10, ge=0, validation_alias=_env("STAGEPASS_BILLING_RECONCILE_MINUTES")
+    )
+
+    # --- scheduling ----------------------------------------------------------------------
+    scheduler_enabled: bool = Field(True, validation_alias=_env("STAGEPASS_SCHEDULER_ENABLED"))
+    reminder_offsets: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [30, 0], validation_alias=_env("STAGEPASS_REMINDER_OFFSETS")
+    )
+    host_reminder_offsets: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [30, 0], validation_alias=_env("STAGEPASS_HOST_REMINDER_OFFSETS")
+    )
+    reminder_grace_seconds: int = Field(
+        600, ge=1, validation_alias=_env("STAGEPASS_REMINDER_GRACE_SECONDS")
+    )
+    slot_horizon_days: int = Field(30, ge=1, validation_alias=_env("STAGEPASS_SLOT_HORIZON_DAYS"))
+    slot_lookahead_days: int = Field(
+        14, ge=1, validation_alias=_env("STAGEPASS_SLOT_LOOKAHEAD_DAYS")
+    )
+    max_scheduled_per_host: int = Field(
+        10, ge=1, validation_alias=_env("STAGEPASS_MAX_SCHEDULED_PER_HOST")
+    )
+    auto_cancel_after_hours: int = Field(
+        2, ge=1, validation_alias=_env("STAGEPASS_AUTO_CANCEL_AFTER_HOURS")
+    )
+    end_grace_minutes: int = Field(15, ge=0, validation_alias=_env("STAGEPASS_END_GRACE_MINUTES"))
+    hold_sweep_seconds: int = Field(60, ge=1, validation_alias=_env("STAGEPASS_HOLD_SWEEP_SECONDS"))
+    scheduler_sweep_seconds: int = Field(
+        30, ge=1, validation_alias=_env("STAGEPASS_SCHEDULER_SWEEP_SECONDS")
+    )
+    scheduler_standby_poll_seconds: float = Field(
+        5.0, gt=0, validation_alias=_env("STAGEPASS_SCHEDULER_STANDBY_POLL_SECONDS")
+    )
 
     # --- chat platforms ------------------------------------------------------------------
     discord_token: SecretStr | None = Field(None, validation_alias=_env("DISCORD_TOKEN"))
@@ -94,6 +166,109 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = Field(
         None, validation_alias=_env("SLACK_SIGNING_SECRET")
     )
+
+    # --- Discord adapter -----------------------------------------------------------------
+    # Channel settings take one id per server (comma-separated when the bot serves several);
+    # the adapter picks, in each server, the channel that belongs to it.
+    discord_guild_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("DISCORD_GUILD_IDS")
+    )
+    discord_announce_channel_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("DISCORD_ANNOUNCE_CHANNEL")
+    )
+    discord_stage_channel_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("DISCORD_STAGE_CHANNEL")
+    )
+    discord_alert_channel_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("DISCORD_ALERT_CHANNEL")
+    )
+    discord_moderator_roles: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("DISCORD_MODERATOR_ROLE")
+    )
+    discord_ticket_only_stage: bool = Field(
+        True, validation_alias=_env("DISCORD_TICKET_ONLY_STAGE")
+    )
+    discord_retry_seconds: int = Field(
+        300, ge=5, le=86_400, validation_alias=_env("DISCORD_RETRY_SECONDS")
+    )
+
+    # --- Slack adapter -------------------------------------------------------------------
+    # One workspace: SLACK_BOT_TOKEN + SLACK_SIGNING_SECRET (above). Many workspaces:
+    # SLACK_CLIENT_ID + SLACK_CLIENT_SECRET + SLACK_STATE_SECRET + SLACK_SIGNING_SECRET.
+    slack_app_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))
+    slack_client_id: str | None = Field(None, validation_alias=_env("SLACK_CLIENT_ID"))
+    slack_client_secret: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_CLIENT_SECRET")
+    )
+    slack_state_secret: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_STATE_SECRET")
+    )
+    slack_announce_channel: str | None = Field(
+        None, validation_alias=_env("SLACK_ANNOUNCE_CHANNEL")
+    )
+    slack_moderator_group: str | None = Field(
+        None, validation_alias=_env("SLACK_MODERATOR_GROUP")
+    )
+    slack_api_base: str | None = Field(None, validation_alias=_env("SLACK_API_BASE"))
+
+    # --- audio room ----------------------------------------------------------------------
+    audio_enabled: bool = Field(True, validation_alias=_env("STAGEPASS_AUDIO_ENABLED"))
+    ice_servers: Annotated[list[IceServer], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("STAGEPASS_ICE_SERVERS")
+    )
+    recording_dir: Path | None = Field(None, validation_alias=_env("STAGEPASS_RECORDING_DIR"))
+
+    @field_validator("ice_servers", mode="before")
+    @classmethod
+    def _parse_ice_servers(cls, value: object) -> object:
+        if isinstance(value, str):
+            if not value.strip():
+                return []
+            try:
+                return json.loads(value)
+            except ValueError:
+                raise ValueError(
+                    'must be a JSON list like [{"urls": "stun:stun.example.org:3478"}]'
+                ) from None
+        return value
+
+    @field_validator("recording_dir", mode="before")
+    @classmethod
+    def _blank_recording_dir(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def resolved_recording_dir(self) -> Path:
+        """Where room recordings go: STAGEPASS_RECORDING_DIR, else DATA_DIR/recordings."""
+        return self.recording_dir or self.data_dir / "recordings"
+
+    @field_validator(
+        "discord_guild_ids",
+        "discord_announce_channel_ids",
+        "discord_stage_channel_ids",
+        "discord_alert_channel_ids",
+        mode="before",
+    )
+    @classmethod
+    def _split_discord_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [part.strip() for part in value.split(",") if part.strip()]
+            if not all(part.isdigit() for part in parts):
+                raise ValueError("must be Discord ids (numbers), comma-separated")
+            return [int(part) for part in parts]
+        return value
+
+    @field_validator("discord_moderator_roles", mode="before")
+    @classmethod
+    def _split_discord_roles(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("stripe_connect_country", mode="before")
+    @classmethod
+    def _blank_country(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("host_rules", mode="before")
     @classmethod
@@ -114,6 +289,20 @@ class Settings(BaseSettings):
             except UserError as exc:
                 raise ValueError(exc.message) from None
         return value
+
+    @field_validator("reminder_offsets", "host_reminder_offsets", mode="before")
+    @classmethod
+    def _split_offsets(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("reminder_offsets", "host_reminder_offsets")
+    @classmethod
+    def _check_offsets(cls, value: list[int]) -> list[int]:
+        if any(not 0 <= minutes <= 10_080 for minutes in value):
+            raise ValueError("reminder offsets are minutes before the start, 0 to 10080")
+        return sorted(set(value), reverse=True)
 
     @field_validator("default_currency")
     @classmethod

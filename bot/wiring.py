@@ -50,7 +50,11 @@ class Stagepass:
     modes: list[str] = field(default_factory=list)
 
     @classmethod
-    async def build(cls, settings: Settings, *, migrate: bool = True) -> Stagepass:
+    async def build(
+        cls, settings: Settings, *, migrate: bool = True, install: bool = True
+    ) -> Stagepass:
+        """The app with every configured package installed (`install=False`: the core
+        only, for tests that install one package themselves)."""
         core = Core.build(settings)
         if migrate:
             await core.db.migrate()
@@ -59,8 +63,8 @@ class Stagepass:
         chat = Chat(core, dispatcher)
         app = cls(settings, core, dispatcher, chat)
         app.modes.append("shell")
-        for install in _installers():
-            await install(app)
+        for installer in _installers() if install else ():
+            await installer(app)
         return app
 
     async def close(self) -> None:
@@ -140,7 +144,12 @@ def _installers() -> list[Installer]:
     """Each outer package's `install(stagepass)`: it adds its routers, background jobs,
     command handlers and event subscribers to the app, or does nothing when its settings
     say it is off. The order matters: billing before the scheduler, adapters last."""
-    return []
+    import audio
+    import billing
+    import scheduler
+    from adapters import discord, slack
+
+    return [billing.install, scheduler.install, audio.install, discord.install, slack.install]
 
 
 @contextlib.asynccontextmanager

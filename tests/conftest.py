@@ -76,12 +76,6 @@ async def pg_db() -> AsyncIterator[Database]:
     drop_postgres_database(name)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def any_db(request: pytest.FixtureRequest) -> AsyncIterator[Database]:
-    """Runs the test once on SQLite and once on PostgreSQL."""
-    yield request.getfixturevalue("sqlite_db" if request.param == "sqlite" else "pg_db")
-
-
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock()

@@ -104,9 +104,12 @@ def rule_breaks(claims: list[tuple[str, int]], results: list[Outcome]) -> list[s
         if "-pair-" in user:
             pairs.setdefault(user, []).append(result)
     for user, outcomes in pairs.items():
+        # 3 + 2 > 4: never both; and while seats remain (the other process may sell out
+        # first), exactly one of the two wins and the other meets the limit
         won = [r for r in outcomes if isinstance(r, Reservation)]
         limited = [r for r in outcomes if isinstance(r, LimitExceeded)]
-        if len(won) != 1 or len(limited) != 1:  # 3 + 2 > 4: exactly one of the two fits
+        sold_out = [r for r in outcomes if isinstance(r, SoldOut)]
+        if len(won) > 1 or (not sold_out and (len(won), len(limited)) != (1, 1)):
             breaks.append(f"{user} claimed 3 and 2 at once: {outcomes!r}")
     return breaks
 

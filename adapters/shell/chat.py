@@ -10,8 +10,16 @@ from dataclasses import dataclass, field
 from bot.actors import Actor
 from bot.commands.handlers import Dispatcher
 from bot.core import Core
-from bot.events import DirectMessage, SpaceAnnounced, SpaceCancelled, SpaceStarted
+from bot.events import (
+    DirectMessage,
+    PaymentDisputed,
+    SpaceAnnounced,
+    SpaceCancelled,
+    SpaceStarted,
+    TipReceived,
+)
 from bot.models import Platform
+from bot.money import format_minor
 from bot.replies import Reply
 
 COMMUNITY = "local"
@@ -54,6 +62,8 @@ class Chat:
         core.bus.subscribe(SpaceAnnounced, self._on_space_event)
         core.bus.subscribe(SpaceStarted, self._on_space_event)
         core.bus.subscribe(SpaceCancelled, self._on_space_event)
+        core.bus.subscribe(TipReceived, self._on_tip)
+        core.bus.subscribe(PaymentDisputed, self._on_dispute)
 
     @property
     def community_id(self) -> str:
@@ -108,3 +118,27 @@ class Chat:
         line = f"{what}: #{space.id} {space.title}"
         self.channel.append(line)
         self.unread.append(("#channel", line))
+
+    def _post(self, line: str) -> None:
+        self.channel.append(line)
+        self.unread.append(("#channel", line))
+
+    async def _on_tip(self, event: TipReceived) -> None:
+        """A public tip is thanked in the channel (a private one only by DM)."""
+        if event.community_id != self.community_id or not event.public:
+            return
+        tipper = event.tipper_key.rpartition(":")[2]
+        host = event.host_key.rpartition(":")[2]
+        amount = format_minor(event.amount_minor, event.currency)
+        note = f': "{event.message}"' if event.message else ""
+        self._post(f"Thank you {tipper} for tipping {host} {amount}{note}")
+
+    async def _on_dispute(self, event: PaymentDisputed) -> None:
+        """Moderators read the channel: a disputed payment is announced there."""
+        if event.community_id != self.community_id:
+            return
+        space = await self.core.spaces.get(event.space_id)
+        self._post(
+            f"Moderators: a payment for #{space.id} {space.title} was disputed; "
+            f"ticket(s) {', '.join(event.ticket_ids)} revoked."
+        )

@@ -81,14 +81,14 @@ class Dispatcher:
                 default_currency=self.core.settings.default_currency,
             )
         except UserError as exc:
-            return Reply(exc.message, error=True)
+            return Reply(exc.message, error=True, error_field=exc.field)
         return await self.execute(actor, command)
 
     async def execute(self, actor: Actor, command: t.Command) -> Reply:
         try:
             return await self._handlers[type(command)](actor, command)
         except UserError as exc:
-            return Reply(exc.message, error=True)
+            return Reply(exc.message, error=True, error_field=exc.field)
         except Exception:
             ref = secrets.token_hex(3)
             log.exception(

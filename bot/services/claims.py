@@ -47,6 +47,21 @@ _ADD_QUOTA = sa.text(
 )
 
 
+_ATTEMPTS = 3
+_TRANSIENT = {"40P01", "40001"}  # PostgreSQL: deadlock detected, serialization failure
+
+
+def _is_transient(exc: Exception) -> bool:
+    """A failure that the same batch, run again, will not meet (another process won)."""
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    orig = exc.orig
+    code = getattr(orig, "pgcode", None) or getattr(
+        getattr(orig, "__cause__", None), "sqlstate", None
+    )
+    return code in _TRANSIENT
+
+
 def new_id() -> str:
     return secrets.token_hex(8)
 
@@ -111,11 +126,23 @@ class ClaimDesk:
             while len(batch) < self.max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             waiting = [c for c in batch if not c.future.cancelled()]
-            try:
-                outcomes = await self._decide(waiting)
-            except Exception as exc:
-                log.exception("claim batch failed", claims=len(waiting))
-                outcomes = [exc] * len(waiting)
+            outcomes: list[Granted | Exception]
+            for attempt in range(1, _ATTEMPTS + 1):
+                try:
+                    outcomes = await self._decide(waiting)
+                    break
+                except Exception as exc:
+                    if attempt < _ATTEMPTS and _is_transient(exc):
+                        log.warning(
+                            "claim batch retried",
+                            claims=len(waiting),
+                            attempt=attempt,
+                            error=str(exc).splitlines()[0],
+                        )
+                        continue
+                    log.exception("claim batch failed", claims=len(waiting))
+                    outcomes = [exc] * len(waiting)
+                    break
             self.batches += 1
             for claim, outcome in zip(waiting, outcomes, strict=True):
                 if claim.future.done():
@@ -176,7 +203,10 @@ class ClaimDesk:
                 assert space is not None
                 await conn.execute(
                     _ADD_QUOTA,
-                    [{"space_id": space_id, "buyer_id": b, "n": n} for b, n in deltas.items()],
+                    [
+                        {"space_id": space_id, "buyer_id": b, "n": n}
+                        for b, n in sorted(deltas.items())  # one lock order everywhere
+                    ],
                 )
                 taken = sold - space.sold
                 if (await conn.execute(_GUARD, {"space_id": space_id, "n": taken})).first() is None:

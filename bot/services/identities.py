@@ -43,12 +43,14 @@ class IdentityService:
         bulk (the claim desk resolves a whole batch of buyers this way). Call `remember`
         with the result once that transaction has committed."""
         found = {a.key: self._ids[a.key] for a in actors if a.key in self._ids}
-        missing = {a.key: a for a in actors if a.key not in found}
+        # sorted: concurrent batches (other processes) take the unique-index locks in one
+        # order, so they wait for each other instead of deadlocking
+        missing = {a.key: a for a in sorted(actors, key=lambda a: a.key) if a.key not in found}
         if not missing:
             return found
         now = self.clock.now()
         insert = postgresql.insert if not self.db.is_sqlite else sqlite.insert
-        communities = {a.community_id: a for a in missing.values()}
+        communities = {a.community_id: a for a in missing.values()}  # sorted too
         await conn.execute(
             insert(Community).on_conflict_do_nothing(index_elements=["id"]),
             [

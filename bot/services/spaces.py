@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.actors import Actor, UserRef
 from bot.clock import Clock
@@ -21,7 +23,7 @@ from bot.events import (
     SpaceStarted,
     SpaceUpdated,
 )
-from bot.models import Space, SpaceCohost, SpaceStatus, Ticket, TicketStatus
+from bot.models import Identity, Space, SpaceCohost, SpaceStatus, Ticket, TicketStatus
 from bot.money import currency as lookup_currency
 from bot.money import format_minor
 from bot.permissions import Action, SpaceRole, require
@@ -66,6 +68,21 @@ class SpaceChanges:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class ScheduleRequest:
+    """A Space about to be put on (or moved in) the calendar, for the schedule checks."""
+
+    host_id: int
+    community_id: str
+    starts_at: datetime
+    duration_minutes: int
+    space_id: int | None = None  # set when an existing Space moves
+    title: str = ""
+
+
+ScheduleCheck = Callable[[AsyncSession, ScheduleRequest], Awaitable[None]]
+
+
 class SpaceService:
     def __init__(
         self,
@@ -83,6 +100,17 @@ class SpaceService:
         self.identities = identities
         self.payments = payments
         self.eligibility = HostEligibility(settings.host_rules)
+        self._schedule_checks: list[ScheduleCheck] = []
+
+    def add_schedule_check(self, check: ScheduleCheck) -> None:
+        """Run `check` inside the write transaction of every create, and of every edit
+        that moves or lengthens a Space; it raises a `UserError` to refuse (the scheduler
+        adds its overlap, horizon and per-host limits this way)."""
+        self._schedule_checks.append(check)
+
+    async def _check_schedule(self, session: AsyncSession, request: ScheduleRequest) -> None:
+        for check in self._schedule_checks:
+            await check(session, request)
 
     # --- reading -------------------------------------------------------------------------
 
@@ -208,18 +236,32 @@ class SpaceService:
             per_buyer_limit=min(limit, draft.capacity),
         )
 
+    def check_draft(self, draft: SpaceDraft) -> SpaceDraft:
+        """Validate a draft against every limit without creating anything (slot booking
+        checks a series' fields once, before its Spaces are created over the weeks)."""
+        return self._validate(draft)
+
     # --- changing ------------------------------------------------------------------------
 
     async def create(self, actor: Actor, draft: SpaceDraft) -> Space:
-        now = self.clock.now()
-        self.eligibility.check(actor, now)
+        self.eligibility.check(actor, self.clock.now())
         draft = self._validate(draft)
         host = await self.identities.ensure(actor)
+        return await self.create_for(host, draft, actor_key=actor.key)
+
+    async def create_for(
+        self, host: Identity, draft: SpaceDraft, *, actor_key: str | None = None
+    ) -> Space:
+        """Create a Space for a known host. The platform eligibility check is the
+        caller's (`create` does it; the scheduler did it when the slot was booked)."""
+        now = self.clock.now()
+        draft = self._validate(draft)
         await self.payments.ensure_can_sell(host, draft.price_minor)
         assert draft.duration_minutes is not None and draft.per_buyer_limit is not None
+        assert host.id is not None
         space = Space(
-            community_id=actor.community_id,
-            host_id=host.id or 0,
+            community_id=host.community_id,
+            host_id=host.id,
             title=draft.title,
             description=draft.description,
             starts_at=draft.starts_at,
@@ -234,6 +276,16 @@ class SpaceService:
             updated_at=now,
         )
         async with self.db.write() as session:
+            await self._check_schedule(
+                session,
+                ScheduleRequest(
+                    host_id=host.id,
+                    community_id=host.community_id,
+                    starts_at=draft.starts_at,
+                    duration_minutes=draft.duration_minutes,
+                    title=draft.title,
+                ),
+            )
             session.add(space)
             await session.flush()
             audit.record(
@@ -250,7 +302,7 @@ class SpaceService:
             )
         assert space.id is not None
         self.bus.publish(
-            SpaceAnnounced(space_id=space.id, community_id=space.community_id, actor_key=actor.key)
+            SpaceAnnounced(space_id=space.id, community_id=space.community_id, actor_key=actor_key)
         )
         return space
 
@@ -306,6 +358,19 @@ class SpaceService:
             if draft.capacity < fresh.sold:
                 raise Conflict(
                     f"{fresh.sold} tickets are already sold; capacity cannot go below that."
+                )
+            if "starts_at" in changed or "duration_minutes" in changed:
+                assert draft.duration_minutes is not None
+                await self._check_schedule(
+                    session,
+                    ScheduleRequest(
+                        host_id=fresh.host_id,
+                        community_id=fresh.community_id,
+                        starts_at=draft.starts_at,
+                        duration_minutes=draft.duration_minutes,
+                        space_id=space_id,
+                        title=draft.title,
+                    ),
                 )
             for name in changed:
                 setattr(fresh, name, getattr(draft, name))

@@ -1,16 +1,33 @@
 """Fixtures for the audio room tests: offline loopback ICE, a registry with its own metrics
-registry, and aiortc clients that are always closed."""
+registry, aiortc clients that are always closed, and a `World`: a whole Stagepass with the
+audio room installed on a live Space."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
 
 import aioice.ice
+import httpx
 import pytest
+from aiortc import RTCPeerConnection
+from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from adapters.shell.chat import Chat
 from audio import Admission, Room, RoomRegistry
+from audio.install import LiveAudio, attach
 from audio.metrics import AudioMetrics
+from audio.room import PeerFactory
+from bot.actors import Actor
+from bot.commands.handlers import Dispatcher
+from bot.core import Core
+from bot.http import create_app
+from bot.models import Platform, Space
+from bot.services.spaces import SpaceDraft
+from bot.settings import Settings
+from bot.wiring import Stagepass
 from tests.audio.rtc_harness import Client, eventually
 
 SPACE = 7
@@ -78,3 +95,141 @@ async def join(room: Room) -> AsyncIterator[JoinFn]:
     yield _join
     for client in clients:
         await client.close()
+
+
+# --- a whole Stagepass with the audio room installed ------------------------------------
+
+
+@dataclass
+class Person:
+    actor: Actor
+    token: str
+    ticket_id: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.actor.key
+
+    @property
+    def bearer(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@dataclass
+class World:
+    """A Stagepass with `audio.install` attached, a Space (live unless asked otherwise), its
+    host, ticket holders and an HTTP client on the real app."""
+
+    core: Core
+    stagepass: Stagepass
+    audio: LiveAudio
+    app: FastAPI
+    http: httpx.AsyncClient
+    space: Space
+    host: Person
+    people: dict[str, Person] = field(default_factory=dict)
+    clients: list[Client] = field(default_factory=list)
+
+    @property
+    def space_id(self) -> int:
+        assert self.space.id is not None
+        return self.space.id
+
+    async def ticket(self, name: str, space: Space | None = None) -> Person:
+        """A ticket holder named ``name`` (a free ticket, its room token)."""
+        space = space or self.space
+        actor = Actor(Platform.DISCORD, "guild1", name, name.title())
+        reservation = await self.core.tickets.reserve(actor, space.id or 0)
+        person = Person(actor, reservation.tokens[0], reservation.tickets[0].id)
+        self.people[name] = person
+        return person
+
+    async def staff(self, actor: Actor, role: str) -> Person:
+        identity = await self.core.identities.ensure(actor)
+        return Person(actor, self.core.tickets.staff_token(self.space, identity, role))
+
+    async def start(self) -> None:
+        await self.core.spaces.start(self.host.actor, self.space_id)
+        await self.core.bus.drain()
+
+    def room(self) -> Room:
+        room = self.audio.registry.get(self.space_id)
+        assert room is not None, "the room is not open"
+        return room
+
+    async def join(self, person: Person, *, tone: int | None = None) -> Client:
+        """An aiortc client that joins through POST /rooms/{id}/offer and connects."""
+        client = Client(person.actor.user_id, tone=tone)
+        self.clients.append(client)
+        sdp, kind = await client.offer()
+        response = await self.http.post(
+            f"/rooms/{self.space_id}/offer", json={"sdp": sdp, "type": kind, "token": person.token}
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        await client.accept((body["sdp"], body["type"]))
+        await eventually(
+            lambda: client.pc.connectionState == "connected", what=f"{person.key} connected"
+        )
+        return client
+
+
+HOST = Actor(Platform.DISCORD, "guild1", "hal", "Hal")
+
+
+async def build_world(
+    core: Core,
+    settings: Settings,
+    metrics: AudioMetrics,
+    *,
+    live: bool = True,
+    peer_factory: PeerFactory = RTCPeerConnection,
+) -> World:
+    dispatcher = Dispatcher(core)
+    stagepass = Stagepass(settings, core, dispatcher, Chat(core, dispatcher))
+    audio = await attach(
+        stagepass,
+        live=LiveAudio(core, registry=RoomRegistry(metrics=metrics, peer_factory=peer_factory)),
+    )
+    assert audio is not None
+    audio.serving = True  # as if `run` were running: SpaceStarted opens the room
+    app = create_app(
+        core, api_token="test-token", routers=stagepass.routers, registry=CollectorRegistry()
+    )
+    app.state.ready = True
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://room.test")
+    space = await core.spaces.create(
+        HOST,
+        SpaceDraft(
+            title="Night radio",
+            starts_at=core.clock.now() + timedelta(hours=2),
+            capacity=20,
+            duration_minutes=60,
+        ),
+    )
+    host_identity = await core.identities.ensure(HOST)
+    host = Person(HOST, core.tickets.staff_token(space, host_identity, "host"))
+    world = World(core, stagepass, audio, app, http, space, host)
+    if live:
+        await world.start()
+    return world
+
+
+@pytest.fixture
+async def world(
+    core: Core, settings: Settings, metrics: AudioMetrics
+) -> AsyncIterator[World]:
+    """A live Space with the audio room installed (no ticket holders yet)."""
+    world = await build_world(core, settings, metrics)
+    try:
+        yield world
+    finally:
+        await close_world(world)
+
+
+async def close_world(world: World) -> None:
+    for client in world.clients:
+        await client.close()
+    await world.http.aclose()
+    await world.core.bus.drain()
+    await world.audio.registry.aclose()

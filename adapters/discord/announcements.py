@@ -1,0 +1,88 @@
+"""The announcement of each Space: posted once in the server's announcement channel, then
+edited in place whenever the Space or its ticket count changes.
+
+The message id is stored (`discord_spaces`), so a restart never posts it again. Bursts of
+sales collapse into one edit at a time per Space: while an edit is in flight, any number
+of further changes wait as a single follow-up edit that reads the latest state.
+"""
+
+from __future__ import annotations
+
+import discord
+import structlog
+
+from adapters.discord import render
+from adapters.discord.alerts import Alerts
+from adapters.discord.config import DiscordConfig
+from adapters.discord.store import DELETED, DiscordStore, SpaceLocks
+from bot.core import Core
+from bot.models import DiscordSpace, Space
+
+log = structlog.get_logger(__name__)
+
+
+class Announcer:
+    def __init__(
+        self,
+        core: Core,
+        client: discord.Client,
+        config: DiscordConfig,
+        store: DiscordStore,
+        alerts: Alerts,
+    ) -> None:
+        self.core = core
+        self.client = client
+        self.config = config
+        self.store = store
+        self.alerts = alerts
+        self._edits = SpaceLocks()
+        self._queued: set[int] = set()
+
+    async def post(self, guild: discord.Guild, space: Space, row: DiscordSpace) -> None:
+        """Post the announcement unless it was posted before (caller holds the Space lock)."""
+        if row.message_id is not None:
+            return
+        channel = self.config.announce_channel(guild)
+        if channel is None:
+            log.info("no announcement channel configured for this server", guild=guild.id)
+            return
+        host = await self.core.identities.get(space.host_id)
+        try:
+            message = await channel.send(**render.announcement(space, host).send_kwargs())
+        except discord.Forbidden as exc:
+            await self.alerts.once(
+                guild,
+                "announce",
+                f"Stagepass could not announce “{space.title}” (#{space.id}) in "
+                f"{channel.mention}: {exc.text or exc.status}.\nTo fix: let the bot's role "
+                "**View Channel**, **Send Messages** and **Embed Links** there; the "
+                "announcement is posted on the bot's next start.",
+                int(host.user_id) if host.user_id.isdigit() else None,
+            )
+            return
+        row.channel_id, row.message_id = str(channel.id), str(message.id)
+        await self.store.save(row)
+
+    async def refresh(self, space_id: int) -> None:
+        """Bring the posted announcement up to date (tickets left, status, buttons)."""
+        if space_id in self._queued:
+            return  # an edit is already waiting; it will read the latest state
+        self._queued.add(space_id)
+        async with self._edits.hold(space_id):
+            self._queued.discard(space_id)
+            row = await self.store.get(space_id)
+            if row is None or row.channel_id is None or row.message_id in (None, DELETED):
+                return
+            space = await self.core.spaces.get(space_id)
+            host = await self.core.identities.get(space.host_id)
+            shown = render.announcement(space, host)
+            channel = self.client.get_partial_messageable(int(row.channel_id))
+            try:
+                await channel.get_partial_message(int(row.message_id)).edit(
+                    embed=shown.embed, view=shown.view
+                )
+            except discord.NotFound:
+                # deleted by someone in Discord: a deliberate act, so it is not re-posted
+                log.warning("announcement was deleted in Discord", space_id=space_id)
+                row.message_id = DELETED
+                await self.store.save(row)

@@ -1,0 +1,553 @@
+"""Slash commands mirroring the core grammar with native options.
+
+Each callback only maps Discord's typed options onto the same typed command the text
+grammar produces (`bot.commands.types`); validation and wording stay in the core. Space
+options autocomplete the member's Spaces by title; currencies are choices; times are read
+in the member's own zone (`/tz set`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Literal
+from zoneinfo import available_timezones
+
+import discord
+from discord import app_commands
+from discord.app_commands import Choice, Range, Transform
+
+from adapters.discord.components import adapter_of
+from adapters.discord.members import user_ref
+from bot.actors import Actor
+from bot.commands import types as t
+from bot.commands.grammar import USAGES
+from bot.commands.times import parse_duration, parse_when
+from bot.errors import InvalidInput
+from bot.money import CURRENCIES, parse_amount
+from bot.money import currency as lookup_currency
+from bot.services.spaces import SpaceChanges, SpaceDraft
+
+if TYPE_CHECKING:
+    from adapters.discord.adapter import DiscordAdapter
+
+Build = Callable[[Actor], Awaitable[t.Command]]
+SpaceKind = Literal["yours", "here", "live"]
+
+CURRENCY_CHOICES = [Choice(name=code.upper(), value=code) for code in CURRENCIES][:25]
+_ZONES = sorted(available_timezones())
+
+
+class _SpaceOption(app_commands.Transformer):
+    """A Space by number, autocompleted by title."""
+
+    kind: SpaceKind = "here"
+
+    @property
+    def type(self) -> discord.AppCommandOptionType:
+        return discord.AppCommandOptionType.integer
+
+    @property
+    def min_value(self) -> int:
+        return 1
+
+    async def transform(self, interaction: discord.Interaction[Any], value: Any, /) -> int:
+        return int(value)
+
+    async def autocomplete(
+        self, interaction: discord.Interaction[Any], value: int | float | str, /
+    ) -> list[Choice[int | float | str]]:
+        choices = await adapter_of(interaction).space_choices(interaction, str(value), self.kind)
+        return [Choice(name=c.name, value=c.value) for c in choices]
+
+
+class YourSpace(_SpaceOption):
+    """Spaces the member hosts or co-hosts (every Space here for moderators)."""
+
+    kind = "yours"
+
+
+class SpaceHere(_SpaceOption):
+    """Upcoming and live Spaces in this server."""
+
+    kind = "here"
+
+
+class LiveSpace(_SpaceOption):
+    """Spaces live in this server right now."""
+
+    kind = "live"
+
+
+async def space_changes(
+    adapter: DiscordAdapter,
+    actor: Actor,
+    *,
+    title: str | None = None,
+    starts: str | None = None,
+    tickets: int | None = None,
+    price: str | None = None,
+    currency: str | None = None,
+    duration: str | None = None,
+    description: str | None = None,
+    limit: int | None = None,
+) -> SpaceChanges:
+    """Options -> typed values, reading `starts` in the member's zone, as the grammar does."""
+    tz = await adapter.dispatcher.tz_of(actor)
+    default = adapter.core.settings.default_currency
+    code = lookup_currency(currency).code if currency else None
+    return SpaceChanges(
+        title=title,
+        starts_at=parse_when(starts, tz, adapter.core.clock.now()) if starts is not None else None,
+        capacity=tickets,
+        price_minor=parse_amount(price, code or default) if price is not None else None,
+        currency=code or (lookup_currency(default).code if price is not None else None),
+        duration_minutes=parse_duration(duration) if duration is not None else None,
+        description=description,
+        per_buyer_limit=limit,
+    )
+
+
+class SpaceCommands(
+    app_commands.Group, name="space", description="Ticketed live-audio Spaces", guild_only=True
+):
+    def __init__(self, adapter: DiscordAdapter) -> None:
+        super().__init__()
+        self.adapter = adapter
+
+    @app_commands.command(description="Announce a Space; times are read in your zone (/tz set).")
+    @app_commands.describe(
+        title="What the Space is called",
+        starts='When it starts, e.g. "fri 18:00" or "2030-05-01 18:00" (your zone)',
+        tickets="How many tickets there are",
+        price="Ticket price, e.g. 5 or 4.99 (leave out for a free Space)",
+        currency="Currency of the price",
+        duration="Length: minutes, or e.g. 1h30m (default 60)",
+        limit="Tickets one person may get (default 1)",
+        description="A few lines about it",
+        manual="Start it by hand with /space start instead of at the start time",
+    )
+    @app_commands.choices(currency=CURRENCY_CHOICES)
+    async def create(
+        self,
+        interaction: discord.Interaction[Any],
+        title: Range[str, 1, 200],
+        starts: Range[str, 1, 100],
+        tickets: Range[int, 1, 1_000_000],
+        price: Range[str, 1, 16] | None = None,
+        currency: str | None = None,
+        duration: Range[str, 1, 16] | None = None,
+        limit: Range[int, 1, 100] | None = None,
+        description: Range[str, 1, 2000] | None = None,
+        manual: bool = False,
+    ) -> None:
+        async def build(actor: Actor) -> t.Command:
+            values = await space_changes(
+                self.adapter,
+                actor,
+                title=title,
+                starts=starts,
+                tickets=tickets,
+                price=price,
+                currency=currency,
+                duration=duration,
+                description=description,
+                limit=limit,
+            )
+            assert values.title is not None and values.starts_at is not None
+            assert values.capacity is not None
+            return t.CreateSpace(
+                SpaceDraft(
+                    title=values.title,
+                    starts_at=values.starts_at,
+                    capacity=values.capacity,
+                    price_minor=values.price_minor or 0,
+                    currency=values.currency
+                    or lookup_currency(self.adapter.core.settings.default_currency).code,
+                    duration_minutes=values.duration_minutes,
+                    description=values.description or "",
+                    per_buyer_limit=values.per_buyer_limit,
+                    manual_start=manual,
+                )
+            )
+
+        await self.adapter.command(interaction, build, public=True)
+
+    @app_commands.command(name="list", description="Upcoming and live Spaces here.")
+    async def list_(self, interaction: discord.Interaction[Any]) -> None:
+        await self.adapter.command(interaction, _const(t.ListSpaces()))
+
+    @app_commands.command(description="Details of a Space.")
+    async def info(
+        self, interaction: discord.Interaction[Any], space: Transform[int, SpaceHere]
+    ) -> None:
+        await self.adapter.command(interaction, _const(t.ShowSpace(space)))
+
+    @app_commands.command(description="Change a Space you host.")
+    @app_commands.describe(starts='New start, e.g. "sat 20:00" (your zone)')
+    @app_commands.choices(currency=CURRENCY_CHOICES)
+    async def edit(
+        self,
+        interaction: discord.Interaction[Any],
+        space: Transform[int, YourSpace],
+        title: Range[str, 1, 200] | None = None,
+        starts: Range[str, 1, 100] | None = None,
+        tickets: Range[int, 1, 1_000_000] | None = None,
+        price: Range[str, 1, 16] | None = None,
+        currency: str | None = None,
+        duration: Range[str, 1, 16] | None = None,
+        limit: Range[int, 1, 100] | None = None,
+        description: Range[str, 1, 2000] | None = None,
+    ) -> None:
+        async def build(actor: Actor) -> t.Command:
+            changes = await space_changes(
+                self.adapter,
+                actor,
+                title=title,
+                starts=starts,
+                tickets=tickets,
+                price=price,
+                currency=currency,
+                duration=duration,
+                description=description,
+                limit=limit,
+            )
+            if not changes.given():
+                raise InvalidInput("Say what to change, e.g. title or starts.")
+            return t.EditSpace(space, changes)
+
+        await self.adapter.command(interaction, build)
+
+    @app_commands.command(description="Cancel a Space; every ticket is refunded.")
+    async def cancel(
+        self,
+        interaction: discord.Interaction[Any],
+        space: Transform[int, YourSpace],
+        reason: Range[str, 1, 500] | None = None,
+    ) -> None:
+        command = t.CancelSpace(space, (reason or "").strip())
+        await self.adapter.command(interaction, _const(command), public=True)
+
+    @app_commands.command(description="Go live now.")
+    async def start(
+        self, interaction: discord.Interaction[Any], space: Transform[int, YourSpace]
+    ) -> None:
+        await self.adapter.command(interaction, _const(t.StartSpace(space)))
+
+    @app_commands.command(description="End a live Space.")
+    async def end(
+        self, interaction: discord.Interaction[Any], space: Transform[int, YourSpace]
+    ) -> None:
+        await self.adapter.command(interaction, _const(t.EndSpace(space)), public=True)
+
+    @app_commands.command(description="Add or remove a co-host (at most 2).")
+    @app_commands.choices(
+        action=[Choice(name="add", value="add"), Choice(name="remove", value="remove")]
+    )
+    async def cohost(
+        self,
+        interaction: discord.Interaction[Any],
+        action: str,
+        space: Transform[int, YourSpace],
+        user: discord.Member,
+    ) -> None:
+        command = t.SetCohost(space, user_ref(user), action == "add")
+        await self.adapter.command(interaction, _const(command))
+
+
+class TicketCommands(
+    app_commands.Group, name="ticket", description="Your tickets", guild_only=True
+):
+    def __init__(self, adapter: DiscordAdapter) -> None:
+        super().__init__()
+        self.adapter = adapter
+
+    @app_commands.command(description="Get a ticket.")
+    async def buy(
+        self,
+        interaction: discord.Interaction[Any],
+        space: Transform[int, SpaceHere],
+        quantity: Range[int, 1, 100] = 1,
+    ) -> None:
+        await self.adapter.command(interaction, _const(t.BuyTicket(space, quantity)))
+
+    @app_commands.command(description="Your tickets and their join links.")
+    async def show(
+        self,
+        interaction: discord.Interaction[Any],
+        space: Transform[int, SpaceHere] | None = None,
+    ) -> None:
+        await self.adapter.command(interaction, _const(t.ShowTickets(space)))
+
+    @app_commands.command(description="Refund one ticket (hosts).")
+    async def refund(
+        self, interaction: discord.Interaction[Any], ticket: Range[str, 1, 40]
+    ) -> None:
+        async def build(actor: Actor) -> t.Command:
+            if not ticket.strip().isalnum():
+                raise InvalidInput("Name the ticket by its id, e.g. 3f2a9c1d00b4e5f6.")
+            return t.RefundTicket(ticket.strip().lower())
+
+        await self.adapter.command(interaction, build)
+
+
+class RemindCommands(app_commands.Group, name="remind", description="Reminders", guild_only=True):
+    def __init__(self, adapter: DiscordAdapter) -> None:
+        super().__init__()
+        self.adapter = adapter
+
+    @app_commands.command(description="Be reminded before a Space starts.")
+    async def on(
+        self, interaction: discord.Interaction[Any], space: Transform[int, SpaceHere]
+    ) -> None:
+        await self.adapter.command(interaction, _const(t.SetReminder(space, True)))
+
+    @app_commands.command(description="No more reminders for a Space.")
+    async def off(
+        self, interaction: discord.Interaction[Any], space: Transform[int, SpaceHere]
+    ) -> None:
+        await self.adapter.command(interaction, _const(t.SetReminder(space, False)))
+
+
+class StageCommands(
+    app_commands.Group, name="stage", description="The stage of a live Space", guild_only=True
+):
+    def __init__(self, adapter: DiscordAdapter) -> None:
+        super().__init__()
+        self.adapter = adapter
+
+    async def _run(
+        self,
+        interaction: discord.Interaction[Any],
+        verb: str,
+        space: int | None,
+        user: discord.Member | None = None,
+        *,
+        up: bool = True,
+        public: bool = False,
+    ) -> None:
+        command = t.StageCommand(verb, space, user_ref(user) if user else None, up)
+        await self.adapter.command(interaction, _const(command), public=public)
+
+    @app_commands.command(description="Ask to speak.")
+    async def request(
+        self,
+        interaction: discord.Interaction[Any],
+        space: Transform[int, LiveSpace] | None = None,
+    ) -> None:
+        await self._run(interaction, "request", space)
+
+    @app_commands.command(description="Raise or lower your hand.")
+    @app_commands.choices(hand=[Choice(name="up", value="up"), Choice(name="down", value="down")])
+    async def hand(
+        self,
+        interaction: discord.Interaction[Any],
+        hand: str = "up",
+        space: Transform[int, LiveSpace] | None = None,
+    ) -> None:
+        await self._run(interaction, "hand", space, up=hand == "up")
+
+    @app_commands.command(description="Make a listener a speaker.")
+    async def promote(
+        self,
+        interaction: discord.Interaction[Any],
+        user: discord.Member,
+        space: Transform[int, LiveSpace] | None = None,
+    ) -> None:
+        await self._run(interaction, "promote", space, user, public=True)
+
+    @app_commands.command(description="Back to listener.")
+    async def demote(
+        self,
+        interaction: discord.Interaction[Any],
+        user: discord.Member,
+        space: Transform[int, LiveSpace] | None = None,
+    ) -> None:
+        await self._run(interaction, "demote", space, user, public=True)
+
+    @app_commands.command(description="Mute a speaker.")
+    async def mute(
+        self,
+        interaction: discord.Interaction[Any],
+        user: discord.Member,
+        space: Transform[int, LiveSpace] | None = None,
+    ) -> None:
+        await self._run(interaction, "mute", space, user, public=True)
+
+    @app_commands.command(description="Unmute a speaker.")
+    async def unmute(
+        self,
+        interaction: discord.Interaction[Any],
+        user: discord.Member,
+        space: Transform[int, LiveSpace] | None = None,
+    ) -> None:
+        await self._run(interaction, "unmute", space, user, public=True)
+
+    @app_commands.command(description="Remove someone from the room.")
+    async def remove(
+        self,
+        interaction: discord.Interaction[Any],
+        user: discord.Member,
+        space: Transform[int, LiveSpace] | None = None,
+    ) -> None:
+        await self._run(interaction, "remove", space, user, public=True)
+
+    @app_commands.command(description="Speakers and raised hands.")
+    async def queue(
+        self,
+        interaction: discord.Interaction[Any],
+        space: Transform[int, LiveSpace] | None = None,
+    ) -> None:
+        await self._run(interaction, "queue", space)
+
+
+class SlotCommands(
+    app_commands.Group, name="slot", description="Booked time slots", guild_only=True
+):
+    def __init__(self, adapter: DiscordAdapter) -> None:
+        super().__init__()
+        self.adapter = adapter
+
+    @app_commands.command(description="Book a time slot, one-off or recurring.")
+    @app_commands.describe(
+        starts='First start, e.g. "mon 18:00" (your zone)',
+        days="Weekdays, e.g. mon,thu",
+        until="Last date, e.g. 2030-06-30",
+        count="How many times",
+        interval="Every N weeks",
+    )
+    @app_commands.choices(every=[Choice(name="week", value="week")], currency=CURRENCY_CHOICES)
+    async def add(
+        self,
+        interaction: discord.Interaction[Any],
+        title: Range[str, 1, 200],
+        starts: Range[str, 1, 100],
+        tickets: Range[int, 1, 1_000_000] | None = None,
+        every: str | None = None,
+        days: Range[str, 1, 40] | None = None,
+        until: Range[str, 1, 40] | None = None,
+        count: Range[int, 1, 500] | None = None,
+        interval: Range[int, 1, 52] | None = None,
+        price: Range[str, 1, 16] | None = None,
+        currency: str | None = None,
+        duration: Range[str, 1, 16] | None = None,
+        limit: Range[int, 1, 100] | None = None,
+        description: Range[str, 1, 2000] | None = None,
+    ) -> None:
+        given = {
+            "title": title,
+            "starts": starts,
+            "tickets": tickets,
+            "every": every,
+            "days": days,
+            "until": until,
+            "count": count,
+            "interval": interval,
+            "price": price,
+            "currency": currency,
+            "duration": duration,
+            "limit": limit,
+            "description": description,
+        }
+        options = tuple(sorted((k, str(v)) for k, v in given.items() if v is not None))
+        await self.adapter.command(interaction, _const(t.SlotCommand("add", options)))
+
+    @app_commands.command(name="list", description="Your booked slots.")
+    async def list_(self, interaction: discord.Interaction[Any]) -> None:
+        await self.adapter.command(interaction, _const(t.SlotCommand("list")))
+
+    @app_commands.command(description="Remove future occurrences of a slot.")
+    async def remove(self, interaction: discord.Interaction[Any], slot: Range[str, 1, 40]) -> None:
+        await self.adapter.command(interaction, _const(t.SlotCommand("remove", (), slot)))
+
+
+class PayoutsCommands(
+    app_commands.Group, name="payouts", description="Getting paid", guild_only=True
+):
+    def __init__(self, adapter: DiscordAdapter) -> None:
+        super().__init__()
+        self.adapter = adapter
+
+    @app_commands.command(description="Connect a Stripe account to get paid.")
+    async def connect(self, interaction: discord.Interaction[Any]) -> None:
+        await self.adapter.command(interaction, _const(t.PayoutsCommand("connect")))
+
+    @app_commands.command(description="Whether you can sell and get paid.")
+    async def status(self, interaction: discord.Interaction[Any]) -> None:
+        await self.adapter.command(interaction, _const(t.PayoutsCommand("status")))
+
+
+class TimezoneCommands(
+    app_commands.Group, name="tz", description="Your time zone", guild_only=True
+):
+    def __init__(self, adapter: DiscordAdapter) -> None:
+        super().__init__()
+        self.adapter = adapter
+
+    @app_commands.command(name="set", description="Set your time zone, e.g. Europe/Berlin.")
+    async def set_(self, interaction: discord.Interaction[Any], zone: Range[str, 1, 64]) -> None:
+        await self.adapter.command(interaction, _const(t.SetTimezone(zone)))
+
+    @set_.autocomplete("zone")
+    async def _zones(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[Choice[str]]:
+        needle = current.strip().lower().replace(" ", "_")
+        return [Choice(name=z, value=z) for z in _ZONES if needle in z.lower()][:25]
+
+    @app_commands.command(description="Show your time zone.")
+    async def show(self, interaction: discord.Interaction[Any]) -> None:
+        await self.adapter.command(interaction, _const(t.SetTimezone(None)))
+
+
+def build_commands(
+    adapter: DiscordAdapter,
+) -> list[app_commands.Group | app_commands.Command[Any, Any, Any]]:
+    """Every slash command, bound to `adapter`."""
+
+    @app_commands.command(name="tip", description="Tip a host.")
+    @app_commands.guild_only()
+    @app_commands.describe(amount="How much, e.g. 5", public="Show the tip in the channel")
+    @app_commands.choices(currency=CURRENCY_CHOICES)
+    async def tip(
+        interaction: discord.Interaction[Any],
+        user: discord.Member,
+        amount: Range[str, 1, 16],
+        currency: str | None = None,
+        message: Range[str, 1, 300] | None = None,
+        public: bool = True,
+        space: Transform[int, SpaceHere] | None = None,
+    ) -> None:
+        async def build(actor: Actor) -> t.Command:
+            code = lookup_currency(currency or adapter.core.settings.default_currency).code
+            parse_amount(amount, code)  # validated now, converted by billing
+            return t.Tip(user_ref(user), amount.strip(), code, message or "", public, space)
+
+        await adapter.command(interaction, build)
+
+    @app_commands.command(name="help", description="What Stagepass can do.")
+    async def help_(interaction: discord.Interaction[Any], command: str | None = None) -> None:
+        await adapter.command(interaction, _const(t.Help(command or "")))
+
+    @help_.autocomplete("command")
+    async def _topics(interaction: discord.Interaction[Any], current: str) -> list[Choice[str]]:
+        needle = current.strip().lstrip("/").lower()
+        return [Choice(name=f"/{u.path}", value=u.path) for u in USAGES if needle in u.path][:25]
+
+    return [
+        SpaceCommands(adapter),
+        TicketCommands(adapter),
+        RemindCommands(adapter),
+        StageCommands(adapter),
+        SlotCommands(adapter),
+        PayoutsCommands(adapter),
+        TimezoneCommands(adapter),
+        tip,
+        help_,
+    ]
+
+
+def _const(command: t.Command) -> Build:
+    async def build(actor: Actor) -> t.Command:
+        return command
+
+    return build

@@ -1,0 +1,353 @@
+"""Guild Scheduled Events, the Stage instance, and one speaker queue for Discord's Stage
+and Stagepass's stage.
+
+- Announcing creates a scheduled event (a Stage event in the configured Stage channel,
+  else an external one pointing at the web room), edited with the Space and started,
+  ended or cancelled with it. Members who mark it "interested" get Stagepass reminders.
+- At start the bot opens a Stage instance linked to the event.
+- Request-to-speak in Discord raises the member's hand in Stagepass; a moderator
+  promoting or demoting in Discord's own UI promotes or demotes in Stagepass (speaker
+  caps apply: over the cap, the member is suppressed again). The reverse: Stagepass
+  promotions lift the suppress flag, demotions set it, mutes server-mute, removals
+  disconnect.
+
+Callers hold the Space's lock around the methods taking a row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any
+
+import discord
+import structlog
+
+from adapters.discord.alerts import Alerts
+from adapters.discord.config import DiscordConfig
+from adapters.discord.members import actor_for, bot_actor, split_key, user_ref
+from adapters.discord.store import DiscordStore
+from bot.actors import Actor
+from bot.core import Core
+from bot.errors import UserError
+from bot.events import StageChanged
+from bot.models import DiscordSpace, Platform, Space, SpaceStatus
+
+log = structlog.get_logger(__name__)
+
+
+class StageSync:
+    def __init__(
+        self,
+        core: Core,
+        client: discord.Client,
+        config: DiscordConfig,
+        store: DiscordStore,
+        alerts: Alerts,
+    ) -> None:
+        self.core = core
+        self.client = client
+        self.config = config
+        self.store = store
+        self.alerts = alerts
+
+    # --- scheduled events ----------------------------------------------------------------
+
+    async def schedule(self, guild: discord.Guild, space: Space, row: DiscordSpace) -> None:
+        """Create the Space's scheduled event, once."""
+        if row.event_id is not None or space.status != SpaceStatus.SCHEDULED:
+            return
+        stage = self.config.stage_channel(guild)
+        try:
+            if stage is not None:
+                event = await guild.create_scheduled_event(
+                    name=space.title[:100],
+                    start_time=space.starts_at,
+                    entity_type=discord.EntityType.stage_instance,
+                    channel=stage,
+                    privacy_level=discord.PrivacyLevel.guild_only,
+                    description=self._describe(space),
+                    reason=f"Stagepass Space #{space.id}",
+                )
+            else:
+                event = await guild.create_scheduled_event(
+                    name=space.title[:100],
+                    start_time=space.starts_at,
+                    end_time=self.core.spaces.ends_at(space),
+                    entity_type=discord.EntityType.external,
+                    location=self._room(space)[:100],
+                    privacy_level=discord.PrivacyLevel.guild_only,
+                    description=self._describe(space),
+                    reason=f"Stagepass Space #{space.id}",
+                )
+        except discord.Forbidden as exc:
+            await self._missing(
+                guild, space, "manage_events", exc, "**Create Events** and **Manage Events**"
+            )
+            return
+        row.event_id = str(event.id)
+        row.stage_channel_id = str(stage.id) if stage is not None else None
+        await self.store.save(row)
+
+    async def updated(self, guild: discord.Guild, space: Space, row: DiscordSpace) -> None:
+        event = await self._event(guild, row)
+        if event is None or event.status != discord.EventStatus.scheduled:
+            return
+        if event.entity_type == discord.EntityType.external:
+            await event.edit(
+                name=space.title[:100],
+                description=self._describe(space),
+                start_time=space.starts_at,
+                end_time=self.core.spaces.ends_at(space),
+            )
+        else:
+            await event.edit(
+                name=space.title[:100],
+                description=self._describe(space),
+                start_time=space.starts_at,
+            )
+
+    async def started(self, guild: discord.Guild, space: Space, row: DiscordSpace) -> None:
+        """Open the Stage instance (which starts a linked Stage event), or start the
+        external event."""
+        stage = self._stage_of(guild, row)
+        event = await self._event(guild, row)
+        if stage is not None:
+            try:
+                await stage.create_instance(
+                    topic=space.title[:120],
+                    privacy_level=discord.PrivacyLevel.guild_only,
+                    scheduled_event=event if event is not None else discord.utils.MISSING,
+                    reason=f"Stagepass Space #{space.id} is live",
+                )
+            except discord.Forbidden as exc:
+                await self._missing(
+                    guild,
+                    space,
+                    "stage_instance",
+                    exc,
+                    "**Manage Channels**, **Mute Members** and **Move Members** "
+                    "on the Stage channel",
+                )
+            return
+        if event is not None and event.status == discord.EventStatus.scheduled:
+            await event.start(reason=f"Stagepass Space #{space.id} is live")
+
+    async def ended(self, guild: discord.Guild, space: Space, row: DiscordSpace) -> None:
+        stage = self._stage_of(guild, row)
+        if stage is not None:
+            try:
+                instance = stage.instance or await stage.fetch_instance()
+                await instance.delete(reason=f"Stagepass Space #{space.id} ended")
+            except discord.NotFound:
+                pass
+        # closing a Stage instance completes its event; an external one is ended here
+        event = await self._event(guild, row, fresh=True)
+        if event is not None and event.status == discord.EventStatus.active:
+            await event.end(reason=f"Stagepass Space #{space.id} ended")
+        elif event is not None and event.status == discord.EventStatus.scheduled:
+            await event.cancel(reason=f"Stagepass Space #{space.id} ended")
+
+    async def cancelled(self, guild: discord.Guild, space: Space, row: DiscordSpace) -> None:
+        event = await self._event(guild, row)
+        if event is not None and event.status == discord.EventStatus.scheduled:
+            await event.cancel(reason=f"Stagepass Space #{space.id} was cancelled")
+
+    async def sync_interested(self, guild: discord.Guild) -> None:
+        """Members marked "interested" in a Space's event get its reminders."""
+        for space in await self.core.spaces.list_spaces(f"discord:{guild.id}"):
+            if space.status != SpaceStatus.SCHEDULED or space.id is None:
+                continue
+            row = await self.store.get(space.id)
+            event = await self._event(guild, row) if row is not None else None
+            if event is None:
+                continue
+            async for user in event.users(limit=None):
+                await self.interested(guild, space.id, user)
+
+    async def interested(self, guild: discord.Guild, space_id: int, user: discord.abc.User) -> None:
+        if user.bot:
+            return
+        actor = Actor(Platform.DISCORD, str(guild.id), str(user.id), user.display_name)
+        identity = await self.core.identities.ensure(actor)
+        await self.core.reminders.subscribe(identity, space_id, True)
+
+    # --- Discord's Stage -> Stagepass ----------------------------------------------------
+
+    async def voice_changed(
+        self, member: discord.Member, before: discord.VoiceState, after: discord.VoiceState
+    ) -> None:
+        channel = after.channel
+        if not isinstance(channel, discord.StageChannel) or member.bot:
+            return
+        space = await self._live_on(member.guild, channel.id)
+        if space is None or space.id is None:
+            return
+        same_channel = before.channel is not None and before.channel.id == channel.id
+        if not same_channel and after.suppress and await self._hosts(member, space):
+            # hosts and co-hosts are always on stage
+            await member.edit(suppress=False, reason=f"Stagepass: hosts Space #{space.id}")
+            return
+        actor = actor_for(member, self.config.moderator_roles)
+        asked = after.requested_to_speak_at is not None and after.suppress
+        if asked and (not same_channel or before.requested_to_speak_at is None):
+            await self._quietly(self.core.stage.raise_hand(actor, space.id, True))
+        elif (
+            same_channel
+            and after.suppress
+            and before.requested_to_speak_at is not None
+            and after.requested_to_speak_at is None
+            and before.suppress
+        ):
+            await self._quietly(self.core.stage.raise_hand(actor, space.id, False))
+        if same_channel and before.suppress != after.suppress:
+            if after.suppress:
+                await self._demoted_in_discord(member, space)
+            else:
+                await self._promoted_in_discord(member, space)
+
+    async def _promoted_in_discord(self, member: discord.Member, space: Space) -> None:
+        assert space.id is not None
+        if await self._on_stage(member, space):
+            return  # Stagepass already agrees (often: our own promotion echoing back)
+        me = self.client.user
+        assert me is not None
+        try:
+            await self.core.stage.promote(bot_actor(member.guild, me), space.id, user_ref(member))
+        except UserError as exc:
+            log.info(
+                "Discord promotion refused by Stagepass", space_id=space.id, reason=exc.message
+            )
+            await member.edit(suppress=True, reason=f"Stagepass: {exc.message}"[:500])
+
+    async def _demoted_in_discord(self, member: discord.Member, space: Space) -> None:
+        assert space.id is not None
+        identity = await self.core.identities.by_key(f"discord:{member.guild.id}:{member.id}")
+        state = await self.core.stage.state(space.id)
+        if identity is None or identity.id not in {s.identity.id for s in state.speakers}:
+            return
+        me = self.client.user
+        assert me is not None
+        await self._quietly(
+            self.core.stage.demote(bot_actor(member.guild, me), space.id, user_ref(member))
+        )
+
+    async def _on_stage(self, member: discord.Member, space: Space) -> bool:
+        """Host, co-host or a Stagepass speaker: on stage by right."""
+        assert space.id is not None
+        if await self._hosts(member, space):
+            return True
+        identity = await self.core.identities.by_key(f"discord:{member.guild.id}:{member.id}")
+        state = await self.core.stage.state(space.id)
+        return identity is not None and identity.id in {s.identity.id for s in state.speakers}
+
+    async def _hosts(self, member: discord.Member, space: Space) -> bool:
+        assert space.id is not None
+        identity = await self.core.identities.by_key(f"discord:{member.guild.id}:{member.id}")
+        if identity is None:
+            return False
+        return identity.id == space.host_id or identity.id in await self.core.spaces.cohost_ids(
+            space.id
+        )
+
+    # --- Stagepass -> Discord's Stage ----------------------------------------------------
+
+    async def mirror(self, event: StageChanged) -> None:
+        ids = split_key(event.identity_key)
+        guild = self.client.get_guild(ids[0]) if ids else None
+        if ids is None or guild is None:
+            return
+        member = guild.get_member(ids[1])
+        voice = member.voice if member is not None else None
+        if member is None or voice is None or not isinstance(voice.channel, discord.StageChannel):
+            return  # not on the Discord Stage (maybe in the web room)
+        row = await self.store.get(event.space_id)
+        stage = self._stage_of(guild, row) if row is not None else self.config.stage_channel(guild)
+        if stage is None or voice.channel.id != stage.id:
+            return
+        reason = f"Stagepass: {event.change} in Space #{event.space_id}"
+        try:
+            match event.change:
+                case "promoted" if voice.suppress:
+                    await member.edit(suppress=False, reason=reason)
+                case "demoted" if not voice.suppress:
+                    await member.edit(suppress=True, reason=reason)
+                case "muted" | "unmuted":
+                    await member.edit(mute=event.change == "muted", reason=reason)
+                case "removed":
+                    await member.move_to(None, reason=reason)
+        except discord.Forbidden as exc:
+            space = await self.core.spaces.get(event.space_id)
+            await self._missing(
+                guild,
+                space,
+                "stage_moderation",
+                exc,
+                "**Mute Members** and **Move Members** on the Stage channel",
+            )
+
+    # --- helpers -------------------------------------------------------------------------
+
+    async def _live_on(self, guild: discord.Guild, channel_id: int) -> Space | None:
+        """The live Space on this Stage channel (the latest started, if several)."""
+        live = [
+            s
+            for s in await self.core.spaces.list_spaces(f"discord:{guild.id}")
+            if s.status == SpaceStatus.LIVE and s.id is not None
+        ]
+        for space in sorted(live, key=lambda s: s.started_at or s.starts_at, reverse=True):
+            assert space.id is not None
+            row = await self.store.get(space.id)
+            stage = (
+                self._stage_of(guild, row) if row is not None else self.config.stage_channel(guild)
+            )
+            if stage is not None and stage.id == channel_id:
+                return space
+        return None
+
+    def _stage_of(self, guild: discord.Guild, row: DiscordSpace) -> discord.StageChannel | None:
+        if row.stage_channel_id is not None:
+            channel = guild.get_channel(int(row.stage_channel_id))
+            if isinstance(channel, discord.StageChannel):
+                return channel
+        return self.config.stage_channel(guild)
+
+    async def _event(
+        self, guild: discord.Guild, row: DiscordSpace, *, fresh: bool = False
+    ) -> discord.ScheduledEvent | None:
+        if row.event_id is None:
+            return None
+        event = None if fresh else guild.get_scheduled_event(int(row.event_id))
+        if event is not None:
+            return event
+        try:
+            return await guild.fetch_scheduled_event(int(row.event_id))
+        except discord.NotFound:
+            return None
+
+    def _room(self, space: Space) -> str:
+        return f"{self.config.public_url}/rooms/{space.id}"
+
+    def _describe(self, space: Space) -> str:
+        text = space.description.strip()
+        tail = f"Tickets: use the Buy button on the announcement, or /ticket buy {space.id}."
+        return (f"{text}\n\n{tail}" if text else tail)[:1000]
+
+    async def _missing(
+        self, guild: discord.Guild, space: Space, key: str, exc: discord.HTTPException, needs: str
+    ) -> None:
+        host = await self.core.identities.get(space.host_id)
+        await self.alerts.once(
+            guild,
+            key,
+            f"Stagepass could not sync “{space.title}” (#{space.id}) with Discord: "
+            f"{exc.text or exc.status}.\nTo fix: give the bot's role {needs}.",
+            int(host.user_id) if host.user_id.isdigit() else None,
+        )
+
+    @staticmethod
+    async def _quietly(work: Awaitable[Any]) -> None:
+        """Run a stage change Discord asked for; the core saying no is not an error."""
+        try:
+            await work
+        except UserError as exc:
+            log.info("stage change from Discord not applied", reason=exc.message)

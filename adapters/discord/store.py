@@ -1,0 +1,114 @@
+"""The adapter's own rows: where each Space lives in Discord and the role changes to retry.
+
+`SpaceLocks` serialises everything the adapter does to one Space's Discord objects: the
+bus runs event handlers concurrently, and a ticket issued a moment after the announcement
+must find the role the announcement created.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlmodel import col, select
+
+from bot.clock import Clock
+from bot.db import Database
+from bot.models import DiscordRoleTask, DiscordSpace
+
+GRANT = "grant"
+REMOVE = "remove"
+CREATE_ROLE = "create_role"
+DELETE_ROLE = "delete_role"
+EVERYONE = "*"  # the user id of a create_role or delete_role task
+DELETED = "0"  # message id of an announcement someone deleted in Discord: never re-posted
+
+
+class SpaceLocks:
+    def __init__(self) -> None:
+        self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    @asynccontextmanager
+    async def hold(self, space_id: int) -> AsyncIterator[None]:
+        async with self._locks[space_id]:
+            yield
+
+
+class DiscordStore:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def get(self, space_id: int) -> DiscordSpace | None:
+        async with self.db.session() as session:
+            return await session.get(DiscordSpace, space_id)
+
+    async def get_or_new(self, space_id: int, guild_id: int) -> DiscordSpace:
+        row = await self.get(space_id)
+        if row is None:
+            row = DiscordSpace(
+                space_id=space_id, guild_id=str(guild_id), updated_at=self.clock.now()
+            )
+        return row
+
+    async def save(self, row: DiscordSpace) -> None:
+        row.updated_at = self.clock.now()
+        async with self.db.write() as session:
+            await session.merge(row)
+
+    async def by_event(self, event_id: int) -> DiscordSpace | None:
+        async with self.db.session() as session:
+            return (
+                await session.exec(
+                    select(DiscordSpace).where(DiscordSpace.event_id == str(event_id))
+                )
+            ).first()
+
+    # --- role changes to retry -----------------------------------------------------------
+
+    async def tasks(self, space_id: int | None = None) -> list[DiscordRoleTask]:
+        query = select(DiscordRoleTask).order_by(
+            col(DiscordRoleTask.space_id), col(DiscordRoleTask.created_at)
+        )
+        if space_id is not None:
+            query = query.where(DiscordRoleTask.space_id == space_id)
+        async with self.db.session() as session:
+            return list(await session.exec(query))
+
+    async def put_task(self, space_id: int, user_id: str, action: str, error: str) -> None:
+        """Remember a refused change; a later change for the same member replaces it."""
+        now = self.clock.now()
+        async with self.db.write() as session:
+            task = await session.get(DiscordRoleTask, (space_id, user_id))
+            if task is None:
+                task = DiscordRoleTask(
+                    space_id=space_id,
+                    user_id=user_id,
+                    action=action,
+                    created_at=now,
+                    updated_at=now,
+                )
+            elif task.action != action:
+                task.action, task.attempts = action, 0
+            task.attempts += 1
+            task.last_error = error[:300]
+            task.updated_at = now
+            session.add(task)
+
+    async def drop_task(self, space_id: int, user_id: str) -> None:
+        async with self.db.write() as session:
+            task = await session.get(DiscordRoleTask, (space_id, user_id))
+            if task is not None:
+                await session.delete(task)
+
+    async def drop_member_tasks(self, space_id: int) -> None:
+        """Forget every member's pending change (the role itself is going away)."""
+        async with self.db.write() as session:
+            for task in await session.exec(
+                select(DiscordRoleTask).where(
+                    DiscordRoleTask.space_id == space_id, DiscordRoleTask.user_id != EVERYONE
+                )
+            ):
+                await session.delete(task)

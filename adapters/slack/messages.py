@@ -1,0 +1,100 @@
+"""Translation both ways between Slack's slash commands and the core's command lines,
+and from the core's `Reply` and `DirectMessage` to Slack messages.
+
+Slack keeps `/remind` for itself, so the core's `/remind` is typed `/reminder` here
+(and `/stagepass <any command>` reaches every command, e.g. `/stagepass remind on 12`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from adapters.slack.blocks import Block, actions, button, escape, section
+from bot.events import DirectMessage
+from bot.replies import Button, Reply
+
+#: Slack command -> the core's command group; "" takes a whole command line as its text.
+COMMANDS: dict[str, str] = {
+    "/space": "space",
+    "/ticket": "ticket",
+    "/stage": "stage",
+    "/tip": "tip",
+    "/reminder": "remind",
+    "/remind": "remind",  # if the workspace lets an app have it
+    "/slot": "slot",
+    "/payouts": "payouts",
+    "/tz": "tz",
+    "/help": "help",
+    "/stagepass": "",
+}
+
+RUN = "run"  # action_id prefix of buttons that run a command as the clicker
+LINK = "link"  # action_id prefix of buttons that only open a URL
+
+_CORE_REMIND = re.compile(r"(?<![\w/])/remind\b(?!er)")
+_SECTION = 2900
+
+
+def command_line(command: str, text: str) -> str:
+    """What a Slack slash command says, as the core's command line."""
+    group = COMMANDS.get(command, command.lstrip("/"))
+    text = text.strip()
+    if group == "":
+        return "/" + (text.lstrip("/") or "help")
+    return f"/{group} {text}".strip()
+
+
+def slack_text(text: str) -> str:
+    """The core's wording with its command names as they are typed in Slack."""
+    return _CORE_REMIND.sub("/reminder", text)
+
+
+def _sections(text: str) -> list[Block]:
+    """Text in sections of at most ~3,000 characters, split between lines."""
+    blocks, chunk = [], ""
+    for line in text.split("\n"):
+        if chunk and len(chunk) + len(line) + 1 > _SECTION:
+            blocks.append(section(chunk))
+            chunk = ""
+        chunk = f"{chunk}\n{line}" if chunk else line
+    blocks.append(section(chunk or " "))
+    return blocks
+
+
+def reply_button(item: Button, index: int) -> Block:
+    if item.url is not None:
+        return button(item.label, f"{LINK}:{index}", url=item.url)
+    return button(item.label, f"{RUN}:{index}", value=item.command or "/help")
+
+
+def reply_message(reply: Reply) -> dict[str, Any]:
+    """`text` (notifications and fallback) and `blocks` for a reply."""
+    text = slack_text(reply.text)
+    body = escape(text)
+    if reply.error:
+        body = f":warning: {body}"
+    blocks: list[Block] = []
+    if reply.title:
+        blocks.append(section(f"*{escape(reply.title)}*"))
+    blocks += _sections(body)
+    if reply.buttons:
+        blocks.append(actions(*(reply_button(b, i) for i, b in enumerate(reply.buttons))))
+    fallback = f"{reply.title}: {text}" if reply.title else text
+    return {"text": fallback[:3000], "blocks": blocks[:50]}
+
+
+def response_type(reply: Reply) -> str:
+    return "ephemeral" if reply.ephemeral else "in_channel"
+
+
+def dm_message(message: DirectMessage) -> dict[str, Any]:
+    text = slack_text(message.text)
+    blocks: list[Block] = _sections(escape(text))
+    if message.links:
+        blocks.append(
+            actions(*(button(label, f"{LINK}:{i}", url=url)
+                      for i, (label, url) in enumerate(message.links)))
+        )
+    fallback = "\n".join([text, *(f"{label}: {url}" for label, url in message.links)])
+    return {"text": fallback[:3000], "blocks": blocks[:50]}

@@ -1,0 +1,105 @@
+"""Core events -> Slack: direct messages, the announcement, and App Home refreshes.
+
+Each handler runs in the event bus's own task, so Slack being slow never slows a
+command; a handler that fails is logged by the bus with the event.
+"""
+
+from __future__ import annotations
+
+import structlog
+
+from adapters.slack.announcements import Announcements
+from adapters.slack.clients import WebClients
+from adapters.slack.home import Home
+from adapters.slack.messages import dm_message
+from adapters.slack.people import slack_user, team_of
+from bot.core import Core
+from bot.events import (
+    CohostChanged,
+    DirectMessage,
+    EventBus,
+    HoldCreated,
+    HoldReleased,
+    ReminderSet,
+    SpaceAnnounced,
+    SpaceCancelled,
+    SpaceEnded,
+    SpaceEvent,
+    SpaceStarted,
+    SpaceUpdated,
+    TicketClosed,
+    TicketIssued,
+    TipReceived,
+)
+
+log = structlog.get_logger(__name__)
+
+#: events that change what an announcement shows (status, details, tickets left)
+_ANNOUNCED_STATE = (
+    SpaceAnnounced,
+    SpaceUpdated,
+    SpaceStarted,
+    SpaceEnded,
+    SpaceCancelled,
+    TicketIssued,
+    TicketClosed,
+    HoldCreated,
+    HoldReleased,
+)
+
+
+class Notifier:
+    def __init__(
+        self, core: Core, clients: WebClients, announcements: Announcements, home: Home
+    ) -> None:
+        self.core = core
+        self.clients = clients
+        self.announcements = announcements
+        self.home = home
+
+    def subscribe(self, bus: EventBus) -> None:
+        bus.subscribe(DirectMessage, self.on_direct_message)
+        for event_type in _ANNOUNCED_STATE:
+            bus.subscribe(event_type, self.on_space_changed)
+        bus.subscribe(CohostChanged, self.on_space_changed)
+        bus.subscribe(ReminderSet, self.on_space_changed)
+        bus.subscribe(TipReceived, self.announcements.thank)
+
+    async def on_direct_message(self, message: DirectMessage) -> None:
+        found = slack_user(message.identity_key)
+        if found is None:
+            return
+        team, user = found
+        client = await self.clients.for_team(team)
+        if client is None:
+            log.warning("slack: cannot DM, not installed in the workspace", team=team, user=user)
+            return
+        opened = await client.conversations_open(users=user)
+        channel = opened["channel"]["id"]
+        await client.chat_postMessage(channel=channel, unfurl_links=False, **dm_message(message))
+
+    async def on_space_changed(self, event: SpaceEvent) -> None:
+        team = team_of(event.community_id)
+        if team is None:
+            return
+        community_wide = isinstance(event, _ANNOUNCED_STATE)
+        if community_wide:
+            await self.announcements.sync(event.space_id)
+        # what everyone's tab lists (Spaces, tickets left) changed: refresh its viewers too
+        await self.home.refresh_people(team if community_wide else None,
+                                       await self._concerned(event))
+
+    async def _concerned(self, event: SpaceEvent) -> list[str]:
+        """Identity keys whose own App Home lists something this event changed."""
+        keys = [key for key in (event.actor_key,) if key]
+        match event:
+            case TicketIssued() | TicketClosed():
+                keys.append(event.holder_key)
+            case HoldCreated() | HoldReleased():
+                keys.append(event.buyer_key)
+            case ReminderSet() | CohostChanged():
+                keys.append(event.identity_key)
+        space = await self.core.spaces.get(event.space_id)
+        host = await self.core.identities.get(space.host_id)
+        keys.append(host.key)
+        return keys

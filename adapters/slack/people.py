@@ -1,0 +1,160 @@
+"""Who someone is in Slack: name, zone, email, and whether Stagepass should treat them as
+a moderator (workspace admins and owners, and members of SLACK_MODERATOR_GROUP).
+
+Answers come from `users.info` and `usergroups.users.list` and are cached for a few
+minutes: a person clicking three buttons costs one lookup. When Slack cannot answer,
+the person is treated as a plain member and the problem is logged.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.actors import Actor
+from bot.models import Platform
+
+log = structlog.get_logger(__name__)
+
+_GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
+_RETRY_SECONDS = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    user_id: str
+    name: str
+    is_admin: bool  # admin, owner or primary owner of the workspace
+    tz: str | None = None
+    email: str | None = None
+
+
+def profile_from(user: dict[str, Any]) -> Profile:
+    details = user.get("profile") or {}
+    name = (
+        details.get("display_name")
+        or details.get("real_name")
+        or user.get("real_name")
+        or user.get("name")
+        or user["id"]
+    )
+    return Profile(
+        user_id=user["id"],
+        name=str(name),
+        is_admin=bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner")),
+        tz=user.get("tz"),
+        email=details.get("email"),
+    )
+
+
+class Directory:
+    def __init__(
+        self,
+        moderator_group: str | None,
+        *,
+        ttl: float = 300.0,
+        group_ttl: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.moderator_group = (moderator_group or "").lstrip("@") or None
+        self.ttl = ttl
+        self.group_ttl = group_ttl
+        self._now = monotonic
+        self._profiles: dict[tuple[str, str], tuple[float, Profile | None]] = {}
+        self._groups: dict[str, tuple[float, frozenset[str]]] = {}
+
+    def forget(self, team_id: str) -> None:
+        """Drop what is cached about a workspace (it uninstalled the app)."""
+        self._profiles = {k: v for k, v in self._profiles.items() if k[0] != team_id}
+        self._groups.pop(team_id, None)
+
+    async def profile(self, client: AsyncWebClient, team_id: str, user_id: str) -> Profile | None:
+        key = (team_id, user_id)
+        cached = self._profiles.get(key)
+        if cached is not None and self._now() < cached[0]:
+            return cached[1]
+        try:
+            response = await client.users_info(user=user_id)
+            found: Profile | None = profile_from(response["user"])
+        except (SlackApiError, SlackClientError, KeyError) as exc:
+            log.warning("slack users.info failed", team=team_id, user=user_id, error=str(exc))
+            found = None
+        # a failed lookup is retried soon; a good one is kept for `ttl`
+        self._profiles[key] = (self._now() + (self.ttl if found else _RETRY_SECONDS), found)
+        return found
+
+    async def group_members(self, client: AsyncWebClient, team_id: str) -> frozenset[str]:
+        if self.moderator_group is None:
+            return frozenset()
+        cached = self._groups.get(team_id)
+        if cached is not None and self._now() < cached[0]:
+            return cached[1]
+        members: frozenset[str] = frozenset()
+        ttl = self.group_ttl
+        try:
+            group_id = await self._group_id(client)
+            if group_id is not None:
+                response = await client.usergroups_users_list(usergroup=group_id)
+                members = frozenset(response.get("users") or ())
+            else:
+                log.warning("slack moderator group not found", team=team_id,
+                            group=self.moderator_group)
+        except (SlackApiError, SlackClientError) as exc:
+            log.warning("slack moderator group lookup failed", team=team_id, error=str(exc))
+            ttl = _RETRY_SECONDS
+        self._groups[team_id] = (self._now() + ttl, members)
+        return members
+
+    async def _group_id(self, client: AsyncWebClient) -> str | None:
+        assert self.moderator_group is not None
+        if _GROUP_ID.match(self.moderator_group):
+            return self.moderator_group
+        response = await client.usergroups_list()
+        for group in response.get("usergroups") or ():
+            if group.get("handle") == self.moderator_group:
+                return str(group["id"])
+        return None
+
+    async def actor(
+        self,
+        client: AsyncWebClient,
+        team_id: str,
+        user_id: str,
+        *,
+        name_hint: str = "",
+        team_name: str = "",
+    ) -> Actor:
+        """The core's `Actor` for a Slack user, with their moderator rights."""
+        profile = await self.profile(client, team_id, user_id)
+        moderator = bool(profile and profile.is_admin)
+        if not moderator and self.moderator_group is not None:
+            moderator = user_id in await self.group_members(client, team_id)
+        return Actor(
+            Platform.SLACK,
+            team_id,
+            user_id,
+            display_name=(profile.name if profile else "") or name_hint or user_id,
+            is_moderator=moderator,
+            email=profile.email if profile else None,
+            community_name=team_name,
+        )
+
+
+def team_of(community_id: str) -> str | None:
+    """The workspace id of a core community id, when it is a Slack one."""
+    platform, _, team = community_id.partition(":")
+    return team if platform == Platform.SLACK.value and team else None
+
+
+def slack_user(identity_key: str) -> tuple[str, str] | None:
+    """(team id, user id) of a core identity key, when it is a Slack person."""
+    community, _, user = identity_key.rpartition(":")
+    team = team_of(community)
+    return (team, user) if team and user else None

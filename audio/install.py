@@ -1,0 +1,220 @@
+"""Plugging the live audio room into Stagepass: `install(stagepass)` (the wiring's installer).
+
+It builds one `LiveAudio` on the core — the `RoomRegistry`, the `TicketGate` and the
+recordings directory — and adds to the app:
+
+* routers: signaling (`audio.signaling.make_router`) and the room page (`audio.pages`);
+* event subscribers: a Space going live opens its room, ending or cancelling closes it
+  (finishing any recording); stage changes promote, demote, mute and remove within the
+  event's delivery; a closed ticket (refund, revocation) disconnects whoever uses it;
+* a background job that, while the app serves, opens rooms for Spaces that are live but
+  have none here (started by another process, or before a restart), closes rooms whose
+  Space is no longer live (a missed end), and closes every room on stop;
+* ``"audio"`` in the start-up line's modes.
+
+Nothing is installed when STAGEPASS_AUDIO_ENABLED=false.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+from aiortc import RTCIceServer
+from fastapi import APIRouter
+from sqlmodel import col, select
+
+from audio.errors import NotInRoom, RoleChangeError
+from audio.gatekeeper import TicketGate
+from audio.pages import make_page_router
+from audio.recordings import RecordingStore
+from audio.room import RoomRegistry
+from audio.signaling import make_router
+from bot.core import Core
+from bot.events import (
+    CohostChanged,
+    SpaceCancelled,
+    SpaceEnded,
+    SpaceEvent,
+    SpaceStarted,
+    StageChanged,
+    TicketClosed,
+)
+from bot.models import Space, SpaceStatus
+from bot.settings import IceServer
+
+if TYPE_CHECKING:
+    from bot.wiring import Stagepass
+
+logger = logging.getLogger(__name__)
+
+RECONCILE_SECONDS = 30.0
+"""How often the background job brings the open rooms in line with the live Spaces."""
+
+
+def rtc_ice_servers(servers: list[IceServer]) -> list[RTCIceServer]:
+    """The settings' ICE servers as aiortc's `RTCIceServer`."""
+    return [
+        RTCIceServer(
+            urls=list(server.urls),
+            username=server.username,
+            credential=server.credential.get_secret_value() if server.credential else None,
+        )
+        for server in servers
+    ]
+
+
+class LiveAudio:
+    """The room registry, the gate and the recordings of one Stagepass process."""
+
+    def __init__(
+        self,
+        core: Core,
+        *,
+        registry: RoomRegistry | None = None,
+        gate: TicketGate | None = None,
+        store: RecordingStore | None = None,
+    ) -> None:
+        settings = core.settings
+        self.core = core
+        # `is None`, not `or`: an empty RoomRegistry is falsy (it has a length).
+        if registry is None:
+            registry = RoomRegistry(ice_servers=rtc_ice_servers(settings.ice_servers))
+        self.registry = registry
+        self.gate = TicketGate(core) if gate is None else gate
+        self.store = RecordingStore(settings.resolved_recording_dir) if store is None else store
+        self.serving = False
+        """True while `run` runs: only a serving process opens rooms on SpaceStarted (a
+        one-shot CLI command that starts a Space must not start a mixer)."""
+
+    def routers(self) -> list[APIRouter]:
+        return [
+            make_router(self.registry, self.gate),
+            make_page_router(
+                self.core,
+                self.registry,
+                self.gate,
+                self.store,
+                ice_servers=self.core.settings.ice_servers,
+            ),
+        ]
+
+    def subscribe(self) -> None:
+        bus = self.core.bus
+        bus.subscribe(SpaceStarted, self.on_started)
+        bus.subscribe(SpaceEnded, self.on_finished)
+        bus.subscribe(SpaceCancelled, self.on_finished)
+        bus.subscribe(StageChanged, self.on_stage_changed)
+        bus.subscribe(CohostChanged, self.on_cohost_changed)
+        bus.subscribe(TicketClosed, self.on_ticket_closed)
+
+    # --- events ---------------------------------------------------------------------------
+
+    async def on_started(self, event: SpaceStarted) -> None:
+        self.gate.forget(event.space_id)
+        if self.serving:
+            await self.registry.open(event.space_id)
+
+    async def on_finished(self, event: SpaceEvent) -> None:
+        """SpaceEnded / SpaceCancelled: everyone out, recording finished."""
+        self.gate.forget(event.space_id)
+        await self.registry.close(event.space_id)
+
+    async def on_stage_changed(self, event: StageChanged) -> None:
+        self.gate.forget(event.space_id)
+        room = self.registry.get(event.space_id)
+        if room is None:
+            return
+        key = event.identity_key
+        try:
+            if event.change == "promoted":
+                room.set_speaker(key, True)
+            elif event.change == "demoted":
+                room.set_speaker(key, False)
+            elif event.change in ("muted", "unmuted"):
+                room.set_muted(key, event.change == "muted")
+            elif event.change == "removed":
+                await room.remove(key)
+            # hand_raised / hand_lowered change nothing in the audio.
+        except NotInRoom:
+            pass  # not connected right now; the gate gives them the new role on joining
+        except RoleChangeError as exc:
+            logger.info("room %s: %s ignored for %s: %s", event.space_id, event.change, key, exc)
+
+    async def on_cohost_changed(self, event: CohostChanged) -> None:
+        self.gate.forget(event.space_id)
+        room = self.registry.get(event.space_id)
+        if room is None or event.identity_key not in room:
+            return
+        if event.added:
+            room.set_speaker(event.identity_key, True)
+        else:
+            # Their role now depends on the stage; the page rejoins and the gate decides.
+            await room.remove(event.identity_key)
+
+    async def on_ticket_closed(self, event: TicketClosed) -> None:
+        self.gate.forget(event.space_id)
+        room = self.registry.get(event.space_id)
+        if room is not None:
+            await room.revoke_ticket(event.ticket_id)
+
+    # --- background -----------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """The app's background job: keep rooms in line with live Spaces until ``stop``."""
+        self.serving = True
+        try:
+            while not stop.is_set():
+                try:
+                    await self.reconcile()
+                except Exception:
+                    logger.exception("reconciling audio rooms failed")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), RECONCILE_SECONDS)
+        finally:
+            self.serving = False
+            await self.registry.aclose()
+
+    async def reconcile(self) -> None:
+        """Open a room for every live Space without one; close rooms of Spaces not live."""
+        async with self.core.db.session() as session:
+            live = set(
+                await session.exec(
+                    select(Space.id).where(col(Space.status) == SpaceStatus.LIVE.value)
+                )
+            )
+        for space_id in live:
+            if space_id is not None and self.registry.get(space_id) is None:
+                logger.info("opening the room of live Space %s", space_id)
+                await self.registry.open(space_id)
+        for room in self.registry:
+            if room.space_id not in live:
+                logger.info("closing the room of Space %s: it is no longer live", room.space_id)
+                self.gate.forget(room.space_id)
+                await self.registry.close(room.space_id)
+
+
+async def install(stagepass: Stagepass) -> None:
+    """The wiring's installer (see `attach`)."""
+    await attach(stagepass)
+
+
+async def attach(stagepass: Stagepass, *, live: LiveAudio | None = None) -> LiveAudio | None:
+    """Add the audio room to ``stagepass``; returns it (None when turned off).
+
+    ``live`` replaces the `LiveAudio` built from the settings (tests pass their own registry).
+    """
+    if not stagepass.settings.audio_enabled:
+        return None
+    audio = LiveAudio(stagepass.core) if live is None else live
+    audio.subscribe()
+    stagepass.routers.extend(audio.routers())
+
+    async def audio_rooms(stop: asyncio.Event) -> None:
+        await audio.run(stop)
+
+    stagepass.background.append(audio_rooms)
+    stagepass.modes.append("audio")
+    return audio

@@ -1,0 +1,331 @@
+"""The room page and the small JSON endpoints it uses besides signaling.
+
+    GET  /rooms/{id}                 the page (HTML; the ticket token rides in the fragment)
+    GET  /audio/room.js, room.css    its script and style (package data, no CDN)
+    GET  /rooms/{id}/info            public: title, host, status, start, server time
+    GET  /rooms/{id}/me              Bearer: your role, hand, mute, ICE servers, may record
+    POST /rooms/{id}/hand            Bearer: {"up": bool} raise or lower your hand
+    POST /rooms/{id}/recording       Bearer, host/co-host: {"on": bool}
+    GET  /rooms/{id}/recordings      Bearer, after the Space ended: the finished parts
+    GET  /rooms/{id}/recordings/{n}  Bearer: one part, audio/ogg (Range requests work)
+
+Signaling (``/offer``, ``/state``) is `audio.signaling`. Every Bearer endpoint goes through
+the same `TicketGate`; its refusals are the room's `AudioError` statuses. Core errors (a hand
+raised twice) go to the app's error envelope.
+
+The page is locked down by CSP: scripts and styles only from here, fetches only to here,
+media from here or blob: (a replayed recording is fetched with the token, then played).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+from fastapi import APIRouter, Header, HTTPException
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from pydantic import BaseModel, ConfigDict
+
+from audio.errors import AudioError, Forbidden, RoomNotOpen
+from audio.gate import Role
+from audio.gatekeeper import Pass, TicketGate
+from audio.recordings import RecordingStore
+from audio.room import RoomRegistry
+from audio.signaling import MAX_TOKEN_CHARS
+from bot.actors import Actor
+from bot.commands.times import format_when
+from bot.core import Core
+from bot.errors import Conflict, NotFound
+from bot.models import Identity, Platform, SpaceStatus
+from bot.permissions import Action, SpaceRole, allowed
+from bot.settings import IceServer
+
+_SPACE_ID = re.compile(r"^[0-9]{1,15}$")
+_STATIC = {"room.js": "text/javascript; charset=utf-8", "room.css": "text/css; charset=utf-8"}
+_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "media-src 'self' blob:; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
+_HEADERS = {
+    "Content-Security-Policy": _CSP,
+    "Permissions-Policy": "microphone=(self), camera=()",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+_STAGE_ROLES = {Role.HOST: SpaceRole.HOST, Role.COHOST: SpaceRole.COHOST}
+
+_env = jinja2.Environment(
+    loader=jinja2.PackageLoader("audio", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+class RoomInfo(BaseModel):
+    """What anyone may know about a Space's room (the Space page shows as much)."""
+
+    space_id: int
+    title: str
+    host_name: str
+    status: str
+    starts_at: datetime
+    ends_at: datetime
+    now: datetime
+    """The server's clock, so a countdown does not depend on the viewer's clock."""
+
+
+class MeOut(BaseModel):
+    display_name: str
+    role: str
+    muted: bool
+    hand_raised: bool
+    can_record: bool
+    ice_servers: list[dict[str, Any]]
+    """RTCIceServer objects for the browser's RTCPeerConnection."""
+
+
+class HandIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    up: bool
+
+
+class HandOut(BaseModel):
+    up: bool
+
+
+class RecordingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    on: bool
+
+
+class RecordingOut(BaseModel):
+    recording: bool
+
+
+class RecordingPartOut(BaseModel):
+    number: int
+    size: int
+    url: str
+
+
+class RecordingsOut(BaseModel):
+    parts: list[RecordingPartOut]
+
+
+def browser_ice_servers(servers: Sequence[IceServer]) -> list[dict[str, Any]]:
+    """The settings' ICE servers as the browser's RTCIceServer dictionaries."""
+    out: list[dict[str, Any]] = []
+    for server in servers:
+        entry: dict[str, Any] = {"urls": list(server.urls)}
+        if server.username is not None:
+            entry["username"] = server.username
+        if server.credential is not None:
+            entry["credential"] = server.credential.get_secret_value()
+        out.append(entry)
+    return out
+
+
+def actor_of(identity: Identity) -> Actor:
+    """The `Actor` a verified ticket holder acts as from the web (no platform rights)."""
+    _, _, community = identity.community_id.partition(":")
+    return Actor(
+        Platform(identity.platform), community, identity.user_id, identity.display_name
+    )
+
+
+def _bearer(authorization: str | None) -> str:
+    if not authorization:
+        return ""
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and len(token) <= MAX_TOKEN_CHARS else ""
+
+
+def _http_error(exc: AudioError) -> HTTPException:
+    return HTTPException(status_code=exc.status, detail=exc.message)
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def make_page_router(
+    core: Core,
+    registry: RoomRegistry,
+    gate: TicketGate,
+    store: RecordingStore,
+    *,
+    ice_servers: Sequence[IceServer] = (),
+) -> APIRouter:
+    """The room page's routes, bound to the core, the rooms, the gate and the recordings."""
+    router = APIRouter(tags=["audio"], include_in_schema=False)
+    browser_ice = browser_ice_servers(ice_servers)
+    static = {
+        name: (resources.files("audio").joinpath("static", name).read_bytes(), media_type)
+        for name, media_type in _STATIC.items()
+    }
+
+    async def check(space_id: int, authorization: str | None, *, live: bool = True) -> Pass:
+        try:
+            found = await gate.check(space_id, _bearer(authorization), live=live)
+        except AudioError as exc:
+            raise _http_error(exc) from exc
+        if found.admission.space_id != space_id:
+            raise _http_error(Forbidden("This ticket is for another Space."))
+        return found
+
+    @router.get("/rooms/{space_id}", response_class=HTMLResponse)
+    async def page(space_id: str) -> HTMLResponse:
+        space = None
+        if _SPACE_ID.match(space_id):
+            try:
+                space = await core.spaces.get(int(space_id))
+            except NotFound:
+                space = None
+        if space is None:
+            html = _env.get_template("room.html").render(space=None)
+            return HTMLResponse(html, status_code=404, headers=_HEADERS)
+        host = await core.identities.get(space.host_id)
+        html = _env.get_template("room.html").render(
+            space=space,
+            host_name=host.display_name or host.user_id,
+            starts_iso=_iso(space.starts_at),
+            starts_utc=format_when(space.starts_at, ZoneInfo("UTC")),
+        )
+        return HTMLResponse(html, headers=_HEADERS)
+
+    @router.get("/audio/{name}")
+    async def asset(name: str) -> Response:
+        found = static.get(name)
+        if found is None:
+            raise HTTPException(404, "Not found.")
+        body, media_type = found
+        return Response(body, media_type=media_type, headers={
+            "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
+
+    @router.get("/rooms/{space_id}/info", response_model=RoomInfo)
+    async def info(space_id: int) -> RoomInfo:
+        space = await core.spaces.get(space_id)  # NotFound -> 404 envelope
+        host = await core.identities.get(space.host_id)
+        assert space.id is not None
+        return RoomInfo(
+            space_id=space.id,
+            title=space.title,
+            host_name=host.display_name or host.user_id,
+            status=space.status.value,
+            starts_at=space.starts_at.astimezone(UTC),
+            ends_at=core.spaces.ends_at(space).astimezone(UTC),
+            now=core.clock.now().astimezone(UTC),
+        )
+
+    @router.get("/rooms/{space_id}/me", response_model=MeOut)
+    async def me(
+        space_id: int, authorization: Annotated[str | None, Header()] = None
+    ) -> MeOut:
+        found = await check(space_id, authorization)
+        if registry.get(space_id) is None:
+            # The Space is live (the gate said so) but its start never reached this process
+            # (started from another one, or before a restart): open the room now.
+            await registry.open(space_id)
+        role = found.role
+        return MeOut(
+            display_name=found.admission.display_name,
+            role=role.value,
+            muted=found.admission.muted,
+            hand_raised=found.hand_raised,
+            can_record=_may_record(role),
+            ice_servers=browser_ice,
+        )
+
+    @router.post("/rooms/{space_id}/hand", response_model=HandOut)
+    async def hand(
+        space_id: int, body: HandIn, authorization: Annotated[str | None, Header()] = None
+    ) -> HandOut:
+        found = await check(space_id, authorization)
+        if found.role.on_stage:
+            raise Conflict("You are already on stage.")
+        if found.hand_raised == body.up:
+            return HandOut(up=body.up)  # already so (the page may retry after a lost reply)
+        try:
+            await core.stage.raise_hand(actor_of(found.identity), space_id, body.up)
+        except Conflict:
+            # Raced with another tab or a cached pass: answer with what the stage now says.
+            fresh = await gate.check(space_id, _bearer(authorization), live=False)
+            if fresh.hand_raised != body.up:
+                raise
+        gate.forget(space_id)
+        return HandOut(up=body.up)
+
+    @router.post("/rooms/{space_id}/recording", response_model=RecordingOut)
+    async def recording(
+        space_id: int, body: RecordingIn, authorization: Annotated[str | None, Header()] = None
+    ) -> RecordingOut:
+        found = await check(space_id, authorization)
+        if not _may_record(found.role):
+            raise _http_error(Forbidden("Only the host and co-hosts can record this Space."))
+        room = registry.get(space_id)
+        if room is None:
+            raise _http_error(RoomNotOpen("This Space's room is not open."))
+        try:
+            if body.on:
+                path = await asyncio.to_thread(store.next_path, space_id)
+                await room.start_recording(path)
+            else:
+                await room.stop_recording()
+        except AudioError as exc:
+            raise _http_error(exc) from exc
+        return RecordingOut(recording=room.recording)
+
+    @router.get("/rooms/{space_id}/recordings", response_model=RecordingsOut)
+    async def recordings(
+        space_id: int, authorization: Annotated[str | None, Header()] = None
+    ) -> RecordingsOut:
+        found = await check(space_id, authorization, live=False)
+        _require_ended(found)
+        parts = await asyncio.to_thread(store.parts, space_id)
+        return RecordingsOut(
+            parts=[
+                RecordingPartOut(
+                    number=p.number, size=p.size, url=f"/rooms/{space_id}/recordings/{p.number}"
+                )
+                for p in parts
+            ]
+        )
+
+    @router.get("/rooms/{space_id}/recordings/{number}", response_class=FileResponse)
+    async def replay(
+        space_id: int, number: int, authorization: Annotated[str | None, Header()] = None
+    ) -> FileResponse:
+        found = await check(space_id, authorization, live=False)
+        _require_ended(found)
+        part = await asyncio.to_thread(store.part, space_id, number)
+        if part is None:
+            raise HTTPException(404, "There is no such recording.")
+        return FileResponse(
+            part.path,
+            media_type="audio/ogg",
+            filename=f"space-{space_id}-part-{number}.ogg",
+            headers={"Cache-Control": "private, no-store"},
+        )
+
+    return router
+
+
+def _may_record(role: Role) -> bool:
+    stage_role = _STAGE_ROLES.get(role)
+    return stage_role is not None and allowed(Action.RECORD, frozenset({stage_role}))
+
+
+def _require_ended(found: Pass) -> None:
+    if found.space.status != SpaceStatus.ENDED:
+        raise Conflict("Recordings can be replayed once the Space has ended.")

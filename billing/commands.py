@@ -1,0 +1,160 @@
+"""Billing's chat commands: `/payouts connect|status`, `/tip`, `/ticket refund` (with the
+refund policy) and `/space cancel` (with refund progress for the host). `register`
+hands them to the core's dispatcher in place of its "not configured" answers."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from billing.accounts import Accounts, describe_requirements
+from billing.errors import BillingError, StripeUnavailable
+from billing.refunds import refund_deadline
+from billing.tips import Tips
+from bot.actors import Actor
+from bot.commands import types as t
+from bot.commands.handlers import Dispatcher
+from bot.commands.times import format_when
+from bot.core import Core
+from bot.errors import Conflict
+from bot.events import DirectMessage
+from bot.models import Space, SpaceStatus
+from bot.money import format_minor
+from bot.permissions import Action, require
+from bot.replies import Button, Reply
+
+log = structlog.get_logger(__name__)
+
+TEST_MODE_PAYOUTS = (
+    "TEST MODE: no Stripe key is set, so there is no account to connect. Paid Spaces use "
+    "the local test checkout and no money moves; the operator sets STRIPE_SECRET_KEY for "
+    "real payments."
+)
+
+
+class RefundProgress:
+    """Tells the host how a cancellation's refunds are going: a DM at each quarter of a
+    long run, and one at the end."""
+
+    def __init__(self, core: Core, host_key: str, space: Space) -> None:
+        self.core = core
+        self.host_key = host_key
+        self.space = space
+        self._told = -1
+
+    async def __call__(self, done: int, total: int) -> None:
+        quarter = (4 * done) // total if total else 4
+        if done != total and (total < 8 or quarter == self._told):
+            return
+        self._told = quarter
+        state = "all done" if done == total else "in progress"
+        self.core.bus.publish(
+            DirectMessage(
+                identity_key=self.host_key,
+                text=f"Refunds for {self.space.title} (#{self.space.id}): {done} of {total} "
+                f"ticket(s) handled, {state}.",
+            )
+        )
+
+
+class BillingCommands:
+    def __init__(self, core: Core, accounts: Accounts, tips: Tips, *, test_mode: bool) -> None:
+        self.core = core
+        self.accounts = accounts
+        self.tips = tips
+        self.test_mode = test_mode
+
+    def register(self, dispatcher: Dispatcher) -> None:
+        dispatcher.register(t.PayoutsCommand, self.payouts)
+        dispatcher.register(t.Tip, self.tip)
+        dispatcher.register(t.RefundTicket, self.refund_ticket)
+        dispatcher.register(t.CancelSpace, self.cancel_space)
+
+    async def payouts(self, actor: Actor, cmd: t.PayoutsCommand) -> Reply:
+        if self.test_mode:
+            return Reply(TEST_MODE_PAYOUTS)
+        host = await self.core.identities.ensure(actor)
+        if cmd.verb == "connect":
+            url = await self.accounts.connect(host)
+            return Reply(
+                "Set up payouts with Stripe: it takes a few minutes and asks for your bank "
+                "details. Afterwards, check /payouts status.",
+                buttons=(Button("Set up payouts", url=url),),
+            )
+        account = (await self.accounts.status(host)).account
+        if account is None:
+            return Reply(
+                "You have not connected a Stripe account yet. Run /payouts connect to get "
+                "paid for tickets and tips."
+            )
+        lines = [
+            f"Payments: {'enabled' if account.charges_enabled else 'not enabled yet'}",
+            f"Payouts to your bank: {'enabled' if account.payouts_enabled else 'not enabled yet'}",
+        ]
+        if account.currently_due:
+            lines.append(
+                f"Stripe still needs: {describe_requirements(account.currently_due)}. "
+                "Finish with /payouts connect."
+            )
+        elif account.charges_enabled:
+            lines.append("You can sell paid tickets.")
+        return Reply("\n".join(lines), title="Payouts")
+
+    async def tip(self, actor: Actor, cmd: t.Tip) -> Reply:
+        tip, checkout = await self.tips.start(actor, cmd)
+        who = cmd.user.display_name or cmd.user.user_id
+        mode = " (TEST MODE — no real payment)" if checkout.test_mode else ""
+        how = "thanked in the channel" if tip.public else "told privately"
+        return Reply(
+            f"Tip {format_minor(tip.amount_minor, tip.currency)} to {who}: pay to send it"
+            f"{mode}. They'll be {how} once it's paid.",
+            buttons=(Button("Pay tip", url=checkout.url),),
+        )
+
+    async def refund_ticket(self, actor: Actor, cmd: t.RefundTicket) -> Reply:
+        """A host refunds one ticket: in full until the cutoff, not after."""
+        core = self.core
+        ticket = await core.tickets.get(cmd.ticket_id)
+        space = await core.spaces.get_in(ticket.space_id, actor.community_id)
+        require(Action.REFUND, await core.spaces.roles(space, actor))
+        if ticket.price_minor > 0 and space.status != SpaceStatus.CANCELLED:
+            deadline = refund_deadline(space, core.settings)
+            if core.clock.now() >= deadline:
+                tz = ZoneInfo((await core.identities.ensure(actor)).tz)
+                raise Conflict(
+                    f"Refunds for Space #{space.id} closed at {format_when(deadline, tz)} "
+                    f"({core.settings.refund_cutoff_hours} h before the start); the refund "
+                    "policy allows none after."
+                )
+        try:
+            ticket = await core.tickets.refund_one(actor, cmd.ticket_id)
+        except StripeUnavailable:
+            return Reply(
+                "Stripe can't be reached right now, so the refund is not done yet; the "
+                "ticket stays valid and the refund is retried automatically.",
+                error=True,
+            )
+        except BillingError as exc:
+            log.error("refund failed", ticket_id=cmd.ticket_id, error=str(exc))
+            return Reply(
+                "Stripe refused this refund (the operator has the details); the ticket "
+                "stays valid.",
+                error=True,
+            )
+        if ticket.price_minor:
+            amount = format_minor(ticket.price_minor, ticket.currency)
+            return Reply(f"Ticket {ticket.id} is refunded: {amount} goes back to the buyer.")
+        return Reply(f"Ticket {ticket.id} is {ticket.status.value}.")
+
+    async def cancel_space(self, actor: Actor, cmd: t.CancelSpace) -> Reply:
+        core = self.core
+        space = await core.spaces.get_in(cmd.space_id, actor.community_id)
+        host = await core.identities.get(space.host_id)
+        done, failed = await core.tickets.cancel_space(
+            actor, cmd.space_id, cmd.reason, progress=RefundProgress(core, host.key, space)
+        )
+        text = f"Space #{cmd.space_id} is cancelled. {done} ticket(s) refunded or voided."
+        if failed:
+            text += f" {failed} refund(s) failed and will be retried automatically."
+        return Reply(text, ephemeral=False)

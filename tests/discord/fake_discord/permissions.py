@@ -1,0 +1,35 @@
+"""Discord permission bits, as the API documents them (independent of discord.py)."""
+
+from __future__ import annotations
+
+ADMINISTRATOR = 1 << 3
+MANAGE_CHANNELS = 1 << 4
+VIEW_CHANNEL = 1 << 10
+SEND_MESSAGES = 1 << 11
+EMBED_LINKS = 1 << 14
+CONNECT = 1 << 20
+SPEAK = 1 << 21
+MUTE_MEMBERS = 1 << 22
+MOVE_MEMBERS = 1 << 24
+MANAGE_ROLES = 1 << 28
+REQUEST_TO_SPEAK = 1 << 32
+MANAGE_EVENTS = 1 << 33
+CREATE_EVENTS = 1 << 44
+ALL = (1 << 51) - 1
+
+EVERYONE_DEFAULT = VIEW_CHANNEL | SEND_MESSAGES | CONNECT | SPEAK | REQUEST_TO_SPEAK
+STAGE_MODERATOR = MANAGE_CHANNELS | MUTE_MEMBERS | MOVE_MEMBERS
+#: What the README's invite link asks for.
+BOT_INVITE = (
+    VIEW_CHANNEL
+    | SEND_MESSAGES
+    | EMBED_LINKS
+    | MANAGE_CHANNELS
+    | MANAGE_ROLES
+    | MANAGE_EVENTS
+    | CREATE_EVENTS
+    | CONNECT
+    | SPEAK
+    | MUTE_MEMBERS
+    | MOVE_MEMBERS
+)

@@ -1,0 +1,164 @@
+"""Slash options map onto the same typed commands as the text grammar; edits, co-hosts and
+moderation reach Discord's scheduled event, roles and Stage."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.core import Core
+from tests.discord.conftest import Bot, Server
+from tests.discord.fake_discord import FakeDiscord
+
+pytestmark = pytest.mark.timeout(60)
+G = r"\d+"
+
+
+async def test_times_are_read_in_the_members_zone_and_edits_reach_the_event(
+    bot: Bot, fake: FakeDiscord, server: Server, core: Core
+) -> None:
+    guild, alice = server.guild, server.host
+    zones = await fake.autocomplete(guild, alice, "tz set", "zone", "berl")
+    assert {"name": "Europe/Berlin", "value": "Europe/Berlin"} in zones
+    reply = await bot.answer(await fake.slash(guild, alice, "tz set", zone="Europe/Berlin"))
+    assert "Your time zone is now Europe/Berlin" in reply.text()
+
+    await bot.answer(
+        await fake.slash(
+            guild,
+            alice,
+            "space create",
+            title="Spring talk",
+            starts="2030-05-01 18:00",
+            tickets=20,
+            duration="1h30m",
+            limit=2,
+            description="All about spring.",
+        )
+    )
+    space = await core.spaces.get(1)
+    assert space.starts_at == datetime(2030, 5, 1, 16, 0, tzinfo=UTC)  # 18:00 CEST
+    assert (space.duration_minutes, space.per_buyer_limit) == (90, 2)
+    [announcement] = fake.channel_messages(server.announce)
+    assert f"<t:{int(space.starts_at.timestamp())}:F>" in announcement.text()
+    assert "All about spring." in announcement.text()
+
+    reply = await bot.answer(
+        await fake.slash(
+            guild,
+            alice,
+            "space edit",
+            space=1,
+            title="Spring talk, moved",
+            starts="2030-05-02 20:00",
+        )
+    )
+    assert reply.ephemeral and "Updated." in reply.text()
+    [edit] = fake.calls_to("PATCH", f"/guilds/{G}/scheduled-events/{G}")
+    assert edit.body["name"] == "Spring talk, moved"
+    assert edit.body["scheduled_start_time"].startswith("2030-05-02T18:00:00")
+    assert announcement.embeds[0]["title"] == "Spring talk, moved"
+
+    nothing = await bot.answer(await fake.slash(guild, alice, "space edit", space=1))
+    assert nothing.ephemeral and "Say what to change" in nothing.text()
+
+
+async def test_space_autocomplete_offers_the_members_own_spaces(
+    bot: Bot, fake: FakeDiscord, server: Server
+) -> None:
+    guild = server.guild
+    await bot.answer(
+        await fake.slash(
+            guild,
+            server.host,
+            "space create",
+            title="Alice's show",
+            starts="tomorrow 18:00",
+            tickets=5,
+        )
+    )
+    assert await fake.autocomplete(guild, server.dave, "space edit", "space", "") == []
+    [mine] = await fake.autocomplete(guild, server.host, "space edit", "space", "show")
+    assert mine["value"] == 1 and mine["name"].startswith("#1 Alice's show · ")
+    assert len(await fake.autocomplete(guild, server.mo, "space cancel", "space", "")) == 1
+    assert len(await fake.autocomplete(guild, server.dave, "ticket buy", "space", "1")) == 1
+    assert await fake.autocomplete(guild, server.dave, "stage promote", "space", "") == []
+
+
+async def test_help_and_cohosts(bot: Bot, fake: FakeDiscord, server: Server) -> None:
+    guild = server.guild
+    help_ = await bot.answer(await fake.slash(guild, server.bob, "help", command="space create"))
+    assert help_.ephemeral and '/space create title:"…"' in help_.text()
+
+    await bot.answer(
+        await fake.slash(
+            guild, server.host, "space create", title="Duo", starts="tomorrow 18:00", tickets=5
+        )
+    )
+    reply = await bot.answer(
+        await fake.slash(
+            guild, server.host, "space cohost", action="add", space=1, user=server.carol
+        )
+    )
+    assert "carol is now a co-host of Space #1" in reply.text()
+    [role] = [r for r in guild.roles.values() if r.name == "🎟 #1 Duo"]
+    assert role.id in server.carol.roles
+    await bot.answer(
+        await fake.slash(
+            guild, server.host, "space cohost", action="remove", space=1, user=server.carol
+        )
+    )
+    assert role.id not in server.carol.roles
+
+
+async def test_mute_and_remove_reach_the_discord_stage(
+    bot: Bot, fake: FakeDiscord, server: Server, core: Core
+) -> None:
+    guild, bob = server.guild, server.bob
+    await bot.answer(
+        await fake.slash(
+            guild, server.host, "space create", title="Panel", starts="tomorrow 18:00", tickets=5
+        )
+    )
+    [announcement] = fake.channel_messages(server.announce)
+    await bot.answer(await fake.click(guild, bob, announcement, "Get ticket"))
+    await bot.answer(await fake.slash(guild, server.host, "space start", space=1))
+    await fake.join_voice(guild, bob, server.stage)
+    await bot.settle()
+    await bot.answer(await fake.slash(guild, server.mo, "stage promote", user=bob))
+
+    await bot.answer(await fake.slash(guild, server.mo, "stage mute", user=bob))
+    [mute] = fake.calls_to("PATCH", f"/guilds/{G}/members/{bob.user.id}")
+    assert mute.body == {"mute": True} and bob.mute
+
+    queue = await bot.answer(await fake.slash(guild, server.mo, "stage queue"))
+    assert "Speakers: bob (muted)" in queue.text()
+
+    await bot.answer(await fake.slash(guild, server.mo, "stage remove", user=bob))
+    remove = fake.calls_to("PATCH", f"/guilds/{G}/members/{bob.user.id}")[-1]
+    assert remove.body == {"channel_id": None}
+    assert guild.voice[bob.user.id].channel_id is None
+
+
+async def test_closed_dms_are_logged_not_fatal(
+    bot: Bot, fake: FakeDiscord, server: Server, core: Core
+) -> None:
+    fake.dms_closed.add(server.bob.user.id)
+    await bot.answer(
+        await fake.slash(
+            server.guild,
+            server.host,
+            "space create",
+            title="Quiet",
+            starts="tomorrow 18:00",
+            tickets=5,
+        )
+    )
+    [announcement] = fake.channel_messages(server.announce)
+    answer = await bot.answer(
+        await fake.click(server.guild, server.bob, announcement, "Get ticket")
+    )
+    assert "You're in!" in answer.text()
+    assert fake.dms(server.bob) == []
+    assert fake.calls_to("POST", rf"/channels/{G}/messages")[-1].status == 403

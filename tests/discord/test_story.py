@@ -1,0 +1,145 @@
+"""The whole free-Space story through the fake Discord, as people would live it."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlmodel import select
+
+from bot.core import Core
+from bot.events import DirectMessage
+from bot.models import Reminder, SpaceStatus, StageRole
+from tests.discord.conftest import Bot, Server
+from tests.discord.fake_discord import FakeDiscord, Member
+from tests.discord.fake_discord import permissions as P
+
+pytestmark = pytest.mark.timeout(60)
+
+G = r"\d+"
+
+
+def key(server: Server, member: Member) -> str:
+    return f"discord:{server.guild.id}:{member.user.id}"
+
+
+async def test_host_creates_listener_buys_reminds_and_the_stage_runs(
+    bot: Bot, fake: FakeDiscord, server: Server, core: Core
+) -> None:
+    guild, alice, bob, mo = server.guild, server.host, server.bob, server.mo
+
+    # the host creates a Space with a slash command; options are typed, times in her zone
+    created = await fake.slash(
+        guild,
+        alice,
+        "space create",
+        title="Ask me anything",
+        starts="tomorrow 18:00",
+        tickets=10,
+        duration="90",
+    )
+    reply = await bot.answer(created)
+    assert "Space #1 is announced" in reply.text() and not reply.ephemeral
+    assert created.callback_types == [4]  # answered at once, well within 3 s
+
+    # the announcement: embed with a Discord timestamp and the three persistent buttons
+    [announcement] = fake.channel_messages(server.announce)
+    space = await core.spaces.get(1)
+    unix = int(space.starts_at.timestamp())
+    assert f"<t:{unix}:F>" in announcement.text()
+    assert "Tickets left: 10 of 10" in announcement.text()
+    assert announcement.custom_ids() == ["sp:/ticket buy 1", "sp:/remind on 1", "sp-tip:1"]
+
+    # a Stage scheduled event in the Stage channel, and the ticket role (the host has it)
+    [event] = guild.events.values()
+    assert (event.entity_type, event.channel_id, event.status) == (1, server.stage.id, 1)
+    assert event.name == "Ask me anything"
+    [ticket_role] = [r for r in guild.roles.values() if r.name == "🎟 #1 Ask me anything"]
+    assert ticket_role.id in alice.roles
+    # only ticket holders may join the Stage
+    overwrites = server.stage.overwrites
+    assert overwrites[guild.id].deny & P.CONNECT
+    assert overwrites[ticket_role.id].allow & P.CONNECT
+
+    # autocomplete finds the Space by title
+    choices = await fake.autocomplete(guild, bob, "ticket buy", "space", "ask")
+    assert choices == [{"name": choices[0]["name"], "value": 1}]
+    assert choices[0]["name"].startswith("#1 Ask me anything")
+
+    # a listener clicks the button: ticket, DM with the join link, role
+    bought = await fake.click(guild, bob, announcement, "Get ticket")
+    answer = await bot.answer(bought)
+    assert answer.ephemeral and "You're in!" in answer.text()
+    [dm] = fake.dms(bob)
+    assert "Your ticket for Ask me anything" in dm.text()
+    [[join]] = [row["components"] for row in dm.components]
+    assert join["label"] == "Join the room"
+    assert re.fullmatch(r"http://stagepass\.test/rooms/1#token=\S+", join["url"])
+    assert ticket_role.id in bob.roles
+    assert fake.calls_to("PUT", f"/guilds/{G}/members/{bob.user.id}/roles/{ticket_role.id}")
+    assert "Tickets left: 9 of 10" in announcement.text()  # edited in place
+
+    # Remind me sets a reminder; the scheduler's delivery arrives as a core DM
+    reminded = await bot.answer(await fake.click(guild, bob, announcement, "Remind me"))
+    assert reminded.ephemeral and "I'll remind you" in reminded.text()
+    async with core.db.session() as session:
+        assert len(list(await session.exec(select(Reminder).where(Reminder.space_id == 1)))) == 1
+    core.bus.publish(
+        DirectMessage(
+            identity_key=key(server, bob),
+            text="Ask me anything starts in 15 minutes.",
+            links=(("Join the room", "http://stagepass.test/rooms/1"),),
+        )
+    )
+    await bot.settle()
+    reminder = fake.dms(bob)[-1]
+    assert reminder.text() == "Ask me anything starts in 15 minutes."
+    assert fake.calls_to("POST", rf"/channels/{reminder.channel_id}/messages")
+    assert reminder.channel_id == dm.channel_id  # the DM channel
+
+    # the host starts it: the Stage instance opens, linked to the event
+    started = await bot.answer(await fake.slash(guild, alice, "space start", space=1))
+    assert "is live" in started.text()
+    [stage_call] = fake.calls_to("POST", "/stage-instances")
+    assert int(stage_call.body["channel_id"]) == server.stage.id
+    assert int(stage_call.body["guild_scheduled_event_id"]) == event.id
+    assert server.stage.id in guild.stages and event.status == 2
+    assert "Live now" in announcement.text()
+
+    # the host joins the Stage and is on it at once; listeners join suppressed
+    await fake.join_voice(guild, alice, server.stage)
+    await bot.until(lambda: not guild.voice[alice.user.id].suppress, "the host on stage")
+
+    # Discord's request-to-speak raises the hand in Stagepass
+    await fake.join_voice(guild, bob, server.stage)
+    await fake.request_to_speak(guild, bob)
+    await bot.settle()
+    state = await core.stage.state(1)
+    assert [s.identity.display_name for s in state.queue] == ["bob"]
+
+    # a moderator promotes: suppress lifted on the Stage, bob is a Stagepass speaker
+    promoted = await bot.answer(await fake.slash(guild, mo, "stage promote", user=bob))
+    assert "bob is now a speaker" in promoted.text()
+    [lift] = fake.calls_to("PATCH", f"/guilds/{G}/voice-states/{bob.user.id}")
+    assert lift.body["suppress"] is False
+    assert guild.voice[bob.user.id].suppress is False
+    state = await core.stage.state(1)
+    assert [(s.identity.display_name, s.role) for s in state.speakers] == [
+        ("bob", StageRole.SPEAKER)
+    ]
+    assert any("You are now a speaker" in m.text() for m in fake.dms(bob))
+
+    # and demotes
+    demoted = await bot.answer(await fake.slash(guild, mo, "stage demote", user=bob))
+    assert "bob is a listener again" in demoted.text()
+    lifts = fake.calls_to("PATCH", f"/guilds/{G}/voice-states/{bob.user.id}")
+    assert lifts[-1].body["suppress"] is True and guild.voice[bob.user.id].suppress is True
+    assert (await core.stage.state(1)).speakers == []
+
+    # the end: Stage closed, event completed, role gone
+    await bot.answer(await fake.slash(guild, alice, "space end", space=1))
+    assert (await core.spaces.get(1)).status == SpaceStatus.ENDED
+    assert server.stage.id not in guild.stages and event.status == 3
+    assert ticket_role.id not in guild.roles and ticket_role.id not in bob.roles
+    assert announcement.components == [] and "Ended" in announcement.text()
+    assert fake.unknown == []
