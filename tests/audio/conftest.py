@@ -216,9 +216,7 @@ async def build_world(
 
 
 @pytest.fixture
-async def world(
-    core: Core, settings: Settings, metrics: AudioMetrics
-) -> AsyncIterator[World]:
+async def world(core: Core, settings: Settings, metrics: AudioMetrics) -> AsyncIterator[World]:
     """A live Space with the audio room installed (no ticket holders yet)."""
     world = await build_world(core, settings, metrics)
     try:

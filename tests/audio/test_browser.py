@@ -142,9 +142,7 @@ class _Server(uvicorn.Server):
 
 
 @pytest.fixture
-async def scheduled(
-    core: Core, settings: Settings, metrics: AudioMetrics
-) -> AsyncIterator[World]:
+async def scheduled(core: Core, settings: Settings, metrics: AudioMetrics) -> AsyncIterator[World]:
     """A Space two hours ahead, not started; the room opens on SpaceStarted."""
     world = await build_world(core, settings, metrics, live=False)
     stop = asyncio.Event()
@@ -283,8 +281,11 @@ async def test_a_browser_listens_speaks_when_promoted_and_sees_every_state(
     listener = await world.join(bob)
     await core.stage.promote(HOST, space_id, UserRef("ann"))
     await page.wait_for_selector("#btn-mic:not([hidden])")
-    await eventually(lambda: listener.probe.share(MIC_TONE) > 0.1, within=15,
-                     what="the aiortc listener hears the browser's microphone")
+    await eventually(
+        lambda: listener.probe.share(MIC_TONE) > 0.1,
+        within=15,
+        what="the aiortc listener hears the browser's microphone",
+    )
     assert listener.probe.share(HOST_TONE) > 0.05  # and still the host
     sent = await room.evaluate(INBOUND)
     assert sent["sentPackets"] > 0 and await room.evaluate(SENDER_TRACK) == "live"
@@ -300,8 +301,11 @@ async def test_a_browser_listens_speaks_when_promoted_and_sees_every_state(
     # -- demoted: the microphone is off and nobody hears it ---------------------------------
     await core.stage.demote(HOST, space_id, UserRef("ann"))
     await page.wait_for_selector("#btn-hand:not([hidden])")
-    await eventually(lambda: listener.probe.share(MIC_TONE) < 0.01, within=10,
-                     what="the demoted browser is no longer heard")
+    await eventually(
+        lambda: listener.probe.share(MIC_TONE) < 0.01,
+        within=10,
+        what="the demoted browser is no longer heard",
+    )
     assert await room.evaluate(SENDER_TRACK) is None
 
     # -- the end: the page says so and offers the recording --------------------------------

@@ -35,7 +35,7 @@ async def test_the_page_is_self_contained_and_locked_down(world: World) -> None:
     assert page.headers["referrer-policy"] == "no-referrer"
     html = page.text
     assert '<h1 id="room-title">Night radio</h1>' in html
-    assert "Hosted by <strong id=\"host-name\">Hal</strong>" in html
+    assert 'Hosted by <strong id="host-name">Hal</strong>' in html
     assert '<script src="/audio/room.js" defer></script>' in html
     assert not re.search(r'(src|href)="(https?:)?//', html)  # nothing from elsewhere
     assert "<script>" not in html  # no inline script (CSP would block it)
@@ -105,8 +105,9 @@ async def test_hands_are_for_ticket_holders_in_the_live_room(world: World) -> No
     assert response.status_code == 409  # the host is on stage already
     assert response.json()["error"]["message"] == "You are already on stage."
     ann = await world.ticket("ann")
-    assert (await world.http.post(url, json={"up": "yes please"}, headers=ann.bearer)
-            ).status_code == 422
+    assert (
+        await world.http.post(url, json={"up": "yes please"}, headers=ann.bearer)
+    ).status_code == 422
     await world.core.spaces.end(HOST, world.space_id)
     await world.core.bus.drain()
     response = await world.http.post(url, json={"up": True}, headers=ann.bearer)
@@ -157,8 +158,9 @@ async def test_cohosts_join_the_stage_and_the_end_closes_the_room(world: World) 
         lambda: role_of(room, cy.key) == Role.SPEAKER, within=1, what="co-host on stage"
     )
     await world.core.spaces.end(HOST, world.space_id)
-    await eventually(lambda: world.audio.registry.get(world.space_id) is None, within=2,
-                     what="room closed")
+    await eventually(
+        lambda: world.audio.registry.get(world.space_id) is None, within=2, what="room closed"
+    )
     assert room.closed
 
 

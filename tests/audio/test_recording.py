@@ -54,8 +54,10 @@ def tone(frequency: int, index: int) -> bytes:
     start = index * FRAME_SAMPLES
     return array.array(
         "h",
-        (int(8_000 * math.sin(2 * math.pi * frequency * (start + n) / RATE))
-         for n in range(FRAME_SAMPLES)),
+        (
+            int(8_000 * math.sin(2 * math.pi * frequency * (start + n) / RATE))
+            for n in range(FRAME_SAMPLES)
+        ),
     ).tobytes()
 
 

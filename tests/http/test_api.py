@@ -59,8 +59,9 @@ async def test_free_space_story(client: httpx.AsyncClient, core: Core) -> None:
     got = await client.get(f"/api/v1/spaces/{space_id}")
     assert got.status_code == 200 and got.json() == space
 
-    held = await client.post(f"/api/v1/spaces/{space_id}/holds",
-                             json={"buyer": person("bob"), "quantity": 1})
+    held = await client.post(
+        f"/api/v1/spaces/{space_id}/holds", json={"buyer": person("bob"), "quantity": 1}
+    )
     assert held.status_code == 201, held.text
     hold = held.json()
     assert hold["status"] == "confirmed" and hold["checkout_url"] is None
@@ -73,25 +74,31 @@ async def test_free_space_story(client: httpx.AsyncClient, core: Core) -> None:
     verified = await client.post("/api/v1/tickets/verify", json={"token": token})
     assert verified.status_code == 200, verified.text
     assert verified.json() == {
-        "valid": True, "ticket_id": ticket["id"], "space_id": space_id,
-        "holder": person("bob", display_name="bob"), "role": "listener",
+        "valid": True,
+        "ticket_id": ticket["id"],
+        "space_id": space_id,
+        "holder": person("bob", display_name="bob"),
+        "role": "listener",
         "expires_at": "2030-01-04T17:00:00Z",
     }
-    other_space = await client.post("/api/v1/tickets/verify",
-                                    json={"token": token, "space_id": space_id + 1})
+    other_space = await client.post(
+        "/api/v1/tickets/verify", json={"token": token, "space_id": space_id + 1}
+    )
     assert other_space.status_code == 401
 
     mine = await client.get("/api/v1/buyers/discord/guild1/bob/tickets")
     assert mine.status_code == 200
     assert [(t["id"], t["token"]) for t in mine.json()["tickets"]] == [(ticket["id"], token)]
 
-    sold_out = await client.post(f"/api/v1/spaces/{space_id}/holds",
-                                 json={"buyer": person("carol"), "quantity": 1})
+    sold_out = await client.post(
+        f"/api/v1/spaces/{space_id}/holds", json={"buyer": person("carol"), "quantity": 1}
+    )
     assert sold_out.status_code == 409
     assert error_of(sold_out)["type"] == "sold_out"
 
-    cancelled = await client.post(f"/api/v1/spaces/{space_id}/cancel",
-                                  json={"reason": "Host is ill"})
+    cancelled = await client.post(
+        f"/api/v1/spaces/{space_id}/cancel", json={"reason": "Host is ill"}
+    )
     assert cancelled.status_code == 200, cancelled.text
     result = cancelled.json()
     assert result["tickets_closed"] == 1 and result["tickets_failed"] == 0
@@ -100,16 +107,19 @@ async def test_free_space_story(client: httpx.AsyncClient, core: Core) -> None:
 
     revoked = await client.post("/api/v1/tickets/verify", json={"token": token})
     assert revoked.status_code == 403
-    assert error_of(revoked) == {"type": "permission_denied",
-                                 "message": "This ticket was revoked.", "field": None}
+    assert error_of(revoked) == {
+        "type": "permission_denied",
+        "message": "This ticket was revoked.",
+        "field": None,
+    }
 
     again = await client.post(f"/api/v1/spaces/{space_id}/cancel", json={})
     assert again.status_code == 409 and error_of(again)["type"] == "conflict"
 
-    assert (await client.get("/api/v1/buyers/discord/guild1/bob/tickets")).json() == {
-        "tickets": []}
-    closed = await client.get("/api/v1/buyers/discord/guild1/bob/tickets",
-                              params={"include_closed": "true"})
+    assert (await client.get("/api/v1/buyers/discord/guild1/bob/tickets")).json() == {"tickets": []}
+    closed = await client.get(
+        "/api/v1/buyers/discord/guild1/bob/tickets", params={"include_closed": "true"}
+    )
     [gone] = closed.json()["tickets"]
     assert gone["status"] == "revoked" and gone["token"] is None and gone["join_url"] is None
     await core.bus.drain()
@@ -132,8 +142,9 @@ async def test_free_space_story(client: httpx.AsyncClient, core: Core) -> None:
         ({"host": person("has space")}, "host.user_id", "pattern"),
     ],
 )
-async def test_bad_space_input_is_422(client: httpx.AsyncClient, overrides: dict[str, Any],
-                                      field: str, words: str) -> None:
+async def test_bad_space_input_is_422(
+    client: httpx.AsyncClient, overrides: dict[str, Any], field: str, words: str
+) -> None:
     response = await client.post("/api/v1/spaces", json=space_body(**overrides))
     assert response.status_code == 422, response.text
     error = error_of(response)
@@ -143,8 +154,9 @@ async def test_bad_space_input_is_422(client: httpx.AsyncClient, overrides: dict
 
 
 async def test_malformed_and_missing_bodies_are_422(client: httpx.AsyncClient) -> None:
-    broken = await client.post("/api/v1/spaces", content=b"{not json",
-                               headers={"Content-Type": "application/json"})
+    broken = await client.post(
+        "/api/v1/spaces", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
     assert broken.status_code == 422 and error_of(broken)["type"] == "invalid_input"
 
     body = space_body()
@@ -159,24 +171,29 @@ async def test_malformed_and_missing_bodies_are_422(client: httpx.AsyncClient) -
 async def test_limits_and_lookups(client: httpx.AsyncClient, core: Core) -> None:
     unknown = await client.get("/api/v1/spaces/999")
     assert unknown.status_code == 404
-    assert error_of(unknown) == {"type": "not_found", "message": "There is no Space #999.",
-                                 "field": None}
+    assert error_of(unknown) == {
+        "type": "not_found",
+        "message": "There is no Space #999.",
+        "field": None,
+    }
 
     too_many = await client.post("/api/v1/spaces", json=space_body(capacity=1_000_000))
     assert too_many.status_code == 422 and error_of(too_many)["type"] == "limit_exceeded"
 
     space_id = (await client.post("/api/v1/spaces", json=space_body(capacity=5))).json()["id"]
-    greedy = await client.post(f"/api/v1/spaces/{space_id}/holds",
-                               json={"buyer": person("bob"), "quantity": 2})
+    greedy = await client.post(
+        f"/api/v1/spaces/{space_id}/holds", json={"buyer": person("bob"), "quantity": 2}
+    )
     assert greedy.status_code == 422 and error_of(greedy)["type"] == "limit_exceeded"
-    zero = await client.post(f"/api/v1/spaces/{space_id}/holds",
-                             json={"buyer": person("bob"), "quantity": 0})
+    zero = await client.post(
+        f"/api/v1/spaces/{space_id}/holds", json={"buyer": person("bob"), "quantity": 0}
+    )
     assert zero.status_code == 422 and error_of(zero)["field"] == "quantity"
-    stranger = await client.post(f"/api/v1/spaces/{space_id}/holds",
-                                 json={"buyer": person("bob", community="other")})
+    stranger = await client.post(
+        f"/api/v1/spaces/{space_id}/holds", json={"buyer": person("bob", community="other")}
+    )
     assert stranger.status_code == 404
-    host = await client.post(f"/api/v1/spaces/{space_id}/holds",
-                             json={"buyer": person("alice")})
+    host = await client.post(f"/api/v1/spaces/{space_id}/holds", json={"buyer": person("alice")})
     assert host.status_code == 409
 
     nobody = await client.get("/api/v1/buyers/discord/guild1/nobody/tickets")
@@ -210,8 +227,9 @@ class FakeGateway:
     async def ensure_can_sell(self, host: Identity, space_price_minor: int) -> None:
         return None
 
-    async def start_checkout(self, *, hold: Hold, space: Space, buyer: Identity,
-                             email: str | None) -> Checkout:
+    async def start_checkout(
+        self, *, hold: Hold, space: Space, buyer: Identity, email: str | None
+    ) -> Checkout:
         return Checkout(url=f"https://pay.test/{hold.id}", test_mode=True)
 
     async def refund(self, ticket: Ticket, *, reason: str) -> None:
@@ -223,14 +241,14 @@ async def test_paid_hold_returns_the_checkout_then_refunds_on_cancel(
 ) -> None:
     gateway = FakeGateway()
     core.use_payments(gateway)
-    created = await client.post("/api/v1/spaces",
-                                json=space_body(price_minor=1250, currency="EUR", capacity=3))
+    created = await client.post(
+        "/api/v1/spaces", json=space_body(price_minor=1250, currency="EUR", capacity=3)
+    )
     assert created.status_code == 201, created.text
     space = created.json()
     assert (space["price_minor"], space["currency"]) == (1250, "eur")
 
-    held = await client.post(f"/api/v1/spaces/{space['id']}/holds",
-                             json={"buyer": person("bob")})
+    held = await client.post(f"/api/v1/spaces/{space['id']}/holds", json={"buyer": person("bob")})
     assert held.status_code == 201, held.text
     hold = held.json()
     assert hold["status"] == "active" and hold["tickets"] == []
@@ -255,8 +273,9 @@ async def test_public_key_verifies_tokens_offline(
     key = (await client.get("/api/v1/keys/ticket")).json()
     assert key["algorithm"] == "Ed25519"
     space_id = (await client.post("/api/v1/spaces", json=space_body())).json()["id"]
-    hold = (await client.post(f"/api/v1/spaces/{space_id}/holds",
-                              json={"buyer": person("bob")})).json()
+    hold = (
+        await client.post(f"/api/v1/spaces/{space_id}/holds", json={"buyer": person("bob")})
+    ).json()
     token = hold["tickets"][0]["token"]
 
     raw = base64.urlsafe_b64decode(key["public_key"] + "=" * (-len(key["public_key"]) % 4))
@@ -266,6 +285,5 @@ async def test_public_key_verifies_tokens_offline(
 
 
 async def test_oversized_bodies_are_refused(client: httpx.AsyncClient) -> None:
-    response = await client.post("/api/v1/spaces",
-                                 json=space_body(description="x" * 70_000))
+    response = await client.post("/api/v1/spaces", json=space_body(description="x" * 70_000))
     assert response.status_code == 413

@@ -45,8 +45,9 @@ async def test_metrics_count_requests_by_route_template_and_domain_events(
     route = "/api/v1/spaces/{space_id}"
     assert value("stagepass_http_requests_total", method="GET", route=route, status="200") == 2
     assert value("stagepass_http_requests_total", method="GET", route=route, status="404") == 1
-    assert value("stagepass_http_requests_total", method="GET", route="<unmatched>",
-                 status="404") == 1
+    assert (
+        value("stagepass_http_requests_total", method="GET", route="<unmatched>", status="404") == 1
+    )
     assert value("stagepass_http_request_duration_seconds_count", method="GET", route=route) == 3
     assert value("stagepass_tickets_issued_total") == 1
     assert value("stagepass_holds_created_total") == 1
@@ -54,18 +55,25 @@ async def test_metrics_count_requests_by_route_template_and_domain_events(
 
     text = (await client.get("/metrics")).text
     assert f'route="/api/v1/spaces/{space_id}"' not in text  # templates, never raw paths
-    for name in ("stagepass_http_requests_total", "stagepass_http_request_duration_seconds",
-                 "stagepass_http_requests_in_flight", "stagepass_http_unhandled_errors_total",
-                 "stagepass_tickets_issued_total", "stagepass_tickets_closed_total",
-                 "stagepass_holds_created_total", "stagepass_holds_released_total",
-                 "stagepass_space_transitions_total"):
+    for name in (
+        "stagepass_http_requests_total",
+        "stagepass_http_request_duration_seconds",
+        "stagepass_http_requests_in_flight",
+        "stagepass_http_unhandled_errors_total",
+        "stagepass_tickets_issued_total",
+        "stagepass_tickets_closed_total",
+        "stagepass_holds_created_total",
+        "stagepass_holds_released_total",
+        "stagepass_space_transitions_total",
+    ):
         assert f"# TYPE {name.removesuffix('_total')}" in text, name
 
 
 async def test_metrics_serve_the_default_registry(core: Core) -> None:
     app = create_app(core, api_token=TOKEN)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url=BASE_URL) as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=BASE_URL
+    ) as client:
         response = await client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
@@ -76,12 +84,17 @@ async def test_metrics_serve_the_default_registry(core: Core) -> None:
 async def test_watching_the_bus_twice_counts_once(core: Core, registry: CollectorRegistry) -> None:
     create_app(core, api_token=TOKEN, registry=registry)
     app = create_app(core, api_token=TOKEN, registry=registry)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL,
-                                 headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url=BASE_URL,
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    ) as client:
         await client.post("/api/v1/spaces", json=space_body())
     await core.bus.drain()
-    assert registry.get_sample_value("stagepass_space_transitions_total",
-                                     {"transition": "announced"}) == 1
+    assert (
+        registry.get_sample_value("stagepass_space_transitions_total", {"transition": "announced"})
+        == 1
+    )
 
 
 async def test_unexpected_errors_are_a_logged_generic_500(
@@ -94,8 +107,9 @@ async def test_unexpected_errors_are_a_logged_generic_500(
         raise RuntimeError("database password is hunter2")
 
     app = create_app(core, api_token=TOKEN, routers=[boom], registry=registry)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url=BASE_URL) as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=BASE_URL
+    ) as client:
         with capture_logs() as logs:
             response = await client.get("/boom/1", headers={"X-Request-ID": "req-42"})
     assert response.status_code == 500
@@ -106,8 +120,13 @@ async def test_unexpected_errors_are_a_logged_generic_500(
     [entry] = [e for e in logs if e["log_level"] == "error"]
     assert entry["request_id"] == "req-42" and entry["route"] == "/boom/{n}"
     assert isinstance(entry["exc_info"], RuntimeError)
-    assert registry.get_sample_value("stagepass_http_requests_total",
-                                     {"method": "GET", "route": "/boom/{n}", "status": "500"}) == 1
+    assert (
+        registry.get_sample_value(
+            "stagepass_http_requests_total",
+            {"method": "GET", "route": "/boom/{n}", "status": "500"},
+        )
+        == 1
+    )
 
 
 async def test_mounted_apps_are_labelled_by_template(
@@ -119,12 +138,17 @@ async def test_mounted_apps_are_labelled_by_template(
     extra = APIRouter()
     extra.mount("/rooms", Starlette(routes=[Route("/{rid}/signal", room)]))
     app = create_app(core, api_token=TOKEN, routers=[extra], registry=registry)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url=BASE_URL) as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=BASE_URL
+    ) as client:
         assert (await client.get("/rooms/7/signal")).text == "7"
-    assert registry.get_sample_value(
-        "stagepass_http_requests_total",
-        {"method": "GET", "route": "/rooms/{rid}/signal", "status": "200"}) == 1
+    assert (
+        registry.get_sample_value(
+            "stagepass_http_requests_total",
+            {"method": "GET", "route": "/rooms/{rid}/signal", "status": "200"},
+        )
+        == 1
+    )
 
 
 async def test_request_ids_are_echoed_or_made(anon: httpx.AsyncClient) -> None:
@@ -164,9 +188,14 @@ def test_an_empty_api_token_is_refused(core: Core) -> None:
 async def test_openapi_lists_every_route(anon: httpx.AsyncClient) -> None:
     schema = (await anon.get("/openapi.json")).json()
     assert set(schema["paths"]) >= {
-        "/healthz", "/metrics", "/api/v1/spaces", "/api/v1/spaces/{space_id}",
-        "/api/v1/spaces/{space_id}/cancel", "/api/v1/spaces/{space_id}/holds",
-        "/api/v1/buyers/{platform}/{community}/{user_id}/tickets", "/api/v1/tickets/verify",
+        "/healthz",
+        "/metrics",
+        "/api/v1/spaces",
+        "/api/v1/spaces/{space_id}",
+        "/api/v1/spaces/{space_id}/cancel",
+        "/api/v1/spaces/{space_id}/holds",
+        "/api/v1/buyers/{platform}/{community}/{user_id}/tickets",
+        "/api/v1/tickets/verify",
         "/api/v1/keys/ticket",
     }
     assert "/spaces/{space_id}" not in schema["paths"]  # the HTML page

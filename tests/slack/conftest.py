@@ -130,7 +130,8 @@ class Slack:
         if headers is None:
             headers = self.signed_headers(body)
         return await self.http.post(
-            "/slack/events", content=body.encode(),
+            "/slack/events",
+            content=body.encode(),
             headers={"Content-Type": content_type, **headers},
         )
 
@@ -156,9 +157,7 @@ class Slack:
         }
         return urllib.parse.urlencode(fields), name
 
-    async def command(
-        self, user: str, command: str, text: str = ""
-    ) -> tuple[httpx.Response, str]:
+    async def command(self, user: str, command: str, text: str = "") -> tuple[httpx.Response, str]:
         """Run a slash command; returns Slack's HTTP response and the response_url's name."""
         body, name = self.command_body(user, command, text)
         return await self.post(body, "application/x-www-form-urlencoded"), name
@@ -182,8 +181,12 @@ class Slack:
         """Click a button in a channel message (or in the App Home)."""
         n = next(self._seq)
         name = f"b{n}"
-        action = {"type": "button", "action_id": action_id, "block_id": "b",
-                  "action_ts": f"{time.time():.6f}"}
+        action = {
+            "type": "button",
+            "action_id": action_id,
+            "block_id": "b",
+            "action_ts": f"{time.time():.6f}",
+        }
         if value is not None:
             action["value"] = value
         payload: dict[str, Any] = {
@@ -199,8 +202,11 @@ class Slack:
             payload["container"] = {"type": "view", "view_id": "VHOME"}
             payload["view"] = {"id": "VHOME", "type": "home", "callback_id": ""}
         else:
-            payload["container"] = {"type": "message", "message_ts": "1700000000.000001",
-                                    "channel_id": ANNOUNCE}
+            payload["container"] = {
+                "type": "message",
+                "message_ts": "1700000000.000001",
+                "channel_id": ANNOUNCE,
+            }
             payload["channel"] = {"id": ANNOUNCE, "name": "announcements"}
             payload["response_url"] = self.fake.response_url(name)
         return await self.interaction(payload), name
@@ -216,8 +222,7 @@ class Slack:
             "callback_id": view["callback_id"],
             "private_metadata": view.get("private_metadata", ""),
             "hash": "1700000000.abc",
-            "state": {"values": {block: {"value": element}
-                                 for block, element in values.items()}},
+            "state": {"values": {block: {"value": element} for block, element in values.items()}},
         }
         payload = {
             "type": "view_submission",
@@ -231,16 +236,18 @@ class Slack:
         return await self.interaction(payload)
 
     async def event(self, event: dict[str, Any], **extra: Any) -> httpx.Response:
-        body = json.dumps({
-            "token": "legacy-token",
-            "team_id": self.team,
-            "api_app_id": "A0STAGE",
-            "type": "event_callback",
-            "event_id": f"Ev{next(self._seq):06d}",
-            "event_time": int(time.time()),
-            "event": event,
-            **extra,
-        })
+        body = json.dumps(
+            {
+                "token": "legacy-token",
+                "team_id": self.team,
+                "api_app_id": "A0STAGE",
+                "type": "event_callback",
+                "event_id": f"Ev{next(self._seq):06d}",
+                "event_time": int(time.time()),
+                "event": event,
+                **extra,
+            }
+        )
         return await self.post(body, "application/json")
 
     async def answer(self, response: httpx.Response, name: str) -> dict[str, Any]:
@@ -284,8 +291,9 @@ async def fake() -> AsyncIterator[FakeSlack]:
 @asynccontextmanager
 async def serving(app: Any) -> AsyncIterator[str]:
     """Serve an ASGI app with uvicorn on 127.0.0.1; yields its base URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False,
-                            lifespan="off")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="off"
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(), name="uvicorn")
     try:
@@ -329,8 +337,9 @@ async def make_slack(
         config = SlackConfig.from_settings(configured)
         assert config is not None
         adapter = SlackAdapter(core, dispatcher(core), config, ack_budget=ack_budget)
-        app = create_app(core, api_token="test-token", routers=[adapter.router()],
-                         registry=CollectorRegistry())
+        app = create_app(
+            core, api_token="test-token", routers=[adapter.router()], registry=CollectorRegistry()
+        )
         app.state.ready = True
         server = serving(app)
         base_url = await server.__aenter__()

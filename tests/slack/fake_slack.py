@@ -139,8 +139,9 @@ class FakeSlack:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self.sockets.append(ws)
-        await ws.send_json({"type": "hello", "num_connections": 1,
-                            "connection_info": {"app_id": "A0STAGE"}})
+        await ws.send_json(
+            {"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0STAGE"}}
+        )
         self.socket_open.set()
         async for message in ws:
             if message.type == WSMsgType.TEXT:
@@ -167,15 +168,24 @@ class FakeSlack:
         match method:
             case "auth.test":
                 team = self.tokens.get(token or "", TEAM)
-                return ok | {"team_id": team, "team": "Acme", "user_id": BOT_USER,
-                             "bot_id": BOT_ID, "user": "stagepass",
-                             "url": "https://acme.slack.com/", "is_enterprise_install": False}
+                return ok | {
+                    "team_id": team,
+                    "team": "Acme",
+                    "user_id": BOT_USER,
+                    "bot_id": BOT_ID,
+                    "user": "stagepass",
+                    "url": "https://acme.slack.com/",
+                    "is_enterprise_install": False,
+                }
             case "users.info":
                 user = self.users.get(str(params.get("user")))
                 return ok | {"user": user} if user else {"ok": False, "error": "user_not_found"}
             case "usergroups.list":
-                return ok | {"usergroups": [{"id": gid, "handle": handle}
-                                            for gid, (handle, _) in self.groups.items()]}
+                return ok | {
+                    "usergroups": [
+                        {"id": gid, "handle": handle} for gid, (handle, _) in self.groups.items()
+                    ]
+                }
             case "usergroups.users.list":
                 group = self.groups.get(str(params.get("usergroup")))
                 if group is None:

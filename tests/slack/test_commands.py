@@ -22,10 +22,15 @@ def texts(blocks: list[dict[str, Any]]) -> str:
             if isinstance(block.get(key), dict):
                 out.append(block[key]["text"])
         out += [f["text"] for f in block.get("fields", [])]
-        out += [e.get("text", "") if e.get("type") == "mrkdwn" else ""
-                for e in block.get("elements", [])]
-        out += [e["text"]["text"] for e in block.get("elements", []) if "text" in e
-                and isinstance(e["text"], dict)]
+        out += [
+            e.get("text", "") if e.get("type") == "mrkdwn" else ""
+            for e in block.get("elements", [])
+        ]
+        out += [
+            e["text"]["text"]
+            for e in block.get("elements", [])
+            if "text" in e and isinstance(e["text"], dict)
+        ]
         if "accessory" in block:
             out.append(block["accessory"]["text"]["text"])
     return "\n".join(out)
@@ -117,8 +122,11 @@ async def test_space_create_modal(slack: Slack) -> None:
     blocks = {b.get("block_id"): b for b in view["blocks"]}
     assert {"title", "starts_date", "starts_time", "tickets", "price", "currency"} <= set(blocks)
     assert blocks["starts_date"]["element"]["type"] == "datepicker"
-    assert blocks["starts_time"]["element"] == {"type": "timepicker", "action_id": "value",
-                                                "timezone": "UTC"}
+    assert blocks["starts_time"]["element"] == {
+        "type": "timepicker",
+        "action_id": "value",
+        "timezone": "UTC",
+    }
     assert blocks["currency"]["element"]["type"] == "static_select"
     assert json.loads(view["private_metadata"])["response_url"] == slack.fake.response_url(name)
 
@@ -152,11 +160,17 @@ async def test_modal_reads_the_time_in_the_hosts_zone(slack: Slack) -> None:
     ("changes", "block", "message"),
     [
         ({"tickets": {"value": "0"}}, "tickets", "A Space needs at least 1 ticket."),
-        ({"starts_date": {"selected_date": "2029-12-31"}}, "starts_date",
-         "The start time is in the past; pick a time ahead."),
+        (
+            {"starts_date": {"selected_date": "2029-12-31"}},
+            "starts_date",
+            "The start time is in the past; pick a time ahead.",
+        ),
         ({"title": {"value": "x" * 101}}, "title", "The title is 101 characters long"),
-        ({"currency": {"selected_option": {"value": "jpy"}}, "price": {"value": "4.5"}},
-         "price", "JPY amounts take no decimals"),
+        (
+            {"currency": {"selected_option": {"value": "jpy"}}, "price": {"value": "4.5"}},
+            "price",
+            "JPY amounts take no decimals",
+        ),
         ({"starts_time": {"selected_time": None}}, "starts_time", "Pick the time"),
         ({"duration": {"value": "9999"}}, "duration", "The duration must be between"),
     ],

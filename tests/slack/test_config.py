@@ -48,8 +48,9 @@ def test_modes(settings: Settings) -> None:
     assert single.api_base == "http://127.0.0.1:9/api/"
     many = config(settings, **OAUTH)
     assert many is not None and many.multi_workspace and not many.socket_mode
-    socket = config(settings, slack_bot_token=SecretStr("xoxb-1"),
-                    slack_app_token=SecretStr("xapp-1"))
+    socket = config(
+        settings, slack_bot_token=SecretStr("xoxb-1"), slack_app_token=SecretStr("xapp-1")
+    )
     assert socket is not None and socket.socket_mode and not socket.http_events
 
 
@@ -75,9 +76,17 @@ def test_half_configured_is_a_clear_error(
 
 def test_env_example_lists_the_slack_settings() -> None:
     example = (Path(__file__).parents[2] / ".env.example").read_text()
-    for key in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_CLIENT_ID",
-                "SLACK_CLIENT_SECRET", "SLACK_STATE_SECRET", "SLACK_APP_TOKEN",
-                "SLACK_ANNOUNCE_CHANNEL", "SLACK_MODERATOR_GROUP", "SLACK_API_BASE"):
+    for key in (
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "SLACK_CLIENT_ID",
+        "SLACK_CLIENT_SECRET",
+        "SLACK_STATE_SECRET",
+        "SLACK_APP_TOKEN",
+        "SLACK_ANNOUNCE_CHANNEL",
+        "SLACK_MODERATOR_GROUP",
+        "SLACK_API_BASE",
+    ):
         assert f"\n{key}=" in example, key
 
 
@@ -100,8 +109,7 @@ async def test_install(settings: Settings, core: Core, dispatcher: Dispatcher) -
     stop.set()
     await asyncio.wait_for(job(stop), 10)  # stops at once when told to
 
-    single = Stagepass(settings.model_copy(update=SINGLE), core, dispatcher,
-                       Chat(core, dispatcher))
+    single = Stagepass(settings.model_copy(update=SINGLE), core, dispatcher, Chat(core, dispatcher))
     await install(single)
     assert [r.path for r in single.routers[0].routes] == ["/slack/events"]  # type: ignore[attr-defined]
 

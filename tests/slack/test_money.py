@@ -111,8 +111,10 @@ async def test_tip_with_a_tip_handler_closes_the_modal_and_answers(slack: Slack)
 
     async def tip(actor: Actor, command: t.Tip) -> Reply:  # what billing registers
         seen.append(command)
-        return Reply("Almost there: pay your tip.",
-                     buttons=(Button("Pay the tip", url="https://checkout.test/tip"),))
+        return Reply(
+            "Almost there: pay your tip.",
+            buttons=(Button("Pay the tip", url="https://checkout.test/tip"),),
+        )
 
     slack.adapter.interactions.dispatcher.register(t.Tip, tip)
     view, clicked = await open_tip(slack)
@@ -123,7 +125,11 @@ async def test_tip_with_a_tip_handler_closes_the_modal_and_answers(slack: Slack)
     assert reply.params["response_type"] == "ephemeral"
     [command] = seen
     assert command == t.Tip(
-        user=command.user, amount="5", currency="usd", message="Great show", public=True,
+        user=command.user,
+        amount="5",
+        currency="usd",
+        message="Great show",
+        public=True,
         space_id=1,
     )
     assert command.user.user_id == HOST

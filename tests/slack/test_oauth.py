@@ -59,9 +59,12 @@ async def oauth(make_slack: Any, oauth_db: Database | None) -> Slack:
         "team": {"id": TEAM2, "name": "Team Two"},
         "enterprise": None,
         "is_enterprise_install": False,
-        "incoming_webhook": {"channel": "#shows", "channel_id": "CSHOWS",
-                             "configuration_url": "https://two.slack.com/services/B1",
-                             "url": "https://hooks.slack.com/services/T0TWO/B1/x"},
+        "incoming_webhook": {
+            "channel": "#shows",
+            "channel_id": "CSHOWS",
+            "configuration_url": "https://two.slack.com/services/B1",
+            "url": "https://hooks.slack.com/services/T0TWO/B1/x",
+        },
     }
     return slack
 
@@ -82,7 +85,8 @@ async def install(slack: Slack) -> str:
     state = str(query["state"][0])
     assert f"{COOKIE}={state}" in page.headers["set-cookie"]
     done = await slack.http.get(
-        "/slack/oauth_redirect", params={"code": "the-code", "state": state},
+        "/slack/oauth_redirect",
+        params={"code": "the-code", "state": state},
         headers={"Cookie": f"{COOKIE}={state}"},
     )
     assert done.status_code == 200, done.text
@@ -100,13 +104,15 @@ async def test_install_use_and_uninstall(oauth: Slack) -> None:
 
     # the state is used up: the same redirect again is refused
     again = await oauth.http.get(
-        "/slack/oauth_redirect", params={"code": "the-code", "state": state},
+        "/slack/oauth_redirect",
+        params={"code": "the-code", "state": state},
         headers={"Cookie": f"{COOKIE}={state}"},
     )
     assert again.status_code == 401
     # a forged state never reaches the database
     forged = await oauth.http.get(
-        "/slack/oauth_redirect", params={"code": "x", "state": "nonce.sig"},
+        "/slack/oauth_redirect",
+        params={"code": "x", "state": "nonce.sig"},
         headers={"Cookie": f"{COOKIE}=nonce.sig"},
     )
     assert forged.status_code == 401

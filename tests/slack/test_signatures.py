@@ -49,17 +49,21 @@ async def test_bad_signatures_get_401_and_change_nothing(slack: Slack) -> None:
 
 
 async def test_bad_signatures_on_interactions_and_events(slack: Slack) -> None:
-    event = '{"type":"event_callback","team_id":"T0ACME","event":{"type":"app_home_opened",' \
-            '"user":"UHOST01","tab":"home"}}'
+    event = (
+        '{"type":"event_callback","team_id":"T0ACME","event":{"type":"app_home_opened",'
+        '"user":"UHOST01","tab":"home"}}'
+    )
     response = await slack.post(event, "application/json", {})
     assert response.status_code == 401
     stale = slack.signed_headers(event, timestamp=int(time.time()) - 301)
     response = await slack.post(event, "application/json", stale)
     assert response.status_code == 401
     payload = "payload=%7B%22type%22%3A%22block_actions%22%7D"
-    response = await slack.post(payload, "application/x-www-form-urlencoded",
-                                {"X-Slack-Request-Timestamp": str(int(time.time())),
-                                 "X-Slack-Signature": "v0=deadbeef"})
+    response = await slack.post(
+        payload,
+        "application/x-www-form-urlencoded",
+        {"X-Slack-Request-Timestamp": str(int(time.time())), "X-Slack-Signature": "v0=deadbeef"},
+    )
     assert response.status_code == 401
     await slack.settle()
     assert slack.fake.calls == []

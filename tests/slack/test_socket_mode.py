@@ -29,8 +29,14 @@ async def test_socket_mode_runs_commands(make_slack: Any) -> None:
 
         body, _ = slack.command_body(HOST, "/tz", "")
         command = dict(urllib.parse.parse_qsl(body, keep_blank_values=True))
-        await slack.fake.push({"envelope_id": "env-1", "type": "slash_commands",
-                               "accepts_response_payload": True, "payload": command})
+        await slack.fake.push(
+            {
+                "envelope_id": "env-1",
+                "type": "slash_commands",
+                "accepts_response_payload": True,
+                "payload": command,
+            }
+        )
         [ack] = await slack.fake.wait_for("socket:env-1")
         assert ack.params["payload"]["text"].startswith("Your time zone is UTC.")
     finally:

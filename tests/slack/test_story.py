@@ -29,9 +29,11 @@ def announcements(slack: Slack, space_id: int) -> list[list[dict[str, Any]]]:
     """Every version of a Space's announcement, first post then each update."""
     versions = []
     for call in slack.fake.calls:
-        if call.method in ("chat.postMessage", "chat.update") and call.params.get(
-            "channel"
-        ) == ANNOUNCE and f"Space #{space_id} ·" in texts(call.json("blocks")):
+        if (
+            call.method in ("chat.postMessage", "chat.update")
+            and call.params.get("channel") == ANNOUNCE
+            and f"Space #{space_id} ·" in texts(call.json("blocks"))
+        ):
             versions.append(call.json("blocks"))
     return versions
 
@@ -66,10 +68,12 @@ async def test_free_ticket_reminder_and_dms(slack: Slack) -> None:
     assert reply_call.params["text"] == "I'll remind you before Space #1 starts."
 
     # the scheduler says it is time: a DirectMessage on the bus becomes a Slack DM
-    slack.core.bus.publish(DirectMessage(
-        identity_key=f"slack:{slack.team}:{BOB}",
-        text="Reminder: Ask me anything (#1) starts in 30m. Use /remind off 1 to stop.",
-    ))
+    slack.core.bus.publish(
+        DirectMessage(
+            identity_key=f"slack:{slack.team}:{BOB}",
+            text="Reminder: Ask me anything (#1) starts in 30m. Use /remind off 1 to stop.",
+        )
+    )
     await slack.settle()
     reminder = slack.fake.dms_to(BOB)[-1]
     assert reminder.params["text"] == (
@@ -91,8 +95,15 @@ async def test_sold_out_and_per_buyer_limit(slack: Slack) -> None:
 
 
 async def home(slack: Slack, user: str) -> list[dict[str, Any]]:
-    response = await slack.event({"type": "app_home_opened", "user": user, "tab": "home",
-                                  "channel": "D" + user, "event_ts": "1.0"})
+    response = await slack.event(
+        {
+            "type": "app_home_opened",
+            "user": user,
+            "tab": "home",
+            "channel": "D" + user,
+            "event_ts": "1.0",
+        }
+    )
     assert response.status_code == 200
     await slack.settle()
     published = [c for c in slack.fake.called("views.publish") if c.params["user_id"] == user]
@@ -125,6 +136,7 @@ async def test_app_home(slack: Slack) -> None:
     blocks = await home(slack, HOST)
     shown = texts(blocks)
     assert "Spaces you host" in shown and "1 of 3 tickets taken" in shown
+
     def labelled(label: str) -> list[dict[str, Any]]:
         return [b for b in buttons(blocks) if b["text"]["text"] == label]
 
@@ -139,8 +151,9 @@ async def test_app_home(slack: Slack) -> None:
     refreshed = {c.params["user_id"] for c in slack.fake.called("views.publish")[before:]}
     assert {HOST, BOB, EVE} <= refreshed
     assert "2 of 3 tickets taken" in texts(
-        [c for c in slack.fake.called("views.publish") if c.params["user_id"] == HOST][-1]
-        .json("view")["blocks"]
+        [c for c in slack.fake.called("views.publish") if c.params["user_id"] == HOST][-1].json(
+            "view"
+        )["blocks"]
     )
 
     # "Host a Space" opens the same modal as /space create
@@ -173,8 +186,8 @@ async def test_start_from_home_and_moderators_run_the_stage(slack: Slack) -> Non
     assert promoted["response_type"] == "in_channel"
     assert promoted["text"] == "bob is now a speaker."
     await slack.settle()
-    assert slack.fake.dms_to(BOB)[-1].params["text"].startswith(
-        "You are now a speaker in Live show."
+    assert (
+        slack.fake.dms_to(BOB)[-1].params["text"].startswith("You are now a speaker in Live show.")
     )
 
     response, name = await slack.command(DAVE, "/stage", f"demote <@{BOB}|bob>")

@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -43,6 +44,7 @@ class Gateway:
         self.commands: dict[int, dict[str, Json]] = {}  # guild id (0: global) -> name -> cmd
         self.interactions: dict[str, FakeInteraction] = {}
         self.connections = 0  # IDENTIFYs so far
+        self.voice: Any = None  # a voice.FakeVoice while a test runs one
         self.base_url = ""
         self._sessions: list[_Session] = []
         self._session_ids = itertools.count(1)
@@ -89,6 +91,8 @@ class Gateway:
                         await self._send(session, {"op": 11})
                     case 2:
                         await self._identify(session, message["d"])
+                    case 4 if self.voice is not None:
+                        await self.voice.voice_state_request(message["d"])
                     case 6:
                         session.identified = True
                         await self._send(session, {"op": 0, "t": "RESUMED", "d": {}})

@@ -104,6 +104,7 @@ class RestAPI(Gateway):
             ("GET", f"/stage-instances/{c}", self._get_stage),
             ("DELETE", f"/stage-instances/{c}", self._delete_stage),
             ("PATCH", f"/guilds/{g}/voice-states/{u}", self._edit_voice),
+            ("PATCH", f"/guilds/{g}/voice-states/(?P<user>@me)", self._edit_voice),
         ]
 
     async def _rest(self, request: web.Request) -> web.Response:
@@ -545,7 +546,7 @@ class RestAPI(Gateway):
     async def _edit_voice(self, call: Call, guild: str, user: str) -> web.Response:
         found = self._guild(guild)
         self._require(found, P.MUTE_MEMBERS)
-        state = found.voice.get(int(user))
+        state = found.voice.get(self.bot.id if user == "@me" else int(user))
         body = call.body
         if state is None or state.channel_id is None:
             raise DiscordError(400, 10065, "Unknown Voice State")

@@ -1,0 +1,68 @@
+"""`DiscordBridges`: the running bridges of this process, one per live Space with a channel.
+
+The hook between the Discord adapter (which knows a Space's Stage channel and holds the
+discord.py client) and the audio rooms (which `RoomRegistry` holds). Each bridge runs as
+an owned, named task; `stop` and `aclose` end them and wait. A bridge's failures never
+close the room: the room keeps running without Discord.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import discord
+
+from audio.bridge.bridge import VoiceBridge, on_stage, room_voices
+from audio.room import RoomRegistry
+from audio.tasks import TaskOwner
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Running:
+    bridge: VoiceBridge
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+
+
+class DiscordBridges:
+    def __init__(self, registry: RoomRegistry) -> None:
+        self._registry = registry
+        self._running: dict[int, _Running] = {}
+        self._tasks = TaskOwner("discord-bridges")
+
+    def get(self, space_id: int) -> VoiceBridge | None:
+        running = self._running.get(space_id)
+        return running.bridge if running is not None else None
+
+    async def start(
+        self, space_id: int, channel: discord.VoiceChannel | discord.StageChannel
+    ) -> VoiceBridge:
+        """Bridge ``channel`` into the Space's room (opened if needed); idempotent."""
+        running = self._running.get(space_id)
+        if running is not None and not running.task.done():
+            return running.bridge
+        room = await self._registry.open(space_id)
+        bridge = VoiceBridge(room_voices(room), on_stage(channel))
+        stop = asyncio.Event()
+        task = self._tasks.spawn(bridge.run(channel, stop), name=f"space-{space_id}")
+        self._running[space_id] = _Running(bridge, stop, task)
+        logger.info("bridging space %s with Discord channel %s", space_id, channel.id)
+        return bridge
+
+    async def stop(self, space_id: int) -> bool:
+        """Leave the channel and detach from the room; False if no bridge ran."""
+        running = self._running.pop(space_id, None)
+        if running is None:
+            return False
+        running.stop.set()
+        await asyncio.gather(running.task, return_exceptions=True)
+        return True
+
+    async def aclose(self) -> None:
+        for space_id in list(self._running):
+            await self.stop(space_id)
+        await self._tasks.aclose()

@@ -1,0 +1,181 @@
+"""The bridge against the local fake Discord, voice side included, over real sockets.
+
+discord.py (unmodified) joins a Stage through the fake's gateway, does the voice
+handshake over TLS, IP discovery over UDP and negotiates a transport mode; fake users then
+speak through the fake UDP endpoint, sealed with that mode. DAVE is off: Stage channels
+are exempt from it, and a local fake cannot form DAVE's MLS group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import discord
+import pytest
+
+from audio.bridge import VOICE_KEY, DiscordBridges, VoiceBridge, on_stage, room_voices
+from audio.fanout import PacketTrack
+from audio.jitter import JitterBuffer
+from audio.room import Room, RoomRegistry
+from tests.bridge.tones import decode_all, dominant, opus_tone, power
+from tests.discord.fake_discord import STAGE, Channel, FakeDiscord, Guild, Member
+from tests.discord.fake_discord.voice import FakeVoice
+
+pytestmark = pytest.mark.timeout(30)
+
+ALICE_TONE, BOB_TONE, ROOM_TONE = 660.0, 1000.0, 440.0
+TONES = (ALICE_TONE, BOB_TONE, ROOM_TONE)
+
+
+@dataclass
+class World:
+    fake: FakeDiscord
+    voice: FakeVoice
+    guild: Guild
+    stage: Channel
+    alice: Member
+    bob: Member
+    room: Room
+    bridge: VoiceBridge
+    listener: PacketTrack
+    rooms: RoomRegistry
+    channel: discord.StageChannel
+
+
+@contextlib.asynccontextmanager
+async def world(*, bridged: bool = True) -> AsyncIterator[World]:
+    async with FakeDiscord() as fake, FakeVoice(fake) as voice, RoomRegistry() as rooms:
+        with fake.installed():
+            guild = fake.add_guild("HQ")
+            stage = fake.add_channel(guild, "Stage", STAGE)
+            alice, bob = fake.add_member(guild, "alice"), fake.add_member(guild, "bob")
+            client = discord.Client(
+                intents=discord.Intents(guilds=True, voice_states=True),
+                connector=voice.connector(),
+            )
+            runner = asyncio.create_task(client.start(fake.token), name="test-discord-client")
+            stop = asyncio.Event()
+            bridging: asyncio.Task[None] | None = None
+            try:
+                await fake.until(lambda: client.is_ready() and client.get_guild(guild.id))
+                await fake.join_voice(guild, alice, stage)
+                await fake.join_voice(guild, bob, stage)
+                await fake.set_suppress(guild, alice, False)  # alice speaks, bob listens
+                channel = client.get_channel(stage.id)
+                assert isinstance(channel, discord.StageChannel)
+                await fake.until(lambda: alice.user.id in channel.voice_states)
+                room = await rooms.open(1)
+                bridge = VoiceBridge(room_voices(room), on_stage(channel))
+                if bridged:
+                    bridging = asyncio.create_task(bridge.run(channel, stop), name="test-bridge")
+                    await fake.until(
+                        lambda: bridge.playing and voice.bot_address is not None, what="voice"
+                    )
+                listener = PacketTrack(max_queue=500)
+                room._mixer.listeners.subscribe(listener)
+                yield World(
+                    fake, voice, guild, stage, alice, bob, room, bridge, listener, rooms, channel
+                )
+            finally:
+                stop.set()
+                if bridging is not None:
+                    await bridging
+                await client.close()
+                await runner
+
+
+def drain(track: PacketTrack) -> bytes:
+    packets = [bytes(track._queue.popleft()) for _ in range(len(track._queue))]
+    return decode_all(packets)
+
+
+async def test_discord_speaker_is_heard_in_the_room_and_suppressed_member_is_not() -> None:
+    async with world() as w:
+        assert (
+            w.voice.session is not None
+            and w.voice.session.mode == "aead_xchacha20_poly1305_rtpsize"
+        )  # discord.py has no AES-GCM
+        await asyncio.gather(
+            w.voice.speak_as(w.alice, 111, opus_tone(ALICE_TONE, 50)),
+            w.voice.speak_as(w.bob, 222, opus_tone(BOB_TONE, 50)),
+        )
+        await asyncio.sleep(0.1)  # the jitter buffer's last 60 ms
+        heard = drain(w.listener)
+        assert len(heard) > 30 * 1920
+        assert dominant(heard, TONES) == ALICE_TONE
+        assert power(heard, BOB_TONE) < power(heard, ALICE_TONE) / 1000
+        assert w.bridge.receiver.stats.undecryptable == 0
+
+
+async def test_room_tone_reaches_discord_as_opus_without_discord_echo() -> None:
+    async with world() as w:
+        browser = JitterBuffer()
+        w.room._mixer.add_voice("browser", browser, PacketTrack(max_queue=500))
+        loop = asyncio.get_running_loop()
+
+        async def browser_speaks() -> None:
+            for i, payload in enumerate(opus_tone(ROOM_TONE, 50)):
+                browser.put(i, i * 960, payload, loop.time())
+                await asyncio.sleep(0.020)
+
+        w.voice.bot_packets.clear()
+        await asyncio.gather(
+            browser_speaks(), w.voice.speak_as(w.alice, 111, opus_tone(ALICE_TONE, 50))
+        )
+        await asyncio.sleep(0.2)
+        payloads = [body for _, body in w.voice.bot_packets]
+        assert w.voice.undecryptable == 0
+        assert len(payloads) >= 40 and all(payloads)
+        sound = decode_all([p for p in payloads if p != b"\xf8\xff\xfe"])
+        assert dominant(sound, TONES) == ROOM_TONE
+        assert power(sound, ALICE_TONE) < power(sound, ROOM_TONE) / 1000  # nobody's echo
+        assert w.room._mixer.has_voice(VOICE_KEY)
+
+
+async def test_bridge_recovers_from_forced_voice_disconnect_within_5s() -> None:
+    async with world() as w:
+        loop = asyncio.get_running_loop()
+        await w.voice.kick(4015)
+        kicked_at = loop.time()
+        await w.fake.until(lambda: w.voice.resumes + w.voice.identifies > 1, within=5)
+        w.listener._queue.clear()
+        await w.voice.speak_as(w.alice, 111, opus_tone(ALICE_TONE, 25))
+        await asyncio.sleep(0.1)
+        heard = drain(w.listener)
+        assert loop.time() - kicked_at < 5
+        assert dominant(heard, TONES) == ALICE_TONE
+
+
+async def test_bridge_rejoins_after_being_disconnected() -> None:
+    async with world() as w:
+        loop = asyncio.get_running_loop()
+        identifies = w.voice.identifies
+        await w.voice.disconnect_bot(w.guild)
+        kicked_at = loop.time()
+        await w.fake.until(lambda: w.voice.identifies > identifies and w.bridge.connected, within=5)
+        await w.fake.until(lambda: w.voice.bot_address is not None, within=5)
+        w.listener._queue.clear()
+        await w.voice.speak_as(w.alice, 333, opus_tone(ALICE_TONE, 25))
+        await asyncio.sleep(0.1)
+        assert loop.time() - kicked_at < 5
+        assert dominant(drain(w.listener), TONES) == ALICE_TONE
+
+
+async def test_bridges_start_and_stop_per_space() -> None:
+    async with world(bridged=False) as w:
+        bridges = DiscordBridges(w.rooms)
+        bridge = await bridges.start(w.room.space_id, w.channel)
+        assert await bridges.start(w.room.space_id, w.channel) is bridge
+        await w.fake.until(lambda: bridge.playing and w.voice.bot_address is not None)
+        assert w.room._mixer.has_voice(VOICE_KEY)
+        await w.voice.speak_as(w.alice, 111, opus_tone(ALICE_TONE, 25))
+        await asyncio.sleep(0.1)
+        assert dominant(drain(w.listener), TONES) == ALICE_TONE
+        assert await bridges.stop(w.room.space_id)
+        assert not w.room._mixer.has_voice(VOICE_KEY)
+        assert w.channel.guild.voice_client is None
+        assert not await bridges.stop(w.room.space_id)
+        await bridges.aclose()
