@@ -210,6 +210,7 @@ async def attach(stagepass: Stagepass, *, live: LiveAudio | None = None) -> Live
         return None
     audio = LiveAudio(stagepass.core) if live is None else live
     audio.subscribe()
+    stagepass.rooms = audio.registry
     stagepass.routers.extend(audio.routers())
 
     async def audio_rooms(stop: asyncio.Event) -> None:

@@ -191,6 +191,8 @@ class Settings(BaseSettings):
     discord_retry_seconds: int = Field(
         300, ge=5, le=86_400, validation_alias=_env("DISCORD_RETRY_SECONDS")
     )
+    # Join the Stage channel when a Space goes live and bridge its audio with the web room.
+    discord_voice_bridge: bool = Field(False, validation_alias=_env("DISCORD_VOICE_BRIDGE"))
 
     # --- Slack adapter -------------------------------------------------------------------
     # One workspace: SLACK_BOT_TOKEN + SLACK_SIGNING_SECRET (above). Many workspaces:

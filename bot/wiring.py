@@ -48,6 +48,8 @@ class Stagepass:
         default_factory=list
     )
     modes: list[str] = field(default_factory=list)
+    #: the audio package's room registry once it is installed (the Discord bridge joins it)
+    rooms: Any = None
 
     @classmethod
     async def build(

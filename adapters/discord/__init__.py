@@ -29,6 +29,10 @@ async def install(stagepass: Stagepass) -> None:
         stagepass.core, stagepass.dispatcher, DiscordConfig.from_settings(stagepass.settings)
     )
     adapter.subscribe()
+    if stagepass.settings.discord_voice_bridge and stagepass.rooms is not None:
+        from audio.bridge import DiscordBridges
+
+        adapter.stage.bridges = DiscordBridges(stagepass.rooms)
 
     async def discord(stop: asyncio.Event) -> None:
         await adapter.run(token, stop)

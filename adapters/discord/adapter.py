@@ -128,6 +128,8 @@ class DiscordAdapter:
         then cancel and await whatever is left."""
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=10)
+        if self.stage.bridges is not None:
+            await self.stage.bridges.aclose()  # leave voice before the gateway goes
         await self.client.close()
         pending = list(self._tasks)
         for task in pending:

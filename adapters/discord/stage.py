@@ -17,7 +17,7 @@ Callers hold the Space's lock around the methods taking a row.
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import discord
 import structlog
@@ -31,6 +31,9 @@ from bot.core import Core
 from bot.errors import UserError
 from bot.events import StageChanged
 from bot.models import DiscordSpace, Platform, Space, SpaceStatus
+
+if TYPE_CHECKING:
+    from audio.bridge import DiscordBridges
 
 log = structlog.get_logger(__name__)
 
@@ -49,6 +52,8 @@ class StageSync:
         self.config = config
         self.store = store
         self.alerts = alerts
+        #: set by `install` when DISCORD_VOICE_BRIDGE is on and the audio room is installed
+        self.bridges: DiscordBridges | None = None
 
     # --- scheduled events ----------------------------------------------------------------
 
@@ -128,11 +133,15 @@ class StageSync:
                     "**Manage Channels**, **Mute Members** and **Move Members** "
                     "on the Stage channel",
                 )
+            if self.bridges is not None and space.id is not None:
+                await self.bridges.start(space.id, stage)
             return
         if event is not None and event.status == discord.EventStatus.scheduled:
             await event.start(reason=f"Stagepass Space #{space.id} is live")
 
     async def ended(self, guild: discord.Guild, space: Space, row: DiscordSpace) -> None:
+        if self.bridges is not None and space.id is not None:
+            await self.bridges.stop(space.id)
         stage = self._stage_of(guild, row)
         if stage is not None:
             try:
@@ -148,6 +157,8 @@ class StageSync:
             await event.cancel(reason=f"Stagepass Space #{space.id} ended")
 
     async def cancelled(self, guild: discord.Guild, space: Space, row: DiscordSpace) -> None:
+        if self.bridges is not None and space.id is not None:
+            await self.bridges.stop(space.id)
         event = await self._event(guild, row)
         if event is not None and event.status == discord.EventStatus.scheduled:
             await event.cancel(reason=f"Stagepass Space #{space.id} was cancelled")
