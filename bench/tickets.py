@@ -260,9 +260,6 @@ async def profile_claims(name: str, db: Database, data_dir: Path, claims: int) -
         checkouts[0] += 1
 
     tickets = core.tickets
-    tickets.identities.ensure_id = timed(  # type: ignore[method-assign]
-        "identities.ensure_id (first sight: read + write tx)", tickets.identities.ensure_id
-    )
     tickets.desk.claim = timed(  # type: ignore[method-assign]
         "desk.claim (queued, batched write tx)", tickets.desk.claim
     )

@@ -32,14 +32,15 @@ from bot.services.identities import IdentityService
 
 log = structlog.get_logger(__name__)
 
-_GUARD = sa.text(
+#: The capacity rule, the one place it is written: seats move only if they fit.
+TAKE_SEATS = sa.text(
     """
     UPDATE spaces SET sold = sold + :n
     WHERE id = :space_id AND status IN ('scheduled', 'live') AND sold + :n <= capacity
     RETURNING sold
     """
 )
-_ADD_QUOTA = sa.text(
+ADD_QUOTA = sa.text(
     """
     INSERT INTO buyer_quotas (space_id, buyer_id, taken) VALUES (:space_id, :buyer_id, :n)
     ON CONFLICT (space_id, buyer_id) DO UPDATE SET taken = buyer_quotas.taken + excluded.taken
@@ -202,14 +203,16 @@ class ClaimDesk:
                     continue
                 assert space is not None
                 await conn.execute(
-                    _ADD_QUOTA,
+                    ADD_QUOTA,
                     [
                         {"space_id": space_id, "buyer_id": b, "n": n}
                         for b, n in sorted(deltas.items())  # one lock order everywhere
                     ],
                 )
                 taken = sold - space.sold
-                if (await conn.execute(_GUARD, {"space_id": space_id, "n": taken})).first() is None:
+                if (
+                    await conn.execute(TAKE_SEATS, {"space_id": space_id, "n": taken})
+                ).first() is None:
                     # Impossible while the lock holds; refuse the batch rather than oversell.
                     log.error("seat guard refused a locked batch", space_id=space_id, n=taken)
                     raise Conflict("Tickets changed hands just now; please try again.")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -23,20 +22,6 @@ class IdentityService:
         self.db = db
         self.clock = clock
         self._ids: dict[str, int] = {}
-        # A burst of first sightings (10,000 new buyers at once) must queue here, fairly,
-        # rather than time out waiting for a pooled connection.
-        self._gate = asyncio.Semaphore(db.pool_size)
-
-    async def ensure_id(self, actor: Actor) -> int:
-        """The identity id for `actor`: from memory after the first sight (identity rows
-        are never deleted, so the id of a key never changes)."""
-        cached = self._ids.get(actor.key)
-        if cached is not None:
-            return cached
-        async with self._gate:
-            identity = await self.ensure(actor)
-        assert identity.id is not None
-        return identity.id
 
     async def resolve_many(self, conn: AsyncConnection, actors: Sequence[Actor]) -> dict[str, int]:
         """Ids for many actors inside the caller's transaction, the new ones created in

@@ -1,8 +1,9 @@
 """Holds and tickets: reserve without overselling, confirm, release, close, verify.
 
-The capacity rule lives in ONE conditional statement (`_TAKE_SEATS`): read-then-write
-counting oversells on SQLite and PostgreSQL alike (DESIGN.md). The per-buyer limit is a
-conditional upsert on `buyer_quotas` in the same transaction. The invariant, checked by
+The capacity rule lives in ONE conditional statement (`claims.TAKE_SEATS`): read-then-write
+counting oversells on SQLite and PostgreSQL alike (DESIGN.md). Claims are decided in
+batches by the claim desk (`bot.services.claims`), which also keeps the per-buyer limit
+in `buyer_quotas`. The invariant, checked by
 the tests: `spaces.sold == valid tickets + quantity of active holds`.
 """
 
@@ -22,11 +23,11 @@ from bot.clock import Clock
 from bot.db import Database
 from bot.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from bot.events import EventBus, HoldCreated, HoldReleased, TicketClosed, TicketIssued
-from bot.models import Hold, HoldStatus, Identity, Space, SpaceStatus, Ticket, TicketStatus
+from bot.models import Hold, HoldStatus, Identity, Space, Ticket, TicketStatus
 from bot.permissions import Action, require
 from bot.ports import Checkout, PaymentGateway
 from bot.services import audit
-from bot.services.claims import ClaimDesk, new_id
+from bot.services.claims import ADD_QUOTA, TAKE_SEATS, ClaimDesk, new_id
 from bot.services.identities import IdentityService
 from bot.services.spaces import SpaceService
 from bot.settings import Settings
@@ -34,21 +35,6 @@ from bot.tokens import InvalidToken, TicketClaims, TokenSigner
 
 log = structlog.get_logger(__name__)
 
-_ON_SALE = (SpaceStatus.SCHEDULED.value, SpaceStatus.LIVE.value)
-
-_TAKE_SEATS = sa.text(
-    """
-    UPDATE spaces SET sold = sold + :n
-    WHERE id = :space_id AND status IN ('scheduled', 'live') AND sold + :n <= capacity
-    RETURNING sold
-    """
-)
-_ADD_QUOTA = sa.text(
-    """
-    INSERT INTO buyer_quotas (space_id, buyer_id, taken) VALUES (:space_id, :buyer_id, :n)
-    ON CONFLICT (space_id, buyer_id) DO UPDATE SET taken = buyer_quotas.taken + excluded.taken
-    """
-)
 _GIVE_BACK = sa.text("UPDATE spaces SET sold = sold - :n WHERE id = :space_id")
 _GIVE_QUOTA = sa.text(
     "UPDATE buyer_quotas SET taken = taken - :n WHERE space_id = :space_id AND buyer_id = :buyer_id"
@@ -205,7 +191,7 @@ class TicketService:
             if hold.status != HoldStatus.ACTIVE:
                 # the seats went back when the hold lapsed: take them again, if still there
                 conn = await session.connection()
-                if (await conn.execute(_TAKE_SEATS, params)).first() is None:
+                if (await conn.execute(TAKE_SEATS, params)).first() is None:
                     audit.record(
                         session,
                         self.clock,
@@ -218,7 +204,7 @@ class TicketService:
                     if within is not None:
                         await within(conn, outcome)
                     return outcome
-                await conn.execute(_ADD_QUOTA, params)
+                await conn.execute(ADD_QUOTA, params)
             space = await session.get(Space, hold.space_id)
             assert space is not None
             hold.status = HoldStatus.CONFIRMED
