@@ -18,8 +18,7 @@ from bot.commands.handlers import Dispatcher
 from bot.commands.times import format_when
 from bot.core import Core
 from bot.errors import Conflict
-from bot.events import DirectMessage
-from bot.models import Space, SpaceStatus
+from bot.models import SpaceStatus
 from bot.money import format_minor
 from bot.permissions import Action, require
 from bot.replies import Button, Reply
@@ -33,31 +32,6 @@ TEST_MODE_PAYOUTS = (
 )
 
 
-class RefundProgress:
-    """Tells the host how a cancellation's refunds are going: a DM at each quarter of a
-    long run, and one at the end."""
-
-    def __init__(self, core: Core, host_key: str, space: Space) -> None:
-        self.core = core
-        self.host_key = host_key
-        self.space = space
-        self._told = -1
-
-    async def __call__(self, done: int, total: int) -> None:
-        quarter = (4 * done) // total if total else 4
-        if done != total and (total < 8 or quarter == self._told):
-            return
-        self._told = quarter
-        state = "all done" if done == total else "in progress"
-        self.core.bus.publish(
-            DirectMessage(
-                identity_key=self.host_key,
-                text=f"Refunds for {self.space.title} (#{self.space.id}): {done} of {total} "
-                f"ticket(s) handled, {state}.",
-            )
-        )
-
-
 class BillingCommands:
     def __init__(self, core: Core, accounts: Accounts, tips: Tips, *, test_mode: bool) -> None:
         self.core = core
@@ -69,7 +43,6 @@ class BillingCommands:
         dispatcher.register(t.PayoutsCommand, self.payouts)
         dispatcher.register(t.Tip, self.tip)
         dispatcher.register(t.RefundTicket, self.refund_ticket)
-        dispatcher.register(t.CancelSpace, self.cancel_space)
 
     async def payouts(self, actor: Actor, cmd: t.PayoutsCommand) -> Reply:
         if self.test_mode:
@@ -146,15 +119,3 @@ class BillingCommands:
             amount = format_minor(ticket.price_minor, ticket.currency)
             return Reply(f"Ticket {ticket.id} is refunded: {amount} goes back to the buyer.")
         return Reply(f"Ticket {ticket.id} is {ticket.status.value}.")
-
-    async def cancel_space(self, actor: Actor, cmd: t.CancelSpace) -> Reply:
-        core = self.core
-        space = await core.spaces.get_in(cmd.space_id, actor.community_id)
-        host = await core.identities.get(space.host_id)
-        done, failed = await core.tickets.cancel_space(
-            actor, cmd.space_id, cmd.reason, progress=RefundProgress(core, host.key, space)
-        )
-        text = f"Space #{cmd.space_id} is cancelled. {done} ticket(s) refunded or voided."
-        if failed:
-            text += f" {failed} refund(s) failed and will be retried automatically."
-        return Reply(text, ephemeral=False)

@@ -20,6 +20,7 @@ from bot.events import (
     TicketIssued,
     TipReceived,
 )
+from bot.models import Space
 from bot.money import format_minor
 from bot.views import room_link
 
@@ -146,3 +147,28 @@ class Notices:
         note = f': "{event.message}"' if event.message else "."
         self._dm(event.host_key, f"{name} tipped you {amount}{where}{note}")
         self._dm(event.tipper_key, f"Thank you! Your tip of {amount} is on its way to the host.")
+
+
+class CancelProgress:
+    """Tells the host how a cancellation's refunds are going: a DM at each quarter of a
+    long run, and one at the end (a `ProgressFn` for `TicketService.cancel_space`)."""
+
+    def __init__(self, core: Core, host_key: str, space: Space) -> None:
+        self.core = core
+        self.host_key = host_key
+        self.space = space
+        self._told = -1
+
+    async def __call__(self, done: int, total: int) -> None:
+        quarter = (4 * done) // total if total else 4
+        if done != total and (total < 8 or quarter == self._told):
+            return
+        self._told = quarter
+        state = "all done" if done == total else "in progress"
+        self.core.bus.publish(
+            DirectMessage(
+                identity_key=self.host_key,
+                text=f"Refunds for {self.space.title} (#{self.space.id}): {done} of {total} "
+                f"ticket(s) handled, {state}.",
+            )
+        )

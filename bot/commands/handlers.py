@@ -21,6 +21,7 @@ from bot.commands.times import format_when
 from bot.core import Core
 from bot.errors import NotConfigured, UserError
 from bot.models import SpaceStatus
+from bot.notices import CancelProgress
 from bot.replies import Button, Reply
 from bot.views import room_link, space_buttons, space_lines, space_title, ticket_line
 
@@ -145,10 +146,15 @@ class Dispatcher:
         return await self._space_reply(actor, cmd.space_id, prefix="Updated.")
 
     async def cancel_space(self, actor: Actor, cmd: t.CancelSpace) -> Reply:
-        done, failed = await self.core.tickets.cancel_space(actor, cmd.space_id, cmd.reason)
+        core = self.core
+        space = await core.spaces.get_in(cmd.space_id, actor.community_id)
+        host = await core.identities.get(space.host_id)
+        done, failed = await core.tickets.cancel_space(
+            actor, cmd.space_id, cmd.reason, progress=CancelProgress(core, host.key, space)
+        )
         text = f"Space #{cmd.space_id} is cancelled. {done} ticket(s) refunded or voided."
         if failed:
-            text += f" {failed} refund(s) failed and will be retried; the operator has the log."
+            text += f" {failed} refund(s) failed and will be retried automatically."
         return Reply(text, ephemeral=False)
 
     async def start_space(self, actor: Actor, cmd: t.StartSpace) -> Reply:
