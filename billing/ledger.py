@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 
 from billing.stripe_api import Account, CheckoutSession, EventRef
+from bot.batching import Desk
 from bot.clock import Clock
 from bot.db import Database
 from bot.models import (
@@ -31,12 +32,18 @@ from bot.models import (
     TipStatus,
 )
 
+_CHECKOUTS = BillingCheckout.__table__  # type: ignore[attr-defined]
+_EVENTS = BillingEvent.__table__  # type: ignore[attr-defined]
+
 
 class Ledger:
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.clock = clock
         self._insert = sqlite.insert if db.is_sqlite else postgresql.insert
+        self._lookups: Desk[tuple[str, str], tuple[bool, BillingCheckout | None]] = Desk(
+            "webhook-lookups", self._look_up
+        )
 
     def _insert_once(self, table: Any, values: dict[str, Any], key: Sequence[str]) -> Any:
         return self._insert(table).values(**values).on_conflict_do_nothing(index_elements=key)
@@ -54,40 +61,64 @@ class Ledger:
     async def seen_and_checkout(
         self, event_id: str, session_id: str
     ) -> tuple[bool, BillingCheckout | None]:
-        """Whether the event is stored, and the checkout of `session_id`: one round trip,
-        for the webhook's hot path."""
-        checkouts = BillingCheckout.__table__  # type: ignore[attr-defined]
-        seen = (
-            sa.select(sa.literal(1))
-            .where(col(BillingEvent.id) == event_id)
-            .scalar_subquery()
-            .label("seen_event")
-        )
-        one = sa.select(sa.literal(1).label("one")).subquery()
-        query = sa.select(seen, checkouts).select_from(
-            one.outerjoin(checkouts, checkouts.c.session_id == session_id)
-        )
-        async with self.db.engine.connect() as conn:
-            row = (await conn.execute(query)).one()
-        fields = dict(row._mapping)
-        was_seen = fields.pop("seen_event") is not None
-        if fields["session_id"] is None:
-            return was_seen, None
-        return was_seen, BillingCheckout.model_validate(fields)
+        """Whether the event is stored, and the checkout of `session_id`: the webhook's
+        hot path, so concurrent deliveries are looked up together (two statements per
+        batch, `bot.batching`)."""
+        return await self._lookups.submit((event_id, session_id))
 
-    async def record_event(self, conn: AsyncConnection, ref: EventRef) -> bool:
-        """Store the event in the caller's transaction; False when it already was."""
-        stmt = self._insert_once(
-            BillingEvent,
-            {
-                "id": ref.id,
-                "type": ref.type[:100],
-                "object_id": ref.object_id[:255],
-                "received_at": self.clock.now(),
-            },
-            ["id"],
-        ).returning(col(BillingEvent.id))
-        return (await conn.execute(stmt)).first() is not None
+    async def _look_up(
+        self, keys: list[tuple[str, str]]
+    ) -> list[tuple[bool, BillingCheckout | None]]:
+        # One statement: an event we stored names its checkout (`object_id`), so a seen
+        # event is found joined to the checkout it is about.
+        query = (
+            sa.select(_CHECKOUTS, _EVENTS.c.id.label("seen_event"))
+            .outerjoin(
+                _EVENTS,
+                sa.and_(
+                    _EVENTS.c.object_id == _CHECKOUTS.c.session_id,
+                    _EVENTS.c.id.in_(sorted({e for e, _ in keys})),
+                ),
+            )
+            .where(_CHECKOUTS.c.session_id.in_(sorted({s for _, s in keys})))
+        )
+        seen: set[str] = set()
+        checkouts: dict[str, BillingCheckout] = {}
+        async with self.db.engine.connect() as conn:
+            for row in await conn.execute(query):
+                fields = dict(row._mapping)
+                if (event_id := fields.pop("seen_event")) is not None:
+                    seen.add(event_id)
+                checkouts[row.session_id] = BillingCheckout.model_validate(fields)
+        return [(event in seen, checkouts.get(session)) for event, session in keys]
+
+    async def close(self) -> None:
+        await self._lookups.close()
+
+    async def record_events(self, conn: AsyncConnection, refs: Sequence[EventRef]) -> set[str]:
+        """Store events in the caller's transaction, in one statement; the ids of those
+        that were not stored before (each id once, however often it is given)."""
+        unique = {ref.id: ref for ref in refs}
+        if not unique:
+            return set()
+        now = self.clock.now()
+        stmt = (
+            self._insert(BillingEvent)
+            .values(
+                [
+                    {
+                        "id": ref.id,
+                        "type": ref.type[:100],
+                        "object_id": ref.object_id[:255],
+                        "received_at": now,
+                    }
+                    for ref in unique.values()
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(col(BillingEvent.id))
+        )
+        return set((await conn.execute(stmt)).scalars())
 
     # --- checkouts -----------------------------------------------------------------------
 
@@ -116,7 +147,7 @@ class Ledger:
     async def _checkout_where(self, condition: Any) -> BillingCheckout | None:
         async with self.db.engine.connect() as conn:
             row = (
-                await conn.execute(sa.select(BillingCheckout.__table__).where(condition))  # type: ignore[attr-defined]
+                await conn.execute(sa.select(_CHECKOUTS).where(condition))
             ).first()
         return BillingCheckout.model_validate(row._mapping) if row is not None else None
 
@@ -131,33 +162,33 @@ class Ledger:
                 )
             )
 
-    async def mark_paid(
-        self, conn: AsyncConnection, session: CheckoutSession, *, unless_refunded: str = ""
-    ) -> bool:
-        """Record the payment a session became (again: it is idempotent). With
-        `unless_refunded=KEY`, nothing changes and False comes back when a refund under
-        KEY exists: the one-statement check that a late payment we refunded never
-        becomes tickets."""
-        condition = col(BillingCheckout.session_id) == session.id
-        if unless_refunded:
-            condition = sa.and_(
-                condition,
-                ~sa.exists().where(col(BillingRefund.key) == unless_refunded),
-            )
-        row = (
-            await conn.execute(
-                sa.update(BillingCheckout)
-                .where(condition)
-                .values(
-                    status=CheckoutStatus.PAID.value,
-                    payment_intent_id=session.payment_intent,
-                    charge_id=session.charge,
-                    paid_at=sa.func.coalesce(col(BillingCheckout.paid_at), self.clock.now()),
-                )
-                .returning(col(BillingCheckout.session_id))
-            )
-        ).first()
-        return row is not None
+    async def mark_paid(self, conn: AsyncConnection, sessions: Sequence[CheckoutSession]) -> None:
+        """Record the payments sessions became (again: it is idempotent), in one
+        statement."""
+        if not sessions:
+            return
+        await conn.execute(
+            sa.update(BillingCheckout)
+            .where(col(BillingCheckout.session_id) == sa.bindparam("b_session"))
+            .values(
+                status=CheckoutStatus.PAID.value,
+                payment_intent_id=sa.bindparam("b_payment"),
+                charge_id=sa.bindparam("b_charge"),
+                paid_at=sa.func.coalesce(
+                    col(BillingCheckout.paid_at),
+                    sa.bindparam("b_now", type_=_CHECKOUTS.c.paid_at.type),
+                ),
+            ),
+            [
+                {
+                    "b_session": s.id,
+                    "b_payment": s.payment_intent,
+                    "b_charge": s.charge,
+                    "b_now": self.clock.now(),
+                }
+                for s in sessions
+            ],
+        )
 
     async def mark_expired(self, conn: AsyncConnection, session_id: str) -> bool:
         row = (
@@ -188,6 +219,15 @@ class Ledger:
         found = await self.refund(row.key)
         assert found is not None
         return found
+
+    async def refunds_among(self, conn: AsyncConnection, keys: Sequence[str]) -> set[str]:
+        """Which of `keys` name a refund, read in the caller's transaction."""
+        if not keys:
+            return set()
+        rows = await conn.execute(
+            sa.select(col(BillingRefund.key)).where(col(BillingRefund.key).in_(sorted(set(keys))))
+        )
+        return set(rows.scalars())
 
     async def refund(self, key: str) -> BillingRefund | None:
         async with self.db.session() as session:

@@ -192,4 +192,5 @@ class Billing:
     async def aclose(self) -> None:
         if not self._closed:
             self._closed = True
+            await self.ledger.close()
             await self.api.aclose()

@@ -26,7 +26,8 @@ from sqlmodel import col, select
 
 from billing.errors import BillingError, StripeUnavailable
 from billing.ledger import Ledger
-from billing.refunds import Refunds, hold_key
+from billing.payments import AlreadyRefunded, DuplicateEvent, Paid, PaymentRecords
+from billing.refunds import Refunds
 from billing.stripe_api import Account, Charge, CheckoutSession, Dispute, EventRef
 from bot.core import Core
 from bot.events import PaymentDisputed, TipReceived
@@ -38,7 +39,6 @@ from bot.models import (
     TicketStatus,
     TipStatus,
 )
-from bot.services.tickets import Confirmation
 
 log = structlog.get_logger(__name__)
 
@@ -46,30 +46,23 @@ DISPUTED_REASON = "The payment was disputed with the bank."
 EXTERNAL_REFUND_REASON = "The payment was refunded."
 
 
-class DuplicateEvent(Exception):
-    """The event was already stored: a concurrent delivery got there first."""
-
-
-class _AlreadyRefunded(Exception):
-    """Internal: this payment was refunded as a late payment; it never becomes tickets."""
-
-
 class Sync:
     def __init__(self, core: Core, ledger: Ledger, refunds: Refunds) -> None:
         self.core = core
         self.ledger = ledger
         self.refunds = refunds
+        self.payments = PaymentRecords(ledger, refunds)
 
     async def record(self, event: EventRef | None, conn: AsyncConnection | None = None) -> None:
         """Store `event` (alone, or in `conn`); `DuplicateEvent` when it already was."""
         if event is None:
             return
         if conn is not None:
-            if not await self.ledger.record_event(conn, event):
+            if not await self.ledger.record_events(conn, [event]):
                 raise DuplicateEvent(event.id)
             return
         async with self.core.db.write_conn() as own:
-            if not await self.ledger.record_event(own, event):
+            if not await self.ledger.record_events(own, [event]):
                 raise DuplicateEvent(event.id)
 
     async def record_after(self, event: EventRef | None) -> None:
@@ -104,26 +97,15 @@ class Sync:
     ) -> list[str]:
         hold_id = checkout.hold_id
         assert hold_id is not None
-
-        async def within(conn: AsyncConnection, outcome: Confirmation) -> None:
-            await self.record(event, conn)
-            refunded = hold_key(hold_id) if outcome.newly_issued else ""
-            if not await self.ledger.mark_paid(conn, session, unless_refunded=refunded):
-                raise _AlreadyRefunded  # never tickets for a payment refunded as late
-            if outcome.sold_out_late:
-                paid = checkout.model_copy(update={"payment_intent_id": session.payment_intent})
-                row = self.refunds.late_payment_refund(paid, session.amount_total)
-                await self.ledger.owe_refund(row, conn)
-
         try:
             outcome = await self.core.tickets.confirm(
                 hold_id,
                 fee_minor=checkout.fee_minor,
                 reference=session.payment_intent or session.id,
-                within=within,
+                recorder=self.payments,
+                record=Paid(session, checkout, event),
             )
-        except _AlreadyRefunded:
-            await self.record(event)
+        except AlreadyRefunded:
             return []
         changes = []
         if outcome.newly_issued:
@@ -146,7 +128,7 @@ class Sync:
         assert tip_id is not None
         async with self.core.db.write_conn() as conn:
             await self.record(event, conn)
-            await self.ledger.mark_paid(conn, session)
+            await self.ledger.mark_paid(conn, [session])
             newly = await self.ledger.tip_to(conn, tip_id, TipStatus.PAID)
         if not newly:
             return []

@@ -27,8 +27,9 @@ from fastapi.responses import JSONResponse
 
 from billing.errors import StripeNotFound, StripeUnavailable
 from billing.ledger import Ledger
+from billing.payments import DuplicateEvent
 from billing.stripe_api import EventRef, StripeAPI, event_from
-from billing.sync import DuplicateEvent, Sync
+from billing.sync import Sync
 
 log = structlog.get_logger(__name__)
 

@@ -75,5 +75,6 @@ class Core:
 
     async def close(self) -> None:
         await self.tickets.desk.close()
+        await self.tickets.confirmations.close()
         await self.bus.close()
         await self.db.dispose()

@@ -13,10 +13,9 @@ the guard, never on this process being the only writer.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -24,6 +23,7 @@ import structlog
 from sqlmodel import col, select
 
 from bot.actors import Actor
+from bot.batching import Desk
 from bot.clock import Clock
 from bot.db import Database
 from bot.errors import Conflict, LimitExceeded, NotFound, SoldOut, UserError
@@ -48,21 +48,6 @@ ADD_QUOTA = sa.text(
 )
 
 
-_ATTEMPTS = 3
-_TRANSIENT = {"40P01", "40001"}  # PostgreSQL: deadlock detected, serialization failure
-
-
-def _is_transient(exc: Exception) -> bool:
-    """A failure that the same batch, run again, will not meet (another process won)."""
-    if not isinstance(exc, sa.exc.DBAPIError):
-        return False
-    orig = exc.orig
-    code = getattr(orig, "pgcode", None) or getattr(
-        getattr(orig, "__cause__", None), "sqlstate", None
-    )
-    return code in _TRANSIENT
-
-
 def new_id() -> str:
     return secrets.token_hex(8)
 
@@ -81,7 +66,6 @@ class _Claim:
     space_id: int
     buyer: Actor
     quantity: int
-    future: asyncio.Future[Granted] = field(repr=False)
     buyer_id: int = 0  # resolved inside the batch
 
 
@@ -98,60 +82,14 @@ class ClaimDesk:
         self.identities = identities
         self.clock = clock
         self.hold_minutes = hold_minutes
-        self.max_batch = max_batch
-        self._queue: asyncio.Queue[_Claim] = asyncio.Queue()
-        self._worker: asyncio.Task[None] | None = None
-        self.batches = 0  # for the benchmark's curiosity
+        self.desk: Desk[_Claim, Granted] = Desk("claim-desk", self._decide, max_batch=max_batch)
 
     async def claim(self, space_id: int, buyer: Actor, quantity: int) -> Granted:
         """Seats for one buyer, or the `UserError` saying why not."""
-        if self._worker is None or self._worker.done():
-            self._worker = asyncio.create_task(self._run(), name="claim-desk")
-        future: asyncio.Future[Granted] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Claim(space_id, buyer, quantity, future))
-        return await future
+        return await self.desk.submit(_Claim(space_id, buyer, quantity))
 
     async def close(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            await asyncio.gather(self._worker, return_exceptions=True)
-            self._worker = None
-        while not self._queue.empty():
-            claim = self._queue.get_nowait()
-            if not claim.future.done():
-                claim.future.set_exception(Conflict("Stagepass is shutting down; try again."))
-
-    async def _run(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self.max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            waiting = [c for c in batch if not c.future.cancelled()]
-            outcomes: list[Granted | Exception]
-            for attempt in range(1, _ATTEMPTS + 1):
-                try:
-                    outcomes = await self._decide(waiting)
-                    break
-                except Exception as exc:
-                    if attempt < _ATTEMPTS and _is_transient(exc):
-                        log.warning(
-                            "claim batch retried",
-                            claims=len(waiting),
-                            attempt=attempt,
-                            error=str(exc).splitlines()[0],
-                        )
-                        continue
-                    log.exception("claim batch failed", claims=len(waiting))
-                    outcomes = [exc] * len(waiting)
-                    break
-            self.batches += 1
-            for claim, outcome in zip(waiting, outcomes, strict=True):
-                if claim.future.done():
-                    continue
-                if isinstance(outcome, BaseException):
-                    claim.future.set_exception(outcome)
-                else:
-                    claim.future.set_result(outcome)
+        await self.desk.close()
 
     async def _decide(self, claims: list[_Claim]) -> list[Granted | Exception]:
         now = self.clock.now()

@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 import structlog
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 
 from bot.actors import Actor
@@ -25,9 +24,10 @@ from bot.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from bot.events import EventBus, HoldCreated, HoldReleased, TicketClosed, TicketIssued
 from bot.models import Hold, HoldStatus, Identity, Space, Ticket, TicketStatus
 from bot.permissions import Action, require
-from bot.ports import Checkout, PaymentGateway
+from bot.ports import Checkout, Confirmation, Payment, PaymentGateway, PaymentRecorder
 from bot.services import audit
-from bot.services.claims import ADD_QUOTA, TAKE_SEATS, ClaimDesk, new_id
+from bot.services.claims import ClaimDesk, new_id
+from bot.services.confirmations import ConfirmDesk
 from bot.services.identities import IdentityService
 from bot.services.spaces import SpaceService
 from bot.settings import Settings
@@ -53,13 +53,6 @@ class Reservation:
 
 
 @dataclass(frozen=True, slots=True)
-class Confirmation:
-    tickets: list[Ticket]
-    newly_issued: bool
-    sold_out_late: bool = False  # paid after the hold expired and no seat was left
-
-
-@dataclass(frozen=True, slots=True)
 class Admission:
     """A verified token: who it admits to which Space, in which role."""
 
@@ -69,8 +62,6 @@ class Admission:
 
 
 ProgressFn = Callable[[int, int], Awaitable[None]]
-#: Extra writes that must commit or roll back with a confirmation (see `confirm`).
-ConfirmHook = Callable[[AsyncConnection, Confirmation], Awaitable[None]]
 
 
 class TicketService:
@@ -94,6 +85,7 @@ class TicketService:
         self.payments = payments
         self.signer = signer
         self.desk = ClaimDesk(db, clock, identities, settings.hold_minutes)
+        self.confirmations = ConfirmDesk(db, bus, clock)
 
     # --- reserving -----------------------------------------------------------------------
 
@@ -167,74 +159,19 @@ class TicketService:
         *,
         fee_minor: int = 0,
         reference: str = "",
-        within: ConfirmHook | None = None,
+        recorder: PaymentRecorder | None = None,
+        record: object = None,
     ) -> Confirmation:
         """Turn a paid hold into tickets. Idempotent: a second call returns the same
         tickets. A hold that expired meanwhile takes its seats again if any are left;
         otherwise `sold_out_late` tells the caller to refund.
 
-        `within(conn, outcome)` runs inside this transaction, with the hold locked, once the
-        outcome is known (any outcome): the caller's own records (the payment event that
-        triggered this) commit with it. If it raises, nothing is changed."""
-        now = self.clock.now()
-        async with self.db.write() as session:
-            hold = await session.get(Hold, hold_id, with_for_update=not self.db.is_sqlite)
-            if hold is None:
-                raise NotFound(f"No hold {hold_id}.")
-            if hold.status == HoldStatus.CONFIRMED:
-                existing = list(await session.exec(select(Ticket).where(Ticket.hold_id == hold_id)))
-                outcome = Confirmation(existing, newly_issued=False)
-                if within is not None:
-                    await within(await session.connection(), outcome)
-                return outcome
-            params = {"space_id": hold.space_id, "buyer_id": hold.buyer_id, "n": hold.quantity}
-            if hold.status != HoldStatus.ACTIVE:
-                # the seats went back when the hold lapsed: take them again, if still there
-                conn = await session.connection()
-                if (await conn.execute(TAKE_SEATS, params)).first() is None:
-                    audit.record(
-                        session,
-                        self.clock,
-                        "hold.paid_after_sellout",
-                        space_id=hold.space_id,
-                        subject=hold_id,
-                        reference=reference,
-                    )
-                    outcome = Confirmation([], newly_issued=False, sold_out_late=True)
-                    if within is not None:
-                        await within(conn, outcome)
-                    return outcome
-                await conn.execute(ADD_QUOTA, params)
-            space = await session.get(Space, hold.space_id)
-            assert space is not None
-            hold.status = HoldStatus.CONFIRMED
-            hold.resolved_at = now
-            session.add(hold)
-            fee_each = fee_minor // hold.quantity if hold.quantity else 0
-            tickets = []
-            for _ in range(hold.quantity):
-                ticket = self._new_ticket(space, hold.buyer_id, hold.id, now)
-                ticket.price_minor = hold.amount_minor // hold.quantity
-                ticket.fee_minor = fee_each
-                session.add(ticket)
-                tickets.append(ticket)
-            audit.record(
-                session,
-                self.clock,
-                "hold.confirmed",
-                actor_id=hold.buyer_id,
-                space_id=hold.space_id,
-                subject=hold_id,
-                reference=reference,
-                amount=hold.amount_minor,
-                fee=fee_minor,
-            )
-            outcome = Confirmation(tickets, newly_issued=True)
-            if within is not None:
-                await within(await session.connection(), outcome)
-        holder = await self.identities.get(hold.buyer_id)
-        self._issued(space, holder.key, hold_id, tickets)
-        return outcome
+        Confirmations are decided in batches by the confirm desk
+        (`bot.services.confirmations`); `recorder` keeps the gateway's own records of the
+        payment (`record`) in the same transaction (see `PaymentRecorder`)."""
+        return await self.confirmations.confirm(
+            Payment(hold_id, fee_minor, reference, recorder=recorder, record=record)
+        )
 
     async def release(self, hold_id: str, *, expired: bool) -> bool:
         """Give an active hold's seats back. False when it was no longer active."""

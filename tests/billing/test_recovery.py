@@ -43,10 +43,10 @@ async def test_crash_between_event_and_ticket_is_repaired_by_stripes_retry(
     real_mark_paid = Ledger.mark_paid
     crashes = iter([True])
 
-    async def crashing(self: Ledger, conn: Any, session: Any, **kw: Any) -> bool:
+    async def crashing(self: Ledger, conn: Any, sessions: Any) -> None:
         if next(crashes, False):
             raise Crash("power cut after the tickets were written, before COMMIT")
-        return await real_mark_paid(self, conn, session, **kw)
+        await real_mark_paid(self, conn, sessions)
 
     monkeypatch.setattr(Ledger, "mark_paid", crashing)
     first = await world.post_event(event)
