@@ -22,6 +22,7 @@ from bot.models import SpaceStatus
 from bot.money import format_minor
 from bot.permissions import Action, require
 from bot.replies import Button, Reply
+from bot.views import TEST_MODE
 
 log = structlog.get_logger(__name__)
 
@@ -77,7 +78,7 @@ class BillingCommands:
     async def tip(self, actor: Actor, cmd: t.Tip) -> Reply:
         tip, checkout = await self.tips.start(actor, cmd)
         who = cmd.user.display_name or cmd.user.user_id
-        mode = " (TEST MODE — no real payment)" if checkout.test_mode else ""
+        mode = f" ({TEST_MODE})" if checkout.test_mode else ""
         how = "thanked in the channel" if tip.public else "told privately"
         return Reply(
             f"Tip {format_minor(tip.amount_minor, tip.currency)} to {who}: pay to send it"

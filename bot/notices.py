@@ -1,10 +1,14 @@
-"""Turns domain events into direct messages for the people they concern.
+"""Turns domain events into messages for the people they concern.
 
-The wording lives here once; each adapter only renders `DirectMessage` for its platform.
+The wording lives here once. Direct messages go out as `DirectMessage` events that each
+adapter renders for its platform. Posts for a community's channel (a public tip's
+thank-you, the moderators' dispute alert) are worded by `tip_thanks` and `dispute_alert`,
+which adapters call with people named the way their platform names them (mentions).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -22,7 +26,7 @@ from bot.events import (
 )
 from bot.models import Space
 from bot.money import format_minor
-from bot.views import room_link
+from bot.views import TEST_MODE, room_link
 
 _STAGE_WORDS = {
     "promoted": "You are now a speaker in {title}. Your microphone turns on in the room.",
@@ -31,6 +35,33 @@ _STAGE_WORDS = {
     "unmuted": "You were unmuted in {title}.",
     "removed": "A moderator removed you from {title}.",
 }
+
+
+def tip_thanks(
+    event: TipReceived, *, tipper: str, host: str, quote: Callable[[str], str] = str
+) -> str:
+    """The public thank-you for a tip. `tipper` and `host` as the platform shows people;
+    `quote` makes the tipper's message safe to show there (Slack's escaping, say)."""
+    amount = format_minor(event.amount_minor, event.currency)
+    note = f': "{quote(event.message)}"' if event.message else ""
+    return f"Thank you {tipper} for tipping {host} {amount}{note}"
+
+
+def _dispute_reason(event: PaymentDisputed) -> str:
+    return f" ({event.reason.replace('_', ' ')})" if event.reason else ""
+
+
+def dispute_alert(
+    event: PaymentDisputed, space: Space, *, buyer: str, quote: Callable[[str], str] = str
+) -> str:
+    """What a community's moderators are told about a disputed payment (the host gets a
+    DM of their own); `buyer` as the platform shows people, `quote` as for `tip_thanks`."""
+    amount = format_minor(event.amount_minor, event.currency)
+    return (
+        f"Moderators: a payment for #{space.id} {quote(space.title)} was disputed with the "
+        f"buyer's bank{_dispute_reason(event)}: {amount} from {buyer}. "
+        f"Ticket(s) {', '.join(event.ticket_ids)} were revoked."
+    )
 
 
 class Notices:
@@ -48,6 +79,12 @@ class Notices:
     def _dm(self, key: str, text: str, links: tuple[tuple[str, str], ...] = ()) -> None:
         self.core.bus.publish(DirectMessage(identity_key=key, text=text, links=links))
 
+    @property
+    def test_mode(self) -> bool:
+        """Whether payments are simulated (billing's keyless TEST MODE): then no receipt
+        may say that anyone paid. Only billing's gateway can be in TEST MODE."""
+        return self.core.payments.test_mode
+
     async def on_ticket_issued(self, event: TicketIssued) -> None:
         core = self.core
         space = await core.spaces.get(event.space_id)
@@ -62,12 +99,20 @@ class Notices:
         ]
         hours = core.settings.refund_cutoff_hours
         cutoff = format_when(space.starts_at - timedelta(hours=hours), tz)
+        test_mode = self.test_mode
         for ticket_id in event.ticket_ids:
             ticket = await core.tickets.get(ticket_id)
             if ticket.price_minor:
+                price = format_minor(ticket.price_minor, ticket.currency)
+                fee = format_minor(ticket.fee_minor, ticket.currency)
+                paid = (
+                    f"{TEST_MODE}: a test purchase at {price} (platform fee {fee}), "
+                    "nothing was charged"
+                    if test_mode
+                    else f"paid {price} (platform fee {fee})"
+                )
                 lines.append(
-                    f"Ticket {ticket.id}: paid {format_minor(ticket.price_minor, ticket.currency)}"
-                    f" (platform fee {format_minor(ticket.fee_minor, ticket.currency)}). "
+                    f"Ticket {ticket.id}: {paid}. "
                     f"Refunds: in full until {cutoff} ({hours} h before the start), none after."
                 )
             else:
@@ -111,10 +156,10 @@ class Notices:
     async def on_payment_disputed(self, event: PaymentDisputed) -> None:
         space = await self.core.spaces.get(event.space_id)
         amount = format_minor(event.amount_minor, event.currency)
-        why = f" ({event.reason.replace('_', ' ')})" if event.reason else ""
         text = (
             f"A payment of {amount} for {space.title} (#{space.id}) was disputed with the "
-            f"buyer's bank{why}. Ticket(s) {', '.join(event.ticket_ids)} were revoked. "
+            f"buyer's bank{_dispute_reason(event)}. "
+            f"Ticket(s) {', '.join(event.ticket_ids)} were revoked. "
             "Stripe will ask for evidence by email; the platform operator has the details."
         )
         host_key, cohost_keys = await self._space_staff_keys(event.space_id)
@@ -146,7 +191,12 @@ class Notices:
             where = f" for {space.title}"
         note = f': "{event.message}"' if event.message else "."
         self._dm(event.host_key, f"{name} tipped you {amount}{where}{note}")
-        self._dm(event.tipper_key, f"Thank you! Your tip of {amount} is on its way to the host.")
+        self._dm(
+            event.tipper_key,
+            f"Thank you! Your tip of {amount} ({TEST_MODE}) was recorded; nothing was charged."
+            if self.test_mode
+            else f"Thank you! Your tip of {amount} is on its way to the host.",
+        )
 
 
 class CancelProgress:

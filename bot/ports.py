@@ -6,8 +6,11 @@ satisfy these protocols (and the no-op defaults below when a package is not conf
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.errors import NotConfigured
 from bot.models import Hold, Identity, Space, Ticket
@@ -21,7 +24,53 @@ class Checkout:
     test_mode: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Payment:
+    """A payment for a hold, to be turned into tickets (`TicketService.confirm`).
+
+    `recorder` and `record` are the gateway's: its own account of the payment (the
+    event that announced it, the provider's ids), written in the confirmation's
+    transaction so that both commit or neither does."""
+
+    hold_id: str
+    fee_minor: int = 0
+    reference: str = ""
+    recorder: PaymentRecorder | None = None
+    record: object = None
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmation:
+    tickets: list[Ticket]
+    newly_issued: bool
+    sold_out_late: bool = False  # paid after the hold expired and no seat was left
+
+
+class PaymentRecorder(Protocol):
+    """A gateway's records, kept in the same transaction as the confirmations. Both
+    calls get every payment of a batch that names this recorder, in arrival order."""
+
+    async def admit(
+        self, conn: AsyncConnection, payments: Sequence[Payment]
+    ) -> Sequence[Exception | None]:
+        """Before: store what must be stored once (the triggering event); answer each
+        payment with None to confirm it, or the exception its caller gets instead (a
+        duplicate, a payment already refunded). What `admit` wrote commits either way."""
+        ...
+
+    async def settle(
+        self, conn: AsyncConnection, settled: Sequence[tuple[Payment, Confirmation]]
+    ) -> None:
+        """After: record what each admitted payment became (tickets, or sold out late)."""
+        ...
+
+
 class PaymentGateway(Protocol):
+    @property
+    def test_mode(self) -> bool:
+        """Payments are simulated (billing's keyless TEST MODE): nothing is charged."""
+        ...
+
     async def ensure_can_sell(self, host: Identity, space_price_minor: int) -> None:
         """Raise a `UserError` when the host cannot put a paid Space on sale yet."""
         ...
@@ -39,6 +88,8 @@ class PaymentGateway(Protocol):
 
 class NoPayments:
     """The gateway when billing is not configured: free Spaces only."""
+
+    test_mode = False
 
     async def ensure_can_sell(self, host: Identity, space_price_minor: int) -> None:
         if space_price_minor > 0:

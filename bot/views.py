@@ -10,6 +10,9 @@ from bot.models import Identity, Space, SpaceStatus, Ticket
 from bot.money import format_minor
 from bot.replies import Button
 
+#: How a simulated payment (billing's keyless TEST MODE) is named wherever money shows.
+TEST_MODE = "TEST MODE — no real payment"
+
 
 def price(space: Space) -> str:
     return "Free" if space.is_free else format_minor(space.price_minor, space.currency)

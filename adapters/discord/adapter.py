@@ -40,6 +40,7 @@ from bot.events import (
     DirectMessage,
     HoldCreated,
     HoldReleased,
+    PaymentDisputed,
     SpaceAnnounced,
     SpaceCancelled,
     SpaceEnded,
@@ -49,10 +50,12 @@ from bot.events import (
     StageChanged,
     TicketClosed,
     TicketIssued,
+    TipReceived,
 )
 from bot.models import DiscordSpace, Space, SpaceStatus
 from bot.money import currency as lookup_currency
 from bot.money import parse_amount
+from bot.notices import dispute_alert
 from bot.replies import Reply
 
 log = structlog.get_logger(__name__)
@@ -104,6 +107,8 @@ class DiscordAdapter:
         bus.subscribe(CohostChanged, self.on_cohost)
         bus.subscribe(StageChanged, self.on_stage_changed)
         bus.subscribe(DirectMessage, self.on_direct_message)
+        bus.subscribe(TipReceived, self.on_tip)
+        bus.subscribe(PaymentDisputed, self.on_payment_disputed)
 
     async def run(self, token: str, stop: asyncio.Event) -> None:
         """Connect and serve until `stop` is set, then close and await everything owned.
@@ -277,6 +282,26 @@ class DiscordAdapter:
         ids = split_key(event.identity_key)
         if ids is not None and await self._guild(f"discord:{ids[0]}") is not None:
             await self.dms.deliver(event)
+
+    async def on_tip(self, event: TipReceived) -> None:
+        guild = await self._guild(event.community_id)
+        if guild is not None:
+            await self._step(event.space_id or 0, "tip thanks", self.announcer.thank(guild, event))
+
+    async def on_payment_disputed(self, event: PaymentDisputed) -> None:
+        """The moderators hear of a disputed payment (the host has the core's DM)."""
+        guild = await self._guild(event.community_id)
+        if guild is None:
+            return
+        space = await self.core.spaces.get(event.space_id)
+        host = await self.core.identities.get(space.host_id)
+        text = dispute_alert(
+            event, space, buyer=render.mention(event.holder_key), quote=render.quote
+        )
+        told = {int(host.user_id)} if host.user_id.isdigit() else set()
+        await self._step(
+            event.space_id, "dispute alert", self.alerts.tell_moderators(guild, text, told=told)
+        )
 
     async def _member_role(self, event: SpaceEvent, identity_key: str, *, grant: bool) -> None:
         ids = split_key(identity_key)

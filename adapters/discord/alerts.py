@@ -1,19 +1,44 @@
-"""Telling people what to change when Discord refuses the bot something.
+"""Telling the people who run a server about a problem: Discord refusing the bot something,
+or a disputed payment.
 
-A problem goes to the Space's host by DM and to the moderators: in the alert channel
-(mentioning the moderator role) when one is configured, else by DM to the server owner.
+The host hears by DM. The moderators hear in the alert channel, which mentions every role
+that makes a member a moderator, when one is configured; else the server owner gets a DM
+(without the privileged Members intent, the owner is the one moderator the bot can name).
 """
 
 from __future__ import annotations
+
+from collections.abc import Collection
 
 import discord
 import structlog
 
 from adapters.discord.config import DiscordConfig
 from adapters.discord.dms import DirectMessages
-from adapters.discord.render import Rendered
+from adapters.discord.members import STAGE_MODERATOR
+from adapters.discord.render import Rendered, clip
 
 log = structlog.get_logger(__name__)
+
+
+def moderator_roles(guild: discord.Guild, config: DiscordConfig) -> list[discord.Role]:
+    """The roles whose members Stagepass treats as moderators (see
+    `members.is_moderator`): those named in DISCORD_MODERATOR_ROLE and those granting
+    administrator or the stage moderator permissions. Bot and integration roles are not
+    people's roles, and @everyone is never pinged."""
+    named = config.moderator_roles
+    return [
+        role
+        for role in sorted(guild.roles, key=lambda r: r.position, reverse=True)
+        if not role.is_default()
+        and not role.managed
+        and (
+            str(role.id) in named
+            or role.name in named
+            or role.permissions.administrator
+            or role.permissions >= STAGE_MODERATOR
+        )
+    ]
 
 
 class Alerts:
@@ -24,16 +49,23 @@ class Alerts:
         self._told: set[tuple[int, str]] = set()
 
     async def tell_staff(self, guild: discord.Guild, host_user_id: int | None, text: str) -> None:
+        """The host by DM, and the moderators (`tell_moderators`)."""
         told = set()
         if host_user_id is not None and await self.dms.send(host_user_id, Rendered(content=text)):
             told.add(host_user_id)
+        await self.tell_moderators(guild, text, told=told)
+
+    async def tell_moderators(
+        self, guild: discord.Guild, text: str, *, told: Collection[int] = ()
+    ) -> None:
+        """A post in the alert channel mentioning the moderator roles; when there is none,
+        or it refuses the post, a DM to the server owner unless they are among `told`."""
         channel = self.config.alert_channel(guild)
         if channel is not None:
-            role = self.config.moderator_role(guild)
-            prefix = f"{role.mention} " if role is not None else ""
+            mentions = "".join(f"{role.mention} " for role in moderator_roles(guild, self.config))
             try:
                 await channel.send(
-                    content=prefix + text,
+                    content=clip(mentions + text, 2000),
                     allowed_mentions=discord.AllowedMentions(roles=True, users=False),
                 )
                 return

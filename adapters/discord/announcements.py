@@ -1,5 +1,6 @@
 """The announcement of each Space: posted once in the server's announcement channel, then
-edited in place whenever the Space or its ticket count changes.
+edited in place whenever the Space or its ticket count changes. Public tips are thanked
+in reply to it.
 
 The message id is stored (`discord_spaces`), so a restart never posts it again. Bursts of
 sales collapse into one edit at a time per Space: while an edit is in flight, any number
@@ -16,7 +17,9 @@ from adapters.discord.alerts import Alerts
 from adapters.discord.config import DiscordConfig
 from adapters.discord.store import DELETED, DiscordStore, SpaceLocks
 from bot.core import Core
+from bot.events import TipReceived
 from bot.models import DiscordSpace, Space
+from bot.notices import tip_thanks
 
 log = structlog.get_logger(__name__)
 
@@ -86,3 +89,37 @@ class Announcer:
                 log.warning("announcement was deleted in Discord", space_id=space_id)
                 row.message_id = DELETED
                 await self.store.save(row)
+
+    async def thank(self, guild: discord.Guild, event: TipReceived) -> None:
+        """Thank a public tip where the Space was announced, in reply to its announcement
+        (or in the server's announcement channel for a tip outside any Space, or when the
+        announcement was never posted). Private tips are only DMed, by the core."""
+        if not event.public:
+            return
+        row = await self.store.get(event.space_id) if event.space_id is not None else None
+        channel: discord.abc.Messageable | None
+        reference = None
+        if row is not None and row.channel_id is not None:
+            channel = self.client.get_partial_messageable(int(row.channel_id), guild_id=guild.id)
+            if row.message_id not in (None, DELETED):
+                assert row.message_id is not None
+                reference = discord.MessageReference(
+                    message_id=int(row.message_id),
+                    channel_id=int(row.channel_id),
+                    fail_if_not_exists=False,
+                )
+        else:
+            channel = self.config.announce_channel(guild)
+        if channel is None:
+            log.info("a public tip was not thanked: no announcement channel", guild=guild.id)
+            return
+        text = tip_thanks(
+            event,
+            tipper=render.mention(event.tipper_key),
+            host=render.mention(event.host_key),
+            quote=render.quote,
+        )
+        if reference is not None:
+            await channel.send(content=render.clip(text, 2000), reference=reference)
+        else:
+            await channel.send(content=render.clip(text, 2000))

@@ -52,6 +52,16 @@ class Rendered:
         }
 
 
+def mention(identity_key: str) -> str:
+    """How a message names a member (`<@USER>`); the client pings nobody by default."""
+    return f"<@{identity_key.rpartition(':')[2]}>"
+
+
+def quote(text: str) -> str:
+    """Someone's words shown as they typed them, not as Discord markdown."""
+    return discord.utils.escape_markdown(text)
+
+
 def timestamp(when: datetime, style: str = "F") -> str:
     """A Discord timestamp: each viewer's client renders it in their own zone."""
     return f"<t:{int(when.timestamp())}:{style}>"

@@ -19,7 +19,7 @@ from bot.events import (
     TipReceived,
 )
 from bot.models import Platform
-from bot.money import format_minor
+from bot.notices import dispute_alert, tip_thanks
 from bot.replies import Reply
 
 COMMUNITY = "local"
@@ -127,18 +127,16 @@ class Chat:
         """A public tip is thanked in the channel (a private one only by DM)."""
         if event.community_id != self.community_id or not event.public:
             return
-        tipper = event.tipper_key.rpartition(":")[2]
-        host = event.host_key.rpartition(":")[2]
-        amount = format_minor(event.amount_minor, event.currency)
-        note = f': "{event.message}"' if event.message else ""
-        self._post(f"Thank you {tipper} for tipping {host} {amount}{note}")
+        self._post(tip_thanks(event, tipper=_name(event.tipper_key), host=_name(event.host_key)))
 
     async def _on_dispute(self, event: PaymentDisputed) -> None:
         """Moderators read the channel: a disputed payment is announced there."""
         if event.community_id != self.community_id:
             return
         space = await self.core.spaces.get(event.space_id)
-        self._post(
-            f"Moderators: a payment for #{space.id} {space.title} was disputed; "
-            f"ticket(s) {', '.join(event.ticket_ids)} revoked."
-        )
+        self._post(dispute_alert(event, space, buyer=_name(event.holder_key)))
+
+
+def _name(identity_key: str) -> str:
+    """A shell person's name: the last part of their identity key."""
+    return identity_key.rpartition(":")[2]

@@ -26,12 +26,12 @@ from adapters.slack.blocks import (
 )
 from adapters.slack.clients import WebClients
 from adapters.slack.messages import reply_button
-from adapters.slack.people import team_of
+from adapters.slack.people import mention, team_of
 from adapters.slack.tasks import Coalescer
 from bot.core import Core
 from bot.events import TipReceived
 from bot.models import Identity, SlackAnnouncement, Space, SpaceStatus
-from bot.money import format_minor
+from bot.notices import tip_thanks
 from bot.views import price, space_buttons
 
 log = structlog.get_logger(__name__)
@@ -157,12 +157,13 @@ class Announcements:
         channel = row.channel_id if row else await self.clients.announce_channel(team)
         if channel is None:
             return
-        tipper = event.tipper_key.rpartition(":")[2]
-        host = event.host_key.rpartition(":")[2]
-        note = f" — “{escape(event.message)}”" if event.message else ""
-        amount = format_minor(event.amount_minor, event.currency)
         await client.chat_postMessage(
             channel=channel,
             thread_ts=row.ts if row else None,
-            text=f"<@{tipper}> tipped <@{host}> {amount}{note} :tada:",
+            text=tip_thanks(
+                event,
+                tipper=mention(event.tipper_key),
+                host=mention(event.host_key),
+                quote=escape,
+            ),
         )

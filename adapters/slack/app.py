@@ -79,7 +79,9 @@ class SlackAdapter:
         )
         self.interactions.register(self.bolt)
         self.bolt.error(self._on_error)
-        Notifier(core, self.clients, self.announcements, self.home).subscribe(core.bus)
+        Notifier(
+            core, self.clients, self.announcements, self.home, self.directory
+        ).subscribe(core.bus)
         self.handler = AsyncSlackRequestHandler(self.bolt)
 
     def _bolt_app(self) -> AsyncApp:

@@ -1,4 +1,5 @@
-"""Core events -> Slack: direct messages, the announcement, and App Home refreshes.
+"""Core events -> Slack: direct messages, the announcement (and a public tip's thanks
+under it), App Home refreshes, and disputed payments told to each moderator by DM.
 
 Each handler runs in the event bus's own task, so Slack being slow never slows a
 command; a handler that fails is logged by the bus with the event.
@@ -6,13 +7,18 @@ command; a handler that fails is logged by the bus with the event.
 
 from __future__ import annotations
 
+from typing import Any
+
 import structlog
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.announcements import Announcements
+from adapters.slack.blocks import escape
 from adapters.slack.clients import WebClients
 from adapters.slack.home import Home
 from adapters.slack.messages import dm_message
-from adapters.slack.people import slack_user, team_of
+from adapters.slack.people import Directory, mention, slack_user, team_of
 from bot.core import Core
 from bot.events import (
     CohostChanged,
@@ -20,6 +26,7 @@ from bot.events import (
     EventBus,
     HoldCreated,
     HoldReleased,
+    PaymentDisputed,
     ReminderSet,
     SpaceAnnounced,
     SpaceCancelled,
@@ -31,6 +38,7 @@ from bot.events import (
     TicketIssued,
     TipReceived,
 )
+from bot.notices import dispute_alert
 
 log = structlog.get_logger(__name__)
 
@@ -50,12 +58,18 @@ _ANNOUNCED_STATE = (
 
 class Notifier:
     def __init__(
-        self, core: Core, clients: WebClients, announcements: Announcements, home: Home
+        self,
+        core: Core,
+        clients: WebClients,
+        announcements: Announcements,
+        home: Home,
+        directory: Directory,
     ) -> None:
         self.core = core
         self.clients = clients
         self.announcements = announcements
         self.home = home
+        self.directory = directory
 
     def subscribe(self, bus: EventBus) -> None:
         bus.subscribe(DirectMessage, self.on_direct_message)
@@ -64,6 +78,7 @@ class Notifier:
         bus.subscribe(CohostChanged, self.on_space_changed)
         bus.subscribe(ReminderSet, self.on_space_changed)
         bus.subscribe(TipReceived, self.announcements.thank)
+        bus.subscribe(PaymentDisputed, self.on_payment_disputed)
 
     async def on_direct_message(self, message: DirectMessage) -> None:
         found = slack_user(message.identity_key)
@@ -74,9 +89,38 @@ class Notifier:
         if client is None:
             log.warning("slack: cannot DM, not installed in the workspace", team=team, user=user)
             return
+        await self._dm(client, user, dm_message(message))
+
+    @staticmethod
+    async def _dm(client: AsyncWebClient, user: str, message: dict[str, Any]) -> None:
         opened = await client.conversations_open(users=user)
         channel = opened["channel"]["id"]
-        await client.chat_postMessage(channel=channel, unfurl_links=False, **dm_message(message))
+        await client.chat_postMessage(channel=channel, unfurl_links=False, **message)
+
+    async def on_payment_disputed(self, event: PaymentDisputed) -> None:
+        """Each moderator of the workspace gets the alert by DM (Slack has no moderators'
+        channel to post in); the host already has a DM of their own from the core."""
+        team = team_of(event.community_id)
+        if team is None:
+            return
+        client = await self.clients.for_team(team)
+        if client is None:
+            log.warning("slack: cannot tell moderators, not installed", team=team)
+            return
+        space = await self.core.spaces.get(event.space_id)
+        host = await self.core.identities.get(space.host_id)
+        moderators = await self.directory.moderators(client, team)
+        if not moderators:
+            log.warning("slack: a payment was disputed and no moderator is known",
+                        team=team, space=event.space_id)
+        alert = {"text": dispute_alert(event, space, buyer=mention(event.holder_key),
+                                       quote=escape)}
+        for user in sorted(moderators - {host.user_id}):
+            try:
+                await self._dm(client, user, alert)
+            except SlackApiError as exc:  # one closed door must not keep the others shut
+                log.warning("slack: could not DM a moderator", team=team, user=user,
+                            error=str(exc))
 
     async def on_space_changed(self, event: SpaceEvent) -> None:
         team = team_of(event.community_id)

@@ -1,9 +1,10 @@
 """Who someone is in Slack: name, zone, email, and whether Stagepass should treat them as
-a moderator (workspace admins and owners, and members of SLACK_MODERATOR_GROUP).
+a moderator (workspace admins and owners, and members of SLACK_MODERATOR_GROUP); and who
+the moderators of a workspace are, to tell them about disputed payments.
 
-Answers come from `users.info` and `usergroups.users.list` and are cached for a few
-minutes: a person clicking three buttons costs one lookup. When Slack cannot answer,
-the person is treated as a plain member and the problem is logged.
+Answers come from `users.info`, `users.list` and `usergroups.users.list` and are cached
+for a few minutes: a person clicking three buttons costs one lookup. When Slack cannot
+answer, the person is treated as a plain member and the problem is logged.
 """
 
 from __future__ import annotations
@@ -69,11 +70,13 @@ class Directory:
         self._now = monotonic
         self._profiles: dict[tuple[str, str], tuple[float, Profile | None]] = {}
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
+        self._admins: dict[str, tuple[float, frozenset[str]]] = {}
 
     def forget(self, team_id: str) -> None:
         """Drop what is cached about a workspace (it uninstalled the app)."""
         self._profiles = {k: v for k, v in self._profiles.items() if k[0] != team_id}
         self._groups.pop(team_id, None)
+        self._admins.pop(team_id, None)
 
     async def profile(self, client: AsyncWebClient, team_id: str, user_id: str) -> Profile | None:
         key = (team_id, user_id)
@@ -112,6 +115,37 @@ class Directory:
         self._groups[team_id] = (self._now() + ttl, members)
         return members
 
+    async def admins(self, client: AsyncWebClient, team_id: str) -> frozenset[str]:
+        """The workspace's admins and owners (people, not bots), from `users.list`, page
+        by page. Slack has no narrower question to ask; the answer is cached for `ttl`."""
+        cached = self._admins.get(team_id)
+        if cached is not None and self._now() < cached[0]:
+            return cached[1]
+        found: set[str] = set()
+        ttl = self.ttl
+        cursor = ""
+        try:
+            while True:
+                response = await client.users_list(limit=200, cursor=cursor or None)
+                for user in response.get("members") or ():
+                    if user.get("deleted") or user.get("is_bot"):
+                        continue
+                    if profile_from(user).is_admin:
+                        found.add(str(user["id"]))
+                cursor = (response.get("response_metadata") or {}).get("next_cursor") or ""
+                if not cursor:
+                    break
+        except (SlackApiError, SlackClientError, KeyError) as exc:
+            log.warning("slack users.list failed", team=team_id, error=str(exc))
+            ttl = _RETRY_SECONDS
+        admins = frozenset(found)
+        self._admins[team_id] = (self._now() + ttl, admins)
+        return admins
+
+    async def moderators(self, client: AsyncWebClient, team_id: str) -> frozenset[str]:
+        """Everyone `actor` treats as a moderator: admins, owners and SLACK_MODERATOR_GROUP."""
+        return await self.admins(client, team_id) | await self.group_members(client, team_id)
+
     async def _group_id(self, client: AsyncWebClient) -> str | None:
         assert self.moderator_group is not None
         if _GROUP_ID.match(self.moderator_group):
@@ -145,6 +179,11 @@ class Directory:
             email=profile.email if profile else None,
             community_name=team_name,
         )
+
+
+def mention(identity_key: str) -> str:
+    """How a message names a person (Slack shows their name): `<@U123>`."""
+    return f"<@{identity_key.rpartition(':')[2]}>"
 
 
 def team_of(community_id: str) -> str | None:

@@ -28,6 +28,7 @@ class StubPayments:
     """What billing's gateway will do, as far as the adapter can tell."""
 
     holds: list[str] = field(default_factory=list)
+    test_mode: bool = False
     refunded: list[str] = field(default_factory=list)
 
     async def ensure_can_sell(self, host: Identity, space_price_minor: int) -> None:

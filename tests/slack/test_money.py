@@ -24,6 +24,8 @@ pytestmark = pytest.mark.timeout(60)
 class StandInPayments:
     """What billing's gateway promises the core, without Stripe."""
 
+    test_mode = False
+
     def __init__(self) -> None:
         self.checkouts: list[Hold] = []
 
