@@ -74,10 +74,10 @@ class Desk(Generic[Request, Result]):
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
             self._worker = None
+        left = []
         while not self._queue.empty():
-            waiting = self._queue.get_nowait()
-            if not waiting.future.done():
-                waiting.future.set_exception(Conflict("Stagepass is shutting down; try again."))
+            left.append(self._queue.get_nowait())
+        _fail(left)
 
     async def _run(self) -> None:
         while True:
@@ -87,7 +87,11 @@ class Desk(Generic[Request, Result]):
             waiting = [w for w in batch if not w.future.cancelled()]
             if not waiting:
                 continue
-            outcomes = await self._decide([w.request for w in waiting])
+            try:
+                outcomes = await self._decide([w.request for w in waiting])
+            except asyncio.CancelledError:  # closing mid-batch: nobody may wait forever
+                _fail(waiting)
+                raise
             if isinstance(outcomes, Exception) and len(waiting) > 1:
                 log.warning(
                     "batch failed; deciding its requests one by one",
@@ -134,3 +138,9 @@ class Desk(Generic[Request, Result]):
                 raise AssertionError(f"{self.name}: {len(outcomes)} outcomes for {len(requests)}")
             return outcomes
         raise AssertionError("unreachable")
+
+
+def _fail(waiting: Sequence[_Waiting[Request, Result]]) -> None:
+    for item in waiting:
+        if not item.future.done():
+            item.future.set_exception(Conflict("Stagepass is shutting down; try again."))
