@@ -114,10 +114,16 @@ def rule_breaks(claims: list[tuple[str, int]], results: list[Outcome]) -> list[s
     return breaks
 
 
+#: Claims per batch when two processes compete: small enough that neither sells out the
+#: Space in its first few batches while the other waits on the row lock.
+TWO_PROCESS_BATCH = 25
+
+
 async def main(url: str, space_id: int, n: int, prefix: str, community: str) -> None:
     with tempfile.TemporaryDirectory(prefix="oversell-worker-") as tmp:
         settings = load_settings(data_dir=Path(tmp) / "data", api_token="worker", http_port=0)
         core = Core.build(settings, db=Database(url, pool_size=10), clock=ManualClock())
+        core.tickets.desk.desk.max_batch = TWO_PROCESS_BATCH
         try:
             await core.spaces.get(space_id)  # connect and warm up before the start line
             claims = plan(prefix, n, pairs=PAIRS, shared=SHARED)
