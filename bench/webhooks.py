@@ -3,6 +3,11 @@ the core's bare ticket issuance measured in the same run.
 
     .venv/bin/python bench/webhooks.py [--events 2000] [--concurrency 1 16 64] [--no-postgres]
 
+Concurrent deliveries are looked up together (`Ledger.seen_and_checkout`) and confirmed
+together (the core's confirm desk, `bot.services.confirmations`): one transaction per
+burst, so the figures at concurrency 16 and 64 are the ones Stripe's parallel retries and
+a sale's opening rush meet; concurrency 1 is a quiet day (latency, not throughput).
+
 Each event is a distinct `checkout.session.completed` for its own paid hold, signed with
 `stripe.WebhookSignature.generate_signature_header`, POSTed to the real
 `/webhooks/stripe` route of the app `create_app` builds (over httpx's ASGI transport, so
