@@ -52,6 +52,24 @@ def new_id() -> str:
     return secrets.token_hex(8)
 
 
+def new_tickets(hold: Hold, now: datetime, *, fee_minor: int = 0) -> list[Ticket]:
+    """The valid tickets a hold becomes: its amount and fee shared equally."""
+    return [
+        Ticket(
+            id=new_id(),
+            space_id=hold.space_id,
+            holder_id=hold.buyer_id,
+            hold_id=hold.id,
+            status=TicketStatus.VALID,
+            price_minor=hold.amount_minor // hold.quantity,
+            fee_minor=fee_minor // hold.quantity,
+            currency=hold.currency,
+            issued_at=now,
+        )
+        for _ in range(hold.quantity)
+    ]
+
+
 @dataclass(frozen=True, slots=True)
 class Granted:
     """A successful claim: the Space as read under the lock, the hold, free tickets."""
@@ -204,17 +222,5 @@ class ClaimDesk:
             created_at=now,
             resolved_at=now if free else None,
         )
-        tickets = [
-            Ticket(
-                id=new_id(),
-                space_id=space.id,
-                holder_id=claim.buyer_id,
-                hold_id=hold.id,
-                status=TicketStatus.VALID,
-                price_minor=space.price_minor,
-                currency=space.currency,
-                issued_at=now,
-            )
-            for _ in range(claim.quantity if free else 0)
-        ]
+        tickets = new_tickets(hold, now) if free else []
         return hold, tickets

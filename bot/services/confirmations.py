@@ -33,10 +33,10 @@ from bot.clock import Clock
 from bot.db import Database
 from bot.errors import NotFound
 from bot.events import EventBus, TicketIssued
-from bot.models import AuditEntry, Hold, HoldStatus, Identity, Space, Ticket, TicketStatus
+from bot.models import AuditEntry, Hold, HoldStatus, Identity, Space, Ticket
 from bot.ports import Confirmation, Payment, PaymentRecorder
 from bot.services import audit
-from bot.services.claims import ADD_QUOTA, TAKE_SEATS, new_id
+from bot.services.claims import ADD_QUOTA, TAKE_SEATS, new_tickets
 
 _HOLDS = Hold.__table__  # type: ignore[attr-defined]
 _SPACES = Space.__table__  # type: ignore[attr-defined]
@@ -201,20 +201,7 @@ class ConfirmDesk:
                 return Confirmation([], newly_issued=False, sold_out_late=True)
             await conn.execute(ADD_QUOTA, params)
         now = self.clock.now()
-        made = [
-            Ticket(
-                id=new_id(),
-                space_id=row.space_id,
-                holder_id=row.buyer_id,
-                hold_id=row.id,
-                status=TicketStatus.VALID,
-                price_minor=row.amount_minor // row.quantity,
-                fee_minor=payment.fee_minor // row.quantity,
-                currency=row.currency,
-                issued_at=now,
-            )
-            for _ in range(row.quantity)
-        ]
+        made = new_tickets(Hold.model_validate(row._mapping), now, fee_minor=payment.fee_minor)
         tickets.extend(t.model_dump() for t in made)
         entries.append(
             audit.entry(

@@ -26,7 +26,7 @@ from bot.models import Hold, HoldStatus, Identity, Space, Ticket, TicketStatus
 from bot.permissions import Action, require
 from bot.ports import Checkout, Confirmation, Payment, PaymentGateway, PaymentRecorder
 from bot.services import audit
-from bot.services.claims import ClaimDesk, new_id
+from bot.services.claims import ClaimDesk
 from bot.services.confirmations import ConfirmDesk
 from bot.services.identities import IdentityService
 from bot.services.spaces import SpaceService
@@ -125,19 +125,6 @@ class TicketService:
             await self.release(hold.id, expired=False)
             raise
         return Reservation(hold=hold, space=space, checkout=checkout)
-
-    def _new_ticket(self, space: Space, holder_id: int, hold_id: str, now: datetime) -> Ticket:
-        assert space.id is not None
-        return Ticket(
-            id=new_id(),
-            space_id=space.id,
-            holder_id=holder_id,
-            hold_id=hold_id,
-            status=TicketStatus.VALID,
-            price_minor=space.price_minor,
-            currency=space.currency,
-            issued_at=now,
-        )
 
     def _issued(self, space: Space, holder_key: str, hold_id: str, tickets: list[Ticket]) -> None:
         assert space.id is not None
