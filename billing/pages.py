@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Awaitable, Callable
 
 import stripe
 from fastapi import APIRouter
@@ -59,40 +60,44 @@ def pages_router() -> APIRouter:
     """Where Stripe Checkout and Connect onboarding send people back to."""
     router = APIRouter(tags=["billing"], include_in_schema=False)
 
-    @router.get(CHECKOUT_DONE_PATH)
-    async def checkout_done() -> HTMLResponse:
-        return page(
+    notices = {
+        CHECKOUT_DONE_PATH: (
             "Payment received",
-            "<h1>Payment received</h1><p>Thank you! Your ticket (or the thank-you for your "
-            "tip) arrives in your direct messages within a minute. You can close this page."
-            "</p>",
-        )
-
-    @router.get(CHECKOUT_CANCELLED_PATH)
-    async def checkout_cancelled() -> HTMLResponse:
-        return page(
+            "Payment received",
+            "Thank you! Your ticket (or the thank-you for your tip) arrives in your direct "
+            "messages within a minute. You can close this page.",
+        ),
+        CHECKOUT_CANCELLED_PATH: (
             "Payment cancelled",
-            "<h1>Payment cancelled</h1><p>Nothing was charged. Your seats stay held until the "
-            "time shown in chat: use the Pay button there again to finish.</p>",
-        )
-
-    @router.get(CONNECT_RETURN_PATH)
-    async def connect_return() -> HTMLResponse:
-        return page(
+            "Payment cancelled",
+            "Nothing was charged. Your seats stay held until the time shown in chat: use "
+            "the Pay button there again to finish.",
+        ),
+        CONNECT_RETURN_PATH: (
             "Stripe onboarding",
-            "<h1>Thanks!</h1><p>Back in chat, run <code>/payouts status</code> to see whether "
-            "Stripe has enabled payments and payouts for you.</p>",
-        )
-
-    @router.get(CONNECT_REFRESH_PATH)
-    async def connect_refresh() -> HTMLResponse:
-        return page(
+            "Thanks!",
+            "Back in chat, run <code>/payouts status</code> to see whether Stripe has "
+            "enabled payments and payouts for you.",
+        ),
+        CONNECT_REFRESH_PATH: (
             "Link expired",
-            "<h1>This link has expired</h1><p>Onboarding links work once and for a few "
-            "minutes. Run <code>/payouts connect</code> in chat for a fresh one.</p>",
-        )
-
+            "This link has expired",
+            "Onboarding links work once and for a few minutes. Run <code>/payouts "
+            "connect</code> in chat for a fresh one.",
+        ),
+    }
+    for path, (title, heading, text) in notices.items():
+        router.add_api_route(path, _static_page(title, f"<h1>{heading}</h1><p>{text}</p>"))
     return router
+
+
+def _static_page(title: str, body: str) -> Callable[[], Awaitable[HTMLResponse]]:
+    """A GET endpoint that takes no input and always shows the same page."""
+
+    async def show() -> HTMLResponse:
+        return page(title, body)
+
+    return show
 
 
 def dev_checkout_router(

@@ -227,21 +227,9 @@ class InstallationStore(AsyncInstallationStore):
         if row is None or (user_id is not None and user_id != row.installer_user_id):
             return None
         return Installation(
-            app_id=row.app_id or None,
-            enterprise_id=row.enterprise_id or None,
-            enterprise_name=row.enterprise_name or None,
-            team_id=row.team_id or None,
-            team_name=row.team_name or None,
-            bot_token=row.bot_token,
-            bot_id=row.bot_id,
-            bot_user_id=row.bot_user_id,
-            bot_scopes=row.bot_scopes,
-            bot_refresh_token=row.bot_refresh_token,
-            bot_token_expires_at=_epoch(row.bot_token_expires_at),
+            **_bot_fields(row),
             user_id=row.installer_user_id,
             incoming_webhook_channel_id=row.announce_channel_id,
-            is_enterprise_install=row.is_enterprise_install,
-            installed_at=row.installed_at.timestamp(),
         )
 
 
@@ -250,7 +238,12 @@ def _epoch(value: datetime | None) -> int | None:
 
 
 def _bot(row: SlackInstallation) -> Bot:
-    return Bot(
+    return Bot(**_bot_fields(row))
+
+
+def _bot_fields(row: SlackInstallation) -> dict[str, Any]:
+    """What an `Installation` and a `Bot` both take from our row."""
+    return dict(
         app_id=row.app_id or None,
         enterprise_id=row.enterprise_id or None,
         enterprise_name=row.enterprise_name or None,

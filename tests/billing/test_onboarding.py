@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+from fastapi import FastAPI
 from sqlmodel import select
 
+from billing.accounts import CONNECT_REFRESH_PATH, CONNECT_RETURN_PATH
+from billing.gateway import CHECKOUT_CANCELLED_PATH, CHECKOUT_DONE_PATH
+from billing.pages import pages_router
 from bot.models import BillingAccount
 from tests.billing.conftest import CREATE_PAID, World
 from tests.fakes.stripe_api import FakeStripe, as_form
@@ -106,3 +110,21 @@ async def test_return_and_refresh_pages(world: World) -> None:
     assert back.status_code == 200 and "/payouts status" in back.text
     expired = await world.http.get("/billing/connect/refresh")
     assert expired.status_code == 200 and "/payouts connect" in expired.text
+
+
+async def test_return_pages_show_fixed_text_and_take_no_input() -> None:
+    app = FastAPI()
+    app.include_router(pages_router())
+    pages = {
+        CHECKOUT_DONE_PATH: "Payment received",
+        CHECKOUT_CANCELLED_PATH: "Nothing was charged",
+        CONNECT_RETURN_PATH: "/payouts status",
+        CONNECT_REFRESH_PATH: "/payouts connect",
+    }
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://stagepass.test"
+    ) as http:
+        for path, text in pages.items():
+            shown = await http.get(path, params={"title": "<script>x</script>", "body": "<b>"})
+            assert shown.status_code == 200 and text in shown.text, path
+            assert "<script>" not in shown.text and "<b>" not in shown.text
