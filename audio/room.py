@@ -16,7 +16,11 @@ Invariants the room keeps:
 * the peer connection uses only the ICE servers given to the registry (default none, so
   no public STUN server is ever asked);
 * while recording, the listeners' mix is written to one Ogg/Opus file as the mixer encodes
-  it (`audio.recorder`); closing the room finishes the file.
+  it (`audio.recorder`); closing the room finishes the file;
+* a bridge (the Discord Stage or voice channel) is one external voice in the mixer
+  (`add_external_voice`), and the people behind it are `BridgedParticipant`s: listed, and
+  promoted, demoted, muted and removed like anyone else; the bridge mixes a person only
+  while their `mixed` holds.
 """
 
 from __future__ import annotations
@@ -105,6 +109,28 @@ class ParticipantState:
     speaking: bool
     connection: str
     """The peer connection state: new, connecting, connected, failed or closed."""
+    via: str = "web"
+    """Where they are: ``web`` (this page, WebRTC) or a bridge's platform (``discord``)."""
+
+
+@dataclass(eq=False, slots=True)
+class BridgedParticipant:
+    """Someone in the room through a bridge (a Discord Stage or voice channel).
+
+    The room lists them and changes their ``role`` and ``muted`` on promotions and mutes as
+    it does for WebRTC participants; their audio reaches the mixer through the bridge's
+    one external voice, which mixes them only while `mixed` holds.
+    """
+
+    identity_key: str
+    display_name: str
+    via: str
+    role: Role = Role.LISTENER
+    muted: bool = False
+
+    @property
+    def mixed(self) -> bool:
+        return self.role.on_stage and not self.muted
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +164,8 @@ class Room:
         self._sessions: dict[str, PeerSession] = {}
         self._closing: set[PeerSession] = set()
         self._tickets: dict[str, str] = {}
+        self._bridged: dict[str, BridgedParticipant] = {}
+        self._external: set[str] = set()
         self._closed = False
         self._tasks = TaskOwner(f"room-{self.space_id}")
         self._watcher: asyncio.Task[None] | None = None
@@ -177,6 +205,9 @@ class Room:
         sessions = list(self._sessions.values())
         for session in sessions:
             self._detach(session)
+        self._bridged.clear()
+        for key in list(self._external):
+            self.remove_external_voice(key)
         await self._mixer.stop()
         await self.stop_recording()
         await self._tasks.aclose()
@@ -262,37 +293,75 @@ class Room:
         """Promote a listener to speaker (True) or demote a speaker to listener (False).
 
         Hosts and cohosts are always on stage: promoting them is a no-op and demoting them
-        raises `RoleChangeError` (mute them instead). Raises `NotInRoom` if absent.
+        raises `RoleChangeError` (mute them instead). Applies to a bridged participant of
+        that identity too. Raises `NotInRoom` if absent.
         """
-        session = self._require(identity_key)
-        if session.role in (Role.HOST, Role.COHOST):
-            if not on_stage:
-                raise RoleChangeError(f"A {session.role} stays on stage; mute them instead.")
-            return
-        role = Role.SPEAKER if on_stage else Role.LISTENER
-        if role is session.role:
-            return
-        was_mixed = session.mixed
-        session.role = role
-        self._replace(session, was_mixed)
-        self._update_gauges()
+        session, bridged = self._present(identity_key)
+        if bridged is not None:
+            bridged.role = _staged(bridged.role, on_stage)
+        if session is not None:
+            role = _staged(session.role, on_stage)
+            if role is session.role:
+                return
+            was_mixed = session.mixed
+            session.role = role
+            self._replace(session, was_mixed)
+            self._update_gauges()
 
     def set_muted(self, identity_key: str, muted: bool) -> None:
-        """Mute or unmute a participant's microphone in the mix. Raises `NotInRoom`."""
-        session = self._require(identity_key)
-        was_mixed = session.mixed
-        session.muted = muted
-        self._replace(session, was_mixed)
+        """Mute or unmute a participant's microphone in the mix (a bridged participant's
+        audio too). Raises `NotInRoom`."""
+        session, bridged = self._present(identity_key)
+        if bridged is not None:
+            bridged.muted = muted
+        if session is not None:
+            was_mixed = session.mixed
+            session.muted = muted
+            self._replace(session, was_mixed)
 
     async def remove(self, identity_key: str) -> bool:
-        """Disconnect a participant; False if they were not here."""
+        """Disconnect a participant (and forget them as a bridged one); False if they were
+        not here."""
+        bridged = self._bridged.pop(identity_key, None) is not None
         session = self._sessions.get(identity_key)
         if session is None:
-            return False
+            return bridged
         self._detach(session)
         self._update_gauges()
         await self._close_session(session)
         return True
+
+    # -- bridges ------------------------------------------------------------------------
+
+    def add_external_voice(self, key: str, inbound: JitterBuffer, outbound: PacketTrack) -> None:
+        """Mix a voice that does not come over WebRTC (a bridge: all of Discord as one voice)
+        from the next tick on, and send it its mix-minus on ``outbound``. ``key`` names the
+        voice in the mixer; it must not be an identity key (ValueError). Raises `RoomClosed`.
+        """
+        if self._closed:
+            raise RoomClosed("This room has closed.")
+        if key in self._sessions:
+            raise ValueError(f"{key!r} is a participant's identity key")
+        self._external.add(key)
+        self._mixer.add_voice(key, inbound, outbound)
+
+    def remove_external_voice(self, key: str) -> None:
+        """Stop mixing an external voice (idempotent)."""
+        if key in self._external:
+            self._external.discard(key)
+            self._mixer.remove_voice(key)
+
+    def put_bridged(self, participant: BridgedParticipant) -> None:
+        """List someone present through a bridge, or replace what the room knows of them."""
+        if not self._closed:
+            self._bridged[participant.identity_key] = participant
+
+    def drop_bridged(self, identity_key: str) -> bool:
+        """They left the bridged channel; False if they were not listed."""
+        return self._bridged.pop(identity_key, None) is not None
+
+    def bridged(self, identity_key: str) -> BridgedParticipant | None:
+        return self._bridged.get(identity_key)
 
     async def revoke_ticket(self, ticket_id: str) -> bool:
         """Disconnect whoever uses this ticket (refund, cancellation); False if nobody does."""
@@ -369,6 +438,21 @@ class Room:
                     connection=session.pc.connectionState,
                 )
             )
+        for bridged in self._bridged.values():
+            if bridged.identity_key in self._sessions:
+                continue  # also here on the web: listed once, as that session
+            participants.append(
+                ParticipantState(
+                    identity_key=bridged.identity_key,
+                    display_name=bridged.display_name,
+                    role=bridged.role.value,
+                    muted=bridged.muted,
+                    level=0.0,
+                    speaking=False,
+                    connection="connected",
+                    via=bridged.via,
+                )
+            )
         participants.sort(key=lambda p: (_STAGE_ORDER[Role(p.role)], p.display_name))
         return RoomState(
             space_id=self.space_id,
@@ -380,11 +464,12 @@ class Room:
 
     # -- internals ----------------------------------------------------------------------
 
-    def _require(self, identity_key: str) -> PeerSession:
+    def _present(self, identity_key: str) -> tuple[PeerSession | None, BridgedParticipant | None]:
         session = self._sessions.get(identity_key)
-        if session is None:
+        bridged = self._bridged.get(identity_key)
+        if session is None and bridged is None:
             raise NotInRoom("That person is not in the room.")
-        return session
+        return session, bridged
 
     def _place(self, session: PeerSession) -> None:
         """Route the session's audio: mixed voice with mix-minus, or listener fan-out."""
@@ -467,6 +552,15 @@ class Room:
                     and now - session.joined_at > self.settings.connect_timeout
                 ):
                     await self._drop(session, "never connected")
+
+
+def _staged(role: Role, on_stage: bool) -> Role:
+    """The role after a promotion (True) or demotion (False); hosts stay on stage."""
+    if role in (Role.HOST, Role.COHOST):
+        if not on_stage:
+            raise RoleChangeError(f"A {role} stays on stage; mute them instead.")
+        return role
+    return Role.SPEAKER if on_stage else Role.LISTENER
 
 
 class RoomRegistry:

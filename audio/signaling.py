@@ -49,6 +49,7 @@ class StageMemberOut(BaseModel):
     muted: bool
     speaking: bool
     level: float
+    via: str = "web"  # "discord": in the Discord channel the bot bridges
 
 
 class YouOut(BaseModel):
@@ -129,6 +130,7 @@ def make_router(registry: RoomRegistry, gate: Gate) -> APIRouter:
                     muted=p.muted,
                     speaking=p.speaking,
                     level=p.level,
+                    via=p.via,
                 )
                 for p in snapshot.participants
                 if p.role != Role.LISTENER

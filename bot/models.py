@@ -75,6 +75,20 @@ class StageRole(enum.StrEnum):
     SPEAKER = "speaker"
 
 
+class BridgeMode(enum.StrEnum):
+    """Whether a Space's Discord Stage or voice channel is bridged into its audio room.
+
+    In a Stage channel Discord's own speaker rules decide who is heard; in a voice channel
+    (no speaker rules) LISTEN mixes only the host and co-hosts, SPEAK also ticket holders
+    and moderators. DEFAULT follows DISCORD_VOICE_BRIDGE (`SpaceService.bridge_mode`).
+    """
+
+    DEFAULT = "default"
+    OFF = "off"
+    LISTEN = "listen"
+    SPEAK = "speak"
+
+
 def _enum(cls: type[enum.Enum]) -> sa.Enum:
     """Stored as the enum's string value in a VARCHAR, read back as the enum."""
     return sa.Enum(
@@ -145,6 +159,11 @@ class Space(SQLModel, table=True):
     started_at: datetime | None = _dt(default=None, nullable=True)
     ended_at: datetime | None = _dt(default=None, nullable=True)
     cancel_reason: str | None = Field(default=None, max_length=500)
+    voice_bridge: BridgeMode = Field(
+        default=BridgeMode.DEFAULT,
+        sa_type=_enum(BridgeMode),
+        sa_column_kwargs={"server_default": BridgeMode.DEFAULT.value},
+    )
 
     @property
     def is_free(self) -> bool:

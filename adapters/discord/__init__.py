@@ -29,7 +29,7 @@ async def install(stagepass: Stagepass) -> None:
         stagepass.core, stagepass.dispatcher, DiscordConfig.from_settings(stagepass.settings)
     )
     adapter.subscribe()
-    if stagepass.settings.discord_voice_bridge and stagepass.rooms is not None:
+    if stagepass.rooms is not None:  # each Space decides; DISCORD_VOICE_BRIDGE is the default
         from audio.bridge import DiscordBridges
 
         adapter.stage.bridges = DiscordBridges(stagepass.rooms)

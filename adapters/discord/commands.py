@@ -9,6 +9,7 @@ in the member's own zone (`/tz set`).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import available_timezones
 
@@ -20,9 +21,10 @@ from adapters.discord.components import adapter_of
 from adapters.discord.members import user_ref
 from bot.actors import Actor
 from bot.commands import types as t
-from bot.commands.grammar import USAGES
+from bot.commands.grammar import USAGES, bridge_mode
 from bot.commands.times import parse_duration, parse_when
 from bot.errors import InvalidInput
+from bot.models import BridgeMode
 from bot.money import CURRENCIES, parse_amount
 from bot.money import currency as lookup_currency
 from bot.services.spaces import SpaceChanges, SpaceDraft
@@ -183,8 +185,14 @@ class SpaceCommands(
         await self.adapter.command(interaction, _const(t.ShowSpace(space)))
 
     @app_commands.command(description="Change a Space you host.")
-    @app_commands.describe(starts='New start, e.g. "sat 20:00" (your zone)')
-    @app_commands.choices(currency=CURRENCY_CHOICES)
+    @app_commands.describe(
+        starts='New start, e.g. "sat 20:00" (your zone)',
+        bridge="Bridge the Discord Stage or voice channel into the room (speak: voice-channel "
+        "ticket holders may talk)",
+    )
+    @app_commands.choices(
+        currency=CURRENCY_CHOICES, bridge=[Choice(name=m.value, value=m.value) for m in BridgeMode]
+    )
     async def edit(
         self,
         interaction: discord.Interaction[Any],
@@ -197,6 +205,7 @@ class SpaceCommands(
         duration: Range[str, 1, 16] | None = None,
         limit: Range[int, 1, 100] | None = None,
         description: Range[str, 1, 2000] | None = None,
+        bridge: str | None = None,
     ) -> None:
         async def build(actor: Actor) -> t.Command:
             changes = await space_changes(
@@ -211,6 +220,8 @@ class SpaceCommands(
                 description=description,
                 limit=limit,
             )
+            if bridge is not None:
+                changes = replace(changes, voice_bridge=bridge_mode(bridge))
             if not changes.given():
                 raise InvalidInput("Say what to change, e.g. title or starts.")
             return t.EditSpace(space, changes)

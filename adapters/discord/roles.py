@@ -17,6 +17,7 @@ import structlog
 
 from adapters.discord.alerts import Alerts
 from adapters.discord.config import DiscordConfig
+from adapters.discord.stage import voice_channel
 from adapters.discord.store import (
     CREATE_ROLE,
     DELETE_ROLE,
@@ -212,9 +213,9 @@ class TicketRoles:
         return role
 
     async def _open_stage(self, guild: discord.Guild, space: Space, role: discord.Role) -> None:
-        """Only ticket holders may join the Stage channel: @everyone may not connect, the
-        Space's role (and the moderators' role, and the bot) may."""
-        stage = self.config.stage_channel(guild)
+        """Only ticket holders may join the Stage (or bridged voice) channel: @everyone may
+        not connect, the Space's role (and the moderators' role, and the bot) may."""
+        stage = voice_channel(self.config, guild)
         if stage is None or not self.config.ticket_only_stage:
             return
         reason = f"Stagepass: ticket holders of Space #{space.id} may join"

@@ -10,6 +10,12 @@ and Stagepass's stage.
   caps apply: over the cap, the member is suppressed again). The reverse: Stagepass
   promotions lift the suppress flag, demotions set it, mutes server-mute, removals
   disconnect.
+- The voice bridge (`audio.bridge`), where the Space's `BridgeMode` (the host's
+  `/space edit bridge:`, else DISCORD_VOICE_BRIDGE) turns it on: the bot joins the Stage,
+  or a voice channel named in DISCORD_STAGE_CHANNEL, and the room lists its members with
+  their roles. A server mute in Discord mutes on the Space's stage too. In a voice channel
+  (no speaker rules) only the host and co-hosts are heard, and with `bridge:speak` also
+  ticket holders and moderators (`seat`).
 
 Callers hold the Space's lock around the methods taking a row.
 """
@@ -30,10 +36,28 @@ from bot.actors import Actor
 from bot.core import Core
 from bot.errors import UserError
 from bot.events import StageChanged
-from bot.models import DiscordSpace, Platform, Space, SpaceStatus
+from bot.models import BridgeMode, DiscordSpace, Platform, Space, SpaceStatus, StageMember
+from bot.permissions import SpaceRole
 
 if TYPE_CHECKING:
     from audio.bridge import DiscordBridges
+    from audio.bridge.speakers import Seat
+
+Bridgeable = discord.StageChannel | discord.VoiceChannel
+
+
+def voice_channel(config: DiscordConfig, guild: discord.Guild) -> Bridgeable | None:
+    """Where Spaces go live in this server: the configured Stage channel, else a configured
+    voice channel (bridged, without Discord's speaker rules)."""
+    stage = config.stage_channel(guild)
+    if stage is not None:
+        return stage
+    for channel_id in config.stage_channels:
+        channel = guild.get_channel(channel_id)
+        if isinstance(channel, discord.VoiceChannel):
+            return channel
+    return None
+
 
 log = structlog.get_logger(__name__)
 
@@ -52,8 +76,21 @@ class StageSync:
         self.config = config
         self.store = store
         self.alerts = alerts
-        #: set by `install` when DISCORD_VOICE_BRIDGE is on and the audio room is installed
-        self.bridges: DiscordBridges | None = None
+        self._bridges: DiscordBridges | None = None
+        #: the mode each running bridge was started in
+        self._bridged: dict[int, BridgeMode] = {}
+
+    @property
+    def bridges(self) -> DiscordBridges | None:
+        """Set by `install` when the audio room is installed; the bridges then ask `seat`
+        what the Space says about each member of a bridged channel."""
+        return self._bridges
+
+    @bridges.setter
+    def bridges(self, bridges: DiscordBridges | None) -> None:
+        self._bridges = bridges
+        if bridges is not None:
+            bridges.seats = self.seat
 
     # --- scheduled events ----------------------------------------------------------------
 
@@ -94,6 +131,8 @@ class StageSync:
         await self.store.save(row)
 
     async def updated(self, guild: discord.Guild, space: Space, row: DiscordSpace) -> None:
+        if space.status == SpaceStatus.LIVE:
+            await self.bridge(guild, space, row)
         event = await self._event(guild, row)
         if event is None or event.status != discord.EventStatus.scheduled:
             return
@@ -133,15 +172,14 @@ class StageSync:
                     "**Manage Channels**, **Mute Members** and **Move Members** "
                     "on the Stage channel",
                 )
-            if self.bridges is not None and space.id is not None:
-                await self.bridges.start(space.id, stage)
+            await self.bridge(guild, space, row)
             return
         if event is not None and event.status == discord.EventStatus.scheduled:
             await event.start(reason=f"Stagepass Space #{space.id} is live")
+        await self.bridge(guild, space, row)
 
     async def ended(self, guild: discord.Guild, space: Space, row: DiscordSpace) -> None:
-        if self.bridges is not None and space.id is not None:
-            await self.bridges.stop(space.id)
+        await self._unbridge(space)
         stage = self._stage_of(guild, row)
         if stage is not None:
             try:
@@ -157,8 +195,7 @@ class StageSync:
             await event.cancel(reason=f"Stagepass Space #{space.id} ended")
 
     async def cancelled(self, guild: discord.Guild, space: Space, row: DiscordSpace) -> None:
-        if self.bridges is not None and space.id is not None:
-            await self.bridges.stop(space.id)
+        await self._unbridge(space)
         event = await self._event(guild, row)
         if event is not None and event.status == discord.EventStatus.scheduled:
             await event.cancel(reason=f"Stagepass Space #{space.id} was cancelled")
@@ -182,18 +219,79 @@ class StageSync:
         identity = await self.core.identities.ensure(actor)
         await self.core.reminders.subscribe(identity, space_id, True)
 
+    # --- the voice bridge ----------------------------------------------------------------
+
+    async def bridge(self, guild: discord.Guild, space: Space, row: DiscordSpace) -> None:
+        """Run the Space's bridge as its `BridgeMode` says (a live Space only); a changed
+        mode restarts it, so everyone's seat is looked up again."""
+        if self.bridges is None or space.id is None:
+            return
+        space_id = space.id
+        mode = self.core.spaces.bridge_mode(space)
+        channel = self._channel_of(guild, row)
+        if mode == BridgeMode.OFF or channel is None:
+            await self._unbridge(space)
+            return
+        if self._bridged.get(space_id, mode) != mode:
+            await self._unbridge(space)
+        self._bridged[space_id] = mode
+        await self.bridges.start(space_id, channel)
+
+    async def _unbridge(self, space: Space) -> None:
+        if self.bridges is not None and space.id is not None:
+            self._bridged.pop(space.id, None)
+            await self.bridges.stop(space.id)
+
+    async def seat(self, space_id: int, member: discord.Member) -> Seat:
+        """What the Space says about a member of its bridged channel: host or co-host, muted
+        on its stage, and whether they may speak in a voice channel (ticket holders and
+        moderators, when the host chose `bridge:speak`; never someone removed)."""
+        from audio.bridge.speakers import Seat  # the bridge is optional: imported when used
+        from audio.gate import Role
+
+        space = await self.core.spaces.get(space_id)
+        actor = actor_for(member, self.config.moderator_roles)
+        roles = await self.core.spaces.roles(space, actor)
+        identity = await self.core.identities.by_key(actor.key)
+        assert identity is not None and identity.id is not None
+        async with self.core.db.session() as session:
+            stage = await session.get(StageMember, (space_id, identity.id))
+        removed = stage is not None and stage.removed
+        role = (
+            Role.HOST
+            if SpaceRole.HOST in roles
+            else Role.COHOST
+            if SpaceRole.COHOST in roles
+            else None
+        )
+        speaking = self.core.spaces.bridge_mode(space) == BridgeMode.SPEAK
+        allowed = bool(roles & {SpaceRole.TICKET_HOLDER, SpaceRole.MODERATOR})
+        return Seat(
+            role=role,
+            may_speak=role is not None or (speaking and allowed and not removed),
+            muted=stage is not None and stage.muted,
+        )
+
     # --- Discord's Stage -> Stagepass ----------------------------------------------------
 
     async def voice_changed(
         self, member: discord.Member, before: discord.VoiceState, after: discord.VoiceState
     ) -> None:
         channel = after.channel
-        if not isinstance(channel, discord.StageChannel) or member.bot:
+        if channel is None or member.bot:
             return
+        if not isinstance(channel, discord.StageChannel) and (
+            channel.id not in self.config.stage_channels
+        ):
+            return  # a voice channel Spaces do not use
         space = await self._live_on(member.guild, channel.id)
         if space is None or space.id is None:
             return
         same_channel = before.channel is not None and before.channel.id == channel.id
+        if same_channel and before.mute != after.mute:
+            await self._muted_in_discord(member, space, after.mute)
+        if not isinstance(channel, discord.StageChannel):
+            return
         if not same_channel and after.suppress and await self._hosts(member, space):
             # hosts and co-hosts are always on stage
             await member.edit(suppress=False, reason=f"Stagepass: hosts Space #{space.id}")
@@ -229,6 +327,16 @@ class StageSync:
                 "Discord promotion refused by Stagepass", space_id=space.id, reason=exc.message
             )
             await member.edit(suppress=True, reason=f"Stagepass: {exc.message}"[:500])
+
+    async def _muted_in_discord(self, member: discord.Member, space: Space, muted: bool) -> None:
+        """A moderator server-muted (or unmuted) someone in Discord: the same on the stage.
+        Our own mute echoing back is refused by the core as already done."""
+        assert space.id is not None
+        me = self.client.user
+        assert me is not None
+        await self._quietly(
+            self.core.stage.mute(bot_actor(member.guild, me), space.id, user_ref(member), muted)
+        )
 
     async def _demoted_in_discord(self, member: discord.Member, space: Space) -> None:
         assert space.id is not None
@@ -269,21 +377,25 @@ class StageSync:
             return
         member = guild.get_member(ids[1])
         voice = member.voice if member is not None else None
-        if member is None or voice is None or not isinstance(voice.channel, discord.StageChannel):
-            return  # not on the Discord Stage (maybe in the web room)
+        if member is None or voice is None or voice.channel is None:
+            return  # not in Discord's voice (maybe in the web room)
         row = await self.store.get(event.space_id)
-        stage = self._stage_of(guild, row) if row is not None else self.config.stage_channel(guild)
-        if stage is None or voice.channel.id != stage.id:
+        channel = (
+            self._channel_of(guild, row) if row is not None else voice_channel(self.config, guild)
+        )
+        if channel is None or voice.channel.id != channel.id:
             return
+        on_stage = isinstance(channel, discord.StageChannel)
+        muted = event.change == "muted"
         reason = f"Stagepass: {event.change} in Space #{event.space_id}"
         try:
             match event.change:
-                case "promoted" if voice.suppress:
+                case "promoted" if on_stage and voice.suppress:
                     await member.edit(suppress=False, reason=reason)
-                case "demoted" if not voice.suppress:
+                case "demoted" if on_stage and not voice.suppress:
                     await member.edit(suppress=True, reason=reason)
-                case "muted" | "unmuted":
-                    await member.edit(mute=event.change == "muted", reason=reason)
+                case "muted" | "unmuted" if voice.mute != muted:
+                    await member.edit(mute=muted, reason=reason)
                 case "removed":
                     await member.move_to(None, reason=reason)
         except discord.Forbidden as exc:
@@ -308,12 +420,18 @@ class StageSync:
         for space in sorted(live, key=lambda s: s.started_at or s.starts_at, reverse=True):
             assert space.id is not None
             row = await self.store.get(space.id)
-            stage = (
-                self._stage_of(guild, row) if row is not None else self.config.stage_channel(guild)
+            channel = (
+                self._channel_of(guild, row)
+                if row is not None
+                else voice_channel(self.config, guild)
             )
-            if stage is not None and stage.id == channel_id:
+            if channel is not None and channel.id == channel_id:
                 return space
         return None
+
+    def _channel_of(self, guild: discord.Guild, row: DiscordSpace) -> Bridgeable | None:
+        """The Space's Stage channel, else the configured voice channel."""
+        return self._stage_of(guild, row) or voice_channel(self.config, guild)
 
     def _stage_of(self, guild: discord.Guild, row: DiscordSpace) -> discord.StageChannel | None:
         if row.stage_channel_id is not None:

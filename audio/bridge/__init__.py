@@ -8,7 +8,7 @@ source.py      the room's mix minus Discord as a discord.py ``AudioSource`` (Opu
 bridge.py      VoiceBridge: discord.py's voice client hooked both ways
 """
 
-from audio.bridge.bridge import VOICE_KEY, BridgeVoiceClient, VoiceBridge, on_stage, room_voices
+from audio.bridge.bridge import VOICE_KEY, BridgeVoiceClient, VoiceBridge, on_stage
 from audio.bridge.bridges import DiscordBridges
 from audio.bridge.receive import DiscordVoices, Receiver
 from audio.bridge.source import OPUS_SILENCE, DiscordOutbound, RoomSource
@@ -28,5 +28,4 @@ __all__ = [
     "TransportCipher",
     "VoiceBridge",
     "on_stage",
-    "room_voices",
 ]

@@ -5,6 +5,11 @@ the voice websocket (every message goes through the `VoiceConnectionState` hook;
 SPEAKING and CLIENT_DISCONNECT) and the UDP socket reader thread (`add_socket_listener`,
 which survives discord.py's own voice reconnects). discord.py's reconnect logic handles
 voice server moves and resumes; if the client is disconnected for good, `run` joins again.
+
+Who is heard: a Discord user is mixed while Discord lets them speak (`on_stage`, read live
+from discord.py's cache: present, not server-muted, not suppressed in a Stage) *and* the
+room does (their `BridgedParticipant`, kept by the `Roster`: on stage and not muted). So a
+mute on either side silences them from the next tick, before the other side catches up.
 """
 
 from __future__ import annotations
@@ -22,29 +27,29 @@ from discord.voice_state import VoiceConnectionState
 
 from audio.bridge.receive import DaveDecrypt, DiscordVoices, Received, Receiver
 from audio.bridge.source import DiscordOutbound, RoomSource
-from audio.bridge.speakers import CLIENT_DISCONNECT, SsrcMap
+from audio.bridge.speakers import CLIENT_DISCONNECT, BridgedRoom, Roster, Seats, SsrcMap, no_seat
 from audio.bridge.transport import TransportCipher
+from audio.errors import RoomClosed
 from audio.fanout import PacketTrack
 from audio.jitter import JitterBuffer
-from audio.room import Room
 
 logger = logging.getLogger(__name__)
+
+VOICE_READY: Final = 2  # voice gateway opcodes the bridge logs
+VOICE_RESUMED: Final = 9
 
 VOICE_KEY: Final = "discord:bridge"
 """The room's mixer key of the Discord side (one voice for all of Discord)."""
 
 
-class VoicePort(Protocol):
-    """The part of the room's `Mixer` the bridge needs."""
+class VoicePort(BridgedRoom, Protocol):
+    """The part of `Room` the bridge needs: one external voice, and the bridged people."""
 
-    def add_voice(self, key: str, inbound: JitterBuffer, outbound: PacketTrack) -> None: ...
+    def add_external_voice(
+        self, key: str, inbound: JitterBuffer, outbound: PacketTrack
+    ) -> None: ...
 
-    def remove_voice(self, key: str) -> None: ...
-
-
-def room_voices(room: Room) -> VoicePort:
-    """The room's mixer. `Room` has no public hook for a non-WebRTC voice yet; see README."""
-    return room._mixer
+    def remove_external_voice(self, key: str) -> None: ...
 
 
 class BridgeVoiceClient(discord.VoiceClient):
@@ -66,15 +71,20 @@ class BridgeVoiceClient(discord.VoiceClient):
         self._connection.add_socket_listener(callback)
 
     def dave_session(self) -> davey.DaveSession | None:
+        """The DAVE session while the call uses DAVE; None once discord.py has downgraded
+        the call to transport encryption only (its session then lingers, reset)."""
+        if self._connection.dave_protocol_version == 0:
+            return None
         session: davey.DaveSession | None = self._connection.dave_session
         return session
 
 
 class VoiceBridge:
-    """Bridges ``room`` (through its mixer port) and one Discord channel.
+    """Bridges ``room`` (through its `VoicePort`) and one Discord channel.
 
-    ``admit(user_id)`` says whose voice is mixed: in a Stage channel, speakers who are
-    not suppressed; in a voice channel, ticket holders where the host allows it. The
+    ``admit(user_id)`` is Discord's side of whose voice is mixed (`on_stage`); the room's
+    side is the `Roster`, whose ``seats`` say who is host and, in a voice channel, who may
+    speak (ticket holders and moderators where the host allows it). The
     per-user jitter buffers start at 20 ms (Discord's media servers pace steadily) and
     grow toward ``max_delay`` with the measured jitter; bench/bridge_latency.py.
     """
@@ -84,6 +94,7 @@ class VoiceBridge:
         voices: VoicePort,
         admit: Callable[[int], bool],
         *,
+        seats: Seats = no_seat,
         clock: Callable[[], float] = time.monotonic,
         min_delay: float = 0.020,
         max_delay: float = 0.060,
@@ -97,7 +108,9 @@ class VoiceBridge:
         self.stall_timeout = stall_timeout
         self._down_since: float | None = None
         self.ssrcs = SsrcMap()
-        self.inbound = DiscordVoices(admit, min_delay=min_delay, max_delay=max_delay)
+        self.roster = Roster(voices, seats)
+        self._discord_admits = admit
+        self.inbound = DiscordVoices(self.admits, min_delay=min_delay, max_delay=max_delay)
         self.outbound = DiscordOutbound()
         self.source = RoomSource(self.outbound)
         self.receiver = Receiver(self.ssrcs, self._cipher, self._dave)
@@ -113,13 +126,27 @@ class VoiceBridge:
         """Become a voice in the room's mixer (idempotent)."""
         if not self._attached:
             self._loop = asyncio.get_running_loop()
-            self._port.add_voice(VOICE_KEY, self.inbound, self.outbound)
+            self._port.add_external_voice(VOICE_KEY, self.inbound, self.outbound)
             self._attached = True
 
     def detach(self) -> None:
+        """Leave the mixer, and the room's list of participants."""
+        self.roster.clear()
         if self._attached:
-            self._port.remove_voice(VOICE_KEY)
+            self._port.remove_external_voice(VOICE_KEY)
             self._attached = False
+
+    def admits(self, user_id: int) -> bool:
+        """Whether this Discord user is mixed now: both Discord and the room allow it."""
+        return self._discord_admits(user_id) and self.roster.mixed(user_id)
+
+    async def follow(self, channel: discord.VoiceChannel | discord.StageChannel) -> None:
+        """Bring the room's list of Discord participants up to date; a failure to look a
+        member up is logged and tried again next time."""
+        try:
+            await self.roster.refresh(channel)
+        except Exception:
+            logger.exception("bridge could not update who is in channel %s", channel.id)
 
     async def join(self, channel: discord.VoiceChannel | discord.StageChannel) -> None:
         """Connect to ``channel``, speak there, and start both directions."""
@@ -133,6 +160,7 @@ class VoiceBridge:
         )
         self._client = voice
         voice.add_socket_listener(self.datagram)
+        await self.follow(channel)
         if isinstance(channel, discord.StageChannel):
             me = channel.guild.me
             try:
@@ -198,8 +226,12 @@ class VoiceBridge:
                     if not joining.done():
                         joining.cancel()
                     await asyncio.gather(joining, return_exceptions=True)
+                    if not joining.cancelled() and isinstance(joining.exception(), RoomClosed):
+                        logger.info("bridge stops: the room of channel %s closed", channel.id)
+                        return
                 else:
                     self._play()
+                    await self.follow(channel)
                 await asyncio.wait({stopping}, timeout=self.check_interval)
         finally:
             stopping.cancel()
@@ -232,6 +264,13 @@ class VoiceBridge:
 
     def voice_message(self, message: dict[str, Any]) -> None:
         """A voice websocket message (event loop)."""
+        op = message.get("op")
+        if op == VOICE_READY:  # a (new) voice server session: first join, region move
+            logger.info(
+                "bridge voice session ready (ssrc %s)", (message.get("d") or {}).get("ssrc")
+            )
+        elif op == VOICE_RESUMED:
+            logger.info("bridge voice session resumed")
         user_id = self.ssrcs.handle(message)
         if user_id is not None and message.get("op") == CLIENT_DISCONNECT:
             self.inbound.forget(user_id)
@@ -272,14 +311,17 @@ class VoiceBridge:
 
 
 def on_stage(channel: discord.VoiceChannel | discord.StageChannel) -> Callable[[int], bool]:
-    """``admit`` for a channel: in a Stage, members who are not suppressed (speakers); in a
-    voice channel, everyone present (the wiring narrows it to ticket holders if it must).
-    Read live from discord.py's voice-state cache, so a promotion counts from the next tick.
-    """
+    """Discord's side of ``admit``: members present in ``channel`` and not server-muted; in
+    a Stage, also not suppressed (speakers). A voice channel has no speaker rule of its
+    own: there the room's side (the `Roster`'s seats: ticket holders, where the host allows
+    it) decides. Read live from discord.py's voice-state cache, so a promotion or a server
+    mute counts from the next tick."""
 
     def admit(user_id: int) -> bool:
         state = channel.voice_states.get(user_id)
         if state is None or state.channel is None or state.channel.id != channel.id:
+            return False
+        if state.mute:
             return False
         return not (isinstance(channel, discord.StageChannel) and state.suppress)
 

@@ -9,12 +9,15 @@ close the room: the room keeps running without Discord.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import discord
 
-from audio.bridge.bridge import VoiceBridge, on_stage, room_voices
+from audio.bridge.bridge import VoiceBridge, on_stage
+from audio.bridge.speakers import Seat, no_seat
 from audio.room import RoomRegistry
 from audio.tasks import TaskOwner
 
@@ -28,9 +31,20 @@ class _Running:
     task: asyncio.Task[None]
 
 
+SpaceSeats = Callable[[int, discord.Member], Awaitable[Seat]]
+"""``(space_id, member) -> Seat``: what a Space says about a member of its channel."""
+
+
+async def _no_seat(space_id: int, member: discord.Member) -> Seat:
+    return await no_seat(member)
+
+
 class DiscordBridges:
+    """The running bridges. ``seats`` is set by the Discord adapter (it asks the core)."""
+
     def __init__(self, registry: RoomRegistry) -> None:
         self._registry = registry
+        self.seats: SpaceSeats = _no_seat
         self._running: dict[int, _Running] = {}
         self._tasks = TaskOwner("discord-bridges")
 
@@ -46,7 +60,8 @@ class DiscordBridges:
         if running is not None and not running.task.done():
             return running.bridge
         room = await self._registry.open(space_id)
-        bridge = VoiceBridge(room_voices(room), on_stage(channel))
+        seats = functools.partial(self.seats, space_id)
+        bridge = VoiceBridge(room, on_stage(channel), seats=seats)
         stop = asyncio.Event()
         task = self._tasks.spawn(bridge.run(channel, stop), name=f"space-{space_id}")
         self._running[space_id] = _Running(bridge, stop, task)

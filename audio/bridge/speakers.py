@@ -1,10 +1,19 @@
-"""Who is behind each SSRC, from the voice gateway's SPEAKING and CLIENT_DISCONNECT events."""
+"""Who speaks from Discord: who is behind each SSRC (the voice gateway's SPEAKING and
+CLIENT_DISCONNECT events), and who of the bridged channel the room lists, in which role
+(`Roster`, from discord.py's voice-state cache and the Space's `Seat` of each member)."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import Mapping
-from typing import Any, Final
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+import discord
+
+from audio.gate import Role
+from audio.room import BridgedParticipant
 
 SPEAKING: Final = 5
 CLIENT_DISCONNECT: Final = 13
@@ -48,3 +57,120 @@ class SsrcMap:
     def clear(self) -> None:
         with self._lock:
             self._users.clear()
+
+
+# -- who is in the bridged channel, as the room lists them --------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Seat:
+    """What the Space says about one Discord member of the bridged channel (the adapter asks
+    the core). ``role`` is HOST or COHOST for those on stage by right, else None: then a
+    Stage's suppress flag decides, and in a voice channel (no speaker rules) ``may_speak``
+    does. ``muted``: muted on the Space's stage."""
+
+    role: Role | None = None
+    may_speak: bool = False
+    muted: bool = False
+
+
+Seats = Callable[[discord.Member], Awaitable[Seat]]
+"""Resolves a member's `Seat`; the bridge asks again whenever their voice state changes."""
+
+
+async def no_seat(member: discord.Member) -> Seat:
+    """Without the core: Discord's own Stage rules only; nobody speaks in a voice channel."""
+    return Seat()
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """What Discord says about one member in the bridged channel (their voice state)."""
+
+    user_id: int
+    name: str
+    stage: bool
+    suppress: bool
+    mute: bool
+    """Server-muted by a moderator (not the member's own mute)."""
+
+
+def bridged_participant(identity_key: str, presence: Presence, seat: Seat) -> BridgedParticipant:
+    """The room's view of a Discord member: a Stage speaker (not suppressed) is a speaker,
+    and a server mute or a stage mute is a mute."""
+    if seat.role is not None:
+        role = seat.role
+    elif presence.stage:
+        role = Role.LISTENER if presence.suppress else Role.SPEAKER
+    else:
+        role = Role.SPEAKER if seat.may_speak else Role.LISTENER
+    return BridgedParticipant(
+        identity_key=identity_key,
+        display_name=presence.name,
+        via="discord",
+        role=role,
+        muted=presence.mute or seat.muted,
+    )
+
+
+class BridgedRoom(Protocol):
+    """The part of `Room` that lists bridged participants."""
+
+    def put_bridged(self, participant: BridgedParticipant) -> None: ...
+
+    def drop_bridged(self, identity_key: str) -> bool: ...
+
+    def bridged(self, identity_key: str) -> BridgedParticipant | None: ...
+
+
+class Roster:
+    """Keeps the room's list of Discord participants in step with the channel's voice
+    states (discord.py's cache). A member is looked up again (`Seats`) only when their
+    voice state changes, so a promotion or mute made on the room's side stands until
+    Discord reports something new. Use from the event loop.
+    """
+
+    def __init__(self, room: BridgedRoom, seats: Seats = no_seat) -> None:
+        self._room = room
+        self._seats = seats
+        self._seen: dict[int, tuple[str, Presence]] = {}
+        self._lock = asyncio.Lock()
+
+    def mixed(self, user_id: int) -> bool:
+        """Whether the room lets this user be heard (on stage and not muted)."""
+        seen = self._seen.get(user_id)
+        participant = self._room.bridged(seen[0]) if seen is not None else None
+        return participant is not None and participant.mixed
+
+    async def refresh(self, channel: discord.VoiceChannel | discord.StageChannel) -> None:
+        """Bring the room's list in line with who is in ``channel`` now."""
+        async with self._lock:
+            present: dict[int, tuple[discord.Member, Presence]] = {}
+            stage = isinstance(channel, discord.StageChannel)
+            for user_id, state in list(channel.voice_states.items()):
+                member = channel.guild.get_member(user_id)
+                if member is None or member.bot or state.channel is None:
+                    continue
+                if state.channel.id != channel.id:
+                    continue
+                present[user_id] = (
+                    member,
+                    Presence(user_id, member.display_name, stage, state.suppress, state.mute),
+                )
+            for user_id in [u for u in self._seen if u not in present]:
+                key, _ = self._seen.pop(user_id)
+                self._room.drop_bridged(key)
+            for user_id, (member, presence) in present.items():
+                seen = self._seen.get(user_id)
+                if seen is not None and seen[1] == presence:
+                    continue
+                key = f"discord:{channel.guild.id}:{user_id}"
+                seat = await self._seats(member)
+                self._seen[user_id] = (key, presence)
+                self._room.put_bridged(bridged_participant(key, presence, seat))
+
+    def clear(self) -> None:
+        """The bridge left: nobody is here through it any more."""
+        for key, _ in self._seen.values():
+            self._room.drop_bridged(key)
+        self._seen.clear()

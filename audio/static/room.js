@@ -404,6 +404,14 @@
     var roleLine = document.createElement("span");
     roleLine.className = "role";
     roleLine.textContent = ROLE_LABEL[p.role] || p.role;
+    if (p.via === "discord") {
+      // in the room through the bridged Discord Stage or voice channel
+      var via = document.createElement("span");
+      via.className = "via via-discord";
+      via.textContent = "Discord";
+      via.title = "Joined from Discord";
+      roleLine.append(" ", via);
+    }
     var flags = document.createElement("span");
     flags.className = "flags";
     if (p.muted) {
@@ -434,7 +442,7 @@
   function render(state) {
     var list = el("stage");
     var shape = JSON.stringify(state.participants.map(function (p) {
-      return [p.display_name, p.role, p.muted, p.speaking];
+      return [p.display_name, p.role, p.muted, p.speaking, p.via];
     }));
     if (shape !== stageShape) {
       stageShape = shape;

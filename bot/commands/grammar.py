@@ -16,6 +16,7 @@ from bot.commands import types as t
 from bot.commands.syntax import Words, lex, mention, space_id
 from bot.commands.times import parse_duration, parse_when
 from bot.errors import InvalidInput
+from bot.models import BridgeMode
 from bot.money import currency as lookup_currency
 from bot.money import parse_amount
 from bot.services.spaces import SpaceChanges, SpaceDraft
@@ -52,9 +53,9 @@ USAGES: tuple[Usage, ...] = (
     Usage("space info", "/space info SPACE", "Details of a Space."),
     Usage(
         "space edit",
-        "/space edit SPACE [title:…] [starts:…] [tickets:…] …",
-        "Change a Space you host.",
-        _SPACE_FIELDS,
+        "/space edit SPACE [title:…] [starts:…] [tickets:…] [bridge:off|listen|speak|default] …",
+        "Change a Space you host; bridge: whether its Discord channel joins the room.",
+        (*_SPACE_FIELDS, "bridge"),
     ),
     Usage(
         "space cancel",
@@ -230,11 +231,22 @@ def _create(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
     return t.CreateSpace(SpaceDraft(manual_start=bool(r.flag("manual")), **values))  # type: ignore[arg-type]
 
 
+def bridge_mode(word: str) -> BridgeMode:
+    """`bridge:` of /space edit: off, listen, speak, or default (DISCORD_VOICE_BRIDGE)."""
+    try:
+        return BridgeMode(word.strip().lower())
+    except ValueError:
+        choices = ", ".join(m.value for m in BridgeMode)
+        raise InvalidInput(f"bridge: takes {choices}, not {word!r}.", field="bridge") from None
+
+
 def _edit(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
     space = r.space(0)
     assert space is not None
     r.max_positional(1)
     values = _space_values(r, tz, now, cur)
+    if (bridge := r.option("bridge")) is not None:
+        values["voice_bridge"] = bridge_mode(bridge)
     if not values:
         raise r.fail("Say what to change.")
     return t.EditSpace(space, SpaceChanges(**values))  # type: ignore[arg-type]

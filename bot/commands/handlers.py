@@ -20,14 +20,27 @@ from bot.commands.grammar import help_text, parse
 from bot.commands.times import format_when
 from bot.core import Core
 from bot.errors import NotConfigured, UserError
-from bot.models import SpaceStatus
+from bot.models import BridgeMode, SpaceStatus
 from bot.notices import CancelProgress
 from bot.replies import Button, Reply
-from bot.views import room_link, space_buttons, space_lines, space_title, ticket_line
+from bot.views import (
+    TEST_MODE,
+    room_link,
+    space_buttons,
+    space_lines,
+    space_title,
+    ticket_line,
+)
 
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[Actor, Any], Awaitable[Reply]]
+
+_BRIDGE_TEXT = {
+    BridgeMode.OFF: "off",
+    BridgeMode.LISTEN: "on (in a voice channel only hosts speak)",
+    BridgeMode.SPEAK: "on (in a voice channel ticket holders speak too)",
+}
 
 
 class Dispatcher:
@@ -142,8 +155,12 @@ class Dispatcher:
         return await self._space_reply(actor, cmd.space_id)
 
     async def edit_space(self, actor: Actor, cmd: t.EditSpace) -> Reply:
-        await self.core.spaces.edit(actor, cmd.space_id, cmd.changes)
-        return await self._space_reply(actor, cmd.space_id, prefix="Updated.")
+        space = await self.core.spaces.edit(actor, cmd.space_id, cmd.changes)
+        prefix = "Updated."
+        if cmd.changes.voice_bridge is not None:
+            mode = self.core.spaces.bridge_mode(space)
+            prefix += f" Discord voice bridge: {_BRIDGE_TEXT[mode]}."
+        return await self._space_reply(actor, cmd.space_id, prefix=prefix)
 
     async def cancel_space(self, actor: Actor, cmd: t.CancelSpace) -> Reply:
         core = self.core
@@ -195,7 +212,7 @@ class Dispatcher:
             )
         assert res.checkout is not None
         tz = await self.tz_of(actor)
-        mode = " (TEST MODE — no real payment)" if res.checkout.test_mode else ""
+        mode = f" ({TEST_MODE})" if res.checkout.test_mode else ""
         return Reply(
             f"{cmd.quantity} ticket(s) for {res.space.title} are held for you until "
             f"{format_when(res.hold.expires_at, tz)}. Pay to confirm{mode}.",

@@ -23,7 +23,15 @@ from bot.events import (
     SpaceStarted,
     SpaceUpdated,
 )
-from bot.models import Identity, Space, SpaceCohost, SpaceStatus, Ticket, TicketStatus
+from bot.models import (
+    BridgeMode,
+    Identity,
+    Space,
+    SpaceCohost,
+    SpaceStatus,
+    Ticket,
+    TicketStatus,
+)
 from bot.money import currency as lookup_currency
 from bot.money import format_minor
 from bot.permissions import Action, SpaceRole, require
@@ -61,6 +69,7 @@ class SpaceChanges:
     duration_minutes: int | None = None
     description: str | None = None
     per_buyer_limit: int | None = None
+    voice_bridge: BridgeMode | None = None
 
     def given(self) -> dict[str, Any]:
         return {
@@ -318,6 +327,7 @@ class SpaceService:
             raise Conflict("The Space is already live; its start time cannot move.")
         if space.sold and ("price_minor" in given or "currency" in given):
             raise Conflict("Tickets are already sold; the price can no longer change.")
+        bridge = given.pop("voice_bridge", space.voice_bridge)
         current = SpaceDraft(
             title=space.title,
             starts_at=space.starts_at,
@@ -348,7 +358,7 @@ class SpaceService:
                 "per_buyer_limit",
             )
             if getattr(draft, name) != getattr(space, name)
-        )
+        ) + (("voice_bridge",) if bridge != space.voice_bridge else ())
         if not changed:
             return space
         identity = await self.identities.ensure(actor)
@@ -373,7 +383,7 @@ class SpaceService:
                     ),
                 )
             for name in changed:
-                setattr(fresh, name, getattr(draft, name))
+                setattr(fresh, name, bridge if name == "voice_bridge" else getattr(draft, name))
             fresh.updated_at = self.clock.now()
             session.add(fresh)
             audit.record(
@@ -383,7 +393,7 @@ class SpaceService:
                 actor_id=identity.id,
                 space_id=space_id,
                 subject=fresh.title,
-                changed={n: str(getattr(draft, n)) for n in changed},
+                changed={n: str(getattr(fresh, n)) for n in changed},
             )
         self.bus.publish(
             SpaceUpdated(
@@ -542,3 +552,10 @@ class SpaceService:
 
     def ends_at(self, space: Space) -> datetime:
         return space.starts_at + timedelta(minutes=space.duration_minutes)
+
+    def bridge_mode(self, space: Space) -> BridgeMode:
+        """Whether (and how) the Space's Discord channel is bridged into its room: the
+        host's choice, else DISCORD_VOICE_BRIDGE (on: LISTEN, off: OFF)."""
+        if space.voice_bridge != BridgeMode.DEFAULT:
+            return space.voice_bridge
+        return BridgeMode.LISTEN if self.settings.discord_voice_bridge else BridgeMode.OFF

@@ -27,7 +27,9 @@ import pytest
 import uvicorn
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
 
+from audio.gate import Role
 from audio.metrics import AudioMetrics
+from audio.room import BridgedParticipant
 from bot.actors import Actor, UserRef
 from bot.core import Core
 from bot.models import Platform
@@ -261,6 +263,13 @@ async def test_a_browser_listens_speaks_when_promoted_and_sees_every_state(
     assert "Host" in (await page.text_content("#stage") or "")
     assert await page.text_content("#listener-count") == "1"
     await room.shot("live")
+
+    # -- a speaker in the bridged Discord channel is listed with a Discord badge ----------
+    world.room().put_bridged(BridgedParticipant("discord:g:7", "Dee", "discord", role=Role.SPEAKER))
+    dee = await page.wait_for_selector("#stage li:has-text('Dee')")
+    assert dee is not None and "Discord" in (await dee.text_content() or "")
+    assert await page.query_selector("#stage li:has-text('Hal') .via-discord") is None
+    assert world.room().drop_bridged("discord:g:7")
 
     # -- the server drops the connection: the page says so and comes back ------------------
     assert await world.room().remove(ann.key)

@@ -10,7 +10,9 @@ from aiortc import RTCConfiguration, RTCPeerConnection
 from fastapi import FastAPI
 
 from audio import Admission, Forbidden, RoomRegistry, Unauthorized, make_router
+from audio.gate import Role
 from audio.metrics import AudioMetrics
+from audio.room import BridgedParticipant
 from tests.audio.rtc_harness import Client
 
 SPACE = 3
@@ -172,3 +174,23 @@ async def test_offer_to_a_room_that_is_not_open_is_404(
     )
     assert response.status_code == 404
     assert spy.created == 0
+
+
+async def test_state_lists_people_bridged_from_discord_with_where_they_are(
+    metrics: AudioMetrics,
+) -> None:
+    async with RoomRegistry(metrics=metrics) as registry:
+        room = await registry.open(SPACE)
+        room.put_bridged(BridgedParticipant("discord:g:7", "Dee", "discord", role=Role.SPEAKER))
+        room.put_bridged(BridgedParticipant("discord:g:8", "Lou", "discord"))  # a listener
+        app = FastAPI()
+        app.include_router(make_router(registry, FakeGate()))
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://room.test"
+        ) as http:
+            state = await http.get(
+                f"/rooms/{SPACE}/state", headers={"Authorization": "Bearer ann-token"}
+            )
+    assert state.status_code == 200
+    [dee] = state.json()["participants"]
+    assert (dee["display_name"], dee["role"], dee["via"]) == ("Dee", "speaker", "discord")

@@ -1,5 +1,5 @@
-"""The voice bridge follows the Stage: it starts when the Space goes live on a Stage
-channel and stops when the Space ends (the bridge itself is tested in tests/bridge)."""
+"""The voice bridge follows the Stage and the Space's setting: it runs while a Space whose
+bridge is on is live on a Stage channel (the bridge itself is tested in tests/bridge)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ pytestmark = pytest.mark.timeout(60)
 class RecordingBridges:
     def __init__(self) -> None:
         self.calls: list[tuple[str, int, Any]] = []
+        self.seats: Any = None  # set by StageSync: who may speak
 
     async def start(self, space_id: int, channel: Any) -> None:
         self.calls.append(("start", space_id, channel.id))
@@ -33,7 +34,7 @@ class RecordingBridges:
         self.calls.append(("aclose", 0, None))
 
 
-async def test_bridge_starts_with_the_stage_and_stops_at_the_end(
+async def test_the_spaces_setting_starts_and_stops_its_bridge(
     bot: Bot, fake: FakeDiscord, server: Server
 ) -> None:
     bridges = RecordingBridges()
@@ -48,25 +49,57 @@ async def test_bridge_starts_with_the_stage_and_stops_at_the_end(
         in (await bot.answer(await fake.slash(guild, alice, "space start", space=1))).text()
     )
     await bot.settle()
-    assert bridges.calls == [("start", 1, server.stage.id)]
+    # DISCORD_VOICE_BRIDGE is off, and the Space says "default": no bridge
+    assert [c for c in bridges.calls if c[0] == "start"] == []
+
+    edited = await fake.slash(guild, alice, "space edit", space=1, bridge="listen")
+    assert "Discord voice bridge: on" in (await bot.answer(edited)).text()
+    await bot.settle()
+    assert bridges.calls[-1] == ("start", 1, server.stage.id)
+    assert [c for c in bridges.calls if c[0] == "start"] == [("start", 1, server.stage.id)]
+
+    edited = await fake.slash(guild, alice, "space edit", space=1, bridge="off")
+    await bot.answer(edited)
+    await bot.settle()
+    assert bridges.calls[-1] == ("stop", 1, None)
+
+    await bot.answer(await fake.slash(guild, alice, "space edit", space=1, bridge="speak"))
+    await bot.settle()
+    assert bridges.calls[-1] == ("start", 1, server.stage.id)
     await bot.answer(await fake.slash(guild, alice, "space end", space=1))
     await bot.settle()
     assert bridges.calls[-1] == ("stop", 1, None)
 
 
-async def test_install_adds_the_bridge_only_when_asked(settings: Settings) -> None:
-    for wanted in (False, True):
-        configured = settings.model_copy(
-            update={"discord_voice_bridge": wanted, "discord_token": settings.api_token}
+async def test_the_global_setting_is_the_default_of_every_space(
+    bot: Bot, fake: FakeDiscord, server: Server
+) -> None:
+    bridges = RecordingBridges()
+    bot.adapter.stage.bridges = bridges  # type: ignore[assignment]
+    bot.core.spaces.settings = bot.core.settings.model_copy(update={"discord_voice_bridge": True})
+    guild, alice = server.guild, server.host
+    await bot.answer(
+        await fake.slash(
+            guild, alice, "space create", title="On", starts="tomorrow 18:00", tickets=5
         )
+    )
+    await bot.answer(await fake.slash(guild, alice, "space start", space=1))
+    await bot.settle()
+    assert bridges.calls == [("start", 1, server.stage.id)]
+
+
+async def test_install_adds_the_bridges_wherever_there_are_rooms(settings: Settings) -> None:
+    configured = settings.model_copy(update={"discord_token": settings.api_token})
+    for rooms in (False, True):
         app = await Stagepass.build(configured, install=False)
         try:
-            app.rooms = RoomRegistry()
+            app.rooms = RoomRegistry() if rooms else None
             await install(app)
             [job] = app.background
             cells = [c.cell_contents for c in job.__closure__ or ()]
             [adapter] = [c for c in cells if isinstance(c, DiscordAdapter)]
-            assert isinstance(adapter.stage.bridges, DiscordBridges) is wanted
+            assert isinstance(adapter.stage.bridges, DiscordBridges) is rooms
         finally:
-            await app.rooms.aclose()
+            if app.rooms is not None:
+                await app.rooms.aclose()
             await app.close()

@@ -558,5 +558,19 @@ class RestAPI(Gateway):
         await self._voice_update(found, state)
         return web.Response(status=204)
 
+    async def server_mute(self, guild: Guild, member: Member, mute: bool) -> None:
+        """A moderator server-mutes (or unmutes) someone in Discord's own UI: the member's
+        ``mute`` flag, pushed as a VOICE_STATE_UPDATE while they are in voice."""
+        member.mute = mute
+        state = guild.voice.get(member.user.id)
+        if state is not None:
+            await self._voice_update(guild, state)
+
+    async def leave_voice(self, guild: Guild, member: Member) -> None:
+        """A member leaves the voice channel they are in."""
+        state = guild.voice[member.user.id]
+        state.channel_id = None
+        await self._voice_update(guild, state)
+
     async def _voice_update(self, guild: Guild, state: VoiceState) -> None:
         await self.dispatch("VOICE_STATE_UPDATE", guild.voice_payload(state), GUILD_VOICE_STATES)

@@ -8,12 +8,18 @@ dials ``wss://``) and a UDP media endpoint, speaking the protocol discord.py 2.7
         await voice.speak_as(alice, ssrc=111, payloads=opus_packets)   # SPEAKING + RTP
 
 Voice gateway: HELLO, IDENTIFY → READY (ssrc, ip, port, modes), SELECT_PROTOCOL →
-SESSION_DESCRIPTION (a fresh secret key and the mode the client chose, DAVE off: Stage
-channels are exempt and DAVE's MLS group cannot be formed here), heartbeat ACKs, RESUME
-→ RESUMED, SPEAKING recorded and pushed. UDP: answers IP discovery, keeps the bot's
+SESSION_DESCRIPTION (a fresh secret key and the mode the client chose), heartbeat ACKs,
+RESUME → RESUMED, SPEAKING recorded and pushed. UDP: answers IP discovery, keeps the bot's
 datagrams (decrypted with the session key) in `bot_packets`, and sends fake users'
 packets sealed with the negotiated mode. The sealing is written here against PyNaCl and
 cryptography directly, independent of the code under test.
+
+DAVE (end-to-end encryption) is off unless asked for (``FakeVoice(fake, dave=True)``, as
+in a voice channel; Stage channels are exempt): then SESSION_DESCRIPTION carries
+``dave_protocol_version`` 1 and the gateway speaks opcodes 21-31 with discord.py as
+`tests.discord.fake_discord.dave.DaveGateway`, the group's external sender. Fake users join the
+MLS group with `dave_join` (a real davey session each), `speak_as` DAVE-encrypts their
+Opus with it, and the bot's packets are DAVE-decrypted with a fake user's session.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.x509.oid import NameOID
+
+from tests.discord.fake_discord.dave import DaveGateway, DaveMember
 
 from .gateway import GUILD_VOICE_STATES
 from .state import STAGE, Member, VoiceState
@@ -104,10 +112,38 @@ def unseal(mode: str, key: bytes, datagram: bytes) -> tuple[bytes, bytes]:
 class _VoiceSession:
     ws: web.WebSocketResponse
     guild_id: int = 0
+    user_id: int = 0
     mode: str = ""
     key: bytes = b""
     ssrc: int = 0
+    dave: bool = False
     speaking: list[dict[str, Any]] = field(default_factory=list)
+    sequence: int = 0
+
+
+class _DaveConnection:
+    """The bot's voice websocket as the DAVE gateway's client: JSON opcodes with ``seq``,
+    binary ones as ``uint16 sequence || uint8 opcode || payload``."""
+
+    def __init__(self, session: _VoiceSession) -> None:
+        self.session = session
+
+    @property
+    def user_id(self) -> int:
+        return self.session.user_id
+
+    def _next(self) -> int:
+        self.session.sequence = (self.session.sequence + 1) & 0xFFFF
+        return self.session.sequence
+
+    async def send_json(self, op: int, data: dict[str, Any]) -> None:
+        if not self.session.ws.closed:
+            message = {"op": op, "d": data, "seq": self._next()}
+            await self.session.ws.send_str(json.dumps(message))
+
+    async def send_binary(self, op: int, payload: bytes) -> None:
+        if not self.session.ws.closed:
+            await self.session.ws.send_bytes(struct.pack(">HB", self._next(), op) + payload)
 
 
 class _Media(asyncio.DatagramProtocol):
@@ -133,16 +169,22 @@ class _Media(asyncio.DatagramProtocol):
 class FakeVoice:
     """The voice server for one `FakeDiscord`; joins through the main gateway's op 4."""
 
-    def __init__(self, discord: Any) -> None:
+    def __init__(self, discord: Any, *, dave: bool = False) -> None:
         self.discord = discord
+        self.dave_enabled = dave
+        self.dave: DaveGateway | None = None
+        """The channel's DAVE group, once someone joined it."""
+        self.dave_members: dict[int, DaveMember] = {}
         self.session: _VoiceSession | None = None
         self.identifies = 0
         self.resumes = 0
         self.bot_packets: list[tuple[bytes, bytes]] = []
-        """``(rtp header, decrypted payload)`` of every packet the bot sent."""
+        """``(rtp header, decrypted payload)`` of every packet the bot sent (with DAVE on,
+        decrypted end to end too, by a fake user's session)."""
         self.undecryptable = 0
         self.bot_address: tuple[str, int] | None = None
         self._counters = itertools.count()
+        self._rtp_positions: dict[int, int] = {}
         self._runner: web.AppRunner | None = None
         self._media: _Media | None = None
         self._tmp = tempfile.TemporaryDirectory()
@@ -151,6 +193,9 @@ class FakeVoice:
         self._sessions = itertools.count(1)
         self.ws_port = 0
         self.udp_port = 0
+        self.down = False
+        """While True the voice websocket refuses connections (503): the server is gone."""
+        self._previous: Any = None
 
     async def __aenter__(self) -> FakeVoice:
         app = web.Application()
@@ -166,11 +211,12 @@ class FakeVoice:
         )
         self._media = protocol
         self.udp_port = transport.get_extra_info("sockname")[1]
-        self.discord.voice = self
+        self._previous, self.discord.voice = self.discord.voice, self
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self.discord.voice = None
+        if self.discord.voice is self:  # a server entered before this one serves again
+            self.discord.voice = self._previous
         await self.kick()
         if self._media is not None and self._media.transport is not None:
             self._media.transport.close()
@@ -191,6 +237,27 @@ class FakeVoice:
         if session is not None and not session.ws.closed:
             await session.ws.close(code=code)
 
+    async def go_down(self) -> None:
+        """The voice server goes away: the socket drops and new connections are refused."""
+        self.down = True
+        self.bot_address = None
+        await self.kick(4015)
+
+    def come_back(self) -> None:
+        self.down = False
+
+    async def move_bot_here(self, guild: Any) -> None:
+        """Discord moves the bot's call to this voice server (a region change): the main
+        gateway sends VOICE_SERVER_UPDATE with this server's endpoint."""
+        await self.discord.dispatch(
+            "VOICE_SERVER_UPDATE",
+            {
+                "token": "fake-voice-token",
+                "guild_id": str(guild.id),
+                "endpoint": f"127.0.0.1:{self.ws_port}",
+            },
+        )
+
     async def disconnect_bot(self, guild: Any) -> None:
         """A moderator disconnects the bot: its voice state leaves the channel, the socket
         closes with 4014 (discord.py then cleans its voice client up for good)."""
@@ -204,8 +271,26 @@ class FakeVoice:
         if session is not None and not session.ws.closed:
             await session.ws.close(code=4014)
 
+    def dave_group(self, channel_id: int) -> DaveGateway:
+        if self.dave is None:
+            self.dave = DaveGateway(channel_id)
+        assert self.dave.group_id == channel_id.to_bytes(8, "big"), "one channel per server"
+        return self.dave
+
+    async def dave_join(self, member: Member, channel_id: int) -> DaveMember:
+        """``member``'s Discord client connects to this voice server with DAVE on."""
+        dave = DaveMember(self.dave_group(channel_id), member.user.id)
+        self.dave_members[member.user.id] = dave
+        await dave.join()
+        return dave
+
+    async def dave_leave(self, member: Member) -> None:
+        dave = self.dave_members.pop(member.user.id)
+        await dave.leave()
+
     async def speak_as(self, member: Member, ssrc: int, payloads: list[bytes]) -> None:
-        """Announce ``member`` on ``ssrc``, then send ``payloads`` paced 20 ms apart."""
+        """Announce ``member`` on ``ssrc``, then send ``payloads`` paced 20 ms apart
+        (DAVE-encrypted first by the member's own session when they joined with DAVE)."""
         session = self.session
         assert session is not None and self.bot_address is not None, "bot not connected"
         await self.push(
@@ -213,12 +298,19 @@ class FakeVoice:
         )
         loop = asyncio.get_running_loop()
         start = loop.time()
+        first = self._rtp_positions.get(ssrc, 0)  # a stream goes on where it stopped
+        self._rtp_positions[ssrc] = first + len(payloads)
         for i, payload in enumerate(payloads):
-            header = struct.pack(">BBHII", 0x90, 0x78, i, i * 960, ssrc)
+            n = first + i
+            header = struct.pack(">BBHII", 0x90, 0x78, n & 0xFFFF, (n * 960) & 0xFFFFFFFF, ssrc)
             header += struct.pack(">HH", 0xBEDE, 1)
+            dave = self.dave_members.get(member.user.id)
+            if dave is not None:
+                payload = dave.encrypt(payload)
             body = b"\x10\x01\x00\x00" + payload  # one-byte extension, then Opus
             session = self.session
-            if session is not None and self._media is not None and self._media.transport:
+            # Media flows only once the client has its key (after SELECT_PROTOCOL).
+            if session is not None and session.key and self._media and self._media.transport:
                 datagram = seal(session.mode, session.key, header, body, next(self._counters))
                 self._media.transport.sendto(datagram, self.bot_address)
             await asyncio.sleep(max(0.0, start + (i + 1) * 0.020 - loop.time()))
@@ -265,12 +357,17 @@ class FakeVoice:
 
     # -- voice gateway -------------------------------------------------------------------
 
-    async def _voice_gateway(self, request: web.Request) -> web.WebSocketResponse:
+    async def _voice_gateway(self, request: web.Request) -> web.StreamResponse:
+        if self.down:
+            return web.Response(status=503, text="voice server unavailable")
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         session = _VoiceSession(ws)
         await ws.send_str(json.dumps({"op": 8, "d": {"heartbeat_interval": 5000}}))
         async for frame in ws:
+            if frame.type == WSMsgType.BINARY and session.dave and self.dave is not None:
+                await self.dave.receive(session.user_id, frame.data[0], frame.data[1:])
+                continue
             if frame.type != WSMsgType.TEXT:
                 continue
             message = json.loads(frame.data)
@@ -281,6 +378,8 @@ class FakeVoice:
                     break
                 self.identifies += 1
                 session.guild_id = int(d["server_id"])
+                session.user_id = int(d["user_id"])
+                session.dave = self.dave_enabled and d.get("max_dave_protocol_version", 0) >= 1
                 session.ssrc = next(self._ssrcs)
                 self.session = session
                 ready = {
@@ -297,9 +396,15 @@ class FakeVoice:
                 description = {
                     "mode": session.mode,
                     "secret_key": list(session.key),
-                    "dave_protocol_version": 0,
+                    "dave_protocol_version": 1 if session.dave else 0,
                 }
                 await ws.send_str(json.dumps({"op": 4, "d": description}))
+                if session.dave:
+                    guild = self.discord.guilds[session.guild_id]
+                    channel_id = guild.voice[session.user_id].channel_id
+                    await self.dave_group(channel_id).connect(_DaveConnection(session))
+            elif op in (23, 31) and session.dave and self.dave is not None:
+                await self.dave.receive(session.user_id, op, d)  # transition ready, invalid
             elif op == 3:  # HEARTBEAT
                 await ws.send_str(json.dumps({"op": 6, "d": {"t": d.get("t")}}))
             elif op == 5:  # SPEAKING
@@ -311,9 +416,12 @@ class FakeVoice:
                     break
                 self.resumes += 1
                 session.mode, session.key, session.ssrc = previous.mode, previous.key, previous.ssrc
-                session.guild_id = previous.guild_id
+                session.guild_id, session.user_id = previous.guild_id, previous.user_id
+                session.dave, session.sequence = previous.dave, previous.sequence
                 self.session = session
                 await ws.send_str(json.dumps({"op": 9, "d": None}))
+                if session.dave and self.dave is not None:
+                    await self.dave.reattach(_DaveConnection(session))
         return ws
 
     def received(self, datagram: bytes) -> None:
@@ -321,6 +429,17 @@ class FakeVoice:
         if session is None or not session.key or len(datagram) < 32:
             return
         try:
-            self.bot_packets.append(unseal(session.mode, session.key, datagram))
+            header, body = unseal(session.mode, session.key, datagram)
+            if session.dave:
+                body = self._dave_decrypt(session.user_id, body)
         except Exception:
             self.undecryptable += 1
+            return
+        self.bot_packets.append((header, body))
+
+    def _dave_decrypt(self, user_id: int, payload: bytes) -> bytes:
+        """End-to-end decrypt what the bot sent, as the first fake user hears it."""
+        listener = next((m for m in self.dave_members.values() if m.ready), None)
+        if listener is None:
+            raise ValueError("nobody in the DAVE group to hear the bot")
+        return listener.decrypt(user_id, payload)

@@ -1,0 +1,231 @@
+"""Roles and mutes stay in step between a bridged Discord channel and the room, both ways.
+
+The real adapter (unmodified discord.py) against the fake Discord, voice side included;
+the real core, the real room (with the core's stage events, as `audio.install` wires
+them) and the real bridge. Fake users speak tones through the fake voice server; what the
+room mixes is decoded from a listener's stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from adapters.discord import DiscordAdapter
+from audio.bridge import DiscordBridges, VoiceBridge
+from audio.fanout import PacketTrack
+from audio.install import LiveAudio
+from audio.room import ParticipantState, Room, RoomRegistry
+from bot.commands.handlers import Dispatcher
+from bot.core import Core
+from bot.models import BridgeMode
+from bot.settings import Settings
+from tests.bridge.tones import decode_all, opus_tone, power
+from tests.discord.conftest import Bot, Server, config_for
+from tests.discord.fake_discord import Channel, FakeDiscord, Member
+from tests.discord.fake_discord.state import VOICE
+from tests.discord.fake_discord.voice import FakeVoice
+
+pytestmark = pytest.mark.timeout(60)
+G = r"\d+"
+TONES = {"alice": 440.0, "bob": 1000.0, "carol": 660.0, "dave": 1320.0}
+"""One tone per member: what is left of someone else's speech never counts."""
+
+
+@dataclass
+class Bridged:
+    bot: Bot
+    fake: FakeDiscord
+    voice: FakeVoice
+    server: Server
+    rooms: RoomRegistry
+    channel: Channel
+    """The bridged channel: the Stage, or a voice channel."""
+
+    @property
+    def room(self) -> Room:
+        room = self.rooms.get(1)
+        assert room is not None
+        return room
+
+    @property
+    def bridge(self) -> VoiceBridge:
+        bridge = self.bot.adapter.stage.bridges.get(1)  # type: ignore[union-attr]
+        assert bridge is not None
+        return bridge
+
+    def seen(self, member: Member) -> ParticipantState | None:
+        key = f"discord:{self.server.guild.id}:{member.user.id}"
+        return next((p for p in self.room.state().participants if p.identity_key == key), None)
+
+    async def until_seen(self, member: Member, what: str, **expected: Any) -> None:
+        def check() -> bool:
+            found = self.seen(member)
+            return found is not None and all(getattr(found, k) == v for k, v in expected.items())
+
+        await self.bot.until(check, f"{member.user.name} {what} in the room")
+
+    async def heard(self, member: Member, ssrc: int) -> float:
+        """``member`` speaks their tone for 0.6 s; its power in the room's mix."""
+        tone = TONES[member.user.name]
+        listener = PacketTrack(max_queue=500)
+        self.room._mixer.listeners.subscribe(listener)  # a browser listener's stream
+        try:
+            await self.voice.speak_as(member, ssrc, opus_tone(tone, 30))
+            await asyncio.sleep(0.1)  # the jitter buffer's last frames, then unsubscribe
+        finally:
+            self.room._mixer.listeners.unsubscribe(listener)
+        packets = [bytes(listener._queue.popleft()) for _ in range(len(listener._queue))]
+        return power(decode_all(packets), tone)
+
+
+@contextlib.asynccontextmanager
+async def bridged(
+    core: Core,
+    dispatcher: Dispatcher,
+    settings: Settings,
+    fake: FakeDiscord,
+    server: Server,
+    *,
+    mode: BridgeMode,
+    channel_kind: str = "stage",
+) -> AsyncIterator[Bridged]:
+    overrides: dict[str, Any] = {}
+    channel = server.stage
+    if channel_kind == "voice":
+        channel = fake.add_channel(server.guild, "Lounge", VOICE)
+        overrides["stage_channels"] = (channel.id,)
+    async with FakeVoice(fake) as voice, RoomRegistry() as rooms:
+        LiveAudio(core, registry=rooms).subscribe()
+        adapter = DiscordAdapter(
+            core,
+            dispatcher,
+            config_for(server, settings, **overrides),
+            ready_timeout=10,
+            client_options={"guild_ready_timeout": 0.05, "connector": voice.connector()},
+        )
+        adapter.subscribe()
+        adapter.stage.bridges = DiscordBridges(rooms)
+        stop = asyncio.Event()
+        task = asyncio.create_task(adapter.run(fake.token, stop), name="test:discord-job")
+        bot = Bot(adapter, task, fake)
+        try:
+            await bot.until(
+                lambda: adapter._ready.is_set() and server.guild.id in fake.commands,
+                "the bot to connect",
+            )
+            guild, alice = server.guild, server.host
+            await bot.answer(
+                await fake.slash(
+                    guild,
+                    alice,
+                    "space create",
+                    title="Bridged",
+                    starts="tomorrow 18:00",
+                    tickets=5,
+                )
+            )
+            for member in (server.bob, server.carol):
+                await bot.answer(await fake.slash(guild, member, "ticket buy", space=1))
+            edited = await bot.answer(
+                await fake.slash(guild, alice, "space edit", space=1, bridge=mode.value)
+            )
+            assert "Discord voice bridge: on" in edited.text()
+            await bot.answer(await fake.slash(guild, alice, "space start", space=1))
+            world = Bridged(bot, fake, voice, server, rooms, channel)
+            await bot.until(
+                lambda: (
+                    adapter.stage.bridges is not None
+                    and (b := adapter.stage.bridges.get(1)) is not None
+                    and b.playing
+                    and voice.bot_address is not None
+                ),
+                "the bridge to join",
+            )
+            yield world
+            bot.alive()
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, timeout=20)
+
+
+async def test_stage_roles_and_mutes_follow_both_ways(
+    core: Core, dispatcher: Dispatcher, settings: Settings, fake: FakeDiscord, server: Server
+) -> None:
+    async with bridged(core, dispatcher, settings, fake, server, mode=BridgeMode.LISTEN) as w:
+        guild, bob, carol, mo = server.guild, server.bob, server.carol, server.mo
+        for member in (bob, carol):
+            await fake.join_voice(guild, member, server.stage)
+        await w.until_seen(bob, "a listener", role="listener", via="discord")
+        await w.until_seen(carol, "a listener", role="listener", via="discord")
+        assert await w.heard(carol, 301) < 1.0  # a suppressed listener is not mixed
+
+        # Discord -> room: a moderator invites bob to speak in Discord's own UI
+        await fake.set_suppress(guild, bob, False)
+        await w.until_seen(bob, "a speaker", role="speaker", muted=False)
+        await w.bot.eventually(lambda: _speakers(core), "bob to be a Stagepass speaker")
+
+        # room -> Discord: a Stagepass promotion lifts suppress with the real API call
+        await w.bot.answer(await fake.slash(guild, mo, "stage promote", user=carol))
+        [lift] = fake.calls_to("PATCH", f"/guilds/{G}/voice-states/{carol.user.id}")
+        assert lift.body["suppress"] is False
+        await w.until_seen(carol, "a speaker", role="speaker")
+        await w.bot.until(lambda: w.bridge.admits(carol.user.id), "Discord to lift suppress")
+        assert await w.heard(carol, 302) > 1.0
+
+        # a Discord server mute: not mixed any more, and muted on the Space's stage
+        await fake.server_mute(guild, bob, True)
+        await w.until_seen(bob, "muted", muted=True)
+        assert not w.bridge.admits(bob.user.id)
+        assert await w.heard(bob, 303) < 1.0
+        await w.bot.settle()
+        seats = {s.identity.display_name: s.muted for s in (await core.stage.state(1)).speakers}
+        assert seats["bob"] is True
+        assert not fake.calls_to("PATCH", f"/guilds/{G}/members/{bob.user.id}")  # no echo
+
+        # a room mute: not mixed any more, and server-muted in Discord
+        await w.bot.answer(await fake.slash(guild, mo, "stage mute", user=carol))
+        await w.until_seen(carol, "muted", muted=True)
+        assert not w.bridge.admits(carol.user.id)
+        assert await w.heard(carol, 304) < 1.0
+        [mute] = fake.calls_to("PATCH", f"/guilds/{G}/members/{carol.user.id}")
+        assert mute.body == {"mute": True} and carol.mute
+
+        # leaving the Stage leaves the room's list
+        await fake.leave_voice(guild, bob)
+        await w.bot.until(lambda: w.seen(bob) is None, "bob to leave the room's list")
+
+
+async def _speakers(core: Core) -> bool:
+    return [s.identity.display_name for s in (await core.stage.state(1)).speakers] == ["bob"]
+
+
+@pytest.mark.parametrize("mode", [BridgeMode.LISTEN, BridgeMode.SPEAK])
+async def test_voice_channel_mixes_ticket_holders_only_when_the_host_allows(
+    core: Core,
+    dispatcher: Dispatcher,
+    settings: Settings,
+    fake: FakeDiscord,
+    server: Server,
+    mode: BridgeMode,
+) -> None:
+    async with bridged(
+        core, dispatcher, settings, fake, server, mode=mode, channel_kind="voice"
+    ) as w:
+        guild, lounge = server.guild, w.channel
+        for member in (server.host, server.bob, server.dave):
+            await fake.join_voice(guild, member, lounge)
+        allowed = mode == BridgeMode.SPEAK
+        await w.until_seen(server.host, "the host", role="host")
+        await w.until_seen(server.bob, "seated", role="speaker" if allowed else "listener")
+        await w.until_seen(server.dave, "a listener", role="listener")
+        await w.bot.until(lambda: w.bridge.admits(server.host.user.id), "the host mixed")
+        assert (await w.heard(server.host, 401) > 1.0) is True  # hosts always speak
+        assert w.bridge.admits(server.bob.user.id) is allowed
+        assert (await w.heard(server.bob, 402) > 1.0) is allowed  # a ticket holder
+        assert await w.heard(server.dave, 403) < 1.0  # no ticket: never mixed
