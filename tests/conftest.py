@@ -3,8 +3,9 @@ with a manual clock, and the in-memory chat."""
 
 from __future__ import annotations
 
+import logging
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,24 @@ from bot.settings import Settings, load_settings
 from tests.services import drop_postgres_database, fresh_postgres_database
 
 _TEMPLATE: dict[str, Path] = {}
+
+
+@pytest.fixture(autouse=True)
+def _logging_levels_restored() -> Iterator[None]:
+    """A test that starts Stagepass configures logging (bot/logs.py quiets discord, aiortc
+    ...): put every logger's level back, so later tests see the records they check."""
+    manager = logging.Logger.manager
+    before = {
+        name: logger.level
+        for name, logger in manager.loggerDict.items()
+        if isinstance(logger, logging.Logger)
+    }
+    root = logging.getLogger().level
+    yield
+    logging.getLogger().setLevel(root)
+    for name, logger in list(manager.loggerDict.items()):
+        if isinstance(logger, logging.Logger):
+            logger.setLevel(before.get(name, logging.NOTSET))
 
 
 @pytest.fixture

@@ -116,7 +116,7 @@ def rule_breaks(claims: list[tuple[str, int]], results: list[Outcome]) -> list[s
 
 #: Claims per batch when two processes compete: small enough that neither sells out the
 #: Space in its first few batches while the other waits on the row lock.
-TWO_PROCESS_BATCH = 25
+TWO_PROCESS_BATCH = 5
 
 
 async def main(url: str, space_id: int, n: int, prefix: str, community: str) -> None:
