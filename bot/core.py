@@ -8,6 +8,7 @@ from bot.clock import Clock, SystemClock
 from bot.db import Database
 from bot.events import EventBus
 from bot.ports import NoPayments, PaymentGateway
+from bot.services.context import Service, ServiceContext
 from bot.services.identities import IdentityService
 from bot.services.reminders import ReminderService
 from bot.services.spaces import SpaceService
@@ -18,14 +19,12 @@ from bot.tokens import TokenSigner, load_signing_key
 
 
 @dataclass
-class Core:
-    settings: Settings
-    db: Database
-    bus: EventBus
-    clock: Clock
+class Core(Service):
+    """The services, and (as `Service`) their shared context's parts by name: `settings`,
+    `db`, `bus`, `clock`, `identities`, `payments`."""
+
+    ctx: ServiceContext
     signer: TokenSigner
-    payments: PaymentGateway
-    identities: IdentityService
     spaces: SpaceService
     tickets: TicketService
     stage: StageService
@@ -48,30 +47,20 @@ class Core:
         if signer is None:
             secret = settings.signing_key.get_secret_value() if settings.signing_key else None
             signer = TokenSigner(load_signing_key(secret, settings.data_dir))
-        identities = IdentityService(db, clock)
-        spaces = SpaceService(db, bus, clock, settings, identities, payments)
-        tickets = TicketService(db, bus, clock, settings, identities, spaces, payments, signer)
-        stage = StageService(db, bus, clock, settings, identities, spaces)
-        reminders = ReminderService(db, bus, clock, identities, spaces)
+        ctx = ServiceContext(db, bus, clock, settings, IdentityService(db, clock), payments)
+        spaces = SpaceService(ctx)
         return cls(
-            settings,
-            db,
-            bus,
-            clock,
+            ctx,
             signer,
-            payments,
-            identities,
             spaces,
-            tickets,
-            stage,
-            reminders,
+            TicketService(ctx, spaces, signer),
+            StageService(ctx, spaces),
+            ReminderService(ctx, spaces),
         )
 
     def use_payments(self, payments: PaymentGateway) -> None:
         """Swap the payment gateway (the wiring does this once billing is built)."""
-        self.payments = payments
-        self.spaces.payments = payments
-        self.tickets.payments = payments
+        self.ctx.payments = payments
 
     async def close(self) -> None:
         await self.tickets.desk.close()

@@ -5,29 +5,17 @@ from __future__ import annotations
 from sqlmodel import select
 
 from bot.actors import Actor
-from bot.clock import Clock
-from bot.db import Database
 from bot.errors import Conflict
-from bot.events import EventBus, ReminderSet
+from bot.events import ReminderSet
 from bot.models import Identity, Reminder
 from bot.services import audit
-from bot.services.identities import IdentityService
+from bot.services.context import Service, ServiceContext
 from bot.services.spaces import SpaceService
 
 
-class ReminderService:
-    def __init__(
-        self,
-        db: Database,
-        bus: EventBus,
-        clock: Clock,
-        identities: IdentityService,
-        spaces: SpaceService,
-    ) -> None:
-        self.db = db
-        self.bus = bus
-        self.clock = clock
-        self.identities = identities
+class ReminderService(Service):
+    def __init__(self, ctx: ServiceContext, spaces: SpaceService) -> None:
+        super().__init__(ctx)
         self.spaces = spaces
 
     async def set(self, actor: Actor, space_id: int, on: bool) -> bool:

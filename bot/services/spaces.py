@@ -11,12 +11,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.actors import Actor, UserRef
-from bot.clock import Clock
-from bot.db import Database
 from bot.errors import Conflict, InvalidInput, LimitExceeded, NotFound
 from bot.events import (
     CohostChanged,
-    EventBus,
     SpaceAnnounced,
     SpaceCancelled,
     SpaceEnded,
@@ -35,11 +32,9 @@ from bot.models import (
 from bot.money import currency as lookup_currency
 from bot.money import format_minor
 from bot.permissions import Action, SpaceRole, require
-from bot.ports import PaymentGateway
 from bot.services import audit
+from bot.services.context import Service, ServiceContext
 from bot.services.eligibility import HostEligibility
-from bot.services.identities import IdentityService
-from bot.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,23 +87,10 @@ class ScheduleRequest:
 ScheduleCheck = Callable[[AsyncSession, ScheduleRequest], Awaitable[None]]
 
 
-class SpaceService:
-    def __init__(
-        self,
-        db: Database,
-        bus: EventBus,
-        clock: Clock,
-        settings: Settings,
-        identities: IdentityService,
-        payments: PaymentGateway,
-    ) -> None:
-        self.db = db
-        self.bus = bus
-        self.clock = clock
-        self.settings = settings
-        self.identities = identities
-        self.payments = payments
-        self.eligibility = HostEligibility(settings.host_rules)
+class SpaceService(Service):
+    def __init__(self, ctx: ServiceContext) -> None:
+        super().__init__(ctx)
+        self.eligibility = HostEligibility(ctx.settings.host_rules)
         self._schedule_checks: list[ScheduleCheck] = []
 
     def add_schedule_check(self, check: ScheduleCheck) -> None:

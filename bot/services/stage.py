@@ -8,16 +8,13 @@ from datetime import datetime
 from sqlmodel import col, select
 
 from bot.actors import Actor, UserRef
-from bot.clock import Clock
-from bot.db import Database
 from bot.errors import Conflict, InvalidInput, LimitExceeded, NotFound
-from bot.events import EventBus, StageChanged
+from bot.events import StageChanged
 from bot.models import Identity, Space, SpaceStatus, StageMember, StageRole
 from bot.permissions import Action, SpaceRole, require
 from bot.services import audit
-from bot.services.identities import IdentityService
+from bot.services.context import Service, ServiceContext
 from bot.services.spaces import SpaceService
-from bot.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,21 +32,9 @@ class StageState:
     queue: list[Seat]  # hands raised, oldest first
 
 
-class StageService:
-    def __init__(
-        self,
-        db: Database,
-        bus: EventBus,
-        clock: Clock,
-        settings: Settings,
-        identities: IdentityService,
-        spaces: SpaceService,
-    ) -> None:
-        self.db = db
-        self.bus = bus
-        self.clock = clock
-        self.settings = settings
-        self.identities = identities
+class StageService(Service):
+    def __init__(self, ctx: ServiceContext, spaces: SpaceService) -> None:
+        super().__init__(ctx)
         self.spaces = spaces
 
     async def _live(self, actor: Actor, space_id: int) -> Space:

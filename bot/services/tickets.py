@@ -18,19 +18,16 @@ import structlog
 from sqlmodel import col, select
 
 from bot.actors import Actor
-from bot.clock import Clock
-from bot.db import Database
 from bot.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from bot.events import EventBus, HoldCreated, HoldReleased, TicketClosed, TicketIssued
+from bot.events import HoldCreated, HoldReleased, TicketClosed, TicketIssued
 from bot.models import Hold, HoldStatus, Identity, Space, Ticket, TicketStatus
 from bot.permissions import Action, require
-from bot.ports import Checkout, Confirmation, Payment, PaymentGateway, PaymentRecorder
+from bot.ports import Checkout, Confirmation, Payment, PaymentRecorder
 from bot.services import audit
 from bot.services.claims import ClaimDesk
 from bot.services.confirmations import ConfirmDesk
-from bot.services.identities import IdentityService
+from bot.services.context import Service, ServiceContext
 from bot.services.spaces import SpaceService
-from bot.settings import Settings
 from bot.tokens import InvalidToken, TicketClaims, TokenSigner
 
 log = structlog.get_logger(__name__)
@@ -64,28 +61,13 @@ class Admission:
 ProgressFn = Callable[[int, int], Awaitable[None]]
 
 
-class TicketService:
-    def __init__(
-        self,
-        db: Database,
-        bus: EventBus,
-        clock: Clock,
-        settings: Settings,
-        identities: IdentityService,
-        spaces: SpaceService,
-        payments: PaymentGateway,
-        signer: TokenSigner,
-    ) -> None:
-        self.db = db
-        self.bus = bus
-        self.clock = clock
-        self.settings = settings
-        self.identities = identities
+class TicketService(Service):
+    def __init__(self, ctx: ServiceContext, spaces: SpaceService, signer: TokenSigner) -> None:
+        super().__init__(ctx)
         self.spaces = spaces
-        self.payments = payments
         self.signer = signer
-        self.desk = ClaimDesk(db, clock, identities, settings.hold_minutes)
-        self.confirmations = ConfirmDesk(db, bus, clock)
+        self.desk = ClaimDesk(ctx.db, ctx.clock, ctx.identities, ctx.settings.hold_minutes)
+        self.confirmations = ConfirmDesk(ctx.db, ctx.bus, ctx.clock)
 
     # --- reserving -----------------------------------------------------------------------
 

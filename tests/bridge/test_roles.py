@@ -115,5 +115,5 @@ def test_discord_state_and_seat_make_the_room_role(
 def test_the_space_setting_defaults_to_discord_voice_bridge(
     core: Core, chosen: BridgeMode, global_on: bool, mode: BridgeMode
 ) -> None:
-    core.spaces.settings = core.settings.model_copy(update={"discord_voice_bridge": global_on})
+    core.ctx.settings = core.settings.model_copy(update={"discord_voice_bridge": global_on})
     assert core.spaces.bridge_mode(Space(voice_bridge=chosen)) == mode

@@ -76,7 +76,7 @@ async def test_the_global_setting_is_the_default_of_every_space(
 ) -> None:
     bridges = RecordingBridges()
     bot.adapter.stage.bridges = bridges  # type: ignore[assignment]
-    bot.core.spaces.settings = bot.core.settings.model_copy(update={"discord_voice_bridge": True})
+    bot.core.ctx.settings = bot.core.settings.model_copy(update={"discord_voice_bridge": True})
     guild, alice = server.guild, server.host
     await bot.answer(
         await fake.slash(
