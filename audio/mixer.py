@@ -47,7 +47,20 @@ SPEAKING_LEVEL = 0.01
 """RMS level (about -40 dBFS) above which a voice counts as speaking."""
 
 _LEVEL_DECAY = 0.8
+_LEVEL_FLOOR = 5e-5
+"""Under this a decaying meter reads exactly 0 (the room state shows 4 decimals anyway)."""
 _MAX_FIFO_BYTES = 3 * FRAME_BYTES
+
+
+def smoothed_level(previous: float, frame: array.array[int] | None) -> float:
+    """A voice's meter after one tick: the frame's RMS level if louder, else ``previous``
+    decayed (``frame`` None: nothing heard this tick). The one rule for every level the
+    room shows: the mixer's voices and each Discord user behind the bridge."""
+    decayed = previous * _LEVEL_DECAY
+    if decayed < _LEVEL_FLOOR:
+        decayed = 0.0
+    return decayed if frame is None else max(pcm.level(frame), decayed)
+
 
 EncoderFactory = Callable[[], OpusEncoder]
 DecoderFactory = Callable[[], OpusDecoder]
@@ -197,11 +210,9 @@ class Mixer:
         frames: dict[str, array.array[int]] = {}
         for voice, slots in jobs:
             frame = self._frame_of(voice, slots)
-            if frame is None:
-                voice.level *= _LEVEL_DECAY
-                continue
-            frames[voice.key] = frame
-            voice.level = max(pcm.level(frame), voice.level * _LEVEL_DECAY)
+            voice.level = smoothed_level(voice.level, frame)
+            if frame is not None:
+                frames[voice.key] = frame
         mix = pcm.Mix(frames)
         listener_packets = (
             self._listener_encoder.encode(mix.listeners, pts) if encode_listeners else []

@@ -20,7 +20,7 @@ Invariants the room keeps:
 * a bridge (the Discord Stage or voice channel) is one external voice in the mixer
   (`add_external_voice`), and the people behind it are `BridgedParticipant`s: listed, and
   promoted, demoted, muted and removed like anyone else; the bridge mixes a person only
-  while their `mixed` holds.
+  while their `mixed` holds, and meters each of them (`VoiceLevels`) for the state.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -66,6 +66,11 @@ logger = logging.getLogger(__name__)
 
 PeerFactory = Callable[[RTCConfiguration], RTCPeerConnection]
 """Builds a peer connection; tests pass a spy, the wiring leaves the default."""
+
+VoiceLevels = Callable[[], Mapping[str, float]]
+"""The smoothed level of each person behind an external voice, by identity key, as of the
+last tick (a bridge measures them with the mixer's `smoothed_level`); cheap, called on
+every state read."""
 
 _NEGOTIATION_ERRORS = (
     ValueError,
@@ -165,7 +170,7 @@ class Room:
         self._closing: set[PeerSession] = set()
         self._tickets: dict[str, str] = {}
         self._bridged: dict[str, BridgedParticipant] = {}
-        self._external: set[str] = set()
+        self._external: dict[str, VoiceLevels | None] = {}
         self._closed = False
         self._tasks = TaskOwner(f"room-{self.space_id}")
         self._watcher: asyncio.Task[None] | None = None
@@ -333,22 +338,30 @@ class Room:
 
     # -- bridges ------------------------------------------------------------------------
 
-    def add_external_voice(self, key: str, inbound: JitterBuffer, outbound: PacketTrack) -> None:
+    def add_external_voice(
+        self,
+        key: str,
+        inbound: JitterBuffer,
+        outbound: PacketTrack,
+        *,
+        levels: VoiceLevels | None = None,
+    ) -> None:
         """Mix a voice that does not come over WebRTC (a bridge: all of Discord as one voice)
         from the next tick on, and send it its mix-minus on ``outbound``. ``key`` names the
-        voice in the mixer; it must not be an identity key (ValueError). Raises `RoomClosed`.
+        voice in the mixer; it must not be an identity key (ValueError). ``levels`` meters
+        the bridged participants behind it for `state`. Raises `RoomClosed`.
         """
         if self._closed:
             raise RoomClosed("This room has closed.")
         if key in self._sessions:
             raise ValueError(f"{key!r} is a participant's identity key")
-        self._external.add(key)
+        self._external[key] = levels
         self._mixer.add_voice(key, inbound, outbound)
 
     def remove_external_voice(self, key: str) -> None:
         """Stop mixing an external voice (idempotent)."""
         if key in self._external:
-            self._external.discard(key)
+            del self._external[key]
             self._mixer.remove_voice(key)
 
     def put_bridged(self, participant: BridgedParticipant) -> None:
@@ -438,17 +451,23 @@ class Room:
                     connection=session.pc.connectionState,
                 )
             )
+        bridged_levels: dict[str, float] = {}
+        for levels_of in self._external.values():
+            if levels_of is not None and self._bridged:
+                bridged_levels.update(levels_of())
         for bridged in self._bridged.values():
             if bridged.identity_key in self._sessions:
                 continue  # also here on the web: listed once, as that session
+            # Mixed also on the room's side now: a mute shows before the bridge's next tick.
+            level = bridged_levels.get(bridged.identity_key, 0.0) if bridged.mixed else 0.0
             participants.append(
                 ParticipantState(
                     identity_key=bridged.identity_key,
                     display_name=bridged.display_name,
                     role=bridged.role.value,
                     muted=bridged.muted,
-                    level=0.0,
-                    speaking=False,
+                    level=round(level, 4),
+                    speaking=level >= SPEAKING_LEVEL,
                     connection="connected",
                     via=bridged.via,
                 )

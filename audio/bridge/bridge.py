@@ -32,6 +32,7 @@ from audio.bridge.transport import TransportCipher
 from audio.errors import RoomClosed
 from audio.fanout import PacketTrack
 from audio.jitter import JitterBuffer
+from audio.room import VoiceLevels
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +47,12 @@ class VoicePort(BridgedRoom, Protocol):
     """The part of `Room` the bridge needs: one external voice, and the bridged people."""
 
     def add_external_voice(
-        self, key: str, inbound: JitterBuffer, outbound: PacketTrack
+        self,
+        key: str,
+        inbound: JitterBuffer,
+        outbound: PacketTrack,
+        *,
+        levels: VoiceLevels | None = None,
     ) -> None: ...
 
     def remove_external_voice(self, key: str) -> None: ...
@@ -126,7 +132,9 @@ class VoiceBridge:
         """Become a voice in the room's mixer (idempotent)."""
         if not self._attached:
             self._loop = asyncio.get_running_loop()
-            self._port.add_external_voice(VOICE_KEY, self.inbound, self.outbound)
+            self._port.add_external_voice(
+                VOICE_KEY, self.inbound, self.outbound, levels=self.levels
+            )
             self._attached = True
 
     def detach(self) -> None:
@@ -139,6 +147,16 @@ class VoiceBridge:
     def admits(self, user_id: int) -> bool:
         """Whether this Discord user is mixed now: both Discord and the room allow it."""
         return self._discord_admits(user_id) and self.roster.mixed(user_id)
+
+    def levels(self) -> dict[str, float]:
+        """Each listed Discord user's level (measured as the mixer measures a voice, 0 while
+        not mixed), by the room's identity key: how the room shows who is talking."""
+        levels: dict[str, float] = {}
+        for user_id, level in self.inbound.levels().items():
+            key = self.roster.identity_key(user_id)
+            if key is not None and level:
+                levels[key] = level
+        return levels
 
     async def follow(self, channel: discord.VoiceChannel | discord.StageChannel) -> None:
         """Bring the room's list of Discord participants up to date; a failure to look a

@@ -7,7 +7,8 @@ names the sender from the `SsrcMap`. `DiscordVoices` lives on the event loop: it
 like any speaker's buffer. Each pull mixes the admitted users (Stage speakers, not
 suppressed) and hands the mixer one Opus packet, so to the room all of Discord is a single
 voice — and that voice's mix-minus is exactly "the room without Discord", what the bot
-plays back into the channel.
+plays back into the channel. Each admitted user's frame is also metered on the way (the
+mixer's own `smoothed_level`), so the room can show who on Discord is talking.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from audio.bridge import rtp
 from audio.bridge.speakers import SsrcMap
 from audio.bridge.transport import DecryptError, TransportCipher
 from audio.jitter import JitterBuffer, Playout, Slot
+from audio.mixer import smoothed_level
 from audio.opus import FRAME_BYTES, FRAME_SAMPLES, OpusDecoder, OpusEncoder
 
 logger = logging.getLogger(__name__)
@@ -112,6 +114,7 @@ class _User:
     buffer: JitterBuffer
     decoder: OpusDecoder = field(default_factory=OpusDecoder)
     ssrc: int | None = None
+    level: float = 0.0
 
 
 def _fit(frame: bytes) -> bytes:
@@ -125,7 +128,8 @@ class DiscordVoices(JitterBuffer):
 
     ``admit(user_id)`` decides who is mixed (a Stage speaker who is not suppressed, or a
     ticket holder in a voice channel); users not admitted are still pulled each tick so
-    their buffer stays current, and are heard from the next tick once admitted. Use from
+    their buffer stays current, and are heard from the next tick once admitted. `levels`
+    meters each user as the mixer meters a voice; a user not admitted reads 0. Use from
     the event loop only.
     """
 
@@ -169,19 +173,31 @@ class DiscordVoices(JitterBuffer):
     def users(self) -> frozenset[int]:
         return frozenset(self._users)
 
+    def levels(self) -> dict[int, float]:
+        """Smoothed RMS level in [0, 1] of each user, as of the last pull; 0 if not mixed."""
+        return {user_id: user.level for user_id, user in self._users.items()}
+
     def reset(self) -> None:
         for user in self._users.values():
             user.buffer.reset()
+            user.level = 0.0
 
     def pop(self) -> Playout:
         frames: dict[str, array.array[int]] = {}
         for user_id, user in self._users.items():
             slot = user.buffer.pop()
-            if slot is None:
+            if slot is None and not user.level:
+                continue  # silent and metered at 0: most of a Stage's audience, every tick
+            decoded: bytes | None = None
+            if slot is not None:
+                decoded = user.decoder.conceal() if slot is Slot.LOST else user.decoder.decode(slot)
+            if not self._admit(user_id):
+                user.level = 0.0
                 continue
-            decoded = user.decoder.conceal() if slot is Slot.LOST else user.decoder.decode(slot)
-            if self._admit(user_id):
-                frames[str(user_id)] = pcm.samples(_fit(decoded))
+            frame = None if decoded is None else pcm.samples(_fit(decoded))
+            if frame is not None:
+                frames[str(user_id)] = frame
+            user.level = smoothed_level(user.level, frame)
         if not frames:
             return None
         mix = pcm.Mix(frames).listeners

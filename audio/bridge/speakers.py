@@ -138,9 +138,14 @@ class Roster:
 
     def mixed(self, user_id: int) -> bool:
         """Whether the room lets this user be heard (on stage and not muted)."""
-        seen = self._seen.get(user_id)
-        participant = self._room.bridged(seen[0]) if seen is not None else None
+        key = self.identity_key(user_id)
+        participant = self._room.bridged(key) if key is not None else None
         return participant is not None and participant.mixed
+
+    def identity_key(self, user_id: int) -> str | None:
+        """The room's identity key of this user while the room lists them."""
+        seen = self._seen.get(user_id)
+        return seen[0] if seen is not None else None
 
     async def refresh(self, channel: discord.VoiceChannel | discord.StageChannel) -> None:
         """Bring the room's list in line with who is in ``channel`` now."""
