@@ -35,7 +35,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy bot billing adapters scheduler audio
+	$(BIN)/mypy bot billing adapters scheduler audio bench
 
 unit: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import functools
 import pstats
 import sys
 import time
@@ -58,7 +59,7 @@ from bot.errors import SoldOut
 from bot.models import Hold, HoldStatus
 from bot.models import Hold as _Hold
 from bot.models import Ticket as _Ticket
-from bot.services.claims import new_id
+from bot.services.claims import new_id, new_tickets
 
 _INSERT_HOLD = sa.insert(_Hold)
 _INSERT_TICKET = sa.insert(_Ticket)
@@ -92,12 +93,18 @@ async def naive_reserve(core: Core, actor: Actor, space_id: int, quantity: int =
         created_at=now,
         resolved_at=now,
     )
-    tickets = [core.tickets._new_ticket(space, buyer.id, hold.id, now) for _ in range(quantity)]
+    tickets = new_tickets(hold, now)
     async with core.db.write_conn() as conn:
         await conn.execute(_WRITE_SOLD, {"space_id": space_id, "sold": sold + quantity})
         await conn.execute(_INSERT_HOLD, [hold.model_dump()])
         await conn.execute(_INSERT_TICKET, [t.model_dump() for t in tickets])
     return quantity
+
+
+async def _claim(
+    impl: Callable[[Actor, int], Awaitable[Any]], space_id: int, actor: Actor
+) -> Any:
+    return await impl(actor, space_id)
 
 
 def claimers(core: Core) -> dict[str, Callable[[Actor, int], Awaitable[Any]]]:
@@ -148,7 +155,7 @@ async def speed_table(
             assert space_id is not None
             buyers = [person(f"{impl_name}-{level}-{i}") for i in range(claims)]
             cpu0 = cpu_seconds()
-            run = await closed_loop(lambda a, sid=space_id, f=impl: f(a, sid), buyers, level)
+            run = await closed_loop(functools.partial(_claim, impl, space_id), buyers, level)
             cpu = cpu_seconds() - cpu0
             tickets, sold, _ = await counts(db, space_id)
             print(_speed_row(name, impl_name, level, run, cpu, tickets, sold))
@@ -179,7 +186,7 @@ async def burst_table(name: str, db: Database, data_dir: Path, capacity: int, cl
         space_id = space.id
         assert space_id is not None
         buyers = [person(f"burst-{impl_name}-{i}") for i in range(claims)]
-        run = await all_at_once(lambda a, f=impl, sid=space_id: f(a, sid), buyers)
+        run = await all_at_once(functools.partial(_claim, impl, space_id), buyers)
         tickets, sold, cap = await counts(db, space_id)
         errs = ",".join(f"{k}:{v}" for k, v in sorted(run.errors.items())) or "-"
         print(
@@ -260,7 +267,7 @@ async def profile_claims(name: str, db: Database, data_dir: Path, claims: int) -
         checkouts[0] += 1
 
     tickets = core.tickets
-    tickets.desk.claim = timed(  # type: ignore[method-assign]
+    tickets.desk.claim = timed(  # type: ignore[method-assign,assignment]
         "desk.claim (queued, batched write tx)", tickets.desk.claim
     )
     engine = db.engine.sync_engine
@@ -289,8 +296,10 @@ async def profile_claims(name: str, db: Database, data_dir: Path, claims: int) -
     profiler = cProfile.Profile()
     cpu0 = cpu_seconds()
     profiler.enable()
+    space_id = space.id
+    assert space_id is not None
     run = await closed_loop(
-        lambda a: tickets.reserve(a, space.id), [person(f"q-{i}") for i in range(claims)], level
+        lambda a: tickets.reserve(a, space_id), [person(f"q-{i}") for i in range(claims)], level
     )
     profiler.disable()
     cpu = cpu_seconds() - cpu0

@@ -226,7 +226,7 @@ async def bench_backend(
         core.settings.stripe_secret_key = SecretStr("sk_test_bench")
         core.settings.stripe_webhook_secret = SecretStr(SECRET)
         stripe_ = MemoryStripe()
-        billing = Billing.build(core, api=stripe_)  # type: ignore[arg-type]
+        billing = Billing.build(core, api=stripe_)
         core.use_payments(billing.gateway)
         app = create_app(
             core, api_token="bench", routers=billing.routers(), registry=CollectorRegistry()

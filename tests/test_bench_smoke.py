@@ -1,0 +1,50 @@
+"""The benchmark scripts still run: each, at its smallest size, exits 0 and prints its
+table. (They measure; the figures are not checked here: tests never assert on time.)
+bench/reminders.py is left out: it waits for real minute boundaries."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+SMALLEST = {
+    "tickets.py": (["--quick", "--no-postgres"], "OVERSOLD"),
+    "verify.py": (["--quick"], "revoked ticket"),
+    "webhooks.py": (
+        ["--events", "20", "--concurrency", "4", "--no-postgres"],
+        "events stored once",
+    ),
+    "bridge_latency.py": (["--seconds", "1"], "discord -> room"),
+    "audio_latency.py": (["--seconds", "1", "--sessions", "1", "--loss", "0"], "bursts heard"),
+    "audio_fanout.py": (
+        ["--listeners", "3", "--impl", "stagepass", "--window", "1", "--warmup", "0.5"],
+        "stagepass",
+    ),
+}
+
+
+@pytest.mark.parametrize("script", sorted(SMALLEST))
+def test_bench_script_runs(script: str) -> None:
+    args, expected = SMALLEST[script]
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=200,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert expected in done.stdout, done.stdout[-3000:]
+
+
+def test_every_bench_script_is_covered_or_explained() -> None:
+    scripts = {p.name for p in (ROOT / "bench").glob("*.py")}
+    helpers = {"__init__.py", "common.py", "audio_peers.py"}
+    assert scripts - helpers - {"reminders.py"} == set(SMALLEST)
