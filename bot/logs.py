@@ -62,6 +62,7 @@ def configure(level: str = "info", fmt: str = "console", file: Path | None = Non
         "aiosqlite",
         "asyncio",
         "alembic.runtime.migration",
+        "alembic.runtime.plugins",
         "sqlalchemy.engine",
         "aioice",
         "aiortc",
