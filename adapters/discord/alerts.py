@@ -15,30 +15,10 @@ import structlog
 
 from adapters.discord.config import DiscordConfig
 from adapters.discord.dms import DirectMessages
-from adapters.discord.members import STAGE_MODERATOR
+from adapters.discord.members import moderator_roles
 from adapters.discord.render import Rendered, clip
 
 log = structlog.get_logger(__name__)
-
-
-def moderator_roles(guild: discord.Guild, config: DiscordConfig) -> list[discord.Role]:
-    """The roles whose members Stagepass treats as moderators (see
-    `members.is_moderator`): those named in DISCORD_MODERATOR_ROLE and those granting
-    administrator or the stage moderator permissions. Bot and integration roles are not
-    people's roles, and @everyone is never pinged."""
-    named = config.moderator_roles
-    return [
-        role
-        for role in sorted(guild.roles, key=lambda r: r.position, reverse=True)
-        if not role.is_default()
-        and not role.managed
-        and (
-            str(role.id) in named
-            or role.name in named
-            or role.permissions.administrator
-            or role.permissions >= STAGE_MODERATOR
-        )
-    ]
 
 
 class Alerts:
@@ -62,7 +42,9 @@ class Alerts:
         or it refuses the post, a DM to the server owner unless they are among `told`."""
         channel = self.config.alert_channel(guild)
         if channel is not None:
-            mentions = "".join(f"{role.mention} " for role in moderator_roles(guild, self.config))
+            mentions = "".join(
+                f"{role.mention} " for role in moderator_roles(guild, self.config.moderator_roles)
+            )
             try:
                 await channel.send(
                     content=clip(mentions + text, 2000),

@@ -9,14 +9,14 @@ of further changes wait as a single follow-up edit that reads the latest state.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import discord
 import structlog
 
 from adapters.discord import render
-from adapters.discord.alerts import Alerts
-from adapters.discord.config import DiscordConfig
-from adapters.discord.store import DELETED, DiscordStore, SpaceLocks
-from bot.core import Core
+from adapters.discord.mirror import Mirror
+from adapters.discord.store import DELETED, SpaceLocks
 from bot.events import TipReceived
 from bot.models import DiscordSpace, Space
 from bot.notices import tip_thanks
@@ -24,22 +24,11 @@ from bot.notices import tip_thanks
 log = structlog.get_logger(__name__)
 
 
-class Announcer:
-    def __init__(
-        self,
-        core: Core,
-        client: discord.Client,
-        config: DiscordConfig,
-        store: DiscordStore,
-        alerts: Alerts,
-    ) -> None:
-        self.core = core
-        self.client = client
-        self.config = config
-        self.store = store
-        self.alerts = alerts
-        self._edits = SpaceLocks()
-        self._queued: set[int] = set()
+@dataclass(eq=False, repr=False)
+class Announcer(Mirror):
+    _edits: SpaceLocks = field(default_factory=SpaceLocks, init=False)
+    #: Spaces whose next edit is already waiting
+    _queued: set[int] = field(default_factory=set, init=False)
 
     async def post(self, guild: discord.Guild, space: Space, row: DiscordSpace) -> None:
         """Post the announcement unless it was posted before (caller holds the Space lock)."""

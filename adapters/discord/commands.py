@@ -109,13 +109,17 @@ async def space_changes(
     )
 
 
-class SpaceCommands(
-    app_commands.Group, name="space", description="Ticketed live-audio Spaces", guild_only=True
-):
+class _AdapterGroup(app_commands.Group):
+    """A group of slash commands whose callbacks run through `adapter`."""
+
     def __init__(self, adapter: DiscordAdapter) -> None:
         super().__init__()
         self.adapter = adapter
 
+
+class SpaceCommands(
+    _AdapterGroup, name="space", description="Ticketed live-audio Spaces", guild_only=True
+):
     @app_commands.command(description="Announce a Space; times are read in your zone (/tz set).")
     @app_commands.describe(
         title="What the Space is called",
@@ -265,13 +269,7 @@ class SpaceCommands(
         await self.adapter.command(interaction, _const(command))
 
 
-class TicketCommands(
-    app_commands.Group, name="ticket", description="Your tickets", guild_only=True
-):
-    def __init__(self, adapter: DiscordAdapter) -> None:
-        super().__init__()
-        self.adapter = adapter
-
+class TicketCommands(_AdapterGroup, name="ticket", description="Your tickets", guild_only=True):
     @app_commands.command(description="Get a ticket.")
     async def buy(
         self,
@@ -301,11 +299,7 @@ class TicketCommands(
         await self.adapter.command(interaction, build)
 
 
-class RemindCommands(app_commands.Group, name="remind", description="Reminders", guild_only=True):
-    def __init__(self, adapter: DiscordAdapter) -> None:
-        super().__init__()
-        self.adapter = adapter
-
+class RemindCommands(_AdapterGroup, name="remind", description="Reminders", guild_only=True):
     @app_commands.command(description="Be reminded before a Space starts.")
     async def on(
         self, interaction: discord.Interaction[Any], space: Transform[int, SpaceHere]
@@ -319,15 +313,24 @@ class RemindCommands(app_commands.Group, name="remind", description="Reminders",
         await self.adapter.command(interaction, _const(t.SetReminder(space, False)))
 
 
-class StageCommands(
-    app_commands.Group, name="stage", description="The stage of a live Space", guild_only=True
-):
-    def __init__(self, adapter: DiscordAdapter) -> None:
-        super().__init__()
-        self.adapter = adapter
+#: /stage verbs naming a member, answered in public: verb -> description.
+_STAGE_MODERATION = {
+    "promote": "Make a listener a speaker.",
+    "demote": "Back to listener.",
+    "mute": "Mute a speaker.",
+    "unmute": "Unmute a speaker.",
+    "remove": "Remove someone from the room.",
+}
 
-    async def _run(
-        self,
+
+def stage_commands(adapter: DiscordAdapter) -> app_commands.Group:
+    """/stage: every verb is one `StageCommand`; the callbacks are built per verb, each with
+    its own signature, because discord.py reads a command's options from its callback's."""
+    group = app_commands.Group(
+        name="stage", description="The stage of a live Space", guild_only=True
+    )
+
+    async def run(
         interaction: discord.Interaction[Any],
         verb: str,
         space: int | None,
@@ -337,87 +340,51 @@ class StageCommands(
         public: bool = False,
     ) -> None:
         command = t.StageCommand(verb, space, user_ref(user) if user else None, up)
-        await self.adapter.command(interaction, _const(command), public=public)
+        await adapter.command(interaction, _const(command), public=public)
 
-    @app_commands.command(description="Ask to speak.")
-    async def request(
-        self,
-        interaction: discord.Interaction[Any],
-        space: Transform[int, LiveSpace] | None = None,
-    ) -> None:
-        await self._run(interaction, "request", space)
+    def own(verb: str, description: str) -> app_commands.Command[Any, ..., None]:
+        """A verb about the member's own place on the stage (or the stage as a whole)."""
 
-    @app_commands.command(description="Raise or lower your hand.")
+        async def callback(
+            interaction: discord.Interaction[Any],
+            space: Transform[int, LiveSpace] | None = None,
+        ) -> None:
+            await run(interaction, verb, space)
+
+        return app_commands.Command(name=verb, description=description, callback=callback)
+
+    def moderation(verb: str, description: str) -> app_commands.Command[Any, ..., None]:
+        """A verb on another member, answered in public: the room sees what was done."""
+
+        async def callback(
+            interaction: discord.Interaction[Any],
+            user: discord.Member,
+            space: Transform[int, LiveSpace] | None = None,
+        ) -> None:
+            await run(interaction, verb, space, user, public=True)
+
+        return app_commands.Command(name=verb, description=description, callback=callback)
+
+    @app_commands.command(name="hand", description="Raise or lower your hand.")
     @app_commands.choices(hand=[Choice(name="up", value="up"), Choice(name="down", value="down")])
     async def hand(
-        self,
         interaction: discord.Interaction[Any],
         hand: str = "up",
         space: Transform[int, LiveSpace] | None = None,
     ) -> None:
-        await self._run(interaction, "hand", space, up=hand == "up")
+        await run(interaction, "hand", space, up=hand == "up")
 
-    @app_commands.command(description="Make a listener a speaker.")
-    async def promote(
-        self,
-        interaction: discord.Interaction[Any],
-        user: discord.Member,
-        space: Transform[int, LiveSpace] | None = None,
-    ) -> None:
-        await self._run(interaction, "promote", space, user, public=True)
-
-    @app_commands.command(description="Back to listener.")
-    async def demote(
-        self,
-        interaction: discord.Interaction[Any],
-        user: discord.Member,
-        space: Transform[int, LiveSpace] | None = None,
-    ) -> None:
-        await self._run(interaction, "demote", space, user, public=True)
-
-    @app_commands.command(description="Mute a speaker.")
-    async def mute(
-        self,
-        interaction: discord.Interaction[Any],
-        user: discord.Member,
-        space: Transform[int, LiveSpace] | None = None,
-    ) -> None:
-        await self._run(interaction, "mute", space, user, public=True)
-
-    @app_commands.command(description="Unmute a speaker.")
-    async def unmute(
-        self,
-        interaction: discord.Interaction[Any],
-        user: discord.Member,
-        space: Transform[int, LiveSpace] | None = None,
-    ) -> None:
-        await self._run(interaction, "unmute", space, user, public=True)
-
-    @app_commands.command(description="Remove someone from the room.")
-    async def remove(
-        self,
-        interaction: discord.Interaction[Any],
-        user: discord.Member,
-        space: Transform[int, LiveSpace] | None = None,
-    ) -> None:
-        await self._run(interaction, "remove", space, user, public=True)
-
-    @app_commands.command(description="Speakers and raised hands.")
-    async def queue(
-        self,
-        interaction: discord.Interaction[Any],
-        space: Transform[int, LiveSpace] | None = None,
-    ) -> None:
-        await self._run(interaction, "queue", space)
+    for command in (
+        own("request", "Ask to speak."),
+        hand,
+        *(moderation(verb, about) for verb, about in _STAGE_MODERATION.items()),
+        own("queue", "Speakers and raised hands."),
+    ):
+        group.add_command(command)
+    return group
 
 
-class SlotCommands(
-    app_commands.Group, name="slot", description="Booked time slots", guild_only=True
-):
-    def __init__(self, adapter: DiscordAdapter) -> None:
-        super().__init__()
-        self.adapter = adapter
-
+class SlotCommands(_AdapterGroup, name="slot", description="Booked time slots", guild_only=True):
     @app_commands.command(description="Book a time slot, one-off or recurring.")
     @app_commands.describe(
         starts='First start, e.g. "mon 18:00" (your zone)',
@@ -471,13 +438,7 @@ class SlotCommands(
         await self.adapter.command(interaction, _const(t.SlotCommand("remove", (), slot)))
 
 
-class PayoutsCommands(
-    app_commands.Group, name="payouts", description="Getting paid", guild_only=True
-):
-    def __init__(self, adapter: DiscordAdapter) -> None:
-        super().__init__()
-        self.adapter = adapter
-
+class PayoutsCommands(_AdapterGroup, name="payouts", description="Getting paid", guild_only=True):
     @app_commands.command(description="Connect a Stripe account to get paid.")
     async def connect(self, interaction: discord.Interaction[Any]) -> None:
         await self.adapter.command(interaction, _const(t.PayoutsCommand("connect")))
@@ -487,13 +448,7 @@ class PayoutsCommands(
         await self.adapter.command(interaction, _const(t.PayoutsCommand("status")))
 
 
-class TimezoneCommands(
-    app_commands.Group, name="tz", description="Your time zone", guild_only=True
-):
-    def __init__(self, adapter: DiscordAdapter) -> None:
-        super().__init__()
-        self.adapter = adapter
-
+class TimezoneCommands(_AdapterGroup, name="tz", description="Your time zone", guild_only=True):
     @app_commands.command(name="set", description="Set your time zone, e.g. Europe/Berlin.")
     async def set_(self, interaction: discord.Interaction[Any], zone: Range[str, 1, 64]) -> None:
         await self.adapter.command(interaction, _const(t.SetTimezone(zone)))
@@ -548,7 +503,7 @@ def build_commands(
         SpaceCommands(adapter),
         TicketCommands(adapter),
         RemindCommands(adapter),
-        StageCommands(adapter),
+        stage_commands(adapter),
         SlotCommands(adapter),
         PayoutsCommands(adapter),
         TimezoneCommands(adapter),

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import discord
 
+from adapters.discord.members import is_named
 from bot.settings import Settings
 
 
@@ -59,7 +60,7 @@ class DiscordConfig:
     def moderator_role(self, guild: discord.Guild) -> discord.Role | None:
         """The configured moderator role of this server, if one is named."""
         for role in guild.roles:
-            if str(role.id) in self.moderator_roles or role.name in self.moderator_roles:
+            if is_named(role, self.moderator_roles):
                 return role
         return None
 

@@ -15,8 +15,7 @@ from __future__ import annotations
 import discord
 import structlog
 
-from adapters.discord.alerts import Alerts
-from adapters.discord.config import DiscordConfig
+from adapters.discord.mirror import Mirror
 from adapters.discord.stage import voice_channel
 from adapters.discord.store import (
     CREATE_ROLE,
@@ -24,9 +23,7 @@ from adapters.discord.store import (
     EVERYONE,
     GRANT,
     REMOVE,
-    DiscordStore,
 )
-from bot.core import Core
 from bot.models import DiscordSpace, Space
 
 log = structlog.get_logger(__name__)
@@ -52,21 +49,7 @@ def role_name(space: Space) -> str:
     return f"🎟 #{space.id} {space.title}"[:100]
 
 
-class TicketRoles:
-    def __init__(
-        self,
-        core: Core,
-        client: discord.Client,
-        config: DiscordConfig,
-        store: DiscordStore,
-        alerts: Alerts,
-    ) -> None:
-        self.core = core
-        self.client = client
-        self.config = config
-        self.store = store
-        self.alerts = alerts
-
+class TicketRoles(Mirror):
     # --- what the events ask for ---------------------------------------------------------
 
     async def prepare(self, guild: discord.Guild, space: Space, row: DiscordSpace) -> None:

@@ -23,17 +23,16 @@ Callers hold the Space's lock around the methods taking a row.
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import discord
 import structlog
 
-from adapters.discord.alerts import Alerts
 from adapters.discord.config import DiscordConfig
 from adapters.discord.members import actor_for, bot_actor, split_key, user_ref
-from adapters.discord.store import DiscordStore
+from adapters.discord.mirror import Mirror
 from bot.actors import Actor
-from bot.core import Core
 from bot.errors import UserError
 from bot.events import StageChanged
 from bot.models import BridgeMode, DiscordSpace, Platform, Space, SpaceStatus, StageMember
@@ -62,23 +61,11 @@ def voice_channel(config: DiscordConfig, guild: discord.Guild) -> Bridgeable | N
 log = structlog.get_logger(__name__)
 
 
-class StageSync:
-    def __init__(
-        self,
-        core: Core,
-        client: discord.Client,
-        config: DiscordConfig,
-        store: DiscordStore,
-        alerts: Alerts,
-    ) -> None:
-        self.core = core
-        self.client = client
-        self.config = config
-        self.store = store
-        self.alerts = alerts
-        self._bridges: DiscordBridges | None = None
-        #: the mode each running bridge was started in
-        self._bridged: dict[int, BridgeMode] = {}
+@dataclass(eq=False, repr=False)
+class StageSync(Mirror):
+    _bridges: DiscordBridges | None = field(default=None, init=False)
+    #: the mode each running bridge was started in
+    _bridged: dict[int, BridgeMode] = field(default_factory=dict, init=False)
 
     @property
     def bridges(self) -> DiscordBridges | None:

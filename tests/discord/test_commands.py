@@ -3,16 +3,82 @@ moderation reach Discord's scheduled event, roles and Stage."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
+import discord
 import pytest
 
+from adapters.discord.client import StagepassClient, StagepassTree
+from bot.actors import Actor, UserRef
+from bot.commands import types as t
 from bot.core import Core
+from bot.models import Platform
 from tests.discord.conftest import Bot, Server
 from tests.discord.fake_discord import FakeDiscord
 
 pytestmark = pytest.mark.timeout(60)
 G = r"\d+"
+SNAPSHOT = Path(__file__).with_name("slash_commands.json")
+
+
+async def command_tree(adapter: Any) -> StagepassTree:
+    """The bot's command tree as its start-up builds it, bound to `adapter`."""
+    client = StagepassClient(adapter)
+    await client.setup_hook()
+    return client.tree
+
+
+async def test_slash_commands_match_the_snapshot() -> None:
+    """Names, descriptions, options, choices and ranges of every command, as `tree.sync`
+    sends them. A deliberate change rewrites slash_commands.json (json.dumps, indent=2)."""
+    tree = await command_tree(None)
+    registered = [command.to_dict(tree) for command in tree.get_commands()]
+    assert registered == json.loads(SNAPSHOT.read_text())
+
+
+class RecordingAdapter:
+    """Stands in for `DiscordAdapter.command`: keeps what each callback would run."""
+
+    def __init__(self) -> None:
+        self.ran: list[tuple[t.Command, bool]] = []
+
+    async def command(self, interaction: Any, build: Any, *, public: bool = False) -> None:
+        actor = Actor(Platform.DISCORD, "1", "2", "mo", is_moderator=True)
+        self.ran.append((await build(actor), public))
+
+
+@pytest.mark.parametrize(
+    ("verb", "options", "expected", "public"),
+    [
+        ("request", {}, t.StageCommand("request"), False),
+        ("hand", {"hand": "down", "space": 3}, t.StageCommand("hand", 3, None, False), False),
+        ("hand", {}, t.StageCommand("hand"), False),
+        ("promote", {"space": 3}, t.StageCommand("promote", 3, UserRef("7", "bob")), True),
+        ("demote", {}, t.StageCommand("demote", None, UserRef("7", "bob")), True),
+        ("mute", {}, t.StageCommand("mute", None, UserRef("7", "bob")), True),
+        ("unmute", {"space": 3}, t.StageCommand("unmute", 3, UserRef("7", "bob")), True),
+        ("remove", {}, t.StageCommand("remove", None, UserRef("7", "bob")), True),
+        ("queue", {"space": 3}, t.StageCommand("queue", 3), False),
+    ],
+)
+async def test_each_stage_verb_runs_its_stage_command(
+    verb: str, options: dict[str, Any], expected: t.StageCommand, public: bool
+) -> None:
+    adapter = RecordingAdapter()
+    group = (await command_tree(adapter)).get_command("stage")
+    assert isinstance(group, discord.app_commands.Group)
+    command = group.get_command(verb)
+    assert isinstance(command, discord.app_commands.Command)
+    if any(p.name == "user" for p in command.parameters):
+        options = {"user": SimpleNamespace(id=7, display_name="bob"), **options}
+    # as discord.py invokes it: the group first when the callback is one of its methods
+    bound = () if command.binding is None else (command.binding,)
+    await command.callback(*bound, cast(Any, None), **options)
+    assert adapter.ran == [(expected, public)]
 
 
 async def test_times_are_read_in_the_members_zone_and_edits_reach_the_event(
