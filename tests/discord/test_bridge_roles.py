@@ -77,7 +77,8 @@ class Bridged:
         self.room._mixer.listeners.subscribe(listener)  # a browser listener's stream
         try:
             await self.voice.speak_as(member, ssrc, opus_tone(tone, 30))
-            await asyncio.sleep(0.1)  # the jitter buffer's last frames, then unsubscribe
+            # the jitter buffer's last frames (up to 60 ms, more on a loaded machine)
+            await asyncio.sleep(0.3)
         finally:
             self.room._mixer.listeners.unsubscribe(listener)
         packets = [bytes(listener._queue.popleft()) for _ in range(len(listener._queue))]
