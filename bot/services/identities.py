@@ -1,8 +1,17 @@
-"""Communities and identities: created on first sight, kept up to date, cached by key."""
+"""Communities and identities: created on first sight, kept up to date, cached by key.
+
+A chat command reads the person behind it several times (their zone, their rights, the
+Space's host): identity rows are kept for `ROW_SECONDS` in a bounded cache, by key and by
+id, so a command reads each person once. Changes made here (display name, time zone)
+update the cache at once; another process's changes show within `ROW_SECONDS`.
+"""
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from collections.abc import Sequence
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import sqlalchemy as sa
@@ -16,12 +25,45 @@ from bot.db import Database
 from bot.errors import InvalidInput, NotFound
 from bot.models import Community, Identity
 
+ROW_SECONDS = 5.0
+ROWS_KEPT = 10_000
+
+
+class _Rows:
+    """Identity rows by key and by id, each for `ROW_SECONDS`, at most `ROWS_KEPT`."""
+
+    def __init__(self) -> None:
+        # plain field values: each reader gets a fresh `Identity` of its own to change
+        self._by_key: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
+        self._key_of: dict[int, str] = {}
+
+    def put(self, identity: Identity) -> None:
+        assert identity.id is not None
+        key = identity.key
+        self._by_key[key] = (time.monotonic() + ROW_SECONDS, identity.model_dump())
+        self._by_key.move_to_end(key)
+        self._key_of[identity.id] = key
+        while len(self._by_key) > ROWS_KEPT:
+            _, (_, old) = self._by_key.popitem(last=False)
+            self._key_of.pop(old["id"], None)
+
+    def by_key(self, key: str) -> Identity | None:
+        found = self._by_key.get(key)
+        if found is None or found[0] < time.monotonic():
+            return None
+        return Identity.model_validate(found[1])
+
+    def by_id(self, identity_id: int) -> Identity | None:
+        key = self._key_of.get(identity_id)
+        return self.by_key(key) if key is not None else None
+
 
 class IdentityService:
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.clock = clock
         self._ids: dict[str, int] = {}
+        self._rows = _Rows()
 
     async def resolve_many(self, conn: AsyncConnection, actors: Sequence[Actor]) -> dict[str, int]:
         """Ids for many actors inside the caller's transaction, the new ones created in
@@ -69,7 +111,12 @@ class IdentityService:
 
     async def ensure(self, actor: Actor) -> Identity:
         """The identity row for `actor`, created (with its community) when new; a read
-        only, when it exists and its display name is current."""
+        only (or none: cached), when it exists and its display name is current."""
+        cached = self._rows.by_key(actor.key)
+        if cached is not None and (
+            not actor.display_name or cached.display_name == actor.display_name
+        ):
+            return cached
         async with self.db.session() as session:
             found = (
                 await session.exec(
@@ -85,6 +132,7 @@ class IdentityService:
             and (not actor.display_name or found.display_name == actor.display_name)
         ):
             self._ids[actor.key] = found.id
+            self._rows.put(found)
             return found
         now = self.clock.now()
         insert = postgresql.insert if not self.db.is_sqlite else sqlite.insert
@@ -126,25 +174,36 @@ class IdentityService:
                 session.add(identity)
         assert identity.id is not None
         self._ids[actor.key] = identity.id
+        self._rows.put(identity)
         return identity
 
     async def get(self, identity_id: int) -> Identity:
+        cached = self._rows.by_id(identity_id)
+        if cached is not None:
+            return cached
         async with self.db.session() as session:
             identity = await session.get(Identity, identity_id)
         if identity is None:
             raise NotFound("No such person.")
+        self._rows.put(identity)
         return identity
 
     async def by_key(self, key: str) -> Identity | None:
+        cached = self._rows.by_key(key)
+        if cached is not None:
+            return cached
         community, _, user_id = key.rpartition(":")
         async with self.db.session() as session:
-            return (
+            found = (
                 await session.exec(
                     select(Identity).where(
                         Identity.community_id == community, Identity.user_id == user_id
                     )
                 )
             ).first()
+        if found is not None:
+            self._rows.put(found)
+        return found
 
     async def keys_for(self, ids: list[int]) -> dict[int, Identity]:
         if not ids:
@@ -156,9 +215,12 @@ class IdentityService:
     async def set_timezone(self, actor: Actor, zone: str) -> Identity:
         tz = parse_zone(zone)
         identity = await self.ensure(actor)
-        async with self.db.write() as session:
-            identity.tz = tz.key
-            session.add(identity)
+        async with self.db.write_conn() as conn:
+            await conn.execute(
+                sa.update(Identity).where(col(Identity.id) == identity.id).values(tz=tz.key)
+            )
+        identity.tz = tz.key
+        self._rows.put(identity)
         return identity
 
 

@@ -173,10 +173,11 @@ async def test_a_slow_database_does_not_hold_up_the_answer(oauth: Slack) -> None
     oauth.adapter.interactions.ack_budget = 0.1
 
     oauth.db.gate.clear()
-    response, name = await oauth.command(HOST, "/tz")
+    # a command that must read the database (the host's identity is cached by now)
+    response, name = await oauth.command(HOST, "/space", "list")
     assert response.status_code == 200 and response.content == b""
     await asyncio.wait_for(oauth.db.stalled.wait(), 10)
     assert oauth.fake.responses(name) == []
     oauth.db.gate.set()
     [reply] = await oauth.fake.wait_for("response_url:" + name)
-    assert reply.params["text"].startswith("Your time zone is UTC.")
+    assert reply.params["text"].startswith("No upcoming Spaces here.")
