@@ -16,6 +16,7 @@ core's events into room calls.
     room.py        Room, RoomRegistry: sessions, roles, recording
     mixer.py       the 20 ms clock: decode, mix, encode once, mix-minus
     fanout.py      one encoded packet to every listener
+    edges.py       NATS scale-out: an origin publishes the listener mix, edges relay it
     jitter.py      our jitter buffer (aiortc's stalls after one loss)
     rtptap.py      taking RTP packets out of aiortc's receiver
     opus.py, pcm.py  codec and mixing arithmetic

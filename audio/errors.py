@@ -10,7 +10,9 @@ The tree::
     ├── RoomClosed     410     the room closed while the caller was joining
     ├── NotInRoom      404     no participant with that identity key (also a LookupError)
     ├── RoleChangeError 409    the role change makes no sense (e.g. demoting the host)
-    └── RecordingFailed 503    the recording file could not be created
+    ├── OriginOnly     409     an edge relays listeners only: the stage joins the origin
+    ├── RecordingFailed 503    the recording file could not be created
+    └── OriginUnreachable 503  an edge could not ask the room's origin (NATS down or slow)
 
 `AudioError` does not derive from the core's ``StagepassError`` because ``audio/`` must not
 import ``bot/``; the wiring can map the two trees at the edge.
@@ -69,6 +71,19 @@ class RoleChangeError(AudioError, ValueError):
     """The requested role change is not allowed for this participant."""
 
     status = 409
+
+
+class OriginOnly(AudioError):
+    """This node is an audio edge: it relays the listener mix and mixes no one, so hosts,
+    co-hosts, speakers and moderators must join on the room's origin node."""
+
+    status = 409
+
+
+class OriginUnreachable(AudioError):
+    """An edge could not learn whether the room is open: the origin or NATS did not answer."""
+
+    status = 503
 
 
 class RecordingFailed(AudioError):

@@ -10,7 +10,11 @@ recordings directory — and adds to the app:
 * a background job that, while the app serves, opens rooms for Spaces that are live but
   have none here (started by another process, or before a restart), closes rooms whose
   Space is no longer live (a missed end), and closes every room on stop;
-* ``"audio"`` in the start-up line's modes.
+* ``"audio"`` in the start-up line's modes (``"audio-edge"`` on an edge).
+
+With STAGEPASS_AUDIO_NATS_URL set the registry gets a NATS link (`audio.edges`): an origin
+(the default) publishes its rooms' listener mix; an edge (STAGEPASS_AUDIO_NODE=edge) opens
+no room of its own and relays rooms to its listeners only while their origin has them open.
 
 Nothing is installed when STAGEPASS_AUDIO_ENABLED=false.
 """
@@ -24,8 +28,10 @@ from typing import TYPE_CHECKING
 
 from aiortc import RTCIceServer
 from fastapi import APIRouter
+from nats.aio.client import Client as NATS
 from sqlmodel import col, select
 
+from audio.edges import EdgeLink, NatsLink, OriginLink
 from audio.errors import NotInRoom, RoleChangeError
 from audio.gatekeeper import TicketGate
 from audio.pages import make_page_router
@@ -43,7 +49,7 @@ from bot.events import (
     TicketClosed,
 )
 from bot.models import Space, SpaceStatus
-from bot.settings import IceServer
+from bot.settings import IceServer, Settings
 
 if TYPE_CHECKING:
     from bot.wiring import Stagepass
@@ -66,6 +72,15 @@ def rtc_ice_servers(servers: list[IceServer]) -> list[RTCIceServer]:
     ]
 
 
+def nats_link(settings: Settings) -> OriginLink | EdgeLink | None:
+    """The registry's NATS link the settings ask for (not connected yet), or None."""
+    if not settings.audio_nats_url:
+        return None
+    if settings.audio_node == "edge":
+        return EdgeLink(NATS())
+    return OriginLink(NATS(), public_url=settings.resolved_public_url)
+
+
 class LiveAudio:
     """The room registry, the gate and the recordings of one Stagepass process."""
 
@@ -81,7 +96,9 @@ class LiveAudio:
         self.core = core
         # `is None`, not `or`: an empty RoomRegistry is falsy (it has a length).
         if registry is None:
-            registry = RoomRegistry(ice_servers=rtc_ice_servers(settings.ice_servers))
+            registry = RoomRegistry(
+                ice_servers=rtc_ice_servers(settings.ice_servers), link=nats_link(settings)
+            )
         self.registry = registry
         self.gate = TicketGate(core) if gate is None else gate
         self.store = RecordingStore(settings.resolved_recording_dir) if store is None else store
@@ -114,7 +131,7 @@ class LiveAudio:
 
     async def on_started(self, event: SpaceStarted) -> None:
         self.gate.forget(event.space_id)
-        if self.serving:
+        if self.serving and not self.registry.relays:
             await self.registry.open(event.space_id)
 
     async def on_finished(self, event: SpaceEvent) -> None:
@@ -165,6 +182,9 @@ class LiveAudio:
     async def run(self, stop: asyncio.Event) -> None:
         """The app's background job: keep rooms in line with live Spaces until ``stop``."""
         self.serving = True
+        link, url = self.registry.link, self.core.settings.audio_nats_url
+        if isinstance(link, NatsLink) and url:
+            link.start(url)
         try:
             while not stop.is_set():
                 try:
@@ -176,16 +196,19 @@ class LiveAudio:
         finally:
             self.serving = False
             await self.registry.aclose()
+            if isinstance(link, NatsLink):
+                await link.aclose()
 
     async def reconcile(self) -> None:
-        """Open a room for every live Space without one; close rooms of Spaces not live."""
+        """Open a room for every live Space without one (an edge opens none: it relays on
+        demand); close rooms of Spaces not live."""
         async with self.core.db.session() as session:
             live = set(
                 await session.exec(
                     select(Space.id).where(col(Space.status) == SpaceStatus.LIVE.value)
                 )
             )
-        for space_id in live:
+        for space_id in () if self.registry.relays else live:
             if space_id is not None and self.registry.get(space_id) is None:
                 logger.info("opening the room of live Space %s", space_id)
                 await self.registry.open(space_id)
@@ -217,5 +240,5 @@ async def attach(stagepass: Stagepass, *, live: LiveAudio | None = None) -> Live
         await audio.run(stop)
 
     stagepass.background.append(audio_rooms)
-    stagepass.modes.append("audio")
+    stagepass.modes.append("audio-edge" if audio.registry.relays else "audio")
     return audio

@@ -65,7 +65,8 @@ def smoothed_level(previous: float, frame: array.array[int] | None) -> float:
 EncoderFactory = Callable[[], OpusEncoder]
 DecoderFactory = Callable[[], OpusDecoder]
 PacketSink = Callable[["Packet[Stream]"], None]
-"""Takes each listener packet as it is published (the recorder); must not block."""
+"""Takes each listener packet as it is published (the recorder, the NATS publisher); must
+not block."""
 
 
 @dataclass(eq=False, slots=True)
@@ -92,9 +93,9 @@ class Mixer:
 
     A *voice* is a participant whose microphone is mixed (on stage and not muted). The room
     calls `add_voice` / `remove_voice` as roles change; the change takes effect from the next
-    tick. Everyone else hears `listeners`, the shared-encode fan-out. While `recorder` is
-    set, the listener mix is encoded even with no listener, and each of its packets is
-    also handed to the recorder.
+    tick. Everyone else hears `listeners`, the shared-encode fan-out. While `sinks` holds
+    any (the recorder, the NATS publisher of an origin), the listener mix is encoded even
+    with no listener, and each of its packets is also handed to every sink.
     """
 
     def __init__(
@@ -116,7 +117,8 @@ class Mixer:
         self._tasks = TaskOwner(f"mixer-{name}")
         self._runner: asyncio.Task[None] | None = None
         self.ticks_skipped = 0
-        self.recorder: PacketSink | None = None
+        self.sinks: dict[str, PacketSink] = {}
+        """Extra takers of the listener mix, by name; the room adds and removes them."""
 
     # -- voices -------------------------------------------------------------------------
 
@@ -200,7 +202,7 @@ class Mixer:
             jobs.append((voice, [voice.inbound.pop() for _ in range(pops)]))
         pts = self._tick * FRAME_SAMPLES
         self._tick += 1
-        encode_listeners = len(self.listeners) > 0 or self.recorder is not None
+        encode_listeners = len(self.listeners) > 0 or bool(self.sinks)
         rendered = self._render(jobs, pts, encode_listeners)
         self._publish(rendered, voices)
 
@@ -246,13 +248,13 @@ class Mixer:
 
     def _publish(self, rendered: _Rendered, voices: list[_Voice]) -> None:
         sent = dropped = 0
-        recorder = self.recorder
+        sinks = list(self.sinks.values())
         for packet in rendered.listener_packets:
             delivered, lost_here = self.listeners.publish(packet)
             sent += delivered
             dropped += lost_here
-            if recorder is not None:
-                recorder(packet)
+            for sink in sinks:
+                sink(packet)
         for voice, packets in rendered.voice_packets:
             for packet in packets:
                 dropped += voice.outbound.push(packet)

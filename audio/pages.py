@@ -138,9 +138,7 @@ def browser_ice_servers(servers: Sequence[IceServer]) -> list[dict[str, Any]]:
 def actor_of(identity: Identity) -> Actor:
     """The `Actor` a verified ticket holder acts as from the web (no platform rights)."""
     _, _, community = identity.community_id.partition(":")
-    return Actor(
-        Platform(identity.platform), community, identity.user_id, identity.display_name
-    )
+    return Actor(Platform(identity.platform), community, identity.user_id, identity.display_name)
 
 
 def _bearer(authorization: str | None) -> str:
@@ -210,8 +208,11 @@ def make_page_router(
         if found is None:
             raise HTTPException(404, "Not found.")
         body, media_type = found
-        return Response(body, media_type=media_type, headers={
-            "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
+        return Response(
+            body,
+            media_type=media_type,
+            headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
+        )
 
     @router.get("/rooms/{space_id}/info", response_model=RoomInfo)
     async def info(space_id: int) -> RoomInfo:
@@ -229,13 +230,12 @@ def make_page_router(
         )
 
     @router.get("/rooms/{space_id}/me", response_model=MeOut)
-    async def me(
-        space_id: int, authorization: Annotated[str | None, Header()] = None
-    ) -> MeOut:
+    async def me(space_id: int, authorization: Annotated[str | None, Header()] = None) -> MeOut:
         found = await check(space_id, authorization)
-        if registry.get(space_id) is None:
+        if registry.get(space_id) is None and not registry.relays:
             # The Space is live (the gate said so) but its start never reached this process
-            # (started from another one, or before a restart): open the room now.
+            # (started from another one, or before a restart): open the room now. (An edge
+            # opens its relay on the first offer, once the origin says the room is open.)
             await registry.open(space_id)
         role = found.role
         return MeOut(

@@ -17,6 +17,9 @@ Invariants the room keeps:
   no public STUN server is ever asked);
 * while recording, the listeners' mix is written to one Ogg/Opus file as the mixer encodes
   it (`audio.recorder`); closing the room finishes the file;
+* a listeners-only room (an edge's relay of a room hosted on another node, `audio.edges`)
+  runs no mixer: the origin's listener mix arrives through `relay`, and only ticket-holding
+  listeners join it; anyone who needs the mixer gets `OriginOnly`;
 * a bridge (the Discord Stage or voice channel) is one external voice in the mixer
   (`add_external_voice`), and the people behind it are `BridgedParticipant`s: listed, and
   promoted, demoted, muted and removed like anyone else; the bridge mixes a person only
@@ -33,6 +36,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Protocol
 
 from aiortc import (
     RTCConfiguration,
@@ -48,13 +52,22 @@ from aiortc.exceptions import (
     OperationError,
 )
 from aiortc.rtp import RtpPacket
+from av.packet import Packet
+from av.stream import Stream
 
-from audio.errors import BadOffer, Forbidden, NotInRoom, RoleChangeError, RoomClosed
+from audio.errors import (
+    BadOffer,
+    Forbidden,
+    NotInRoom,
+    OriginOnly,
+    RoleChangeError,
+    RoomClosed,
+)
 from audio.fanout import DEFAULT_QUEUE_PACKETS, PacketTrack
 from audio.gate import Admission, Role
 from audio.jitter import JitterBuffer, PutResult
 from audio.metrics import AudioMetrics, RoomMetrics, audio_metrics
-from audio.mixer import SPEAKING_LEVEL, Mixer
+from audio.mixer import SPEAKING_LEVEL, Mixer, PacketSink
 from audio.offer import check_offer
 from audio.opus import OpusDecoder, OpusEncoder
 from audio.recorder import Recorder
@@ -164,6 +177,12 @@ class Room:
     metrics: RoomMetrics | None = None
     peer_factory: PeerFactory = RTCPeerConnection
     clock: Callable[[], float] = time.monotonic
+    listeners_only: bool = False
+    """An edge's relay of a room hosted elsewhere: no mixer clock, listeners only."""
+    origin_url: str | None = None
+    """Where the origin of a listeners-only room is, when known (named in `OriginOnly`)."""
+    on_audience: Callable[[Room], None] | None = None
+    """Called whenever the listeners may have changed (an edge follows its feed with it)."""
 
     def __post_init__(self) -> None:
         self._sessions: dict[str, PeerSession] = {}
@@ -194,7 +213,8 @@ class Room:
         """Start the mixer clock and the connection watchdog (the registry does this)."""
         if self._closed:
             raise RoomClosed("This room has closed.")
-        self._mixer.start()
+        if not self.listeners_only:
+            self._mixer.start()
         if self._watcher is None:
             self._watcher = self._tasks.spawn(self._watch(), name="watch")
 
@@ -234,6 +254,10 @@ class Room:
             raise RoomClosed("This room has closed.")
         if admission.space_id != self.space_id:
             raise Forbidden("This ticket is for another Space.")
+        if self.listeners_only and (
+            admission.stage_role is not Role.LISTENER or admission.ticket_id is None
+        ):
+            raise self._origin_only()
         check_offer(offer_sdp, offer_type)
 
         pc = self.peer_factory(RTCConfiguration(iceServers=list(self.ice_servers)))
@@ -308,6 +332,13 @@ class Room:
             role = _staged(session.role, on_stage)
             if role is session.role:
                 return
+            if self.listeners_only:
+                # Their microphone must reach the mixer: disconnect, the page joins again.
+                self._tasks.spawn(
+                    self._drop(session, "promoted; the stage is on the origin"),
+                    name=f"drop-{identity_key}",
+                )
+                return
             was_mixed = session.mixed
             session.role = role
             self._replace(session, was_mixed)
@@ -353,6 +384,8 @@ class Room:
         """
         if self._closed:
             raise RoomClosed("This room has closed.")
+        if self.listeners_only:
+            raise self._origin_only()
         if key in self._sessions:
             raise ValueError(f"{key!r} is a participant's identity key")
         self._external[key] = levels
@@ -383,6 +416,28 @@ class Room:
             return False
         return await self.remove(identity_key)
 
+    # -- the listener mix elsewhere ------------------------------------------------------
+
+    def tap(self, key: str, sink: PacketSink | None) -> None:
+        """Also hand every listener-mix packet to ``sink`` (None removes it); while any tap is
+        set the mix is encoded even with no listener here. An origin's NATS publisher."""
+        if sink is None:
+            self._mixer.sinks.pop(key, None)
+        else:
+            self._mixer.sinks[key] = sink
+
+    def relay(self, packet: Packet[Stream]) -> tuple[int, int]:
+        """Give one listener-mix packet made elsewhere (the origin's, over NATS) to every
+        listener here; returns (delivered, dropped-oldest) as `Fanout.publish`."""
+        return self._mixer.listeners.publish(packet)
+
+    def _origin_only(self) -> OriginOnly:
+        where = f" ({self.origin_url})" if self.origin_url else ""
+        return OriginOnly(
+            "This audio node relays listeners only. Hosts, co-hosts, speakers and moderators "
+            f"join on the room's origin node{where}."
+        )
+
     # -- recording ----------------------------------------------------------------------
 
     @property
@@ -398,6 +453,8 @@ class Room:
         async with self._recording_lock:
             if self._closed:
                 raise RoomClosed("This room has closed.")
+            if self.listeners_only:
+                raise self._origin_only()
             if self._recorder is not None:
                 return False
             recorder = Recorder(path)
@@ -406,7 +463,7 @@ class Room:
                 await recorder.aclose()
                 raise RoomClosed("This room has closed.")
             self._recorder = recorder
-            self._mixer.recorder = recorder.write
+            self._mixer.sinks["recorder"] = recorder.write
             logger.info("room %s: recording to %s", self.space_id, path)
             return True
 
@@ -416,7 +473,7 @@ class Room:
             recorder, self._recorder = self._recorder, None
             if recorder is None:
                 return None
-            self._mixer.recorder = None
+            self._mixer.sinks.pop("recorder", None)
             return await recorder.aclose()
 
     # -- inspection ---------------------------------------------------------------------
@@ -426,6 +483,11 @@ class Room:
 
     def __len__(self) -> int:
         return len(self._sessions)
+
+    @property
+    def listener_count(self) -> int:
+        """Connected-or-connecting sessions off stage (bridged people not counted)."""
+        return sum(1 for s in self._sessions.values() if not s.role.on_stage)
 
     def __iter__(self) -> Iterator[str]:
         return iter(list(self._sessions))
@@ -554,6 +616,8 @@ class Room:
             self.metrics.packets_late.inc()
 
     def _update_gauges(self) -> None:
+        if self.on_audience is not None:
+            self.on_audience(self)
         if self.metrics is None:
             return
         on_stage = sum(1 for s in self._sessions.values() if s.role.on_stage)
@@ -582,11 +646,27 @@ def _staged(role: Role, on_stage: bool) -> Role:
     return Role.SPEAKER if on_stage else Role.LISTENER
 
 
+class RoomLink(Protocol):
+    """Ties a registry's rooms to other nodes (`audio.edges` has the NATS links).
+
+    An origin's link (``relays`` false) publishes each room's listener mix; an edge's link
+    (``relays`` true) makes the registry's rooms listeners-only relays of rooms hosted on an
+    origin, and `locate` asks whether one is open there.
+    """
+
+    relays: bool
+
+    async def opened(self, room: Room) -> None: ...
+    async def closed(self, room: Room) -> None: ...
+    async def locate(self, space_id: int) -> str | None: ...
+
+
 class RoomRegistry:
     """The rooms of this process, by Space id. Use as an async context manager.
 
     ``ice_servers`` go into every peer connection's `RTCConfiguration`; the default is none
     (host candidates only), so no public STUN server is contacted unless configured.
+    ``link`` connects the rooms to other nodes: None keeps everything in this process.
     """
 
     def __init__(
@@ -596,8 +676,10 @@ class RoomRegistry:
         settings: RoomSettings | None = None,
         metrics: AudioMetrics | None = None,
         peer_factory: PeerFactory = RTCPeerConnection,
+        link: RoomLink | None = None,
     ) -> None:
         self._ice_servers = tuple(ice_servers)
+        self.link = link
         self._settings = settings or RoomSettings()
         self._metrics = metrics if metrics is not None else audio_metrics()
         self._peer_factory = peer_factory
@@ -614,9 +696,14 @@ class RoomRegistry:
     ) -> None:
         await self.aclose()
 
+    @property
+    def relays(self) -> bool:
+        """True on an edge: rooms here are listeners-only relays of an origin's rooms."""
+        return self.link is not None and self.link.relays
+
     async def open(self, space_id: int) -> Room:
         """The open room of ``space_id``, opening it if needed (idempotent)."""
-        room = self._rooms.get(space_id)
+        room = self.get(space_id)
         if room is not None:
             return room
         room = Room(
@@ -625,14 +712,37 @@ class RoomRegistry:
             settings=self._settings,
             metrics=self._metrics.room(space_id),
             peer_factory=self._peer_factory,
+            listeners_only=self.relays,
         )
         self._rooms[space_id] = room
         room.start()
+        if self.link is not None:
+            await self.link.opened(room)
+        return room
+
+    async def joinable(self, space_id: int) -> Room | None:
+        """The room an offer for ``space_id`` joins on this node, or None if not open.
+
+        On an edge the origin is asked first (`RoomLink.locate`, which may raise
+        `OriginUnreachable`): the relay room opens while the origin's room is open.
+        """
+        if self.link is None or not self.link.relays:
+            return self.get(space_id)
+        origin = await self.link.locate(space_id)
+        if origin is None:
+            await self.close(space_id)
+            return None
+        room = await self.open(space_id)
+        room.origin_url = origin or None
         return room
 
     def get(self, space_id: int) -> Room | None:
         """The open room of ``space_id``, or None."""
-        return self._rooms.get(space_id)
+        room = self._rooms.get(space_id)
+        if room is not None and room.closed:  # an edge's relay, closed by its origin
+            del self._rooms[space_id]
+            return None
+        return room
 
     def __iter__(self) -> Iterator[Room]:
         return iter(list(self._rooms.values()))
@@ -645,11 +755,16 @@ class RoomRegistry:
         room = self._rooms.pop(space_id, None)
         if room is None:
             return False
-        await room.close()
+        await self._close(room)
         return True
 
     async def aclose(self) -> None:
         """Close every room."""
         rooms = list(self._rooms.values())
         self._rooms.clear()
-        await asyncio.gather(*(room.close() for room in rooms))
+        await asyncio.gather(*(self._close(room) for room in rooms))
+
+    async def _close(self, room: Room) -> None:
+        await room.close()
+        if self.link is not None:
+            await self.link.closed(room)

@@ -8,6 +8,12 @@ creates a peer connection. A stranger therefore cannot make the server allocate 
 ``GET /rooms/{space_id}/state`` returns who is on stage, how loud, how many listen, and
 whether the room is recording, for the room page to poll. It needs the same token
 (``Authorization: Bearer <token>``): the attendee list of a paid Space is not public.
+
+On an audio edge (`audio.edges`) an offer is served from the origin's mix over NATS when
+the origin says the room is open; only ticket-holding listeners are: anyone else gets 409
+(`OriginOnly`) naming the origin, and 503 if the origin cannot be asked. The edge's state
+is what the edge knows: the stage comes from the origin's mixer and is not relayed, so it
+lists no one on stage, and ``listener_count`` counts this edge's own listeners.
 """
 
 from __future__ import annotations
@@ -99,10 +105,10 @@ def make_router(registry: RoomRegistry, gate: Gate) -> APIRouter:
     @router.post("/{space_id}/offer", response_model=AnswerOut)
     async def offer(space_id: int, body: OfferIn) -> AnswerOut:
         admission = await admit(space_id, body.token)
-        room = registry.get(space_id)
-        if room is None:
-            raise _http_error(RoomNotOpen("This Space's room is not open."))
         try:
+            room = await registry.joinable(space_id)
+            if room is None:
+                raise RoomNotOpen("This Space's room is not open.")
             answer_sdp, answer_type = await room.join(body.sdp, body.type, admission)
         except AudioError as exc:
             raise _http_error(exc) from exc

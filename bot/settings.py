@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -202,15 +203,11 @@ class Settings(BaseSettings):
     slack_client_secret: SecretStr | None = Field(
         None, validation_alias=_env("SLACK_CLIENT_SECRET")
     )
-    slack_state_secret: SecretStr | None = Field(
-        None, validation_alias=_env("SLACK_STATE_SECRET")
-    )
+    slack_state_secret: SecretStr | None = Field(None, validation_alias=_env("SLACK_STATE_SECRET"))
     slack_announce_channel: str | None = Field(
         None, validation_alias=_env("SLACK_ANNOUNCE_CHANNEL")
     )
-    slack_moderator_group: str | None = Field(
-        None, validation_alias=_env("SLACK_MODERATOR_GROUP")
-    )
+    slack_moderator_group: str | None = Field(None, validation_alias=_env("SLACK_MODERATOR_GROUP"))
     slack_api_base: str | None = Field(None, validation_alias=_env("SLACK_API_BASE"))
 
     # --- audio room ----------------------------------------------------------------------
@@ -219,6 +216,12 @@ class Settings(BaseSettings):
         default_factory=list, validation_alias=_env("STAGEPASS_ICE_SERVERS")
     )
     recording_dir: Path | None = Field(None, validation_alias=_env("STAGEPASS_RECORDING_DIR"))
+    # Scale-out: with a NATS URL an origin publishes each room's listener mix and edges
+    # (STAGEPASS_AUDIO_NODE=edge) relay it to their own listeners. Empty: all in-process.
+    audio_nats_url: str | None = Field(None, validation_alias=_env("STAGEPASS_AUDIO_NATS_URL"))
+    audio_node: Literal["origin", "edge"] = Field(
+        "origin", validation_alias=_env("STAGEPASS_AUDIO_NODE")
+    )
 
     @field_validator("ice_servers", mode="before")
     @classmethod
@@ -232,6 +235,25 @@ class Settings(BaseSettings):
                 raise ValueError(
                     'must be a JSON list like [{"urls": "stun:stun.example.org:3478"}]'
                 ) from None
+        return value
+
+    @field_validator("audio_nats_url", mode="before")
+    @classmethod
+    def _blank_nats_url(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("audio_nats_url")
+    @classmethod
+    def _check_nats_url(cls, value: str | None) -> str | None:
+        if value is not None and value.split("://", 1)[0] not in {"nats", "tls", "ws", "wss"}:
+            raise ValueError("must be a nats://, tls://, ws:// or wss:// URL")
+        return value
+
+    @field_validator("audio_node")
+    @classmethod
+    def _edge_needs_nats(cls, value: str, info: ValidationInfo) -> str:
+        if value == "edge" and not info.data.get("audio_nats_url"):
+            raise ValueError("an edge relays rooms over NATS: set STAGEPASS_AUDIO_NATS_URL")
         return value
 
     @field_validator("recording_dir", mode="before")

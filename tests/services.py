@@ -81,3 +81,34 @@ def _psql(sql: str) -> None:
     )
     if result.returncode != 0:
         pytest.skip(f"PostgreSQL refused {sql!r}: {result.stderr.strip()}; tests did NOT run")
+
+
+NATS_HOST, NATS_PORT = "127.0.0.1", 4222
+NATS_URL = f"nats://{NATS_HOST}:{NATS_PORT}"
+NATS_SERVER = "/usr/sbin/nats-server"
+
+
+def ensure_nats() -> str:
+    """Start the machine's nats-server if it is down; its URL, or skip loudly if we can't."""
+    if _port_open(NATS_HOST, NATS_PORT):
+        return NATS_URL
+    if os.path.exists(NATS_SERVER):
+        subprocess.run(
+            [
+                "start-stop-daemon", "--start", "--oknodo", "--background",
+                "--exec", NATS_SERVER, "--",
+                "-a", NATS_HOST, "-p", str(NATS_PORT),
+                "-js", "-sd", "/var/lib/nats-server", "-l", "/var/log/nats-server.log",
+            ],
+            check=False,
+            capture_output=True,
+            timeout=30,
+        )  # fmt: skip
+        for _ in range(50):
+            if _port_open(NATS_HOST, NATS_PORT):
+                return NATS_URL
+            time.sleep(0.2)
+    pytest.skip(
+        f"NATS is not running on {NATS_HOST}:{NATS_PORT} and could not be started "
+        f"({NATS_SERVER} via start-stop-daemon); NATS audio edge tests did NOT run"
+    )

@@ -27,6 +27,7 @@ SMALLEST = {
         ["--listeners", "3", "--impl", "stagepass", "--window", "1", "--warmup", "0.5"],
         "stagepass",
     ),
+    "audio_edges.py": (["--listeners", "3", "--window", "1", "--warmup", "0.5"], "NATS hop"),
 }
 
 
