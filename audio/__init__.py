@@ -7,16 +7,19 @@ Import surface for the wiring::
 
     from audio import Admission, Gate, RoomRegistry, make_router   # the engine alone
 
-The package has two halves. The engine (``room``, ``mixer``, ``fanout``, ``jitter``,
-``opus``, ``recorder``, ``signaling``, ...) never imports ``bot``: it is handed a `Gate` and
-is driven through the `Room` API. The wiring half (``install``, ``gatekeeper``, ``pages``)
-imports the core: it implements the Gate on tickets, serves the room page, and turns the
-core's events into room calls.
+The package has two halves. The engine (``room``, ``registry``, ``mixer``, ``fanout``,
+``jitter``, ``opus``, ``recorder``, ``signaling``, ``edges``, ...) never imports ``bot``: it
+is handed a `Gate` and is driven through the `Room` API. The wiring half (``install``,
+``gatekeeper``, ``pages``) imports the core: it implements the Gate on tickets, serves the
+room page, and turns the core's events into room calls.
 
-    room.py        Room, RoomRegistry: sessions, roles, recording
+    room.py        Room: sessions, roles, recording
+    registry.py    RoomRegistry, RoomLink: the rooms of a process, control messages
     mixer.py       the 20 ms clock: decode, mix, encode once, mix-minus
     fanout.py      one encoded packet to every listener
     edges.py       NATS scale-out: an origin publishes the listener mix, edges relay it
+    control.py     revocations, stage changes and the end, for every node's rooms
+    cors.py        the origin answering the edges' room pages (the stage's routes)
     jitter.py      our jitter buffer (aiortc's stalls after one loss)
     rtptap.py      taking RTP packets out of aiortc's receiver
     opus.py, pcm.py  codec and mixing arithmetic
@@ -42,7 +45,8 @@ from audio.errors import (
 from audio.gate import Admission, Gate, Role
 from audio.install import install
 from audio.metrics import AudioMetrics, audio_metrics
-from audio.room import ParticipantState, Room, RoomRegistry, RoomSettings, RoomState
+from audio.registry import RoomLink, RoomRegistry
+from audio.room import ParticipantState, Room, RoomSettings, RoomState
 from audio.signaling import make_router
 
 __all__ = [
@@ -59,6 +63,7 @@ __all__ = [
     "RoleChangeError",
     "Room",
     "RoomClosed",
+    "RoomLink",
     "RoomNotOpen",
     "RoomRegistry",
     "RoomSettings",

@@ -12,6 +12,14 @@ Subjects, per Space id::
     stagepass.audio.<space>.mix      MIX packets, then one CLOSED when the room closes
     stagepass.audio.<space>.origin   request/reply: the origin answers while the room is open
                                      (no responders: no room anywhere)
+    stagepass.audio.<space>.control  revocations, stage changes, the end (`audio.control`):
+                                     every node, origin or edge, follows them all
+    stagepass.audio.origins          request/reply: any origin answers with its public URL
+
+An edge sends ``{"edge": "<its public URL>"}`` with each request and an origin answers
+``{"origin": "<its public URL>"}``: the origin learns which edges relay its rooms (their
+room pages may call it cross-origin, `audio.cors`) and the edge which origin its pages
+send the stage to (their CSP must allow it).
 
 A mix message is a 13-byte header (kind u8, sequence u32 = the mixer tick, sent-at u64 in
 microseconds of wall-clock time) and the Opus payload: no JSON per packet. The pts of tick
@@ -30,6 +38,7 @@ import json
 import logging
 import struct
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -44,6 +53,15 @@ from nats.errors import Error as NatsError
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
+from audio.control import (
+    CONTROL_SUBJECTS,
+    ControlHandler,
+    ControlMessage,
+    control_subject,
+    decode_control,
+    encode_control,
+)
+from audio.cors import web_origin
 from audio.errors import OriginUnreachable
 from audio.opus import FRAME_SAMPLES
 from audio.room import Room
@@ -71,6 +89,25 @@ def mix_subject(space_id: int) -> str:
 
 def origin_subject(space_id: int) -> str:
     return f"stagepass.audio.{space_id}.origin"
+
+
+ORIGINS_SUBJECT: Final = "stagepass.audio.origins"
+MAX_PEERS = 256
+"""Web origins a link remembers of the other side (edges, or origins): a bound, not a need."""
+
+
+def _peer(data: bytes, key: str) -> str | None:
+    """The web origin under ``key`` in a request or reply body, if it names a good one."""
+    try:
+        url = json.loads(data).get(key, "")
+    except (ValueError, AttributeError):
+        return None
+    return web_origin(url) if isinstance(url, str) and url else None
+
+
+def _remember(peers: set[str], origin: str | None) -> None:
+    if origin is not None and (origin in peers or len(peers) < MAX_PEERS):
+        peers.add(origin)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,12 +161,33 @@ async def connect(nc: NATS, url: str, *, name: str) -> None:
 
 
 class NatsLink:
-    """A NATS connection owned by one registry's link, and its tasks."""
+    """A NATS connection owned by one registry's link, and its tasks; it also carries the
+    control messages (`audio.control`) of every Space between this node and the others."""
 
     def __init__(self, nc: NATS, name: str) -> None:
         self.nc = nc
+        self.node = uuid.uuid4().hex
+        """This link's id in the control messages it sends (it skips those it gets back)."""
         self._name = name
         self._tasks = TaskOwner(name)
+        self._control: ControlHandler | None = None
+        self._control_subscription: Subscription | None = None
+
+    def follow(self, handler: ControlHandler) -> None:
+        """Hand every other node's control message to ``handler`` (the registry's `apply`)."""
+        self._control = handler
+
+    async def announce(self, message: ControlMessage) -> None:
+        """Publish a control message for the other nodes. Never raises: a node that cannot
+        reach NATS still applies it to its own rooms, so the failure is only logged."""
+        subject = control_subject(message.space_id)
+        if not self.nc.is_connected and not self.nc.is_reconnecting:
+            logger.error("NATS is not connected: %s on %s reaches no other node", message, subject)
+            return
+        try:  # while reconnecting, nats-py keeps it in its pending buffer
+            await self.nc.publish(subject, encode_control(message, self.node))
+        except NatsError as exc:
+            logger.error("publishing %s on %s failed: %s", message, subject, exc)
 
     def start(self, url: str) -> None:
         """`connect` in the background (the process serves on while NATS is down)."""
@@ -141,7 +199,25 @@ class NatsLink:
         await self._connected()
 
     async def _connected(self) -> None:
-        """Called once the first connection is up."""
+        """Called once the first connection is up (nats-py resubscribes on reconnects)."""
+        if self._control_subscription is None:
+            self._control_subscription = await self.nc.subscribe(
+                CONTROL_SUBJECTS, cb=self._on_control
+            )
+            await self.nc.flush()  # the server has the subscription once `connect` returns
+
+    async def _on_control(self, msg: Msg) -> None:
+        try:
+            node, message = decode_control(msg.data)
+        except ValueError as exc:
+            logger.warning("ignoring a message on %s: %s", msg.subject, exc)
+            return
+        if node == self.node or self._control is None:
+            return  # our own: applied before it was published
+        try:
+            await self._control(message)
+        except Exception:
+            logger.exception("applying %s from node %s failed", message, node)
 
     async def aclose(self) -> None:
         """Stop every task and close the connection (the registry closes its rooms first)."""
@@ -172,8 +248,16 @@ class OriginLink(NatsLink):
         self._rooms: dict[int, Room] = {}
         self._responders: dict[int, Subscription] = {}
         self._sender: asyncio.Task[None] | None = None
+        self._edges: set[str] = set()
+        self._origins_responder: Subscription | None = None
         self.published = 0
         self.dropped = 0
+
+    @property
+    def edges(self) -> frozenset[str]:
+        """The web origins of the edges that asked about this origin's rooms: the only ones
+        whose room pages may call it cross-origin (`audio.cors`)."""
+        return frozenset(self._edges)
 
     async def opened(self, room: Room) -> None:
         subject = mix_subject(room.space_id)
@@ -207,6 +291,14 @@ class OriginLink(NatsLink):
         await super().aclose()
 
     async def _connected(self) -> None:
+        await super()._connected()
+        if self._origins_responder is None:
+
+            async def where(msg: Msg) -> None:
+                _remember(self._edges, _peer(msg.data, "edge"))
+                await msg.respond(self._reply)
+
+            self._origins_responder = await self.nc.subscribe(ORIGINS_SUBJECT, cb=where)
         for space_id in list(self._rooms):
             await self._answer(space_id)
 
@@ -216,6 +308,7 @@ class OriginLink(NatsLink):
 
         async def reply(msg: Msg) -> None:
             if space_id in self._rooms:
+                _remember(self._edges, _peer(msg.data, "edge"))
                 await msg.respond(self._reply)
 
         self._responders[space_id] = await self.nc.subscribe(origin_subject(space_id), cb=reply)
@@ -280,13 +373,27 @@ class EdgeLink(NatsLink):
         self,
         nc: NATS,
         *,
+        public_url: str = "",
         timeout: float = LOCATE_TIMEOUT,
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(nc, "stagepass-edge")
+        self._hello = json.dumps({"edge": public_url}).encode()
         self._timeout = timeout
         self._clock = clock
         self._feeds: dict[int, _Feed] = {}
+        self._origins: set[str] = set()
+
+    async def origins(self) -> frozenset[str]:
+        """The web origins of the deployment's audio origins (where this edge's room pages
+        may send the stage): those that answered `locate`, else whichever answers now."""
+        if not self._origins and self.nc.is_connected:
+            try:
+                msg = await self.nc.request(ORIGINS_SUBJECT, self._hello, timeout=self._timeout)
+            except (NoRespondersError, NatsTimeout):
+                return frozenset()
+            _remember(self._origins, _peer(msg.data, "origin"))
+        return frozenset(self._origins)
 
     async def locate(self, space_id: int) -> str | None:
         """The origin's address ("" if it gave none) while the room is open, else None.
@@ -295,7 +402,9 @@ class EdgeLink(NatsLink):
         if not self.nc.is_connected:
             raise OriginUnreachable("This audio node cannot reach the room's origin right now.")
         try:
-            msg = await self.nc.request(origin_subject(space_id), b"", timeout=self._timeout)
+            msg = await self.nc.request(
+                origin_subject(space_id), self._hello, timeout=self._timeout
+            )
         except NoRespondersError:
             return None
         except NatsTimeout as exc:
@@ -304,7 +413,10 @@ class EdgeLink(NatsLink):
             origin = json.loads(msg.data).get("origin", "")
         except (ValueError, AttributeError):
             origin = ""
-        return origin if isinstance(origin, str) else ""
+        if not isinstance(origin, str) or web_origin(origin) is None:
+            return ""
+        _remember(self._origins, web_origin(origin))
+        return origin.rstrip("/")
 
     async def opened(self, room: Room) -> None:
         feed = _Feed(room)

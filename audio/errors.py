@@ -75,9 +75,14 @@ class RoleChangeError(AudioError, ValueError):
 
 class OriginOnly(AudioError):
     """This node is an audio edge: it relays the listener mix and mixes no one, so hosts,
-    co-hosts, speakers and moderators must join on the room's origin node."""
+    co-hosts, speakers and moderators must join on the room's origin node (``origin``, its
+    public URL, when the edge knows it; the signaling edge answers it for the page)."""
 
     status = 409
+
+    def __init__(self, message: str, *, origin: str | None = None) -> None:
+        super().__init__(message)
+        self.origin = origin
 
 
 class OriginUnreachable(AudioError):

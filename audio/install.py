@@ -6,7 +6,10 @@ recordings directory — and adds to the app:
 * routers: signaling (`audio.signaling.make_router`) and the room page (`audio.pages`);
 * event subscribers: a Space going live opens its room, ending or cancelling closes it
   (finishing any recording); stage changes promote, demote, mute and remove within the
-  event's delivery; a closed ticket (refund, revocation) disconnects whoever uses it;
+  event's delivery; a closed ticket (refund, revocation) disconnects whoever uses it. All
+  but the start go through `RoomRegistry.announce` as control messages (`audio.control`):
+  applied here, and with NATS also on every other node (edges, and the origin when the
+  event happened in another process, e.g. a webhook);
 * a background job that, while the app serves, opens rooms for Spaces that are live but
   have none here (started by another process, or before a restart), closes rooms whose
   Space is no longer live (a missed end), and closes every room on stop;
@@ -15,6 +18,8 @@ recordings directory — and adds to the app:
 With STAGEPASS_AUDIO_NATS_URL set the registry gets a NATS link (`audio.edges`): an origin
 (the default) publishes its rooms' listener mix; an edge (STAGEPASS_AUDIO_NODE=edge) opens
 no room of its own and relays rooms to its listeners only while their origin has them open.
+The edges' room pages send the stage to the origin, which answers them cross-origin
+(`audio.cors`).
 
 Nothing is installed when STAGEPASS_AUDIO_ENABLED=false.
 """
@@ -31,12 +36,13 @@ from fastapi import APIRouter
 from nats.aio.client import Client as NATS
 from sqlmodel import col, select
 
+from audio.control import Action, ControlMessage
+from audio.cors import CrossOrigin
 from audio.edges import EdgeLink, NatsLink, OriginLink
-from audio.errors import NotInRoom, RoleChangeError
 from audio.gatekeeper import TicketGate
 from audio.pages import make_page_router
 from audio.recordings import RecordingStore
-from audio.room import RoomRegistry
+from audio.registry import RoomRegistry
 from audio.signaling import make_router
 from bot.core import Core
 from bot.events import (
@@ -59,6 +65,15 @@ logger = logging.getLogger(__name__)
 RECONCILE_SECONDS = 30.0
 """How often the background job brings the open rooms in line with the live Spaces."""
 
+_STAGE_ACTIONS = {
+    "promoted": Action.PROMOTED,
+    "demoted": Action.DEMOTED,
+    "muted": Action.MUTED,
+    "unmuted": Action.UNMUTED,
+    "removed": Action.REMOVED,
+}
+"""The `StageChanged.change` values the audio acts on (hand_raised / hand_lowered: none)."""
+
 
 def rtc_ice_servers(servers: list[IceServer]) -> list[RTCIceServer]:
     """The settings' ICE servers as aiortc's `RTCIceServer`."""
@@ -77,7 +92,7 @@ def nats_link(settings: Settings) -> OriginLink | EdgeLink | None:
     if not settings.audio_nats_url:
         return None
     if settings.audio_node == "edge":
-        return EdgeLink(NATS())
+        return EdgeLink(NATS(), public_url=settings.resolved_public_url)
     return OriginLink(NATS(), public_url=settings.resolved_public_url)
 
 
@@ -102,19 +117,27 @@ class LiveAudio:
         self.registry = registry
         self.gate = TicketGate(core) if gate is None else gate
         self.store = RecordingStore(settings.resolved_recording_dir) if store is None else store
+        self.registry.on_control = self.on_control
         self.serving = False
         """True while `run` runs: only a serving process opens rooms on SpaceStarted (a
         one-shot CLI command that starts a Space must not start a mixer)."""
 
     def routers(self) -> list[APIRouter]:
+        """Signaling and the room page. On an origin with NATS, the edges' room pages may
+        call the stage's routes cross-origin; on an edge, its pages may call the origin."""
+        link = self.registry.link
+        cross_origin = CrossOrigin(lambda: link.edges) if isinstance(link, OriginLink) else None
+        origins = link.origins if isinstance(link, EdgeLink) else None
         return [
-            make_router(self.registry, self.gate),
+            make_router(self.registry, self.gate, cross_origin=cross_origin),
             make_page_router(
                 self.core,
                 self.registry,
                 self.gate,
                 self.store,
                 ice_servers=self.core.settings.ice_servers,
+                origins=origins,
+                cross_origin=cross_origin,
             ),
         ]
 
@@ -135,47 +158,29 @@ class LiveAudio:
             await self.registry.open(event.space_id)
 
     async def on_finished(self, event: SpaceEvent) -> None:
-        """SpaceEnded / SpaceCancelled: everyone out, recording finished."""
-        self.gate.forget(event.space_id)
-        await self.registry.close(event.space_id)
+        """SpaceEnded / SpaceCancelled: everyone out, recording finished, on every node."""
+        await self.registry.announce(ControlMessage(Action.ENDED, event.space_id))
 
     async def on_stage_changed(self, event: StageChanged) -> None:
-        self.gate.forget(event.space_id)
-        room = self.registry.get(event.space_id)
-        if room is None:
+        action = _STAGE_ACTIONS.get(event.change)
+        if action is None:
+            self.gate.forget(event.space_id)  # a hand raised or lowered changes no audio
             return
-        key = event.identity_key
-        try:
-            if event.change == "promoted":
-                room.set_speaker(key, True)
-            elif event.change == "demoted":
-                room.set_speaker(key, False)
-            elif event.change in ("muted", "unmuted"):
-                room.set_muted(key, event.change == "muted")
-            elif event.change == "removed":
-                await room.remove(key)
-            # hand_raised / hand_lowered change nothing in the audio.
-        except NotInRoom:
-            pass  # not connected right now; the gate gives them the new role on joining
-        except RoleChangeError as exc:
-            logger.info("room %s: %s ignored for %s: %s", event.space_id, event.change, key, exc)
+        await self.registry.announce(ControlMessage(action, event.space_id, event.identity_key))
 
     async def on_cohost_changed(self, event: CohostChanged) -> None:
-        self.gate.forget(event.space_id)
-        room = self.registry.get(event.space_id)
-        if room is None or event.identity_key not in room:
-            return
-        if event.added:
-            room.set_speaker(event.identity_key, True)
-        else:
-            # Their role now depends on the stage; the page rejoins and the gate decides.
-            await room.remove(event.identity_key)
+        action = Action.COHOST_ADDED if event.added else Action.COHOST_REMOVED
+        await self.registry.announce(ControlMessage(action, event.space_id, event.identity_key))
 
     async def on_ticket_closed(self, event: TicketClosed) -> None:
-        self.gate.forget(event.space_id)
-        room = self.registry.get(event.space_id)
-        if room is not None:
-            await room.revoke_ticket(event.ticket_id)
+        await self.registry.announce(
+            ControlMessage(Action.TICKET_CLOSED, event.space_id, ticket_id=event.ticket_id)
+        )
+
+    def on_control(self, message: ControlMessage) -> None:
+        """Before any control message is applied here (this process's or another's): the
+        gate's cached passes of the Space may be wrong now."""
+        self.gate.forget(message.space_id)
 
     # --- background -----------------------------------------------------------------------
 

@@ -14,29 +14,33 @@ the same `TicketGate`; its refusals are the room's `AudioError` statuses. Core e
 raised twice) go to the app's error envelope.
 
 The page is locked down by CSP: scripts and styles only from here, fetches only to here,
-media from here or blob: (a replayed recording is fetched with the token, then played).
+media from here or blob: (a replayed recording is fetched with the token, then played). On
+an audio edge, fetches may also go to the deployment's audio origins (``origins``): the page
+sends the stage there (`audio.cors`), and on the origin ``cross_origin`` lets the edges'
+pages call ``/recording`` (a host records where the room is mixed).
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import jinja2
-from fastapi import APIRouter, Header, HTTPException
+from fastapi import APIRouter, Header, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict
 
+from audio.cors import CrossOrigin
 from audio.errors import AudioError, Forbidden, RoomNotOpen
 from audio.gate import Role
 from audio.gatekeeper import Pass, TicketGate
 from audio.recordings import RecordingStore
-from audio.room import RoomRegistry
+from audio.registry import RoomRegistry
 from audio.signaling import MAX_TOKEN_CHARS
 from bot.actors import Actor
 from bot.commands.times import format_when
@@ -47,14 +51,15 @@ from bot.permissions import Action, SpaceRole, allowed
 from bot.settings import IceServer
 
 _SPACE_ID = re.compile(r"^[0-9]{1,15}$")
+_CSP_SOURCE = re.compile(r"^https?://[a-z0-9.\-\[\]:]+$")
+"""A web origin fit for the CSP (`audio.cors.web_origin` makes them so; never a ';')."""
 _STATIC = {"room.js": "text/javascript; charset=utf-8", "room.css": "text/css; charset=utf-8"}
 _CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'{connect}; "
     "media-src 'self' blob:; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
     "frame-ancestors 'none'"
 )
 _HEADERS = {
-    "Content-Security-Policy": _CSP,
     "Permissions-Policy": "microphone=(self), camera=()",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -164,9 +169,24 @@ def make_page_router(
     store: RecordingStore,
     *,
     ice_servers: Sequence[IceServer] = (),
+    origins: Callable[[], Awaitable[Collection[str]]] | None = None,
+    cross_origin: CrossOrigin | None = None,
 ) -> APIRouter:
-    """The room page's routes, bound to the core, the rooms, the gate and the recordings."""
+    """The room page's routes, bound to the core, the rooms, the gate and the recordings.
+
+    ``origins`` (an edge's): the web origins the page may also fetch from (the CSP's
+    connect-src). ``cross_origin`` (an origin's): who may call ``/recording`` from there."""
     router = APIRouter(tags=["audio"], include_in_schema=False)
+    if cross_origin is None:
+        crossing = router
+    else:
+        crossing = APIRouter(route_class=cross_origin.route_class(), include_in_schema=False)
+        policy = cross_origin
+
+        @crossing.options("/rooms/{space_id}/recording")
+        async def preflight(space_id: int, request: Request) -> Response:
+            return policy.preflight(request)
+
     browser_ice = browser_ice_servers(ice_servers)
     static = {
         name: (resources.files("audio").joinpath("static", name).read_bytes(), media_type)
@@ -192,7 +212,7 @@ def make_page_router(
                 space = None
         if space is None:
             html = _env.get_template("room.html").render(space=None)
-            return HTMLResponse(html, status_code=404, headers=_HEADERS)
+            return HTMLResponse(html, status_code=404, headers=await headers())
         host = await core.identities.get(space.host_id)
         html = _env.get_template("room.html").render(
             space=space,
@@ -200,7 +220,12 @@ def make_page_router(
             starts_iso=_iso(space.starts_at),
             starts_utc=format_when(space.starts_at, ZoneInfo("UTC")),
         )
-        return HTMLResponse(html, headers=_HEADERS)
+        return HTMLResponse(html, headers=await headers())
+
+    async def headers() -> dict[str, str]:
+        others = sorted(await origins()) if origins is not None else []
+        connect = "".join(f" {origin}" for origin in others if _CSP_SOURCE.match(origin))
+        return {"Content-Security-Policy": _CSP.format(connect=connect), **_HEADERS}
 
     @router.get("/audio/{name}")
     async def asset(name: str) -> Response:
@@ -266,7 +291,7 @@ def make_page_router(
         gate.forget(space_id)
         return HandOut(up=body.up)
 
-    @router.post("/rooms/{space_id}/recording", response_model=RecordingOut)
+    @crossing.post("/rooms/{space_id}/recording", response_model=RecordingOut)
     async def recording(
         space_id: int, body: RecordingIn, authorization: Annotated[str | None, Header()] = None
     ) -> RecordingOut:
@@ -318,6 +343,8 @@ def make_page_router(
             headers={"Cache-Control": "private, no-store"},
         )
 
+    if crossing is not router:
+        router.include_router(crossing)
     return router
 
 

@@ -1,4 +1,4 @@
-"""Live audio rooms: one `Room` per Space, kept in a `RoomRegistry`.
+"""Live audio rooms: one `Room` per Space, kept in a `RoomRegistry` (`audio.registry`).
 
 A room answers WebRTC offers from admitted participants, mixes the microphones of those on
 stage, and sends everyone else one shared encoded stream. It knows nothing of tickets or
@@ -35,8 +35,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Protocol
 
 from aiortc import (
     RTCConfiguration,
@@ -66,7 +64,7 @@ from audio.errors import (
 from audio.fanout import DEFAULT_QUEUE_PACKETS, PacketTrack
 from audio.gate import Admission, Role
 from audio.jitter import JitterBuffer, PutResult
-from audio.metrics import AudioMetrics, RoomMetrics, audio_metrics
+from audio.metrics import RoomMetrics
 from audio.mixer import SPEAKING_LEVEL, Mixer, PacketSink
 from audio.offer import check_offer
 from audio.opus import OpusDecoder, OpusEncoder
@@ -435,7 +433,8 @@ class Room:
         where = f" ({self.origin_url})" if self.origin_url else ""
         return OriginOnly(
             "This audio node relays listeners only. Hosts, co-hosts, speakers and moderators "
-            f"join on the room's origin node{where}."
+            f"join on the room's origin node{where}.",
+            origin=self.origin_url,
         )
 
     # -- recording ----------------------------------------------------------------------
@@ -644,127 +643,3 @@ def _staged(role: Role, on_stage: bool) -> Role:
             raise RoleChangeError(f"A {role} stays on stage; mute them instead.")
         return role
     return Role.SPEAKER if on_stage else Role.LISTENER
-
-
-class RoomLink(Protocol):
-    """Ties a registry's rooms to other nodes (`audio.edges` has the NATS links).
-
-    An origin's link (``relays`` false) publishes each room's listener mix; an edge's link
-    (``relays`` true) makes the registry's rooms listeners-only relays of rooms hosted on an
-    origin, and `locate` asks whether one is open there.
-    """
-
-    relays: bool
-
-    async def opened(self, room: Room) -> None: ...
-    async def closed(self, room: Room) -> None: ...
-    async def locate(self, space_id: int) -> str | None: ...
-
-
-class RoomRegistry:
-    """The rooms of this process, by Space id. Use as an async context manager.
-
-    ``ice_servers`` go into every peer connection's `RTCConfiguration`; the default is none
-    (host candidates only), so no public STUN server is contacted unless configured.
-    ``link`` connects the rooms to other nodes: None keeps everything in this process.
-    """
-
-    def __init__(
-        self,
-        *,
-        ice_servers: Sequence[RTCIceServer] = (),
-        settings: RoomSettings | None = None,
-        metrics: AudioMetrics | None = None,
-        peer_factory: PeerFactory = RTCPeerConnection,
-        link: RoomLink | None = None,
-    ) -> None:
-        self._ice_servers = tuple(ice_servers)
-        self.link = link
-        self._settings = settings or RoomSettings()
-        self._metrics = metrics if metrics is not None else audio_metrics()
-        self._peer_factory = peer_factory
-        self._rooms: dict[int, Room] = {}
-
-    async def __aenter__(self) -> RoomRegistry:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    @property
-    def relays(self) -> bool:
-        """True on an edge: rooms here are listeners-only relays of an origin's rooms."""
-        return self.link is not None and self.link.relays
-
-    async def open(self, space_id: int) -> Room:
-        """The open room of ``space_id``, opening it if needed (idempotent)."""
-        room = self.get(space_id)
-        if room is not None:
-            return room
-        room = Room(
-            space_id=space_id,
-            ice_servers=self._ice_servers,
-            settings=self._settings,
-            metrics=self._metrics.room(space_id),
-            peer_factory=self._peer_factory,
-            listeners_only=self.relays,
-        )
-        self._rooms[space_id] = room
-        room.start()
-        if self.link is not None:
-            await self.link.opened(room)
-        return room
-
-    async def joinable(self, space_id: int) -> Room | None:
-        """The room an offer for ``space_id`` joins on this node, or None if not open.
-
-        On an edge the origin is asked first (`RoomLink.locate`, which may raise
-        `OriginUnreachable`): the relay room opens while the origin's room is open.
-        """
-        if self.link is None or not self.link.relays:
-            return self.get(space_id)
-        origin = await self.link.locate(space_id)
-        if origin is None:
-            await self.close(space_id)
-            return None
-        room = await self.open(space_id)
-        room.origin_url = origin or None
-        return room
-
-    def get(self, space_id: int) -> Room | None:
-        """The open room of ``space_id``, or None."""
-        room = self._rooms.get(space_id)
-        if room is not None and room.closed:  # an edge's relay, closed by its origin
-            del self._rooms[space_id]
-            return None
-        return room
-
-    def __iter__(self) -> Iterator[Room]:
-        return iter(list(self._rooms.values()))
-
-    def __len__(self) -> int:
-        return len(self._rooms)
-
-    async def close(self, space_id: int) -> bool:
-        """Close and forget the room of ``space_id``; False if none was open."""
-        room = self._rooms.pop(space_id, None)
-        if room is None:
-            return False
-        await self._close(room)
-        return True
-
-    async def aclose(self) -> None:
-        """Close every room."""
-        rooms = list(self._rooms.values())
-        self._rooms.clear()
-        await asyncio.gather(*(self._close(room) for room in rooms))
-
-    async def _close(self, room: Room) -> None:
-        await room.close()
-        if self.link is not None:
-            await self.link.closed(room)

@@ -11,22 +11,32 @@ whether the room is recording, for the room page to poll. It needs the same toke
 
 On an audio edge (`audio.edges`) an offer is served from the origin's mix over NATS when
 the origin says the room is open; only ticket-holding listeners are: anyone else gets 409
-(`OriginOnly`) naming the origin, and 503 if the origin cannot be asked. The edge's state
-is what the edge knows: the stage comes from the origin's mixer and is not relayed, so it
-lists no one on stage, and ``listener_count`` counts this edge's own listeners.
+(`OriginOnly`) naming the origin, and 503 if the origin cannot be asked. The 409 is the
+app's error envelope with the origin's public URL in it, for the page to post the same
+offer there::
+
+    {"error": {"type": "origin_only", "message": "…", "field": null,
+               "origin": "https://live.example.org"}}
+
+The edge's state is what the edge knows: the stage comes from the origin's mixer and is not
+relayed, so it lists no one on stage, and ``listener_count`` counts this edge's own
+listeners. On the origin, ``cross_origin`` lets the edges' room pages call both routes
+(`audio.cors`).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, HTTPException
+from fastapi import APIRouter, Header, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from audio.errors import AudioError, Forbidden, RoomNotOpen
+from audio.cors import CrossOrigin
+from audio.errors import AudioError, Forbidden, OriginOnly, RoomNotOpen
 from audio.gate import Admission, Gate, Role
 from audio.offer import MAX_SDP_CHARS
-from audio.room import RoomRegistry
+from audio.registry import RoomRegistry
 
 MAX_TOKEN_CHARS = 4_096
 
@@ -88,9 +98,26 @@ def _bearer(authorization: str | None) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
-def make_router(registry: RoomRegistry, gate: Gate) -> APIRouter:
-    """Routes for joining a room and polling its state, bound to ``registry`` and ``gate``."""
-    router = APIRouter(prefix="/rooms", tags=["audio"])
+def _origin_only(exc: OriginOnly) -> JSONResponse:
+    error = {"type": "origin_only", "message": exc.message, "field": None, "origin": exc.origin}
+    return JSONResponse({"error": error}, status_code=exc.status)
+
+
+def make_router(
+    registry: RoomRegistry, gate: Gate, *, cross_origin: CrossOrigin | None = None
+) -> APIRouter:
+    """Routes for joining a room and polling its state, bound to ``registry`` and ``gate``;
+    with ``cross_origin`` they also answer the pages of the origins it allows (CORS)."""
+    if cross_origin is None:
+        router = APIRouter(prefix="/rooms", tags=["audio"])
+    else:
+        router = APIRouter(prefix="/rooms", tags=["audio"], route_class=cross_origin.route_class())
+        policy = cross_origin
+
+        @router.options("/{space_id}/offer", include_in_schema=False)
+        @router.options("/{space_id}/state", include_in_schema=False)
+        async def preflight(space_id: int, request: Request) -> Response:
+            return policy.preflight(request)
 
     async def admit(space_id: int, token: str) -> Admission:
         try:
@@ -102,14 +129,20 @@ def make_router(registry: RoomRegistry, gate: Gate) -> APIRouter:
             raise _http_error(Forbidden("This ticket is for another Space."))
         return admission
 
-    @router.post("/{space_id}/offer", response_model=AnswerOut)
-    async def offer(space_id: int, body: OfferIn) -> AnswerOut:
+    @router.post(
+        "/{space_id}/offer",
+        response_model=AnswerOut,
+        responses={409: {"description": "Join on the room's origin (an edge's answer)."}},
+    )
+    async def offer(space_id: int, body: OfferIn) -> AnswerOut | JSONResponse:
         admission = await admit(space_id, body.token)
         try:
             room = await registry.joinable(space_id)
             if room is None:
                 raise RoomNotOpen("This Space's room is not open.")
             answer_sdp, answer_type = await room.join(body.sdp, body.type, admission)
+        except OriginOnly as exc:
+            return _origin_only(exc)
         except AudioError as exc:
             raise _http_error(exc) from exc
         return AnswerOut(sdp=answer_sdp, type=answer_type)

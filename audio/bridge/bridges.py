@@ -18,7 +18,7 @@ import discord
 
 from audio.bridge.bridge import VoiceBridge, on_stage
 from audio.bridge.speakers import Seat, no_seat
-from audio.room import RoomRegistry
+from audio.registry import RoomRegistry
 from audio.tasks import TaskOwner
 
 logger = logging.getLogger(__name__)

@@ -5,6 +5,11 @@
  * a listener sends nothing on it, and promotion only puts the microphone on its sender
  * (RTCRtpSender.replaceTrack). The ticket token arrives in the URL fragment (never sent to
  * the server in a request line), moves to sessionStorage, and is removed from the URL.
+ *
+ * Served by an audio edge, the page joins the edge as a listener; anyone on stage (and a
+ * listener promoted there, whom the edge then lets go) gets 409 naming the room's origin,
+ * and the page posts the same offer to the origin and keeps its session's calls (/state,
+ * /recording) there, cross-origin. Every (re)join starts here again.
  */
 (function () {
   "use strict";
@@ -13,6 +18,7 @@
   if (!root) { return; }
   var spaceId = root.getAttribute("data-space-id");
   var base = "/rooms/" + spaceId;
+  var roomBase = base;      // where our session is: here, or the room's origin after a 409
   var tokenKey = "stagepass:room:" + spaceId + ":token";
 
   var STATE_POLL_MS = 1000;
@@ -59,15 +65,18 @@
                            (typeof body.detail === "string" && body.detail));
     var err = new Error(message || fallback);
     err.status = status;
+    err.origin = body && body.error && typeof body.error.origin === "string" ?
+                 body.error.origin : null;
     return err;
   }
 
-  async function api(method, path, body) {
+  // `at`: the room's address to call (`base`, or the origin's after a 409); default here.
+  async function api(method, path, body, at) {
     var headers = { "Authorization": "Bearer " + token };
     if (body !== undefined) { headers["Content-Type"] = "application/json"; }
     var response;
     try {
-      response = await fetch(base + path, {
+      response = await fetch((at || base) + path, {
         method: method, headers: headers, cache: "no-store",
         body: body === undefined ? undefined : JSON.stringify(body)
       });
@@ -219,9 +228,30 @@
     });
   }
 
+  // The room page of an edge: the origin's address for this room, from a 409's `origin`.
+  function originBase(origin) {
+    var url;
+    try { url = new URL(origin); } catch (e) { return null; }
+    if (url.protocol !== "https:" && url.protocol !== "http:") { return null; }
+    return url.origin + url.pathname.replace(/\/+$/, "") + "/rooms/" + spaceId;
+  }
+
+  async function offer(connection) {
+    var body = { sdp: connection.localDescription.sdp, type: "offer", token: token };
+    try {
+      return await api("POST", "/offer", body, roomBase);
+    } catch (err) {
+      var there = err.status === 409 && err.origin ? originBase(err.origin) : null;
+      if (!there || roomBase !== base) { throw err; }
+      roomBase = there;     // the stage is mixed on the origin: the same offer, there
+      return await api("POST", "/offer", body, roomBase);
+    }
+  }
+
   async function join() {
     var mine = ++generation;
     teardown(true);
+    roomBase = base;
     show(attempt > 0 ? "reconnecting" : "connecting");
     try {
       me = await api("GET", "/me");
@@ -248,9 +278,7 @@
       await connection.setLocalDescription(await connection.createOffer());
       await gathered(connection);
       if (mine !== generation) { return; }
-      var answer = await api("POST", "/offer", {
-        sdp: connection.localDescription.sdp, type: "offer", token: token
-      });
+      var answer = await offer(connection);
       if (mine !== generation) { return; }
       await connection.setRemoteDescription(answer);
     } catch (err) {
@@ -336,7 +364,7 @@
     try {
       await loadInfo();
       if (info.status !== "live") { route(); return; }
-      var state = await api("GET", "/state");
+      var state = await api("GET", "/state", undefined, roomBase);
       if (abrupt && state.you) {
         show("replaced");
         announce("Your ticket is now in use somewhere else.");
@@ -383,7 +411,7 @@
     var poll = async function () {
       if (mine !== generation || !pc) { return; }
       try {
-        var state = await api("GET", "/state");
+        var state = await api("GET", "/state", undefined, roomBase);
         if (mine !== generation) { return; }
         render(state);
       } catch (err) {
@@ -591,7 +619,7 @@
 
   el("btn-record").addEventListener("click", function (event) {
     busy(event.currentTarget, async function () {
-      var result = await api("POST", "/recording", { on: !recording });
+      var result = await api("POST", "/recording", { on: !recording }, roomBase);
       recording = result.recording;
       el("badge-recording").hidden = !recording;
       renderControls();

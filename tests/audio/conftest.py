@@ -19,6 +19,7 @@ from adapters.shell.chat import Chat
 from audio import Admission, Room, RoomRegistry
 from audio.install import LiveAudio, attach
 from audio.metrics import AudioMetrics
+from audio.registry import RoomLink
 from audio.room import PeerFactory
 from bot.actors import Actor
 from bot.commands.handlers import Dispatcher
@@ -184,12 +185,16 @@ async def build_world(
     *,
     live: bool = True,
     peer_factory: PeerFactory = RTCPeerConnection,
+    link: RoomLink | None = None,
 ) -> World:
     dispatcher = Dispatcher(core)
     stagepass = Stagepass(settings, core, dispatcher, Chat(core, dispatcher))
     audio = await attach(
         stagepass,
-        live=LiveAudio(core, registry=RoomRegistry(metrics=metrics, peer_factory=peer_factory)),
+        live=LiveAudio(
+            core,
+            registry=RoomRegistry(metrics=metrics, peer_factory=peer_factory, link=link),
+        ),
     )
     assert audio is not None
     audio.serving = True  # as if `run` were running: SpaceStarted opens the room

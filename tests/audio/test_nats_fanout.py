@@ -5,86 +5,30 @@ aiortc listeners; the stage is refused on the edge; the edge follows its listene
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from nats.aio.client import Client as NATS
 
-from audio import Admission, Room, RoomRegistry, Unauthorized, make_router
+from audio import Admission, Unauthorized, make_router
 from audio.edges import CLOSED, MIX, EdgeLink, OriginLink, decode, encode_closed, encode_mix
 from audio.install import nats_link
 from audio.metrics import AudioMetrics
 from bot.errors import ConfigError
 from bot.settings import load_settings
+from tests.audio.nats_nodes import ORIGIN_URL, Nodes, nats_nodes
 from tests.audio.rtc_harness import Client, dominant_frequency, eventually, holds
-from tests.services import ensure_nats
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.nats]
 
-ORIGIN_URL = "http://origin.test"
 HEARD = 0.15
-
-
-@dataclass
-class Nodes:
-    """An origin and an edge, each a registry with its own NATS connection."""
-
-    space: int
-    origin: RoomRegistry
-    edge: RoomRegistry
-    origin_link: OriginLink
-    edge_link: EdgeLink
-    clients: list[Client] = field(default_factory=list)
-
-    def admission(self, key: str, role: str, *, ticket: str | None = "auto") -> Admission:
-        return Admission(
-            ticket_id=f"ticket-{key}" if ticket == "auto" else ticket,
-            space_id=self.space,
-            identity_key=key,
-            display_name=key.title(),
-            role=role,
-        )
-
-    async def join(self, room: Room, key: str, role: str, *, tone: int | None = None) -> Client:
-        """A connected aiortc client in ``room``."""
-        client = Client(key, tone=tone)
-        self.clients.append(client)
-        ticket = None if role == "host" else "auto"
-        await client.accept(
-            await room.join(*(await client.offer()), self.admission(key, role, ticket=ticket))
-        )
-        await eventually(lambda: client.pc.connectionState == "connected", what=f"{key} connected")
-        return client
 
 
 @pytest.fixture
 async def nodes(metrics: AudioMetrics) -> AsyncIterator[Nodes]:
-    url = ensure_nats()
-    origin_link = OriginLink(NATS(), public_url=ORIGIN_URL)
-    edge_link = EdgeLink(NATS())
-    await origin_link.connect(url)
-    await edge_link.connect(url)
-    # A Space id of our own: other test runs may share this NATS server.
-    nodes = Nodes(
-        space=random.randrange(10**6, 10**9),
-        origin=RoomRegistry(metrics=metrics, link=origin_link),
-        edge=RoomRegistry(metrics=metrics, link=edge_link),
-        origin_link=origin_link,
-        edge_link=edge_link,
-    )
-    try:
+    async with nats_nodes(metrics) as nodes:
         yield nodes
-    finally:
-        for client in nodes.clients:
-            await client.close()
-        await nodes.edge.aclose()
-        await nodes.origin.aclose()
-        await edge_link.aclose()
-        await origin_link.aclose()
 
 
 async def settles(read: Callable[[], int], *, within: float = 5.0) -> int:
@@ -169,8 +113,9 @@ async def test_the_edge_refuses_the_stage_and_names_the_origin(
     for token in ("host:hal", "cohost:cy", "speaker:sam", "listener:mod-mo"):
         response = await offer(token)
         assert response.status_code == 409, (token, response.text)
-        detail = response.json()["detail"]
-        assert "origin" in detail and ORIGIN_URL in detail
+        error = response.json()["error"]  # the app's envelope, with the origin for the page
+        assert error["type"] == "origin_only" and error["origin"] == ORIGIN_URL
+        assert "origin" in error["message"] and ORIGIN_URL in error["message"]
     assert (await offer("listener:ann")).status_code == 200
     relay = nodes.edge.get(nodes.space)
     assert relay is not None and list(relay) == ["ann"]

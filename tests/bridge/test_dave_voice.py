@@ -27,7 +27,8 @@ from audio.bridge.source import OPUS_SILENCE
 from audio.bridge.speakers import Seat
 from audio.fanout import PacketTrack
 from audio.jitter import JitterBuffer
-from audio.room import Room, RoomRegistry
+from audio.registry import RoomRegistry
+from audio.room import Room
 from tests.bridge.tones import decode_all, dominant, opus_tone
 from tests.discord.fake_discord import Channel, FakeDiscord, Guild, Member
 from tests.discord.fake_discord.dave import DaveGateway

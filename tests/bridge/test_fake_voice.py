@@ -19,7 +19,8 @@ import pytest
 from audio.bridge import VOICE_KEY, DiscordBridges, VoiceBridge, on_stage
 from audio.fanout import PacketTrack
 from audio.jitter import JitterBuffer
-from audio.room import Room, RoomRegistry
+from audio.registry import RoomRegistry
+from audio.room import Room
 from tests.bridge.tones import decode_all, dominant, opus_tone, power
 from tests.discord.fake_discord import STAGE, Channel, FakeDiscord, Guild, Member
 from tests.discord.fake_discord.voice import FakeVoice

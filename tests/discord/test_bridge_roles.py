@@ -20,7 +20,8 @@ from adapters.discord import DiscordAdapter
 from audio.bridge import DiscordBridges, VoiceBridge
 from audio.fanout import PacketTrack
 from audio.install import LiveAudio
-from audio.room import ParticipantState, Room, RoomRegistry
+from audio.registry import RoomRegistry
+from audio.room import ParticipantState, Room
 from bot.commands.handlers import Dispatcher
 from bot.core import Core
 from bot.models import BridgeMode
