@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from bot.clock import Clock, SystemClock
 from bot.db import Database
 from bot.events import EventBus
+from bot.outbox import Outbox
 from bot.ports import NoPayments, PaymentGateway
 from bot.services.context import Service, ServiceContext
 from bot.services.identities import IdentityService
@@ -29,6 +30,8 @@ class Core(Service):
     tickets: TicketService
     stage: StageService
     reminders: ReminderService
+    #: direct messages kept until delivered; each adapter registers the platform it serves
+    outbox: Outbox
 
     @classmethod
     def build(
@@ -56,6 +59,7 @@ class Core(Service):
             TicketService(ctx, spaces, signer),
             StageService(ctx, spaces),
             ReminderService(ctx, spaces),
+            Outbox(db, bus, clock),
         )
 
     def use_payments(self, payments: PaymentGateway) -> None:
@@ -65,5 +69,6 @@ class Core(Service):
     async def close(self) -> None:
         await self.tickets.desk.close()
         await self.tickets.confirmations.close()
+        await self.outbox.close()
         await self.bus.close()
         await self.db.dispose()

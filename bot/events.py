@@ -157,11 +157,14 @@ class StageChanged(SpaceEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DirectMessage(Event):
-    """A message for one person, rendered by the adapter of their platform."""
+    """A message for one person, rendered by the adapter of their platform. `id`: its
+    row in the outbox (bot/outbox.py), which the delivering adapter acknowledges; None
+    for a DM sent at most once."""
 
     identity_key: str
     text: str
     links: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    id: int | None = None
 
 
 E = TypeVar("E", bound=Event)

@@ -594,3 +594,33 @@ class SlackAnnouncement(SQLModel, table=True):
     ts: str = Field(max_length=32)
     posted_at: datetime = _dt()
     updated_at: datetime = _dt()
+
+
+# --- outbox ---------------------------------------------------------------------------------
+# Owned by bot/outbox.py: direct messages kept until their platform's adapter delivers them.
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"  # not delivered yet: (re)published when `next_attempt_at` is due
+    SENT = "sent"
+    REFUSED = "refused"  # the platform refused for good (DMs closed, no such user)
+    GAVE_UP = "gave_up"  # every attempt failed or went unanswered
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A direct message owed to one person, kept until its adapter acknowledges it."""
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (sa.Index("ix_outbox_messages_due", "status", "platform", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: Platform = Field(sa_type=_enum(Platform))
+    identity_key: str = Field(max_length=300)
+    text: str = Field(sa_type=sa.Text)
+    links: list[list[str]] = Field(default_factory=list, sa_type=sa.JSON)  # [label, url]
+    status: OutboxStatus = Field(sa_type=_enum(OutboxStatus))
+    attempts: int = 0
+    created_at: datetime = _dt()
+    next_attempt_at: datetime = _dt()
+    sent_at: datetime | None = _dt(default=None, nullable=True)
+    last_error: str | None = Field(default=None, max_length=500)

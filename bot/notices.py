@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 from bot.commands.times import format_when
 from bot.core import Core
 from bot.events import (
-    DirectMessage,
     LatePaymentRefunded,
     PaymentDisputed,
     SpaceCancelled,
@@ -76,8 +75,9 @@ class Notices:
         bus.subscribe(LatePaymentRefunded, self.on_late_payment_refunded)
         bus.subscribe(TipReceived, self.on_tip_received)
 
-    def _dm(self, key: str, text: str, links: tuple[tuple[str, str], ...] = ()) -> None:
-        self.core.bus.publish(DirectMessage(identity_key=key, text=text, links=links))
+    async def _dm(self, key: str, text: str, links: tuple[tuple[str, str], ...] = ()) -> None:
+        """Through the outbox: kept until the person's platform has it (bot/outbox.py)."""
+        await self.core.outbox.send(key, text, links)
 
     @property
     def test_mode(self) -> bool:
@@ -123,12 +123,12 @@ class Notices:
                 core.tickets.token_for(ticket, space),
             )
             links.append(("Join the room", url))
-        self._dm(event.holder_key, "\n".join(lines), tuple(links))
+        await self._dm(event.holder_key, "\n".join(lines), tuple(links))
 
     async def on_ticket_closed(self, event: TicketClosed) -> None:
         space = await self.core.spaces.get(event.space_id)
         what = "refunded" if event.refunded else "cancelled"
-        self._dm(
+        await self._dm(
             event.holder_key,
             f"Your ticket {event.ticket_id} for {space.title} was {what}. {event.reason}".strip(),
         )
@@ -137,14 +137,16 @@ class Notices:
         words = _STAGE_WORDS.get(event.change)
         if words and event.identity_key != event.actor_key:
             space = await self.core.spaces.get(event.space_id)
-            self._dm(event.identity_key, words.format(title=space.title))
+            await self._dm(event.identity_key, words.format(title=space.title))
 
     async def on_cancelled(self, event: SpaceCancelled) -> None:
         space = await self.core.spaces.get(event.space_id)
         host = await self.core.identities.get(space.host_id)
         if host.key != event.actor_key:
             reason = f" Reason: {event.reason}" if event.reason else ""
-            self._dm(host.key, f"Your Space {space.title} (#{space.id}) was cancelled.{reason}")
+            await self._dm(
+                host.key, f"Your Space {space.title} (#{space.id}) was cancelled.{reason}"
+            )
 
     async def _space_staff_keys(self, space_id: int) -> tuple[str, list[str]]:
         """The host's key and the co-hosts' keys of a Space."""
@@ -164,7 +166,7 @@ class Notices:
         )
         host_key, cohost_keys = await self._space_staff_keys(event.space_id)
         for key in (host_key, *cohost_keys):
-            self._dm(key, text)
+            await self._dm(key, text)
 
     async def on_late_payment_refunded(self, event: LatePaymentRefunded) -> None:
         space = await self.core.spaces.get(event.space_id)
@@ -174,7 +176,7 @@ class Notices:
             if event.space_cancelled
             else "your hold had expired and the Space sold out in the meantime"
         )
-        self._dm(
+        await self._dm(
             event.buyer_key,
             f"Your payment of {amount} for {space.title} (#{space.id}) arrived after {why}, "
             "so no ticket could be issued. It was refunded in full; banks take 5-10 days "
@@ -190,8 +192,8 @@ class Notices:
             space = await self.core.spaces.get(event.space_id)
             where = f" for {space.title}"
         note = f': "{event.message}"' if event.message else "."
-        self._dm(event.host_key, f"{name} tipped you {amount}{where}{note}")
-        self._dm(
+        await self._dm(event.host_key, f"{name} tipped you {amount}{where}{note}")
+        await self._dm(
             event.tipper_key,
             f"Thank you! Your tip of {amount} ({TEST_MODE}) was recorded; nothing was charged."
             if self.test_mode
@@ -215,10 +217,8 @@ class CancelProgress:
             return
         self._told = quarter
         state = "all done" if done == total else "in progress"
-        self.core.bus.publish(
-            DirectMessage(
-                identity_key=self.host_key,
-                text=f"Refunds for {self.space.title} (#{self.space.id}): {done} of {total} "
-                f"ticket(s) handled, {state}.",
-            )
+        await self.core.outbox.send(
+            self.host_key,
+            f"Refunds for {self.space.title} (#{self.space.id}): {done} of {total} "
+            f"ticket(s) handled, {state}.",
         )

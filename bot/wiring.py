@@ -106,6 +106,8 @@ class Stagepass:
             asyncio.create_task(job(stop), name=getattr(job, "__name__", "background"))
             for job in self.background
         ]
+        # DMs a crash or a platform's refusal left unsent, for the platforms installed above
+        tasks.append(asyncio.create_task(self.core.outbox.sweep_periodically(stop), name="outbox"))
         while not server.started:
             if tasks[0].done():
                 await tasks[0]

@@ -33,7 +33,7 @@ from sqlmodel import SQLModel, col, select
 
 from bot.clock import as_utc
 from bot.core import Core
-from bot.events import DirectMessage, ReminderDue
+from bot.events import ReminderDue
 from bot.models import (
     Identity,
     Reminder,
@@ -226,6 +226,7 @@ class ReminderSender:
                 ):
                     tickets.setdefault((ticket.space_id, ticket.holder_id), ticket)
         public_url = core.settings.resolved_public_url
+        dms: list[tuple[str, str, tuple[tuple[str, str], ...]]] = []
         for space_id, identity_id, offset, role in sent:
             space, person = spaces[space_id], people.get(identity_id)
             if person is None:
@@ -255,7 +256,9 @@ class ReminderSender:
                     minutes_before=offset,
                 )
             )
-            core.bus.publish(DirectMessage(identity_key=person.key, text=text, links=links))
+            dms.append((person.key, text, links))
+        # kept in the outbox together (one statement per batch), then delivered
+        await asyncio.gather(*(core.outbox.send(*dm) for dm in dms))
 
     # --- finding what is due (the catch-up sweep) ----------------------------------------
 

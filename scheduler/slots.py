@@ -23,7 +23,6 @@ from bot.actors import Actor
 from bot.commands.times import format_when
 from bot.core import Core
 from bot.errors import Conflict, InvalidInput, LimitExceeded, NotFound, PermissionDenied, UserError
-from bot.events import DirectMessage
 from bot.models import (
     Identity,
     SlotOccurrence,
@@ -186,13 +185,11 @@ class SlotService:
                 await self._mark(series.id, start, "skipped", note=exc.message[:300])
                 result.skipped.append((start, exc.message))
                 if notify:
-                    core.bus.publish(
-                        DirectMessage(
-                            identity_key=host.key,
-                            text=messages.occurrence_skipped(
-                                series.title, start, ZoneInfo(host.tz), exc.message
-                            ),
-                        )
+                    await core.outbox.send(
+                        host.key,
+                        messages.occurrence_skipped(
+                            series.title, start, ZoneInfo(host.tz), exc.message
+                        ),
                     )
                 continue
             if space is not None:

@@ -52,7 +52,7 @@ from bot.events import (
     TicketIssued,
     TipReceived,
 )
-from bot.models import DiscordSpace, Space, SpaceStatus
+from bot.models import DiscordSpace, Platform, Space, SpaceStatus
 from bot.money import currency as lookup_currency
 from bot.money import parse_amount
 from bot.notices import dispute_alert
@@ -107,6 +107,7 @@ class DiscordAdapter:
         bus.subscribe(CohostChanged, self.on_cohost)
         bus.subscribe(StageChanged, self.on_stage_changed)
         bus.subscribe(DirectMessage, self.on_direct_message)
+        self.core.outbox.delivers(Platform.DISCORD)
         bus.subscribe(TipReceived, self.on_tip)
         bus.subscribe(PaymentDisputed, self.on_payment_disputed)
 
@@ -281,7 +282,7 @@ class DiscordAdapter:
     async def on_direct_message(self, event: DirectMessage) -> None:
         ids = split_key(event.identity_key)
         if ids is not None and await self._guild(f"discord:{ids[0]}") is not None:
-            await self.dms.deliver(event)
+            await self.dms.deliver(event, self.core.outbox)
 
     async def on_tip(self, event: TipReceived) -> None:
         guild = await self._guild(event.community_id)

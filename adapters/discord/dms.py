@@ -8,6 +8,7 @@ import structlog
 from adapters.discord import render
 from adapters.discord.members import split_key
 from bot.events import DirectMessage
+from bot.outbox import Outbox
 
 log = structlog.get_logger(__name__)
 
@@ -16,18 +17,48 @@ class DirectMessages:
     def __init__(self, client: discord.Client) -> None:
         self.client = client
 
-    async def deliver(self, message: DirectMessage) -> None:
-        """Render a core DM for a Discord identity; other platforms' DMs are not ours."""
+    async def deliver(self, message: DirectMessage, outbox: Outbox) -> None:
+        """Render a core DM for a Discord identity (other platforms' DMs are not ours) and
+        tell `outbox` how it went: a closed door is refused for good, anything else that
+        failed is retried."""
         ids = split_key(message.identity_key)
         if ids is None:
             return
-        await self.send(ids[1], render.direct_message(message.text, message.links))
+        user_id = ids[1]
+        try:
+            await self._post(user_id, render.direct_message(message.text, message.links))
+        except (discord.Forbidden, discord.NotFound) as exc:
+            log.warning(
+                "direct message refused",
+                user_id=user_id,
+                status=exc.status,
+                code=exc.code,
+                outbox_id=message.id,
+            )
+            await outbox.refused(message.id, f"{exc.status} {exc.code}: {exc.text}")
+        except discord.HTTPException as exc:
+            log.warning(
+                "direct message failed; retried later",
+                user_id=user_id,
+                status=exc.status,
+                code=exc.code,
+                outbox_id=message.id,
+            )
+            await outbox.failed(message.id, f"{exc.status} {exc.code}: {exc.text}")
+        except Exception as exc:  # the network, say: retried, and logged by the bus
+            await outbox.failed(message.id, repr(exc))
+            raise
+        else:
+            await outbox.sent(message.id)
+
+    async def _post(self, user_id: int, message: render.Rendered) -> None:
+        channel = await self.client.create_dm(discord.Object(user_id))
+        await channel.send(**message.send_kwargs())
 
     async def send(self, user_id: int, message: render.Rendered) -> bool:
         """False when Discord refuses (DMs closed, no shared server): logged, not raised."""
         try:
-            channel = await self.client.create_dm(discord.Object(user_id))
-            await channel.send(**message.send_kwargs())
+            await self._post(user_id, message)
         except discord.Forbidden:
             log.warning("direct message refused; the member's DMs are closed", user_id=user_id)
             return False

@@ -59,6 +59,7 @@ class Chat:
         self.channel: list[str] = []
         self.unread: list[tuple[str, str]] = []  # (who, text) not yet shown by a REPL
         core.bus.subscribe(DirectMessage, self._on_dm)
+        core.outbox.delivers(Platform.SHELL)
         core.bus.subscribe(SpaceAnnounced, self._on_space_event)
         core.bus.subscribe(SpaceStarted, self._on_space_event)
         core.bus.subscribe(SpaceCancelled, self._on_space_event)
@@ -107,6 +108,7 @@ class Chat:
             return
         self.person(user).dms.append(message)
         self.unread.append((user, render_dm(message)))
+        await self.core.outbox.sent(message.id)
 
     async def _on_space_event(self, event: SpaceAnnounced | SpaceStarted | SpaceCancelled) -> None:
         if event.community_id != self.community_id:

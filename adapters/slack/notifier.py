@@ -38,6 +38,7 @@ from bot.events import (
     TicketIssued,
     TipReceived,
 )
+from bot.models import Platform
 from bot.notices import dispute_alert
 
 log = structlog.get_logger(__name__)
@@ -54,6 +55,9 @@ _ANNOUNCED_STATE = (
     HoldCreated,
     HoldReleased,
 )
+
+#: Slack's answers that no retry changes: the DM is marked refused
+_REFUSED = frozenset({"user_not_found", "cannot_dm_bot", "user_disabled"})
 
 
 class Notifier:
@@ -73,6 +77,7 @@ class Notifier:
 
     def subscribe(self, bus: EventBus) -> None:
         bus.subscribe(DirectMessage, self.on_direct_message)
+        self.core.outbox.delivers(Platform.SLACK)
         for event_type in _ANNOUNCED_STATE:
             bus.subscribe(event_type, self.on_space_changed)
         bus.subscribe(CohostChanged, self.on_space_changed)
@@ -81,15 +86,33 @@ class Notifier:
         bus.subscribe(PaymentDisputed, self.on_payment_disputed)
 
     async def on_direct_message(self, message: DirectMessage) -> None:
+        """Deliver a core DM and tell the outbox how it went: Slack's permanent refusals
+        are not retried; anything else that failed (rate limited, a 5xx) is."""
         found = slack_user(message.identity_key)
         if found is None:
             return
         team, user = found
+        outbox = self.core.outbox
         client = await self.clients.for_team(team)
         if client is None:
             log.warning("slack: cannot DM, not installed in the workspace", team=team, user=user)
+            await outbox.refused(message.id, "not installed in the workspace")
             return
-        await self._dm(client, user, dm_message(message))
+        try:
+            await self._dm(client, user, dm_message(message))
+        except SlackApiError as exc:
+            error = str(exc.response.get("error") or exc.response.status_code)
+            log.warning("slack: direct message failed", team=team, user=user, error=error,
+                        outbox_id=message.id)
+            if error in _REFUSED:
+                await outbox.refused(message.id, error)
+            else:
+                await outbox.failed(message.id, error)
+        except Exception as exc:  # the network, say: retried, and logged by the bus
+            await outbox.failed(message.id, repr(exc))
+            raise
+        else:
+            await outbox.sent(message.id)
 
     @staticmethod
     async def _dm(client: AsyncWebClient, user: str, message: dict[str, Any]) -> None:

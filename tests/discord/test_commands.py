@@ -4,19 +4,21 @@ moderation reach Discord's scheduled event, roles and Stage."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
 import discord
 import pytest
+from sqlmodel import select
 
 from adapters.discord.client import StagepassClient, StagepassTree
 from bot.actors import Actor, UserRef
+from bot.clock import ManualClock
 from bot.commands import types as t
 from bot.core import Core
-from bot.models import Platform
+from bot.models import OutboxMessage, OutboxStatus, Platform
 from tests.discord.conftest import Bot, Server
 from tests.discord.fake_discord import FakeDiscord
 
@@ -208,7 +210,7 @@ async def test_mute_and_remove_reach_the_discord_stage(
 
 
 async def test_closed_dms_are_logged_not_fatal(
-    bot: Bot, fake: FakeDiscord, server: Server, core: Core
+    bot: Bot, fake: FakeDiscord, server: Server, core: Core, clock: ManualClock
 ) -> None:
     fake.dms_closed.add(server.bob.user.id)
     await bot.answer(
@@ -228,3 +230,58 @@ async def test_closed_dms_are_logged_not_fatal(
     assert "You're in!" in answer.text()
     assert fake.dms(server.bob) == []
     assert fake.calls_to("POST", rf"/channels/{G}/messages")[-1].status == 403
+    [row] = await outbox_rows(core)
+    assert row.status == OutboxStatus.REFUSED and row.last_error is not None
+    assert row.last_error.startswith("403 50007")
+
+    # refused for good: the sweep does not knock again
+    posts = len(fake.calls_to("POST", rf"/channels/{G}/messages"))
+    clock.advance(timedelta(hours=3))
+    assert await core.outbox.sweep() == 0
+    await bot.settle()
+    assert len(fake.calls_to("POST", rf"/channels/{G}/messages")) == posts
+
+
+async def test_a_dm_discord_fails_to_take_is_resent_by_the_sweep(
+    bot: Bot, fake: FakeDiscord, server: Server, core: Core, clock: ManualClock
+) -> None:
+    fake.dms_unavailable.add(server.bob.user.id)
+    await bot.answer(
+        await fake.slash(
+            server.guild,
+            server.host,
+            "space create",
+            title="Flaky",
+            starts="tomorrow 18:00",
+            tickets=5,
+        )
+    )
+    [announcement] = fake.channel_messages(server.announce)
+    answer = await bot.answer(
+        await fake.click(server.guild, server.bob, announcement, "Get ticket")
+    )
+    assert "You're in!" in answer.text()
+    await bot.settle()
+    assert fake.dms(server.bob) == []
+    assert fake.calls_to("POST", rf"/channels/{G}/messages")[-1].status == 503
+    [row] = await outbox_rows(core)
+    assert row.status == OutboxStatus.PENDING and row.last_error == "503 0: Service Unavailable"
+
+    fake.dms_unavailable.clear()
+    clock.advance(core.outbox.delay(1))
+    assert await core.outbox.sweep() == 1
+    await bot.until(lambda: fake.dms(server.bob), "the resent DM")
+    [dm] = fake.dms(server.bob)
+    assert "Your ticket for Flaky" in dm.text()
+    [row] = await outbox_rows(core)
+    assert row.status == OutboxStatus.SENT
+
+    clock.advance(timedelta(hours=3))  # delivered: never sent twice
+    assert await core.outbox.sweep() == 0
+    await bot.settle()
+    assert len(fake.dms(server.bob)) == 1
+
+
+async def outbox_rows(core: Core) -> list[OutboxMessage]:
+    async with core.db.session() as session:
+        return list((await session.exec(select(OutboxMessage))).all())

@@ -3,12 +3,15 @@ reminders, the App Home, running the stage as a moderator, and cancelling."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlmodel import select
 
+from bot.clock import ManualClock
 from bot.events import DirectMessage
-from bot.models import SpaceStatus
+from bot.models import OutboxMessage, OutboxStatus, SpaceStatus
 from tests.slack.conftest import ANNOUNCE, BOB, CAROL, DAVE, EVE, HOST, Slack
 from tests.slack.test_commands import buttons, texts
 
@@ -92,6 +95,49 @@ async def test_sold_out_and_per_buyer_limit(slack: Slack) -> None:
     assert await buy(slack, EVE, space_id) == "Space #1 is sold out."
     assert "Sold out" in texts(announcements(slack, space_id)[-1])
     assert slack.fake.dms_to(EVE) == []
+
+
+async def outbox_rows(slack: Slack) -> list[OutboxMessage]:
+    async with slack.core.db.session() as session:
+        return list((await session.exec(select(OutboxMessage))).all())
+
+
+async def test_a_rate_limited_dm_is_resent_by_the_sweep(slack: Slack, clock: ManualClock) -> None:
+    space_id = await create_space(slack, "Busy")
+    slack.fake.fail("chat.postMessage", "ratelimited")
+    assert (await buy(slack, BOB, space_id)).startswith("You're in!")
+    [_refused] = slack.fake.dms_to(BOB)  # answered {"ok": false, "error": "ratelimited"}
+    [row] = await outbox_rows(slack)
+    assert (row.status, row.last_error) == (OutboxStatus.PENDING, "ratelimited")
+
+    clock.advance(slack.core.outbox.delay(1))
+    assert await slack.core.outbox.sweep() == 1
+    await slack.settle()
+    [_, dm] = slack.fake.dms_to(BOB)
+    assert "Your ticket for Busy" in dm.params["text"]
+    [row] = await outbox_rows(slack)
+    assert row.status == OutboxStatus.SENT
+    clock.advance(timedelta(hours=3))  # delivered: never sent twice
+    assert await slack.core.outbox.sweep() == 0
+    await slack.settle()
+    assert len(slack.fake.dms_to(BOB)) == 2
+
+
+@pytest.mark.parametrize("error", ["user_not_found", "cannot_dm_bot"])
+async def test_a_dm_slack_refuses_for_good_is_not_retried(
+    slack: Slack, clock: ManualClock, error: str
+) -> None:
+    space_id = await create_space(slack, "Closed")
+    slack.fake.fail("conversations.open", error)
+    assert (await buy(slack, BOB, space_id)).startswith("You're in!")
+    [row] = await outbox_rows(slack)
+    assert (row.status, row.last_error) == (OutboxStatus.REFUSED, error)
+    opened = len(slack.fake.called("conversations.open"))
+    clock.advance(timedelta(hours=3))
+    assert await slack.core.outbox.sweep() == 0
+    await slack.settle()
+    assert len(slack.fake.called("conversations.open")) == opened
+    assert slack.fake.dms_to(BOB) == []
 
 
 async def home(slack: Slack, user: str) -> list[dict[str, Any]]:

@@ -63,6 +63,7 @@ class RestAPI(Gateway):
         self.calls: list[Call] = []
         self.unknown: list[Call] = []
         self.dms_closed: set[int] = set()
+        self.dms_unavailable: set[int] = set()  # a 503 for DMs to these users
         self._routes = [(m, re.compile(p), h) for m, p, h in self._route_table()]
 
     def _route_table(self) -> list[tuple[str, str, Handler]]:
@@ -267,6 +268,8 @@ class RestAPI(Gateway):
             assert found.recipient is not None
             if found.recipient.id in self.dms_closed:
                 raise DiscordError(403, 50007, "Cannot send messages to this user")
+            if found.recipient.id in self.dms_unavailable:
+                raise DiscordError(503, 0, "Service Unavailable")
         else:
             self._require(self.guilds[found.guild_id or 0], P.VIEW_CHANNEL | P.SEND_MESSAGES)
         message = self._message_from(call.body, found)
