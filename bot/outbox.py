@@ -19,11 +19,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 import structlog
 from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.batching import Desk
 from bot.clock import Clock
@@ -127,9 +129,8 @@ class Outbox:
         """A transient failure (a 5xx, rate limited, the network): retried when due."""
         if message_id is None:
             return
-        async with self.db.write() as session:
-            row = await session.get(OutboxMessage, message_id, with_for_update=True)
-            if row is None or row.status != OutboxStatus.PENDING:
+        async with self._pending(message_id) as (session, row):
+            if row is None:
                 return
             row.last_error = error[:500]
             if row.attempts >= self.max_attempts:
@@ -142,14 +143,22 @@ class Outbox:
         """The platform refused for good (DMs closed, no such user): never retried."""
         if message_id is None:
             return
-        async with self.db.write() as session:
-            row = await session.get(OutboxMessage, message_id, with_for_update=True)
-            if row is None or row.status != OutboxStatus.PENDING:
+        async with self._pending(message_id) as (session, row):
+            if row is None:
                 return
             row.status = OutboxStatus.REFUSED
             row.last_error = error[:500]
             session.add(row)
         log.info("direct message refused; not retried", outbox_id=message_id, error=error)
+
+    @contextlib.asynccontextmanager
+    async def _pending(
+        self, message_id: int
+    ) -> AsyncIterator[tuple[AsyncSession, OutboxMessage | None]]:
+        """A write transaction with the message locked: None unless it is still pending."""
+        async with self.db.write() as session:
+            row = await session.get(OutboxMessage, message_id, with_for_update=True)
+            yield session, row if row is not None and row.status == OutboxStatus.PENDING else None
 
     def _give_up(self, row: OutboxMessage) -> None:
         row.status = OutboxStatus.GAVE_UP
