@@ -33,7 +33,6 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlparse
 
 if __package__ in (None, ""):
@@ -47,8 +46,8 @@ from audio.edges import EdgeLink, OriginLink
 from audio.metrics import AudioMetrics
 from bench.audio_fanout import Child, runqueue_wait
 from bench.audio_peers import _emit, _read_line, use_loopback_if_needed
+from bench.common import JsonLinesChild
 
-ROOT = Path(__file__).resolve().parents[1]
 SPACE = 1
 DEFAULT_NATS = "nats://127.0.0.1:4222"
 
@@ -75,36 +74,16 @@ class Run:
         return self.packets / self.seconds / max(1, self.listeners)
 
 
-class EdgeProcess:
-    """The edge node in a child process, driven over JSON lines (see `edge_child`)."""
+class EdgeProcess(JsonLinesChild):
+    """The edge node in a child process (see `edge_child`)."""
 
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
+    name = "edge"
 
     @classmethod
     async def start(cls, url: str) -> EdgeProcess:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.audio_edges", "--edge-child", "--nats", url,
-            cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            limit=1 << 22,
-        )  # fmt: skip
-        edge = cls(proc)
+        edge = cls(await cls.spawn("bench.audio_edges", "--edge-child", "--nats", url))
         await edge.read()  # {"ready": true}
         return edge
-
-    async def ask(self, message: object) -> Any:
-        assert self.proc.stdin is not None
-        text = message if isinstance(message, str) else json.dumps(message)
-        self.proc.stdin.write(text.encode() + b"\n")
-        await self.proc.stdin.drain()
-        return await self.read()
-
-    async def read(self) -> Any:
-        assert self.proc.stdout is not None
-        line = await self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError("the edge process ended early")
-        return json.loads(line)
 
     async def finish(self) -> None:
         if self.proc.returncode is None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import platform
@@ -30,7 +29,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -43,8 +42,8 @@ from prometheus_client import CollectorRegistry
 from audio import Admission, RoomRegistry
 from audio.metrics import AudioMetrics
 from bench.audio_peers import use_loopback_if_needed
+from bench.common import JsonLinesChild
 
-ROOT = Path(__file__).resolve().parents[1]
 SPACE = 1
 
 
@@ -195,33 +194,14 @@ class Result:
         return min(self.packets) / self.child_seconds
 
 
-class Child:
-    """The child process hosting the client peers, driven over JSON lines."""
+class Child(JsonLinesChild):
+    """The child process hosting the client peers (bench/audio_peers.py)."""
 
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
+    name = "client"
 
     @classmethod
     async def start(cls, listeners: int, connect_seconds: float) -> Child:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.audio_peers", str(listeners), str(connect_seconds),
-            cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            limit=1 << 22,
-        )  # fmt: skip
-        return cls(proc)
-
-    async def read(self) -> Any:
-        assert self.proc.stdout is not None
-        line = await self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError("the client process ended early")
-        return json.loads(line)
-
-    async def send(self, message: object) -> None:
-        assert self.proc.stdin is not None
-        text = message if isinstance(message, str) else json.dumps(message)
-        self.proc.stdin.write(text.encode() + b"\n")
-        await self.proc.stdin.drain()
+        return cls(await cls.spawn("bench.audio_peers", str(listeners), str(connect_seconds)))
 
     async def finish(self) -> None:
         await self.send("quit")

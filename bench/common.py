@@ -7,10 +7,12 @@ Benchmarks print figures; they never pass or fail on time.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import platform
 import shutil
 import socket
+import sys
 import tempfile
 import time
 import uuid
@@ -228,3 +230,42 @@ def cpu_seconds() -> float:
     """CPU time of this process so far (all threads)."""
     t = os.times()
     return t.user + t.system
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class JsonLinesChild:
+    """A child Python process (`python -m MODULE ARGS`) driven over JSON lines: one
+    message per line on its stdin, one answer per line on its stdout."""
+
+    name = "child"
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    @staticmethod
+    async def spawn(module: str, *args: str) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", module, *args,
+            cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            limit=1 << 22,
+        )  # fmt: skip
+
+    async def read(self) -> Any:
+        assert self.proc.stdout is not None
+        line = await self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the {self.name} process ended early")
+        return json.loads(line)
+
+    async def send(self, message: object) -> None:
+        assert self.proc.stdin is not None
+        text = message if isinstance(message, str) else json.dumps(message)
+        self.proc.stdin.write(text.encode() + b"\n")
+        await self.proc.stdin.drain()
+
+    async def ask(self, message: object) -> Any:
+        await self.send(message)
+        return await self.read()
