@@ -122,7 +122,8 @@ class Notifier:
 
     async def on_payment_disputed(self, event: PaymentDisputed) -> None:
         """Each moderator of the workspace gets the alert by DM (Slack has no moderators'
-        channel to post in); the host already has a DM of their own from the core."""
+        channel to post in); the host and co-hosts already have a DM of their own from the
+        core."""
         team = team_of(event.community_id)
         if team is None:
             return
@@ -132,13 +133,16 @@ class Notifier:
             return
         space = await self.core.spaces.get(event.space_id)
         host = await self.core.identities.get(space.host_id)
+        cohost_ids = await self.core.spaces.cohost_ids(event.space_id)
+        cohosts = await self.core.identities.keys_for(cohost_ids)
+        told = {host.user_id, *(c.user_id for c in cohosts.values())}  # the core DMs them
         moderators = await self.directory.moderators(client, team)
         if not moderators:
             log.warning("slack: a payment was disputed and no moderator is known",
                         team=team, space=event.space_id)
         alert = {"text": dispute_alert(event, space, buyer=mention(event.holder_key),
                                        quote=escape)}
-        for user in sorted(moderators - {host.user_id}):
+        for user in sorted(moderators - told):
             try:
                 await self._dm(client, user, alert)
             except SlackApiError as exc:  # one closed door must not keep the others shut

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bot.actors import Actor
+from bot.actors import Actor, UserRef
 from bot.events import PaymentDisputed, TipReceived
 from bot.models import Platform, SlackAnnouncement
 from tests.slack.conftest import (
@@ -156,11 +156,14 @@ async def test_a_dispute_reaches_the_host_and_each_moderator(slack: Slack) -> No
     assert cursors == [None, "2", "4", "6"]
 
 
-async def test_a_host_who_moderates_gets_one_dm_about_a_dispute(
+async def test_a_host_or_cohost_who_moderates_gets_one_dm_about_a_dispute(
     slack: Slack, fake: FakeSlack
 ) -> None:
     fake.users[HOST]["is_admin"] = True
     space_id = await create_space(slack, "Own show")
+    await slack.core.spaces.set_cohost(  # dave moderates too (the moderators' group)
+        Actor(Platform.SLACK, TEAM, HOST, "Host"), space_id, UserRef(DAVE), True
+    )
     slack.core.bus.publish(
         PaymentDisputed(
             space_id=space_id,
@@ -175,3 +178,5 @@ async def test_a_host_who_moderates_gets_one_dm_about_a_dispute(
     about_it = [c for c in fake.dms_to(HOST) if "disputed" in c.params["text"]]
     assert len(about_it) == 1 and about_it[0].params["text"].startswith("A payment of $15.00")
     assert [c.params["text"][:12] for c in fake.dms_to(CAROL)] == ["Moderators: "]
+    about_it = [c for c in fake.dms_to(DAVE) if "disputed" in c.params["text"]]
+    assert len(about_it) == 1 and about_it[0].params["text"].startswith("A payment of $15.00")
