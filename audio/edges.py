@@ -160,6 +160,11 @@ async def connect(nc: NATS, url: str, *, name: str) -> None:
     logger.info("NATS %s: connected as %s", url, name)
 
 
+#: How often, and how far apart, an edge asks for a room no origin answers for.
+LOCATE_ATTEMPTS = 3
+LOCATE_PAUSE = 0.05
+
+
 class NatsLink:
     """A NATS connection owned by one registry's link, and its tasks; it also carries the
     control messages (`audio.control`) of every Space between this node and the others."""
@@ -312,6 +317,10 @@ class OriginLink(NatsLink):
                 await msg.respond(self._reply)
 
         self._responders[space_id] = await self.nc.subscribe(origin_subject(space_id), cb=reply)
+        try:  # the server has the responder once the room is open: edges find it at once
+            await self.nc.flush(timeout=2)
+        except (TimeoutError, NatsError) as exc:
+            logger.warning("NATS did not confirm the responder of room %s: %s", space_id, exc)
 
     def _queue(self, subject: str, data: bytes) -> None:
         if len(self._outbox) == self._outbox.maxlen:
@@ -401,14 +410,20 @@ class EdgeLink(NatsLink):
         Raises `OriginUnreachable` when NATS is down or no origin answers in time."""
         if not self.nc.is_connected:
             raise OriginUnreachable("This audio node cannot reach the room's origin right now.")
-        try:
-            msg = await self.nc.request(
-                origin_subject(space_id), self._hello, timeout=self._timeout
-            )
-        except NoRespondersError:
-            return None
-        except NatsTimeout as exc:
-            raise OriginUnreachable("The room's origin did not answer; try again.") from exc
+        for attempt in range(LOCATE_ATTEMPTS):
+            try:
+                msg = await self.nc.request(
+                    origin_subject(space_id), self._hello, timeout=self._timeout
+                )
+                break
+            except NoRespondersError:
+                # No origin has the room: closed, or opened a moment ago (seen under load
+                # even after the origin flushed its responder): ask again, briefly.
+                if attempt + 1 == LOCATE_ATTEMPTS:
+                    return None
+                await asyncio.sleep(LOCATE_PAUSE)
+            except NatsTimeout as exc:
+                raise OriginUnreachable("The room's origin did not answer; try again.") from exc
         try:
             origin = json.loads(msg.data).get("origin", "")
         except (ValueError, AttributeError):
