@@ -122,11 +122,17 @@ class ParticipantState:
     muted: bool
     level: float
     """Smoothed microphone level in [0, 1]; 0 when not mixed."""
-    speaking: bool
     connection: str
     """The peer connection state: new, connecting, connected, failed or closed."""
     via: str = "web"
     """Where they are: ``web`` (this page, WebRTC) or a bridge's platform (``discord``)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "level", round(self.level, 4))
+
+    @property
+    def speaking(self) -> bool:
+        return self.level >= SPEAKING_LEVEL
 
 
 @dataclass(eq=False, slots=True)
@@ -507,8 +513,7 @@ class Room:
                     display_name=session.display_name,
                     role=session.role.value,
                     muted=session.muted,
-                    level=round(level, 4),
-                    speaking=level >= SPEAKING_LEVEL,
+                    level=level,
                     connection=session.pc.connectionState,
                 )
             )
@@ -527,8 +532,7 @@ class Room:
                     display_name=bridged.display_name,
                     role=bridged.role.value,
                     muted=bridged.muted,
-                    level=round(level, 4),
-                    speaking=level >= SPEAKING_LEVEL,
+                    level=level,
                     connection="connected",
                     via=bridged.via,
                 )

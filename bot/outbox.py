@@ -20,7 +20,8 @@ import asyncio
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
@@ -162,28 +163,7 @@ class Outbox:
 
     def _give_up(self, row: OutboxMessage) -> None:
         row.status = OutboxStatus.GAVE_UP
-        self._gave_up(
-            row.id, row.identity_key, row.attempts, row.created_at, row.last_error, row.text
-        )
-
-    @staticmethod
-    def _gave_up(
-        message_id: int | None,
-        identity_key: str,
-        attempts: int,
-        created_at: datetime,
-        last_error: str | None,
-        text: str,
-    ) -> None:
-        log.error(
-            "direct message given up",
-            outbox_id=message_id,
-            identity_key=identity_key,
-            attempts=attempts,
-            created_at=created_at.isoformat(),
-            last_error=last_error,
-            text=text[:200],
-        )
+        _log_given_up(row)
 
     async def sweep(self) -> int:
         """Re-publish the due, unsent DMs of the platforms this process delivers (giving
@@ -229,14 +209,7 @@ class Outbox:
                 if taken.rowcount != 1:
                     continue
                 if given_up:
-                    self._gave_up(
-                        row.id,
-                        row.identity_key,
-                        row.attempts,
-                        row.created_at,
-                        row.last_error,
-                        row.text,
-                    )
+                    _log_given_up(row)
                     continue
                 links = tuple((label, url) for label, url in row.links)
                 claimed.append(
@@ -260,3 +233,16 @@ class Outbox:
                 log.exception("outbox sweep failed; the next one retries")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=SWEEP_INTERVAL.total_seconds())
+
+
+def _log_given_up(row: Any) -> None:
+    """`row`: an `OutboxMessage`, or a result row with the same columns."""
+    log.error(
+        "direct message given up",
+        outbox_id=row.id,
+        identity_key=row.identity_key,
+        attempts=row.attempts,
+        created_at=row.created_at.isoformat(),
+        last_error=row.last_error,
+        text=row.text[:200],
+    )

@@ -27,24 +27,17 @@ class DirectMessages:
         user_id = ids[1]
         try:
             await self._post(user_id, render.direct_message(message.text, message.links))
-        except (discord.Forbidden, discord.NotFound) as exc:
-            log.warning(
-                "direct message refused",
-                user_id=user_id,
-                status=exc.status,
-                code=exc.code,
-                outbox_id=message.id,
-            )
-            await outbox.refused(message.id, f"{exc.status} {exc.code}: {exc.text}")
         except discord.HTTPException as exc:
+            for_good = isinstance(exc, discord.Forbidden | discord.NotFound)  # closed, gone
             log.warning(
-                "direct message failed; retried later",
+                "direct message refused" if for_good else "direct message failed; retried later",
                 user_id=user_id,
                 status=exc.status,
                 code=exc.code,
                 outbox_id=message.id,
             )
-            await outbox.failed(message.id, f"{exc.status} {exc.code}: {exc.text}")
+            answer = outbox.refused if for_good else outbox.failed
+            await answer(message.id, f"{exc.status} {exc.code}: {exc.text}")
         except Exception as exc:  # the network, say: retried, and logged by the bus
             await outbox.failed(message.id, repr(exc))
             raise

@@ -209,25 +209,26 @@ async def test_mute_and_remove_reach_the_discord_stage(
     assert guild.voice[bob.user.id].channel_id is None
 
 
-async def test_closed_dms_are_logged_not_fatal(
-    bot: Bot, fake: FakeDiscord, server: Server, core: Core, clock: ManualClock
-) -> None:
-    fake.dms_closed.add(server.bob.user.id)
+async def bob_gets_a_free_ticket(bot: Bot, fake: FakeDiscord, server: Server, title: str) -> None:
+    """The host announces a free Space; bob clicks Get ticket (his ticket DM follows)."""
     await bot.answer(
         await fake.slash(
-            server.guild,
-            server.host,
-            "space create",
-            title="Quiet",
-            starts="tomorrow 18:00",
+            server.guild, server.host, "space create", title=title, starts="tomorrow 18:00",
             tickets=5,
         )
-    )
+    )  # fmt: skip
     [announcement] = fake.channel_messages(server.announce)
     answer = await bot.answer(
         await fake.click(server.guild, server.bob, announcement, "Get ticket")
     )
     assert "You're in!" in answer.text()
+
+
+async def test_closed_dms_are_logged_not_fatal(
+    bot: Bot, fake: FakeDiscord, server: Server, core: Core, clock: ManualClock
+) -> None:
+    fake.dms_closed.add(server.bob.user.id)
+    await bob_gets_a_free_ticket(bot, fake, server, "Quiet")
     assert fake.dms(server.bob) == []
     assert fake.calls_to("POST", rf"/channels/{G}/messages")[-1].status == 403
     [row] = await outbox_rows(core)
@@ -246,21 +247,7 @@ async def test_a_dm_discord_fails_to_take_is_resent_by_the_sweep(
     bot: Bot, fake: FakeDiscord, server: Server, core: Core, clock: ManualClock
 ) -> None:
     fake.dms_unavailable.add(server.bob.user.id)
-    await bot.answer(
-        await fake.slash(
-            server.guild,
-            server.host,
-            "space create",
-            title="Flaky",
-            starts="tomorrow 18:00",
-            tickets=5,
-        )
-    )
-    [announcement] = fake.channel_messages(server.announce)
-    answer = await bot.answer(
-        await fake.click(server.guild, server.bob, announcement, "Get ticket")
-    )
-    assert "You're in!" in answer.text()
+    await bob_gets_a_free_ticket(bot, fake, server, "Flaky")
     await bot.settle()
     assert fake.dms(server.bob) == []
     assert fake.calls_to("POST", rf"/channels/{G}/messages")[-1].status == 503
