@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import select
@@ -63,11 +64,25 @@ class Runner:
                 [sys.executable, "-m", "tests.scheduler.runner"],
                 env=env,
                 cwd=cwd,
+                stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=err,
                 text=True,
             )
         return cls(proc, [], log)
+
+    @classmethod
+    def prepare(cls, env: dict[str, str], cwd: Path) -> Runner:
+        """Start one that loads its modules and then waits for `go()`: what a test times
+        begins at `go()`, not at the (load-dependent) imports."""
+        runner = cls.start({**env, "RUNNER_WAIT_GO": "1"}, cwd)
+        runner.wait_for("IMPORTED", timeout=60)
+        return runner
+
+    def go(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("GO\n")
+        self.proc.stdin.flush()
 
     def wait_for(self, word: str, timeout: float = 20) -> None:
         """Wait until the runner prints a line `word` (reading the pipe unbuffered, so
@@ -91,6 +106,8 @@ class Runner:
         self.proc.wait(timeout=10)
 
     def stop(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -154,8 +171,17 @@ def now() -> datetime:
 
 
 async def wait_until(moment: datetime) -> None:
-    import asyncio
-
     delay = (moment - now()).total_seconds()
     if delay > 0:
         await asyncio.sleep(delay)
+
+
+async def wait_for_dms(path: Path, count: int, *, within: float = 30) -> list[dict[str, object]]:
+    """The DMs recorded so far, once there are at least `count` (or after `within` seconds:
+    the caller's assertion then says what is missing)."""
+    deadline = time.monotonic() + within
+    while len(messages := read_dms(path)) < count:
+        if time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.1)
+    return messages

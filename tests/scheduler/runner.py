@@ -5,7 +5,10 @@ idempotent), and every `DirectMessage` recorded. For the restart and failover te
     STAGEPASS_DATA_DIR=... [DATABASE_URL=...] RUNNER_DMS=dms.jsonl python -m tests.scheduler.runner
 
 Each DM is appended to RUNNER_DMS as one fsynced JSON line with this process's pid;
-stdout says READY once serving, then OWNER when this process owns the scheduler.
+stdout says READY once serving, then OWNER when this process owns the scheduler. With
+RUNNER_WAIT_GO set it says IMPORTED once its modules are loaded and waits for a line on
+stdin before it starts: the slow part of a start (imports) then happens before the test's
+timeline begins, so a loaded machine does not push deliveries past their grace.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import os
+import sys
 
 from bot.events import DirectMessage
 from bot.logs import configure
@@ -57,4 +61,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    if os.environ.get("RUNNER_WAIT_GO"):
+        print("IMPORTED", flush=True)
+        sys.stdin.readline()
     asyncio.run(main())

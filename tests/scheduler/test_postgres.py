@@ -29,7 +29,7 @@ from tests.scheduler.processes import (
     now,
     read_dms,
     runner_env,
-    wait_until,
+    wait_for_dms,
 )
 from tests.services import drop_postgres_database, fresh_postgres_database
 
@@ -96,25 +96,27 @@ async def test_failover_between_two_processes(tmp_path: Path) -> None:
     runners: list[Runner] = []
     try:
         await core.db.migrate()
-        t0 = now() + timedelta(seconds=6)
-        await book(core, t0, {"a": 3, "b": 10, "c": 13, "d": 16})
         env = runner_env(tmp_path / "data", dms, url)
-        owner = Runner.start(env, ROOT)
+        # Both load their modules before the timeline starts (see Runner.prepare).
+        owner = Runner.prepare(env, ROOT)
         runners.append(owner)
-        owner.wait_for("OWNER")
-        standby = Runner.start(env, ROOT)
+        standby = Runner.prepare(env, ROOT)
         runners.append(standby)
+        t0 = now() + timedelta(seconds=3)
+        await book(core, t0, {"a": 3, "b": 10, "c": 13, "d": 16})
+        owner.go()
+        owner.wait_for("OWNER")
+        standby.go()
         standby.wait_for("READY")
-        await wait_until(t0 + timedelta(seconds=6))
+        before_b = (t0 + timedelta(seconds=9) - now()).total_seconds()
+        delivered = await wait_for_dms(dms, 1, within=before_b)
         assert "OWNER" not in standby.lines
-        assert [m["key"] for m in read_dms(dms)] == ["shell:local:l-a"]
+        assert [m["key"] for m in delivered] == ["shell:local:l-a"]
         owner.kill()
+        assert now() < t0 + timedelta(seconds=10), "the owner outlived b's due time"
         standby.wait_for("OWNER", timeout=10)
-        await wait_until(t0 + timedelta(seconds=17))
-        for _ in range(50):
-            if len(read_dms(dms)) >= 4:
-                break
-            await asyncio.sleep(0.2)
+        until_d_is_late = (t0 + timedelta(seconds=16 + 15) - now()).total_seconds()
+        await wait_for_dms(dms, 4, within=until_d_is_late)
     finally:
         for runner in runners:
             runner.stop()
