@@ -6,12 +6,16 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit env browser lock clean
+.PHONY: run test check lint typecheck unit env browser lock clean
 
 run: $(STAMP)
 	$(BIN)/stagepass run --shell
 
 test: $(STAMP) browser lint typecheck unit
+
+# A fast loop while working: no browser, no PostgreSQL, no NATS, nothing slow.
+check: $(STAMP) lint typecheck
+	$(BIN)/pytest -q -m "not browser and not postgres and not nats and not slow" $(PYTEST_ARGS)
 
 env: $(STAMP)
 
