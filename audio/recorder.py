@@ -27,6 +27,7 @@ from av.stream import Stream
 
 from audio.errors import RecordingFailed
 from audio.opus import FRAME_SAMPLES, SAMPLE_RATE, TIME_BASE
+from bot.files import private_dir, private_file
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +75,8 @@ class Recorder:
         self._thread.start()
 
     def _open_file(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        container = av.open(str(self.partial), "w", format="ogg")
+        private_dir(self.path.parent)
+        container = av.open(str(private_file(self.partial)), "w", format="ogg")
         # The stream's libopus context is only opened by PyAV to write the OpusHead header;
         # it matches the mixer's encoders (mono, 48 kHz) and encodes nothing.
         self._stream = container.add_stream("libopus", rate=SAMPLE_RATE, layout="mono")

@@ -42,10 +42,10 @@ def reconcile(
         from bot.settings import load_settings
 
         settings = load_settings()
-        configure(settings.log_level, settings.log_format, None)
+        configure(settings.log_level, settings.log_format, None, secrets=settings.secret_values())
         core = Core.build(settings)
         try:
-            await core.db.migrate()
+            await core.db.migrate(cipher=lambda: core.cipher)
             billing = Billing.build(core)
             try:
                 report = await billing.reconcile(span)

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import secrets
-import stat
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -33,6 +31,8 @@ from billing.webhooks import WebhookProcessor, webhook_router
 from bot.core import Core
 from bot.errors import ConfigError
 from bot.events import HoldReleased
+from bot.files import secret_file
+from bot.logs import add_secrets
 from bot.models import CheckoutStatus
 
 log = structlog.get_logger(__name__)
@@ -44,17 +44,10 @@ RECONCILE_LOOKBACK = timedelta(hours=24)
 
 def load_dev_webhook_secret(data_dir: Path) -> str:
     """The TEST MODE's local signing secret, generated into the data directory once."""
-    path = data_dir / DEV_SECRET_FILE
-    if path.exists():
-        return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    secret = "whsec_dev_" + secrets.token_urlsafe(32)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
-    except FileExistsError:  # another process made it first
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as fh:
-        fh.write(secret + "\n")
+    secret = secret_file(
+        data_dir / DEV_SECRET_FILE, lambda: "whsec_dev_" + secrets.token_urlsafe(32)
+    )
+    add_secrets(secret)
     return secret
 
 

@@ -42,6 +42,7 @@ def _settings(log_file: bool = False) -> Settings:
         settings.log_level,
         settings.log_format,
         settings.data_dir / "stagepass.log" if log_file else None,
+        secrets=settings.secret_values(),
     )
     return settings
 
@@ -118,10 +119,11 @@ def db_upgrade(revision: str = "head") -> None:
 
     async def main() -> None:
         from bot.db import Database
+        from bot.encryption import settings_cipher
 
         db = Database(settings.resolved_database_url)
         try:
-            await db.migrate(revision)
+            await db.migrate(revision, cipher=lambda: settings_cipher(settings))
         finally:
             await db.dispose()
         print(f"Database is at {revision}.")

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 from bot.clock import Clock, SystemClock
 from bot.db import Database
+from bot.encryption import Cipher, settings_cipher
 from bot.events import EventBus
+from bot.files import private_dir
 from bot.outbox import Outbox
 from bot.ports import NoPayments, PaymentGateway
 from bot.services.context import Service, ServiceContext
@@ -32,6 +34,8 @@ class Core(Service):
     reminders: ReminderService
     #: direct messages kept until delivered; each adapter registers the platform it serves
     outbox: Outbox
+    #: encrypts the secrets kept in the database (Slack OAuth tokens)
+    cipher: Cipher
 
     @classmethod
     def build(
@@ -42,7 +46,9 @@ class Core(Service):
         clock: Clock | None = None,
         payments: PaymentGateway | None = None,
         signer: TokenSigner | None = None,
+        cipher: Cipher | None = None,
     ) -> Core:
+        private_dir(settings.data_dir)
         db = db or Database(settings.resolved_database_url)
         clock = clock or SystemClock()
         bus = EventBus()
@@ -60,6 +66,7 @@ class Core(Service):
             StageService(ctx, spaces),
             ReminderService(ctx, spaces),
             Outbox(db, bus, clock),
+            cipher or settings_cipher(settings),
         )
 
     def use_payments(self, payments: PaymentGateway) -> None:

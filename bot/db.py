@@ -9,10 +9,10 @@ PostgreSQL needs none of that: its row locks do the work.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import (
@@ -24,6 +24,10 @@ from sqlalchemy.ext.asyncio import (
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.errors import ConfigError
+from bot.files import private_dir, private_file, tighten
+
+if TYPE_CHECKING:
+    from bot.encryption import Cipher
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -51,6 +55,16 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _private_sqlite(path: Path) -> None:
+    """The database file made 0600 before SQLite opens it (its -wal and -shm files take
+    its mode); files an older run left readable are tightened."""
+    if not path.parent.exists():
+        private_dir(path.parent)
+    private_file(path)
+    for suffix in ("-wal", "-shm", "-journal"):
+        tighten(path.with_name(path.name + suffix))
+
+
 class Database:
     """Owns the engine; hands out read sessions and serialised write transactions."""
 
@@ -63,8 +77,8 @@ class Database:
         kwargs: dict[str, Any] = {"echo": echo}
         if self.is_sqlite:
             path = sa.engine.make_url(self.url).database
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            if path and path != ":memory:" and not path.startswith("file:"):
+                _private_sqlite(Path(path))
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
@@ -111,14 +125,21 @@ class Database:
                 raise
             await conn.commit()
 
-    async def migrate(self, revision: str = "head") -> None:
-        """Apply Alembic migrations up to `revision` (run on start and by `db upgrade`)."""
+    async def migrate(
+        self, revision: str = "head", *, cipher: Callable[[], Cipher] | None = None
+    ) -> None:
+        """Apply Alembic migrations up to `revision` (run on start and by `db upgrade`).
+
+        `cipher` gives the key for migrations that encrypt stored secrets (asked only when
+        there is something to encrypt); without it they read the settings themselves."""
         from alembic import command
         from alembic.config import Config
 
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+        if cipher is not None:
+            cfg.attributes["cipher"] = cipher
 
         def upgrade(sync_conn: sa.Connection) -> None:
             cfg.attributes["connection"] = sync_conn

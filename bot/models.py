@@ -562,8 +562,9 @@ class SlackInstallation(SQLModel, table=True):
     team_id: str = Field(default="", max_length=32, index=True)
     team_name: str = Field(default="", max_length=200)
     is_enterprise_install: bool = False
-    bot_token: str = Field(max_length=255)
-    bot_refresh_token: str | None = Field(default=None, max_length=255)
+    # encrypted at rest (`fernet:...`, bot/encryption.py): room for a long rotating token
+    bot_token: str = Field(max_length=1000)
+    bot_refresh_token: str | None = Field(default=None, max_length=1000)
     bot_token_expires_at: datetime | None = _dt(default=None, nullable=True)
     bot_id: str = Field(max_length=32)
     bot_user_id: str = Field(max_length=32)

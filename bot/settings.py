@@ -11,6 +11,7 @@ import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -83,6 +84,11 @@ class Settings(BaseSettings):
     # --- secrets -------------------------------------------------------------------------
     api_token: SecretStr | None = Field(None, validation_alias=_env("STAGEPASS_API_TOKEN"))
     signing_key: SecretStr | None = Field(None, validation_alias=_env("STAGEPASS_SIGNING_KEY"))
+    # Fernet key(s) for OAuth tokens stored in the database; comma-separated to rotate
+    # (the first encrypts, all decrypt). Unset: DATA_DIR/encryption.key, generated once.
+    encryption_key: SecretStr | None = Field(
+        None, validation_alias=_env("STAGEPASS_ENCRYPTION_KEY")
+    )
 
     # --- money ---------------------------------------------------------------------------
     default_currency: str = Field("usd", validation_alias=_env("STAGEPASS_DEFAULT_CURRENCY"))
@@ -338,6 +344,24 @@ class Settings(BaseSettings):
             return currency(value).code
         except UserError as exc:
             raise ValueError(exc.message) from None
+
+    def secret_values(self) -> set[str]:
+        """Every configured secret's value (SecretStr settings, TURN credentials, the
+        database password): what the logs mask wherever it appears."""
+        values: set[str] = set()
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                values.add(value.get_secret_value())
+        for server in self.ice_servers:
+            if server.credential is not None:
+                values.add(server.credential.get_secret_value())
+        if self.database_url:
+            values.add(urlsplit(self.database_url).password or "")
+        for value in list(values):  # a list setting (key rotation) is secret part by part
+            values.update(part.strip() for part in value.split(","))
+        values.discard("")
+        return values
 
     @property
     def resolved_database_url(self) -> str:

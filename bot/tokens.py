@@ -12,7 +12,6 @@ import base64
 import binascii
 import json
 import os
-import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +20,8 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
 from bot.errors import ConfigError, UserError
+from bot.files import secret_file
+from bot.logs import add_secrets
 
 TOKEN_VERSION = 1
 
@@ -104,7 +105,7 @@ class TokenVerifier:
 
 def load_signing_key(configured: str | None, data_dir: Path) -> SigningKey:
     """The configured key (base64 of the 32-byte seed) or the one stored in the data
-    directory — generated there, readable by the owner only, on first run."""
+    directory — generated there, readable by the owner only, on first run (race-free)."""
     if configured:
         try:
             seed = _b64d(configured.strip())
@@ -113,27 +114,15 @@ def load_signing_key(configured: str | None, data_dir: Path) -> SigningKey:
             raise ConfigError(
                 "Setting STAGEPASS_SIGNING_KEY: expected the base64 of a 32-byte Ed25519 seed"
             ) from None
-    path = data_dir / "signing.key"
-    if path.exists():
-        return SigningKey(_b64d(path.read_text().strip()))
-    data_dir.mkdir(parents=True, exist_ok=True)
-    key = SigningKey.generate()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(_b64e(bytes(key)) + "\n")
-    return key
+    stored = secret_file(data_dir / "signing.key", lambda: _b64e(bytes(SigningKey.generate())))
+    add_secrets(stored)
+    return SigningKey(_b64d(stored))
 
 
 def load_api_token(configured: str | None, data_dir: Path) -> str:
     """The configured operator API token, or one generated into the data directory."""
     if configured:
         return configured
-    path = data_dir / "api-token"
-    if path.exists():
-        return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    token = _b64e(os.urandom(24))
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(token + "\n")
+    token = secret_file(data_dir / "api-token", lambda: _b64e(os.urandom(24)))
+    add_secrets(token)
     return token

@@ -59,7 +59,7 @@ class Stagepass:
         only, for tests that install one package themselves)."""
         core = Core.build(settings)
         if migrate:
-            await core.db.migrate()
+            await core.db.migrate(cipher=lambda: core.cipher)
         Notices(core)
         dispatcher = Dispatcher(core)
         chat = Chat(core, dispatcher)

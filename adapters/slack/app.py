@@ -67,7 +67,11 @@ class SlackAdapter:
         self.config = config
         self.tasks = Tasks()
         coalescer = Coalescer()
-        self.store = InstallationStore(core.db, core.clock) if config.multi_workspace else None
+        self.store = (
+            InstallationStore(core.db, core.clock, cipher=core.cipher)
+            if config.multi_workspace
+            else None
+        )
         self.clients = WebClients(config, self.store)
         self.directory = Directory(config.moderator_group)
         self.home = Home(core, self.clients, coalescer)

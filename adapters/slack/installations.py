@@ -1,7 +1,9 @@
 """Workspaces that installed the app, and OAuth states, in the Stagepass database.
 
 `InstallationStore` is the slack-sdk store Bolt's OAuth flow saves into and its
-authorization reads from (bot tokens only: Stagepass asks for no user scopes). Bolt
+authorization reads from (bot tokens only: Stagepass asks for no user scopes). Tokens
+are encrypted in the database (the core's `Cipher`) and decrypted as rows are read; the
+logs learn each one, so they mask it. Bolt
 looks the workspace up before any listener runs, so before Slack gets its answer:
 lookups are cached for a minute, and when the cache is due but the database is slow
 the last known answer is used after `stale_after` seconds while the read finishes. An
@@ -33,6 +35,8 @@ from sqlmodel import col, select
 
 from bot.clock import Clock
 from bot.db import Database
+from bot.encryption import Cipher
+from bot.logs import add_secrets
 from bot.models import SlackInstallation, SlackOAuthState
 
 _log = logging.getLogger(__name__)  # the logger slack-sdk asks stores for
@@ -58,10 +62,12 @@ class InstallationStore(AsyncInstallationStore):
         *,
         cache_seconds: float = 60.0,
         stale_after: float = 1.0,
+        cipher: Cipher,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.db = db
         self.clock = clock
+        self.cipher = cipher
         self.cache_seconds = cache_seconds
         self.stale_after = stale_after
         self._monotonic = monotonic
@@ -95,13 +101,14 @@ class InstallationStore(AsyncInstallationStore):
 
     async def _upsert(self, bot: Bot, *, installer: str | None, channel: str | None) -> None:
         key = _key(bot.enterprise_id, bot.team_id, bot.is_enterprise_install)
+        add_secrets(bot.bot_token, bot.bot_refresh_token)
         values: dict[str, Any] = {
             "app_id": bot.app_id or "",
             "enterprise_name": bot.enterprise_name or "",
             "team_name": bot.team_name or "",
             "is_enterprise_install": bool(bot.is_enterprise_install),
-            "bot_token": bot.bot_token,
-            "bot_refresh_token": bot.bot_refresh_token,
+            "bot_token": self.cipher.encrypt(bot.bot_token),
+            "bot_refresh_token": self.cipher.encrypt_optional(bot.bot_refresh_token),
             "bot_token_expires_at": _when(bot.bot_token_expires_at),
             "bot_id": bot.bot_id,
             "bot_user_id": bot.bot_user_id,
@@ -190,7 +197,18 @@ class InstallationStore(AsyncInstallationStore):
                     )
                 )
             ).first()
+        row = self._opened(row)
         self._cache[key] = (self._monotonic(), row)
+        return row
+
+    def _opened(self, row: SlackInstallation | None) -> SlackInstallation | None:
+        """`row` (detached: its session is closed) with its tokens decrypted; the logs
+        learn them. Nothing writes such a row back: `_upsert` reads its own."""
+        if row is None:
+            return None
+        row.bot_token = self.cipher.decrypt(row.bot_token)
+        row.bot_refresh_token = self.cipher.decrypt_optional(row.bot_refresh_token)
+        add_secrets(row.bot_token, row.bot_refresh_token)
         return row
 
     async def installation_for_team(self, team_id: str) -> SlackInstallation | None:
@@ -199,11 +217,12 @@ class InstallationStore(AsyncInstallationStore):
         if row is not None:
             return row
         async with self.db.session() as session:
-            return (
+            row = (
                 await session.exec(
                     select(SlackInstallation).where(SlackInstallation.team_id == team_id)
                 )
             ).first()
+        return self._opened(row)
 
     async def async_find_bot(
         self,

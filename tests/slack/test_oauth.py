@@ -99,7 +99,9 @@ async def test_install_use_and_uninstall(oauth: Slack) -> None:
     assert access.params["code"] == "the-code"
     assert access.params["basic_auth"] == "1234.5678:oauth-client-secret"
     [row] = await installations(oauth)
-    assert (row.team_id, row.bot_token, row.announce_channel_id) == (TEAM2, TOKEN2, "CSHOWS")
+    assert (row.team_id, row.announce_channel_id) == (TEAM2, "CSHOWS")
+    assert TOKEN2 not in row.bot_token  # encrypted at rest
+    assert oauth.core.cipher.decrypt(row.bot_token) == TOKEN2
     assert row.installer_user_id == HOST and row.team_name == "Team Two"
 
     # the state is used up: the same redirect again is refused
@@ -158,7 +160,7 @@ async def test_reinstall_updates_the_row(oauth: Slack) -> None:
     oauth.fake.tokens["xoxb-two-new"] = TEAM2
     await install(oauth)
     [row] = await installations(oauth)
-    assert row.bot_token == "xoxb-two-new"
+    assert oauth.core.cipher.decrypt(row.bot_token) == "xoxb-two-new"
 
 
 async def test_a_slow_database_does_not_hold_up_the_answer(oauth: Slack) -> None:
