@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.errors import ConfigError
-from bot.files import private_dir, private_file, tighten
+from bot.files import parent_dir, private_file, tighten
 
 if TYPE_CHECKING:
     from bot.encryption import Cipher
@@ -58,8 +58,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 def _private_sqlite(path: Path) -> None:
     """The database file made 0600 before SQLite opens it (its -wal and -shm files take
     its mode); files an older run left readable are tightened."""
-    if not path.parent.exists():
-        private_dir(path.parent)
+    parent_dir(path)
     private_file(path)
     for suffix in ("-wal", "-shm", "-journal"):
         tighten(path.with_name(path.name + suffix))

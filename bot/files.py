@@ -37,6 +37,14 @@ def private_dir(path: Path) -> Path:
     return path
 
 
+def parent_dir(path: Path) -> Path:
+    """`path`'s directory, created 0700 when missing; an existing one is left as it is (it
+    may not be Stagepass's own: a database or lock file the operator put elsewhere)."""
+    if not path.parent.exists():
+        private_dir(path.parent)
+    return path.parent
+
+
 def private_file(path: Path) -> Path:
     """Make sure `path` exists and only its owner may read or write it (an existing file
     keeps its content). SQLite gives the `-wal` and `-shm` files it creates the database
