@@ -3,18 +3,21 @@ with a manual clock, and the in-memory chat."""
 
 from __future__ import annotations
 
+import io
 import logging
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from adapters.shell.chat import Chat
 from bot.clock import ManualClock
 from bot.commands.handlers import Dispatcher
 from bot.core import Core
 from bot.db import Database
+from bot.logs import SLICE, redactor
 from bot.notices import Notices
 from bot.settings import Settings, load_settings
 from tests.services import drop_postgres_database, fresh_postgres_database
@@ -38,6 +41,29 @@ def _logging_levels_restored() -> Iterator[None]:
     for name, logger in list(manager.loggerDict.items()):
         if isinstance(logger, logging.Logger):
             logger.setLevel(before.get(name, logging.NOTSET))
+
+
+@pytest.fixture
+def log_output(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
+    """A buffer for a test that sets logging up as `stagepass run` does (`bot.logs.configure`
+    with `stream=`), on a 200-column terminal; logging is put back as it was afterwards."""
+    monkeypatch.setenv("COLUMNS", "200")
+    root = logging.getLogger()
+    handlers, config = root.handlers[:], structlog.get_config()
+    yield io.StringIO()
+    root.handlers[:] = handlers
+    structlog.configure(**config)
+    redactor.clear()
+
+
+def leaks(text: str, *secrets: str) -> set[str]:
+    """The 16-character slices of `secrets` that `text` shows."""
+    return {
+        secret[i : i + SLICE]
+        for secret in secrets
+        for i in range(len(secret) - SLICE + 1)
+        if secret[i : i + SLICE] in text
+    }
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,36 +21,15 @@ from bot.core import Core
 from bot.db import Database
 from bot.http import create_app
 from bot.http.dependencies import BearerAuth
-from bot.logs import SLICE, Redactor, add_secrets, configure, redactor
+from bot.logs import Redactor, add_secrets, configure
 from bot.settings import Settings
+from tests.conftest import leaks
 
 OPERATOR_TOKEN = "op-Zq8Xv2Lr5Tn1Wc7Yb4Kd9Hf3Jm6Ps0Ga"
 SLACK_TOKEN = "xoxb-2718281828-3141592653-QwErTyUiOpAsDfGhJkLzXcVb"
 STRIPE_KEY = "sk_test_51NotARealKeyButLongEnough0123456789"
 LEARNED = "xoxb-9999999999-8888888888-LearnedAtRuntimeToken01"
 LOCAL_MARKER = "a-local-variable-nobody-should-see"
-
-
-def slices(secret: str) -> set[str]:
-    return {secret[i : i + SLICE] for i in range(len(secret) - SLICE + 1)}
-
-
-def leaks(text: str, *secrets: str) -> set[str]:
-    return {piece for secret in secrets for piece in slices(secret) if piece in text}
-
-
-@pytest.fixture
-def log_output(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
-    """The process's logging set up as `stagepass run` does on a 200-column terminal
-    (colours on), writing into a buffer; put back as it was afterwards."""
-    monkeypatch.setenv("COLUMNS", "200")
-    root = logging.getLogger()
-    handlers, config = root.handlers[:], structlog.get_config()
-    out = io.StringIO()
-    yield out
-    root.handlers[:] = handlers
-    structlog.configure(**config)
-    redactor.clear()
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ requests from that workspace use it, and uninstalling forgets it."""
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 import urllib.parse
 from typing import Any
@@ -13,7 +14,9 @@ from pydantic import SecretStr
 from sqlmodel import select
 
 from bot.db import Database
+from bot.logs import configure
 from bot.models import SlackInstallation, SlackOAuthState
+from tests.conftest import leaks
 from tests.slack.conftest import HOST, Slack
 from tests.slack.fake_slack import BOT_USER
 
@@ -183,3 +186,26 @@ async def test_a_slow_database_does_not_hold_up_the_answer(oauth: Slack) -> None
     oauth.db.gate.set()
     [reply] = await oauth.fake.wait_for("response_url:" + name)
     assert reply.params["text"].startswith("No upcoming Spaces here.")
+
+
+async def test_a_failing_slack_call_logs_no_token(oauth: Slack, log_output: io.StringIO) -> None:
+    """A workspace's bot token is learned at install, not configured: when a Web API call
+    with it fails, the logged traceback (slack-sdk's frames held it in `headers`) shows
+    neither the token nor any frame's locals."""
+    long_token = "xoxb-5550001234-5550004321-TeamTwoLongBotTokenValue"
+    oauth.fake.oauth_access["access_token"] = long_token
+    oauth.fake.tokens = {long_token: TEAM2}
+    configure("info", "console", secrets=oauth.core.settings.secret_values(), colors=True,
+              stream=log_output)
+    await install(oauth)
+    oauth.fake.fail("chat.postMessage", "internal_error")
+    response, name = await oauth.command(
+        HOST, "/space", 'create title:"Team two" starts:"2030-01-05 18:00" tickets:5'
+    )
+    assert "Space #1 is announced." in (await oauth.answer(response, name))["text"]
+    await oauth.settle()
+    text = log_output.getvalue()
+    assert "slack update failed" in text and "internal_error" in text
+    assert "slack_sdk" in text  # the traceback went through the SDK's frames ...
+    assert "Authorization" not in text  # ... and printed none of their locals
+    assert leaks(text, long_token, "oauth-client-secret", "a-long-random-state-secret") == set()
