@@ -7,7 +7,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,10 @@ from bot.db import Database
 from bot.encryption import KEY_FILE, PREFIX, Cipher, load_cipher
 from bot.files import secret_file
 from bot.logs import configure
+from bot.models import SlackInstallation
 from bot.settings import Settings
 from bot.tokens import load_api_token, load_signing_key
+from tests.services import drop_postgres_database, fresh_postgres_database
 
 TOKEN = "xoxb-1111111111-2222222222-PlainTextWouldBeBad"
 
@@ -168,56 +171,55 @@ async def test_oauth_tokens_are_not_plaintext_in_the_database_file(
     await store.close()
 
 
-async def test_migration_encrypts_an_old_plain_row(settings: Settings) -> None:
-    db = Database(f"sqlite+aiosqlite:///{settings.data_dir / 'old.db'}")
-    cipher = load_cipher(None, settings.data_dir)
-    try:
-        await db.migrate("0007")
-        async with db.engine.begin() as conn:
-            await conn.execute(
-                sa.text(
-                    "INSERT INTO slack_installations (app_id, enterprise_id, enterprise_name,"
-                    " team_id, team_name, is_enterprise_install, bot_token, bot_refresh_token,"
-                    " bot_id, bot_user_id, bot_scopes, installer_user_id, installed_at)"
-                    " VALUES ('A1', '', '', 'T0OLD', 'Old', 0, :token, NULL, 'B1', 'U1', '',"
-                    " 'U0', '2030-01-01 00:00:00.000000')"
-                ),
-                {"token": TOKEN},
-            )
-        await db.migrate(cipher=lambda: cipher)
-        stored = await _stored_token(db)
-        assert stored.startswith(PREFIX) and cipher.decrypt(stored) == TOKEN
-        await db.migrate(cipher=lambda: cipher)  # again: nothing is encrypted twice
-        assert await _stored_token(db) == stored
-        await _downgrade(db, "0007", cipher)
-        assert await _stored_token(db) == TOKEN
-    finally:
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def empty_db(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Database]:
+    """A database with no tables yet: SQLite in the data dir, then PostgreSQL."""
+    if request.param == "sqlite":
+        db = Database(f"sqlite+aiosqlite:///{settings.data_dir / 'old.db'}")
+        yield db
         await db.dispose()
+        return
+    url, name = fresh_postgres_database()
+    db = Database(url)
+    yield db
+    await db.dispose()
+    drop_postgres_database(name)
 
 
-async def test_the_migration_finds_the_apps_key_in_the_data_dir(settings: Settings) -> None:
+async def _install_plain_row(db: Database) -> None:
+    """A workspace installed before tokens were encrypted (schema 0007)."""
+    await db.migrate("0007")
+    row = {
+        "app_id": "A1", "enterprise_id": "", "enterprise_name": "", "team_id": "T0OLD",
+        "team_name": "Old", "is_enterprise_install": False, "bot_token": TOKEN,
+        "bot_refresh_token": None, "bot_id": "B1", "bot_user_id": "U1", "bot_scopes": "",
+        "installer_user_id": "U0", "installed_at": datetime(2030, 1, 1, tzinfo=UTC),
+    }
+    async with db.engine.begin() as conn:
+        await conn.execute(sa.insert(SlackInstallation.__table__), [row])
+
+
+async def test_migration_encrypts_an_old_plain_row(empty_db: Database, settings: Settings) -> None:
+    cipher = load_cipher(None, settings.data_dir)
+    await _install_plain_row(empty_db)
+    await empty_db.migrate(cipher=lambda: cipher)
+    stored = await _stored_token(empty_db)
+    assert stored.startswith(PREFIX) and cipher.decrypt(stored) == TOKEN
+    await empty_db.migrate(cipher=lambda: cipher)  # again: nothing is encrypted twice
+    assert await _stored_token(empty_db) == stored
+    await _downgrade(empty_db, "0007", cipher)
+    assert await _stored_token(empty_db) == TOKEN
+
+
+async def test_the_migration_finds_the_apps_key_in_the_data_dir(
+    empty_db: Database, settings: Settings
+) -> None:
     """Without a key handed in (the `alembic` command), the migration reads the settings:
     the same encryption.key the app then opens the rows with."""
     assert Path.cwd() / "data" == settings.data_dir  # what the settings say by default
-    db = Database(f"sqlite+aiosqlite:///{settings.data_dir / 'old.db'}")
-    try:
-        await db.migrate("0007")
-        async with db.engine.begin() as conn:
-            await conn.execute(
-                sa.text(
-                    "INSERT INTO slack_installations (app_id, enterprise_id, enterprise_name,"
-                    " team_id, team_name, is_enterprise_install, bot_token, bot_id,"
-                    " bot_user_id, bot_scopes, installer_user_id, installed_at) VALUES ('A1',"
-                    " '', '', 'T0OLD', 'Old', 0, :token, 'B1', 'U1', '', 'U0',"
-                    " '2030-01-01 00:00:00.000000')"
-                ),
-                {"token": TOKEN},
-            )
-        await db.migrate()
-        app_cipher: Cipher = load_cipher(None, settings.data_dir)
-        assert app_cipher.decrypt(await _stored_token(db)) == TOKEN
-    finally:
-        await db.dispose()
+    await _install_plain_row(empty_db)
+    await empty_db.migrate()
+    assert load_cipher(None, settings.data_dir).decrypt(await _stored_token(empty_db)) == TOKEN
 
 
 async def _stored_token(db: Database) -> str:
