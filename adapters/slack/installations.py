@@ -1,13 +1,13 @@
 """Workspaces that installed the app, and OAuth states, in the Stagepass database.
 
 `InstallationStore` is the slack-sdk store Bolt's OAuth flow saves into and its
-authorization reads from (bot tokens only: Stagepass asks for no user scopes). Tokens
-are encrypted in the database (the core's `Cipher`) and decrypted as rows are read; the
-logs learn each one, so they mask it. Bolt
+authorization reads from (bot tokens only: Stagepass asks for no user scopes). Bolt
 looks the workspace up before any listener runs, so before Slack gets its answer:
 lookups are cached for a minute, and when the cache is due but the database is slow
 the last known answer is used after `stale_after` seconds while the read finishes. An
 uninstall clears the cache at once in this process (others follow within a minute).
+Tokens are encrypted in the database (the core's `Cipher`) and decrypted as rows are
+read; the logs learn each one, so they mask it.
 
 `StateStore` issues OAuth `state` values that are signed with SLACK_STATE_SECRET (a
 forged one is refused without touching the database) and stored, so each is used once.
