@@ -148,10 +148,21 @@ def tickets_verify(token: str) -> None:
                 return 1
             claims = admission.claims
             holder = await core.identities.get(int(claims.holder_key))
+            seat = await core.stage.seat(
+                admission.space, holder, moderator=claims.role == "moderator"
+            )
+            if seat.removed:
+                print(
+                    f"REMOVED: ticket {claims.ticket_id} for Space #{claims.space_id} "
+                    f"({admission.space.title}) is still valid, but {holder.display_name} "
+                    f"({holder.key}) was removed from the stage; it admits nobody until a "
+                    "moderator uses /stage allow."
+                )
+                return 1
             print(
                 f"VALID ticket {claims.ticket_id} for Space #{claims.space_id} "
                 f"({admission.space.title})\nholder: {holder.display_name} ({holder.key})\n"
-                f"role: {claims.role}\nexpires: {claims.expires_at.isoformat()}"
+                f"role: {seat.role.value}\nexpires: {claims.expires_at.isoformat()}"
             )
             return 0
 

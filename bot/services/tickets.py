@@ -251,12 +251,15 @@ class TicketService(Service):
         space_id: int,
         reason: str = "",
         progress: ProgressFn | None = None,
+        *,
+        confirm_live: bool = False,
     ) -> tuple[int, int]:
-        """Cancel a Space, release its holds and refund every valid ticket exactly once.
+        """Cancel a Space, release its holds and refund every valid ticket exactly once
+        (a live one only with `confirm_live`: it ends, and everyone is refunded).
 
         Returns (closed, failed). A refund that fails is logged and left valid, so the
         next run (or billing's reconciliation) finishes it; it is never done twice."""
-        space = await self.spaces.mark_cancelled(actor, space_id, reason)
+        space = await self.spaces.mark_cancelled(actor, space_id, reason, confirm_live=confirm_live)
         return await self.close_all(
             space, reason=reason or "The Space was cancelled.", progress=progress
         )
@@ -323,6 +326,23 @@ class TicketService(Service):
             query = query.where(Ticket.status == TicketStatus.VALID.value)
         async with self.db.session() as session:
             return list(await session.exec(query))
+
+    async def holders(self, space_id: int) -> list[Identity]:
+        """Everyone holding a valid ticket for a Space, once each (whom its changes concern)."""
+        async with self.db.session() as session:
+            rows = await session.exec(
+                select(Identity)
+                .where(
+                    col(Identity.id).in_(
+                        select(Ticket.holder_id).where(
+                            Ticket.space_id == space_id,
+                            Ticket.status == TicketStatus.VALID.value,
+                        )
+                    )
+                )
+                .order_by(col(Identity.id))
+            )
+            return list(rows)
 
     async def get_hold(self, hold_id: str) -> Hold:
         async with self.db.session() as session:

@@ -1,0 +1,110 @@
+"""Every refusal that a Space's state causes, worded once: what is wrong, and what to do
+next. Services raise these; adapters only show `message`.
+
+Each function returns the `UserError` for the caller to raise, so the call site reads
+`raise refusals.not_now(space, Action.CANCEL)`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.commands.times import format_delta
+from bot.errors import Conflict
+from bot.models import Space, SpaceStatus
+from bot.permissions import Action
+
+#: how each action reads after "so it can't be …"
+_PASSIVE = {
+    Action.EDIT: "edited",
+    Action.CANCEL: "cancelled",
+    Action.START: "started",
+    Action.END: "ended",
+    Action.MANAGE_COHOSTS: "given co-hosts",
+    Action.RUN_STAGE: "run",
+}
+
+
+def _state(space: Space) -> str:
+    match space.status:
+        case SpaceStatus.LIVE:
+            return "is live"
+        case SpaceStatus.ENDED:
+            return "has ended"
+        case SpaceStatus.CANCELLED:
+            return "was cancelled"
+        case SpaceStatus.SCHEDULED:
+            return "has not started yet"
+        case _:
+            return f"is {space.status.value}"
+
+
+def _next_step(space: Space, action: Action) -> str:
+    n = space.id
+    match space.status:
+        case SpaceStatus.ENDED | SpaceStatus.CANCELLED:
+            return "announce a new one with /space create"
+        case SpaceStatus.LIVE if action == Action.CANCEL:
+            return f"use /space end {n}, or add confirm:yes to end it and refund every ticket"
+        case SpaceStatus.LIVE:
+            return f"it is on now; end it with /space end {n} when you are done"
+        case _ if action == Action.END:
+            return f"start it with /space start {n}, or cancel it with /space cancel {n}"
+        case _ if action == Action.RUN_STAGE:
+            return f"the stage opens when it starts (/space start {n})"
+        case _:
+            return f"see /space info {n}"
+
+
+def not_now(space: Space, action: Action) -> Conflict:
+    """`action` does not fit the Space's state: "Space #3 is live, so it can't be
+    cancelled; use /space end 3, or add confirm:yes to end it and refund every ticket"."""
+    what = _PASSIVE.get(action, action.value)
+    subject = "its stage" if action == Action.RUN_STAGE else "it"
+    return Conflict(
+        f"Space #{space.id} {_state(space)}, so {subject} can't be {what}; "
+        f"{_next_step(space, action)}."
+    )
+
+
+def start_cannot_move(space: Space) -> Conflict:
+    return Conflict(
+        f"Space #{space.id} is live, so its start time can't move; "
+        f"end it with /space end {space.id} when you are done."
+    )
+
+
+def price_locked(space: Space) -> Conflict:
+    return Conflict(
+        f"{space.sold} ticket(s) for Space #{space.id} are already sold, so its price can't "
+        f"change; to sell at a new price, cancel it (/space cancel {space.id} refunds every "
+        "ticket) and announce it again."
+    )
+
+
+def capacity_below_sold(sold: int) -> Conflict:
+    return Conflict(
+        f"{sold} ticket(s) are already sold, so there can't be fewer tickets than that; "
+        f"pick tickets:{sold} or more."
+    )
+
+
+def early_start(space: Space, ahead: timedelta) -> Conflict:
+    """Starting long before the announced time surprises ticket holders: ask first."""
+    return Conflict(
+        f"Space #{space.id} is announced to start in {format_delta(ahead)}; starting now "
+        "tells every ticket holder it started early. To go ahead, use "
+        f"/space start {space.id} confirm:yes."
+    )
+
+
+def removed_from_stage(name: str | None = None) -> Conflict:
+    """Someone removed from a stage tries to join or speak (`name`: when staff act on them)."""
+    if name is None:
+        return Conflict(
+            "You were removed from this Space's stage; a moderator can let you back in "
+            "with /stage allow."
+        )
+    return Conflict(
+        f"{name} was removed from this Space's stage; let them back in with /stage allow first."
+    )
