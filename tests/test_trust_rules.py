@@ -112,6 +112,27 @@ async def test_state_refusals_say_what_to_do_next(
     assert reply.error and reply.text == (
         "Space #1 has ended, so it can't be edited; announce a new one with /space create."
     )
+    for who, command, expected in [
+        (
+            "bob",
+            "/ticket buy 1",
+            "Space #1 has ended, so its tickets are not on sale; see what is coming up with "
+            "/space list.",
+        ),
+        (
+            "bob",
+            "/remind on 1",
+            "Space #1 has ended, so there is nothing to be reminded of; see what is coming "
+            "up with /space list.",
+        ),
+        (
+            "alice",
+            "/stage queue",
+            "No Space is live here right now; name one, e.g. space:12.",
+        ),
+    ]:
+        reply = await chat.say(who, command)
+        assert reply.error and reply.text == expected, reply.text
 
 
 async def test_starting_long_before_the_announced_time_needs_confirm(
@@ -234,6 +255,10 @@ async def test_a_speaker_whose_ticket_is_revoked_leaves_the_speaker_list(
     assert bob.id is not None
     [ticket] = await core.tickets.tickets_of(bob.id, 1)
     await _ok(chat, "alice", f"/ticket refund {ticket.id}")
+    again = await chat.say("alice", f"/ticket refund {ticket.id}")
+    assert again.error and again.text == (
+        f"Ticket {ticket.id} is already revoked; there is nothing left to refund."
+    )
 
     assert [s.identity.user_id for s in (await core.stage.state(1)).speakers] == ["carol"]
     seat = await core.stage.seat(await core.spaces.get(1), bob)

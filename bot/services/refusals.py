@@ -67,6 +67,25 @@ def not_now(space: Space, action: Action) -> Conflict:
     )
 
 
+def not_on_sale(space: Space) -> Conflict:
+    """A ticket asked for a Space that no longer (or not yet) sells them."""
+    return Conflict(
+        f"Space #{space.id} {_state(space)}, so its tickets are not on sale; "
+        "see what is coming up with /space list."
+    )
+
+
+def no_reminders(space: Space) -> Conflict:
+    return Conflict(
+        f"Space #{space.id} {_state(space)}, so there is nothing to be reminded of; "
+        "see what is coming up with /space list."
+    )
+
+
+def ticket_closed(ticket_id: str, status: str) -> Conflict:
+    return Conflict(f"Ticket {ticket_id} is already {status}; there is nothing left to refund.")
+
+
 def start_cannot_move(space: Space) -> Conflict:
     return Conflict(
         f"Space #{space.id} is live, so its start time can't move; "

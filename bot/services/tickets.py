@@ -18,12 +18,12 @@ import structlog
 from sqlmodel import col, select
 
 from bot.actors import Actor
-from bot.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from bot.errors import InvalidInput, NotFound, PermissionDenied
 from bot.events import HoldCreated, HoldReleased, TicketClosed, TicketIssued
 from bot.models import Hold, HoldStatus, Identity, Space, Ticket, TicketStatus
 from bot.permissions import Action, require
 from bot.ports import Checkout, Confirmation, Payment, PaymentRecorder
-from bot.services import audit
+from bot.services import audit, refusals
 from bot.services.claims import ClaimDesk
 from bot.services.confirmations import ConfirmDesk
 from bot.services.context import Service, ServiceContext
@@ -302,7 +302,7 @@ class TicketService(Service):
         space = await self.spaces.get_in(ticket.space_id, actor.community_id)
         require(Action.REFUND, await self.spaces.roles(space, actor))
         if ticket.status != TicketStatus.VALID:
-            raise Conflict(f"Ticket {ticket_id} is already {ticket.status.value}.")
+            raise refusals.ticket_closed(ticket_id, ticket.status.value)
         me = await self.identities.ensure(actor)
         await self.refund(ticket, reason="Refunded by the host.", actor_id=me.id)
         return await self.get(ticket_id)
