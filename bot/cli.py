@@ -137,6 +137,7 @@ def tickets_verify(token: str) -> None:
     settings = _settings()
 
     async def main() -> int:
+        from bot.services import refusals
         from bot.wiring import running
 
         async with running(settings) as stagepass:
@@ -152,11 +153,10 @@ def tickets_verify(token: str) -> None:
                 admission.space, holder, moderator=claims.role == "moderator"
             )
             if seat.removed:
+                refusal = refusals.holder_removed(f"{holder.display_name} ({holder.key})")
                 print(
                     f"REMOVED: ticket {claims.ticket_id} for Space #{claims.space_id} "
-                    f"({admission.space.title}) is still valid, but {holder.display_name} "
-                    f"({holder.key}) was removed from the stage; it admits nobody until a "
-                    "moderator uses /stage allow."
+                    f"({admission.space.title}): {refusal.message}"
                 )
                 return 1
             print(

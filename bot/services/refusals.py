@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.commands.times import format_delta
-from bot.errors import Conflict
+from bot.errors import Conflict, PermissionDenied
 from bot.models import Space, SpaceStatus
 from bot.permissions import Action
 
@@ -114,6 +114,14 @@ def early_start(space: Space, ahead: timedelta) -> Conflict:
         f"Space #{space.id} is announced to start in {format_delta(ahead)}; starting now "
         "tells every ticket holder it started early. To go ahead, use "
         f"/space start {space.id} confirm:yes."
+    )
+
+
+def holder_removed(name: str) -> PermissionDenied:
+    """A ticket whose holder was removed from the stage: valid, but it admits nobody."""
+    return PermissionDenied(
+        f"{name} was removed from this Space's stage, so the ticket admits nobody until a "
+        "moderator uses /stage allow."
     )
 
 

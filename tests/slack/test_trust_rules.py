@@ -10,7 +10,8 @@ from bot.clock import ManualClock
 from bot.models import SpaceStatus
 from tests.discord.test_money_and_stage import StubPayments
 from tests.slack.conftest import BOB, HOST, Slack
-from tests.slack.test_story import buy, create_space
+from tests.slack.test_commands import buttons, texts
+from tests.slack.test_story import buy, create_space, home
 
 
 async def _say(slack: Slack, user: str, command: str, text: str) -> dict[str, object]:
@@ -54,12 +55,17 @@ async def test_a_removal_shows_until_stage_allow(slack: Slack) -> None:
     assert "removed from the stage by a moderator" in str(shown["text"])
     asked = await _say(slack, BOB, "/stage", "request")
     assert "/stage allow" in str(asked["text"])
+    blocks = await home(slack, BOB)  # the App Home lists the ticket by the same seat rule
+    assert "removed from the stage by a moderator" in texts(blocks)
+    assert not [b for b in buttons(blocks) if b.get("text", {}).get("text") == "Join"]
 
     allowed = await _say(slack, HOST, "/stage", f"allow <@{BOB}|bob>")
     assert allowed["response_type"] == "in_channel"
     assert allowed["text"] == "bob may join the Space's stage again."
     shown = await _say(slack, BOB, "/ticket", "show")
     assert "removed" not in str(shown["text"])
+    blocks = await home(slack, BOB)
+    assert [b for b in buttons(blocks) if b.get("text", {}).get("text") == "Join"]
     assert any("let you back into Open mic" in c.params["text"] for c in slack.fake.dms_to(BOB))
 
 
