@@ -134,9 +134,11 @@ def _check_transport(audio: sdp.MediaDescription) -> None:
         raise BadOffer("The offer has no DTLS fingerprint.")
     for fingerprint in audio.dtls.fingerprints:
         size = _FINGERPRINTS.get(fingerprint.algorithm.lower())
-        if size is None or not re.fullmatch(
-            r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2})*", fingerprint.value
-        ) or len(fingerprint.value) != size * 3 - 1:
+        if (
+            size is None
+            or not re.fullmatch(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2})*", fingerprint.value)
+            or len(fingerprint.value) != size * 3 - 1
+        ):
             raise BadOffer("The offer's DTLS fingerprint must be a SHA-256/384/512 digest.")
     if not audio.rtcp_mux:
         raise BadOffer("The offer must use rtcp-mux.")
@@ -144,9 +146,7 @@ def _check_transport(audio: sdp.MediaDescription) -> None:
     if len(candidates) > MAX_CANDIDATES:
         raise BadOffer("The offer has too many ICE candidates.")
     for candidate in candidates:
-        if not (
-            _address(candidate.ip) is not None or _MDNS.match(candidate.ip)
-        ) or not (
+        if not (_address(candidate.ip) is not None or _MDNS.match(candidate.ip)) or not (
             candidate.component in (1, 2)
             and 0 <= candidate.port <= 65_535
             and 0 <= candidate.priority < 2**32

@@ -89,6 +89,11 @@ class RoomRegistry:
         await self.aclose()
 
     @property
+    def room_settings(self) -> RoomSettings:
+        """The tuning every room of this registry gets."""
+        return self._settings
+
+    @property
     def relays(self) -> bool:
         """True on an edge: rooms here are listeners-only relays of an origin's rooms."""
         return self.link is not None and self.link.relays
