@@ -69,6 +69,16 @@ async def world(
         await close_world(world)
 
 
+@pytest.fixture
+async def idle_world(core: Core, settings: Settings, metrics: AudioMetrics) -> AsyncIterator[World]:
+    """A Space that is scheduled, not live yet."""
+    world = await build_world(core, settings, metrics, live=False)
+    try:
+        yield world
+    finally:
+        await close_world(world)
+
+
 async def post_offer(world: World, token: str, sdp: str) -> tuple[int, dict[str, Any]]:
     response = await world.http.post(
         f"/rooms/{world.space_id}/offer", json={"sdp": sdp, "type": "offer", "token": token}
@@ -131,61 +141,48 @@ async def test_any_failure_of_negotiation_is_a_422_and_the_peer_is_released(
 
 
 async def test_a_space_started_by_another_process_opens_its_room_on_the_first_offer(
-    core: Core, settings: Settings, metrics: AudioMetrics
+    idle_world: World,
 ) -> None:
-    world = await build_world(core, settings, metrics, live=False)
-    try:
-        ann = await world.ticket("ann")
-        # Another process starts the Space: this one's SpaceStarted handler does not open it.
-        world.audio.serving = False
-        await world.start()
-        world.audio.serving = True
-        assert world.audio.registry.get(world.space_id) is None
+    world = idle_world
+    ann = await world.ticket("ann")
+    # Another process starts the Space: this one's SpaceStarted handler does not open it.
+    world.audio.serving = False
+    await world.start()
+    world.audio.serving = True
+    assert world.audio.registry.get(world.space_id) is None
 
-        client = await world.join(ann)
-        assert ann.key in world.room()
-        assert client.pc.connectionState == "connected"
-    finally:
-        await close_world(world)
+    client = await world.join(ann)
+    assert ann.key in world.room()
+    assert client.pc.connectionState == "connected"
 
 
-async def test_no_room_opens_for_an_offer_to_a_space_that_is_not_live(
-    core: Core, settings: Settings, metrics: AudioMetrics
-) -> None:
-    world = await build_world(core, settings, metrics, live=False)
-    try:
-        ann = await world.ticket("ann")
-        status, _ = await post_offer(world, ann.token, CHROMIUM_OFFER)
-        assert status == 403
-        assert world.audio.registry.get(world.space_id) is None
-        assert not await world.audio.is_live(world.space_id)
-    finally:
-        await close_world(world)
+async def test_no_room_opens_for_an_offer_to_a_space_that_is_not_live(idle_world: World) -> None:
+    world = idle_world
+    ann = await world.ticket("ann")
+    status, _ = await post_offer(world, ann.token, CHROMIUM_OFFER)
+    assert status == 403
+    assert world.audio.registry.get(world.space_id) is None
+    assert not await world.audio.is_live(world.space_id)
 
 
-async def test_a_moderator_who_starts_a_space_can_open_the_room(
-    core: Core, settings: Settings, metrics: AudioMetrics
-) -> None:
-    world = await build_world(core, settings, metrics, live=False)
-    try:
-        moderator = Actor(Platform.DISCORD, "guild1", "mo", "Mo", is_moderator=True)
-        reply = await Dispatcher(core).handle(moderator, f"/space start {world.space_id}")
-        await core.bus.drain()
-        assert not reply.error, reply.text
-        (button,) = [b for b in reply.buttons if b.url]
-        assert button.url is not None
-        token = button.url.split("#token=", 1)[1]
+async def test_a_moderator_who_starts_a_space_can_open_the_room(idle_world: World) -> None:
+    world, core = idle_world, idle_world.core
+    moderator = Actor(Platform.DISCORD, "guild1", "mo", "Mo", is_moderator=True)
+    reply = await Dispatcher(core).handle(moderator, f"/space start {world.space_id}")
+    await core.bus.drain()
+    assert not reply.error, reply.text
+    (button,) = [b for b in reply.buttons if b.url]
+    assert button.url is not None
+    token = button.url.split("#token=", 1)[1]
 
-        me = await world.http.get(
-            f"/rooms/{world.space_id}/me", headers={"Authorization": f"Bearer {token}"}
-        )
-        assert me.status_code == 200, me.text
-        assert me.json()["role"] == "listener"  # moderators run the stage from chat
-        status, body = await post_offer(world, token, CHROMIUM_OFFER)
-        assert status == 200, body
-        assert moderator.key in world.room()
-    finally:
-        await close_world(world)
+    me = await world.http.get(
+        f"/rooms/{world.space_id}/me", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert me.status_code == 200, me.text
+    assert me.json()["role"] == "listener"  # moderators run the stage from chat
+    status, body = await post_offer(world, token, CHROMIUM_OFFER)
+    assert status == 200, body
+    assert moderator.key in world.room()
 
 
 async def test_a_cohost_who_starts_a_space_gets_a_cohost_pass(world: World) -> None:
