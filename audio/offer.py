@@ -89,12 +89,11 @@ def _check_groups(description: sdp.SessionDescription, audio: sdp.MediaDescripti
     for group in description.group:
         bundles += group.semantic == "BUNDLE"
         items = [str(item) for item in group.items]
+        line = "The a=group:BUNDLE line" if group.semantic == "BUNDLE" else "An a=group line"
         if not items or any(item != audio.rtp.muxId for item in items):
-            raise BadOffer(
-                f"The a=group:{group.semantic} line names a media section the offer does not have."
-            )
+            raise BadOffer(f"{line} names a media section the offer does not have.")
         if len(set(items)) != len(items):
-            raise BadOffer(f"The a=group:{group.semantic} line names a section twice.")
+            raise BadOffer(f"{line} names a section twice.")
     if bundles > 1:
         raise BadOffer("The offer has more than one BUNDLE group.")
 
