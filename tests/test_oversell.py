@@ -48,10 +48,13 @@ from tests.oversell_worker import (
 
 CAPACITY = 1_000
 CLAIMS = 10_000
+NO_RATE_LIMITS = {"claims_per_minute_person": 0, "claims_per_minute_community": 0}
 ROOT = Path(__file__).resolve().parents[1]
 
 
 async def open_space(settings: Settings, db: Database) -> tuple[Core, int]:
+    # capacity is the subject here, not claim rates (tests/test_hoarding.py has those)
+    settings = settings.model_copy(update=NO_RATE_LIMITS)
     core = Core.build(settings, db=db, clock=ManualClock())
     space = await core.spaces.create(
         buyer("host"),
