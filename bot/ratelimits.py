@@ -101,7 +101,7 @@ class ClaimLimits:
         person = self.people.wait(actor.key, now)
         community = self.communities.wait(actor.community_id, now)
         if person or community:
-            seconds = max(1, math.ceil(max(person, community)))
+            seconds = max(1, math.ceil(round(max(person, community), 3)))  # float noise
             who = (
                 "You are claiming tickets faster than allowed"
                 if person >= community

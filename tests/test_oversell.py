@@ -6,7 +6,7 @@ per-buyer limit of 4 (tests/oversell_worker.py `plan`). On SQLite, on PostgreSQL
 pool of connections, and on PostgreSQL from two OS processes at the same moment.
 
 After the burst the database must show exactly 1,000 valid tickets, no buyer above the
-limit, `spaces.sold == valid tickets + active hold quantities`, a quota row per buyer
+limit, `spaces.sold == valid tickets` (a free Space holds nothing), a quota row per buyer
 that matches their tickets, and exactly the tickets the callers were told about; every
 failed claim must have raised SoldOut or LimitExceeded.
 """

@@ -26,18 +26,33 @@ _ACTIVE_SEATS = (
 )
 
 
+_CHECK = "held >= 0 AND sold + held <= capacity"
+
+
+def _sqlite() -> bool:
+    return op.get_bind().dialect.name == "sqlite"
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("spaces", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("held", sa.Integer(), server_default="0", nullable=False))
-    op.execute(f"UPDATE spaces SET held = {_ACTIVE_SEATS}")
-    op.execute("UPDATE spaces SET sold = sold - held")
-    with op.batch_alter_table("spaces", schema=None) as batch_op:
-        batch_op.create_check_constraint("ck_space_held", "held >= 0 AND sold + held <= capacity")
+    if _sqlite():
+        # a column CHECK may name other columns in SQLite, and adding one needs no table
+        # rebuild (a rebuild drops `spaces`, which holds and tickets point at)
+        op.execute(
+            "ALTER TABLE spaces ADD COLUMN held INTEGER DEFAULT '0' NOT NULL"
+            f" CONSTRAINT ck_space_held CHECK ({_CHECK})"
+        )
+    else:
+        op.add_column("spaces", sa.Column("held", sa.Integer(), server_default="0", nullable=False))
+    # one statement: the checks see the row with both columns moved
+    op.execute(f"UPDATE spaces SET held = {_ACTIVE_SEATS}, sold = sold - {_ACTIVE_SEATS}")
+    if not _sqlite():
+        op.create_check_constraint("ck_space_held", "spaces", _CHECK)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("spaces", schema=None) as batch_op:
-        batch_op.drop_constraint("ck_space_held", type_="check")
-    op.execute("UPDATE spaces SET sold = sold + held")
-    with op.batch_alter_table("spaces", schema=None) as batch_op:
-        batch_op.drop_column("held")
+    op.execute("UPDATE spaces SET sold = sold + held, held = 0")
+    if _sqlite():
+        op.execute("ALTER TABLE spaces DROP COLUMN held")  # takes its column CHECK along
+    else:
+        op.drop_constraint("ck_space_held", "spaces", type_="check")
+        op.drop_column("spaces", "held")
