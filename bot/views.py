@@ -28,9 +28,10 @@ def seats_left(space: Space) -> str:
 
 
 def seats_taken(space: Space) -> str:
-    """Sold vs held, for the host: `3 sold, 1 held (awaiting payment) of 5`."""
-    held = f", {space.held:,} held (awaiting payment)" if space.held else ", none held"
-    return f"{space.sold:,} sold{held} of {space.capacity:,}"
+    """Sold vs held, for the host: `3 sold, 1 held (awaiting payment), 1 left of 5`."""
+    held = f"{space.held:,} held" + (" (awaiting payment)" if space.held else "")
+    left = max(space.tickets_left, 0)
+    return f"{space.sold:,} sold, {held}, {left:,} left of {space.capacity:,}"
 
 
 def full_label(space: Space) -> str | None:

@@ -223,7 +223,7 @@ async def test_held_seats_are_counted_apart_from_sold_ones(
     assert full_label(space) == "All held, try later"
     host = await core.identities.get(space.host_id)
     lines = space_lines(space, host, ZoneInfo("UTC"), clock.now())
-    assert "Seats: 0 sold, 3 held (awaiting payment) of 3" in lines
+    assert "Seats: 0 sold, 3 held (awaiting payment), 0 left of 3" in lines
     with pytest.raises(SoldOut) as full:
         await core.tickets.reserve(member("dave"), space_id)
     assert "held for a buyer who has not paid yet" in full.value.message
@@ -413,3 +413,23 @@ async def test_migration_splits_sold_into_sold_and_held(
 async def _has_held(conn: sa.ext.asyncio.AsyncConnection) -> bool:
     columns = await conn.run_sync(lambda sync: sa.inspect(sync).get_columns("spaces"))
     return any(c["name"] == "held" for c in columns)
+
+
+async def test_the_api_shows_held_apart_from_sold(paid: Core) -> None:
+    app: FastAPI = create_app(paid, api_token=TOKEN, registry=CollectorRegistry())
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url=BASE_URL,
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    ) as client:
+        body = space_body(price_minor=500, capacity=4, per_buyer_limit=2)
+        space = (await client.post("/api/v1/spaces", json=body)).json()
+        url = f"/api/v1/spaces/{space['id']}"
+        hold = await client.post(f"{url}/holds", json={"buyer": person("bob"), "quantity": 2})
+        assert hold.status_code == 201, hold.text
+        shown = (await client.get(url)).json()
+        assert (shown["sold"], shown["held"], shown["tickets_left"]) == (0, 2, 2)
+        await paid.tickets.confirm(hold.json()["id"], reference="pi_bob")
+        shown = (await client.get(url)).json()
+        assert (shown["sold"], shown["held"], shown["tickets_left"]) == (2, 0, 2)
+    await paid.bus.drain()
