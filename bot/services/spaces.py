@@ -207,7 +207,7 @@ class SpaceService(Service):
                 f"A Space can have at most {s.max_tickets:,} tickets.", field="tickets"
             )
         if draft.capacity < sold:
-            raise Conflict(f"{sold} tickets are already sold; capacity cannot go below that.")
+            raise Conflict(_below_taken(sold))
         duration = draft.duration_minutes or s.default_duration_minutes
         if not 1 <= duration <= s.max_duration_minutes:
             raise InvalidInput(
@@ -307,8 +307,8 @@ class SpaceService(Service):
             raise InvalidInput('Say what to change, e.g. title:"New title" or starts:"fri 18:00".')
         if space.status == SpaceStatus.LIVE and "starts_at" in given:
             raise Conflict("The Space is already live; its start time cannot move.")
-        if space.sold and ("price_minor" in given or "currency" in given):
-            raise Conflict("Tickets are already sold; the price can no longer change.")
+        if space.taken and ("price_minor" in given or "currency" in given):
+            raise Conflict("Tickets are already sold or held; the price can no longer change.")
         bridge = given.pop("voice_bridge", space.voice_bridge)
         current = SpaceDraft(
             title=space.title,
@@ -322,7 +322,7 @@ class SpaceService(Service):
             manual_start=space.manual_start,
         )
         draft = self._validate(
-            replace(current, **given), sold=space.sold, check_start="starts_at" in given
+            replace(current, **given), sold=space.taken, check_start="starts_at" in given
         )
         if draft.price_minor != space.price_minor:
             host = await self.identities.get(space.host_id)
@@ -347,10 +347,8 @@ class SpaceService(Service):
         async with self.db.write() as session:
             fresh = await session.get(Space, space_id, with_for_update=not self.db.is_sqlite)
             assert fresh is not None
-            if draft.capacity < fresh.sold:
-                raise Conflict(
-                    f"{fresh.sold} tickets are already sold; capacity cannot go below that."
-                )
+            if draft.capacity < fresh.taken:
+                raise Conflict(_below_taken(fresh.taken))
             if "starts_at" in changed or "duration_minutes" in changed:
                 assert draft.duration_minutes is not None
                 await self._check_schedule(
@@ -541,3 +539,7 @@ class SpaceService(Service):
         if space.voice_bridge != BridgeMode.DEFAULT:
             return space.voice_bridge
         return BridgeMode.LISTEN if self.settings.discord_voice_bridge else BridgeMode.OFF
+
+
+def _below_taken(taken: int) -> str:
+    return f"{taken} tickets are already sold or held for buyers; capacity can't go below that."
