@@ -28,6 +28,7 @@ from adapters.discord.dms import DirectMessages
 from adapters.discord.members import actor_for, guild_of, split_key
 from adapters.discord.roles import TicketRoles
 from adapters.discord.stage import StageSync
+from adapters.discord.stage_access import StageAccess
 from adapters.discord.store import DiscordStore, SpaceLocks
 from bot.actors import Actor, UserRef
 from bot.commands import types as t
@@ -85,6 +86,8 @@ class DiscordAdapter:
         self.announcer = Announcer(core, self.client, config, self.store, self.alerts)
         self.roles = TicketRoles(core, self.client, config, self.store, self.alerts)
         self.stage = StageSync(core, self.client, config, self.store, self.alerts)
+        self.access = StageAccess(core, self.client, config, self.store, self.alerts)
+        self.roles.access = self.stage.access = self.access
         self._ready_timeout = ready_timeout
         self._ready = asyncio.Event()
         self._wake = asyncio.Event()
@@ -94,6 +97,7 @@ class DiscordAdapter:
 
     def subscribe(self) -> None:
         """Listen to the core's events (once per core)."""
+        self.core.spaces.add_start_check(self.access.claim)
         bus = self.core.bus
         bus.subscribe(SpaceAnnounced, self.on_announced)
         bus.subscribe(SpaceUpdated, self.on_updated)
@@ -249,13 +253,21 @@ class DiscordAdapter:
         await self._refresh(event)
 
     async def on_started(self, event: SpaceStarted) -> None:
-        await self._locked(event, "Stage instance", self.stage.started)
+        async def start(guild: discord.Guild, space: Space, row: DiscordSpace) -> None:
+            await self._step(
+                event.space_id, "Stage instance", self.stage.started(guild, space, row)
+            )
+            await self.roles.prepare(guild, space, row)  # the host's way in, without sales
+            await self._step(event.space_id, "Stage lock", self.access.lock(guild, space, row))
+
+        await self._locked(event, "start of Space", start)
         await self._refresh(event)
 
     async def on_over(self, event: SpaceEnded | SpaceCancelled) -> None:
         async def finish(guild: discord.Guild, space: Space, row: DiscordSpace) -> None:
             sync = self.stage.ended if isinstance(event, SpaceEnded) else self.stage.cancelled
             await self._step(event.space_id, "scheduled event", sync(guild, space, row))
+            await self._step(event.space_id, "Stage unlock", self.access.unlock(guild, space, row))
             await self.roles.delete(guild, space, row)
 
         await self._locked(event, "end of Space", finish)
@@ -319,7 +331,8 @@ class DiscordAdapter:
         await self._locked(event, "ticket role", change)
 
     async def _settle(self, guild: discord.Guild, space_id: int) -> None:
-        """Give a Space its announcement, scheduled event and role; idempotent."""
+        """Give a Space its announcement and scheduled event (its role comes with the
+        first sale, or at the start); idempotent."""
         async with self.locks.hold(space_id):
             space = await self.core.spaces.get(space_id)
             if space.status.is_final:
@@ -327,7 +340,6 @@ class DiscordAdapter:
             row = await self.store.get_or_new(space_id, guild.id)
             await self._step(space_id, "announcement", self.announcer.post(guild, space, row))
             await self._step(space_id, "scheduled event", self.stage.schedule(guild, space, row))
-            await self.roles.prepare(guild, space, row)
 
     async def _locked(self, event: SpaceEvent, what: str, work: SpaceWork) -> None:
         guild = await self._guild(event.community_id)
