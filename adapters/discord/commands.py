@@ -28,6 +28,7 @@ from bot.models import BridgeMode
 from bot.money import CURRENCIES, parse_amount
 from bot.money import currency as lookup_currency
 from bot.services.spaces import SpaceChanges, SpaceDraft
+from bot.settings import Settings
 
 if TYPE_CHECKING:
     from adapters.discord.adapter import DiscordAdapter
@@ -109,6 +110,27 @@ async def space_changes(
     )
 
 
+def title_limit(adapter: DiscordAdapter | None) -> int:
+    """The longest title the form offers: the core's STAGEPASS_MAX_TITLE_LENGTH (its
+    default when there is no adapter, as for the snapshot of the commands)."""
+    if adapter is None:
+        default = Settings.model_fields["max_title_length"].default
+        assert isinstance(default, int)
+        return default
+    return adapter.core.settings.max_title_length
+
+
+def offer_title_limit(group: app_commands.Group, adapter: DiscordAdapter, *names: str) -> None:
+    """Give the `title` option of these commands of `group` the core's limit. discord.py
+    reads an option's range when the class is made (`Range[str, 1, 200]` is a placeholder);
+    the group's own copy of each command is changed, so nothing is shared."""
+    limit = title_limit(adapter)
+    for name in names:
+        command = group.get_command(name)
+        assert isinstance(command, app_commands.Command)
+        command._params["title"] = replace(command._params["title"], max_value=limit)
+
+
 class _AdapterGroup(app_commands.Group):
     """A group of slash commands whose callbacks run through `adapter`."""
 
@@ -120,6 +142,10 @@ class _AdapterGroup(app_commands.Group):
 class SpaceCommands(
     _AdapterGroup, name="space", description="Ticketed live-audio Spaces", guild_only=True
 ):
+    def __init__(self, adapter: DiscordAdapter) -> None:
+        super().__init__(adapter)
+        offer_title_limit(self, adapter, "create", "edit")
+
     @app_commands.command(description="Announce a Space; times are read in your zone (/tz set).")
     @app_commands.describe(
         title="What the Space is called",
@@ -385,6 +411,10 @@ def stage_commands(adapter: DiscordAdapter) -> app_commands.Group:
 
 
 class SlotCommands(_AdapterGroup, name="slot", description="Booked time slots", guild_only=True):
+    def __init__(self, adapter: DiscordAdapter) -> None:
+        super().__init__(adapter)
+        offer_title_limit(self, adapter, "add")
+
     @app_commands.command(description="Book a time slot, one-off or recurring.")
     @app_commands.describe(
         starts='First start, e.g. "mon 18:00" (your zone)',

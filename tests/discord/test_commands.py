@@ -17,9 +17,11 @@ from adapters.discord.client import StagepassClient, StagepassTree
 from bot.actors import Actor, UserRef
 from bot.clock import ManualClock
 from bot.commands import types as t
+from bot.commands.handlers import Dispatcher
 from bot.core import Core
 from bot.models import OutboxMessage, OutboxStatus, Platform
-from tests.discord.conftest import Bot, Server
+from bot.settings import Settings
+from tests.discord.conftest import Bot, Server, config_for, running
 from tests.discord.fake_discord import FakeDiscord
 
 pytestmark = pytest.mark.timeout(60)
@@ -47,6 +49,7 @@ class RecordingAdapter:
 
     def __init__(self) -> None:
         self.ran: list[tuple[t.Command, bool]] = []
+        self.core = SimpleNamespace(settings=SimpleNamespace(max_title_length=100))
 
     async def command(self, interaction: Any, build: Any, *, public: bool = False) -> None:
         actor = Actor(Platform.DISCORD, "1", "2", "mo", is_moderator=True)
@@ -272,3 +275,33 @@ async def test_a_dm_discord_fails_to_take_is_resent_by_the_sweep(
 async def outbox_rows(core: Core) -> list[OutboxMessage]:
     async with core.db.session() as session:
         return list((await session.exec(select(OutboxMessage))).all())
+
+
+def _title_option(synced: dict[str, Any], group: str, verb: str) -> dict[str, Any]:
+    [sub] = [o for o in synced[group]["options"] if o["name"] == verb]
+    [title] = [o for o in sub["options"] if o["name"] == "title"]
+    return title
+
+
+async def test_the_title_limit_the_form_offers_is_the_cores(
+    core: Core, dispatcher: Dispatcher, settings: Settings, fake: FakeDiscord, server: Server
+) -> None:
+    settings.max_title_length = 40  # STAGEPASS_MAX_TITLE_LENGTH
+    async with running(core, dispatcher, config_for(server, settings), fake) as bot:
+        synced = fake.commands[server.guild.id]
+        for group, verb in (("space", "create"), ("space", "edit"), ("slot", "add")):
+            title = _title_option(synced, group, verb)
+            assert (title["min_length"], title["max_length"]) == (1, 40), (group, verb)
+        # Discord enforces the range; past it (an old client, a raw call) the core does
+        reply = await bot.answer(
+            await fake.slash(
+                server.guild,
+                server.host,
+                "space create",
+                title="x" * 41,
+                starts="tomorrow 18:00",
+                tickets=5,
+            )
+        )
+        assert reply.ephemeral
+        assert reply.text() == "⚠️ The title is 41 characters long; the limit is 40."
