@@ -259,6 +259,10 @@ class DiscordAdapter:
             )
             await self.roles.prepare(guild, space, row)  # the host's way in, without sales
             await self._step(event.space_id, "Stage lock", self.access.lock(guild, space, row))
+            text = render.live(space, self.access.venue(guild, row))
+            await self._step(
+                event.space_id, "live post", self.announcer.tell(guild, space.id, text)
+            )
 
         await self._locked(event, "start of Space", start)
         await self._refresh(event)
@@ -288,8 +292,16 @@ class DiscordAdapter:
         await self._member_role(event, event.identity_key, grant=event.added)
 
     async def on_stage_changed(self, event: StageChanged) -> None:
-        if await self._guild(event.community_id) is not None:
-            await self._step(event.space_id, "Stage sync", self.stage.mirror(event))
+        guild = await self._guild(event.community_id)
+        if guild is None:
+            return
+        await self._step(event.space_id, "Stage sync", self.stage.mirror(event))
+        if event.change == "promoted":
+            space = await self.core.spaces.get(event.space_id)
+            text = render.new_speaker(space, event.identity_key)
+            await self._step(
+                event.space_id, "speaker post", self.announcer.tell(guild, space.id, text)
+            )
 
     async def on_direct_message(self, event: DirectMessage) -> None:
         ids = split_key(event.identity_key)
@@ -391,9 +403,7 @@ class DiscordAdapter:
             raise InvalidInput("Stagepass works in servers; use its commands there.")
         return actor_for(member, self.config.moderator_roles, interaction.permissions)
 
-    async def command(
-        self, interaction: discord.Interaction[Any], build: Build, *, public: bool = False
-    ) -> None:
+    async def command(self, interaction: discord.Interaction[Any], build: Build) -> None:
         """Run the typed command `build` makes for the member behind `interaction`."""
 
         async def work() -> Reply:
@@ -404,7 +414,7 @@ class DiscordAdapter:
                 return Reply(exc.message, error=True)
             return await self.dispatcher.execute(actor, command)
 
-        await self.answer(interaction, work(), public=public)
+        await self.answer(interaction, work())
 
     async def run_line(self, interaction: discord.Interaction[Any], line: str) -> None:
         """A button's command line, run as the member who clicked it."""
@@ -440,14 +450,13 @@ class DiscordAdapter:
         await self.command(interaction, build)
 
     async def answer(
-        self,
-        interaction: discord.Interaction[Any],
-        work: Coroutine[Any, Any, Reply],
-        *,
-        public: bool = False,
+        self, interaction: discord.Interaction[Any], work: Coroutine[Any, Any, Reply]
     ) -> None:
         """Answer within Discord's 3 seconds: directly when the work is quick, otherwise
-        defer ("thinking…") and replace that with the reply. Errors are ephemeral."""
+        defer ("thinking…") and replace that with the reply. Every answer is ephemeral: it
+        concerns the person who asked (the host's echo, refund counts, thanks for hosting);
+        what concerns everyone (announced, live, a new speaker) is posted once, in the
+        announcement channel, from the core's events."""
         current = asyncio.current_task()
         if current is not None:
             self._tasks.add(current)
@@ -455,17 +464,12 @@ class DiscordAdapter:
         try:
             done, _ = await asyncio.wait({job}, timeout=self.config.ack_within)
             if not done:
-                await interaction.response.defer(ephemeral=not public, thinking=True)
-            reply = await job
-            shown = render.reply(reply)
-            ephemeral = reply.ephemeral or reply.error
+                await interaction.response.defer(ephemeral=True, thinking=True)
+            shown = render.reply(await job)
             if not interaction.response.is_done():
-                await interaction.response.send_message(**shown.send_kwargs(), ephemeral=ephemeral)
-            elif ephemeral == (not public):
+                await interaction.response.send_message(**shown.send_kwargs(), ephemeral=True)
+            else:
                 await interaction.edit_original_response(**shown.edit_kwargs())
-            else:  # deferred in public, but the answer is private (an error, say)
-                await interaction.delete_original_response()
-                await interaction.followup.send(**shown.send_kwargs(), ephemeral=ephemeral)
         finally:
             if not job.done():
                 job.cancel()

@@ -202,7 +202,7 @@ class SpaceCommands(
                 )
             )
 
-        await self.adapter.command(interaction, build, public=True)
+        await self.adapter.command(interaction, build)
 
     @app_commands.command(name="list", description="Upcoming and live Spaces here.")
     async def list_(self, interaction: discord.Interaction[Any]) -> None:
@@ -266,7 +266,7 @@ class SpaceCommands(
         reason: Range[str, 1, 500] | None = None,
     ) -> None:
         command = t.CancelSpace(space, (reason or "").strip())
-        await self.adapter.command(interaction, _const(command), public=True)
+        await self.adapter.command(interaction, _const(command))
 
     @app_commands.command(description="Go live now.")
     async def start(
@@ -278,7 +278,7 @@ class SpaceCommands(
     async def end(
         self, interaction: discord.Interaction[Any], space: Transform[int, YourSpace]
     ) -> None:
-        await self.adapter.command(interaction, _const(t.EndSpace(space)), public=True)
+        await self.adapter.command(interaction, _const(t.EndSpace(space)))
 
     @app_commands.command(description="Add or remove a co-host (at most 2).")
     @app_commands.choices(
@@ -339,7 +339,7 @@ class RemindCommands(_AdapterGroup, name="remind", description="Reminders", guil
         await self.adapter.command(interaction, _const(t.SetReminder(space, False)))
 
 
-#: /stage verbs naming a member, answered in public: verb -> description.
+#: /stage verbs naming a member: verb -> description.
 _STAGE_MODERATION = {
     "promote": "Make a listener a speaker.",
     "demote": "Back to listener.",
@@ -363,10 +363,9 @@ def stage_commands(adapter: DiscordAdapter) -> app_commands.Group:
         user: discord.Member | None = None,
         *,
         up: bool = True,
-        public: bool = False,
     ) -> None:
         command = t.StageCommand(verb, space, user_ref(user) if user else None, up)
-        await adapter.command(interaction, _const(command), public=public)
+        await adapter.command(interaction, _const(command))
 
     def own(verb: str, description: str) -> app_commands.Command[Any, ..., None]:
         """A verb about the member's own place on the stage (or the stage as a whole)."""
@@ -380,14 +379,14 @@ def stage_commands(adapter: DiscordAdapter) -> app_commands.Group:
         return app_commands.Command(name=verb, description=description, callback=callback)
 
     def moderation(verb: str, description: str) -> app_commands.Command[Any, ..., None]:
-        """A verb on another member, answered in public: the room sees what was done."""
+        """A verb on another member (a new speaker is told in the announcement channel)."""
 
         async def callback(
             interaction: discord.Interaction[Any],
             user: discord.Member,
             space: Transform[int, LiveSpace] | None = None,
         ) -> None:
-            await run(interaction, verb, space, user, public=True)
+            await run(interaction, verb, space, user)
 
         return app_commands.Command(name=verb, description=description, callback=callback)
 

@@ -155,5 +155,19 @@ def announcement(space: Space, host: Identity) -> Rendered:
     return Rendered(embed=embed, view=view if view.children else None)
 
 
+def live(space: Space, channel: discord.abc.GuildChannel | None) -> str:
+    """The public post when a Space goes live."""
+    where = f" on {channel.mention}" if channel is not None else ""
+    return (
+        f"🔴 **{quote(space.title)}** (Space #{space.id}) is live now{where}. Ticket holders "
+        "can also join with the link in their ticket."
+    )
+
+
+def new_speaker(space: Space, identity_key: str) -> str:
+    """The public post when someone is made a speaker."""
+    return f"🎙️ {mention(identity_key)} is now a speaker in **{quote(space.title)}**."
+
+
 def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -48,30 +48,30 @@ class RecordingAdapter:
     """Stands in for `DiscordAdapter.command`: keeps what each callback would run."""
 
     def __init__(self) -> None:
-        self.ran: list[tuple[t.Command, bool]] = []
+        self.ran: list[t.Command] = []
         self.core = SimpleNamespace(settings=SimpleNamespace(max_title_length=100))
 
-    async def command(self, interaction: Any, build: Any, *, public: bool = False) -> None:
+    async def command(self, interaction: Any, build: Any) -> None:
         actor = Actor(Platform.DISCORD, "1", "2", "mo", is_moderator=True)
-        self.ran.append((await build(actor), public))
+        self.ran.append(await build(actor))
 
 
 @pytest.mark.parametrize(
-    ("verb", "options", "expected", "public"),
+    ("verb", "options", "expected"),
     [
-        ("request", {}, t.StageCommand("request"), False),
-        ("hand", {"hand": "down", "space": 3}, t.StageCommand("hand", 3, None, False), False),
-        ("hand", {}, t.StageCommand("hand"), False),
-        ("promote", {"space": 3}, t.StageCommand("promote", 3, UserRef("7", "bob")), True),
-        ("demote", {}, t.StageCommand("demote", None, UserRef("7", "bob")), True),
-        ("mute", {}, t.StageCommand("mute", None, UserRef("7", "bob")), True),
-        ("unmute", {"space": 3}, t.StageCommand("unmute", 3, UserRef("7", "bob")), True),
-        ("remove", {}, t.StageCommand("remove", None, UserRef("7", "bob")), True),
-        ("queue", {"space": 3}, t.StageCommand("queue", 3), False),
+        ("request", {}, t.StageCommand("request")),
+        ("hand", {"hand": "down", "space": 3}, t.StageCommand("hand", 3, None, False)),
+        ("hand", {}, t.StageCommand("hand")),
+        ("promote", {"space": 3}, t.StageCommand("promote", 3, UserRef("7", "bob"))),
+        ("demote", {}, t.StageCommand("demote", None, UserRef("7", "bob"))),
+        ("mute", {}, t.StageCommand("mute", None, UserRef("7", "bob"))),
+        ("unmute", {"space": 3}, t.StageCommand("unmute", 3, UserRef("7", "bob"))),
+        ("remove", {}, t.StageCommand("remove", None, UserRef("7", "bob"))),
+        ("queue", {"space": 3}, t.StageCommand("queue", 3)),
     ],
 )
 async def test_each_stage_verb_runs_its_stage_command(
-    verb: str, options: dict[str, Any], expected: t.StageCommand, public: bool
+    verb: str, options: dict[str, Any], expected: t.StageCommand
 ) -> None:
     adapter = RecordingAdapter()
     group = (await command_tree(adapter)).get_command("stage")
@@ -83,7 +83,7 @@ async def test_each_stage_verb_runs_its_stage_command(
     # as discord.py invokes it: the group first when the callback is one of its methods
     bound = () if command.binding is None else (command.binding,)
     await command.callback(*bound, cast(Any, None), **options)
-    assert adapter.ran == [(expected, public)]
+    assert adapter.ran == [expected]
 
 
 async def test_times_are_read_in_the_members_zone_and_edits_reach_the_event(

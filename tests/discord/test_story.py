@@ -39,7 +39,7 @@ async def test_host_creates_listener_buys_reminds_and_the_stage_runs(
         duration="90",
     )
     reply = await bot.answer(created)
-    assert "Space #1 is announced" in reply.text() and not reply.ephemeral
+    assert "Space #1 is announced" in reply.text() and reply.ephemeral  # the host's echo
     assert created.callback_types == [4]  # answered at once, well within 3 s
 
     # the announcement: embed with a Discord timestamp and the three persistent buttons
@@ -103,6 +103,13 @@ async def test_host_creates_listener_buys_reminds_and_the_stage_runs(
     assert int(stage_call.body["guild_scheduled_event_id"]) == event.id
     assert server.stage.id in guild.stages and event.status == 2
     assert "Live now" in announcement.text()
+    # "live" is told once, in the announcement channel; the host's answer is hers alone
+    assert started.ephemeral
+    [_, live] = fake.channel_messages(server.announce)
+    assert live.text() == (
+        f"🔴 **Ask me anything** (Space #1) is live now on <#{server.stage.id}>. Ticket "
+        "holders can also join with the link in their ticket."
+    )
     # only ticket holders may join the Stage while it is live
     overwrites = server.stage.overwrites
     assert overwrites[guild.id].deny & P.CONNECT
@@ -121,7 +128,9 @@ async def test_host_creates_listener_buys_reminds_and_the_stage_runs(
 
     # a moderator promotes: suppress lifted on the Stage, bob is a Stagepass speaker
     promoted = await bot.answer(await fake.slash(guild, mo, "stage promote", user=bob))
-    assert "bob is now a speaker" in promoted.text()
+    assert "bob is now a speaker" in promoted.text() and promoted.ephemeral
+    [_, _, speaker] = fake.channel_messages(server.announce)  # posted once, there
+    assert speaker.text() == f"🎙️ <@{bob.user.id}> is now a speaker in **Ask me anything**."
     [lift] = fake.calls_to("PATCH", f"/guilds/{G}/voice-states/{bob.user.id}")
     assert lift.body["suppress"] is False
     assert guild.voice[bob.user.id].suppress is False
