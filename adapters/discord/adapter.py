@@ -61,6 +61,8 @@ from bot.replies import Reply
 
 log = structlog.get_logger(__name__)
 
+_UTC = ZoneInfo("UTC")
+
 SpaceWork = Callable[[discord.Guild, Space, DiscordSpace], Awaitable[None]]
 
 
@@ -306,7 +308,7 @@ class DiscordAdapter:
     async def on_direct_message(self, event: DirectMessage) -> None:
         ids = split_key(event.identity_key)
         if ids is not None and await self._guild(f"discord:{ids[0]}") is not None:
-            await self.dms.deliver(event, self.core.outbox)
+            await self.dms.deliver(event, self.core.outbox, await self.zone(event.identity_key))
 
     async def on_tip(self, event: TipReceived) -> None:
         guild = await self._guild(event.community_id)
@@ -465,7 +467,9 @@ class DiscordAdapter:
             done, _ = await asyncio.wait({job}, timeout=self.config.ack_within)
             if not done:
                 await interaction.response.defer(ephemeral=True, thinking=True)
-            shown = render.reply(await job)
+            reply = await job
+            reader = f"discord:{interaction.guild_id}:{interaction.user.id}"
+            shown = render.reply(reply, await self.zone(reader))
             if not interaction.response.is_done():
                 await interaction.response.send_message(**shown.send_kwargs(), ephemeral=True)
             else:
@@ -476,6 +480,11 @@ class DiscordAdapter:
                 await asyncio.gather(job, return_exceptions=True)
             if current is not None:
                 self._tasks.discard(current)
+
+    async def zone(self, identity_key: str) -> ZoneInfo:
+        """The zone the core writes this person's times in (theirs, by /tz set; else UTC)."""
+        identity = await self.core.identities.by_key(identity_key)
+        return ZoneInfo(identity.tz if identity is not None else "UTC")
 
     @staticmethod
     async def _safely(work: Coroutine[Any, Any, Reply]) -> Reply:
@@ -494,13 +503,13 @@ class DiscordAdapter:
         self, interaction: discord.Interaction[Any], current: str, kind: SpaceKind
     ) -> list[Choice[int]]:
         """Autocomplete: Spaces here by title or number — the member's own for host
-        commands (every one for moderators), live ones for stage commands."""
+        commands (every one for moderators), live ones for stage commands. A choice's
+        name is plain text (no `<t:…>` markup), so its time is in UTC, labelled so."""
         try:
             actor = self.actor(interaction)
         except UserError:
             return []
         identity = await self.core.identities.by_key(actor.key)
-        tz = ZoneInfo(identity.tz if identity is not None else "UTC")
         spaces = await self.core.spaces.list_spaces(actor.community_id)
         if kind == "live":
             spaces = [s for s in spaces if s.status == SpaceStatus.LIVE]
@@ -514,7 +523,7 @@ class DiscordAdapter:
         needle = current.strip().lstrip("#").lower()
         return [
             Choice(
-                name=render.clip(f"#{s.id} {s.title} · {format_when(s.starts_at, tz)}", 100),
+                name=render.clip(f"#{s.id} {s.title} · {format_when(s.starts_at, _UTC)}", 100),
                 value=s.id or 0,
             )
             for s in spaces

@@ -305,3 +305,34 @@ async def test_the_title_limit_the_form_offers_is_the_cores(
         )
         assert reply.ephemeral
         assert reply.text() == "⚠️ The title is 41 characters long; the limit is 40."
+
+
+async def test_times_in_replies_and_dms_are_discord_timestamps(
+    bot: Bot, fake: FakeDiscord, server: Server, core: Core
+) -> None:
+    """Discord shows a `<t:…>` in each reader's own zone; the core wrote it in the reader's
+    zone (/tz set), and no zone name is left behind. Autocomplete is plain text: UTC."""
+    guild, alice, bob = server.guild, server.host, server.bob
+    await bot.answer(await fake.slash(guild, alice, "tz set", zone="Europe/Berlin"))
+    await bot.answer(await fake.slash(guild, bob, "tz set", zone="America/New_York"))
+    await bot.answer(
+        await fake.slash(
+            guild, alice, "space create", title="Dawn", starts="2030-05-03 18:00", tickets=5
+        )
+    )
+    space = await core.spaces.get(1)
+    assert space.starts_at == datetime(2030, 5, 3, 16, 0, tzinfo=UTC)
+    unix = int(space.starts_at.timestamp())
+
+    for member in (alice, bob):  # one Space, one timestamp, whoever reads it
+        listing = await bot.answer(await fake.slash(guild, member, "space list"))
+        assert listing.ephemeral and f"<t:{unix}:F>" in listing.text()
+        assert "CEST" not in listing.text() and "EDT" not in listing.text()
+
+    [announcement] = fake.channel_messages(server.announce)
+    await bot.answer(await fake.click(guild, bob, announcement, "Get ticket"))
+    [ticket] = fake.dms(bob)
+    assert f"starts <t:{unix}:F>." in ticket.text() and "EDT" not in ticket.text()
+
+    [choice] = await fake.autocomplete(guild, bob, "ticket buy", "space", "dawn")
+    assert choice == {"name": "#1 Dawn · Fri 3 May 2030, 16:00 UTC", "value": 1}
