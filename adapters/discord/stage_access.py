@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import discord
 import structlog
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from adapters.discord.members import actor_for, guild_of, moderator_roles
@@ -70,15 +71,27 @@ class StageAccess(Mirror):
         if channel is None:
             return
         now = self.core.clock.now()
-        lock = await session.get(DiscordStageLock, str(channel.id))
-        if lock is None:
-            lock = DiscordStageLock(
+        # the row exists before it is locked, so two starts racing for a Stage queue on it
+        # (PostgreSQL) instead of one failing on the primary key
+        sqlite_db = self.core.db.is_sqlite
+        insert = sqlite.insert if sqlite_db else postgresql.insert
+        conn = await session.connection()
+        await conn.execute(
+            insert(DiscordStageLock)
+            .values(
                 channel_id=str(channel.id),
                 guild_id=str(guild.id),
                 space_id=space.id,
+                everyone_before="",
                 locked_at=now,
             )
-        elif lock.space_id != space.id:
+            .on_conflict_do_nothing(index_elements=["channel_id"])
+        )
+        lock = await session.get(
+            DiscordStageLock, str(channel.id), with_for_update=not sqlite_db, populate_existing=True
+        )
+        assert lock is not None
+        if lock.space_id != space.id:
             other = await session.get(Space, lock.space_id)
             if other is not None and other.status == SpaceStatus.LIVE:
                 raise Conflict(

@@ -7,11 +7,18 @@ members join and leave the Stage through the gateway's VOICE_STATE_UPDATE payloa
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
+from bot.actors import Actor
+from bot.clock import ManualClock
 from bot.commands.handlers import Dispatcher
 from bot.core import Core
-from bot.models import DiscordStageLock, SpaceStatus
+from bot.db import Database
+from bot.errors import Conflict
+from bot.models import DiscordStageLock, Platform, SpaceStatus
+from bot.notices import Notices
 from bot.settings import Settings
 from tests.discord.conftest import Bot, Server, config_for, running
 from tests.discord.fake_discord import Channel, FakeDiscord, Member, Message, Role
@@ -37,6 +44,13 @@ def ticket_role(server: Server, space_id: int) -> Role | None:
 
 def may_connect(server: Server, member: Member, channel: Channel) -> bool:
     return bool(server.guild.channel_permissions(member.user.id, channel) & P.CONNECT)
+
+
+def told(fake: FakeDiscord, member: Member) -> str:
+    """The DM telling `member` why they were disconnected ("" until it arrives)."""
+    found = [m.text() for m in fake.dms(member) if "disconnected" in m.text()]
+    assert len(found) <= 1, found
+    return found[0] if found else ""
 
 
 def in_voice(server: Server, member: Member) -> int | None:
@@ -81,7 +95,8 @@ async def test_a_ticket_for_another_space_does_not_open_the_live_stage(
     assert not may_connect(server, bob, stage)  # his ticket is for the late show
     # dave, already there without a ticket, is moved out and told why
     await bot.until(lambda: in_voice(server, dave) is None, "dave moved out of the Stage")
-    assert "/ticket buy 1" in fake.dms(dave)[-1].text()
+    await bot.until(lambda: told(fake, dave), "dave's DM")
+    assert "/ticket buy 1" in told(fake, dave)
 
     # the late show cannot go live on the same Stage meanwhile
     refused = await bot.answer(await fake.slash(guild, alice, "space start", space=2))
@@ -95,8 +110,8 @@ async def test_a_ticket_for_another_space_does_not_open_the_live_stage(
     # bob joins anyway (a stale client, a role allowed elsewhere): refused at the Stage
     await fake.join_voice(guild, bob, stage)
     await bot.until(lambda: in_voice(server, bob) is None, "bob moved out of the Stage")
-    [told] = [m for m in fake.dms(bob) if "disconnected" in m.text()]
-    assert told.text() == (
+    await bot.until(lambda: told(fake, bob), "bob's DM")
+    assert told(fake, bob) == (
         f"You were disconnected from <#{stage.id}>: “Early show” (Space #1) is live on this "
         "stage, and listening needs a ticket for it. Get one with /ticket buy 1, then join "
         "again."
@@ -140,3 +155,29 @@ async def test_with_ticket_only_stage_off_the_stage_stays_open_but_holds_one_spa
         assert [in_voice(server, m) for m in (dave, server.bob)] == [stage.id] * 2
         refused = await bot.answer(await fake.slash(guild, alice, "space start", space=2))
         assert "a Stage holds one Space at a time" in refused.text()
+
+
+@pytest.mark.postgres
+async def test_two_starts_racing_for_one_stage_on_postgresql(
+    settings: Settings, pg_db: Database, clock: ManualClock, fake: FakeDiscord, server: Server
+) -> None:
+    """Two hosts press start at once: one Space goes live, the other is refused with the
+    message (no error from the lock's primary key), whichever wins."""
+    core = Core.build(settings, db=pg_db, clock=clock)
+    Notices(core)
+    try:
+        async with running(core, Dispatcher(core), config_for(server, settings), fake) as bot:
+            for title, starts in (("Left", "tomorrow 18:00"), ("Right", "tomorrow 21:00")):
+                await announce(bot, server, title, starts)
+            host = Actor(Platform.DISCORD, str(server.guild.id), str(server.host.user.id), "alice")
+            results = await asyncio.gather(
+                core.spaces.start(host, 1), core.spaces.start(host, 2), return_exceptions=True
+            )
+            refused = [r for r in results if isinstance(r, Exception)]
+            assert len(refused) == 1 and isinstance(refused[0], Conflict), results
+            assert "a Stage holds one Space at a time" in refused[0].message
+            statuses = {(await core.spaces.get(i)).status for i in (1, 2)}
+            assert statuses == {SpaceStatus.LIVE, SpaceStatus.SCHEDULED}
+            await bot.settle()
+    finally:
+        await core.close()
