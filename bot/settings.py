@@ -228,6 +228,11 @@ class Settings(BaseSettings):
     audio_node: Literal["origin", "edge"] = Field(
         "origin", validation_alias=_env("STAGEPASS_AUDIO_NODE")
     )
+    # Leave out offered ICE candidates in private, loopback, link-local and mDNS addresses
+    # (a public server should not probe its own network); off suits one LAN or loopback.
+    room_deny_private_ice: bool = Field(
+        False, validation_alias=_env("STAGEPASS_ROOM_DENY_PRIVATE_ICE")
+    )
 
     @field_validator("ice_servers", mode="before")
     @classmethod

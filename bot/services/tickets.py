@@ -21,7 +21,7 @@ from bot.actors import Actor
 from bot.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from bot.events import HoldCreated, HoldReleased, TicketClosed, TicketIssued
 from bot.models import Hold, HoldStatus, Identity, Space, Ticket, TicketStatus
-from bot.permissions import Action, require
+from bot.permissions import Action, SpaceRole, require, staff_role
 from bot.ports import Checkout, Confirmation, Payment, PaymentRecorder
 from bot.services import audit
 from bot.services.claims import ClaimDesk
@@ -347,6 +347,14 @@ class TicketService(Service):
             )
         )
 
+    async def staff_pass(self, actor: Actor, space: Space) -> str:
+        """A staff token for ``actor`` naming their strongest staff role in ``space`` (host,
+        co-host, or the platform's moderator); `PermissionDenied` if they hold none."""
+        role = staff_role(await self.spaces.roles(space, actor))
+        if role is None:
+            raise PermissionDenied("Only the host, co-hosts and moderators get a host pass.")
+        return self.staff_token(space, await self.identities.ensure(actor), role.value)
+
     def staff_token(self, space: Space, identity: Identity, role: str) -> str:
         """A token for the host, a co-host or a moderator: no ticket behind it."""
         assert space.id is not None
@@ -368,11 +376,14 @@ class TicketService(Service):
         space = await self.spaces.get(claims.space_id)
         if claims.ticket_id.startswith("staff-"):
             identity = await self.identities.get(int(claims.holder_key))
-            if (
-                identity.id != space.host_id
-                and identity.id not in await self.spaces.cohost_ids(space.id or 0)
-                and claims.role != "moderator"
-            ):
+            # Host and co-host are re-read; a moderator's platform rights cannot be, so a
+            # moderator's pass stands on its signature until it expires.
+            held = {SpaceRole.MODERATOR} if claims.role == SpaceRole.MODERATOR else set()
+            if identity.id == space.host_id:
+                held.add(SpaceRole.HOST)
+            if identity.id in await self.spaces.cohost_ids(space.id or 0):
+                held.add(SpaceRole.COHOST)
+            if staff_role(frozenset(held)) is None:
                 raise PermissionDenied("This host pass is no longer valid.")
             return Admission(claims, space, None)
         try:
