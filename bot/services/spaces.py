@@ -85,6 +85,7 @@ class ScheduleRequest:
 
 
 ScheduleCheck = Callable[[AsyncSession, ScheduleRequest], Awaitable[None]]
+StartCheck = Callable[[AsyncSession, Space], Awaitable[None]]
 
 
 class SpaceService(Service):
@@ -92,12 +93,18 @@ class SpaceService(Service):
         super().__init__(ctx)
         self.eligibility = HostEligibility(ctx.settings.host_rules)
         self._schedule_checks: list[ScheduleCheck] = []
+        self._start_checks: list[StartCheck] = []
 
     def add_schedule_check(self, check: ScheduleCheck) -> None:
         """Run `check` inside the write transaction of every create, and of every edit
         that moves or lengthens a Space; it raises a `UserError` to refuse (the scheduler
         adds its overlap, horizon and per-host limits this way)."""
         self._schedule_checks.append(check)
+
+    def add_start_check(self, check: StartCheck) -> None:
+        """Run `check` inside the write transaction that makes a Space live; it raises a
+        `UserError` to refuse the start (Discord's one-Space-per-Stage lock does)."""
+        self._start_checks.append(check)
 
     async def _check_schedule(self, session: AsyncSession, request: ScheduleRequest) -> None:
         for check in self._schedule_checks:
@@ -411,6 +418,9 @@ class SpaceService(Service):
                     f"Space #{space_id} is {fresh.status.value}; "
                     f"it cannot {action.value.split()[0]} now."
                 )
+            if to == SpaceStatus.LIVE:
+                for check in self._start_checks:
+                    await check(session, fresh)
             fresh.status = to
             fresh.updated_at = now
             if to == SpaceStatus.LIVE:
