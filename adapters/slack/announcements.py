@@ -32,7 +32,7 @@ from bot.core import Core
 from bot.events import TipReceived
 from bot.models import Identity, SlackAnnouncement, Space, SpaceStatus
 from bot.notices import tip_thanks
-from bot.views import price, space_buttons
+from bot.views import price, seats_left, space_buttons
 
 log = structlog.get_logger(__name__)
 
@@ -53,7 +53,7 @@ def tip_value(space: Space, host: Identity) -> str:
 
 def announcement(space: Space, host: Identity) -> dict[str, Any]:
     """`text` and `blocks` of a Space's announcement in its current state."""
-    left = "Sold out" if space.tickets_left <= 0 else f"{space.tickets_left} of {space.capacity}"
+    left = seats_left(space)
     status = _STATUS[space.status]
     if space.status == SpaceStatus.CANCELLED and space.cancel_reason:
         status += f" — {escape(space.cancel_reason)}"

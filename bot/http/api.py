@@ -57,8 +57,17 @@ _API_FIELDS = {
 }
 
 
+_RETRY_AFTER = {
+    "Retry-After": {"description": "Seconds until a claim is accepted again.",
+                    "schema": {"type": "integer"}}
+}
+
+
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": ErrorBody} for code in (401, 422, *codes)}
+    return {
+        code: {"model": ErrorBody, **({"headers": _RETRY_AFTER} if code == 429 else {})}
+        for code in (401, 422, *codes)
+    }
 
 
 @contextmanager
@@ -158,11 +167,13 @@ async def cancel_space(space_id: int, body: CancelIn, core: CoreDep) -> CancelOu
 
 
 @router.post("/spaces/{space_id}/holds", tags=["tickets"], status_code=status.HTTP_201_CREATED,
-             summary="Reserve tickets for a buyer", responses=_errors(404, 409, 501))
+             summary="Reserve tickets for a buyer", responses=_errors(404, 409, 429, 501))
 async def create_hold(space_id: int, body: HoldCreate, core: CoreDep) -> HoldOut:
     """Reserve `quantity` seats for the buyer, who must be in the Space's community. A free
     Space issues the tickets at once (with their tokens); a paid one returns the checkout
-    link, and the tickets follow when the payment webhook confirms the hold."""
+    link, and the tickets follow when the payment webhook confirms the hold. Claims are
+    rate-limited per buyer and per community (429 with `Retry-After` in seconds), and a
+    buyer may have only so many unpaid holds open across Spaces (422 `limit_exceeded`)."""
     reservation = await core.tickets.reserve(body.buyer.actor(), space_id, body.quantity)
     space = reservation.space
     tickets = [_ticket_out(core, t, space, token)

@@ -104,8 +104,11 @@ class SpaceOut(BaseModel):
     price_minor: int
     currency: str
     capacity: int
-    sold: int
-    tickets_left: int
+    sold: int = Field(description="Valid tickets (paid, or free).")
+    held: int = Field(
+        description="Seats held for buyers who have not paid yet; they come back if unpaid."
+    )
+    tickets_left: int = Field(description="`capacity - sold - held`.")
     per_buyer_limit: int
     manual_start: bool
     page_url: str
@@ -122,7 +125,7 @@ class SpaceOut(BaseModel):
             description=space.description, status=space.status, host=PersonOut.of(host),
             starts_at=space.starts_at, ends_at=ends_at, duration_minutes=space.duration_minutes,
             price_minor=space.price_minor, currency=space.currency, capacity=space.capacity,
-            sold=space.sold, tickets_left=space.tickets_left,
+            sold=space.sold, held=space.held, tickets_left=space.tickets_left,
             per_buyer_limit=space.per_buyer_limit, manual_start=space.manual_start,
             page_url=page_url, created_at=space.created_at, started_at=space.started_at,
             ended_at=space.ended_at, cancel_reason=space.cancel_reason,

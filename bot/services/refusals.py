@@ -94,17 +94,18 @@ def start_cannot_move(space: Space) -> Conflict:
 
 
 def price_locked(space: Space) -> Conflict:
+    """Buyers hold tickets (or holds) at the current price: it stays."""
     return Conflict(
-        f"{space.sold} ticket(s) for Space #{space.id} are already sold, so its price can't "
-        f"change; to sell at a new price, cancel it (/space cancel {space.id} refunds every "
-        "ticket) and announce it again."
+        f"{space.taken} ticket(s) for Space #{space.id} are already sold or held for buyers, "
+        f"so its price can't change; to sell at a new price, cancel it (/space cancel "
+        f"{space.id} refunds every ticket) and announce it again."
     )
 
 
-def capacity_below_sold(sold: int) -> Conflict:
+def capacity_below_taken(taken: int) -> Conflict:
     return Conflict(
-        f"{sold} ticket(s) are already sold, so there can't be fewer tickets than that; "
-        f"pick tickets:{sold} or more."
+        f"{taken} ticket(s) are already sold or held for buyers, so there can't be fewer "
+        f"tickets than that; pick tickets:{taken} or more."
     )
 
 

@@ -112,6 +112,7 @@ class SpaceEdit:
 EARLY_START_MINUTES = 15
 
 ScheduleCheck = Callable[[AsyncSession, ScheduleRequest], Awaitable[None]]
+StartCheck = Callable[[AsyncSession, Space], Awaitable[None]]
 
 
 class SpaceService(Service):
@@ -119,12 +120,18 @@ class SpaceService(Service):
         super().__init__(ctx)
         self.eligibility = HostEligibility(ctx.settings.host_rules)
         self._schedule_checks: list[ScheduleCheck] = []
+        self._start_checks: list[StartCheck] = []
 
     def add_schedule_check(self, check: ScheduleCheck) -> None:
         """Run `check` inside the write transaction of every create, and of every edit
         that moves or lengthens a Space; it raises a `UserError` to refuse (the scheduler
         adds its overlap, horizon and per-host limits this way)."""
         self._schedule_checks.append(check)
+
+    def add_start_check(self, check: StartCheck) -> None:
+        """Run `check` inside the write transaction that makes a Space live; it raises a
+        `UserError` to refuse the start (Discord's one-Space-per-Stage lock does)."""
+        self._start_checks.append(check)
 
     async def _check_schedule(self, session: AsyncSession, request: ScheduleRequest) -> None:
         for check in self._schedule_checks:
@@ -234,7 +241,7 @@ class SpaceService(Service):
                 f"A Space can have at most {s.max_tickets:,} tickets.", field="tickets"
             )
         if draft.capacity < sold:
-            raise refusals.capacity_below_sold(sold)
+            raise refusals.capacity_below_taken(sold)
         duration = draft.duration_minutes or s.default_duration_minutes
         if not 1 <= duration <= s.max_duration_minutes:
             raise InvalidInput(
@@ -341,7 +348,7 @@ class SpaceService(Service):
             given["price_minor"] = parse_amount(given.pop("price"), code)
         if "currency" in given:
             given["currency"] = lookup_currency(given["currency"]).code
-        if space.sold and (
+        if space.taken and (
             given.get("price_minor", space.price_minor) != space.price_minor
             or given.get("currency", space.currency) != space.currency
         ):
@@ -359,7 +366,7 @@ class SpaceService(Service):
             manual_start=space.manual_start,
         )
         draft = self._validate(
-            replace(current, **given), sold=space.sold, check_start="starts_at" in given
+            replace(current, **given), sold=space.taken, check_start="starts_at" in given
         )
         if draft.price_minor != space.price_minor:
             host = await self.identities.get(space.host_id)
@@ -373,8 +380,8 @@ class SpaceService(Service):
         async with self.db.write() as session:
             fresh = await session.get(Space, space_id, with_for_update=not self.db.is_sqlite)
             assert fresh is not None
-            if draft.capacity < fresh.sold:
-                raise refusals.capacity_below_sold(fresh.sold)
+            if draft.capacity < fresh.taken:
+                raise refusals.capacity_below_taken(fresh.taken)
             if "starts_at" in changed or "duration_minutes" in changed:
                 assert draft.duration_minutes is not None
                 await self._check_schedule(
@@ -443,6 +450,9 @@ class SpaceService(Service):
             assert fresh is not None
             if fresh.status not in allowed_from:
                 raise refusals.not_now(fresh, action)
+            if to == SpaceStatus.LIVE:
+                for check in self._start_checks:
+                    await check(session, fresh)
             fresh.status = to
             fresh.updated_at = now
             if to == SpaceStatus.LIVE:
@@ -594,3 +604,4 @@ class SpaceService(Service):
         if space.voice_bridge != BridgeMode.DEFAULT:
             return space.voice_bridge
         return BridgeMode.LISTEN if self.settings.discord_voice_bridge else BridgeMode.OFF
+

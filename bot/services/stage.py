@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlmodel import col, select
 
 from bot.actors import Actor, UserRef
-from bot.errors import Conflict, InvalidInput, LimitExceeded, NotFound
+from bot.errors import Conflict, InvalidInput, LimitExceeded, NotFound, PermissionDenied
 from bot.events import StageChanged
 from bot.models import (
     BridgeMode,
@@ -316,6 +316,24 @@ class StageService(Service):
             )
         return live[0]
 
+    async def admit(self, actor: Actor, space: Space) -> None:
+        """Whether `actor` may listen to `space` live (its Stage, its room), by the seat
+        rule: the host, co-hosts, moderators and holders of a valid ticket for *this*
+        Space, unless they were removed from it. Raises `PermissionDenied` saying what to
+        do next."""
+        me = await self.identities.ensure(actor)
+        moderator = actor.is_moderator and actor.community_id == space.community_id
+        seat = await self.seat(space, me, moderator=moderator)
+        if seat.removed:
+            raise PermissionDenied(
+                f"You were removed from “{space.title}” (Space #{space.id}); a moderator of "
+                "the Space can let you back in with /stage allow."
+            )
+        if not seat.may_listen:
+            raise PermissionDenied(
+                f"“{space.title}” (Space #{space.id}) is live on this stage, and listening "
+                f"needs a ticket for it. Get one with /ticket buy {space.id}, then join again."
+            )
 
 def _rule(
     space: Space,

@@ -181,7 +181,7 @@ async def test_app_home(slack: Slack) -> None:
 
     blocks = await home(slack, HOST)
     shown = texts(blocks)
-    assert "Spaces you host" in shown and "1 of 3 tickets taken" in shown
+    assert "Spaces you host" in shown and "Seats: 1 sold, 0 held, 2 left of 3" in shown
 
     def labelled(label: str) -> list[dict[str, Any]]:
         return [b for b in buttons(blocks) if b["text"]["text"] == label]
@@ -196,7 +196,7 @@ async def test_app_home(slack: Slack) -> None:
     await buy(slack, EVE, space_id)
     refreshed = {c.params["user_id"] for c in slack.fake.called("views.publish")[before:]}
     assert {HOST, BOB, EVE} <= refreshed
-    assert "2 of 3 tickets taken" in texts(
+    assert "Seats: 2 sold, 0 held, 1 left of 3" in texts(
         [c for c in slack.fake.called("views.publish") if c.params["user_id"] == HOST][-1].json(
             "view"
         )["blocks"]
