@@ -1,7 +1,7 @@
 """discord_stage_locks: one live Space per Discord Stage channel
 
 Revision ID: 0010
-Revises: 0009 (temporarily; 0009, the seats column, comes first once merged)
+Revises: 0009
 Create Date: 2026-12-05 21:45:00.000000
 """
 from alembic import op
