@@ -37,8 +37,12 @@ from audio.errors import AudioError, Forbidden, OriginOnly, RoomNotOpen
 from audio.gate import Admission, Gate, Role
 from audio.offer import MAX_SDP_CHARS
 from audio.registry import RoomRegistry
+from bot.http.params import SpaceId
 
 MAX_TOKEN_CHARS = 4_096
+#: An offer's JSON body at its largest: the SDP (each CRLF escaped to four characters)
+#: and the token. The router refuses more while reading, before the token is checked.
+OFFER_BODY_BYTES = 2 * MAX_SDP_CHARS + MAX_TOKEN_CHARS + 1_024
 
 
 class OfferIn(BaseModel):
@@ -109,14 +113,19 @@ def make_router(
     """Routes for joining a room and polling its state, bound to ``registry`` and ``gate``;
     with ``cross_origin`` they also answer the pages of the origins it allows (CORS)."""
     if cross_origin is None:
-        router = APIRouter(prefix="/rooms", tags=["audio"])
+        router = APIRouter(prefix="/rooms", tags=["audio"], max_body_size=OFFER_BODY_BYTES)
     else:
-        router = APIRouter(prefix="/rooms", tags=["audio"], route_class=cross_origin.route_class())
+        router = APIRouter(
+            prefix="/rooms",
+            tags=["audio"],
+            route_class=cross_origin.route_class(),
+            max_body_size=OFFER_BODY_BYTES,
+        )
         policy = cross_origin
 
         @router.options("/{space_id}/offer", include_in_schema=False)
         @router.options("/{space_id}/state", include_in_schema=False)
-        async def preflight(space_id: int, request: Request) -> Response:
+        async def preflight(space_id: SpaceId, request: Request) -> Response:
             return policy.preflight(request)
 
     async def admit(space_id: int, token: str) -> Admission:
@@ -134,7 +143,7 @@ def make_router(
         response_model=AnswerOut,
         responses={409: {"description": "Join on the room's origin (an edge's answer)."}},
     )
-    async def offer(space_id: int, body: OfferIn) -> AnswerOut | JSONResponse:
+    async def offer(space_id: SpaceId, body: OfferIn) -> AnswerOut | JSONResponse:
         admission = await admit(space_id, body.token)
         try:
             room = await registry.joinable(space_id)
@@ -149,7 +158,7 @@ def make_router(
 
     @router.get("/{space_id}/state", response_model=RoomStateOut)
     async def state(
-        space_id: int, authorization: Annotated[str | None, Header()] = None
+        space_id: SpaceId, authorization: Annotated[str | None, Header()] = None
     ) -> RoomStateOut:
         admission = await admit(space_id, _bearer(authorization))
         room = registry.get(space_id)

@@ -18,6 +18,7 @@ from bot.core import Core
 from bot.errors import UserError
 from bot.http.dependencies import CoreDep
 from bot.http.errors import ErrorBody
+from bot.http.params import SpaceId
 from bot.http.schemas import (
     CancelIn,
     CancelOut,
@@ -135,13 +136,13 @@ async def list_spaces(
 
 @router.get("/spaces/{space_id}", tags=["spaces"], summary="Get a Space",
             responses=_errors(404))
-async def get_space(space_id: int, core: CoreDep) -> SpaceOut:
+async def get_space(space_id: SpaceId, core: CoreDep) -> SpaceOut:
     return await _space_out(core, await core.spaces.get(space_id))
 
 
 @router.post("/spaces/{space_id}/cancel", tags=["spaces"],
              summary="Cancel a Space and refund its tickets", responses=_errors(404, 409))
-async def cancel_space(space_id: int, body: CancelIn, core: CoreDep) -> CancelOut:
+async def cancel_space(space_id: SpaceId, body: CancelIn, core: CoreDep) -> CancelOut:
     """Cancel as the operator: active holds are released and every valid ticket is refunded
     (paid) or revoked (free), exactly once each. `tickets_failed` refunds stay valid and
     are finished by billing's reconciliation."""
@@ -156,7 +157,7 @@ async def cancel_space(space_id: int, body: CancelIn, core: CoreDep) -> CancelOu
 
 @router.post("/spaces/{space_id}/holds", tags=["tickets"], status_code=status.HTTP_201_CREATED,
              summary="Reserve tickets for a buyer", responses=_errors(404, 409, 501))
-async def create_hold(space_id: int, body: HoldCreate, core: CoreDep) -> HoldOut:
+async def create_hold(space_id: SpaceId, body: HoldCreate, core: CoreDep) -> HoldOut:
     """Reserve `quantity` seats for the buyer, who must be in the Space's community. A free
     Space issues the tickets at once (with their tokens); a paid one returns the checkout
     link, and the tickets follow when the payment webhook confirms the hold."""

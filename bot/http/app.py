@@ -47,7 +47,11 @@ def create_app(
 ) -> FastAPI:
     """Build the app around `core`. `api_token` guards `/api/v1`; `routers` are mounted as
     they are (they bring their own auth: Stripe and Slack sign their requests). `registry`
-    is what `/metrics` serves; tests may pass their own."""
+    is what `/metrics` serves; tests may pass their own.
+
+    Every router whose routes read a body declares what they take with
+    `APIRouter(max_body_size=...)`: the body is counted while it is read, chunked or not,
+    and refused with a 413 once past it (before any token in it is checked)."""
     if not api_token.strip():
         raise ConfigError("Setting STAGEPASS_API_TOKEN: the operator API needs a non-empty token")
     app = FastAPI(

@@ -56,6 +56,7 @@ _HTTP_TYPES = {
 }
 
 INTERNAL_MESSAGE = "Something went wrong on our side. It has been logged; please try again."
+TOO_LARGE_MESSAGE = "The request body is larger than this route takes."
 
 
 class ErrorDetail(BaseModel):
@@ -91,6 +92,13 @@ def error_response(
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
+def too_large_response() -> JSONResponse:
+    """413 for a body over its route's limit. The connection is closed rather than drained:
+    the rest of a huge body is never read."""
+    return error_response(413, "content_too_large", TOO_LARGE_MESSAGE,
+                          headers={"Connection": "close"})
+
+
 async def on_user_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, UserError)
     return error_response(status_for(exc), snake_case(type(exc).__name__), exc.message, exc.field)
@@ -124,6 +132,8 @@ async def on_validation_error(request: Request, exc: Exception) -> Response:
 async def on_http_error(request: Request, exc: Exception) -> Response:
     """Framework errors (unknown route, wrong method, missing credentials) in the envelope."""
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 413:
+        return too_large_response()
     headers = dict(exc.headers) if exc.headers else None
     if exc.status_code in {204, 304} or exc.status_code < 200:
         return Response(status_code=exc.status_code, headers=headers)
