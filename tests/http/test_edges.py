@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import quote
 from collections.abc import AsyncIterator
+from urllib.parse import quote
 
 import httpx
 import pytest
