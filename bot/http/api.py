@@ -58,7 +58,12 @@ _API_FIELDS = {
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": ErrorBody} for code in (401, 422, *codes)}
+    return {code: {"model": ErrorBody} for code in sorted({401, 422, *codes})}
+
+
+#: What every route that takes a body may also answer: a core refusal with no more
+#: specific status (400) and a body over the router's limit (413).
+_BODY = (400, 413)
 
 
 @contextmanager
@@ -106,7 +111,7 @@ def _ticket_out(core: Core, ticket: Ticket, space: Space, token: str | None = No
 
 
 @router.post("/spaces", tags=["spaces"], status_code=status.HTTP_201_CREATED,
-             summary="Create a Space", responses=_errors(403, 501))
+             summary="Create a Space", responses=_errors(403, 409, 501, *_BODY))
 async def create_space(body: SpaceCreate, core: CoreDep) -> SpaceOut:
     """Announce a Space for the host named in the body. The host must be allowed to host
     by the deployment's host rules; a paid Space needs billing to be configured."""
@@ -141,7 +146,8 @@ async def get_space(space_id: SpaceId, core: CoreDep) -> SpaceOut:
 
 
 @router.post("/spaces/{space_id}/cancel", tags=["spaces"],
-             summary="Cancel a Space and refund its tickets", responses=_errors(404, 409))
+             summary="Cancel a Space and refund its tickets",
+             responses=_errors(403, 404, 409, *_BODY))
 async def cancel_space(space_id: SpaceId, body: CancelIn, core: CoreDep) -> CancelOut:
     """Cancel as the operator: active holds are released and every valid ticket is refunded
     (paid) or revoked (free), exactly once each. `tickets_failed` refunds stay valid and
@@ -156,7 +162,8 @@ async def cancel_space(space_id: SpaceId, body: CancelIn, core: CoreDep) -> Canc
 
 
 @router.post("/spaces/{space_id}/holds", tags=["tickets"], status_code=status.HTTP_201_CREATED,
-             summary="Reserve tickets for a buyer", responses=_errors(404, 409, 501))
+             summary="Reserve tickets for a buyer",
+             responses=_errors(403, 404, 409, 501, *_BODY))
 async def create_hold(space_id: SpaceId, body: HoldCreate, core: CoreDep) -> HoldOut:
     """Reserve `quantity` seats for the buyer, who must be in the Space's community. A free
     Space issues the tickets at once (with their tokens); a paid one returns the checkout
@@ -189,7 +196,7 @@ async def buyer_tickets(
 
 
 @router.post("/tickets/verify", tags=["tickets"], summary="Verify a ticket token",
-             responses=_errors(403, 404))
+             responses=_errors(403, 404, *_BODY))
 async def verify_ticket(body: VerifyIn, core: CoreDep) -> VerifyOut:
     """Check a token's signature and expiry, and that its ticket is still valid. A bad or
     expired token is a 401 `invalid_token`; a refunded or revoked ticket a 403."""

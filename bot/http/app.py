@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -31,6 +32,7 @@ from bot.http import api, errors, pages
 from bot.http.dependencies import BearerAuth
 from bot.http.metrics import CoreMetrics, core_metrics
 from bot.http.middleware import RequestContext
+from bot.http.schemas import document_limits
 
 
 def _version() -> str:
@@ -89,7 +91,20 @@ def create_app(
     app.include_router(pages.router)
     for router in routers:
         app.include_router(router)
+    _document(app, core)
     return app
+
+
+def _document(app: FastAPI, core: Core) -> None:
+    """The OpenAPI document as FastAPI makes it, plus the deployment's limits."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_limits(build(), core.settings)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def metrics_app(metrics: CoreMetrics) -> FastAPI:
