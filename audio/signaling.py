@@ -112,6 +112,7 @@ def _token(credentials: HTTPAuthorizationCredentials | None) -> str:
 
 def _room_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     described = {
+        400: "The body could not be read as JSON (not UTF-8, say).",
         401: "No ticket token, or one that is not valid or has expired.",
         403: "The ticket is for another Space, or no longer valid (refunded, revoked).",
         404: "The Space's room is not open.",
@@ -161,7 +162,7 @@ def make_router(
     @router.post(
         "/{space_id}/offer",
         response_model=AnswerOut,
-        responses=_room_errors(401, 403, 404, 409, 413, 422),
+        responses=_room_errors(400, 401, 403, 404, 409, 413, 422),
     )
     async def offer(
         space_id: SpaceId, body: OfferIn, credentials: TicketCredentials = None
