@@ -90,7 +90,10 @@ async def stagepass(settings: Settings) -> AsyncIterator[Stagepass]:
 
 @pytest.fixture
 def full_app(stagepass: Stagepass) -> FastAPI:
-    return stagepass.http_app()
+    """Its HTTP app, ready (as once `stagepass run` has started everything)."""
+    app = stagepass.http_app()
+    app.state.ready = True
+    return app
 
 
 @pytest.fixture

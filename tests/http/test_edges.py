@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
 from urllib.parse import quote
@@ -83,6 +84,45 @@ async def test_any_path_id_is_answered_without_a_server_error(
     for path in ("/api/v1/spaces/{}", "/rooms/{}/info", "/rooms/{}/me", "/spaces/{}"):
         response = await full.get(path.format(segment))
         assert response.status_code < 500, (path, space_id, response.text)
+
+
+#: `/slack/events` still answers 500 to some unsigned garbage: issue 12 item 3, fixed in
+#: the Slack adapter's own branch (signature before parsing). Drop this once merged.
+_NOT_YET = {"/slack/events"}
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+_BODIES = st.one_of(
+    st.binary(max_size=256),
+    _JSON.map(lambda value: json.dumps(value).encode()),
+    st.dictionaries(st.sampled_from(["sdp", "type", "token", "up", "on", "host", "buyer",
+                                     "quantity", "reason", "title", "capacity"]),
+                    _JSON, max_size=5).map(lambda value: json.dumps(value).encode()),
+)
+_IDS = st.one_of(st.integers(min_value=-(2**70), max_value=2**70).map(str),
+                 st.text(min_size=1, max_size=20).map(lambda t: quote(t, safe="")))
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data(), ident=_IDS, body=_BODIES,
+       kind=st.sampled_from(["application/json", "application/x-www-form-urlencoded",
+                             "text/plain", ""]))
+async def test_any_id_and_body_on_any_route_is_answered_without_a_server_error(
+    full_app: FastAPI, full: httpx.AsyncClient, data: st.DataObject, ident: str, body: bytes,
+    kind: str,
+) -> None:
+    """Every route of the whole app, with hypothesis choosing the route, its ids and its
+    body: whatever it is, the answer is not a 5xx."""
+    method, path = data.draw(st.sampled_from(
+        [(m, p) for m, p in routes_of(full_app) if p not in _NOT_YET]))
+    url = _fill(path, ident or "x")
+    headers = {"Content-Type": kind} if kind else {}
+    content = body if method in {"POST", "PUT", "PATCH"} else None
+    response = await full.request(method, url, content=content, headers=headers)
+    assert response.status_code < 500, (method, url, body[:80], response.text[:300])
 
 
 def test_every_route_that_takes_a_body_has_a_limit(full_app: FastAPI) -> None:
