@@ -14,7 +14,6 @@ Slack message. Every listener acknowledges at once or within `ack_budget` second
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -289,10 +288,10 @@ class Interactions:
         self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
     ) -> None:
         await ack()
-        data = json.loads(action.get("value") or "{}")
+        tip = modals.Meta.load(action.get("value"), space_id="space")  # announcements.tip_value
         meta = modals.Meta(
-            space_id=data.get("space"),
-            host=data.get("host"),
+            space_id=tip.space_id,
+            host=tip.host,
             channel=(body.get("channel") or {}).get("id"),
             response_url=body.get("response_url"),
         )
