@@ -81,7 +81,10 @@ class SlackAdapter:
             else None
         )
         self.clients = WebClients(config, self.store)
-        self.directory = Directory(config.moderator_group)
+        self.directory = Directory(
+            config.moderator_group,
+            roles=any(rule.strip().startswith("role:") for rule in core.settings.host_rules),
+        )
         self.home = Home(core, self.clients, coalescer)
         self.announcements = Announcements(core, self.clients, coalescer)
         self.bolt = self._bolt_app()

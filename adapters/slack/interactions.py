@@ -42,6 +42,7 @@ from bot.core import Core
 from bot.errors import InvalidInput
 from bot.models import Platform
 from bot.replies import Reply
+from bot.services.identities import first_zone
 
 log = structlog.get_logger(__name__)
 
@@ -157,9 +158,13 @@ class Interactions:
     # --- the core, from Slack ----------------------------------------------------------------
 
     async def actor(self, client: AsyncWebClient, person: Who) -> Actor:
+        """Slack does not say when someone joined a workspace; `member_days:` counts from
+        the day Stagepass first saw them there (today, for someone new)."""
+        known = await self.core.identities.by_key(person.key)
         return await self.directory.actor(
             client, person.team_id, person.user_id,
             name_hint=person.name_hint, team_name=person.team_name,
+            member_since=known.created_at if known is not None else self.core.clock.now(),
         )
 
     async def run_line(self, client: AsyncWebClient, person: Who, line: str) -> Reply:
@@ -222,10 +227,8 @@ class Interactions:
     ) -> None:
         # The trigger expires 3 s after the click: a slow zone lookup must not spend it.
         try:
-            identity = await asyncio.wait_for(
-                self.core.identities.by_key(person.key), self.open_budget
-            )
-            zone: str | None = identity.tz if identity is not None else "UTC"
+            zone: str | None = await asyncio.wait_for(self._zone(client, person),
+                                                      self.open_budget)
         except TimeoutError:
             zone = None
         meta = modals.Meta(tz=zone, channel=meta.channel, response_url=meta.response_url)
@@ -236,6 +239,14 @@ class Interactions:
                 text="Slack gave me only 3 seconds to open the form and they ran out. Please "
                 'try again, or type it: /space create title:"…" starts:"fri 18:00" tickets:50',
             )
+
+    async def _zone(self, client: AsyncWebClient, person: Who) -> str:
+        """The zone a form reads times in: the person's Stagepass zone, or for someone
+        new, the one their identity will start with (Slack's, from users.info)."""
+        known = await self.core.identities.by_key(person.key)
+        if known is not None:
+            return known.tz
+        return first_zone((await self.actor(client, person)).tz)
 
     async def _open(self, client: AsyncWebClient, trigger_id: str, view: dict[str, Any]) -> bool:
         try:

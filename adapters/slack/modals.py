@@ -179,7 +179,7 @@ def create_view(
     notice: str | None = None,
 ) -> Block:
     v = values or {}
-    where = f"In {meta.tz}" if meta.tz else "In your Stagepass time zone"
+    where = f"In your time zone, {meta.tz}" if meta.tz else "In your Stagepass time zone"
     time_element: Block = {"type": "timepicker"}
     if meta.tz:
         time_element["timezone"] = meta.tz

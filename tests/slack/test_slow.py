@@ -140,6 +140,6 @@ async def test_slow_dispatcher_answers_after_the_ack(make_slack: Any) -> None:
 
     dispatcher.release.set()
     [reply] = await slack.fake.wait_for("response_url:" + name)
-    assert reply.params["text"].startswith("Your time zone is UTC.")
+    assert reply.params["text"].startswith("Your time zone is Europe/Berlin.")
     [reply] = await slack.fake.wait_for("response_url:" + button)
     assert reply.params["text"].startswith("Stagepass commands: /tz set Europe/Berlin")
