@@ -212,8 +212,7 @@ class Directory:
             email=profile.email if profile else None,
             community_name=team_name,
             tz=profile.tz if profile else None,
-            # unknown (Slack did not answer) counts as a guest: hosting waits for an answer
-            is_guest=profile.is_guest if profile else True,
+            is_guest=bool(profile and profile.is_guest),
         )
 
 
