@@ -89,7 +89,7 @@ class SlackAdapter:
         self.announcements = Announcements(core, self.clients, coalescer)
         self.bolt = self._bolt_app()
         self.interactions = Interactions(
-            core, dispatcher, self.directory, self.home, self.tasks,
+            core, dispatcher, self.directory, self.home, self.tasks, self.announcements,
             store=self.store, ack_budget=ack_budget,
         )
         self.interactions.register(self.bolt)

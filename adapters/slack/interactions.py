@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -29,10 +29,25 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.slack import modals
-from adapters.slack.announcements import TIP
+from adapters.slack.announcements import (
+    PENDING,
+    REPOST,
+    TIP,
+    Announcements,
+    not_announced,
+    repost_button,
+)
 from adapters.slack.home import HOST_A_SPACE, Home
 from adapters.slack.installations import InstallationStore
-from adapters.slack.messages import COMMANDS, LINK, RUN, command_line, reply_message, response_type
+from adapters.slack.messages import (
+    COMMANDS,
+    LINK,
+    RUN,
+    command_line,
+    mentioned,
+    reply_message,
+    response_type,
+)
 from adapters.slack.people import Directory
 from adapters.slack.tasks import Tasks
 from bot.actors import Actor
@@ -52,6 +67,7 @@ APOLOGY = (
     "Something went wrong on our side and it was logged. Please try again."
 )
 _BARE_CREATE = re.compile(r"^/space\s+create\s*$", re.I)
+_ANNOUNCED = re.compile(r"^Space #(\d+) is announced\.")
 
 Build = Callable[[Actor, modals.Meta, modals.FormValues], Awaitable[t.Command]]
 Form = Callable[[modals.Meta, modals.FormValues, str | None], dict[str, Any]]
@@ -107,10 +123,12 @@ class Interactions:
         directory: Directory,
         home: Home,
         tasks: Tasks,
+        announcements: Announcements,
         *,
         store: InstallationStore | None,
         ack_budget: float = 2.0,
         open_budget: float = 1.0,
+        announce_wait: float = 1.0,
     ) -> None:
         self.core = core
         self.dispatcher = dispatcher
@@ -120,6 +138,8 @@ class Interactions:
         self.store = store
         self.ack_budget = ack_budget
         self.open_budget = open_budget
+        self.announcements = announcements
+        self.announce_wait = announce_wait
         self.currency = core.settings.default_currency
         self._create = _Submission(
             "create-space",
@@ -170,10 +190,45 @@ class Interactions:
     async def run_line(self, client: AsyncWebClient, person: Who, line: str) -> Reply:
         """One command line as `person`; every outcome is a reply."""
         try:
-            return await self.dispatcher.handle(await self.actor(client, person), line)
+            if line.startswith(REPOST + " "):
+                return await self._post_again(line)
+            reply = await self.dispatcher.handle(await self.actor(client, person), line)
+            return await self._announced(reply)
         except Exception:
             log.exception("slack command failed", line=line[:200], user=person.key)
             return Reply(APOLOGY, error=True)
+
+    async def _announced(self, reply: Reply) -> Reply:
+        """The core says a new Space "is announced" as it creates it; here that is only
+        said once the post is in the channel. Otherwise the reply says what is wrong and
+        how to fix it, with a "Post it again" button, or that the post is on its way."""
+        match = _ANNOUNCED.match(reply.text)
+        if match is None:
+            return reply
+        space_id = int(match[1])
+        error, channel = await self.announcements.outcome(space_id, self.announce_wait)
+        rest = reply.text[match.end():]
+        if error is None:
+            return reply
+        if error == PENDING:
+            return replace(reply, text=f"Space #{space_id} is set up; its announcement is on "
+                                       "its way to the channel." + rest)
+        return replace(
+            reply,
+            text=":warning: " + not_announced(space_id, error, channel) + rest,
+            buttons=(repost_button(space_id), *reply.buttons),
+        )
+
+    async def _post_again(self, line: str) -> Reply:
+        word = line.split()[1] if len(line.split()) > 1 else ""
+        if not word.isdigit() or len(word) > 18:
+            return Reply("That button lost track of its Space.", error=True)
+        space_id = int(word)
+        error, channel = await self.announcements.post_again(space_id)
+        if error is None:
+            return Reply(f"Space #{space_id} is announced.")
+        return Reply(":warning: " + not_announced(space_id, error, channel),
+                     buttons=(repost_button(space_id),))
 
     async def _within_budget(self, task: asyncio.Task[T]) -> T | None:
         """The task's result if it is ready within the ack budget, else None (the task
@@ -207,15 +262,18 @@ class Interactions:
         work = self.tasks.spawn(self.run_line(client, person, line), name=command["command"])
         reply = await self._within_budget(work)
         if reply is not None:
-            await ack(response_type=response_type(reply), **reply_message(reply))
+            await ack(response_type=response_type(reply),
+                      **reply_message(reply, mentioned(line)))
             return
         await ack()
-        self.tasks.spawn(self._respond_late(work, respond), name="late-reply")
+        self.tasks.spawn(self._respond_late(work, respond, mentioned(line)), name="late-reply")
 
-    async def _respond_late(self, work: asyncio.Task[Reply], respond: AsyncRespond) -> None:
+    async def _respond_late(
+        self, work: asyncio.Task[Reply], respond: AsyncRespond, people: frozenset[str]
+    ) -> None:
         reply = await work
         await respond(response_type=response_type(reply), replace_original=False,
-                      **reply_message(reply))
+                      **reply_message(reply, people))
 
     async def _open_create(
         self,
@@ -276,14 +334,19 @@ class Interactions:
         self, client: AsyncWebClient, person: Who, line: str, response_url: str | None
     ) -> None:
         reply = await self.run_line(client, person, line)
-        await self.deliver(client, person, reply, response_url)
+        await self.deliver(client, person, reply, response_url, mentioned(line))
 
     async def deliver(
-        self, client: AsyncWebClient, person: Who, reply: Reply, response_url: str | None
+        self,
+        client: AsyncWebClient,
+        person: Who,
+        reply: Reply,
+        response_url: str | None,
+        people: frozenset[str] = frozenset(),
     ) -> None:
         """A reply where the person acted: in the conversation (through its
         `response_url`), or, from the App Home or a modal opened there, by DM."""
-        message = reply_message(reply)
+        message = reply_message(reply, people)
         if response_url:
             await AsyncWebhookClient(response_url).send_dict(
                 {"response_type": response_type(reply), "replace_original": False, **message}
@@ -393,7 +456,7 @@ class Interactions:
         except Exception:
             log.exception("slack modal failed", modal=kind.name, user=person.key)
             return Reply(APOLOGY, error=True)
-        return await self.dispatcher.execute(actor, command)
+        return await self._announced(await self.dispatcher.execute(actor, command))
 
     async def _finish_late(
         self,

@@ -51,7 +51,7 @@ async def test_space_create_by_command_posts_the_announcement(slack: Slack) -> N
         HOST, "/space", 'create title:"Ask me anything" starts:"2030-01-05 18:00" tickets:50'
     )
     reply = await slack.answer(response, name)
-    assert reply["response_type"] == "in_channel"
+    assert reply["response_type"] == "ephemeral"  # the announcement is the public word
     assert "Space #1 is announced." in reply["text"]
     await slack.settle()
 
@@ -135,7 +135,7 @@ async def test_space_create_modal(slack: Slack) -> None:
     response = await slack.submit(HOST, view, form())
     assert response.status_code == 200 and response.content == b""  # closes the modal
     [reply] = await slack.fake.wait_for("response_url:" + name)
-    assert reply.params["response_type"] == "in_channel"
+    assert reply.params["response_type"] == "ephemeral"  # the announcement is public
     assert reply.params["text"].startswith("#1 Modal AMA: Space #1 is announced.")
     await slack.settle()
     [post] = [c for c in slack.fake.called("chat.postMessage") if c.params["channel"] == ANNOUNCE]

@@ -199,7 +199,7 @@ async def test_a_failing_slack_call_logs_no_token(oauth: Slack, log_output: io.S
     configure("info", "console", secrets=oauth.core.settings.secret_values(), colors=True,
               stream=log_output)
     await install(oauth)
-    oauth.fake.fail("chat.postMessage", "internal_error")
+    oauth.fake.fail("views.publish", "internal_error")  # the host's App Home refresh
     response, name = await oauth.command(
         HOST, "/space", 'create title:"Team two" starts:"2030-01-05 18:00" tickets:5'
     )
