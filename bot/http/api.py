@@ -18,6 +18,7 @@ from bot.core import Core
 from bot.errors import UserError
 from bot.http.dependencies import CoreDep
 from bot.http.errors import ErrorBody
+from bot.http.params import SpaceId
 from bot.http.schemas import (
     CancelIn,
     CancelOut,
@@ -66,8 +67,13 @@ _RETRY_AFTER = {
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {
         code: {"model": ErrorBody, **({"headers": _RETRY_AFTER} if code == 429 else {})}
-        for code in (401, 422, *codes)
+        for code in sorted({401, 422, *codes})
     }
+
+
+#: What every route that takes a body may also answer: a core refusal with no more
+#: specific status (400) and a body over the router's limit (413).
+_BODY = (400, 413)
 
 
 @contextmanager
@@ -117,7 +123,7 @@ def _ticket_out(
 
 
 @router.post("/spaces", tags=["spaces"], status_code=status.HTTP_201_CREATED,
-             summary="Create a Space", responses=_errors(403, 501))
+             summary="Create a Space", responses=_errors(403, 409, 501, *_BODY))
 async def create_space(body: SpaceCreate, core: CoreDep) -> SpaceOut:
     """Announce a Space for the host named in the body. The host must be allowed to host
     by the deployment's host rules; a paid Space needs billing to be configured."""
@@ -147,13 +153,14 @@ async def list_spaces(
 
 @router.get("/spaces/{space_id}", tags=["spaces"], summary="Get a Space",
             responses=_errors(404))
-async def get_space(space_id: int, core: CoreDep) -> SpaceOut:
+async def get_space(space_id: SpaceId, core: CoreDep) -> SpaceOut:
     return await _space_out(core, await core.spaces.get(space_id))
 
 
 @router.post("/spaces/{space_id}/cancel", tags=["spaces"],
-             summary="Cancel a Space and refund its tickets", responses=_errors(404, 409))
-async def cancel_space(space_id: int, body: CancelIn, core: CoreDep) -> CancelOut:
+             summary="Cancel a Space and refund its tickets",
+             responses=_errors(403, 404, 409, *_BODY))
+async def cancel_space(space_id: SpaceId, body: CancelIn, core: CoreDep) -> CancelOut:
     """Cancel as the operator: active holds are released and every valid ticket is refunded
     (paid) or revoked (free), exactly once each. `tickets_failed` refunds stay valid and
     are finished by billing's reconciliation."""
@@ -167,8 +174,9 @@ async def cancel_space(space_id: int, body: CancelIn, core: CoreDep) -> CancelOu
 
 
 @router.post("/spaces/{space_id}/holds", tags=["tickets"], status_code=status.HTTP_201_CREATED,
-             summary="Reserve tickets for a buyer", responses=_errors(404, 409, 429, 501))
-async def create_hold(space_id: int, body: HoldCreate, core: CoreDep) -> HoldOut:
+             summary="Reserve tickets for a buyer",
+             responses=_errors(403, 404, 409, 429, 501, *_BODY))
+async def create_hold(space_id: SpaceId, body: HoldCreate, core: CoreDep) -> HoldOut:
     """Reserve `quantity` seats for the buyer, who must be in the Space's community. A free
     Space issues the tickets at once (with their tokens); a paid one returns the checkout
     link, and the tickets follow when the payment webhook confirms the hold. Claims are
@@ -207,7 +215,7 @@ async def buyer_tickets(
 
 
 @router.post("/tickets/verify", tags=["tickets"], summary="Verify a ticket token",
-             responses=_errors(403, 404))
+             responses=_errors(403, 404, *_BODY))
 async def verify_ticket(body: VerifyIn, core: CoreDep) -> VerifyOut:
     """Check a token's signature and expiry, and that its ticket is still valid. A bad or
     expired token is a 401 `invalid_token`; a refunded or revoked ticket, or a holder
