@@ -89,12 +89,11 @@ def _check_groups(description: sdp.SessionDescription, audio: sdp.MediaDescripti
     for group in description.group:
         bundles += group.semantic == "BUNDLE"
         items = [str(item) for item in group.items]
+        line = "The a=group:BUNDLE line" if group.semantic == "BUNDLE" else "An a=group line"
         if not items or any(item != audio.rtp.muxId for item in items):
-            raise BadOffer(
-                f"The a=group:{group.semantic} line names a media section the offer does not have."
-            )
+            raise BadOffer(f"{line} names a media section the offer does not have.")
         if len(set(items)) != len(items):
-            raise BadOffer(f"The a=group:{group.semantic} line names a section twice.")
+            raise BadOffer(f"{line} names a section twice.")
     if bundles > 1:
         raise BadOffer("The offer has more than one BUNDLE group.")
 
@@ -146,14 +145,23 @@ def _check_transport(audio: sdp.MediaDescription) -> None:
     if len(candidates) > MAX_CANDIDATES:
         raise BadOffer("The offer has too many ICE candidates.")
     for candidate in candidates:
-        if not (_address(candidate.ip) is not None or _MDNS.match(candidate.ip)) or not (
+        if not (_unicast(candidate.ip) or _MDNS.match(candidate.ip)) or not (
             candidate.component in (1, 2)
-            and 0 <= candidate.port <= 65_535
+            and 0 < candidate.port <= 65_535
             and 0 <= candidate.priority < 2**32
             and candidate.protocol.lower() in ("udp", "tcp")
             and candidate.type in _CANDIDATE_TYPES
         ):
             raise BadOffer("The offer has an ICE candidate that is not valid.")
+
+
+def _unicast(text: str) -> bool:
+    """An IP address a peer can be reached at: not unspecified, multicast, broadcast or
+    reserved (the room must never send connectivity checks to a whole network)."""
+    address = _address(text)
+    if address is None or address.is_unspecified or address.is_multicast:
+        return False
+    return address.is_loopback or not address.is_reserved  # ::1 lies in IPv6's reserved ::/8
 
 
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

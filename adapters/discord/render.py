@@ -20,7 +20,7 @@ from adapters.discord.components import CommandButton, TipButton, fits
 from bot.commands.times import mark_times
 from bot.models import Identity, Space, SpaceStatus
 from bot.replies import Button, Reply
-from bot.views import price, space_buttons
+from bot.views import full_label, price, seats_left, space_buttons
 
 log = structlog.get_logger(__name__)
 
@@ -139,7 +139,7 @@ def announcement(space: Space, host: Identity) -> Rendered:
     )
     embed.add_field(name="Duration", value=f"{space.duration_minutes} min")
     embed.add_field(name="Price", value=price(space))
-    embed.add_field(name="Tickets left", value=f"{space.tickets_left} of {space.capacity}")
+    embed.add_field(name="Tickets left", value=seats_left(space))
     match status:
         case SpaceStatus.LIVE:
             embed.add_field(name="Status", value="🔴 Live now")
@@ -155,13 +155,13 @@ def announcement(space: Space, host: Identity) -> Rendered:
     for index, button in enumerate(space_buttons(space)):
         assert button.command is not None
         buying = index == 0
-        sold_out = buying and space.tickets_left <= 0
+        full = full_label(space) if buying else None
         view.add_item(
             CommandButton(
                 button.command,
-                "Sold out" if sold_out else button.label,
+                full or button.label,
                 style=discord.ButtonStyle.primary if buying else discord.ButtonStyle.secondary,
-                disabled=sold_out,
+                disabled=full is not None,
             )
         )
     if status.is_open_for_sale:

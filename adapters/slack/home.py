@@ -34,7 +34,7 @@ from adapters.slack.tasks import Coalescer
 from bot.core import Core
 from bot.models import Identity, Platform, Space, SpaceStatus, Ticket
 from bot.money import format_minor
-from bot.views import price, room_link, space_title
+from bot.views import price, room_link, seats_left, seats_taken, space_title
 
 log = structlog.get_logger(__name__)
 
@@ -148,7 +148,7 @@ class Home:
         if not spaces:
             return [*blocks, context("Nothing planned yet. Host one with the button above.")]
         for space in spaces[:_SHOWN]:
-            notes = [escape(price(space)), f"{space.tickets_left} of {space.capacity} left"]
+            notes = [escape(price(space)), f"Tickets left: {seats_left(space)}"]
             if space.id in held:
                 notes.append(":admission_tickets: you have a ticket")
             if space.id in reminded:
@@ -176,14 +176,20 @@ class Home:
             return [*blocks, context("No tickets yet.")]
         for ticket in tickets[:_SHOWN]:
             space = await core.spaces.get(ticket.space_id)
+            holder = await core.identities.get(ticket.holder_id)
+            seat = await core.stage.seat(space, holder)  # the core's seat rule
             accessory = None
-            if space.status in (SpaceStatus.SCHEDULED, SpaceStatus.LIVE):
+            note = ""
+            if seat.removed:
+                note = " · removed from the stage by a moderator (until /stage allow)"
+            elif space.status in (SpaceStatus.SCHEDULED, SpaceStatus.LIVE):
                 url = room_link(core.settings.resolved_public_url, ticket.space_id,
                                 core.tickets.token_for(ticket, space))
                 accessory = button("Join", f"{LINK}:join:{ticket.id}", url=url)
             blocks.append(
                 section(
-                    f"*{escape(space_title(space))}* — {_when(space)}\nTicket `{ticket.id}`",
+                    f"*{escape(space_title(space))}* — {_when(space)}\n"
+                    f"Ticket `{ticket.id}`{note}",
                     accessory=accessory,
                 )
             )
@@ -205,7 +211,7 @@ class Home:
         core = self.core
         blocks: list[Block] = [section("*Spaces you host*")]
         for space in spaces[:_SHOWN]:
-            sales = f"{space.sold} of {space.capacity} tickets taken"
+            sales = f"Seats: {seats_taken(space)}"
             if not space.is_free:
                 gross = format_minor(space.sold * space.price_minor, space.currency)
                 sales += f" · {escape(price(space))} each · up to {gross}"

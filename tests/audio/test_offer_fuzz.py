@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import ipaddress
 import random
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import aioice
+import aioice.ice
 import pytest
 
 from audio.metrics import AudioMetrics
@@ -133,6 +136,30 @@ FIELD_VALUES = (
     "*",
     "%s%n",
 )
+
+
+@pytest.fixture(autouse=True)
+def checks_stay_on_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mutated candidate can name any address (a flipped digit turns 127.0.0.1 into a
+    public one, a name ending in .local asks for multicast DNS). The room must be free to
+    answer it, but this test's ICE checks go to loopback only: aioice is handed no other
+    remote candidate."""
+    add = aioice.ice.Connection.add_remote_candidate
+
+    async def loopback_only(
+        self: aioice.ice.Connection, candidate: aioice.Candidate | None
+    ) -> None:
+        if candidate is None or _loopback(candidate.host):
+            await add(self, candidate)
+
+    monkeypatch.setattr(aioice.ice.Connection, "add_remote_candidate", loopback_only)
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _line(rng: random.Random, lines: list[str]) -> int:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
+from audio.errors import BadOffer
 from audio.install import LiveAudio
 from audio.metrics import AudioMetrics
 from audio.offer import check_offer, private_address
@@ -284,3 +285,22 @@ async def test_a_peer_that_aiortc_cannot_close_still_has_its_transports_stopped(
     assert "closing a peer connection failed" in caplog.text
     assert pc.signalingState == "closed"
     assert not dtls.transport._connection._protocols
+
+
+@pytest.mark.parametrize(
+    "candidate",
+    [
+        "1 1 udp 1 0.0.0.0 5000 typ host",
+        "1 1 udp 1 255.255.255.255 5000 typ host",
+        "1 1 udp 1 224.0.0.251 5353 typ host",
+        "1 1 udp 1 :: 5000 typ host",
+        "1 1 udp 1 127.0.0.1 0 typ host",
+        "1 1 udp 1 stun.example.org 3478 typ host",
+        "1 3 udp 1 127.0.0.1 5000 typ host",
+        "1 1 udp 1 127.0.0.1 5000 typ bogus",
+    ],
+)
+def test_candidates_the_room_would_never_send_to_are_refused(candidate: str) -> None:
+    offer = CHROMIUM_OFFER.replace("a=ice-ufrag:", f"a=candidate:{candidate}\r\na=ice-ufrag:", 1)
+    with pytest.raises(BadOffer, match="ICE candidate"):
+        check_offer(offer, "offer")

@@ -1,7 +1,7 @@
 """discord_stage_locks: one live Space per Discord Stage channel
 
 Revision ID: 0010
-Revises: 0008 (temporarily; 0009, the seats column, comes first once merged)
+Revises: 0009
 Create Date: 2026-12-05 21:45:00.000000
 """
 from alembic import op
@@ -11,7 +11,7 @@ import bot.models
 
 
 revision = '0010'
-down_revision = '0008'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 
