@@ -60,6 +60,7 @@ def bench_settings(data_dir: Path) -> Settings:
         public_url="http://stagepass.bench",
         claims_per_minute_person=BENCH_CLAIMS_PER_MINUTE,
         claims_per_minute_community=BENCH_CLAIMS_PER_MINUTE,
+        max_scheduled_per_host=1_000,  # one bench host announces a Space per row
     )
 
 
