@@ -151,9 +151,11 @@ def person(user_id: str) -> Actor:
 
 
 async def free_space(
-    core: Core, *, capacity: int, per_buyer_limit: int = 1, title: str = "Bench"
+    core: Core, *, capacity: int, per_buyer_limit: int = 1, title: str = "Bench",
+    price_minor: int = 0,
 ) -> Space:
-    """A free, scheduled Space starting tomorrow (by the core's clock)."""
+    """A scheduled Space starting tomorrow (by the core's clock); free unless priced (a
+    paid one needs a payment gateway on the core)."""
     return await core.spaces.create(
         person("host"),
         SpaceDraft(
@@ -161,6 +163,8 @@ async def free_space(
             starts_at=core.clock.now() + timedelta(days=1),
             capacity=capacity,
             per_buyer_limit=per_buyer_limit,
+            price_minor=price_minor,
+            currency="usd",
         ),
     )
 

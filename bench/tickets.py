@@ -63,7 +63,6 @@ from bot.models import Hold as _Hold
 from bot.models import Ticket as _Ticket
 from bot.ports import Checkout
 from bot.services.claims import new_id, new_tickets
-from bot.services.spaces import SpaceDraft
 
 _INSERT_HOLD = sa.insert(_Hold)
 _INSERT_TICKET = sa.insert(_Ticket)
@@ -129,19 +128,6 @@ class InstantCheckout:
         return None
 
 
-async def paid_space(core: Core, *, capacity: int, title: str) -> Space:
-    return await core.spaces.create(
-        person("host"),
-        SpaceDraft(
-            title=title,
-            starts_at=core.clock.now() + timedelta(days=1),
-            capacity=capacity,
-            price_minor=500,
-            currency="usd",
-        ),
-    )
-
-
 def claimers(core: Core) -> dict[str, Callable[[Actor, int], Awaitable[Any]]]:
     return {
         "reserve": lambda actor, space_id: core.tickets.reserve(actor, space_id),
@@ -188,11 +174,8 @@ async def speed_table(
     for level in levels:
         for impl_name, impl in [*impls.items(), ("paid", paid)]:
             title = f"{impl_name}-{level}"
-            space = await (
-                paid_space(core, capacity=claims, title=title)
-                if impl_name == "paid"
-                else free_space(core, capacity=claims, title=title)
-            )
+            price = 500 if impl_name == "paid" else 0
+            space = await free_space(core, capacity=claims, title=title, price_minor=price)
             space_id = space.id
             assert space_id is not None
             buyers = [person(f"{impl_name}-{level}-{i}") for i in range(claims)]

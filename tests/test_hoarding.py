@@ -2,7 +2,7 @@
 a buyer's open unpaid holds across Spaces, and seats held shown apart from seats sold.
 
 Everything goes through `TicketService.reserve`, the one door Discord, Slack, the shell
-and the JSON API share; the API's 429 is tested through the real HTTP app.
+and the JSON API share; the API's 429 and `held` field: tests/http/test_claim_limits.py.
 """
 
 from __future__ import annotations
@@ -12,11 +12,8 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 import sqlalchemy as sa
-from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
 from sqlmodel import col, select
 
 from bot.actors import Actor
@@ -25,13 +22,11 @@ from bot.core import Core
 from bot.db import Database
 from bot.encryption import load_cipher
 from bot.errors import LimitExceeded, RateLimited, SoldOut
-from bot.http import create_app
 from bot.models import Hold, HoldStatus, Platform, Space
 from bot.ratelimits import Buckets
 from bot.services.spaces import SpaceDraft
 from bot.settings import Settings
 from bot.views import full_label, seats_left, space_lines
-from tests.http.conftest import BASE_URL, TOKEN, error_of, person, space_body
 from tests.http.test_api import FakeGateway
 from tests.test_private_data import _downgrade
 from tests.test_private_data import empty_db as empty_db  # a fixture
@@ -150,29 +145,6 @@ def test_full_buckets_are_forgotten() -> None:
     assert Buckets(per_minute=0).wait("anyone", now=0.0) == 0  # 0 turns the limit off
 
 
-async def test_the_api_answers_429_with_retry_after(core: Core) -> None:
-    app: FastAPI = create_app(core, api_token=TOKEN, registry=CollectorRegistry())
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url=BASE_URL,
-        headers={"Authorization": f"Bearer {TOKEN}"},
-    ) as client:
-        space = (await client.post("/api/v1/spaces", json=space_body(capacity=10))).json()
-        url = f"/api/v1/spaces/{space['id']}/holds"
-        answers = [
-            await client.post(url, json={"buyer": person("bob"), "quantity": 1}) for _ in range(6)
-        ]
-        assert [a.status_code for a in answers] == [201, 422, 422, 422, 422, 429]
-        limited = answers[-1]
-        assert limited.headers["Retry-After"] == "12"
-        error = error_of(limited)
-        assert error["type"] == "rate_limited" and "Try again in 12 seconds" in error["message"]
-        spec = (await client.get("/openapi.json")).json()
-        documented = spec["paths"]["/api/v1/spaces/{space_id}/holds"]["post"]["responses"]
-        assert "Retry-After" in documented["429"]["headers"]
-    await core.bus.drain()
-
-
 # --- open holds across Spaces ------------------------------------------------------------
 
 
@@ -205,9 +177,7 @@ async def test_a_buyer_may_keep_only_two_unpaid_holds_open(paid: Core, clock: Ma
     await core.bus.drain()
 
 
-async def test_held_seats_are_counted_apart_from_sold_ones(
-    paid: Core, clock: ManualClock
-) -> None:
+async def test_held_seats_are_counted_apart_from_sold_ones(paid: Core, clock: ManualClock) -> None:
     core = paid
     space_id = await paid_space(core, capacity=3, limit=2)
 
@@ -244,7 +214,6 @@ async def test_held_seats_are_counted_apart_from_sold_ones(
     space = await core.spaces.get(space_id)
     assert (space.sold, space.held) == (3, 0) and seats_left(space) == "Sold out"
     await core.bus.drain()
-
 
 
 # --- racing claims by one buyer, from two processes' worth of cores ----------------------
@@ -414,23 +383,3 @@ async def test_migration_splits_sold_into_sold_and_held(
 async def _has_held(conn: sa.ext.asyncio.AsyncConnection) -> bool:
     columns = await conn.run_sync(lambda sync: sa.inspect(sync).get_columns("spaces"))
     return any(c["name"] == "held" for c in columns)
-
-
-async def test_the_api_shows_held_apart_from_sold(paid: Core) -> None:
-    app: FastAPI = create_app(paid, api_token=TOKEN, registry=CollectorRegistry())
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url=BASE_URL,
-        headers={"Authorization": f"Bearer {TOKEN}"},
-    ) as client:
-        body = space_body(price_minor=500, capacity=4, per_buyer_limit=2)
-        space = (await client.post("/api/v1/spaces", json=body)).json()
-        url = f"/api/v1/spaces/{space['id']}"
-        hold = await client.post(f"{url}/holds", json={"buyer": person("bob"), "quantity": 2})
-        assert hold.status_code == 201, hold.text
-        shown = (await client.get(url)).json()
-        assert (shown["sold"], shown["held"], shown["tickets_left"]) == (0, 2, 2)
-        await paid.tickets.confirm(hold.json()["id"], reference="pi_bob")
-        shown = (await client.get(url)).json()
-        assert (shown["sold"], shown["held"], shown["tickets_left"]) == (2, 0, 2)
-    await paid.bus.drain()
