@@ -35,6 +35,8 @@ class Actor:
     member_since: datetime | None = None
     email: str | None = None
     community_name: str = ""
+    tz: str | None = None  # the zone the platform says the person is in (first seen: kept)
+    is_guest: bool = False  # a guest of the community (Slack single/multi-channel guests)
 
     @property
     def community_id(self) -> str:

@@ -403,6 +403,22 @@ class DiscordRoleTask(SQLModel, table=True):
     updated_at: datetime = _dt()
 
 
+class DiscordStageLock(SQLModel, table=True):
+    """The one Space live on a Stage (or bridged voice) channel: taken in the transaction
+    that starts it, so a second start there is refused; a lock whose Space is no longer
+    live is free. `everyone_before` is @everyone's Connect overwrite before the Stage was
+    locked to ticket holders ("allow", "deny", "unset"; "" while not locked yet), put
+    back at the end."""
+
+    __tablename__ = "discord_stage_locks"
+
+    channel_id: str = Field(primary_key=True, max_length=32)
+    guild_id: str = Field(max_length=32)
+    space_id: int = Field(foreign_key="spaces.id", index=True)
+    everyone_before: str = Field(default="", max_length=8)
+    locked_at: datetime = _dt()
+
+
 # =========================================================================================
 # Billing (Stripe) — owned by billing/. Stripe's objects are mapped to ours through these
 # tables by their ids; no Stripe id is stored anywhere else.

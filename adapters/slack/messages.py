@@ -33,13 +33,25 @@ RUN = "run"  # action_id prefix of buttons that run a command as the clicker
 LINK = "link"  # action_id prefix of buttons that only open a URL
 
 _CORE_REMIND = re.compile(r"(?<![\w/])/remind\b(?!er)")
+_NAMED_MENTION = re.compile(r"<@([UW][A-Z0-9]+)\|[^>]*>")
+_MENTIONED = re.compile(r"<@([UW][A-Z0-9]+)>")
 _SECTION = 2900
 
 
+def unescape(text: str) -> str:
+    """Slack's command text with the three characters it escapes put back (`&amp;` last,
+    so `&amp;lt;` stays the text `&lt;`)."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def command_line(command: str, text: str) -> str:
-    """What a Slack slash command says, as the core's command line."""
+    """What a Slack slash command says, as the core's command line: unescaped, and with
+    mentions (`<@U123|bob>`) down to the id, so the core's replies name people by id and
+    `reply_message` can mention them."""
     group = COMMANDS.get(command, command.lstrip("/"))
-    text = text.strip()
+    text = _NAMED_MENTION.sub(r"<@\1>", text).strip()
+    # Slack escapes only what the person typed; a real mention's brackets are not escaped
+    text = unescape(text)
     if group == "":
         return "/" + (text.lstrip("/") or "help")
     return f"/{group} {text}".strip()
@@ -68,24 +80,40 @@ def reply_button(item: Button, index: int) -> Block:
     return button(item.label, f"{RUN}:{index}", value=item.command or "/help")
 
 
-def reply_message(reply: Reply) -> dict[str, Any]:
-    """`text` (notifications and fallback) and `blocks` for a reply."""
-    text = slack_text(reply.text)
-    body = escape(text)
-    if reply.error:
-        body = f":warning: {body}"
+def mentioned(line: str) -> frozenset[str]:
+    """The Slack user ids a command line mentions."""
+    return frozenset(_MENTIONED.findall(line))
+
+
+def with_mentions(text: str, people: frozenset[str]) -> str:
+    """Escaped text with each of `people` (user ids the core wrote as names) as a Slack
+    mention, which Slack shows as the person's name in the reader's workspace."""
+    if not people:
+        return text
+    ids = "|".join(re.escape(p) for p in sorted(people, key=len, reverse=True))
+    return re.sub(rf"(?<![\w@<])({ids})(?!\w)", r"<@\1>", text)
+
+
+def reply_message(reply: Reply, people: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """`text` (notifications and fallback) and `blocks` for a reply. Both are escaped:
+    a title `<!here>` shows as text and pings nobody."""
+    text = with_mentions(escape(slack_text(reply.text)), people)
+    body = f":warning: {text}" if reply.error else text
     blocks: list[Block] = []
     if reply.title:
         blocks.append(section(f"*{escape(reply.title)}*"))
     blocks += _sections(body)
     if reply.buttons:
         blocks.append(actions(*(reply_button(b, i) for i, b in enumerate(reply.buttons))))
-    fallback = f"{reply.title}: {text}" if reply.title else text
+    fallback = f"{escape(reply.title)}: {text}" if reply.title else text
     return {"text": fallback[:3000], "blocks": blocks[:50]}
 
 
 def response_type(reply: Reply) -> str:
-    return "ephemeral" if reply.ephemeral else "in_channel"
+    """Every reply is only the person's in Slack: what the rest of the workspace should
+    see (a Space announced, live, a new speaker) the notifier posts once, in the
+    announcement channel or the announcement's thread."""
+    return "ephemeral"
 
 
 def dm_message(message: DirectMessage) -> dict[str, Any]:
@@ -96,5 +124,6 @@ def dm_message(message: DirectMessage) -> dict[str, Any]:
             actions(*(button(label, f"{LINK}:{i}", url=url)
                       for i, (label, url) in enumerate(message.links)))
         )
-    fallback = "\n".join([text, *(f"{label}: {url}" for label, url in message.links)])
+    fallback = "\n".join([escape(text), *(f"{escape(label)}: {url}"
+                                          for label, url in message.links)])
     return {"text": fallback[:3000], "blocks": blocks[:50]}

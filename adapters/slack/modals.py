@@ -62,12 +62,23 @@ class Meta:
         return json.dumps({k: v for k, v in asdict(self).items() if v is not None})
 
     @classmethod
-    def load(cls, text: str | None) -> Meta:
+    def load(cls, text: object, **renamed: str) -> Meta:
+        """What `dump` wrote (or a button value with some fields `renamed`); a field that
+        is missing or of the wrong type is left out, never an error."""
         try:
-            data = json.loads(text or "{}")
-        except ValueError:
+            data = json.loads(text) if isinstance(text, str) and text else {}
+        except (ValueError, RecursionError):
             return cls()
-        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        if not isinstance(data, dict):
+            return cls()
+        known: dict[str, Any] = {}
+        for name in cls.__dataclass_fields__:
+            value = data.get(renamed.get(name, name))
+            if name == "space_id":
+                if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                    known[name] = value
+            elif isinstance(value, str):
+                known[name] = value
         return cls(**known)
 
 
@@ -168,7 +179,7 @@ def create_view(
     notice: str | None = None,
 ) -> Block:
     v = values or {}
-    where = f"In {meta.tz}" if meta.tz else "In your Stagepass time zone"
+    where = f"In your time zone, {meta.tz}" if meta.tz else "In your Stagepass time zone"
     time_element: Block = {"type": "timepicker"}
     if meta.tz:
         time_element["timezone"] = meta.tz

@@ -34,12 +34,14 @@ from bot.events import (
     SpaceEvent,
     SpaceStarted,
     SpaceUpdated,
+    StageChanged,
     TicketClosed,
     TicketIssued,
     TipReceived,
 )
 from bot.models import Platform
 from bot.notices import dispute_alert
+from bot.views import space_title
 
 log = structlog.get_logger(__name__)
 
@@ -83,6 +85,8 @@ class Notifier:
         bus.subscribe(CohostChanged, self.on_space_changed)
         bus.subscribe(ReminderSet, self.on_space_changed)
         bus.subscribe(TipReceived, self.announcements.thank)
+        bus.subscribe(SpaceStarted, self.on_started)
+        bus.subscribe(StageChanged, self.on_stage_changed)
         bus.subscribe(PaymentDisputed, self.on_payment_disputed)
 
     async def on_direct_message(self, message: DirectMessage) -> None:
@@ -148,6 +152,28 @@ class Notifier:
             except SlackApiError as exc:  # one closed door must not keep the others shut
                 log.warning("slack: could not DM a moderator", team=team, user=user,
                             error=str(exc))
+
+    # --- public events: said once, under the announcement --------------------------------
+
+    async def on_started(self, event: SpaceStarted) -> None:
+        team = team_of(event.community_id)
+        if team is not None:
+            space = await self.core.spaces.get(event.space_id)
+            await self.announcements.in_thread(
+                team, event.space_id,
+                f":red_circle: *{escape(space_title(space))}* is live now. Ticket holders: "
+                "your join link is in your DMs from Stagepass.",
+            )
+
+    async def on_stage_changed(self, event: StageChanged) -> None:
+        team = team_of(event.community_id)
+        if team is None or event.change != "promoted":
+            return
+        space = await self.core.spaces.get(event.space_id)
+        await self.announcements.in_thread(
+            team, event.space_id,
+            f"{mention(event.identity_key)} is now a speaker in {escape(space_title(space))}.",
+        )
 
     async def on_space_changed(self, event: SpaceEvent) -> None:
         team = team_of(event.community_id)

@@ -1,14 +1,17 @@
 """Request and response bodies of the operator API, and how core objects become them.
 
 Request models check shapes and types only; every business rule (title length, prices,
-currencies, capacity, start in the future...) stays in the core services, once. Money is
+currencies, capacity, start in the future...) stays in the core services, once. The
+schema shows the core's limits all the same (`json_schema_extra`: documented, checked by
+the core with its own wording), the deployment's maxima (settings) written into the
+OpenAPI document by `document_limits`. Money is
 integer minor units plus a lowercase ISO currency code; times are ISO 8601 in UTC.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
@@ -25,6 +28,7 @@ from bot.models import (
     Ticket,
     TicketStatus,
 )
+from bot.settings import Settings
 
 UTCDateTime = Annotated[datetime, AfterValidator(as_utc)]
 
@@ -69,15 +73,17 @@ class PersonOut(BaseModel):
 
 class SpaceCreate(_In):
     host: PersonIn
-    title: str
+    title: str = Field(json_schema_extra={"minLength": 1})
     starts_at: datetime = Field(description="ISO 8601 with a UTC offset, e.g. "
                                             "`2030-05-01T18:00:00+02:00` or `...Z`.")
-    price_minor: int = Field(description="In the currency's minor unit; 0 for a free Space.")
+    price_minor: int = Field(json_schema_extra={"minimum": 0},
+                             description="In the currency's minor unit; 0 for a free Space.")
     currency: str = Field(max_length=8, description="ISO 4217 code, e.g. `usd`.")
-    capacity: int = Field(description="How many tickets there are.")
-    duration_minutes: int | None = None
-    description: str = ""
-    per_buyer_limit: int | None = None
+    capacity: int = Field(json_schema_extra={"minimum": 1},
+                          description="How many tickets there are.")
+    duration_minutes: int | None = Field(None, json_schema_extra={"minimum": 1})
+    description: str = Field("", json_schema_extra={"maxLength": 2000})
+    per_buyer_limit: int | None = Field(None, json_schema_extra={"minimum": 1})
     manual_start: bool = Field(False, description="Only the host starts it; no auto start.")
 
     @field_validator("starts_at")
@@ -151,7 +157,7 @@ class CancelOut(BaseModel):
 
 class HoldCreate(_In):
     buyer: PersonIn
-    quantity: int = 1
+    quantity: int = Field(1, json_schema_extra={"minimum": 1})
 
 
 class TicketOut(BaseModel):
@@ -164,13 +170,20 @@ class TicketOut(BaseModel):
     closed_at: UTCDateTime | None
     token: str | None = Field(description="The signed ticket token; null once closed.")
     join_url: str | None = Field(description="The room link; null once closed.")
+    removed: bool = Field(
+        default=False,
+        description="The holder was removed from the Space's stage: the ticket admits "
+        "nobody (no token, no link) until a moderator uses /stage allow.",
+    )
 
     @classmethod
-    def of(cls, ticket: Ticket, *, token: str | None, join_url: str | None) -> TicketOut:
+    def of(
+        cls, ticket: Ticket, *, token: str | None, join_url: str | None, removed: bool = False
+    ) -> TicketOut:
         return cls(id=ticket.id, space_id=ticket.space_id, status=ticket.status,
                    price_minor=ticket.price_minor, currency=ticket.currency,
                    issued_at=ticket.issued_at, closed_at=ticket.closed_at,
-                   token=token, join_url=join_url)
+                   token=token, join_url=join_url, removed=removed)
 
 
 class TicketList(BaseModel):
@@ -217,3 +230,24 @@ class PublicKeyOut(BaseModel):
         "base64url(payload) '.' base64url(signature); payload is JSON "
         '{"v": 1, "t": ticket, "s": space, "h": holder, "r": role, "e": expiry unix seconds}'
     )
+
+
+def document_limits(schema: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """Write the deployment's maxima into the OpenAPI document `schema` (in place): the
+    core refuses more with a 422, and the description says so up front."""
+    limits = {
+        "SpaceCreate": {
+            "title": ("maxLength", settings.max_title_length),
+            "capacity": ("maximum", settings.max_tickets),
+            "duration_minutes": ("maximum", settings.max_duration_minutes),
+            "per_buyer_limit": ("maximum", settings.max_per_buyer),
+        },
+        "HoldCreate": {"quantity": ("maximum", settings.max_per_buyer)},
+    }
+    models = schema.get("components", {}).get("schemas", {})
+    for model, fields in limits.items():
+        properties = models.get(model, {}).get("properties", {})
+        for name, (keyword, value) in fields.items():
+            if name in properties:
+                properties[name][keyword] = value
+    return schema
