@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from adapters.shell.chat import Chat
 from bot.actors import Actor
 from bot.clock import ManualClock
 from bot.core import Core
@@ -383,3 +384,25 @@ async def test_migration_splits_sold_into_sold_and_held(
 async def _has_held(conn: sa.ext.asyncio.AsyncConnection) -> bool:
     columns = await conn.run_sync(lambda sync: sa.inspect(sync).get_columns("spaces"))
     return any(c["name"] == "held" for c in columns)
+
+
+
+async def test_in_chat_a_refusal_says_when_to_try_again_and_info_shows_held_seats(
+    chat: Chat, core: Core
+) -> None:
+    core.use_payments(FakeGateway())
+    reply = await chat.say(
+        "alice", '/space create title:"Talk" starts:"tomorrow 18:00" tickets:3 price:5'
+    )
+    assert not reply.error, reply.text
+    held = await chat.say("bob", "/ticket buy 1")
+    assert not held.error and "held for you until" in held.text, held.text
+    for _ in range(4):
+        assert "at most 1 ticket" in (await chat.say("bob", "/ticket buy 1")).text
+    refused = await chat.say("bob", "/ticket buy 1")
+    assert refused.error and refused.text.endswith("Try again in 12 seconds."), refused.text
+
+    info = await chat.say("alice", "/space info 1")
+    assert "Tickets left: 2 of 3 (1 held, awaiting payment)" in info.text, info.text
+    assert "Seats: 0 sold, 1 held (awaiting payment), 2 left of 3" in info.text
+    await core.bus.drain()
