@@ -117,7 +117,7 @@ def announcement(space: Space, host: Identity) -> dict[str, Any]:
             "Stagepass · Listen in your browser"
         )
     )
-    text = f"{space.title} — {price(space)}, {left} tickets left ({status})"
+    text = escape(f"{space.title} — {price(space)}, {left} tickets left ({_STATUS[space.status]})")
     return {"text": text, "blocks": blocks}
 
 

@@ -486,7 +486,6 @@ class Interactions:
         await ack()
         if event.get("tab") != "home" or not context.team_id:
             return
-        self.home.seen(context.team_id, event["user"])
         self.tasks.spawn(self.home.refresh(context.team_id, event["user"]), name="home")
 
     async def on_app_uninstalled(self, ack: AsyncAck, context: AsyncBoltContext) -> None:
@@ -506,7 +505,6 @@ class Interactions:
         log.info("slack: removed from a workspace", team=team_id, enterprise=enterprise_id)
         if team_id:
             self.directory.forget(team_id)
-            self.home.forget(team_id)
         if self.store is not None:
             await self.store.async_delete_all(enterprise_id=enterprise_id, team_id=team_id)
         else:

@@ -179,15 +179,15 @@ class Notifier:
         team = team_of(event.community_id)
         if team is None:
             return
-        community_wide = isinstance(event, _ANNOUNCED_STATE)
-        if community_wide:
+        if isinstance(event, _ANNOUNCED_STATE):
             await self.announcements.sync(event.space_id)
-        # what everyone's tab lists (Spaces, tickets left) changed: refresh its viewers too
-        await self.home.refresh_people(team if community_wide else None,
-                                       await self._concerned(event))
+        await self.home.refresh_people(self._concerned(event))
 
-    async def _concerned(self, event: SpaceEvent) -> list[str]:
-        """Identity keys whose own App Home lists something this event changed."""
+    @staticmethod
+    def _concerned(event: SpaceEvent) -> list[str]:
+        """Identity keys of the people who did this, or whose own lists it changed (a
+        ticket bought for them, a co-host added): their App Home is refreshed. Everyone
+        else sees it the next time they open the tab."""
         keys = [key for key in (event.actor_key,) if key]
         match event:
             case TicketIssued() | TicketClosed():
@@ -196,7 +196,4 @@ class Notifier:
                 keys.append(event.buyer_key)
             case ReminderSet() | CohostChanged():
                 keys.append(event.identity_key)
-        space = await self.core.spaces.get(event.space_id)
-        host = await self.core.identities.get(space.host_id)
-        keys.append(host.key)
         return keys
