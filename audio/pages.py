@@ -46,9 +46,13 @@ from bot.actors import Actor
 from bot.commands.times import format_when
 from bot.core import Core
 from bot.errors import Conflict, NotFound
+from bot.http.params import PartNumber, SpaceId
 from bot.models import Identity, Platform, SpaceStatus
 from bot.permissions import Action, SpaceRole, allowed
 from bot.settings import IceServer
+
+#: The page's JSON calls (raise a hand, start a recording) are a few bytes each.
+PAGE_BODY_BYTES = 4 * 1024
 
 _SPACE_ID = re.compile(r"^[0-9]{1,15}$")
 _CSP_SOURCE = re.compile(r"^https?://[a-z0-9.\-\[\]:]+$")
@@ -176,15 +180,19 @@ def make_page_router(
 
     ``origins`` (an edge's): the web origins the page may also fetch from (the CSP's
     connect-src). ``cross_origin`` (an origin's): who may call ``/recording`` from there."""
-    router = APIRouter(tags=["audio"], include_in_schema=False)
+    router = APIRouter(tags=["audio"], include_in_schema=False, max_body_size=PAGE_BODY_BYTES)
     if cross_origin is None:
         crossing = router
     else:
-        crossing = APIRouter(route_class=cross_origin.route_class(), include_in_schema=False)
+        crossing = APIRouter(
+            route_class=cross_origin.route_class(),
+            include_in_schema=False,
+            max_body_size=PAGE_BODY_BYTES,
+        )
         policy = cross_origin
 
         @crossing.options("/rooms/{space_id}/recording")
-        async def preflight(space_id: int, request: Request) -> Response:
+        async def preflight(space_id: SpaceId, request: Request) -> Response:
             return policy.preflight(request)
 
     browser_ice = browser_ice_servers(ice_servers)
@@ -240,7 +248,7 @@ def make_page_router(
         )
 
     @router.get("/rooms/{space_id}/info", response_model=RoomInfo)
-    async def info(space_id: int) -> RoomInfo:
+    async def info(space_id: SpaceId) -> RoomInfo:
         space = await core.spaces.get(space_id)  # NotFound -> 404 envelope
         host = await core.identities.get(space.host_id)
         assert space.id is not None
@@ -255,7 +263,9 @@ def make_page_router(
         )
 
     @router.get("/rooms/{space_id}/me", response_model=MeOut)
-    async def me(space_id: int, authorization: Annotated[str | None, Header()] = None) -> MeOut:
+    async def me(
+        space_id: SpaceId, authorization: Annotated[str | None, Header()] = None
+    ) -> MeOut:
         found = await check(space_id, authorization)
         if registry.get(space_id) is None and not registry.relays:
             # The Space is live (the gate said so) but its start never reached this process
@@ -274,7 +284,7 @@ def make_page_router(
 
     @router.post("/rooms/{space_id}/hand", response_model=HandOut)
     async def hand(
-        space_id: int, body: HandIn, authorization: Annotated[str | None, Header()] = None
+        space_id: SpaceId, body: HandIn, authorization: Annotated[str | None, Header()] = None
     ) -> HandOut:
         found = await check(space_id, authorization)
         if found.role.on_stage:
@@ -293,7 +303,9 @@ def make_page_router(
 
     @crossing.post("/rooms/{space_id}/recording", response_model=RecordingOut)
     async def recording(
-        space_id: int, body: RecordingIn, authorization: Annotated[str | None, Header()] = None
+        space_id: SpaceId,
+        body: RecordingIn,
+        authorization: Annotated[str | None, Header()] = None,
     ) -> RecordingOut:
         found = await check(space_id, authorization)
         if not _may_record(found.role):
@@ -313,7 +325,7 @@ def make_page_router(
 
     @router.get("/rooms/{space_id}/recordings", response_model=RecordingsOut)
     async def recordings(
-        space_id: int, authorization: Annotated[str | None, Header()] = None
+        space_id: SpaceId, authorization: Annotated[str | None, Header()] = None
     ) -> RecordingsOut:
         found = await check(space_id, authorization, live=False)
         _require_ended(found)
@@ -329,7 +341,9 @@ def make_page_router(
 
     @router.get("/rooms/{space_id}/recordings/{number}", response_class=FileResponse)
     async def replay(
-        space_id: int, number: int, authorization: Annotated[str | None, Header()] = None
+        space_id: SpaceId,
+        number: PartNumber,
+        authorization: Annotated[str | None, Header()] = None,
     ) -> FileResponse:
         found = await check(space_id, authorization, live=False)
         _require_ended(found)

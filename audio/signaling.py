@@ -4,6 +4,8 @@
 ``{"sdp", "type"}``. The order matters: the body is validated (422), then the token is
 verified by the core's `Gate` (401/403), then the room checks the offer (422) and only then
 creates a peer connection. A stranger therefore cannot make the server allocate anything.
+Any failure of negotiation is a 422 too, with the peer closed. A live Space's room that is
+not open on this node yet opens for the first admitted offer (`RoomRegistry.is_live`).
 
 ``GET /rooms/{space_id}/state`` returns who is on stage, how loud, how many listen, and
 whether the room is recording, for the room page to poll. It needs the same token
@@ -26,10 +28,11 @@ listeners. On the origin, ``cross_origin`` lets the edges' room pages call both 
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from audio.cors import CrossOrigin
@@ -37,8 +40,13 @@ from audio.errors import AudioError, Forbidden, OriginOnly, RoomNotOpen
 from audio.gate import Admission, Gate, Role
 from audio.offer import MAX_SDP_CHARS
 from audio.registry import RoomRegistry
+from bot.http.errors import ErrorBody
+from bot.http.params import SpaceId
 
 MAX_TOKEN_CHARS = 4_096
+#: An offer's JSON body at its largest: the SDP (each CRLF escaped to four characters)
+#: and the token. The router refuses more while reading, before the token is checked.
+OFFER_BODY_BYTES = 2 * MAX_SDP_CHARS + MAX_TOKEN_CHARS + 1_024
 
 
 class OfferIn(BaseModel):
@@ -91,11 +99,30 @@ def _http_error(exc: AudioError) -> HTTPException:
     return HTTPException(status_code=exc.status, detail=exc.message)
 
 
-def _bearer(authorization: str | None) -> str:
-    if not authorization:
-        return ""
-    scheme, _, token = authorization.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
+#: The room's security scheme in the OpenAPI document: the signed ticket token.
+ticket_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="TicketToken",
+    description="The signed ticket token from the ticket link (`?t=` in the join URL).",
+)
+TicketCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(ticket_bearer)]
+
+
+def _token(credentials: HTTPAuthorizationCredentials | None) -> str:
+    return credentials.credentials.strip() if credentials is not None else ""
+
+
+def _room_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    described = {
+        400: "The body could not be read as JSON (not UTF-8, say).",
+        401: "No ticket token, or one that is not valid or has expired.",
+        403: "The ticket is for another Space, or no longer valid (refunded, revoked).",
+        404: "The Space's room is not open.",
+        409: "Join on the room's origin (an edge's answer); `error.origin` says where.",
+        413: "The body is larger than an offer can be.",
+        422: "The offer or a parameter is not valid.",
+    }
+    return {code: {"model": ErrorBody, "description": described[code]} for code in codes}
 
 
 def _origin_only(exc: OriginOnly) -> JSONResponse:
@@ -109,14 +136,19 @@ def make_router(
     """Routes for joining a room and polling its state, bound to ``registry`` and ``gate``;
     with ``cross_origin`` they also answer the pages of the origins it allows (CORS)."""
     if cross_origin is None:
-        router = APIRouter(prefix="/rooms", tags=["audio"])
+        router = APIRouter(prefix="/rooms", tags=["audio"], max_body_size=OFFER_BODY_BYTES)
     else:
-        router = APIRouter(prefix="/rooms", tags=["audio"], route_class=cross_origin.route_class())
+        router = APIRouter(
+            prefix="/rooms",
+            tags=["audio"],
+            route_class=cross_origin.route_class(),
+            max_body_size=OFFER_BODY_BYTES,
+        )
         policy = cross_origin
 
         @router.options("/{space_id}/offer", include_in_schema=False)
         @router.options("/{space_id}/state", include_in_schema=False)
-        async def preflight(space_id: int, request: Request) -> Response:
+        async def preflight(space_id: SpaceId, request: Request) -> Response:
             return policy.preflight(request)
 
     async def admit(space_id: int, token: str) -> Admission:
@@ -132,10 +164,14 @@ def make_router(
     @router.post(
         "/{space_id}/offer",
         response_model=AnswerOut,
-        responses={409: {"description": "Join on the room's origin (an edge's answer)."}},
+        responses=_room_errors(400, 401, 403, 404, 409, 413, 422),
     )
-    async def offer(space_id: int, body: OfferIn) -> AnswerOut | JSONResponse:
-        admission = await admit(space_id, body.token)
+    async def offer(
+        space_id: SpaceId, body: OfferIn, credentials: TicketCredentials = None
+    ) -> AnswerOut | JSONResponse:
+        """Join the room: the ticket token in the body (as the room page sends it) or as a
+        bearer token."""
+        admission = await admit(space_id, body.token or _token(credentials))
         try:
             room = await registry.joinable(space_id)
             if room is None:
@@ -147,11 +183,13 @@ def make_router(
             raise _http_error(exc) from exc
         return AnswerOut(sdp=answer_sdp, type=answer_type)
 
-    @router.get("/{space_id}/state", response_model=RoomStateOut)
-    async def state(
-        space_id: int, authorization: Annotated[str | None, Header()] = None
-    ) -> RoomStateOut:
-        admission = await admit(space_id, _bearer(authorization))
+    @router.get(
+        "/{space_id}/state",
+        response_model=RoomStateOut,
+        responses=_room_errors(401, 403, 404, 422),
+    )
+    async def state(space_id: SpaceId, credentials: TicketCredentials = None) -> RoomStateOut:
+        admission = await admit(space_id, _token(credentials))
         room = registry.get(space_id)
         if room is None:
             raise _http_error(RoomNotOpen("This Space's room is not open."))

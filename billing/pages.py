@@ -104,7 +104,7 @@ def dev_checkout_router(
     dev: DevStripe, processor: WebhookProcessor, ledger: Ledger, secret: str, settings: Settings
 ) -> APIRouter:
     """The TEST MODE checkout page and its Pay button (no Stripe key only)."""
-    router = APIRouter(tags=["billing"], include_in_schema=False)
+    router = APIRouter(tags=["billing"], include_in_schema=False, max_body_size=4 * 1024)
 
     def live() -> bool:
         return secret_of(settings.stripe_secret_key) is not None

@@ -121,6 +121,15 @@ class Settings(BaseSettings):
         default_factory=lambda: ["anyone"], validation_alias=_env("STAGEPASS_HOST_RULES")
     )
 
+    # --- seat hoarding (bot/ratelimits.py, bot/services/claims.py); 0 turns a limit off ---
+    claims_per_minute_person: int = Field(
+        5, ge=0, validation_alias=_env("STAGEPASS_CLAIMS_PER_MINUTE_PERSON")
+    )
+    claims_per_minute_community: int = Field(
+        120, ge=0, validation_alias=_env("STAGEPASS_CLAIMS_PER_MINUTE_COMMUNITY")
+    )
+    max_open_holds: int = Field(2, ge=0, validation_alias=_env("STAGEPASS_MAX_OPEN_HOLDS"))
+
     # --- billing (Stripe) ----------------------------------------------------------------
     stripe_secret_key: SecretStr | None = Field(None, validation_alias=_env("STRIPE_SECRET_KEY"))
     stripe_webhook_secret: SecretStr | None = Field(
@@ -228,6 +237,46 @@ class Settings(BaseSettings):
     audio_node: Literal["origin", "edge"] = Field(
         "origin", validation_alias=_env("STAGEPASS_AUDIO_NODE")
     )
+    # Leave out offered ICE candidates in private, loopback, link-local and mDNS addresses
+    # (a public server should not probe its own network); off suits one LAN or loopback.
+    room_deny_private_ice: bool = Field(
+        False, validation_alias=_env("STAGEPASS_ROOM_DENY_PRIVATE_ICE")
+    )
+
+    # --- HTTP edges: slow clients and /metrics -------------------------------------------
+    # Seconds a client may take to send its request headers / its body; idle keep-alive.
+    http_header_timeout: float = Field(
+        10.0, gt=0, le=3600, validation_alias=_env("STAGEPASS_HTTP_HEADER_TIMEOUT")
+    )
+    http_body_timeout: float = Field(
+        30.0, gt=0, le=3600, validation_alias=_env("STAGEPASS_HTTP_BODY_TIMEOUT")
+    )
+    http_keep_alive_timeout: float = Field(
+        5.0, gt=0, le=3600, validation_alias=_env("STAGEPASS_HTTP_KEEP_ALIVE_TIMEOUT")
+    )
+    # host:port for an unauthenticated /metrics of its own (e.g. 127.0.0.1:9100). Unset:
+    # /metrics is served with the rest and needs the operator API token.
+    metrics_address: str | None = Field(
+        None, validation_alias=_env("STAGEPASS_METRICS_ADDRESS")
+    )
+
+    @field_validator("metrics_address")
+    @classmethod
+    def _check_metrics_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        host, _, port = value.strip().rpartition(":")
+        if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError("must be host:port, e.g. 127.0.0.1:9100")
+        return value.strip()
+
+    @property
+    def metrics_bind(self) -> tuple[str, int] | None:
+        """STAGEPASS_METRICS_ADDRESS as (host, port); IPv6 hosts in [brackets] unwrapped."""
+        if self.metrics_address is None:
+            return None
+        host, _, port = self.metrics_address.rpartition(":")
+        return host.strip("[]"), int(port)
 
     @field_validator("ice_servers", mode="before")
     @classmethod

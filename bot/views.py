@@ -18,6 +18,29 @@ def price(space: Space) -> str:
     return "Free" if space.is_free else format_minor(space.price_minor, space.currency)
 
 
+def seats_left(space: Space) -> str:
+    """Tickets left, as every announcement and `/space info` show them. Seats held for a
+    buyer who has not paid yet are shown as held, not as sold: they come back if unpaid."""
+    if space.sold >= space.capacity:
+        return "Sold out"
+    text = f"{space.tickets_left:,} of {space.capacity:,}"
+    return text + (f" ({space.held:,} held, awaiting payment)" if space.held else "")
+
+
+def seats_taken(space: Space) -> str:
+    """Sold vs held, for the host: `3 sold, 1 held (awaiting payment), 1 left of 5`."""
+    held = f"{space.held:,} held" + (" (awaiting payment)" if space.held else "")
+    left = max(space.tickets_left, 0)
+    return f"{space.sold:,} sold, {held}, {left:,} left of {space.capacity:,}"
+
+
+def full_label(space: Space) -> str | None:
+    """The buy button's label when no seat can be claimed right now, else None."""
+    if space.tickets_left > 0:
+        return None
+    return "Sold out" if space.sold >= space.capacity else "All held, try later"
+
+
 def space_lines(space: Space, host: Identity, tz: ZoneInfo, now: datetime) -> list[str]:
     lines = [
         f"Host: {host.display_name}",
@@ -25,7 +48,8 @@ def space_lines(space: Space, host: Identity, tz: ZoneInfo, now: datetime) -> li
         + (f" (in {format_delta(space.starts_at - now)})" if space.starts_at > now else ""),
         f"Duration: {space.duration_minutes} min",
         f"Price: {price(space)}",
-        f"Tickets left: {space.tickets_left} of {space.capacity}",
+        f"Tickets left: {seats_left(space)}",
+        f"Seats: {seats_taken(space)}",
         f"Status: {space.status.value}",
     ]
     if space.description:

@@ -9,12 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-import uvicorn
 from fastapi import APIRouter, FastAPI
 
 from adapters.shell.chat import Chat
@@ -25,14 +24,6 @@ from bot.settings import Settings
 from bot.tokens import load_api_token
 
 log = structlog.get_logger(__name__)
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: `Stagepass.run` owns the signals."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 @dataclass
@@ -79,7 +70,8 @@ class Stagepass:
             self.settings.api_token.get_secret_value() if self.settings.api_token else None,
             self.settings.data_dir,
         )
-        return create_app(self.core, api_token=token, routers=self.routers)
+        return create_app(self.core, api_token=token, routers=self.routers,
+                          metrics_route=self.settings.metrics_bind is None)
 
     async def run(
         self, *, foreground: Callable[[asyncio.Event], Coroutine[Any, Any, None]] | None = None
@@ -91,27 +83,28 @@ class Stagepass:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
+        from bot.http.app import metrics_app
+        from bot.http.server import server as http_server
+
         app = self.http_app()
-        config = uvicorn.Config(
-            app,
-            host=self.settings.http_host,
-            port=self.settings.http_port,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-        )
-        server = _Server(config)
-        tasks = [asyncio.create_task(server.serve(), name="http")]
+        servers = [http_server(app, self.settings, host=self.settings.http_host,
+                               port=self.settings.http_port)]
+        if (metrics_bind := self.settings.metrics_bind) is not None:
+            host, port = metrics_bind
+            servers.append(http_server(metrics_app(app.state.metrics), self.settings,
+                                       host=host, port=port))
+        tasks = [asyncio.create_task(s.serve(), name=f"http-{i}") for i, s in enumerate(servers)]
+        serving = list(tasks)
         tasks += [
             asyncio.create_task(job(stop), name=getattr(job, "__name__", "background"))
             for job in self.background
         ]
         # DMs a crash or a platform's refusal left unsent, for the platforms installed above
         tasks.append(asyncio.create_task(self.core.outbox.sweep_periodically(stop), name="outbox"))
-        while not server.started:
-            if tasks[0].done():
-                await tasks[0]
-                raise RuntimeError("the HTTP server stopped during start-up")
+        while not all(s.started for s in servers):
+            if any(task.done() for task in serving):
+                await asyncio.gather(*serving)
+                raise RuntimeError("an HTTP server stopped during start-up")
             await asyncio.sleep(0.02)
         app.state.ready = True
         url = self.settings.resolved_public_url
@@ -129,7 +122,8 @@ class Stagepass:
         await stop.wait()
         log.info("Stagepass stopping")
         app.state.ready = False  # /healthz fails first, so load balancers drain us
-        server.should_exit = True
+        for s in servers:
+            s.should_exit = True
         done, pending = await asyncio.wait(tasks, timeout=15)
         for task in pending:
             task.cancel()

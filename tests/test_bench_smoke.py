@@ -17,6 +17,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 SMALLEST = {
     "tickets.py": (["--quick", "--no-postgres"], "OVERSOLD"),
     "verify.py": (["--quick"], "revoked ticket"),
+    "offers.py": (["--quick"], "BUNDLE 7 0, refused"),
     "logs.py": (["--quick"], "secret shown: no"),
     "webhooks.py": (
         ["--events", "20", "--concurrency", "4", "--no-postgres"],

@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any
 import discord
 import structlog
 
-from adapters.discord.config import DiscordConfig
 from adapters.discord.members import actor_for, bot_actor, split_key, user_ref
 from adapters.discord.mirror import Mirror
+from adapters.discord.stage_access import Venue, venue
 from bot.actors import Actor
 from bot.errors import UserError
 from bot.events import StageChanged
@@ -39,23 +39,11 @@ from bot.models import BridgeMode, DiscordSpace, Platform, Space, SpaceStatus, S
 from bot.permissions import SpaceRole
 
 if TYPE_CHECKING:
+    from adapters.discord.stage_access import StageAccess
     from audio.bridge import DiscordBridges
     from audio.bridge.speakers import Seat
 
-Bridgeable = discord.StageChannel | discord.VoiceChannel
-
-
-def voice_channel(config: DiscordConfig, guild: discord.Guild) -> Bridgeable | None:
-    """Where Spaces go live in this server: the configured Stage channel, else a configured
-    voice channel (bridged, without Discord's speaker rules)."""
-    stage = config.stage_channel(guild)
-    if stage is not None:
-        return stage
-    for channel_id in config.stage_channels:
-        channel = guild.get_channel(channel_id)
-        if isinstance(channel, discord.VoiceChannel):
-            return channel
-    return None
+Bridgeable = Venue
 
 
 log = structlog.get_logger(__name__)
@@ -63,6 +51,8 @@ log = structlog.get_logger(__name__)
 
 @dataclass(eq=False, repr=False)
 class StageSync(Mirror):
+    #: the one-Space-per-Stage lock and who may listen (set by the adapter)
+    access: StageAccess | None = field(default=None, init=False)
     _bridges: DiscordBridges | None = field(default=None, init=False)
     #: the mode each running bridge was started in
     _bridged: dict[int, BridgeMode] = field(default_factory=dict, init=False)
@@ -275,6 +265,12 @@ class StageSync(Mirror):
         if space is None or space.id is None:
             return
         same_channel = before.channel is not None and before.channel.id == channel.id
+        if (
+            not same_channel
+            and self.access is not None
+            and not await self.access.admit(member, channel, space)
+        ):
+            return  # no ticket for the live Space: disconnected and told why
         if same_channel and before.mute != after.mute:
             await self._muted_in_discord(member, space, after.mute)
         if not isinstance(channel, discord.StageChannel):
@@ -367,9 +363,7 @@ class StageSync(Mirror):
         if member is None or voice is None or voice.channel is None:
             return  # not in Discord's voice (maybe in the web room)
         row = await self.store.get(event.space_id)
-        channel = (
-            self._channel_of(guild, row) if row is not None else voice_channel(self.config, guild)
-        )
+        channel = self._channel_of(guild, row)
         if channel is None or voice.channel.id != channel.id:
             return
         on_stage = isinstance(channel, discord.StageChannel)
@@ -407,18 +401,14 @@ class StageSync(Mirror):
         for space in sorted(live, key=lambda s: s.started_at or s.starts_at, reverse=True):
             assert space.id is not None
             row = await self.store.get(space.id)
-            channel = (
-                self._channel_of(guild, row)
-                if row is not None
-                else voice_channel(self.config, guild)
-            )
+            channel = self._channel_of(guild, row)
             if channel is not None and channel.id == channel_id:
                 return space
         return None
 
-    def _channel_of(self, guild: discord.Guild, row: DiscordSpace) -> Bridgeable | None:
+    def _channel_of(self, guild: discord.Guild, row: DiscordSpace | None) -> Bridgeable | None:
         """The Space's Stage channel, else the configured voice channel."""
-        return self._stage_of(guild, row) or voice_channel(self.config, guild)
+        return venue(self.config.stage_channels, guild, row)
 
     def _stage_of(self, guild: discord.Guild, row: DiscordSpace) -> discord.StageChannel | None:
         if row.stage_channel_id is not None:

@@ -36,7 +36,7 @@ from bot.events import TipReceived
 from bot.models import Identity, SlackAnnouncement, Space, SpaceStatus
 from bot.notices import tip_thanks
 from bot.replies import Button
-from bot.views import price, space_buttons
+from bot.views import price, seats_left, space_buttons
 
 log = structlog.get_logger(__name__)
 
@@ -88,7 +88,7 @@ def tip_value(space: Space, host: Identity) -> str:
 
 def announcement(space: Space, host: Identity) -> dict[str, Any]:
     """`text` and `blocks` of a Space's announcement in its current state."""
-    left = "Sold out" if space.tickets_left <= 0 else f"{space.tickets_left} of {space.capacity}"
+    left = seats_left(space)
     status = _STATUS[space.status]
     if space.status == SpaceStatus.CANCELLED and space.cancel_reason:
         status += f" — {escape(space.cancel_reason)}"
@@ -117,7 +117,8 @@ def announcement(space: Space, host: Identity) -> dict[str, Any]:
             "Stagepass · Listen in your browser"
         )
     )
-    text = escape(f"{space.title} — {price(space)}, {left} tickets left ({_STATUS[space.status]})")
+    status_word = _STATUS[space.status]
+    text = escape(f"{space.title} — {price(space)}, tickets left: {left} ({status_word})")
     return {"text": text, "blocks": blocks}
 
 

@@ -32,7 +32,13 @@ from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 
 from adapters.slack.announcements import Announcements
 from adapters.slack.clients import WebClients
-from adapters.slack.config import EVENTS_PATH, INSTALL_PATH, REDIRECT_PATH, SlackConfig
+from adapters.slack.config import (
+    EVENTS_PATH,
+    INSTALL_PATH,
+    MAX_BODY_BYTES,
+    REDIRECT_PATH,
+    SlackConfig,
+)
 from adapters.slack.home import Home
 from adapters.slack.installations import InstallationStore, StateStore
 from adapters.slack.interactions import Interactions
@@ -175,7 +181,7 @@ class SlackAdapter:
         return to_starlette_response(await self.bolt.async_dispatch(bolt_request))
 
     def router(self) -> APIRouter:
-        router = APIRouter(tags=["slack"], include_in_schema=False)
+        router = APIRouter(tags=["slack"], include_in_schema=False, max_body_size=MAX_BODY_BYTES)
         handler = self.handler
 
         async def handle(request: Request) -> Response:

@@ -21,6 +21,8 @@ from bot.settings import Settings
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
 EVENTS_PATH = "/slack/events"
+#: Slack's largest payloads (a view submission with its blocks) are well under this.
+MAX_BODY_BYTES = 512 * 1024
 
 
 def _secret(value: SecretStr | None) -> str | None:

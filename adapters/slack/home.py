@@ -33,7 +33,7 @@ from adapters.slack.tasks import Coalescer
 from bot.core import Core
 from bot.models import Identity, Platform, Space, SpaceStatus, Ticket
 from bot.money import format_minor
-from bot.views import price, room_link, space_title
+from bot.views import price, room_link, seats_left, seats_taken, space_title
 
 log = structlog.get_logger(__name__)
 
@@ -112,7 +112,7 @@ class Home:
         if not spaces:
             return [*blocks, context("Nothing planned yet. Host one with the button above.")]
         for space in spaces[:_SHOWN]:
-            notes = [escape(price(space)), f"{space.tickets_left} of {space.capacity} left"]
+            notes = [escape(price(space)), f"Tickets left: {seats_left(space)}"]
             if space.id in held:
                 notes.append(":admission_tickets: you have a ticket")
             if space.id in reminded:
@@ -169,7 +169,7 @@ class Home:
         core = self.core
         blocks: list[Block] = [section("*Spaces you host*")]
         for space in spaces[:_SHOWN]:
-            sales = f"{space.sold} of {space.capacity} tickets taken"
+            sales = f"Seats: {seats_taken(space)}"
             if not space.is_free:
                 gross = format_minor(space.sold * space.price_minor, space.currency)
                 sales += f" · {escape(price(space))} each · up to {gross}"

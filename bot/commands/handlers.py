@@ -176,12 +176,10 @@ class Dispatcher:
 
     async def start_space(self, actor: Actor, cmd: t.StartSpace) -> Reply:
         space = await self.core.spaces.start(actor, cmd.space_id)
-        me = await self.core.identities.ensure(actor)
-        role = "host" if me.id == space.host_id else "cohost"
         link = room_link(
             self.core.settings.resolved_public_url,
             cmd.space_id,
-            self.core.tickets.staff_token(space, me, role),
+            await self.core.tickets.staff_pass(actor, space),
         )
         return Reply(
             f"Space #{cmd.space_id} is live.",

@@ -18,6 +18,7 @@ from bot.core import Core
 from bot.errors import UserError
 from bot.http.dependencies import CoreDep
 from bot.http.errors import ErrorBody
+from bot.http.params import SpaceId
 from bot.http.schemas import (
     CancelIn,
     CancelOut,
@@ -56,8 +57,22 @@ _API_FIELDS = {
 }
 
 
+_RETRY_AFTER = {
+    "Retry-After": {"description": "Seconds until a claim is accepted again.",
+                    "schema": {"type": "integer"}}
+}
+
+
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": ErrorBody} for code in (401, 422, *codes)}
+    return {
+        code: {"model": ErrorBody, **({"headers": _RETRY_AFTER} if code == 429 else {})}
+        for code in sorted({401, 422, *codes})
+    }
+
+
+#: What every route that takes a body may also answer: a core refusal with no more
+#: specific status (400) and a body over the router's limit (413).
+_BODY = (400, 413)
 
 
 @contextmanager
@@ -105,7 +120,7 @@ def _ticket_out(core: Core, ticket: Ticket, space: Space, token: str | None = No
 
 
 @router.post("/spaces", tags=["spaces"], status_code=status.HTTP_201_CREATED,
-             summary="Create a Space", responses=_errors(403, 501))
+             summary="Create a Space", responses=_errors(403, 409, 501, *_BODY))
 async def create_space(body: SpaceCreate, core: CoreDep) -> SpaceOut:
     """Announce a Space for the host named in the body. The host must be allowed to host
     by the deployment's host rules; a paid Space needs billing to be configured."""
@@ -135,13 +150,14 @@ async def list_spaces(
 
 @router.get("/spaces/{space_id}", tags=["spaces"], summary="Get a Space",
             responses=_errors(404))
-async def get_space(space_id: int, core: CoreDep) -> SpaceOut:
+async def get_space(space_id: SpaceId, core: CoreDep) -> SpaceOut:
     return await _space_out(core, await core.spaces.get(space_id))
 
 
 @router.post("/spaces/{space_id}/cancel", tags=["spaces"],
-             summary="Cancel a Space and refund its tickets", responses=_errors(404, 409))
-async def cancel_space(space_id: int, body: CancelIn, core: CoreDep) -> CancelOut:
+             summary="Cancel a Space and refund its tickets",
+             responses=_errors(403, 404, 409, *_BODY))
+async def cancel_space(space_id: SpaceId, body: CancelIn, core: CoreDep) -> CancelOut:
     """Cancel as the operator: active holds are released and every valid ticket is refunded
     (paid) or revoked (free), exactly once each. `tickets_failed` refunds stay valid and
     are finished by billing's reconciliation."""
@@ -155,11 +171,14 @@ async def cancel_space(space_id: int, body: CancelIn, core: CoreDep) -> CancelOu
 
 
 @router.post("/spaces/{space_id}/holds", tags=["tickets"], status_code=status.HTTP_201_CREATED,
-             summary="Reserve tickets for a buyer", responses=_errors(404, 409, 501))
-async def create_hold(space_id: int, body: HoldCreate, core: CoreDep) -> HoldOut:
+             summary="Reserve tickets for a buyer",
+             responses=_errors(403, 404, 409, 429, 501, *_BODY))
+async def create_hold(space_id: SpaceId, body: HoldCreate, core: CoreDep) -> HoldOut:
     """Reserve `quantity` seats for the buyer, who must be in the Space's community. A free
     Space issues the tickets at once (with their tokens); a paid one returns the checkout
-    link, and the tickets follow when the payment webhook confirms the hold."""
+    link, and the tickets follow when the payment webhook confirms the hold. Claims are
+    rate-limited per buyer and per community (429 with `Retry-After` in seconds), and a
+    buyer may have only so many unpaid holds open across Spaces (422 `limit_exceeded`)."""
     reservation = await core.tickets.reserve(body.buyer.actor(), space_id, body.quantity)
     space = reservation.space
     tickets = [_ticket_out(core, t, space, token)
@@ -188,7 +207,7 @@ async def buyer_tickets(
 
 
 @router.post("/tickets/verify", tags=["tickets"], summary="Verify a ticket token",
-             responses=_errors(403, 404))
+             responses=_errors(403, 404, *_BODY))
 async def verify_ticket(body: VerifyIn, core: CoreDep) -> VerifyOut:
     """Check a token's signature and expiry, and that its ticket is still valid. A bad or
     expired token is a 401 `invalid_token`; a refunded or revoked ticket a 403."""

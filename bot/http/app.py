@@ -6,7 +6,9 @@ routers the wiring adds (billing webhooks, the audio room, Slack).
 
 Routes:
     GET  /healthz                        200 {"status": "ok"} once ready, 503 before
-    GET  /metrics                        Prometheus text (default registry)
+    GET  /metrics                        Prometheus text, with the operator token; or
+                                         without one on an address of its own
+                                         (`metrics_app`, STAGEPASS_METRICS_ADDRESS)
     GET  /openapi.json                   the API's schema
     /api/v1/...                          `bot.http.api`, bearer token
     GET  /spaces/{id}                    `bot.http.pages`
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -29,6 +32,7 @@ from bot.http import api, errors, pages
 from bot.http.dependencies import BearerAuth
 from bot.http.metrics import CoreMetrics, core_metrics
 from bot.http.middleware import RequestContext
+from bot.http.schemas import document_limits
 
 
 def _version() -> str:
@@ -44,10 +48,17 @@ def create_app(
     api_token: str,
     routers: Sequence[APIRouter] = (),
     registry: CollectorRegistry = REGISTRY,
+    metrics_route: bool = True,
 ) -> FastAPI:
     """Build the app around `core`. `api_token` guards `/api/v1`; `routers` are mounted as
     they are (they bring their own auth: Stripe and Slack sign their requests). `registry`
-    is what `/metrics` serves; tests may pass their own."""
+    is what `/metrics` serves (behind the operator token: sales counters and room figures
+    are not public); tests may pass their own. `metrics_route=False` leaves `/metrics` to
+    a `metrics_app` on an address of its own.
+
+    Every router whose routes read a body declares what they take with
+    `APIRouter(max_body_size=...)`: the body is counted while it is read, chunked or not,
+    and refused with a 413 once past it (before any token in it is checked)."""
     if not api_token.strip():
         raise ConfigError("Setting STAGEPASS_API_TOKEN: the operator API needs a non-empty token")
     app = FastAPI(
@@ -72,15 +83,38 @@ def create_app(
     errors.install(app)
     app.add_middleware(RequestContext, metrics=metrics)
 
-    app.include_router(_ops_router(metrics))
-    app.include_router(api.router, dependencies=[Depends(BearerAuth(api_token))])
+    operator = Depends(BearerAuth(api_token))
+    app.include_router(_ops_router())
+    if metrics_route:
+        app.include_router(_metrics_router(metrics), dependencies=[operator])
+    app.include_router(api.router, dependencies=[operator])
     app.include_router(pages.router)
     for router in routers:
         app.include_router(router)
+    _document(app, core)
     return app
 
 
-def _ops_router(metrics: CoreMetrics) -> APIRouter:
+def _document(app: FastAPI, core: Core) -> None:
+    """The OpenAPI document as FastAPI makes it, plus the deployment's limits."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_limits(build(), core.settings)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def metrics_app(metrics: CoreMetrics) -> FastAPI:
+    """`/metrics` alone and without a token, for an address only the scraper reaches."""
+    app = FastAPI(title="Stagepass metrics", docs_url=None, redoc_url=None, openapi_url=None)
+    app.include_router(_metrics_router(metrics))
+    return app
+
+
+def _ops_router() -> APIRouter:
     router = APIRouter(tags=["ops"])
 
     @router.get("/healthz", summary="Readiness: 200 once started, 503 before",
@@ -90,7 +124,14 @@ def _ops_router(metrics: CoreMetrics) -> APIRouter:
             return JSONResponse({"status": "ok"})
         return JSONResponse({"status": "starting"}, status_code=503)
 
-    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    return router
+
+
+def _metrics_router(metrics: CoreMetrics) -> APIRouter:
+    router = APIRouter(tags=["ops"])
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=Response,
+                responses={401: {"model": errors.ErrorBody}})
     async def prometheus() -> Response:
         body, content_type = metrics.exposition()
         return Response(body, media_type=content_type)

@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from bot.errors import (
     Conflict,
@@ -27,6 +28,7 @@ from bot.errors import (
     NotConfigured,
     NotFound,
     PermissionDenied,
+    RateLimited,
     SoldOut,
     UserError,
 )
@@ -39,6 +41,7 @@ STATUS_BY_ERROR: dict[type, int] = {
     Conflict: 409,
     SoldOut: 409,
     LimitExceeded: 422,
+    RateLimited: 429,
     NotConfigured: 501,
     InvalidToken: 401,
 }
@@ -56,6 +59,7 @@ _HTTP_TYPES = {
 }
 
 INTERNAL_MESSAGE = "Something went wrong on our side. It has been logged; please try again."
+TOO_LARGE_MESSAGE = "The request body is larger than this route takes."
 
 
 class ErrorDetail(BaseModel):
@@ -91,9 +95,19 @@ def error_response(
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
+def too_large_response() -> JSONResponse:
+    """413 for a body over its route's limit. The connection is closed rather than drained:
+    the rest of a huge body is never read."""
+    return error_response(413, "content_too_large", TOO_LARGE_MESSAGE,
+                          headers={"Connection": "close"})
+
+
 async def on_user_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, UserError)
-    return error_response(status_for(exc), snake_case(type(exc).__name__), exc.message, exc.field)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    return error_response(
+        status_for(exc), snake_case(type(exc).__name__), exc.message, exc.field, headers=headers
+    )
 
 
 _SOURCES = frozenset({"body", "query", "path", "header", "cookie"})
@@ -121,10 +135,32 @@ async def on_validation_error(request: Request, exc: Exception) -> Response:
                           details=details)
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route answers at this path (the router's own 405 names only the
+    first route it matched: `POST` for `/api/v1/spaces`, which also answers GET)."""
+    routes = request.app.router.routes
+    allowed = [
+        method for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
+               for route in routes)
+    ]
+    return ", ".join([*allowed, "OPTIONS"])
+
+
 async def on_http_error(request: Request, exc: Exception) -> Response:
-    """Framework errors (unknown route, wrong method, missing credentials) in the envelope."""
+    """Framework errors (unknown route, wrong method, missing credentials) in the envelope.
+    OPTIONS on a path that exists answers 204 with the methods it takes."""
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 413:
+        return too_large_response()
     headers = dict(exc.headers) if exc.headers else None
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": allowed_methods(request)}
+        if request.method == "OPTIONS":
+            return Response(status_code=204, headers=headers)
     if exc.status_code in {204, 304} or exc.status_code < 200:
         return Response(status_code=exc.status_code, headers=headers)
     return error_response(exc.status_code, _HTTP_TYPES.get(exc.status_code, "http_error"),

@@ -3,8 +3,10 @@
 It gives the request an id (a sane incoming `X-Request-ID`, else a fresh one), binds it
 to structlog's context and echoes it in the response, counts the request by its route
 template and status, and answers an exception no handler took with a logged, generic
-500 in the error envelope. It sits inside Starlette's `ServerErrorMiddleware` and outside
-the handlers of `bot.http.errors`, so core errors arrive here already as responses.
+500 in the error envelope. The framework's own plain-text 413 (a body over its route's
+`max_body_size`, refused while it is read) becomes the envelope too. It sits inside
+Starlette's `ServerErrorMiddleware` and outside the handlers of `bot.http.errors`, so core
+errors arrive here already as responses.
 """
 
 from __future__ import annotations
@@ -18,13 +20,19 @@ import structlog
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.http.errors import INTERNAL_MESSAGE, error_response
+from bot.http.errors import INTERNAL_MESSAGE, error_response, too_large_response
 from bot.http.metrics import UNMATCHED_ROUTE, CoreMetrics
 
 log = structlog.get_logger(__name__)
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def _is_plain_text(message: Message) -> bool:
+    return Headers(raw=message.get("headers", [])).get("content-type", "").startswith(
+        "text/plain"
+    )
 
 
 def route_template(scope: Scope, root_path: str) -> str:
@@ -55,14 +63,28 @@ class RequestContext:
         root_path = str(scope.get("root_path", ""))
         status = 500
         started = False
+        replaced = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status, started
+            nonlocal status, started, replaced
             if message["type"] == "http.response.start":
                 started = True
                 status = int(message["status"])
+                if status == 413 and _is_plain_text(message):
+                    replaced = True
+                    await too_large(scope, receive, send_with_request_id)
+                    return
+                MutableHeaders(scope=message).append(REQUEST_ID_HEADER, request_id)
+            elif replaced:
+                return  # the framework's plain-text body: the envelope was sent instead
+            await send(message)
+
+        async def send_with_request_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
                 MutableHeaders(scope=message).append(REQUEST_ID_HEADER, request_id)
             await send(message)
+
+        too_large = too_large_response()
 
         began = time.perf_counter()
         self.metrics.http_in_flight.inc()

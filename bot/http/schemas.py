@@ -1,14 +1,17 @@
 """Request and response bodies of the operator API, and how core objects become them.
 
 Request models check shapes and types only; every business rule (title length, prices,
-currencies, capacity, start in the future...) stays in the core services, once. Money is
+currencies, capacity, start in the future...) stays in the core services, once. The
+schema shows the core's limits all the same (`json_schema_extra`: documented, checked by
+the core with its own wording), the deployment's maxima (settings) written into the
+OpenAPI document by `document_limits`. Money is
 integer minor units plus a lowercase ISO currency code; times are ISO 8601 in UTC.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
@@ -25,6 +28,7 @@ from bot.models import (
     Ticket,
     TicketStatus,
 )
+from bot.settings import Settings
 
 UTCDateTime = Annotated[datetime, AfterValidator(as_utc)]
 
@@ -69,15 +73,17 @@ class PersonOut(BaseModel):
 
 class SpaceCreate(_In):
     host: PersonIn
-    title: str
+    title: str = Field(json_schema_extra={"minLength": 1})
     starts_at: datetime = Field(description="ISO 8601 with a UTC offset, e.g. "
                                             "`2030-05-01T18:00:00+02:00` or `...Z`.")
-    price_minor: int = Field(description="In the currency's minor unit; 0 for a free Space.")
+    price_minor: int = Field(json_schema_extra={"minimum": 0},
+                             description="In the currency's minor unit; 0 for a free Space.")
     currency: str = Field(max_length=8, description="ISO 4217 code, e.g. `usd`.")
-    capacity: int = Field(description="How many tickets there are.")
-    duration_minutes: int | None = None
-    description: str = ""
-    per_buyer_limit: int | None = None
+    capacity: int = Field(json_schema_extra={"minimum": 1},
+                          description="How many tickets there are.")
+    duration_minutes: int | None = Field(None, json_schema_extra={"minimum": 1})
+    description: str = Field("", json_schema_extra={"maxLength": 2000})
+    per_buyer_limit: int | None = Field(None, json_schema_extra={"minimum": 1})
     manual_start: bool = Field(False, description="Only the host starts it; no auto start.")
 
     @field_validator("starts_at")
@@ -104,8 +110,11 @@ class SpaceOut(BaseModel):
     price_minor: int
     currency: str
     capacity: int
-    sold: int
-    tickets_left: int
+    sold: int = Field(description="Valid tickets (paid, or free).")
+    held: int = Field(
+        description="Seats held for buyers who have not paid yet; they come back if unpaid."
+    )
+    tickets_left: int = Field(description="`capacity - sold - held`.")
     per_buyer_limit: int
     manual_start: bool
     page_url: str
@@ -122,7 +131,7 @@ class SpaceOut(BaseModel):
             description=space.description, status=space.status, host=PersonOut.of(host),
             starts_at=space.starts_at, ends_at=ends_at, duration_minutes=space.duration_minutes,
             price_minor=space.price_minor, currency=space.currency, capacity=space.capacity,
-            sold=space.sold, tickets_left=space.tickets_left,
+            sold=space.sold, held=space.held, tickets_left=space.tickets_left,
             per_buyer_limit=space.per_buyer_limit, manual_start=space.manual_start,
             page_url=page_url, created_at=space.created_at, started_at=space.started_at,
             ended_at=space.ended_at, cancel_reason=space.cancel_reason,
@@ -148,7 +157,7 @@ class CancelOut(BaseModel):
 
 class HoldCreate(_In):
     buyer: PersonIn
-    quantity: int = 1
+    quantity: int = Field(1, json_schema_extra={"minimum": 1})
 
 
 class TicketOut(BaseModel):
@@ -214,3 +223,24 @@ class PublicKeyOut(BaseModel):
         "base64url(payload) '.' base64url(signature); payload is JSON "
         '{"v": 1, "t": ticket, "s": space, "h": holder, "r": role, "e": expiry unix seconds}'
     )
+
+
+def document_limits(schema: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """Write the deployment's maxima into the OpenAPI document `schema` (in place): the
+    core refuses more with a 422, and the description says so up front."""
+    limits = {
+        "SpaceCreate": {
+            "title": ("maxLength", settings.max_title_length),
+            "capacity": ("maximum", settings.max_tickets),
+            "duration_minutes": ("maximum", settings.max_duration_minutes),
+            "per_buyer_limit": ("maximum", settings.max_per_buyer),
+        },
+        "HoldCreate": {"quantity": ("maximum", settings.max_per_buyer)},
+    }
+    models = schema.get("components", {}).get("schemas", {})
+    for model, fields in limits.items():
+        properties = models.get(model, {}).get("properties", {})
+        for name, (keyword, value) in fields.items():
+            if name in properties:
+                properties[name][keyword] = value
+    return schema

@@ -85,6 +85,7 @@ class ScheduleRequest:
 
 
 ScheduleCheck = Callable[[AsyncSession, ScheduleRequest], Awaitable[None]]
+StartCheck = Callable[[AsyncSession, Space], Awaitable[None]]
 
 
 class SpaceService(Service):
@@ -92,12 +93,18 @@ class SpaceService(Service):
         super().__init__(ctx)
         self.eligibility = HostEligibility(ctx.settings.host_rules)
         self._schedule_checks: list[ScheduleCheck] = []
+        self._start_checks: list[StartCheck] = []
 
     def add_schedule_check(self, check: ScheduleCheck) -> None:
         """Run `check` inside the write transaction of every create, and of every edit
         that moves or lengthens a Space; it raises a `UserError` to refuse (the scheduler
         adds its overlap, horizon and per-host limits this way)."""
         self._schedule_checks.append(check)
+
+    def add_start_check(self, check: StartCheck) -> None:
+        """Run `check` inside the write transaction that makes a Space live; it raises a
+        `UserError` to refuse the start (Discord's one-Space-per-Stage lock does)."""
+        self._start_checks.append(check)
 
     async def _check_schedule(self, session: AsyncSession, request: ScheduleRequest) -> None:
         for check in self._schedule_checks:
@@ -207,7 +214,7 @@ class SpaceService(Service):
                 f"A Space can have at most {s.max_tickets:,} tickets.", field="tickets"
             )
         if draft.capacity < sold:
-            raise Conflict(f"{sold} tickets are already sold; capacity cannot go below that.")
+            raise Conflict(_below_taken(sold))
         duration = draft.duration_minutes or s.default_duration_minutes
         if not 1 <= duration <= s.max_duration_minutes:
             raise InvalidInput(
@@ -307,8 +314,8 @@ class SpaceService(Service):
             raise InvalidInput('Say what to change, e.g. title:"New title" or starts:"fri 18:00".')
         if space.status == SpaceStatus.LIVE and "starts_at" in given:
             raise Conflict("The Space is already live; its start time cannot move.")
-        if space.sold and ("price_minor" in given or "currency" in given):
-            raise Conflict("Tickets are already sold; the price can no longer change.")
+        if space.taken and ("price_minor" in given or "currency" in given):
+            raise Conflict("Tickets are already sold or held; the price can no longer change.")
         bridge = given.pop("voice_bridge", space.voice_bridge)
         current = SpaceDraft(
             title=space.title,
@@ -322,7 +329,7 @@ class SpaceService(Service):
             manual_start=space.manual_start,
         )
         draft = self._validate(
-            replace(current, **given), sold=space.sold, check_start="starts_at" in given
+            replace(current, **given), sold=space.taken, check_start="starts_at" in given
         )
         if draft.price_minor != space.price_minor:
             host = await self.identities.get(space.host_id)
@@ -347,10 +354,8 @@ class SpaceService(Service):
         async with self.db.write() as session:
             fresh = await session.get(Space, space_id, with_for_update=not self.db.is_sqlite)
             assert fresh is not None
-            if draft.capacity < fresh.sold:
-                raise Conflict(
-                    f"{fresh.sold} tickets are already sold; capacity cannot go below that."
-                )
+            if draft.capacity < fresh.taken:
+                raise Conflict(_below_taken(fresh.taken))
             if "starts_at" in changed or "duration_minutes" in changed:
                 assert draft.duration_minutes is not None
                 await self._check_schedule(
@@ -413,6 +418,9 @@ class SpaceService(Service):
                     f"Space #{space_id} is {fresh.status.value}; "
                     f"it cannot {action.value.split()[0]} now."
                 )
+            if to == SpaceStatus.LIVE:
+                for check in self._start_checks:
+                    await check(session, fresh)
             fresh.status = to
             fresh.updated_at = now
             if to == SpaceStatus.LIVE:
@@ -541,3 +549,7 @@ class SpaceService(Service):
         if space.voice_bridge != BridgeMode.DEFAULT:
             return space.voice_bridge
         return BridgeMode.LISTEN if self.settings.discord_voice_bridge else BridgeMode.OFF
+
+
+def _below_taken(taken: int) -> str:
+    return f"{taken} tickets are already sold or held for buyers; capacity can't go below that."

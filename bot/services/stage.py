@@ -8,10 +8,10 @@ from datetime import datetime
 from sqlmodel import col, select
 
 from bot.actors import Actor, UserRef
-from bot.errors import Conflict, InvalidInput, LimitExceeded, NotFound
+from bot.errors import Conflict, InvalidInput, LimitExceeded, NotFound, PermissionDenied
 from bot.events import StageChanged
 from bot.models import Identity, Space, SpaceStatus, StageMember, StageRole
-from bot.permissions import Action, SpaceRole, require
+from bot.permissions import Action, SpaceRole, allowed, require
 from bot.services import audit
 from bot.services.context import Service, ServiceContext
 from bot.services.spaces import SpaceService
@@ -217,3 +217,21 @@ class StageService(Service):
                 f"Several Spaces are live ({ids}); name one, e.g. space:{live[0].id}."
             )
         return live[0]
+
+    async def admit(self, actor: Actor, space: Space) -> None:
+        """Whether `actor` may listen to `space` live (its Stage, its room): the host,
+        co-hosts, moderators and holders of a valid ticket for *this* Space, unless they
+        were removed from it. Raises `PermissionDenied` saying what to do next."""
+        assert space.id is not None
+        if not allowed(Action.LISTEN, await self.spaces.roles(space, actor)):
+            raise PermissionDenied(
+                f"“{space.title}” (Space #{space.id}) is live on this stage, and listening "
+                f"needs a ticket for it. Get one with /ticket buy {space.id}, then join again."
+            )
+        me = await self.identities.ensure(actor)
+        assert me.id is not None
+        if (await self._seat(space.id, me.id)).removed:
+            raise PermissionDenied(
+                f"You were removed from “{space.title}” (Space #{space.id}); a moderator of "
+                "the Space can let you back in."
+            )

@@ -9,9 +9,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
 
 from bot.core import Core
 from bot.http import create_app
+from bot.settings import Settings
+from bot.wiring import Stagepass
 
 TOKEN = "test-token"
 BASE_URL = "http://stagepass.test"
@@ -70,3 +73,52 @@ def error_of(response: httpx.Response) -> dict[str, Any]:
     error: dict[str, Any] = body["error"]
     assert {"type", "message", "field"} <= set(error), error
     return error
+
+
+@pytest.fixture
+async def stagepass(settings: Settings) -> AsyncIterator[Stagepass]:
+    """Stagepass as `stagepass run` builds it, with every package that needs no network
+    installed: billing (TEST MODE), the audio room and Slack over HTTP."""
+    settings.slack_bot_token = SecretStr("xoxb-test")
+    settings.slack_signing_secret = SecretStr("s" * 32)
+    built = await Stagepass.build(settings)
+    try:
+        yield built
+    finally:
+        await built.close()
+
+
+@pytest.fixture
+def full_app(stagepass: Stagepass) -> FastAPI:
+    """Its HTTP app, ready (as once `stagepass run` has started everything)."""
+    app = stagepass.http_app()
+    app.state.ready = True
+    return app
+
+
+@pytest.fixture
+async def full(full_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the whole app carrying the operator token."""
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=full_app),
+        base_url=BASE_URL,
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    ) as client:
+        yield client
+
+
+def routes_of(app: FastAPI) -> list[tuple[str, str]]:
+    """Every (method, path template) the app answers, however deeply its routers nest."""
+    found: list[tuple[str, str]] = []
+    for route in app.routes:
+        contexts = getattr(route, "effective_route_contexts", None)
+        pairs = (
+            [(c.original_route, c.path) for c in contexts()]
+            if contexts is not None
+            else [(route, getattr(route, "path", ""))]
+        )
+        for original, path in pairs:
+            for method in sorted(getattr(original, "methods", None) or ()):
+                if method != "HEAD":
+                    found.append((method, path))
+    return found

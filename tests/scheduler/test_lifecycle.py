@@ -134,7 +134,7 @@ async def test_expired_holds_are_released(
                 price_minor=500,
                 currency="usd",
                 capacity=5,
-                sold=1,
+                held=1,
                 created_at=clock.now(),
                 updated_at=clock.now(),
             )
@@ -156,4 +156,5 @@ async def test_expired_holds_are_released(
     assert (await at(clock, scheduling, clock.now() + timedelta(minutes=29))).holds_released == 0
     assert (await at(clock, scheduling, clock.now() + timedelta(minutes=1))).holds_released == 1
     assert (await core.tickets.get_hold("h1")).status == HoldStatus.EXPIRED
-    assert (await core.spaces.get(1)).sold == 0
+    space = await core.spaces.get(1)
+    assert (space.sold, space.held) == (0, 0)

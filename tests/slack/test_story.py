@@ -182,7 +182,7 @@ async def test_app_home(slack: Slack) -> None:
 
     blocks = await home(slack, HOST)
     shown = texts(blocks)
-    assert "Spaces you host" in shown and "1 of 3 tickets taken" in shown
+    assert "Spaces you host" in shown and "Seats: 1 sold, 0 held, 2 left of 3" in shown
 
     def labelled(label: str) -> list[dict[str, Any]]:
         return [b for b in buttons(blocks) if b["text"]["text"] == label]
@@ -197,7 +197,7 @@ async def test_app_home(slack: Slack) -> None:
     await buy(slack, EVE, space_id)
     refreshed = {c.params["user_id"] for c in slack.fake.called("views.publish")[before:]}
     assert refreshed == {EVE}
-    assert "2 of 3 tickets taken" in texts(await home(slack, HOST))
+    assert "Seats: 2 sold, 0 held, 1 left of 3" in texts(await home(slack, HOST))
 
     # "Host a Space" opens the same modal as /space create
     await slack.click(HOST, "open_create", in_home=True)

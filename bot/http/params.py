@@ -1,0 +1,18 @@
+"""Path parameters every route shares, bounded in their type so OpenAPI shows the bounds
+and an id no database row can have (0, negative, past 64 bits) is a 422, never a 500.
+
+    async def get_space(space_id: SpaceId) -> ...
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Path
+
+#: The largest id a database integer primary key holds (SQLite and PostgreSQL BIGINT).
+MAX_ID = 2**63 - 1
+
+SpaceId = Annotated[int, Path(ge=1, le=MAX_ID, description="The Space's number.")]
+#: A recording part's number within its Space (1, 2, ...).
+PartNumber = Annotated[int, Path(ge=1, le=MAX_ID, description="The recording part's number.")]
