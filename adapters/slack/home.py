@@ -27,7 +27,7 @@ from adapters.slack.blocks import (
     section,
 )
 from adapters.slack.clients import WebClients
-from adapters.slack.messages import LINK, RUN
+from adapters.slack.messages import LINK, RUN, buy_button
 from adapters.slack.people import slack_user
 from adapters.slack.tasks import Coalescer
 from bot.core import Core
@@ -123,9 +123,7 @@ class Home:
             elements = []
             if me is None or space.host_id != me.id:
                 if space.id not in held:
-                    label = "Get ticket" if space.is_free else f"Buy ticket ({price(space)})"
-                    elements.append(button(label, f"{RUN}:buy:{space.id}", style="primary",
-                                           value=f"/ticket buy {space.id}"))
+                    elements.append(buy_button(space, f"{RUN}:buy:{space.id}"))
                 if space.id not in reminded and space.status == SpaceStatus.SCHEDULED:
                     elements.append(button("Remind me", f"{RUN}:remind:{space.id}",
                                            value=f"/remind on {space.id}"))

@@ -12,7 +12,9 @@ from typing import Any
 
 from adapters.slack.blocks import Block, actions, button, escape, section
 from bot.events import DirectMessage
+from bot.models import Space
 from bot.replies import Button, Reply
+from bot.views import full_label, space_buttons
 
 #: Slack command -> the core's command group; "" takes a whole command line as its text.
 COMMANDS: dict[str, str] = {
@@ -92,6 +94,16 @@ def with_mentions(text: str, people: frozenset[str]) -> str:
         return text
     ids = "|".join(re.escape(p) for p in sorted(people, key=len, reverse=True))
     return re.sub(rf"(?<![\w@<])({ids})(?!\w)", r"<@\1>", text)
+
+
+def buy_button(space: Space, action_id: str) -> Block:
+    """A Space's buy button, or in its place what says why not ("Sold out", "All held,
+    try later"). Slack has no disabled buttons: that one shows the Space instead."""
+    full = full_label(space)
+    if full is not None:
+        return button(full, action_id, value=f"/space info {space.id}")
+    buy = space_buttons(space)[0]
+    return button(buy.label, action_id, value=buy.command, style="primary")
 
 
 def reply_message(reply: Reply, people: frozenset[str] = frozenset()) -> dict[str, Any]:

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.slack.conftest import ANNOUNCE, BOB, HOST, MakeSlack, Slack, slack_user
+from tests.slack.conftest import ANNOUNCE, BOB, EVE, HOST, MakeSlack, Slack, slack_user
 from tests.slack.test_commands import buttons, texts
-from tests.slack.test_story import buy, create_space
+from tests.slack.test_story import announcements, buy, create_space, home
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -136,3 +136,31 @@ async def test_a_burst_of_sales_stays_inside_slacks_views_publish_budget(slack: 
     published = slack.fake.called("views.publish")[before:]
     assert {c.params["user_id"] for c in published} == set(buyers)
     assert len(published) <= 2 * len(buyers) <= 100  # at most one catch-up each
+
+
+async def test_get_ticket_becomes_sold_out(slack: Slack) -> None:
+    space_id = await create_space(slack, "Tiny", tickets=1)
+    [first] = announcements(slack, space_id)
+    assert [b["text"]["text"] for b in buttons(first)][:1] == ["Get ticket"]
+    await buy(slack, BOB, space_id)
+    latest = announcements(slack, space_id)[-1]
+    [sold_out, *_] = buttons(latest)
+    assert sold_out["text"]["text"] == "Sold out"
+    assert sold_out["value"] == f"/space info {space_id}" and "style" not in sold_out
+    assert "Get ticket" not in texts(latest)
+    shown = await home(slack, EVE)
+    assert "Sold out" in [b["text"]["text"] for b in buttons(shown)]
+    assert "Get ticket" not in [b["text"]["text"] for b in buttons(shown)]
+    # clicking it tells the clicker about the Space, and sells nothing
+    reply = await buy_click(slack, EVE, sold_out)
+    assert "Tickets left: Sold out" in reply
+    assert (await slack.core.spaces.get(space_id)).sold == 1
+
+
+async def buy_click(slack: Slack, user: str, element: dict[str, Any]) -> str:
+    response, name = await slack.click(user, element["action_id"], element["value"])
+    assert response.status_code == 200
+    [answer] = await slack.fake.wait_for("response_url:" + name)
+    await slack.settle()
+    text: str = answer.params["text"]
+    return text
