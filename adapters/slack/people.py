@@ -39,6 +39,18 @@ class Profile:
     is_guest: bool = False  # a single- or multi-channel guest (is_restricted)
 
 
+def _zone(user: dict[str, Any]) -> str | None:
+    """The user's zone: `tz`, else a fixed zone for a whole-hour `tz_offset` (seconds east
+    of UTC; `Etc/GMT+5` is five hours *behind*), else None."""
+    tz, offset = user.get("tz"), user.get("tz_offset")
+    if isinstance(tz, str) and tz:
+        return tz
+    if isinstance(offset, int) and not isinstance(offset, bool) and offset % 3600 == 0:
+        hours = offset // 3600
+        return f"Etc/GMT{-hours:+d}" if hours else "UTC"
+    return None
+
+
 def profile_from(user: dict[str, Any]) -> Profile:
     details = user.get("profile") or {}
     name = (
@@ -52,7 +64,7 @@ def profile_from(user: dict[str, Any]) -> Profile:
         user_id=user["id"],
         name=str(name),
         is_admin=bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner")),
-        tz=user.get("tz") if isinstance(user.get("tz"), str) else None,
+        tz=_zone(user),
         email=details.get("email"),
         is_guest=bool(user.get("is_restricted") or user.get("is_ultra_restricted")),
     )

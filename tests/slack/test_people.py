@@ -67,6 +67,12 @@ async def test_a_zone_slack_does_not_know_of_is_utc(slack: Slack) -> None:
     assert (await slack.answer(response, name))["text"].startswith("Your time zone is UTC.")
 
 
+async def test_without_tz_the_offset_gives_a_fixed_zone(slack: Slack) -> None:
+    slack.fake.users["UOFF0001"] = slack_user("UOFF0001", "off", tz=None, tz_offset=-5 * 3600)
+    response, name = await slack.command("UOFF0001", "/tz")
+    assert (await slack.answer(response, name))["text"].startswith("Your time zone is Etc/GMT+5.")
+
+
 async def test_guests_never_host_by_default(make_slack: MakeSlack) -> None:
     slack: Slack = await make_slack()
     slack.fake.users[GUEST] = slack_user(GUEST, "gus", is_restricted=True)
