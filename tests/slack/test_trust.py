@@ -164,3 +164,12 @@ async def buy_click(slack: Slack, user: str, element: dict[str, Any]) -> str:
     await slack.settle()
     text: str = answer.params["text"]
     return text
+
+
+async def test_a_mention_keeps_the_name_people_are_known_by(slack: Slack) -> None:
+    space_id = await create_space(slack, "Names")
+    await buy(slack, BOB, space_id)  # bob is known by his Slack display name, Bob
+    response, name = await slack.command(HOST, "/space", f"cohost add {space_id} <@{BOB}|bob>")
+    await slack.answer(response, name)
+    bob = await slack.core.identities.by_key(f"slack:T0ACME:{BOB}")
+    assert bob is not None and bob.display_name == "Bob"
