@@ -94,16 +94,16 @@ async def space_changes(
     description: str | None = None,
     limit: int | None = None,
 ) -> SpaceChanges:
-    """Options -> typed values, reading `starts` in the member's zone, as the grammar does."""
+    """Options -> typed values, reading `starts` in the member's zone, as the grammar does.
+    The price stays as typed: an edit reads it in the Space's own currency (the core's
+    rule), a create in `currency` or the default."""
     tz = await adapter.dispatcher.tz_of(actor)
-    default = adapter.core.settings.default_currency
-    code = lookup_currency(currency).code if currency else None
     return SpaceChanges(
         title=title,
         starts_at=parse_when(starts, tz, adapter.core.clock.now()) if starts is not None else None,
         capacity=tickets,
-        price_minor=parse_amount(price, code or default) if price is not None else None,
-        currency=code or (lookup_currency(default).code if price is not None else None),
+        price=price,
+        currency=lookup_currency(currency).code if currency else None,
         duration_minutes=parse_duration(duration) if duration is not None else None,
         description=description,
         per_buyer_limit=limit,
@@ -187,14 +187,16 @@ class SpaceCommands(
             )
             assert values.title is not None and values.starts_at is not None
             assert values.capacity is not None
+            code = (
+                values.currency or lookup_currency(self.adapter.core.settings.default_currency).code
+            )
             return t.CreateSpace(
                 SpaceDraft(
                     title=values.title,
                     starts_at=values.starts_at,
                     capacity=values.capacity,
-                    price_minor=values.price_minor or 0,
-                    currency=values.currency
-                    or lookup_currency(self.adapter.core.settings.default_currency).code,
+                    price_minor=parse_amount(values.price, code) if values.price else 0,
+                    currency=code,
                     duration_minutes=values.duration_minutes,
                     description=values.description or "",
                     per_buyer_limit=values.per_buyer_limit,
@@ -259,20 +261,26 @@ class SpaceCommands(
         await self.adapter.command(interaction, build)
 
     @app_commands.command(description="Cancel a Space; every ticket is refunded.")
+    @app_commands.describe(confirm="A live Space: yes ends it and refunds every ticket")
     async def cancel(
         self,
         interaction: discord.Interaction[Any],
         space: Transform[int, YourSpace],
         reason: Range[str, 1, 500] | None = None,
+        confirm: bool = False,
     ) -> None:
-        command = t.CancelSpace(space, (reason or "").strip())
+        command = t.CancelSpace(space, (reason or "").strip(), confirm=confirm)
         await self.adapter.command(interaction, _const(command))
 
     @app_commands.command(description="Go live now.")
+    @app_commands.describe(confirm="More than 15 minutes early: yes starts it anyway")
     async def start(
-        self, interaction: discord.Interaction[Any], space: Transform[int, YourSpace]
+        self,
+        interaction: discord.Interaction[Any],
+        space: Transform[int, YourSpace],
+        confirm: bool = False,
     ) -> None:
-        await self.adapter.command(interaction, _const(t.StartSpace(space)))
+        await self.adapter.command(interaction, _const(t.StartSpace(space, confirm=confirm)))
 
     @app_commands.command(description="End a live Space.")
     async def end(
@@ -346,6 +354,7 @@ _STAGE_MODERATION = {
     "mute": "Mute a speaker.",
     "unmute": "Unmute a speaker.",
     "remove": "Remove someone from the room.",
+    "allow": "Let someone removed from the stage back in.",
 }
 
 

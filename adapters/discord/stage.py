@@ -35,8 +35,9 @@ from adapters.discord.stage_access import Venue, venue
 from bot.actors import Actor
 from bot.errors import UserError
 from bot.events import StageChanged
-from bot.models import BridgeMode, DiscordSpace, Platform, Space, SpaceStatus, StageMember
-from bot.permissions import SpaceRole
+from bot.models import BridgeMode, DiscordSpace, Platform, Space, SpaceStatus
+from bot.services.stage import Seat as CoreSeat
+from bot.services.stage import SeatRole
 
 if TYPE_CHECKING:
     from adapters.discord.stage_access import StageAccess
@@ -172,6 +173,9 @@ class StageSync(Mirror):
             await event.cancel(reason=f"Stagepass Space #{space.id} ended")
 
     async def cancelled(self, guild: discord.Guild, space: Space, row: DiscordSpace) -> None:
+        if space.started_at is not None:  # cancelled while live: close the Stage as an end does
+            await self.ended(guild, space, row)
+            return
         await self._unbridge(space)
         event = await self._event(guild, row)
         if event is not None and event.status == discord.EventStatus.scheduled:
@@ -220,34 +224,24 @@ class StageSync(Mirror):
             await self.bridges.stop(space.id)
 
     async def seat(self, space_id: int, member: discord.Member) -> Seat:
-        """What the Space says about a member of its bridged channel: host or co-host, muted
-        on its stage, and whether they may speak in a voice channel (ticket holders and
-        moderators, when the host chose `bridge:speak`; never someone removed)."""
+        """The core's seat rule for a member of the bridged channel, mapped for the bridge:
+        host or co-host, muted on the stage, and whether they may speak in a voice channel."""
         from audio.bridge.speakers import Seat  # the bridge is optional: imported when used
         from audio.gate import Role
 
         space = await self.core.spaces.get(space_id)
-        actor = actor_for(member, self.config.moderator_roles)
-        roles = await self.core.spaces.roles(space, actor)
-        identity = await self.core.identities.by_key(actor.key)
-        assert identity is not None and identity.id is not None
-        async with self.core.db.session() as session:
-            stage = await session.get(StageMember, (space_id, identity.id))
-        removed = stage is not None and stage.removed
-        role = (
-            Role.HOST
-            if SpaceRole.HOST in roles
-            else Role.COHOST
-            if SpaceRole.COHOST in roles
-            else None
-        )
-        speaking = self.core.spaces.bridge_mode(space) == BridgeMode.SPEAK
-        allowed = bool(roles & {SpaceRole.TICKET_HOLDER, SpaceRole.MODERATOR})
+        seat = await self._core_seat(member, space)
+        staff = seat.role in (SeatRole.HOST, SeatRole.COHOST)
         return Seat(
-            role=role,
-            may_speak=role is not None or (speaking and allowed and not removed),
-            muted=stage is not None and stage.muted,
+            role=Role(seat.role.value) if staff else None,
+            may_speak=self.core.stage.may_speak_in_voice(space, seat),
+            muted=seat.muted,
         )
+
+    async def _core_seat(self, member: discord.Member, space: Space) -> CoreSeat:
+        actor = actor_for(member, self.config.moderator_roles)
+        identity = await self.core.identities.ensure(actor)
+        return await self.core.stage.seat(space, identity, moderator=actor.is_moderator)
 
     # --- Discord's Stage -> Stagepass ----------------------------------------------------
 
@@ -323,9 +317,7 @@ class StageSync(Mirror):
 
     async def _demoted_in_discord(self, member: discord.Member, space: Space) -> None:
         assert space.id is not None
-        identity = await self.core.identities.by_key(f"discord:{member.guild.id}:{member.id}")
-        state = await self.core.stage.state(space.id)
-        if identity is None or identity.id not in {s.identity.id for s in state.speakers}:
+        if (await self._core_seat(member, space)).role != SeatRole.SPEAKER:
             return
         me = self.client.user
         assert me is not None
@@ -334,22 +326,12 @@ class StageSync(Mirror):
         )
 
     async def _on_stage(self, member: discord.Member, space: Space) -> bool:
-        """Host, co-host or a Stagepass speaker: on stage by right."""
-        assert space.id is not None
-        if await self._hosts(member, space):
-            return True
-        identity = await self.core.identities.by_key(f"discord:{member.guild.id}:{member.id}")
-        state = await self.core.stage.state(space.id)
-        return identity is not None and identity.id in {s.identity.id for s in state.speakers}
+        """Host, co-host or a Stagepass speaker: on stage by right (the core's seat rule)."""
+        return (await self._core_seat(member, space)).may_speak
 
     async def _hosts(self, member: discord.Member, space: Space) -> bool:
-        assert space.id is not None
-        identity = await self.core.identities.by_key(f"discord:{member.guild.id}:{member.id}")
-        if identity is None:
-            return False
-        return identity.id == space.host_id or identity.id in await self.core.spaces.cohost_ids(
-            space.id
-        )
+        seat = await self._core_seat(member, space)
+        return seat.role in (SeatRole.HOST, SeatRole.COHOST)
 
     # --- Stagepass -> Discord's Stage ----------------------------------------------------
 

@@ -138,14 +138,20 @@ class Home:
             return [*blocks, context("No tickets yet.")]
         for ticket in tickets[:_SHOWN]:
             space = await core.spaces.get(ticket.space_id)
+            holder = await core.identities.get(ticket.holder_id)
+            seat = await core.stage.seat(space, holder)  # the core's seat rule
             accessory = None
-            if space.status in (SpaceStatus.SCHEDULED, SpaceStatus.LIVE):
+            note = ""
+            if seat.removed:
+                note = " · removed from the stage by a moderator (until /stage allow)"
+            elif space.status in (SpaceStatus.SCHEDULED, SpaceStatus.LIVE):
                 url = room_link(core.settings.resolved_public_url, ticket.space_id,
                                 core.tickets.token_for(ticket, space))
                 accessory = button("Join", f"{LINK}:join:{ticket.id}", url=url)
             blocks.append(
                 section(
-                    f"*{escape(space_title(space))}* — {_when(space)}\nTicket `{ticket.id}`",
+                    f"*{escape(space_title(space))}* — {_when(space)}\n"
+                    f"Ticket `{ticket.id}`{note}",
                     accessory=accessory,
                 )
             )

@@ -35,6 +35,7 @@ from bot.http.schemas import (
     VerifyOut,
 )
 from bot.models import Platform, Space, Ticket, TicketStatus
+from bot.services import refusals
 from bot.services.spaces import SpaceDraft
 from bot.views import room_link
 
@@ -107,9 +108,11 @@ async def _space_out(core: Core, space: Space) -> SpaceOut:
     return out
 
 
-def _ticket_out(core: Core, ticket: Ticket, space: Space, token: str | None = None) -> TicketOut:
-    if ticket.status != TicketStatus.VALID:
-        return TicketOut.of(ticket, token=None, join_url=None)
+def _ticket_out(
+    core: Core, ticket: Ticket, space: Space, token: str | None = None, *, removed: bool = False
+) -> TicketOut:
+    if ticket.status != TicketStatus.VALID or removed:
+        return TicketOut.of(ticket, token=None, join_url=None, removed=removed)
     token = token or core.tickets.token_for(ticket, space)
     return TicketOut.of(ticket, token=token,
                         join_url=room_link(core.settings.resolved_public_url, ticket.space_id,
@@ -200,20 +203,29 @@ async def buyer_tickets(
         return TicketList(tickets=[])
     tickets = await core.tickets.tickets_of(buyer.id, valid_only=not include_closed)
     spaces: dict[int, Space] = {}
+    removed: set[int] = set()  # Spaces whose stage the buyer was removed from (seat rule)
     for ticket in tickets:
         if ticket.space_id not in spaces:
-            spaces[ticket.space_id] = await core.spaces.get(ticket.space_id)
-    return TicketList(tickets=[_ticket_out(core, t, spaces[t.space_id]) for t in tickets])
+            space = spaces[ticket.space_id] = await core.spaces.get(ticket.space_id)
+            if (await core.stage.seat(space, buyer)).removed:
+                removed.add(ticket.space_id)
+    return TicketList(tickets=[
+        _ticket_out(core, t, spaces[t.space_id], removed=t.space_id in removed) for t in tickets
+    ])
 
 
 @router.post("/tickets/verify", tags=["tickets"], summary="Verify a ticket token",
              responses=_errors(403, 404, *_BODY))
 async def verify_ticket(body: VerifyIn, core: CoreDep) -> VerifyOut:
     """Check a token's signature and expiry, and that its ticket is still valid. A bad or
-    expired token is a 401 `invalid_token`; a refunded or revoked ticket a 403."""
+    expired token is a 401 `invalid_token`; a refunded or revoked ticket, or a holder
+    removed from the Space's stage, a 403."""
     admission = await core.tickets.verify_token(body.token, space_id=body.space_id)
     claims = admission.claims
     holder = await core.identities.get(int(claims.holder_key))
+    seat = await core.stage.seat(admission.space, holder, moderator=claims.role == "moderator")
+    if seat.removed:
+        raise refusals.holder_removed(holder.display_name)
     return VerifyOut(valid=True, ticket_id=claims.ticket_id, space_id=claims.space_id,
                      holder=PersonOut.of(holder), role=claims.role, expires_at=claims.expires_at)
 

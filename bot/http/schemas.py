@@ -170,13 +170,20 @@ class TicketOut(BaseModel):
     closed_at: UTCDateTime | None
     token: str | None = Field(description="The signed ticket token; null once closed.")
     join_url: str | None = Field(description="The room link; null once closed.")
+    removed: bool = Field(
+        default=False,
+        description="The holder was removed from the Space's stage: the ticket admits "
+        "nobody (no token, no link) until a moderator uses /stage allow.",
+    )
 
     @classmethod
-    def of(cls, ticket: Ticket, *, token: str | None, join_url: str | None) -> TicketOut:
+    def of(
+        cls, ticket: Ticket, *, token: str | None, join_url: str | None, removed: bool = False
+    ) -> TicketOut:
         return cls(id=ticket.id, space_id=ticket.space_id, status=ticket.status,
                    price_minor=ticket.price_minor, currency=ticket.currency,
                    issued_at=ticket.issued_at, closed_at=ticket.closed_at,
-                   token=token, join_url=join_url)
+                   token=token, join_url=join_url, removed=removed)
 
 
 class TicketList(BaseModel):

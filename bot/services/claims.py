@@ -36,6 +36,7 @@ from bot.commands.times import format_delta
 from bot.db import Database
 from bot.errors import Conflict, LimitExceeded, NotFound, SoldOut, UserError
 from bot.models import BuyerQuota, Hold, HoldStatus, Identity, Space, Ticket, TicketStatus
+from bot.services import refusals
 from bot.services.identities import IdentityService
 
 log = structlog.get_logger(__name__)
@@ -273,7 +274,7 @@ class ClaimDesk:
         if space.host_id == claim.buyer_id:
             return Conflict("You are the host of this Space; you don't need a ticket.")
         if not space.status.is_open_for_sale:
-            return Conflict(f"Space #{space.id} is {space.status.value}; tickets are not on sale.")
+            return refusals.not_on_sale(space)
         limit = space.per_buyer_limit
         if taken + claim.quantity > limit:
             return LimitExceeded(

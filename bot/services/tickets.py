@@ -19,13 +19,13 @@ import structlog
 from sqlmodel import col, select
 
 from bot.actors import Actor
-from bot.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from bot.errors import InvalidInput, NotFound, PermissionDenied
 from bot.events import HoldCreated, HoldReleased, TicketClosed, TicketIssued
 from bot.models import Hold, HoldStatus, Identity, Space, Ticket, TicketStatus
 from bot.permissions import Action, SpaceRole, require, staff_role
 from bot.ports import Checkout, Confirmation, Payment, PaymentRecorder
 from bot.ratelimits import ClaimLimits
-from bot.services import audit
+from bot.services import audit, refusals
 from bot.services.claims import FREE_HELD, FREE_SOLD, ClaimDesk
 from bot.services.confirmations import ConfirmDesk
 from bot.services.context import Service, ServiceContext
@@ -262,12 +262,15 @@ class TicketService(Service):
         space_id: int,
         reason: str = "",
         progress: ProgressFn | None = None,
+        *,
+        confirm_live: bool = False,
     ) -> tuple[int, int]:
-        """Cancel a Space, release its holds and refund every valid ticket exactly once.
+        """Cancel a Space, release its holds and refund every valid ticket exactly once
+        (a live one only with `confirm_live`: it ends, and everyone is refunded).
 
         Returns (closed, failed). A refund that fails is logged and left valid, so the
         next run (or billing's reconciliation) finishes it; it is never done twice."""
-        space = await self.spaces.mark_cancelled(actor, space_id, reason)
+        space = await self.spaces.mark_cancelled(actor, space_id, reason, confirm_live=confirm_live)
         return await self.close_all(
             space, reason=reason or "The Space was cancelled.", progress=progress
         )
@@ -310,7 +313,7 @@ class TicketService(Service):
         space = await self.spaces.get_in(ticket.space_id, actor.community_id)
         require(Action.REFUND, await self.spaces.roles(space, actor))
         if ticket.status != TicketStatus.VALID:
-            raise Conflict(f"Ticket {ticket_id} is already {ticket.status.value}.")
+            raise refusals.ticket_closed(ticket_id, ticket.status.value)
         me = await self.identities.ensure(actor)
         await self.refund(ticket, reason="Refunded by the host.", actor_id=me.id)
         return await self.get(ticket_id)
@@ -334,6 +337,23 @@ class TicketService(Service):
             query = query.where(Ticket.status == TicketStatus.VALID.value)
         async with self.db.session() as session:
             return list(await session.exec(query))
+
+    async def holders(self, space_id: int) -> list[Identity]:
+        """Everyone holding a valid ticket for a Space, once each (whom its changes concern)."""
+        async with self.db.session() as session:
+            rows = await session.exec(
+                select(Identity)
+                .where(
+                    col(Identity.id).in_(
+                        select(Ticket.holder_id).where(
+                            Ticket.space_id == space_id,
+                            Ticket.status == TicketStatus.VALID.value,
+                        )
+                    )
+                )
+                .order_by(col(Identity.id))
+            )
+            return list(rows)
 
     async def get_hold(self, hold_id: str) -> Hold:
         async with self.db.session() as session:

@@ -150,7 +150,7 @@ class World:
         return Person(actor, self.core.tickets.staff_token(self.space, identity, role))
 
     async def start(self) -> None:
-        await self.core.spaces.start(self.host.actor, self.space_id)
+        await self.core.spaces.start(self.host.actor, self.space_id, confirm=True)
         await self.core.bus.drain()
 
     def room(self) -> Room:

@@ -138,7 +138,7 @@ async def bridged(
                 await fake.slash(guild, alice, "space edit", space=1, bridge=mode.value)
             )
             assert "Discord voice bridge: on" in edited.text()
-            await bot.answer(await fake.slash(guild, alice, "space start", space=1))
+            await bot.answer(await fake.slash(guild, alice, "space start", space=1, confirm=True))
             world = Bridged(bot, fake, voice, server, rooms, channel)
             await bot.until(
                 lambda: (
@@ -186,7 +186,9 @@ async def test_stage_roles_and_mutes_follow_both_ways(
         assert not w.bridge.admits(bob.user.id)
         assert await w.heard(bob, 303) < 1.0
         await w.bot.settle()
-        seats = {s.identity.display_name: s.muted for s in (await core.stage.state(1)).speakers}
+        seats = {
+            s.identity.display_name: s.seat.muted for s in (await core.stage.state(1)).speakers
+        }
         assert seats["bob"] is True
         assert not fake.calls_to("PATCH", f"/guilds/{G}/members/{bob.user.id}")  # no echo
 

@@ -125,7 +125,7 @@ async def test_members_without_rights_are_refused_and_nothing_changes(
         ("POST", "interactions")
     }
 
-    await bot.answer(await fake.slash(guild, server.host, "space start", space=1))
+    await bot.answer(await fake.slash(guild, server.host, "space start", space=1, confirm=True))
     await fake.join_voice(guild, server.bob, server.stage)
     await bot.settle()
     calls = len(fake.calls)

@@ -67,6 +67,7 @@ class RecordingAdapter:
         ("mute", {}, t.StageCommand("mute", None, UserRef("7", "bob"))),
         ("unmute", {"space": 3}, t.StageCommand("unmute", 3, UserRef("7", "bob"))),
         ("remove", {}, t.StageCommand("remove", None, UserRef("7", "bob"))),
+        ("allow", {}, t.StageCommand("allow", None, UserRef("7", "bob"))),
         ("queue", {"space": 3}, t.StageCommand("queue", 3)),
     ],
 )
@@ -125,7 +126,8 @@ async def test_times_are_read_in_the_members_zone_and_edits_reach_the_event(
             starts="2030-05-02 20:00",
         )
     )
-    assert reply.ephemeral and "Updated." in reply.text()
+    assert reply.ephemeral and "Updated:" in reply.text()
+    assert "Title: Spring talk → Spring talk, moved" in reply.text()
     [edit] = fake.calls_to("PATCH", f"/guilds/{G}/scheduled-events/{G}")
     assert edit.body["name"] == "Spring talk, moved"
     assert edit.body["scheduled_start_time"].startswith("2030-05-02T18:00:00")
@@ -194,7 +196,7 @@ async def test_mute_and_remove_reach_the_discord_stage(
     )
     [announcement] = fake.channel_messages(server.announce)
     await bot.answer(await fake.click(guild, bob, announcement, "Get ticket"))
-    await bot.answer(await fake.slash(guild, server.host, "space start", space=1))
+    await bot.answer(await fake.slash(guild, server.host, "space start", space=1, confirm=True))
     await fake.join_voice(guild, bob, server.stage)
     await bot.settle()
     await bot.answer(await fake.slash(guild, server.mo, "stage promote", user=bob))

@@ -171,7 +171,7 @@ async def test_promotions_in_discords_stage_ui_follow_the_speaker_cap(
     [announcement] = fake.channel_messages(server.announce)
     for member in (bob, carol):
         await bot.answer(await fake.click(guild, member, announcement, "Get ticket"))
-    await bot.answer(await fake.slash(guild, server.host, "space start", space=1))
+    await bot.answer(await fake.slash(guild, server.host, "space start", space=1, confirm=True))
     for member in (bob, carol):
         await fake.join_voice(guild, member, server.stage)
     await bot.settle()

@@ -85,7 +85,7 @@ async def test_a_ticket_for_another_space_does_not_open_the_live_stage(
     assert in_voice(server, dave) == stage.id
 
     # the early show goes live: only its listeners may connect now
-    started = await bot.answer(await fake.slash(guild, alice, "space start", space=1))
+    started = await bot.answer(await fake.slash(guild, alice, "space start", space=1, confirm=True))
     assert "is live" in started.text()
     assert stage.overwrites[guild.id].deny & P.CONNECT
     assert stage.overwrites[early_role.id].allow & P.CONNECT
@@ -99,7 +99,8 @@ async def test_a_ticket_for_another_space_does_not_open_the_live_stage(
     assert "/ticket buy 1" in told(fake, dave)
 
     # the late show cannot go live on the same Stage meanwhile
-    refused = await bot.answer(await fake.slash(guild, alice, "space start", space=2))
+    refused = await bot.answer(await fake.slash(guild, alice, "space start", space=2,
+                                              confirm=True))
     assert refused.ephemeral
     assert refused.text() == (
         f"⚠️ “Early show” (Space #1) is live on <#{stage.id}> right now, and a Stage holds "
@@ -127,7 +128,8 @@ async def test_a_ticket_for_another_space_does_not_open_the_live_stage(
     assert early_role.id not in guild.roles
     assert stage.overwrites.get(guild.id) is None
     assert may_connect(server, dave, stage)
-    started = await bot.answer(await fake.slash(guild, alice, "space start", space=2))
+    started = await bot.answer(await fake.slash(guild, alice, "space start", space=2,
+                                              confirm=True))
     assert "is live" in started.text()
     assert may_connect(server, bob, stage) and not may_connect(server, carol, stage)
     await fake.join_voice(guild, bob, stage)
@@ -148,12 +150,13 @@ async def test_with_ticket_only_stage_off_the_stage_stays_open_but_holds_one_spa
         await announce(bot, server, "Open house", "tomorrow 18:00")
         await announce(bot, server, "Second", "tomorrow 21:00")
         await fake.join_voice(guild, dave, stage)
-        await bot.answer(await fake.slash(guild, alice, "space start", space=1))
+        await bot.answer(await fake.slash(guild, alice, "space start", space=1, confirm=True))
         await fake.join_voice(guild, server.bob, stage)
         await bot.settle()
         assert stage.overwrites == {}
         assert [in_voice(server, m) for m in (dave, server.bob)] == [stage.id] * 2
-        refused = await bot.answer(await fake.slash(guild, alice, "space start", space=2))
+        refused = await bot.answer(await fake.slash(guild, alice, "space start", space=2,
+                                              confirm=True))
         assert "a Stage holds one Space at a time" in refused.text()
 
 
@@ -171,7 +174,9 @@ async def test_two_starts_racing_for_one_stage_on_postgresql(
                 await announce(bot, server, title, starts)
             host = Actor(Platform.DISCORD, str(server.guild.id), str(server.host.user.id), "alice")
             results = await asyncio.gather(
-                core.spaces.start(host, 1), core.spaces.start(host, 2), return_exceptions=True
+                core.spaces.start(host, 1, confirm=True),
+                core.spaces.start(host, 2, confirm=True),
+                return_exceptions=True,
             )
             refused = [r for r in results if isinstance(r, Exception)]
             assert len(refused) == 1 and isinstance(refused[0], Conflict), results

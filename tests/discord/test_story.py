@@ -96,7 +96,7 @@ async def test_host_creates_listener_buys_reminds_and_the_stage_runs(
     assert reminder.channel_id == dm.channel_id  # the DM channel
 
     # the host starts it: the Stage instance opens, linked to the event
-    started = await bot.answer(await fake.slash(guild, alice, "space start", space=1))
+    started = await bot.answer(await fake.slash(guild, alice, "space start", space=1, confirm=True))
     assert "is live" in started.text()
     [stage_call] = fake.calls_to("POST", "/stage-instances")
     assert int(stage_call.body["channel_id"]) == server.stage.id
@@ -135,7 +135,7 @@ async def test_host_creates_listener_buys_reminds_and_the_stage_runs(
     assert lift.body["suppress"] is False
     assert guild.voice[bob.user.id].suppress is False
     state = await core.stage.state(1)
-    assert [(s.identity.display_name, s.role) for s in state.speakers] == [
+    assert [(s.identity.display_name, s.seat.role) for s in state.speakers] == [
         ("bob", StageRole.SPEAKER)
     ]
     assert any("You are now a speaker" in m.text() for m in fake.dms(bob))

@@ -92,7 +92,7 @@ async def test_manual_start_by_the_host_stops_the_auto_cancel(
         room, "alice", '/space create title:"Talk" starts:"2030-01-07 12:00" tickets:5 manual:yes'
     )
     await at(clock, scheduling, NOON + timedelta(minutes=10))
-    await say_ok(room, "alice", "/space start 1")
+    await say_ok(room, "alice", "/space start 1 confirm:yes")
     assert "abandon" not in await scheduling.jobs_of(1)
     # the end counts from when it really started
     ends = NOON + timedelta(minutes=10 + 60 + core.settings.end_grace_minutes)

@@ -209,11 +209,22 @@ async def test_start_from_home_and_moderators_run_the_stage(slack: Slack) -> Non
     space_id = await create_space(slack, "Live show")
     await buy(slack, BOB, space_id)
 
+    # hours before the announced time, Start asks for confirmation first
     response, _ = await slack.click(HOST, "run:start:1", f"/space start {space_id}", in_home=True)
     assert response.status_code == 200 and response.content == b""
     await slack.settle()
+    assert (await slack.core.spaces.get(space_id)).status == SpaceStatus.SCHEDULED
+    [asked] = slack.fake.dms_to(HOST)
+    assert f"use /space start {space_id} confirm:yes" in asked.params["text"]
+
+    space = await slack.core.spaces.get(space_id)
+    clock = slack.core.clock
+    assert isinstance(clock, ManualClock)
+    clock.set(space.starts_at - timedelta(minutes=10))
+    response, _ = await slack.click(HOST, "run:start:1", f"/space start {space_id}", in_home=True)
+    await slack.settle()
     assert (await slack.core.spaces.get(space_id)).status == SpaceStatus.LIVE
-    [started] = slack.fake.dms_to(HOST)  # from the App Home, the answer comes by DM
+    started = slack.fake.dms_to(HOST)[-1]  # from the App Home, the answer comes by DM
     assert started.params["text"] == "Space #1 is live."
     [room] = buttons(started.json("blocks"))
     assert room["url"].startswith("http://stagepass.test/rooms/1#token=")
@@ -252,7 +263,9 @@ async def test_moderator_cancels_and_everyone_is_told(slack: Slack) -> None:
     response, name = await slack.command(CAROL, "/space", f'cancel {space_id} reason:"Host is ill"')
     reply = await slack.answer(response, name)
     assert reply["response_type"] == "ephemeral"  # the refund count is the canceller's
-    assert reply["text"] == "Space #1 is cancelled. 1 ticket(s) refunded or voided."
+    assert reply["text"] == (
+        "Space #1 is cancelled. 1 ticket(s) refunded or voided. Every holder is told by DM."
+    )
     await slack.settle()
 
     [bob_dm] = [c for c in slack.fake.dms_to(BOB) if "cancelled" in c.params["text"]]
