@@ -28,7 +28,7 @@ from adapters.slack.blocks import (
     section,
 )
 from adapters.slack.clients import WebClients
-from adapters.slack.messages import reply_button
+from adapters.slack.messages import RUN, buy_button, reply_button
 from adapters.slack.people import mention, team_of
 from adapters.slack.tasks import Coalescer
 from bot.core import Core
@@ -106,9 +106,8 @@ def announcement(space: Space, host: Identity) -> dict[str, Any]:
         )
     )
     if space.status.is_open_for_sale:
-        elements = [reply_button(b, i) for i, b in enumerate(space_buttons(space))]
-        if elements:
-            elements[0]["style"] = "primary"
+        elements = [buy_button(space, f"{RUN}:0")]
+        elements += [reply_button(b, i) for i, b in enumerate(space_buttons(space)) if i]
         elements.append(button("Tip the host", TIP, value=tip_value(space, host)))
         blocks.append(actions(*elements, block_id=f"space:{space.id}"))
     blocks.append(
@@ -117,7 +116,8 @@ def announcement(space: Space, host: Identity) -> dict[str, Any]:
             "Stagepass · Listen in your browser"
         )
     )
-    text = f"{space.title} — {price(space)}, tickets left: {left} ({status})"
+    status_word = _STATUS[space.status]
+    text = escape(f"{space.title} — {price(space)}, tickets left: {left} ({status_word})")
     return {"text": text, "blocks": blocks}
 
 

@@ -48,7 +48,7 @@ from adapters.slack.messages import (
     reply_message,
     response_type,
 )
-from adapters.slack.people import Directory
+from adapters.slack.people import Directory, reader_zone
 from adapters.slack.tasks import Tasks
 from bot.actors import Actor
 from bot.commands import types as t
@@ -263,17 +263,25 @@ class Interactions:
         reply = await self._within_budget(work)
         if reply is not None:
             await ack(response_type=response_type(reply),
-                      **reply_message(reply, mentioned(line)))
+                      **reply_message(reply, mentioned(line), await self._tz(person)))
             return
         await ack()
-        self.tasks.spawn(self._respond_late(work, respond, mentioned(line)), name="late-reply")
+        self.tasks.spawn(self._respond_late(work, respond, person, mentioned(line)),
+                         name="late-reply")
 
     async def _respond_late(
-        self, work: asyncio.Task[Reply], respond: AsyncRespond, people: frozenset[str]
+        self,
+        work: asyncio.Task[Reply],
+        respond: AsyncRespond,
+        person: Who,
+        people: frozenset[str],
     ) -> None:
         reply = await work
         await respond(response_type=response_type(reply), replace_original=False,
-                      **reply_message(reply, people))
+                      **reply_message(reply, people, await self._tz(person)))
+
+    async def _tz(self, person: Who) -> ZoneInfo:
+        return await reader_zone(self.core.identities, person.key)
 
     async def _open_create(
         self,
@@ -346,7 +354,7 @@ class Interactions:
     ) -> None:
         """A reply where the person acted: in the conversation (through its
         `response_url`), or, from the App Home or a modal opened there, by DM."""
-        message = reply_message(reply, people)
+        message = reply_message(reply, people, await self._tz(person))
         if response_url:
             await AsyncWebhookClient(response_url).send_dict(
                 {"response_type": response_type(reply), "replace_original": False, **message}
@@ -486,7 +494,6 @@ class Interactions:
         await ack()
         if event.get("tab") != "home" or not context.team_id:
             return
-        self.home.seen(context.team_id, event["user"])
         self.tasks.spawn(self.home.refresh(context.team_id, event["user"]), name="home")
 
     async def on_app_uninstalled(self, ack: AsyncAck, context: AsyncBoltContext) -> None:
@@ -506,7 +513,6 @@ class Interactions:
         log.info("slack: removed from a workspace", team=team_id, enterprise=enterprise_id)
         if team_id:
             self.directory.forget(team_id)
-            self.home.forget(team_id)
         if self.store is not None:
             await self.store.async_delete_all(enterprise_id=enterprise_id, team_id=team_id)
         else:

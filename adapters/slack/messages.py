@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from adapters.slack.blocks import Block, actions, button, escape, section
+from adapters.slack.blocks import Block, actions, button, date_token, escape, section
+from bot.commands.times import mark_times
 from bot.events import DirectMessage
+from bot.models import Space
 from bot.replies import Button, Reply
+from bot.views import full_label, space_buttons
 
 #: Slack command -> the core's command group; "" takes a whole command line as its text.
 COMMANDS: dict[str, str] = {
@@ -36,6 +40,7 @@ _CORE_REMIND = re.compile(r"(?<![\w/])/remind\b(?!er)")
 _NAMED_MENTION = re.compile(r"<@([UW][A-Z0-9]+)\|[^>]*>")
 _MENTIONED = re.compile(r"<@([UW][A-Z0-9]+)>")
 _SECTION = 2900
+_UTC = ZoneInfo("UTC")
 
 
 def unescape(text: str) -> str:
@@ -94,10 +99,29 @@ def with_mentions(text: str, people: frozenset[str]) -> str:
     return re.sub(rf"(?<![\w@<])({ids})(?!\w)", r"<@\1>", text)
 
 
-def reply_message(reply: Reply, people: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """`text` (notifications and fallback) and `blocks` for a reply. Both are escaped:
-    a title `<!here>` shows as text and pings nobody."""
-    text = with_mentions(escape(slack_text(reply.text)), people)
+def buy_button(space: Space, action_id: str) -> Block:
+    """A Space's buy button, or in its place what says why not ("Sold out", "All held,
+    try later"). Slack has no disabled buttons: that one shows the Space instead."""
+    full = full_label(space)
+    if full is not None:
+        return button(full, action_id, value=f"/space info {space.id}")
+    buy = space_buttons(space)[0]
+    return button(buy.label, action_id, value=buy.command, style="primary")
+
+
+def shown(text: str, tz: ZoneInfo, people: frozenset[str] = frozenset()) -> str:
+    """The core's text as Slack mrkdwn: escaped (a title `<!here>` pings nobody), its
+    times (written in the reader's zone `tz`) as `<!date^…>` tokens, which Slack shows in
+    the reader's own zone, and `people` mentioned."""
+    return with_mentions(mark_times(escape(slack_text(text)), tz, date_token), people)
+
+
+def reply_message(
+    reply: Reply, people: frozenset[str] = frozenset(), tz: ZoneInfo = _UTC
+) -> dict[str, Any]:
+    """`text` (notifications and fallback) and `blocks` for a reply, for a reader in
+    `tz`."""
+    text = shown(reply.text, tz, people)
     body = f":warning: {text}" if reply.error else text
     blocks: list[Block] = []
     if reply.title:
@@ -116,14 +140,14 @@ def response_type(reply: Reply) -> str:
     return "ephemeral"
 
 
-def dm_message(message: DirectMessage) -> dict[str, Any]:
-    text = slack_text(message.text)
-    blocks: list[Block] = _sections(escape(text))
+def dm_message(message: DirectMessage, tz: ZoneInfo = _UTC) -> dict[str, Any]:
+    """A core DM for a reader in `tz` (the core wrote its times in their zone)."""
+    text = shown(message.text, tz)
+    blocks: list[Block] = _sections(text)
     if message.links:
         blocks.append(
             actions(*(button(label, f"{LINK}:{i}", url=url)
                       for i, (label, url) in enumerate(message.links)))
         )
-    fallback = "\n".join([escape(text), *(f"{escape(label)}: {url}"
-                                          for label, url in message.links)])
+    fallback = "\n".join([text, *(f"{escape(label)}: {url}" for label, url in message.links)])
     return {"text": fallback[:3000], "blocks": blocks[:50]}

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -22,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.actors import Actor
 from bot.models import Platform
+from bot.services.identities import IdentityService
 
 log = structlog.get_logger(__name__)
 
@@ -39,6 +41,18 @@ class Profile:
     is_guest: bool = False  # a single- or multi-channel guest (is_restricted)
 
 
+def _zone(user: dict[str, Any]) -> str | None:
+    """The user's zone: `tz`, else a fixed zone for a whole-hour `tz_offset` (seconds east
+    of UTC; `Etc/GMT+5` is five hours *behind*), else None."""
+    tz, offset = user.get("tz"), user.get("tz_offset")
+    if isinstance(tz, str) and tz:
+        return tz
+    if isinstance(offset, int) and not isinstance(offset, bool) and offset % 3600 == 0:
+        hours = offset // 3600
+        return f"Etc/GMT{-hours:+d}" if hours else "UTC"
+    return None
+
+
 def profile_from(user: dict[str, Any]) -> Profile:
     details = user.get("profile") or {}
     name = (
@@ -52,7 +66,7 @@ def profile_from(user: dict[str, Any]) -> Profile:
         user_id=user["id"],
         name=str(name),
         is_admin=bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner")),
-        tz=user.get("tz") if isinstance(user.get("tz"), str) else None,
+        tz=_zone(user),
         email=details.get("email"),
         is_guest=bool(user.get("is_restricted") or user.get("is_ultra_restricted")),
     )
@@ -232,3 +246,9 @@ def slack_user(identity_key: str) -> tuple[str, str] | None:
     community, _, user = identity_key.rpartition(":")
     team = team_of(community)
     return (team, user) if team and user else None
+
+
+async def reader_zone(identities: IdentityService, identity_key: str) -> ZoneInfo:
+    """The zone the core wrote someone's reply or DM in: theirs, or UTC if never seen."""
+    identity = await identities.by_key(identity_key)
+    return ZoneInfo(identity.tz) if identity is not None else ZoneInfo("UTC")

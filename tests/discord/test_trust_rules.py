@@ -59,7 +59,8 @@ async def test_a_removed_listener_shows_as_removed_until_stage_allow(
     await bot.settle()
 
     removed = await bot.answer(await fake.slash(guild, server.host, "stage remove", user=bob))
-    assert "bob was removed from the Space." in removed.text()
+    # the moderator's answer is theirs alone (issue 13.8): no public echo of a removal
+    assert removed.ephemeral and "bob was removed from the Space." in removed.text()
     await bot.settle()
     assert guild.voice[bob.user.id].channel_id is None  # disconnected from the Stage
 
@@ -75,7 +76,7 @@ async def test_a_removed_listener_shows_as_removed_until_stage_allow(
     assert refused.ephemeral and "/stage allow" in refused.text()
 
     allowed = await bot.answer(await fake.slash(guild, server.host, "stage allow", user=bob))
-    assert allowed.text() == "bob may join the Space's stage again."
+    assert allowed.ephemeral and allowed.text() == "bob may join the Space's stage again."
     await bot.settle()
     assert any("let you back into Open mic" in m.text() for m in fake.dms(bob))
     shown = await bot.answer(await fake.slash(guild, bob, "ticket show"))

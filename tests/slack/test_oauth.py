@@ -171,8 +171,8 @@ async def test_a_slow_database_does_not_hold_up_the_answer(oauth: Slack) -> None
     when the database does not answer at once."""
     await install(oauth)
     response, name = await oauth.command(HOST, "/tz")
-    reply = await oauth.answer(response, name)
-    assert reply["text"].startswith("Your time zone is Europe/Berlin.")  # alice's Slack zone
+    answer = await oauth.answer(response, name)
+    assert answer["text"].startswith("Your time zone is Europe/Berlin.")  # alice's Slack zone
     store = oauth.adapter.store
     assert store is not None
     store.cache_seconds, store.stale_after = 0, 0.1  # every lookup reads the database again

@@ -49,7 +49,9 @@ async def test_tomorrow_1800_is_read_in_the_hosts_slack_zone(
     )
     identity = await slack.core.identities.by_key(f"slack:T0ACME:{BOB}")
     assert identity is not None and identity.tz == "America/New_York"
-    assert "EST" in text or "EDT" in text  # the reply shows it in his zone
+    # the reply's times are Slack date tokens: each reader sees their own zone
+    unix = int(space.starts_at.timestamp())
+    assert f"Starts: <!date^{unix}^{{date_short_pretty}} {{time}}|" in text
 
 
 async def test_the_form_says_the_zone_of_someone_new_and_writes_nothing(slack: Slack) -> None:
@@ -65,6 +67,12 @@ async def test_a_zone_slack_does_not_know_of_is_utc(slack: Slack) -> None:
     slack.fake.users["UODD0001"] = slack_user("UODD0001", "odd", tz="Mars/Olympus_Mons")
     response, name = await slack.command("UODD0001", "/tz")
     assert (await slack.answer(response, name))["text"].startswith("Your time zone is UTC.")
+
+
+async def test_without_tz_the_offset_gives_a_fixed_zone(slack: Slack) -> None:
+    slack.fake.users["UOFF0001"] = slack_user("UOFF0001", "off", tz=None, tz_offset=-5 * 3600)
+    response, name = await slack.command("UOFF0001", "/tz")
+    assert (await slack.answer(response, name))["text"].startswith("Your time zone is Etc/GMT+5.")
 
 
 async def test_guests_never_host_by_default(make_slack: MakeSlack) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
@@ -38,8 +38,12 @@ def signed(body: bytes, timestamp: int | None = None) -> dict[str, str]:
 async def post(
     slack: Slack, body: bytes, content_type: str, headers: Mapping[str, str | bytes]
 ) -> int:
+    raw = {"Content-Type": content_type, **headers}
     response = await slack.http.post(
-        "/slack/events", content=body, headers={"Content-Type": content_type, **headers}
+        "/slack/events",
+        content=body,
+        headers={k.encode(): v if isinstance(v, bytes) else v.encode("latin-1")
+                 for k, v in raw.items()},
     )
     return response.status_code
 
@@ -160,7 +164,8 @@ def app_home_opened() -> dict[str, Any]:
             "event": {"type": "app_home_opened", "user": HOST, "tab": "home"}}
 
 
-PATHS = {
+Path = tuple[str | int, ...]
+PATHS: dict[str, tuple[Callable[[], dict[str, Any]], list[Path]]] = {
     "block_actions": (block_actions, [("team",), ("user",), ("user", "id"), ("actions",),
                                       ("actions", 0), ("actions", 0, "value"),
                                       ("actions", 0, "action_id"), ("container",)]),
@@ -173,7 +178,7 @@ PATHS = {
 }
 
 
-def replaced(payload: dict[str, Any], path: tuple[str | int, ...], value: object) -> object:
+def replaced(payload: dict[str, Any], path: Path, value: object) -> object:
     node: Any = payload
     for key in path[:-1]:
         node = node[key]
