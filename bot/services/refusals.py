@@ -126,6 +126,22 @@ def holder_removed(name: str) -> PermissionDenied:
     )
 
 
+def removed_from_live(space: Space) -> PermissionDenied:
+    """Someone removed from a live Space tries to listen again (its Stage, its room)."""
+    return PermissionDenied(
+        f"You were removed from “{space.title}” (Space #{space.id}); a moderator of "
+        "the Space can let you back in with /stage allow."
+    )
+
+
+def listening_needs_ticket(space: Space) -> PermissionDenied:
+    """Someone without a ticket for the live Space joins its Stage."""
+    return PermissionDenied(
+        f"“{space.title}” (Space #{space.id}) is live on this stage, and listening "
+        f"needs a ticket for it. Get one with /ticket buy {space.id}, then join again."
+    )
+
+
 def removed_from_stage(name: str | None = None) -> Conflict:
     """Someone removed from a stage tries to join or speak (`name`: when staff act on them)."""
     if name is None:

@@ -604,4 +604,3 @@ class SpaceService(Service):
         if space.voice_bridge != BridgeMode.DEFAULT:
             return space.voice_bridge
         return BridgeMode.LISTEN if self.settings.discord_voice_bridge else BridgeMode.OFF
-

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlmodel import col, select
 
 from bot.actors import Actor, UserRef
-from bot.errors import Conflict, InvalidInput, LimitExceeded, NotFound, PermissionDenied
+from bot.errors import Conflict, InvalidInput, LimitExceeded, NotFound
 from bot.events import StageChanged
 from bot.models import (
     BridgeMode,
@@ -327,15 +327,9 @@ class StageService(Service):
         moderator = actor.is_moderator and actor.community_id == space.community_id
         seat = await self.seat(space, me, moderator=moderator)
         if seat.removed:
-            raise PermissionDenied(
-                f"You were removed from “{space.title}” (Space #{space.id}); a moderator of "
-                "the Space can let you back in with /stage allow."
-            )
+            raise refusals.removed_from_live(space)
         if not seat.may_listen:
-            raise PermissionDenied(
-                f"“{space.title}” (Space #{space.id}) is live on this stage, and listening "
-                f"needs a ticket for it. Get one with /ticket buy {space.id}, then join again."
-            )
+            raise refusals.listening_needs_ticket(space)
 
 
 def _rule(
