@@ -133,6 +133,12 @@ def room_link(public_url: str, space_id: int, token: str) -> str:
     return f"{public_url}/rooms/{space_id}#token={token}"
 
 
+def desk_link(public_url: str, space_id: int, token: str) -> str:
+    """The host's desk. The page is rendered on the server, so the token rides in the
+    query; the page sends no referrer and the token expires within the hour."""
+    return f"{public_url}/spaces/{space_id}/manage?token={token}"
+
+
 def ticket_line(ticket: Ticket, seat: Seat | None = None) -> str:
     """A ticket as its holder reads it; with their `seat`, a removal from the stage shows
     (the ticket is still theirs, but it does not admit them until a moderator allows it)."""

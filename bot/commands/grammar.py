@@ -70,6 +70,17 @@ USAGES: tuple[Usage, ...] = (
         ("confirm",),
     ),
     Usage("space end", "/space end SPACE", "End a live Space."),
+    Usage(
+        "space manage",
+        "/space manage SPACE",
+        "A private link (an hour) to the Space's desk: holders, sales, refunds.",
+    ),
+    Usage(
+        "space tickets",
+        "/space tickets SPACE [page:1]",
+        "The Space's holders and sales in chat (hosts, co-hosts, moderators).",
+        ("page",),
+    ),
     Usage("space cohost", "/space cohost add|remove SPACE @user", "Manage co-hosts (at most 2)."),
     Usage("ticket buy", "/ticket buy SPACE [quantity:1]", "Get a ticket.", ("quantity",)),
     Usage("ticket show", "/ticket show [SPACE]", "Your tickets and their join links."),
@@ -295,6 +306,13 @@ def _start(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
     return t.StartSpace(space, confirm=bool(r.flag("confirm")))
 
 
+def _space_tickets(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
+    space = r.space(0)
+    assert space is not None
+    r.max_positional(1)
+    return t.ListSpaceTickets(space, r.integer("page") or 1)
+
+
 def _cohost(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
     verb = (r.positional(0) or "").lower()
     if verb not in {"add", "remove"}:
@@ -406,6 +424,8 @@ _PARSERS: dict[str, _Parser] = {
     "space cancel": _cancel,
     "space start": _start,
     "space end": _space_only(t.EndSpace),
+    "space manage": _space_only(t.ManageSpace),
+    "space tickets": _space_tickets,
     "space cohost": _cohost,
     "ticket buy": _buy,
     "ticket show": _show_tickets,
