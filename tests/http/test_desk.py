@@ -71,7 +71,10 @@ async def paid_space(chat: Chat, core: Core, payments: StubPayments) -> int:
     a seat unpaid."""
     core.use_payments(payments)
     space_id = await create(chat, "Desk test", "2030-01-05 18:00", "tickets:10 price:5")
+    clock = core.clock
+    assert isinstance(clock, ManualClock)
     for buyer in ("bob", "dave"):
+        clock.advance(timedelta(minutes=20))  # a sales curve with steps
         await ok(chat, buyer, f"/ticket buy {space_id}")
         hold = await _active_hold(core, space_id)
         await core.tickets.confirm(hold, fee_minor=50)
