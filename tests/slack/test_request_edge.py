@@ -225,3 +225,14 @@ async def test_the_unchanged_payloads_go_through(slack: Slack) -> None:
     await slack.settle()
     assert slack.adapter.tasks.failures == 0
     assert slack.fake.called("views.publish")  # the home tab was drawn
+
+
+async def test_slacks_url_check_is_answered(slack: Slack) -> None:
+    """Slack checks the Event Subscriptions URL when it is saved (signed, like the rest)."""
+    body = b'{"token":"t","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",' \
+           b'"type":"url_verification"}'
+    response = await slack.http.post("/slack/events", content=body,
+                                     headers={"Content-Type": JSON, **signed(body)})
+    assert response.status_code == 200
+    assert "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P" in response.text
+    assert await post(slack, body, JSON, {}) == 401
