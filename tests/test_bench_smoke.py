@@ -19,6 +19,7 @@ SMALLEST = {
     "verify.py": (["--quick"], "revoked ticket"),
     "offers.py": (["--quick"], "BUNDLE 7 0, refused"),
     "logs.py": (["--quick"], "secret shown: no"),
+    "slack_edge.py": (["--quick"], "signed button click"),
     "webhooks.py": (
         ["--events", "20", "--concurrency", "4", "--no-postgres"],
         "events stored once",
