@@ -236,3 +236,15 @@ async def test_slacks_url_check_is_answered(slack: Slack) -> None:
     assert response.status_code == 200
     assert "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P" in response.text
     assert await post(slack, body, JSON, {}) == 401
+
+
+async def test_a_tip_buttons_host_is_only_ever_a_user_id(slack: Slack) -> None:
+    """A value that is not a Slack user id never reaches the modal's mrkdwn."""
+    odd = block_actions()
+    odd["actions"][0]["value"] = json.dumps({"space": 1, "host": "U1> <!here"})
+    body, _ = encoded("block_actions", odd)
+    assert await post(slack, body, FORM, signed(body)) == 200
+    await slack.settle()
+    [opened] = slack.fake.called("views.open")
+    assert "<!here" not in json.dumps(opened.json("view"))
+    assert "A tip for the host" in json.dumps(opened.json("view"))
