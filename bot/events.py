@@ -170,7 +170,7 @@ class StageChanged(SpaceEvent):
     """Someone's place on the stage changed; `change` names how."""
 
     identity_key: str
-    change: str  # hand_raised, hand_lowered, promoted, demoted, muted, unmuted, removed
+    change: str  # hand_raised, hand_lowered, promoted, demoted, muted, unmuted, removed, allowed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

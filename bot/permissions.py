@@ -25,7 +25,6 @@ class Action(enum.StrEnum):
     REQUEST_TO_SPEAK = "ask to speak"
     REFUND = "refund tickets"
     RECORD = "record this Space"
-    LISTEN = "listen to this Space"
 
 
 H, C, M, T = SpaceRole.HOST, SpaceRole.COHOST, SpaceRole.MODERATOR, SpaceRole.TICKET_HOLDER
@@ -40,7 +39,6 @@ RULES: dict[Action, frozenset[SpaceRole]] = {
     Action.REQUEST_TO_SPEAK: frozenset({T, C, H}),
     Action.REFUND: frozenset({H}),
     Action.RECORD: frozenset({H, C}),
-    Action.LISTEN: frozenset({H, C, M, T}),
 }
 
 _NAMES = {H: "the host", C: "co-hosts", M: "moderators", T: "ticket holders"}

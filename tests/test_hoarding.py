@@ -2,7 +2,7 @@
 a buyer's open unpaid holds across Spaces, and seats held shown apart from seats sold.
 
 Everything goes through `TicketService.reserve`, the one door Discord, Slack, the shell
-and the JSON API share; the API's 429 is tested through the real HTTP app.
+and the JSON API share; the API's 429 and `held` field: tests/http/test_claim_limits.py.
 """
 
 from __future__ import annotations
@@ -12,26 +12,22 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 import sqlalchemy as sa
-from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
 from sqlmodel import col, select
 
+from adapters.shell.chat import Chat
 from bot.actors import Actor
 from bot.clock import ManualClock
 from bot.core import Core
 from bot.db import Database
 from bot.encryption import load_cipher
 from bot.errors import LimitExceeded, RateLimited, SoldOut
-from bot.http import create_app
 from bot.models import Hold, HoldStatus, Platform, Space
 from bot.ratelimits import Buckets
 from bot.services.spaces import SpaceDraft
 from bot.settings import Settings
 from bot.views import full_label, seats_left, space_lines
-from tests.http.conftest import BASE_URL, TOKEN, error_of, person, space_body
 from tests.http.test_api import FakeGateway
 from tests.test_private_data import _downgrade
 from tests.test_private_data import empty_db as empty_db  # a fixture
@@ -150,29 +146,6 @@ def test_full_buckets_are_forgotten() -> None:
     assert Buckets(per_minute=0).wait("anyone", now=0.0) == 0  # 0 turns the limit off
 
 
-async def test_the_api_answers_429_with_retry_after(core: Core) -> None:
-    app: FastAPI = create_app(core, api_token=TOKEN, registry=CollectorRegistry())
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url=BASE_URL,
-        headers={"Authorization": f"Bearer {TOKEN}"},
-    ) as client:
-        space = (await client.post("/api/v1/spaces", json=space_body(capacity=10))).json()
-        url = f"/api/v1/spaces/{space['id']}/holds"
-        answers = [
-            await client.post(url, json={"buyer": person("bob"), "quantity": 1}) for _ in range(6)
-        ]
-        assert [a.status_code for a in answers] == [201, 422, 422, 422, 422, 429]
-        limited = answers[-1]
-        assert limited.headers["Retry-After"] == "12"
-        error = error_of(limited)
-        assert error["type"] == "rate_limited" and "Try again in 12 seconds" in error["message"]
-        spec = (await client.get("/openapi.json")).json()
-        documented = spec["paths"]["/api/v1/spaces/{space_id}/holds"]["post"]["responses"]
-        assert "Retry-After" in documented["429"]["headers"]
-    await core.bus.drain()
-
-
 # --- open holds across Spaces ------------------------------------------------------------
 
 
@@ -205,9 +178,7 @@ async def test_a_buyer_may_keep_only_two_unpaid_holds_open(paid: Core, clock: Ma
     await core.bus.drain()
 
 
-async def test_held_seats_are_counted_apart_from_sold_ones(
-    paid: Core, clock: ManualClock
-) -> None:
+async def test_held_seats_are_counted_apart_from_sold_ones(paid: Core, clock: ManualClock) -> None:
     core = paid
     space_id = await paid_space(core, capacity=3, limit=2)
 
@@ -246,7 +217,6 @@ async def test_held_seats_are_counted_apart_from_sold_ones(
     await core.bus.drain()
 
 
-
 # --- racing claims by one buyer, from two processes' worth of cores ----------------------
 
 BUYERS, SPACES, CAP = 12, 8, 2
@@ -262,8 +232,9 @@ async def test_racing_claims_by_one_buyer_never_pass_the_cap(
     racing_db: Database, settings: Settings, clock: ManualClock
 ) -> None:
     """Two cores, each with its own connections and claim desk (as two processes have),
-    take every buyer's claims for every paid Space at the same moment: the open-holds
-    count is read under the buyer's lock, so no buyer ends with more than the cap."""
+    take every buyer's claims at the same moment, each for its own half of the paid
+    Spaces (so no Space's lock orders them): the open-holds count is read under the
+    buyer's lock, so no buyer ends with more than the cap."""
     only_the_cap = settings.model_copy(
         update={"claims_per_minute_person": 0, "claims_per_minute_community": 0}
     )
@@ -292,7 +263,7 @@ async def test_racing_claims_by_one_buyer_never_pass_the_cap(
             for b in range(BUYERS):
                 await core.identities.ensure(member(f"buyer{b}"))
         claims = [
-            cores[(b + s) % 2].tickets.reserve(member(f"buyer{b}"), space_id)
+            cores[s % 2].tickets.reserve(member(f"buyer{b}"), space_id)  # apart Spaces
             for s, space_id in enumerate(spaces)
             for b in range(BUYERS)
         ]
@@ -415,21 +386,23 @@ async def _has_held(conn: sa.ext.asyncio.AsyncConnection) -> bool:
     return any(c["name"] == "held" for c in columns)
 
 
-async def test_the_api_shows_held_apart_from_sold(paid: Core) -> None:
-    app: FastAPI = create_app(paid, api_token=TOKEN, registry=CollectorRegistry())
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url=BASE_URL,
-        headers={"Authorization": f"Bearer {TOKEN}"},
-    ) as client:
-        body = space_body(price_minor=500, capacity=4, per_buyer_limit=2)
-        space = (await client.post("/api/v1/spaces", json=body)).json()
-        url = f"/api/v1/spaces/{space['id']}"
-        hold = await client.post(f"{url}/holds", json={"buyer": person("bob"), "quantity": 2})
-        assert hold.status_code == 201, hold.text
-        shown = (await client.get(url)).json()
-        assert (shown["sold"], shown["held"], shown["tickets_left"]) == (0, 2, 2)
-        await paid.tickets.confirm(hold.json()["id"], reference="pi_bob")
-        shown = (await client.get(url)).json()
-        assert (shown["sold"], shown["held"], shown["tickets_left"]) == (2, 0, 2)
-    await paid.bus.drain()
+
+async def test_in_chat_a_refusal_says_when_to_try_again_and_info_shows_held_seats(
+    chat: Chat, core: Core
+) -> None:
+    core.use_payments(FakeGateway())
+    reply = await chat.say(
+        "alice", '/space create title:"Talk" starts:"tomorrow 18:00" tickets:3 price:5'
+    )
+    assert not reply.error, reply.text
+    held = await chat.say("bob", "/ticket buy 1")
+    assert not held.error and "held for you until" in held.text, held.text
+    for _ in range(4):
+        assert "at most 1 ticket" in (await chat.say("bob", "/ticket buy 1")).text
+    refused = await chat.say("bob", "/ticket buy 1")
+    assert refused.error and refused.text.endswith("Try again in 12 seconds."), refused.text
+
+    info = await chat.say("alice", "/space info 1")
+    assert "Tickets left: 2 of 3 (1 held, awaiting payment)" in info.text, info.text
+    assert "Seats: 0 sold, 1 held (awaiting payment), 2 left of 3" in info.text
+    await core.bus.drain()

@@ -341,6 +341,7 @@ class DiscordAdapter:
                 await self.roles.grant(guild, space, row, user_id)
             else:
                 await self.roles.revoke(guild, space, row, user_id)
+                await self.access.recheck(guild, space, row, int(user_id))
 
         await self._locked(event, "ticket role", change)
 

@@ -35,10 +35,18 @@ class Announcer(Mirror):
         if row.message_id is not None:
             return
         channel = self.config.announce_channel(guild)
-        if channel is None:
-            log.info("no announcement channel configured for this server", guild=guild.id)
-            return
         host = await self.core.identities.get(space.host_id)
+        if channel is None:
+            # answers are private, so without this channel nobody would see the Space
+            await self.alerts.once(
+                guild,
+                "announce_channel",
+                f"“{space.title}” (#{space.id}) was not announced: this server has no "
+                "announcement channel.\nTo fix: set DISCORD_ANNOUNCE_CHANNEL to a text "
+                "channel of this server and restart Stagepass; the announcement is posted then.",
+                int(host.user_id) if host.user_id.isdigit() else None,
+            )
+            return
         try:
             message = await channel.send(**render.announcement(space, host).send_kwargs())
         except discord.Forbidden as exc:

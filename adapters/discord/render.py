@@ -159,7 +159,7 @@ def announcement(space: Space, host: Identity) -> Rendered:
         view.add_item(
             CommandButton(
                 button.command,
-                full or button.label,
+                button.label,
                 style=discord.ButtonStyle.primary if buying else discord.ButtonStyle.secondary,
                 disabled=full is not None,
             )

@@ -10,7 +10,8 @@
 - A member who joins anyway (an administrator, a role allowed elsewhere, a stale client)
   is asked about by the core's rule (`StageService.admit`); one it refuses is
   disconnected and told why by DM, through the outbox. So is anyone already in the
-  channel when the Space starts.
+  channel when the Space starts, and anyone whose ticket is refunded or revoked (or who
+  stops being a co-host) while on it.
 
 Nothing here applies when DISCORD_TICKET_ONLY_STAGE is off, except the lock: two Spaces
 never share a Stage.
@@ -191,6 +192,20 @@ class StageAccess(Mirror):
             )
             return False
         return True
+
+    async def recheck(
+        self, guild: discord.Guild, space: Space, row: DiscordSpace, user_id: int
+    ) -> None:
+        """Someone lost a reason to listen (a refund, a revoked ticket, no longer co-host):
+        if they are on the live Space's channel, the rule is asked again. (Losing Connect
+        does not take anyone out of a channel in Discord.)"""
+        channel = self.venue(guild, row)
+        member = guild.get_member(user_id)
+        if channel is None or member is None or space.status != SpaceStatus.LIVE:
+            return
+        voice = member.voice
+        if voice is not None and voice.channel is not None and voice.channel.id == channel.id:
+            await self.admit(member, channel, space)
 
     # --- helpers -------------------------------------------------------------------------
 

@@ -14,7 +14,8 @@ the guard, never on this process being the only writer.
 No seat hoarding: a buyer may have at most `max_open_holds` unpaid holds open across
 Spaces. Racing claims by one buyer (other Spaces, other processes) are serialised by a
 lock on the buyer's identity row (`FOR UPDATE` on PostgreSQL; SQLite has one writer), taken
-before the Spaces' rows, in id order, so the count read under it stays true.
+after the Spaces' rows, both in id order, so the count read under it stays true. Only
+buyers claiming paid seats are counted (a batch of free claims costs nothing more).
 """
 
 from __future__ import annotations
@@ -63,6 +64,10 @@ ADD_QUOTA = sa.text(
     ON CONFLICT (space_id, buyer_id) DO UPDATE SET taken = buyer_quotas.taken + excluded.taken
     """
 )
+
+
+def _paid(space: Space | None) -> bool:
+    return space is not None and not space.is_free
 
 
 def new_id() -> str:
@@ -148,11 +153,12 @@ class ClaimDesk:
             ids = await self.identities.resolve_many(conn, [c.buyer for c in claims])
             for claim in claims:
                 claim.buyer_id = ids[claim.buyer.key]
-            open_holds = await self._open_holds(conn, {c.buyer_id for c in claims}, now)
             query = select(Space).where(col(Space.id).in_(sorted(by_space))).order_by(col(Space.id))
             if not self.db.is_sqlite:
                 query = query.with_for_update()
             spaces = {s.id: s for s in await session.exec(query)}
+            paying = {c.buyer_id for c in claims if _paid(spaces.get(c.space_id))}
+            open_holds = await self._open_holds(conn, paying, now)
             holds: list[dict[str, object]] = []
             tickets: list[dict[str, object]] = []
             granted: dict[int, tuple[Hold, list[Ticket]]] = {}

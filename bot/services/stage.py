@@ -1,4 +1,6 @@
-"""The stage of a live Space: hands, speakers, mutes, removals, and the speaker cap."""
+"""The stage of a live Space: hands, speakers, mutes, removals (and `allow`, their undo),
+the speaker cap, and the one seat rule (`StageService.seat`) that the room's gate, the
+Discord stage sync, the CLI, the API and every listing map instead of working it out."""
 
 from __future__ import annotations
 
@@ -334,6 +336,7 @@ class StageService(Service):
                 f"“{space.title}” (Space #{space.id}) is live on this stage, and listening "
                 f"needs a ticket for it. Get one with /ticket buy {space.id}, then join again."
             )
+
 
 def _rule(
     space: Space,

@@ -169,7 +169,7 @@ async def test_no_room_opens_for_an_offer_to_a_space_that_is_not_live(idle_world
 async def test_a_moderator_who_starts_a_space_can_open_the_room(idle_world: World) -> None:
     world, core = idle_world, idle_world.core
     moderator = Actor(Platform.DISCORD, "guild1", "mo", "Mo", is_moderator=True)
-    reply = await Dispatcher(core).handle(moderator, f"/space start {world.space_id}")
+    reply = await Dispatcher(core).handle(moderator, f"/space start {world.space_id} confirm:yes")
     await core.bus.drain()
     assert not reply.error, reply.text
     (button,) = [b for b in reply.buttons if b.url]

@@ -54,8 +54,9 @@ async def test_after_a_sale_the_price_is_locked_and_the_refusal_says_why(world: 
     refused = await world.say("alice", "/space edit 1 price:4")
     assert refused.error
     assert refused.text == (
-        "1 ticket(s) for Space #1 are already sold or held for buyers, so its price can't change; to sell at a "
-        "new price, cancel it (/space cancel 1 refunds every ticket) and announce it again."
+        "1 ticket(s) for Space #1 are already sold or held for buyers, so its price can't change; "
+        "to sell at a new price, cancel it (/space cancel 1 refunds every ticket) and "
+        "announce it again."
     )
     space = await world.core.spaces.get(1)
     assert (space.price_minor, space.currency) == (300, "eur")

@@ -238,3 +238,26 @@ async def test_role_above_the_bot_is_explained(
 
     await fake.update_role(guild, role, position=1)
     await bot.until(lambda: role.id in server.bob.roles, "the retried grant")
+
+
+async def test_without_an_announcement_channel_the_host_is_told_how_to_fix_it(
+    core: Core, dispatcher: Dispatcher, settings: Settings, fake: FakeDiscord, server: Server
+) -> None:
+    """Answers are private, so a Space nobody can see is reported, not silently kept."""
+    config = config_for(server, settings, announce_channels=())
+    async with running(core, dispatcher, config, fake) as bot:
+        reply = await bot.answer(
+            await fake.slash(
+                server.guild,
+                server.host,
+                "space create",
+                title="Hidden",
+                starts="tomorrow 18:00",
+                tickets=5,
+            )
+        )
+        assert reply.ephemeral and "is announced" in reply.text()
+        [alert] = fake.channel_messages(server.alerts)
+        assert "“Hidden” (#1) was not announced" in alert.text()
+        assert "set DISCORD_ANNOUNCE_CHANNEL" in alert.text()
+        assert any("DISCORD_ANNOUNCE_CHANNEL" in m.text() for m in fake.dms(server.host))

@@ -99,8 +99,7 @@ async def test_a_ticket_for_another_space_does_not_open_the_live_stage(
     assert "/ticket buy 1" in told(fake, dave)
 
     # the late show cannot go live on the same Stage meanwhile
-    refused = await bot.answer(await fake.slash(guild, alice, "space start", space=2,
-                                              confirm=True))
+    refused = await bot.answer(await fake.slash(guild, alice, "space start", space=2, confirm=True))
     assert refused.ephemeral
     assert refused.text() == (
         f"⚠️ “Early show” (Space #1) is live on <#{stage.id}> right now, and a Stage holds "
@@ -128,8 +127,7 @@ async def test_a_ticket_for_another_space_does_not_open_the_live_stage(
     assert early_role.id not in guild.roles
     assert stage.overwrites.get(guild.id) is None
     assert may_connect(server, dave, stage)
-    started = await bot.answer(await fake.slash(guild, alice, "space start", space=2,
-                                              confirm=True))
+    started = await bot.answer(await fake.slash(guild, alice, "space start", space=2, confirm=True))
     assert "is live" in started.text()
     assert may_connect(server, bob, stage) and not may_connect(server, carol, stage)
     await fake.join_voice(guild, bob, stage)
@@ -155,8 +153,9 @@ async def test_with_ticket_only_stage_off_the_stage_stays_open_but_holds_one_spa
         await bot.settle()
         assert stage.overwrites == {}
         assert [in_voice(server, m) for m in (dave, server.bob)] == [stage.id] * 2
-        refused = await bot.answer(await fake.slash(guild, alice, "space start", space=2,
-                                              confirm=True))
+        refused = await bot.answer(
+            await fake.slash(guild, alice, "space start", space=2, confirm=True)
+        )
         assert "a Stage holds one Space at a time" in refused.text()
 
 
@@ -186,3 +185,43 @@ async def test_two_starts_racing_for_one_stage_on_postgresql(
             await bot.settle()
     finally:
         await core.close()
+
+
+async def test_a_listener_who_loses_the_ticket_or_is_removed_leaves_the_stage(
+    bot: Bot, fake: FakeDiscord, server: Server, core: Core
+) -> None:
+    guild, stage, alice, bob, carol = (
+        server.guild, server.stage, server.host, server.bob, server.carol,
+    )  # fmt: skip
+    show = await announce(bot, server, "Talk", "tomorrow 18:00")
+    for member in (bob, carol):
+        await bot.answer(await fake.click(guild, member, show, "Get ticket"))
+    await bot.answer(await fake.slash(guild, alice, "space start", space=1, confirm=True))
+    for member in (bob, carol):
+        await fake.join_voice(guild, member, stage)
+    await bot.settle()
+    assert [in_voice(server, m) for m in (bob, carol)] == [stage.id] * 2
+
+    # the host takes bob's (free) ticket back: losing Connect moves no one, so the bot does
+    [ticket] = await core.tickets.tickets_of(await _identity_id(core, server, bob), 1)
+    await core.tickets.refund(ticket, reason="Refunded by the host.")
+    await bot.until(lambda: in_voice(server, bob) is None, "bob moved out of the Stage")
+    await bot.until(lambda: told(fake, bob), "bob's DM")
+    assert "listening needs a ticket for it" in told(fake, bob)
+
+    # a moderator removes carol; coming back (her ticket is still valid) is refused
+    await bot.answer(await fake.slash(guild, server.mo, "stage remove", user=carol))
+    await bot.until(lambda: in_voice(server, carol) is None, "carol removed")
+    await fake.join_voice(guild, carol, stage)
+    await bot.until(lambda: in_voice(server, carol) is None, "carol moved out again")
+    await bot.until(lambda: told(fake, carol), "carol's DM")
+    assert told(fake, carol) == (
+        f"You were disconnected from <#{stage.id}>: You were removed from “Talk” (Space #1); "
+        "a moderator of the Space can let you back in with /stage allow."
+    )
+
+
+async def _identity_id(core: Core, server: Server, member: Member) -> int:
+    identity = await core.identities.by_key(f"discord:{server.guild.id}:{member.user.id}")
+    assert identity is not None and identity.id is not None
+    return identity.id

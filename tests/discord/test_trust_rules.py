@@ -59,6 +59,7 @@ async def test_a_removed_listener_shows_as_removed_until_stage_allow(
     await bot.settle()
 
     removed = await bot.answer(await fake.slash(guild, server.host, "stage remove", user=bob))
+    # the moderator's answer is theirs alone (issue 13.8): no public echo of a removal
     assert removed.ephemeral and "bob was removed from the Space." in removed.text()
     await bot.settle()
     assert guild.voice[bob.user.id].channel_id is None  # disconnected from the Stage
