@@ -270,6 +270,9 @@ async def test_racing_claims_by_one_buyer_never_pass_the_cap(
         results = await asyncio.gather(*claims, return_exceptions=True)
         kinds = Counter(type(r).__name__ for r in results)
         assert kinds == {"Reservation": BUYERS * CAP, "LimitExceeded": BUYERS * (SPACES - CAP)}
+        # decided in the same batch as the holds they count, they still say when one lapses
+        refusals = {str(r) for r in results if isinstance(r, LimitExceeded)}
+        assert all(r.endswith("The first lapses in 30m.") for r in refusals), refusals
         async with racing_db.session() as session:
             rows = await session.exec(
                 select(Hold.buyer_id, sa.func.count())

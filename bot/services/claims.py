@@ -188,6 +188,7 @@ class ClaimDesk:
                     seats += claim.quantity
                     if not space.is_free:
                         mine.count += 1
+                        mine.first_lapse = mine.first_lapse or expires
                     quotas[claim.buyer_id] = quotas.get(claim.buyer_id, 0) + claim.quantity
                     deltas[claim.buyer_id] += claim.quantity
                     hold, issued = self._grant(space, claim, now, expires)
