@@ -32,6 +32,10 @@ SMALLEST = {
         "stagepass",
     ),
     "audio_edges.py": (["--listeners", "3", "--window", "1", "--warmup", "0.5"], "NATS hop"),
+    "hostile.py": (
+        ["--attackers", "5", "--seconds", "1", "--probes", "10", "--rate", "5"],
+        "worst p99 under attack",
+    ),
 }
 
 
