@@ -12,8 +12,9 @@ so the signaling edge answers its status):
 4. the Space live                                                     403
 5. the person not removed from the Space's stage                      403
 
-Then the stage decides the role: the host and co-hosts are on stage, a listener promoted
-earlier comes back as a speaker, a moderator listens; a mute is kept across a rejoin.
+Then the core's seat rule (`StageService.seat`) gives the role, mapped onto the room's:
+the host and co-hosts are on stage, a listener promoted earlier comes back as a speaker, a
+moderator listens; a mute is kept across a rejoin.
 
 Every room page polls the state through this gate about once a second, so successful passes
 are cached for a few seconds. Anything that can change a pass (a ticket closed, a stage or
@@ -31,7 +32,7 @@ from audio.errors import Forbidden, Unauthorized
 from audio.gate import Admission, Role
 from bot.core import Core
 from bot.errors import NotFound, PermissionDenied
-from bot.models import Identity, Space, SpaceStatus, StageMember, StageRole
+from bot.models import Identity, Space, SpaceStatus
 from bot.tokens import InvalidToken
 
 CACHE_SECONDS = 5.0
@@ -130,18 +131,9 @@ class TicketGate:
         if live and space.status != SpaceStatus.LIVE:
             raise Forbidden(_NOT_LIVE.get(space.status, "This Space is not live."))
         assert space.id is not None and identity.id is not None
-        async with core.db.session() as session:
-            seat = await session.get(StageMember, (space.id, identity.id))
-        if live and seat is not None and seat.removed:
+        seat = await core.stage.seat(space, identity, moderator=claims.role == "moderator")
+        if live and seat.removed:
             raise Forbidden("You were removed from this Space.")
-        if identity.id == space.host_id:
-            role = Role.HOST
-        elif identity.id in await core.spaces.cohost_ids(space.id):
-            role = Role.COHOST
-        elif seat is not None and seat.role == StageRole.SPEAKER and not seat.removed:
-            role = Role.SPEAKER
-        else:
-            role = Role.LISTENER  # ticket holders, and moderators (they run the stage)
         staff = verified.ticket is None
         return Pass(
             admission=Admission(
@@ -149,11 +141,11 @@ class TicketGate:
                 space_id=space.id,
                 identity_key=identity.key,
                 display_name=identity.display_name or identity.user_id,
-                role=role.value,
-                muted=seat is not None and seat.muted,
+                role=Role(seat.role.value).value,
+                muted=seat.muted,
             ),
             identity=identity,
             space=space,
             staff=staff,
-            hand_raised=seat is not None and seat.hand_raised_at is not None,
+            hand_raised=seat.hand_raised,
         )

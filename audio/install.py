@@ -10,9 +10,11 @@ recordings directory — and adds to the app:
   but the start go through `RoomRegistry.announce` as control messages (`audio.control`):
   applied here, and with NATS also on every other node (edges, and the origin when the
   event happened in another process, e.g. a webhook);
+* an admitted offer for a Space that is live in the database but has no room here (started
+  by another process, or before a restart) opens its room there and then (`is_live`);
 * a background job that, while the app serves, opens rooms for Spaces that are live but
-  have none here (started by another process, or before a restart), closes rooms whose
-  Space is no longer live (a missed end), and closes every room on stop;
+  have none here, closes rooms whose Space is no longer live (a missed end), and closes
+  every room on stop;
 * ``"audio"`` in the start-up line's modes (``"audio-edge"`` on an edge).
 
 With STAGEPASS_AUDIO_NATS_URL set the registry gets a NATS link (`audio.edges`): an origin
@@ -43,6 +45,7 @@ from audio.gatekeeper import TicketGate
 from audio.pages import make_page_router
 from audio.recordings import RecordingStore
 from audio.registry import RoomRegistry
+from audio.room import RoomSettings
 from audio.signaling import make_router
 from bot.core import Core
 from bot.events import (
@@ -112,9 +115,12 @@ class LiveAudio:
         # `is None`, not `or`: an empty RoomRegistry is falsy (it has a length).
         if registry is None:
             registry = RoomRegistry(
-                ice_servers=rtc_ice_servers(settings.ice_servers), link=nats_link(settings)
+                ice_servers=rtc_ice_servers(settings.ice_servers),
+                settings=RoomSettings(deny_private_ice=settings.room_deny_private_ice),
+                link=nats_link(settings),
             )
         self.registry = registry
+        self.registry.is_live = self.is_live
         self.gate = TicketGate(core) if gate is None else gate
         self.store = RecordingStore(settings.resolved_recording_dir) if store is None else store
         self.registry.on_control = self.on_control
@@ -203,6 +209,17 @@ class LiveAudio:
             await self.registry.aclose()
             if isinstance(link, NatsLink):
                 await link.aclose()
+
+    async def is_live(self, space_id: int) -> bool:
+        """Whether a serving process should open the room of ``space_id`` for an admitted
+        offer: the Space is live in the database now (not as a cached gate pass says)."""
+        if not self.serving:
+            return False
+        async with self.core.db.session() as session:
+            status = (
+                await session.exec(select(Space.status).where(col(Space.id) == space_id))
+            ).first()
+        return status == SpaceStatus.LIVE
 
     async def reconcile(self) -> None:
         """Open a room for every live Space without one (an edge opens none: it relays on

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from types import TracebackType
 from typing import Protocol
 
@@ -67,6 +67,10 @@ class RoomRegistry:
         self._metrics = metrics if metrics is not None else audio_metrics()
         self._peer_factory = peer_factory
         self._rooms: dict[int, Room] = {}
+        self.is_live: Callable[[int], Awaitable[bool]] | None = None
+        """Asked when an admitted offer finds no room here: True (the Space is live, as the
+        database says now) opens it at once, so a Space started by another process needs no
+        wait for the wiring's periodic reconcile. None: only `open` opens rooms."""
         self.on_control: Callable[[ControlMessage], None] | None = None
         """Called with every control message before it is applied, this node's or another's
         (the wiring forgets the gate's cached passes of the Space)."""
@@ -83,6 +87,11 @@ class RoomRegistry:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+    @property
+    def room_settings(self) -> RoomSettings:
+        """The tuning every room of this registry gets."""
+        return self._settings
 
     @property
     def relays(self) -> bool:
@@ -111,11 +120,16 @@ class RoomRegistry:
     async def joinable(self, space_id: int) -> Room | None:
         """The room an offer for ``space_id`` joins on this node, or None if not open.
 
-        On an edge the origin is asked first (`RoomLink.locate`, which may raise
-        `OriginUnreachable`): the relay room opens while the origin's room is open.
+        On an origin a missing room opens when `is_live` says the Space is live. On an edge
+        the origin is asked first (`RoomLink.locate`, which may raise `OriginUnreachable`):
+        the relay room opens while the origin's room is open.
         """
         if self.link is None or not self.link.relays:
-            return self.get(space_id)
+            room = self.get(space_id)
+            if room is None and self.is_live is not None and await self.is_live(space_id):
+                logger.info("opening the room of live Space %s on its first offer", space_id)
+                room = await self.open(space_id)
+            return room
         origin = await self.link.locate(space_id)
         if origin is None:
             await self.close(space_id)

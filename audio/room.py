@@ -43,12 +43,6 @@ from aiortc import (
     RTCRtpSender,
     RTCSessionDescription,
 )
-from aiortc.exceptions import (
-    InternalError,
-    InvalidAccessError,
-    InvalidStateError,
-    OperationError,
-)
 from aiortc.rtp import RtpPacket
 from av.packet import Packet
 from av.stream import Stream
@@ -83,14 +77,6 @@ VoiceLevels = Callable[[], Mapping[str, float]]
 last tick (a bridge measures them with the mixer's `smoothed_level`); cheap, called on
 every state read."""
 
-_NEGOTIATION_ERRORS = (
-    ValueError,
-    LookupError,
-    InternalError,
-    InvalidAccessError,
-    InvalidStateError,
-    OperationError,
-)
 _STAGE_ORDER = {Role.HOST: 0, Role.COHOST: 1, Role.SPEAKER: 2, Role.LISTENER: 3}
 
 
@@ -110,6 +96,9 @@ class RoomSettings:
     """A session whose peer has not connected after this many seconds is dropped."""
     watch_interval: float = 1.0
     """How often the room looks for sessions that never connected."""
+    deny_private_ice: bool = False
+    """Leave out offered ICE candidates in private, loopback, link-local and mDNS addresses,
+    so peers cannot make the server probe its own network (STAGEPASS_ROOM_DENY_PRIVATE_ICE)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +251,9 @@ class Room:
             admission.stage_role is not Role.LISTENER or admission.ticket_id is None
         ):
             raise self._origin_only()
-        check_offer(offer_sdp, offer_type)
+        offer_sdp = check_offer(
+            offer_sdp, offer_type, deny_private_ice=self.settings.deny_private_ice
+        )
 
         pc = self.peer_factory(RTCConfiguration(iceServers=list(self.ice_servers)))
         session = PeerSession(
@@ -279,11 +270,20 @@ class Room:
         pc.on("connectionstatechange", functools.partial(self._on_connection_state, session))
         try:
             await self._negotiate(session, offer_sdp, offer_type)
-        except _NEGOTIATION_ERRORS as exc:
-            await session.close()
+        except Exception as exc:
+            # Whatever aiortc trips over in an offer that passed the checks is the offer's
+            # fault as far as the caller can tell: a 422, never a 500, and nothing left open.
+            logger.info(
+                "room %s: the offer of %s could not be answered (%s: %s)",
+                self.space_id,
+                admission.identity_key,
+                type(exc).__name__,
+                exc,
+            )
+            await self._close_session(session)
             raise BadOffer("The audio offer could not be answered.") from exc
         except BaseException:
-            await session.close()
+            await self._close_session(session)
             raise
         if self._closed:
             await session.close()

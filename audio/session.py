@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from dataclasses import dataclass, field
 
 from aiortc import RTCPeerConnection
@@ -10,6 +12,8 @@ from aiortc import RTCPeerConnection
 from audio.fanout import PacketTrack
 from audio.gate import Admission, Role
 from audio.jitter import JitterBuffer
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(eq=False, slots=True)
@@ -61,6 +65,26 @@ class PeerSession:
         self.outbound.stop()
         if self._closing is None:
             self._closing = asyncio.get_running_loop().create_task(
-                self.pc.close(), name=f"close-{self.identity_key}"
+                close_peer(self.pc), name=f"close-{self.identity_key}"
             )
         await asyncio.shield(self._closing)
+
+
+async def close_peer(pc: RTCPeerConnection) -> None:
+    """Close ``pc``; if aiortc cannot (a negotiation that failed half-way can leave a
+    transceiver without its transport), stop every transport still reachable, so no ICE
+    socket outlives the session."""
+    try:
+        await pc.close()
+    except Exception as exc:
+        logger.info("closing a peer connection failed (%s); stopping its transports", exc)
+        for transceiver in pc.getTransceivers():
+            with contextlib.suppress(Exception):
+                await transceiver.stop()
+            for dtls in {transceiver.receiver.transport, transceiver.sender.transport}:
+                if dtls is None:
+                    continue
+                with contextlib.suppress(Exception):
+                    await dtls.stop()
+                with contextlib.suppress(Exception):
+                    await dtls.transport.stop()

@@ -4,6 +4,8 @@
 ``{"sdp", "type"}``. The order matters: the body is validated (422), then the token is
 verified by the core's `Gate` (401/403), then the room checks the offer (422) and only then
 creates a peer connection. A stranger therefore cannot make the server allocate anything.
+Any failure of negotiation is a 422 too, with the peer closed. A live Space's room that is
+not open on this node yet opens for the first admitted offer (`RoomRegistry.is_live`).
 
 ``GET /rooms/{space_id}/state`` returns who is on stage, how loud, how many listen, and
 whether the room is recording, for the room page to poll. It needs the same token

@@ -47,9 +47,20 @@ def machine() -> str:
     )
 
 
+#: Claim rate limits high enough never to refuse a benchmark's burst of buyers (the clock
+#: is manual, so buckets never refill), low enough that their buckets still do the work.
+BENCH_CLAIMS_PER_MINUTE = 1_000_000_000
+
+
 def bench_settings(data_dir: Path) -> Settings:
     return load_settings(
-        data_dir=data_dir, api_token="bench", http_port=0, public_url="http://stagepass.bench"
+        data_dir=data_dir,
+        api_token="bench",
+        http_port=0,
+        public_url="http://stagepass.bench",
+        claims_per_minute_person=BENCH_CLAIMS_PER_MINUTE,
+        claims_per_minute_community=BENCH_CLAIMS_PER_MINUTE,
+        max_scheduled_per_host=1_000,  # one bench host announces a Space per row
     )
 
 
@@ -140,9 +151,11 @@ def person(user_id: str) -> Actor:
 
 
 async def free_space(
-    core: Core, *, capacity: int, per_buyer_limit: int = 1, title: str = "Bench"
+    core: Core, *, capacity: int, per_buyer_limit: int = 1, title: str = "Bench",
+    price_minor: int = 0,
 ) -> Space:
-    """A free, scheduled Space starting tomorrow (by the core's clock)."""
+    """A scheduled Space starting tomorrow (by the core's clock); free unless priced (a
+    paid one needs a payment gateway on the core)."""
     return await core.spaces.create(
         person("host"),
         SpaceDraft(
@@ -150,6 +163,8 @@ async def free_space(
             starts_at=core.clock.now() + timedelta(days=1),
             capacity=capacity,
             per_buyer_limit=per_buyer_limit,
+            price_minor=price_minor,
+            currency="usd",
         ),
     )
 

@@ -4,7 +4,9 @@ against the naive read-then-write claim measured in the same run.
     .venv/bin/python bench/tickets.py [--quick] [--no-postgres] [--profile]
 
 Table 1 (speed): closed loop, every claim succeeds (capacity >= claims), distinct buyers,
-at concurrency 1, 16 and 64. Table 2 (sell-out burst): many more claims than seats, all
+at concurrency 1, 16 and 64; `paid` is `reserve` on a paid Space (a hold per buyer, its
+checkout opened at once by a stub gateway), where the open-holds cap is counted and, on
+PostgreSQL, each buyer's row locked. Table 2 (sell-out burst): many more claims than seats, all
 fired at once with asyncio.gather, as a popular Space sees it: throughput, tickets issued
 and how many seats were oversold. The baseline `naive` is the textbook claim: read
 `sold`, check it in Python, then `UPDATE spaces SET sold = <read> + n` and insert the hold
@@ -56,9 +58,10 @@ from bot.actors import Actor
 from bot.core import Core
 from bot.db import Database
 from bot.errors import SoldOut
-from bot.models import Hold, HoldStatus
+from bot.models import Hold, HoldStatus, Identity, Space, Ticket
 from bot.models import Hold as _Hold
 from bot.models import Ticket as _Ticket
+from bot.ports import Checkout
 from bot.services.claims import new_id, new_tickets
 
 _INSERT_HOLD = sa.insert(_Hold)
@@ -68,6 +71,7 @@ TARGET_RATE = 1_500  # claims/s
 TARGET_P99_MS = 50.0
 
 _READ_SOLD = sa.text("SELECT sold, capacity FROM spaces WHERE id = :space_id")
+_READ_TAKEN = sa.text("SELECT sold + held, capacity FROM spaces WHERE id = :space_id")
 _WRITE_SOLD = sa.text("UPDATE spaces SET sold = :sold WHERE id = :space_id")
 
 
@@ -107,6 +111,23 @@ async def _claim(
     return await impl(actor, space_id)
 
 
+class InstantCheckout:
+    """A payment gateway stub: every paid hold gets its checkout link at once."""
+
+    test_mode = True
+
+    async def ensure_can_sell(self, host: Identity, space_price_minor: int) -> None:
+        return None
+
+    async def start_checkout(
+        self, *, hold: Hold, space: Space, buyer: Identity, email: str | None
+    ) -> Checkout:
+        return Checkout(url=f"https://pay.bench/{hold.id}", test_mode=True)
+
+    async def refund(self, ticket: Ticket, *, reason: str) -> None:
+        return None
+
+
 def claimers(core: Core) -> dict[str, Callable[[Actor, int], Awaitable[Any]]]:
     return {
         "reserve": lambda actor, space_id: core.tickets.reserve(actor, space_id),
@@ -115,7 +136,7 @@ def claimers(core: Core) -> dict[str, Callable[[Actor, int], Awaitable[Any]]]:
 
 
 async def counts(db: Database, space_id: int) -> tuple[int, int, int]:
-    """(valid tickets, sold column, capacity) of a Space."""
+    """(valid tickets, seats taken: sold + held, capacity) of a Space."""
     async with db.engine.connect() as conn:
         tickets = (
             await conn.execute(
@@ -123,8 +144,8 @@ async def counts(db: Database, space_id: int) -> tuple[int, int, int]:
                 {"s": space_id},
             )
         ).scalar_one()
-        sold, capacity = (await conn.execute(_READ_SOLD, {"space_id": space_id})).one()
-    return int(tickets), int(sold), int(capacity)
+        taken, capacity = (await conn.execute(_READ_TAKEN, {"space_id": space_id})).one()
+    return int(tickets), int(taken), int(capacity)
 
 
 Backend = Callable[[Path], AbstractAsyncContextManager[Database]]
@@ -141,7 +162,9 @@ async def speed_table(
     name: str, db: Database, data_dir: Path, claims: int, levels: list[int]
 ) -> None:
     core = new_core(db, data_dir)
+    core.use_payments(InstantCheckout())
     impls = claimers(core)
+    paid = impls["reserve"]
     # warm up: the statement caches, the pool, the prepared statements
     warm = await free_space(core, capacity=50, title="warm-up")
     assert warm.id is not None
@@ -149,8 +172,10 @@ async def speed_table(
         for i in range(20):
             await impl(person(f"warm-{id(impl)}-{i}"), warm.id)
     for level in levels:
-        for impl_name, impl in impls.items():
-            space = await free_space(core, capacity=claims, title=f"{impl_name}-{level}")
+        for impl_name, impl in [*impls.items(), ("paid", paid)]:
+            title = f"{impl_name}-{level}"
+            price = 500 if impl_name == "paid" else 0
+            space = await free_space(core, capacity=claims, title=title, price_minor=price)
             space_id = space.id
             assert space_id is not None
             buyers = [person(f"{impl_name}-{level}-{i}") for i in range(claims)]
@@ -175,7 +200,7 @@ def _speed_row(
 
 SPEED_HEADER = (
     f"{'backend':9} {'claim':8} {'conc':>5} {'claims':>7} {'claims/s':>9} "
-    f"{'p50 ms':>8} {'p99 ms':>8} {'cpu ms/c':>9} {'tickets':>8} {'sold':>6}  errors"
+    f"{'p50 ms':>8} {'p99 ms':>8} {'cpu ms/c':>9} {'tickets':>8} {'taken':>6}  errors"
 )
 
 
@@ -199,7 +224,7 @@ async def burst_table(name: str, db: Database, data_dir: Path, capacity: int, cl
 
 BURST_HEADER = (
     f"{'backend':9} {'claim':8} {'claims':>7} {'seats':>6} {'claims/s':>9} "
-    f"{'p50 ms':>8} {'p99 ms':>8} {'tickets':>8} {'sold':>6} {'OVERSOLD':>9}  errors"
+    f"{'p50 ms':>8} {'p99 ms':>8} {'tickets':>8} {'taken':>6} {'OVERSOLD':>9}  errors"
 )
 
 

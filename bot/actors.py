@@ -35,6 +35,8 @@ class Actor:
     member_since: datetime | None = None
     email: str | None = None
     community_name: str = ""
+    tz: str | None = None  # the zone the platform says the person is in (first seen: kept)
+    is_guest: bool = False  # a guest of the community (Slack single/multi-channel guests)
 
     @property
     def community_id(self) -> str:
@@ -45,5 +47,6 @@ class Actor:
         return f"{self.community_id}:{self.user_id}"
 
     def peer(self, ref: UserRef) -> Actor:
-        """An `Actor` for someone this actor mentioned, with no platform rights known."""
-        return Actor(self.platform, self.community, ref.user_id, ref.display_name or ref.user_id)
+        """An `Actor` for someone this actor mentioned, with no platform rights known. A
+        mention without a name (Slack's `<@U123>`) leaves the name they are known by."""
+        return Actor(self.platform, self.community, ref.user_id, ref.display_name)

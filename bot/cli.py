@@ -137,6 +137,7 @@ def tickets_verify(token: str) -> None:
     settings = _settings()
 
     async def main() -> int:
+        from bot.services import refusals
         from bot.wiring import running
 
         async with running(settings) as stagepass:
@@ -148,10 +149,20 @@ def tickets_verify(token: str) -> None:
                 return 1
             claims = admission.claims
             holder = await core.identities.get(int(claims.holder_key))
+            seat = await core.stage.seat(
+                admission.space, holder, moderator=claims.role == "moderator"
+            )
+            if seat.removed:
+                refusal = refusals.holder_removed(f"{holder.display_name} ({holder.key})")
+                print(
+                    f"REMOVED: ticket {claims.ticket_id} for Space #{claims.space_id} "
+                    f"({admission.space.title}): {refusal.message}"
+                )
+                return 1
             print(
                 f"VALID ticket {claims.ticket_id} for Space #{claims.space_id} "
                 f"({admission.space.title})\nholder: {holder.display_name} ({holder.key})\n"
-                f"role: {claims.role}\nexpires: {claims.expires_at.isoformat()}"
+                f"role: {seat.role.value}\nexpires: {claims.expires_at.isoformat()}"
             )
             return 0
 

@@ -9,6 +9,7 @@
         ├── Conflict               state forbids it (sold out, already live, ...)
         │   └── SoldOut
         ├── LimitExceeded          a configured limit (speakers, co-hosts, per buyer)
+        │   └── RateLimited        too many claims too fast; `retry_after` seconds
         └── NotConfigured          the feature needs setup (billing, slots, ...)
 
 Adapters show `UserError.message` to the user; anything else is a bug, logged with
@@ -57,6 +58,14 @@ class SoldOut(Conflict):
 
 class LimitExceeded(UserError):
     """A configured limit would be exceeded."""
+
+
+class RateLimited(LimitExceeded):
+    """Too many attempts too fast: `retry_after` says in how many seconds to try again."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class NotConfigured(UserError):

@@ -39,14 +39,29 @@ class SpaceAnnounced(SpaceEvent):
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    """One field of a Space an edit changed (`starts_at`, `price_minor`, ...)."""
+
+    name: str
+    old: Any
+    new: Any
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SpaceUpdated(SpaceEvent):
+    """A Space was edited: `changed` names the fields, `changes` holds old and new values."""
+
     changed: tuple[str, ...] = ()
+    changes: tuple[FieldChange, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SpaceStarted(SpaceEvent):
-    pass
+    """`early_minutes`: how long before the announced time it started, when that was
+    early enough to need confirming (0 otherwise)."""
+
+    early_minutes: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,7 +71,10 @@ class SpaceEnded(SpaceEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SpaceCancelled(SpaceEvent):
+    """`was_live`: it was cancelled while live (ended, and every ticket refunded)."""
+
     reason: str = ""
+    was_live: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -152,7 +170,7 @@ class StageChanged(SpaceEvent):
     """Someone's place on the stage changed; `change` names how."""
 
     identity_key: str
-    change: str  # hand_raised, hand_lowered, promoted, demoted, muted, unmuted, removed
+    change: str  # hand_raised, hand_lowered, promoted, demoted, muted, unmuted, removed, allowed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

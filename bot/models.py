@@ -136,6 +136,7 @@ class Space(SQLModel, table=True):
     __tablename__ = "spaces"
     __table_args__ = (
         sa.CheckConstraint("sold >= 0 AND sold <= capacity", name="ck_space_sold"),
+        sa.CheckConstraint("held >= 0 AND sold + held <= capacity", name="ck_space_held"),
         sa.CheckConstraint("price_minor >= 0", name="ck_space_price"),
         sa.Index("ix_spaces_community_start", "community_id", "starts_at"),
     )
@@ -151,7 +152,8 @@ class Space(SQLModel, table=True):
     price_minor: int
     currency: str = Field(max_length=3)
     capacity: int
-    sold: int = 0
+    sold: int = 0  # valid tickets
+    held: int = Field(default=0, sa_column_kwargs={"server_default": "0"})  # active holds' seats
     per_buyer_limit: int = 1
     manual_start: bool = False
     created_at: datetime = _dt()
@@ -170,8 +172,13 @@ class Space(SQLModel, table=True):
         return self.price_minor == 0
 
     @property
+    def taken(self) -> int:
+        """Seats sold or held for a buyer who has not paid yet."""
+        return self.sold + self.held
+
+    @property
     def tickets_left(self) -> int:
-        return self.capacity - self.sold
+        return self.capacity - self.taken
 
 
 class SpaceCohost(SQLModel, table=True):
@@ -394,6 +401,22 @@ class DiscordRoleTask(SQLModel, table=True):
     last_error: str = Field(default="", max_length=300)
     created_at: datetime = _dt()
     updated_at: datetime = _dt()
+
+
+class DiscordStageLock(SQLModel, table=True):
+    """The one Space live on a Stage (or bridged voice) channel: taken in the transaction
+    that starts it, so a second start there is refused; a lock whose Space is no longer
+    live is free. `everyone_before` is @everyone's Connect overwrite before the Stage was
+    locked to ticket holders ("allow", "deny", "unset"; "" while not locked yet), put
+    back at the end."""
+
+    __tablename__ = "discord_stage_locks"
+
+    channel_id: str = Field(primary_key=True, max_length=32)
+    guild_id: str = Field(max_length=32)
+    space_id: int = Field(foreign_key="spaces.id", index=True)
+    everyone_before: str = Field(default="", max_length=8)
+    locked_at: datetime = _dt()
 
 
 # =========================================================================================

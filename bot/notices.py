@@ -8,24 +8,28 @@ which adapters call with people named the way their platform names them (mention
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from bot.commands.times import format_when
+from bot.commands.times import format_delta, format_when
 from bot.core import Core
 from bot.events import (
     LatePaymentRefunded,
     PaymentDisputed,
     SpaceCancelled,
+    SpaceEnded,
+    SpaceStarted,
+    SpaceUpdated,
     StageChanged,
     TicketClosed,
     TicketIssued,
     TipReceived,
 )
-from bot.models import Space
+from bot.models import Identity, Space
 from bot.money import format_minor
-from bot.views import TEST_MODE, room_link
+from bot.views import TEST_MODE, change_lines, room_link
 
 _STAGE_WORDS = {
     "promoted": "You are now a speaker in {title}. Your microphone turns on in the room.",
@@ -33,7 +37,11 @@ _STAGE_WORDS = {
     "muted": "A moderator muted you in {title}.",
     "unmuted": "You were unmuted in {title}.",
     "removed": "A moderator removed you from {title}.",
+    "allowed": "A moderator let you back into {title}; your ticket admits you again.",
 }
+
+#: edits every ticket holder is told of (a price cannot change once tickets are sold)
+_HOLDERS_HEAR_OF = ("title", "starts_at", "duration_minutes")
 
 
 def tip_thanks(
@@ -71,6 +79,9 @@ class Notices:
         bus.subscribe(TicketClosed, self.on_ticket_closed)
         bus.subscribe(StageChanged, self.on_stage_changed)
         bus.subscribe(SpaceCancelled, self.on_cancelled)
+        bus.subscribe(SpaceUpdated, self.on_updated)
+        bus.subscribe(SpaceStarted, self.on_started)
+        bus.subscribe(SpaceEnded, self.on_ended)
         bus.subscribe(PaymentDisputed, self.on_payment_disputed)
         bus.subscribe(LatePaymentRefunded, self.on_late_payment_refunded)
         bus.subscribe(TipReceived, self.on_tip_received)
@@ -144,9 +155,71 @@ class Notices:
         host = await self.core.identities.get(space.host_id)
         if host.key != event.actor_key:
             reason = f" Reason: {event.reason}" if event.reason else ""
+            live = " It was live: it ended, and every ticket is refunded." if event.was_live else ""
             await self._dm(
-                host.key, f"Your Space {space.title} (#{space.id}) was cancelled.{reason}"
+                host.key, f"Your Space {space.title} (#{space.id}) was cancelled.{reason}{live}"
             )
+
+    async def _tell_holders(
+        self, space: Space, actor_key: str | None, words: Callable[[Identity], str]
+    ) -> None:
+        """DM every ticket holder (but the person who acted), worded for each (their zone)."""
+        assert space.id is not None
+        holders = [h for h in await self.core.tickets.holders(space.id) if h.key != actor_key]
+        await asyncio.gather(*(self._dm(h.key, words(h)) for h in holders))
+
+    async def _tell_host(self, space: Space, actor_key: str | None, did: str) -> None:
+        """When a co-host or moderator `did` something to a host's Space, the host hears."""
+        host = await self.core.identities.get(space.host_id)
+        if actor_key is None or actor_key == host.key:
+            return
+        actor = await self.core.identities.by_key(actor_key)
+        name = actor.display_name if actor is not None else "A moderator"
+        await self._dm(host.key, f"{name} {did} your Space {space.title} (#{space.id}).")
+
+    async def on_updated(self, event: SpaceUpdated) -> None:
+        changes = tuple(c for c in event.changes if c.name in _HOLDERS_HEAR_OF)
+        if not changes:
+            return
+        space = await self.core.spaces.get(event.space_id)
+
+        def words(holder: Identity) -> str:
+            lines = change_lines(space, changes, ZoneInfo(holder.tz))
+            return (
+                f"{space.title} (#{space.id}), which you have a ticket for, changed:\n"
+                + "\n".join(lines)
+                + "\nYour ticket stays valid; see /space info "
+                + str(space.id)
+                + "."
+            )
+
+        await self._tell_holders(space, event.actor_key, words)
+
+    async def on_started(self, event: SpaceStarted) -> None:
+        space = await self.core.spaces.get(event.space_id)
+        await self._tell_host(space, event.actor_key, "started")
+        if not event.early_minutes:
+            return
+        early = format_delta(timedelta(minutes=event.early_minutes))
+
+        def words(holder: Identity) -> str:
+            announced = format_when(space.starts_at, ZoneInfo(holder.tz))
+            return (
+                f"{space.title} (#{space.id}) started early: it was announced for "
+                f"{announced} ({early} from now) and is live now. "
+                "Join from your ticket link, or /ticket show."
+            )
+
+        await self._tell_holders(space, event.actor_key, words)
+
+    async def on_ended(self, event: SpaceEnded) -> None:
+        space = await self.core.spaces.get(event.space_id)
+        await self._tell_host(space, event.actor_key, "ended")
+        await self._tell_holders(
+            space,
+            event.actor_key,
+            lambda holder: f"{space.title} (#{space.id}) has ended. Thanks for listening!",
+        )
 
     async def _space_staff_keys(self, space_id: int) -> tuple[str, list[str]]:
         """The host's key and the co-hosts' keys of a Space."""

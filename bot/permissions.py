@@ -43,6 +43,17 @@ RULES: dict[Action, frozenset[SpaceRole]] = {
 
 _NAMES = {H: "the host", C: "co-hosts", M: "moderators", T: "ticket holders"}
 
+STAFF: tuple[SpaceRole, ...] = (H, C, M)
+"""The roles that get a staff pass to the room (no ticket behind it), strongest first."""
+
+
+def staff_role(roles: frozenset[SpaceRole]) -> SpaceRole | None:
+    """The role a staff pass names for someone holding ``roles``; None: no staff pass.
+
+    The one rule both the issuer of a pass (`TicketService.staff_pass`) and its checker
+    (`TicketService.verify_token`) use, so a pass handed out is a pass the room takes."""
+    return next((role for role in STAFF if role in roles), None)
+
 
 def allowed(action: Action, roles: frozenset[SpaceRole]) -> bool:
     return bool(RULES[action] & roles)

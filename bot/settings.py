@@ -121,6 +121,15 @@ class Settings(BaseSettings):
         default_factory=lambda: ["anyone"], validation_alias=_env("STAGEPASS_HOST_RULES")
     )
 
+    # --- seat hoarding (bot/ratelimits.py, bot/services/claims.py); 0 turns a limit off ---
+    claims_per_minute_person: int = Field(
+        5, ge=0, validation_alias=_env("STAGEPASS_CLAIMS_PER_MINUTE_PERSON")
+    )
+    claims_per_minute_community: int = Field(
+        120, ge=0, validation_alias=_env("STAGEPASS_CLAIMS_PER_MINUTE_COMMUNITY")
+    )
+    max_open_holds: int = Field(2, ge=0, validation_alias=_env("STAGEPASS_MAX_OPEN_HOLDS"))
+
     # --- billing (Stripe) ----------------------------------------------------------------
     stripe_secret_key: SecretStr | None = Field(None, validation_alias=_env("STRIPE_SECRET_KEY"))
     stripe_webhook_secret: SecretStr | None = Field(
@@ -227,6 +236,11 @@ class Settings(BaseSettings):
     audio_nats_url: str | None = Field(None, validation_alias=_env("STAGEPASS_AUDIO_NATS_URL"))
     audio_node: Literal["origin", "edge"] = Field(
         "origin", validation_alias=_env("STAGEPASS_AUDIO_NODE")
+    )
+    # Leave out offered ICE candidates in private, loopback, link-local and mDNS addresses
+    # (a public server should not probe its own network); off suits one LAN or loopback.
+    room_deny_private_ice: bool = Field(
+        False, validation_alias=_env("STAGEPASS_ROOM_DENY_PRIVATE_ICE")
     )
 
     # --- HTTP edges: slow clients and /metrics -------------------------------------------

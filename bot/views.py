@@ -6,9 +6,11 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.commands.times import format_delta, format_when
+from bot.events import FieldChange
 from bot.models import Identity, Space, SpaceStatus, Ticket
 from bot.money import format_minor
 from bot.replies import Button
+from bot.services.stage import Seat
 
 #: How a simulated payment (billing's keyless TEST MODE) is named wherever money shows.
 TEST_MODE = "TEST MODE — no real payment"
@@ -18,6 +20,29 @@ def price(space: Space) -> str:
     return "Free" if space.is_free else format_minor(space.price_minor, space.currency)
 
 
+def seats_left(space: Space) -> str:
+    """Tickets left, as every announcement and `/space info` show them. Seats held for a
+    buyer who has not paid yet are shown as held, not as sold: they come back if unpaid."""
+    if space.sold >= space.capacity:
+        return "Sold out"
+    text = f"{space.tickets_left:,} of {space.capacity:,}"
+    return text + (f" ({space.held:,} held, awaiting payment)" if space.held else "")
+
+
+def seats_taken(space: Space) -> str:
+    """Sold vs held, for the host: `3 sold, 1 held (awaiting payment), 1 left of 5`."""
+    held = f"{space.held:,} held" + (" (awaiting payment)" if space.held else "")
+    left = max(space.tickets_left, 0)
+    return f"{space.sold:,} sold, {held}, {left:,} left of {space.capacity:,}"
+
+
+def full_label(space: Space) -> str | None:
+    """The buy button's label when no seat can be claimed right now, else None."""
+    if space.tickets_left > 0:
+        return None
+    return "Sold out" if space.sold >= space.capacity else "All held, try later"
+
+
 def space_lines(space: Space, host: Identity, tz: ZoneInfo, now: datetime) -> list[str]:
     lines = [
         f"Host: {host.display_name}",
@@ -25,12 +50,66 @@ def space_lines(space: Space, host: Identity, tz: ZoneInfo, now: datetime) -> li
         + (f" (in {format_delta(space.starts_at - now)})" if space.starts_at > now else ""),
         f"Duration: {space.duration_minutes} min",
         f"Price: {price(space)}",
-        f"Tickets left: {space.tickets_left} of {space.capacity}",
-        f"Status: {space.status.value}",
+        f"Tickets left: {seats_left(space)}",
+        f"Seats: {seats_taken(space)}",
+        f"Status: {status_text(space)}",
     ]
     if space.description:
         lines.insert(0, space.description)
     return lines
+
+
+def status_text(space: Space) -> str:
+    """The Space's state as people read it: a cancel shows its reason."""
+    if space.status == SpaceStatus.CANCELLED and space.cancel_reason:
+        reason = space.cancel_reason
+        return "cancelled" if reason == "cancelled" else f"cancelled ({reason})"
+    return space.status.value
+
+
+_FIELD_NAMES = {
+    "title": "Title",
+    "description": "Description",
+    "starts_at": "Starts",
+    "duration_minutes": "Duration",
+    "capacity": "Tickets",
+    "per_buyer_limit": "Tickets per buyer",
+    "voice_bridge": "Discord voice bridge",
+}
+
+
+def change_lines(space: Space, changes: tuple[FieldChange, ...], tz: ZoneInfo) -> list[str]:
+    """Each change as "Price: €3.00 → €4.00", times in `tz`; price and currency are read
+    together, so a price shows in the currency it had and has."""
+    by_name = {c.name: c for c in changes}
+    lines = []
+    for change in changes:
+        match change.name:
+            case "price_minor" | "currency":
+                if change.name == "currency" and "price_minor" in by_name:
+                    continue
+                money = by_name.get("price_minor")
+                cur = by_name.get("currency")
+                old_minor = money.old if money else space.price_minor
+                old_cur = cur.old if cur else space.currency
+                old = "Free" if old_minor == 0 else format_minor(old_minor, old_cur)
+                lines.append(f"Price: {old} → {price(space)}")
+            case "starts_at":
+                lines.append(
+                    f"Starts: {format_when(change.old, tz)} → {format_when(change.new, tz)}"
+                )
+            case "duration_minutes":
+                lines.append(f"Duration: {change.old} min → {change.new} min")
+            case "description":
+                lines.append("Description: updated")
+            case name:
+                label = _FIELD_NAMES.get(name, name)
+                lines.append(f"{label}: {_plain(change.old)} → {_plain(change.new)}")
+    return lines
+
+
+def _plain(value: object) -> str:
+    return str(getattr(value, "value", value))
 
 
 def space_title(space: Space) -> str:
@@ -40,7 +119,9 @@ def space_title(space: Space) -> str:
 def space_buttons(space: Space) -> tuple[Button, ...]:
     if space.status not in (SpaceStatus.SCHEDULED, SpaceStatus.LIVE):
         return ()
-    label = "Get ticket" if space.is_free else f"Buy ticket ({price(space)})"
+    label = full_label(space) or (
+        "Get ticket" if space.is_free else f"Buy ticket ({price(space)})"
+    )
     return (
         Button(label, command=f"/ticket buy {space.id}"),
         Button("Remind me", command=f"/remind on {space.id}"),
@@ -52,6 +133,13 @@ def room_link(public_url: str, space_id: int, token: str) -> str:
     return f"{public_url}/rooms/{space_id}#token={token}"
 
 
-def ticket_line(ticket: Ticket) -> str:
+def ticket_line(ticket: Ticket, seat: Seat | None = None) -> str:
+    """A ticket as its holder reads it; with their `seat`, a removal from the stage shows
+    (the ticket is still theirs, but it does not admit them until a moderator allows it)."""
     paid = "free" if ticket.price_minor == 0 else format_minor(ticket.price_minor, ticket.currency)
+    if seat is not None and seat.removed:
+        return (
+            f"Ticket {ticket.id} ({paid}, removed from the stage by a moderator: it does not "
+            "admit you until a moderator uses /stage allow)"
+        )
     return f"Ticket {ticket.id} ({paid}, {ticket.status.value})"

@@ -121,7 +121,13 @@ TWO_PROCESS_BATCH = 5
 
 async def main(url: str, space_id: int, n: int, prefix: str, community: str) -> None:
     with tempfile.TemporaryDirectory(prefix="oversell-worker-") as tmp:
-        settings = load_settings(data_dir=Path(tmp) / "data", api_token="worker", http_port=0)
+        settings = load_settings(
+            data_dir=Path(tmp) / "data",
+            api_token="worker",
+            http_port=0,
+            claims_per_minute_person=0,
+            claims_per_minute_community=0,
+        )
         core = Core.build(settings, db=Database(url, pool_size=10), clock=ManualClock())
         core.tickets.desk.desk.max_batch = TWO_PROCESS_BATCH
         try:

@@ -17,7 +17,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 SMALLEST = {
     "tickets.py": (["--quick", "--no-postgres"], "OVERSOLD"),
     "verify.py": (["--quick"], "revoked ticket"),
+    "offers.py": (["--quick"], "BUNDLE 7 0, refused"),
     "logs.py": (["--quick"], "secret shown: no"),
+    "seats.py": (["--quick"], "seat rule: one person in 3 queries"),
+    "slack_edge.py": (["--quick"], "signed button click"),
     "webhooks.py": (
         ["--events", "20", "--concurrency", "4", "--no-postgres"],
         "events stored once",

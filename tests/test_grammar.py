@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from bot.actors import UserRef
 from bot.commands import types as t
 from bot.commands.grammar import USAGES, help_text, parse
+from bot.commands.times import format_when, mark_times
 from bot.errors import InvalidInput
 
 NOW = datetime(2030, 1, 7, 12, 0, tzinfo=UTC)  # a Monday
@@ -162,3 +163,30 @@ def test_arbitrary_text_never_raises_anything_else(text: str) -> None:
             p(candidate)
         except InvalidInput as exc:
             assert exc.message
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    when=st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+    ),
+    zone=st.sampled_from(
+        ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "America/Sao_Paulo"]
+    ),
+)
+def test_every_time_format_when_writes_is_found_again(when: datetime, zone: str) -> None:
+    """What a platform's time markup replaces (Discord's `<t:…>`): each time the core
+    wrote in the reader's zone, to the minute, in any season (the repeated hour too)."""
+    tz = ZoneInfo(zone)
+    text = f"Starts {format_when(when, tz)}; doors at {format_when(when, tz)}."
+    marked = mark_times(text, tz, lambda found: f"<{found.isoformat()}>")
+    minute = when.replace(second=0, microsecond=0).isoformat()
+    assert marked == f"Starts <{minute}>; doors at <{minute}>."
+
+
+def test_times_written_in_another_zone_or_look_alikes_are_left_alone() -> None:
+    berlin = format_when(datetime(2030, 5, 3, 16, 0, tzinfo=UTC), ZoneInfo("Europe/Berlin"))
+    text = f"{berlin}, and Mon 31 Feb 2030, 10:00 UTC, and Fri 3 May 2030, 16:00 UTC"
+    marked = mark_times(text, ZoneInfo("UTC"), lambda found: "<t>")
+    # Berlin's time is not the UTC reader's; 31 Feb is no date; the last one is real
+    assert marked == f"{berlin}, and Mon 31 Feb 2030, 10:00 UTC, and <t>"

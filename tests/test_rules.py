@@ -86,7 +86,7 @@ async def test_an_eleventh_speaker_is_refused(chat: Chat, core: Core) -> None:
     listeners = [f"l{i}" for i in range(11)]
     for name in listeners:
         assert not (await chat.say(name, "/ticket buy 1")).error
-    assert not (await chat.say("alice", "/space start 1")).error
+    assert not (await chat.say("alice", "/space start 1 confirm:yes")).error
     for name in listeners[:10]:
         reply = await chat.say("alice", f"/stage promote @{name}")
         assert not reply.error, reply.text
@@ -100,7 +100,7 @@ async def test_an_eleventh_speaker_is_refused(chat: Chat, core: Core) -> None:
 
 async def test_promoting_someone_without_a_ticket_is_refused(chat: Chat) -> None:
     assert not (await chat.say("alice", CREATE)).error
-    assert not (await chat.say("alice", "/space start 1")).error
+    assert not (await chat.say("alice", "/space start 1 confirm:yes")).error
     reply = await chat.say("alice", "/stage promote @stranger")
     assert reply.error and "no ticket" in reply.text
 

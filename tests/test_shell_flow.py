@@ -28,7 +28,7 @@ async def test_host_creates_listener_joins_moderator_runs_stage(chat: Chat, core
     again = await chat.say("bob", "/ticket buy 1")
     assert again.error and "at most 1 ticket" in again.text
 
-    assert not (await chat.say("alice", "/space start 1")).error
+    assert not (await chat.say("alice", "/space start 1 confirm:yes")).error
     assert (await core.spaces.get(1)).status == SpaceStatus.LIVE
     assert not (await chat.say("bob", "/stage request")).error
     queue = await chat.say("alice", "/stage queue")

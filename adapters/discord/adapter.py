@@ -28,6 +28,7 @@ from adapters.discord.dms import DirectMessages
 from adapters.discord.members import actor_for, guild_of, split_key
 from adapters.discord.roles import TicketRoles
 from adapters.discord.stage import StageSync
+from adapters.discord.stage_access import StageAccess
 from adapters.discord.store import DiscordStore, SpaceLocks
 from bot.actors import Actor, UserRef
 from bot.commands import types as t
@@ -60,6 +61,8 @@ from bot.replies import Reply
 
 log = structlog.get_logger(__name__)
 
+_UTC = ZoneInfo("UTC")
+
 SpaceWork = Callable[[discord.Guild, Space, DiscordSpace], Awaitable[None]]
 
 
@@ -85,6 +88,8 @@ class DiscordAdapter:
         self.announcer = Announcer(core, self.client, config, self.store, self.alerts)
         self.roles = TicketRoles(core, self.client, config, self.store, self.alerts)
         self.stage = StageSync(core, self.client, config, self.store, self.alerts)
+        self.access = StageAccess(core, self.client, config, self.store, self.alerts)
+        self.roles.access = self.stage.access = self.access
         self._ready_timeout = ready_timeout
         self._ready = asyncio.Event()
         self._wake = asyncio.Event()
@@ -94,6 +99,7 @@ class DiscordAdapter:
 
     def subscribe(self) -> None:
         """Listen to the core's events (once per core)."""
+        self.core.spaces.add_start_check(self.access.claim)
         bus = self.core.bus
         bus.subscribe(SpaceAnnounced, self.on_announced)
         bus.subscribe(SpaceUpdated, self.on_updated)
@@ -249,13 +255,25 @@ class DiscordAdapter:
         await self._refresh(event)
 
     async def on_started(self, event: SpaceStarted) -> None:
-        await self._locked(event, "Stage instance", self.stage.started)
+        async def start(guild: discord.Guild, space: Space, row: DiscordSpace) -> None:
+            await self._step(
+                event.space_id, "Stage instance", self.stage.started(guild, space, row)
+            )
+            await self.roles.prepare(guild, space, row)  # the host's way in, without sales
+            await self._step(event.space_id, "Stage lock", self.access.lock(guild, space, row))
+            text = render.live(space, self.access.venue(guild, row))
+            await self._step(
+                event.space_id, "live post", self.announcer.tell(guild, space.id, text)
+            )
+
+        await self._locked(event, "start of Space", start)
         await self._refresh(event)
 
     async def on_over(self, event: SpaceEnded | SpaceCancelled) -> None:
         async def finish(guild: discord.Guild, space: Space, row: DiscordSpace) -> None:
             sync = self.stage.ended if isinstance(event, SpaceEnded) else self.stage.cancelled
             await self._step(event.space_id, "scheduled event", sync(guild, space, row))
+            await self._step(event.space_id, "Stage unlock", self.access.unlock(guild, space, row))
             await self.roles.delete(guild, space, row)
 
         await self._locked(event, "end of Space", finish)
@@ -276,13 +294,21 @@ class DiscordAdapter:
         await self._member_role(event, event.identity_key, grant=event.added)
 
     async def on_stage_changed(self, event: StageChanged) -> None:
-        if await self._guild(event.community_id) is not None:
-            await self._step(event.space_id, "Stage sync", self.stage.mirror(event))
+        guild = await self._guild(event.community_id)
+        if guild is None:
+            return
+        await self._step(event.space_id, "Stage sync", self.stage.mirror(event))
+        if event.change == "promoted":
+            space = await self.core.spaces.get(event.space_id)
+            text = render.new_speaker(space, event.identity_key)
+            await self._step(
+                event.space_id, "speaker post", self.announcer.tell(guild, space.id, text)
+            )
 
     async def on_direct_message(self, event: DirectMessage) -> None:
         ids = split_key(event.identity_key)
         if ids is not None and await self._guild(f"discord:{ids[0]}") is not None:
-            await self.dms.deliver(event, self.core.outbox)
+            await self.dms.deliver(event, self.core.outbox, await self.zone(event.identity_key))
 
     async def on_tip(self, event: TipReceived) -> None:
         guild = await self._guild(event.community_id)
@@ -315,11 +341,13 @@ class DiscordAdapter:
                 await self.roles.grant(guild, space, row, user_id)
             else:
                 await self.roles.revoke(guild, space, row, user_id)
+                await self.access.recheck(guild, space, row, int(user_id))
 
         await self._locked(event, "ticket role", change)
 
     async def _settle(self, guild: discord.Guild, space_id: int) -> None:
-        """Give a Space its announcement, scheduled event and role; idempotent."""
+        """Give a Space its announcement and scheduled event (its role comes with the
+        first sale, or at the start); idempotent."""
         async with self.locks.hold(space_id):
             space = await self.core.spaces.get(space_id)
             if space.status.is_final:
@@ -327,7 +355,6 @@ class DiscordAdapter:
             row = await self.store.get_or_new(space_id, guild.id)
             await self._step(space_id, "announcement", self.announcer.post(guild, space, row))
             await self._step(space_id, "scheduled event", self.stage.schedule(guild, space, row))
-            await self.roles.prepare(guild, space, row)
 
     async def _locked(self, event: SpaceEvent, what: str, work: SpaceWork) -> None:
         guild = await self._guild(event.community_id)
@@ -379,9 +406,7 @@ class DiscordAdapter:
             raise InvalidInput("Stagepass works in servers; use its commands there.")
         return actor_for(member, self.config.moderator_roles, interaction.permissions)
 
-    async def command(
-        self, interaction: discord.Interaction[Any], build: Build, *, public: bool = False
-    ) -> None:
+    async def command(self, interaction: discord.Interaction[Any], build: Build) -> None:
         """Run the typed command `build` makes for the member behind `interaction`."""
 
         async def work() -> Reply:
@@ -392,7 +417,7 @@ class DiscordAdapter:
                 return Reply(exc.message, error=True)
             return await self.dispatcher.execute(actor, command)
 
-        await self.answer(interaction, work(), public=public)
+        await self.answer(interaction, work())
 
     async def run_line(self, interaction: discord.Interaction[Any], line: str) -> None:
         """A button's command line, run as the member who clicked it."""
@@ -428,14 +453,13 @@ class DiscordAdapter:
         await self.command(interaction, build)
 
     async def answer(
-        self,
-        interaction: discord.Interaction[Any],
-        work: Coroutine[Any, Any, Reply],
-        *,
-        public: bool = False,
+        self, interaction: discord.Interaction[Any], work: Coroutine[Any, Any, Reply]
     ) -> None:
         """Answer within Discord's 3 seconds: directly when the work is quick, otherwise
-        defer ("thinking…") and replace that with the reply. Errors are ephemeral."""
+        defer ("thinking…") and replace that with the reply. Every answer is ephemeral: it
+        concerns the person who asked (the host's echo, refund counts, thanks for hosting);
+        what concerns everyone (announced, live, a new speaker) is posted once, in the
+        announcement channel, from the core's events."""
         current = asyncio.current_task()
         if current is not None:
             self._tasks.add(current)
@@ -443,23 +467,25 @@ class DiscordAdapter:
         try:
             done, _ = await asyncio.wait({job}, timeout=self.config.ack_within)
             if not done:
-                await interaction.response.defer(ephemeral=not public, thinking=True)
+                await interaction.response.defer(ephemeral=True, thinking=True)
             reply = await job
-            shown = render.reply(reply)
-            ephemeral = reply.ephemeral or reply.error
+            reader = f"discord:{interaction.guild_id}:{interaction.user.id}"
+            shown = render.reply(reply, await self.zone(reader))
             if not interaction.response.is_done():
-                await interaction.response.send_message(**shown.send_kwargs(), ephemeral=ephemeral)
-            elif ephemeral == (not public):
+                await interaction.response.send_message(**shown.send_kwargs(), ephemeral=True)
+            else:
                 await interaction.edit_original_response(**shown.edit_kwargs())
-            else:  # deferred in public, but the answer is private (an error, say)
-                await interaction.delete_original_response()
-                await interaction.followup.send(**shown.send_kwargs(), ephemeral=ephemeral)
         finally:
             if not job.done():
                 job.cancel()
                 await asyncio.gather(job, return_exceptions=True)
             if current is not None:
                 self._tasks.discard(current)
+
+    async def zone(self, identity_key: str) -> ZoneInfo:
+        """The zone the core writes this person's times in (theirs, by /tz set; else UTC)."""
+        identity = await self.core.identities.by_key(identity_key)
+        return ZoneInfo(identity.tz if identity is not None else "UTC")
 
     @staticmethod
     async def _safely(work: Coroutine[Any, Any, Reply]) -> Reply:
@@ -478,13 +504,13 @@ class DiscordAdapter:
         self, interaction: discord.Interaction[Any], current: str, kind: SpaceKind
     ) -> list[Choice[int]]:
         """Autocomplete: Spaces here by title or number — the member's own for host
-        commands (every one for moderators), live ones for stage commands."""
+        commands (every one for moderators), live ones for stage commands. A choice's
+        name is plain text (no `<t:…>` markup), so its time is in UTC, labelled so."""
         try:
             actor = self.actor(interaction)
         except UserError:
             return []
         identity = await self.core.identities.by_key(actor.key)
-        tz = ZoneInfo(identity.tz if identity is not None else "UTC")
         spaces = await self.core.spaces.list_spaces(actor.community_id)
         if kind == "live":
             spaces = [s for s in spaces if s.status == SpaceStatus.LIVE]
@@ -498,7 +524,7 @@ class DiscordAdapter:
         needle = current.strip().lstrip("#").lower()
         return [
             Choice(
-                name=render.clip(f"#{s.id} {s.title} · {format_when(s.starts_at, tz)}", 100),
+                name=render.clip(f"#{s.id} {s.title} · {format_when(s.starts_at, _UTC)}", 100),
                 value=s.id or 0,
             )
             for s in spaces

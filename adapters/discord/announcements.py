@@ -1,6 +1,6 @@
 """The announcement of each Space: posted once in the server's announcement channel, then
-edited in place whenever the Space or its ticket count changes. Public tips are thanked
-in reply to it.
+edited in place whenever the Space or its ticket count changes. Public events (live, a
+new speaker, a public tip) are posted in reply to it, once (`tell`).
 
 The message id is stored (`discord_spaces`), so a restart never posts it again. Bursts of
 sales collapse into one edit at a time per Space: while an edit is in flight, any number
@@ -35,10 +35,18 @@ class Announcer(Mirror):
         if row.message_id is not None:
             return
         channel = self.config.announce_channel(guild)
-        if channel is None:
-            log.info("no announcement channel configured for this server", guild=guild.id)
-            return
         host = await self.core.identities.get(space.host_id)
+        if channel is None:
+            # answers are private, so without this channel nobody would see the Space
+            await self.alerts.once(
+                guild,
+                "announce_channel",
+                f"“{space.title}” (#{space.id}) was not announced: this server has no "
+                "announcement channel.\nTo fix: set DISCORD_ANNOUNCE_CHANNEL to a text "
+                "channel of this server and restart Stagepass; the announcement is posted then.",
+                int(host.user_id) if host.user_id.isdigit() else None,
+            )
+            return
         try:
             message = await channel.send(**render.announcement(space, host).send_kwargs())
         except discord.Forbidden as exc:
@@ -80,12 +88,23 @@ class Announcer(Mirror):
                 await self.store.save(row)
 
     async def thank(self, guild: discord.Guild, event: TipReceived) -> None:
-        """Thank a public tip where the Space was announced, in reply to its announcement
-        (or in the server's announcement channel for a tip outside any Space, or when the
-        announcement was never posted). Private tips are only DMed, by the core."""
+        """Thank a public tip where the Space was announced (private tips are only DMed,
+        by the core)."""
         if not event.public:
             return
-        row = await self.store.get(event.space_id) if event.space_id is not None else None
+        text = tip_thanks(
+            event,
+            tipper=render.mention(event.tipper_key),
+            host=render.mention(event.host_key),
+            quote=render.quote,
+        )
+        await self.tell(guild, event.space_id, text)
+
+    async def tell(self, guild: discord.Guild, space_id: int | None, text: str) -> None:
+        """Post a public event once, where the Space was announced: in reply to its
+        announcement (or in the server's announcement channel for one outside any Space,
+        or when the announcement was never posted)."""
+        row = await self.store.get(space_id) if space_id is not None else None
         channel: discord.abc.Messageable | None
         reference = None
         if row is not None and row.channel_id is not None:
@@ -100,14 +119,8 @@ class Announcer(Mirror):
         else:
             channel = self.config.announce_channel(guild)
         if channel is None:
-            log.info("a public tip was not thanked: no announcement channel", guild=guild.id)
+            log.info("a public event was not posted: no announcement channel", guild=guild.id)
             return
-        text = tip_thanks(
-            event,
-            tipper=render.mention(event.tipper_key),
-            host=render.mention(event.host_key),
-            quote=render.quote,
-        )
         if reference is not None:
             await channel.send(content=render.clip(text, 2000), reference=reference)
         else:

@@ -28,6 +28,7 @@ from bot.models import BridgeMode
 from bot.money import CURRENCIES, parse_amount
 from bot.money import currency as lookup_currency
 from bot.services.spaces import SpaceChanges, SpaceDraft
+from bot.settings import Settings
 
 if TYPE_CHECKING:
     from adapters.discord.adapter import DiscordAdapter
@@ -93,20 +94,41 @@ async def space_changes(
     description: str | None = None,
     limit: int | None = None,
 ) -> SpaceChanges:
-    """Options -> typed values, reading `starts` in the member's zone, as the grammar does."""
+    """Options -> typed values, reading `starts` in the member's zone, as the grammar does.
+    The price stays as typed: an edit reads it in the Space's own currency (the core's
+    rule), a create in `currency` or the default."""
     tz = await adapter.dispatcher.tz_of(actor)
-    default = adapter.core.settings.default_currency
-    code = lookup_currency(currency).code if currency else None
     return SpaceChanges(
         title=title,
         starts_at=parse_when(starts, tz, adapter.core.clock.now()) if starts is not None else None,
         capacity=tickets,
-        price_minor=parse_amount(price, code or default) if price is not None else None,
-        currency=code or (lookup_currency(default).code if price is not None else None),
+        price=price,
+        currency=lookup_currency(currency).code if currency else None,
         duration_minutes=parse_duration(duration) if duration is not None else None,
         description=description,
         per_buyer_limit=limit,
     )
+
+
+def title_limit(adapter: DiscordAdapter | None) -> int:
+    """The longest title the form offers: the core's STAGEPASS_MAX_TITLE_LENGTH (its
+    default when there is no adapter, as for the snapshot of the commands)."""
+    if adapter is None:
+        default = Settings.model_fields["max_title_length"].default
+        assert isinstance(default, int)
+        return default
+    return adapter.core.settings.max_title_length
+
+
+def offer_title_limit(group: app_commands.Group, adapter: DiscordAdapter, *names: str) -> None:
+    """Give the `title` option of these commands of `group` the core's limit. discord.py
+    reads an option's range when the class is made (`Range[str, 1, 200]` is a placeholder);
+    the group's own copy of each command is changed, so nothing is shared."""
+    limit = title_limit(adapter)
+    for name in names:
+        command = group.get_command(name)
+        assert isinstance(command, app_commands.Command)
+        command._params["title"] = replace(command._params["title"], max_value=limit)
 
 
 class _AdapterGroup(app_commands.Group):
@@ -120,6 +142,10 @@ class _AdapterGroup(app_commands.Group):
 class SpaceCommands(
     _AdapterGroup, name="space", description="Ticketed live-audio Spaces", guild_only=True
 ):
+    def __init__(self, adapter: DiscordAdapter) -> None:
+        super().__init__(adapter)
+        offer_title_limit(self, adapter, "create", "edit")
+
     @app_commands.command(description="Announce a Space; times are read in your zone (/tz set).")
     @app_commands.describe(
         title="What the Space is called",
@@ -161,14 +187,16 @@ class SpaceCommands(
             )
             assert values.title is not None and values.starts_at is not None
             assert values.capacity is not None
+            code = (
+                values.currency or lookup_currency(self.adapter.core.settings.default_currency).code
+            )
             return t.CreateSpace(
                 SpaceDraft(
                     title=values.title,
                     starts_at=values.starts_at,
                     capacity=values.capacity,
-                    price_minor=values.price_minor or 0,
-                    currency=values.currency
-                    or lookup_currency(self.adapter.core.settings.default_currency).code,
+                    price_minor=parse_amount(values.price, code) if values.price else 0,
+                    currency=code,
                     duration_minutes=values.duration_minutes,
                     description=values.description or "",
                     per_buyer_limit=values.per_buyer_limit,
@@ -176,7 +204,7 @@ class SpaceCommands(
                 )
             )
 
-        await self.adapter.command(interaction, build, public=True)
+        await self.adapter.command(interaction, build)
 
     @app_commands.command(name="list", description="Upcoming and live Spaces here.")
     async def list_(self, interaction: discord.Interaction[Any]) -> None:
@@ -233,26 +261,32 @@ class SpaceCommands(
         await self.adapter.command(interaction, build)
 
     @app_commands.command(description="Cancel a Space; every ticket is refunded.")
+    @app_commands.describe(confirm="A live Space: yes ends it and refunds every ticket")
     async def cancel(
         self,
         interaction: discord.Interaction[Any],
         space: Transform[int, YourSpace],
         reason: Range[str, 1, 500] | None = None,
+        confirm: bool = False,
     ) -> None:
-        command = t.CancelSpace(space, (reason or "").strip())
-        await self.adapter.command(interaction, _const(command), public=True)
+        command = t.CancelSpace(space, (reason or "").strip(), confirm=confirm)
+        await self.adapter.command(interaction, _const(command))
 
     @app_commands.command(description="Go live now.")
+    @app_commands.describe(confirm="More than 15 minutes early: yes starts it anyway")
     async def start(
-        self, interaction: discord.Interaction[Any], space: Transform[int, YourSpace]
+        self,
+        interaction: discord.Interaction[Any],
+        space: Transform[int, YourSpace],
+        confirm: bool = False,
     ) -> None:
-        await self.adapter.command(interaction, _const(t.StartSpace(space)))
+        await self.adapter.command(interaction, _const(t.StartSpace(space, confirm=confirm)))
 
     @app_commands.command(description="End a live Space.")
     async def end(
         self, interaction: discord.Interaction[Any], space: Transform[int, YourSpace]
     ) -> None:
-        await self.adapter.command(interaction, _const(t.EndSpace(space)), public=True)
+        await self.adapter.command(interaction, _const(t.EndSpace(space)))
 
     @app_commands.command(description="Add or remove a co-host (at most 2).")
     @app_commands.choices(
@@ -313,13 +347,14 @@ class RemindCommands(_AdapterGroup, name="remind", description="Reminders", guil
         await self.adapter.command(interaction, _const(t.SetReminder(space, False)))
 
 
-#: /stage verbs naming a member, answered in public: verb -> description.
+#: /stage verbs naming a member: verb -> description.
 _STAGE_MODERATION = {
     "promote": "Make a listener a speaker.",
     "demote": "Back to listener.",
     "mute": "Mute a speaker.",
     "unmute": "Unmute a speaker.",
     "remove": "Remove someone from the room.",
+    "allow": "Let someone removed from the stage back in.",
 }
 
 
@@ -337,10 +372,9 @@ def stage_commands(adapter: DiscordAdapter) -> app_commands.Group:
         user: discord.Member | None = None,
         *,
         up: bool = True,
-        public: bool = False,
     ) -> None:
         command = t.StageCommand(verb, space, user_ref(user) if user else None, up)
-        await adapter.command(interaction, _const(command), public=public)
+        await adapter.command(interaction, _const(command))
 
     def own(verb: str, description: str) -> app_commands.Command[Any, ..., None]:
         """A verb about the member's own place on the stage (or the stage as a whole)."""
@@ -354,14 +388,14 @@ def stage_commands(adapter: DiscordAdapter) -> app_commands.Group:
         return app_commands.Command(name=verb, description=description, callback=callback)
 
     def moderation(verb: str, description: str) -> app_commands.Command[Any, ..., None]:
-        """A verb on another member, answered in public: the room sees what was done."""
+        """A verb on another member (a new speaker is told in the announcement channel)."""
 
         async def callback(
             interaction: discord.Interaction[Any],
             user: discord.Member,
             space: Transform[int, LiveSpace] | None = None,
         ) -> None:
-            await run(interaction, verb, space, user, public=True)
+            await run(interaction, verb, space, user)
 
         return app_commands.Command(name=verb, description=description, callback=callback)
 
@@ -385,6 +419,10 @@ def stage_commands(adapter: DiscordAdapter) -> app_commands.Group:
 
 
 class SlotCommands(_AdapterGroup, name="slot", description="Booked time slots", guild_only=True):
+    def __init__(self, adapter: DiscordAdapter) -> None:
+        super().__init__(adapter)
+        offer_title_limit(self, adapter, "add")
+
     @app_commands.command(description="Book a time slot, one-off or recurring.")
     @app_commands.describe(
         starts='First start, e.g. "mon 18:00" (your zone)',

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import discord
 
-from adapters.discord.members import is_named
 from bot.settings import Settings
 
 
@@ -56,13 +55,6 @@ class DiscordConfig:
     def alert_channel(self, guild: discord.Guild) -> discord.TextChannel | None:
         channel = _first(guild, self.alert_channels)
         return channel if isinstance(channel, discord.TextChannel) else None
-
-    def moderator_role(self, guild: discord.Guild) -> discord.Role | None:
-        """The configured moderator role of this server, if one is named."""
-        for role in guild.roles:
-            if is_named(role, self.moderator_roles):
-                return role
-        return None
 
 
 def _first(guild: discord.Guild, ids: Iterable[int]) -> discord.abc.GuildChannel | None:

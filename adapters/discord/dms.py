@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 import discord
 import structlog
 
@@ -11,22 +13,23 @@ from bot.events import DirectMessage
 from bot.outbox import Outbox
 
 log = structlog.get_logger(__name__)
+_UTC = ZoneInfo("UTC")
 
 
 class DirectMessages:
     def __init__(self, client: discord.Client) -> None:
         self.client = client
 
-    async def deliver(self, message: DirectMessage, outbox: Outbox) -> None:
-        """Render a core DM for a Discord identity (other platforms' DMs are not ours) and
-        tell `outbox` how it went: a closed door is refused for good, anything else that
-        failed is retried."""
+    async def deliver(self, message: DirectMessage, outbox: Outbox, tz: ZoneInfo = _UTC) -> None:
+        """Render a core DM for a Discord identity (other platforms' DMs are not ours),
+        whose times the core wrote in `tz`, and tell `outbox` how it went: a closed door is
+        refused for good, anything else that failed is retried."""
         ids = split_key(message.identity_key)
         if ids is None:
             return
         user_id = ids[1]
         try:
-            await self._post(user_id, render.direct_message(message.text, message.links))
+            await self._post(user_id, render.direct_message(message.text, message.links, tz))
         except discord.HTTPException as exc:
             for_good = isinstance(exc, discord.Forbidden | discord.NotFound)  # closed, gone
             log.warning(

@@ -1,7 +1,8 @@
 """How the core's replies, announcements and direct messages look in Discord.
 
-Times in announcements are Discord timestamps (`<t:UNIX:F>`), which every viewer's client
-shows in their own zone.
+Every time shown (announcements, replies, DMs) is a Discord timestamp (`<t:UNIX:F>`),
+which every viewer's client shows in their own zone. Autocomplete choices can't hold
+markup: they show UTC, and say so.
 """
 
 from __future__ import annotations
@@ -10,14 +11,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import discord
 import structlog
 
 from adapters.discord.components import CommandButton, TipButton, fits
+from bot.commands.times import mark_times
 from bot.models import Identity, Space, SpaceStatus
 from bot.replies import Button, Reply
-from bot.views import price, space_buttons
+from bot.views import full_label, price, seats_left, space_buttons
 
 log = structlog.get_logger(__name__)
 
@@ -25,6 +28,7 @@ _BRAND = discord.Colour.from_rgb(88, 101, 242)
 _LIVE = discord.Colour.red()
 _DONE = discord.Colour.dark_grey()
 _URL_LIMIT = 512
+_UTC = ZoneInfo("UTC")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,17 +71,25 @@ def timestamp(when: datetime, style: str = "F") -> str:
     return f"<t:{int(when.timestamp())}:{style}>"
 
 
-def reply(message: Reply) -> Rendered:
-    """A core reply: plain text for errors and short answers, an embed when it has a title."""
+def times(text: str, tz: ZoneInfo) -> str:
+    """The core's times in `text` (written in the reader's zone `tz`) as Discord
+    timestamps, which Discord shows in whatever zone the reader's client is in."""
+    return mark_times(text, tz, timestamp)
+
+
+def reply(message: Reply, tz: ZoneInfo = _UTC) -> Rendered:
+    """A core reply for a reader in `tz`: plain text for errors and short answers, an embed
+    when it has a title."""
     view = buttons_view(message.buttons)
+    text = times(message.text, tz)
     if message.error:
-        return Rendered(content=clip("⚠️ " + message.text, 2000), view=view)
+        return Rendered(content=clip("⚠️ " + text, 2000), view=view)
     if message.title:
         embed = discord.Embed(
-            title=clip(message.title, 256), description=clip(message.text, 4096), colour=_BRAND
+            title=clip(message.title, 256), description=clip(text, 4096), colour=_BRAND
         )
         return Rendered(embed=embed, view=view)
-    return Rendered(content=clip(message.text, 2000), view=view)
+    return Rendered(content=clip(text, 2000), view=view)
 
 
 def buttons_view(buttons: Iterable[Button]) -> discord.ui.View | None:
@@ -96,8 +108,10 @@ def buttons_view(buttons: Iterable[Button]) -> discord.ui.View | None:
     return view if view.children else None
 
 
-def direct_message(text: str, links: Iterable[tuple[str, str]]) -> Rendered:
-    """A DM: the text, and each link as a link button (or inline when Discord refuses it)."""
+def direct_message(text: str, links: Iterable[tuple[str, str]], tz: ZoneInfo = _UTC) -> Rendered:
+    """A DM for a reader in `tz`: the text (its times as Discord timestamps), and each link
+    as a link button (or inline when Discord refuses it)."""
+    text = times(text, tz)
     view = discord.ui.View(timeout=None)
     inline = []
     for label, url in links:
@@ -125,7 +139,7 @@ def announcement(space: Space, host: Identity) -> Rendered:
     )
     embed.add_field(name="Duration", value=f"{space.duration_minutes} min")
     embed.add_field(name="Price", value=price(space))
-    embed.add_field(name="Tickets left", value=f"{space.tickets_left} of {space.capacity}")
+    embed.add_field(name="Tickets left", value=seats_left(space))
     match status:
         case SpaceStatus.LIVE:
             embed.add_field(name="Status", value="🔴 Live now")
@@ -141,18 +155,32 @@ def announcement(space: Space, host: Identity) -> Rendered:
     for index, button in enumerate(space_buttons(space)):
         assert button.command is not None
         buying = index == 0
-        sold_out = buying and space.tickets_left <= 0
+        full = full_label(space) if buying else None
         view.add_item(
             CommandButton(
                 button.command,
-                "Sold out" if sold_out else button.label,
+                button.label,
                 style=discord.ButtonStyle.primary if buying else discord.ButtonStyle.secondary,
-                disabled=sold_out,
+                disabled=full is not None,
             )
         )
     if status.is_open_for_sale:
         view.add_item(TipButton(space.id))
     return Rendered(embed=embed, view=view if view.children else None)
+
+
+def live(space: Space, channel: discord.abc.GuildChannel | None) -> str:
+    """The public post when a Space goes live."""
+    where = f" on {channel.mention}" if channel is not None else ""
+    return (
+        f"🔴 **{quote(space.title)}** (Space #{space.id}) is live now{where}. Ticket holders "
+        "can also join with the link in their ticket."
+    )
+
+
+def new_speaker(space: Space, identity_key: str) -> str:
+    """The public post when someone is made a speaker."""
+    return f"🎙️ {mention(identity_key)} is now a speaker in **{quote(space.title)}**."
 
 
 def clip(text: str, limit: int) -> str:

@@ -1,6 +1,8 @@
-"""The ticket-holder role of each Space: created with the Space, granted with each ticket
-(and to the host and co-hosts), removed on refund or revocation, deleted when the Space
-ends or is cancelled. It is also what opens the Stage channel to ticket holders.
+"""The ticket-holder role of each Space: created at the first sale (or at the start, for
+the host and co-hosts), not at announcement, since a server holds at most 250 roles;
+granted with each ticket (and to the host and co-hosts), removed on refund or revocation,
+deleted when the Space ends or is cancelled. While its Space is live it is what opens the
+Stage channel (`stage_access`).
 
 When Discord refuses (no Manage Roles, or the bot's role below the one it manages — the
 most common complaint about paid-role bots), the change is stored in
@@ -12,11 +14,12 @@ Callers hold the Space's lock (`SpaceLocks`) around every method taking a row.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import discord
 import structlog
 
 from adapters.discord.mirror import Mirror
-from adapters.discord.stage import voice_channel
 from adapters.discord.store import (
     CREATE_ROLE,
     DELETE_ROLE,
@@ -25,6 +28,9 @@ from adapters.discord.store import (
     REMOVE,
 )
 from bot.models import DiscordSpace, Space
+
+if TYPE_CHECKING:
+    from adapters.discord.stage_access import StageAccess
 
 log = structlog.get_logger(__name__)
 
@@ -50,10 +56,14 @@ def role_name(space: Space) -> str:
 
 
 class TicketRoles(Mirror):
+    #: lets a role made while its Space is live onto the Stage (set by the adapter)
+    access: StageAccess | None = None
+
     # --- what the events ask for ---------------------------------------------------------
 
     async def prepare(self, guild: discord.Guild, space: Space, row: DiscordSpace) -> None:
-        """Create the Space's role, once (it goes to the host and co-hosts at once)."""
+        """Create the Space's role unless it exists (it goes to the host and co-hosts at
+        once): at the start, when no sale has made it yet."""
         assert space.id is not None
         if row.role_id is None and not await self.store.tasks(space.id):
             await self._change(guild, space, row, EVERYONE, CREATE_ROLE)
@@ -191,36 +201,10 @@ class TicketRoles(Mirror):
             raise RoleRefused(UNAVAILABLE, f"{exc.status} {exc.text}") from None
         row.role_id = str(role.id)
         await self.store.save(row)
-        await self._open_stage(guild, space, role)
+        if self.access is not None:
+            await self.access.allow_role(guild, space, row, role)
         await self._give_staff(guild, space, row, role)
         return role
-
-    async def _open_stage(self, guild: discord.Guild, space: Space, role: discord.Role) -> None:
-        """Only ticket holders may join the Stage (or bridged voice) channel: @everyone may
-        not connect, the Space's role (and the moderators' role, and the bot) may."""
-        stage = voice_channel(self.config, guild)
-        if stage is None or not self.config.ticket_only_stage:
-            return
-        reason = f"Stagepass: ticket holders of Space #{space.id} may join"
-        try:
-            if stage.overwrites_for(guild.default_role).connect is not False:
-                await stage.set_permissions(guild.default_role, connect=False, reason=reason)
-            for allowed in (guild.me, self.config.moderator_role(guild)):
-                if allowed is not None and stage.overwrites_for(allowed).connect is not True:
-                    await stage.set_permissions(
-                        allowed, connect=True, view_channel=True, reason=reason
-                    )
-            await stage.set_permissions(role, connect=True, view_channel=True, reason=reason)
-        except discord.HTTPException as exc:
-            host = await self.core.identities.get(space.host_id)
-            await self.alerts.once(
-                guild,
-                "stage_permissions",
-                f"Stagepass could not let ticket holders into the Stage channel {stage.mention} "
-                f"({exc.text or exc.status}).\nTo fix: give the bot's role **Manage Roles** and "
-                "**Manage Channels**, or allow it **Manage Permissions** on that channel.",
-                _int(host.user_id),
-            )
 
     async def _delete_role(self, guild: discord.Guild, row: DiscordSpace) -> None:
         if row.role_id is None:

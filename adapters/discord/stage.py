@@ -29,33 +29,22 @@ from typing import TYPE_CHECKING, Any
 import discord
 import structlog
 
-from adapters.discord.config import DiscordConfig
 from adapters.discord.members import actor_for, bot_actor, split_key, user_ref
 from adapters.discord.mirror import Mirror
+from adapters.discord.stage_access import Venue, venue
 from bot.actors import Actor
 from bot.errors import UserError
 from bot.events import StageChanged
-from bot.models import BridgeMode, DiscordSpace, Platform, Space, SpaceStatus, StageMember
-from bot.permissions import SpaceRole
+from bot.models import BridgeMode, DiscordSpace, Platform, Space, SpaceStatus
+from bot.services.stage import Seat as CoreSeat
+from bot.services.stage import SeatRole
 
 if TYPE_CHECKING:
+    from adapters.discord.stage_access import StageAccess
     from audio.bridge import DiscordBridges
     from audio.bridge.speakers import Seat
 
-Bridgeable = discord.StageChannel | discord.VoiceChannel
-
-
-def voice_channel(config: DiscordConfig, guild: discord.Guild) -> Bridgeable | None:
-    """Where Spaces go live in this server: the configured Stage channel, else a configured
-    voice channel (bridged, without Discord's speaker rules)."""
-    stage = config.stage_channel(guild)
-    if stage is not None:
-        return stage
-    for channel_id in config.stage_channels:
-        channel = guild.get_channel(channel_id)
-        if isinstance(channel, discord.VoiceChannel):
-            return channel
-    return None
+Bridgeable = Venue
 
 
 log = structlog.get_logger(__name__)
@@ -63,6 +52,8 @@ log = structlog.get_logger(__name__)
 
 @dataclass(eq=False, repr=False)
 class StageSync(Mirror):
+    #: the one-Space-per-Stage lock and who may listen (set by the adapter)
+    access: StageAccess | None = field(default=None, init=False)
     _bridges: DiscordBridges | None = field(default=None, init=False)
     #: the mode each running bridge was started in
     _bridged: dict[int, BridgeMode] = field(default_factory=dict, init=False)
@@ -182,6 +173,9 @@ class StageSync(Mirror):
             await event.cancel(reason=f"Stagepass Space #{space.id} ended")
 
     async def cancelled(self, guild: discord.Guild, space: Space, row: DiscordSpace) -> None:
+        if space.started_at is not None:  # cancelled while live: close the Stage as an end does
+            await self.ended(guild, space, row)
+            return
         await self._unbridge(space)
         event = await self._event(guild, row)
         if event is not None and event.status == discord.EventStatus.scheduled:
@@ -230,34 +224,24 @@ class StageSync(Mirror):
             await self.bridges.stop(space.id)
 
     async def seat(self, space_id: int, member: discord.Member) -> Seat:
-        """What the Space says about a member of its bridged channel: host or co-host, muted
-        on its stage, and whether they may speak in a voice channel (ticket holders and
-        moderators, when the host chose `bridge:speak`; never someone removed)."""
+        """The core's seat rule for a member of the bridged channel, mapped for the bridge:
+        host or co-host, muted on the stage, and whether they may speak in a voice channel."""
         from audio.bridge.speakers import Seat  # the bridge is optional: imported when used
         from audio.gate import Role
 
         space = await self.core.spaces.get(space_id)
-        actor = actor_for(member, self.config.moderator_roles)
-        roles = await self.core.spaces.roles(space, actor)
-        identity = await self.core.identities.by_key(actor.key)
-        assert identity is not None and identity.id is not None
-        async with self.core.db.session() as session:
-            stage = await session.get(StageMember, (space_id, identity.id))
-        removed = stage is not None and stage.removed
-        role = (
-            Role.HOST
-            if SpaceRole.HOST in roles
-            else Role.COHOST
-            if SpaceRole.COHOST in roles
-            else None
-        )
-        speaking = self.core.spaces.bridge_mode(space) == BridgeMode.SPEAK
-        allowed = bool(roles & {SpaceRole.TICKET_HOLDER, SpaceRole.MODERATOR})
+        seat = await self._core_seat(member, space)
+        staff = seat.role in (SeatRole.HOST, SeatRole.COHOST)
         return Seat(
-            role=role,
-            may_speak=role is not None or (speaking and allowed and not removed),
-            muted=stage is not None and stage.muted,
+            role=Role(seat.role.value) if staff else None,
+            may_speak=self.core.stage.may_speak_in_voice(space, seat),
+            muted=seat.muted,
         )
+
+    async def _core_seat(self, member: discord.Member, space: Space) -> CoreSeat:
+        actor = actor_for(member, self.config.moderator_roles)
+        identity = await self.core.identities.ensure(actor)
+        return await self.core.stage.seat(space, identity, moderator=actor.is_moderator)
 
     # --- Discord's Stage -> Stagepass ----------------------------------------------------
 
@@ -275,6 +259,12 @@ class StageSync(Mirror):
         if space is None or space.id is None:
             return
         same_channel = before.channel is not None and before.channel.id == channel.id
+        if (
+            not same_channel
+            and self.access is not None
+            and not await self.access.admit(member, channel, space)
+        ):
+            return  # no ticket for the live Space: disconnected and told why
         if same_channel and before.mute != after.mute:
             await self._muted_in_discord(member, space, after.mute)
         if not isinstance(channel, discord.StageChannel):
@@ -327,9 +317,7 @@ class StageSync(Mirror):
 
     async def _demoted_in_discord(self, member: discord.Member, space: Space) -> None:
         assert space.id is not None
-        identity = await self.core.identities.by_key(f"discord:{member.guild.id}:{member.id}")
-        state = await self.core.stage.state(space.id)
-        if identity is None or identity.id not in {s.identity.id for s in state.speakers}:
+        if (await self._core_seat(member, space)).role != SeatRole.SPEAKER:
             return
         me = self.client.user
         assert me is not None
@@ -338,22 +326,12 @@ class StageSync(Mirror):
         )
 
     async def _on_stage(self, member: discord.Member, space: Space) -> bool:
-        """Host, co-host or a Stagepass speaker: on stage by right."""
-        assert space.id is not None
-        if await self._hosts(member, space):
-            return True
-        identity = await self.core.identities.by_key(f"discord:{member.guild.id}:{member.id}")
-        state = await self.core.stage.state(space.id)
-        return identity is not None and identity.id in {s.identity.id for s in state.speakers}
+        """Host, co-host or a Stagepass speaker: on stage by right (the core's seat rule)."""
+        return (await self._core_seat(member, space)).may_speak
 
     async def _hosts(self, member: discord.Member, space: Space) -> bool:
-        assert space.id is not None
-        identity = await self.core.identities.by_key(f"discord:{member.guild.id}:{member.id}")
-        if identity is None:
-            return False
-        return identity.id == space.host_id or identity.id in await self.core.spaces.cohost_ids(
-            space.id
-        )
+        seat = await self._core_seat(member, space)
+        return seat.role in (SeatRole.HOST, SeatRole.COHOST)
 
     # --- Stagepass -> Discord's Stage ----------------------------------------------------
 
@@ -367,9 +345,7 @@ class StageSync(Mirror):
         if member is None or voice is None or voice.channel is None:
             return  # not in Discord's voice (maybe in the web room)
         row = await self.store.get(event.space_id)
-        channel = (
-            self._channel_of(guild, row) if row is not None else voice_channel(self.config, guild)
-        )
+        channel = self._channel_of(guild, row)
         if channel is None or voice.channel.id != channel.id:
             return
         on_stage = isinstance(channel, discord.StageChannel)
@@ -407,18 +383,14 @@ class StageSync(Mirror):
         for space in sorted(live, key=lambda s: s.started_at or s.starts_at, reverse=True):
             assert space.id is not None
             row = await self.store.get(space.id)
-            channel = (
-                self._channel_of(guild, row)
-                if row is not None
-                else voice_channel(self.config, guild)
-            )
+            channel = self._channel_of(guild, row)
             if channel is not None and channel.id == channel_id:
                 return space
         return None
 
-    def _channel_of(self, guild: discord.Guild, row: DiscordSpace) -> Bridgeable | None:
+    def _channel_of(self, guild: discord.Guild, row: DiscordSpace | None) -> Bridgeable | None:
         """The Space's Stage channel, else the configured voice channel."""
-        return self._stage_of(guild, row) or voice_channel(self.config, guild)
+        return venue(self.config.stage_channels, guild, row)
 
     def _stage_of(self, guild: discord.Guild, row: DiscordSpace) -> discord.StageChannel | None:
         if row.stage_channel_id is not None:

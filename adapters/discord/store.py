@@ -16,7 +16,7 @@ from sqlmodel import col, select
 
 from bot.clock import Clock
 from bot.db import Database
-from bot.models import DiscordRoleTask, DiscordSpace
+from bot.models import DiscordRoleTask, DiscordSpace, DiscordStageLock
 
 GRANT = "grant"
 REMOVE = "remove"
@@ -112,3 +112,22 @@ class DiscordStore:
                 )
             ):
                 await session.delete(task)
+
+    # --- the Space live on each Stage (adapters/discord/stage_access.py) ----------------
+
+    async def stage_lock(self, channel_id: int) -> DiscordStageLock | None:
+        async with self.db.session() as session:
+            return await session.get(DiscordStageLock, str(channel_id))
+
+    async def save_lock(self, lock: DiscordStageLock) -> None:
+        async with self.db.write() as session:
+            await session.merge(lock)
+
+    async def release_stage(self, channel_id: int, space_id: int) -> DiscordStageLock | None:
+        """Free the channel if `space_id` holds it; the lock as it was, else None."""
+        async with self.db.write() as session:
+            lock = await session.get(DiscordStageLock, str(channel_id))
+            if lock is None or lock.space_id != space_id:
+                return None
+            await session.delete(lock)
+            return lock

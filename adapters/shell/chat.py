@@ -118,6 +118,8 @@ class Chat:
             type(event)
         ]
         line = f"{what}: #{space.id} {space.title}"
+        if isinstance(event, SpaceCancelled) and event.reason:
+            line += f" ({event.reason})"
         self.channel.append(line)
         self.unread.append(("#channel", line))
 

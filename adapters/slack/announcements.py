@@ -8,10 +8,13 @@ edit at a time and the last edit shows the latest count.
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections import OrderedDict
 from typing import Any
 
 import structlog
+from slack_sdk.errors import SlackApiError
 
 from adapters.slack.blocks import (
     Block,
@@ -25,18 +28,46 @@ from adapters.slack.blocks import (
     section,
 )
 from adapters.slack.clients import WebClients
-from adapters.slack.messages import reply_button
+from adapters.slack.messages import RUN, buy_button, reply_button
 from adapters.slack.people import mention, team_of
 from adapters.slack.tasks import Coalescer
 from bot.core import Core
 from bot.events import TipReceived
 from bot.models import Identity, SlackAnnouncement, Space, SpaceStatus
 from bot.notices import tip_thanks
-from bot.views import price, space_buttons
+from bot.replies import Button
+from bot.views import price, seats_left, space_buttons
 
 log = structlog.get_logger(__name__)
 
 TIP = "tip"  # action_id of the announcement's Tip button
+#: the command line of the "Post it again" button (Slack's own, not the core's)
+REPOST = "/slack-repost"
+PENDING = "pending"  # `outcome`: the first post has not been tried yet
+
+_NO_CHANNEL = "no_channel"
+#: what the host can do about the ways a first post fails
+_FIX = {
+    _NO_CHANNEL: "no announcement channel is set. Set SLACK_ANNOUNCE_CHANNEL to a channel "
+    "id (or reinstall Stagepass and pick one), then press Post it again.",
+    "channel_not_found": "Slack can't find the announcement channel {channel}. Set "
+    "SLACK_ANNOUNCE_CHANNEL to the channel's id (or reinstall Stagepass and pick one), "
+    "then press Post it again.",
+    "not_in_channel": "Stagepass is not a member of the channel {channel}. Invite it there "
+    "(/invite @Stagepass), then press Post it again.",
+    "is_archived": "the channel {channel} is archived. Unarchive it or set another "
+    "channel, then press Post it again.",
+}
+
+
+def why_not_posted(error: str, channel: str | None) -> str:
+    """What went wrong with an announcement and what the host should do, in words."""
+    fix = _FIX.get(error, "Slack answered " + error + ". Press Post it again in a moment.")
+    return fix.format(channel=channel or "")
+
+
+def not_announced(space_id: int, error: str, channel: str | None) -> str:
+    return f"Space #{space_id} is set up but not announced: {why_not_posted(error, channel)}"
 
 _STATUS = {
     SpaceStatus.DRAFT: "Draft",
@@ -47,13 +78,17 @@ _STATUS = {
 }
 
 
+def repost_button(space_id: int) -> Button:
+    return Button("Post it again", command=f"{REPOST} {space_id}")
+
+
 def tip_value(space: Space, host: Identity) -> str:
     return json.dumps({"space": space.id, "host": host.user_id})
 
 
 def announcement(space: Space, host: Identity) -> dict[str, Any]:
     """`text` and `blocks` of a Space's announcement in its current state."""
-    left = "Sold out" if space.tickets_left <= 0 else f"{space.tickets_left} of {space.capacity}"
+    left = seats_left(space)
     status = _STATUS[space.status]
     if space.status == SpaceStatus.CANCELLED and space.cancel_reason:
         status += f" — {escape(space.cancel_reason)}"
@@ -71,9 +106,8 @@ def announcement(space: Space, host: Identity) -> dict[str, Any]:
         )
     )
     if space.status.is_open_for_sale:
-        elements = [reply_button(b, i) for i, b in enumerate(space_buttons(space))]
-        if elements:
-            elements[0]["style"] = "primary"
+        elements = [buy_button(space, f"{RUN}:0")]
+        elements += [reply_button(b, i) for i, b in enumerate(space_buttons(space)) if i]
         elements.append(button("Tip the host", TIP, value=tip_value(space, host)))
         blocks.append(actions(*elements, block_id=f"space:{space.id}"))
     blocks.append(
@@ -82,7 +116,8 @@ def announcement(space: Space, host: Identity) -> dict[str, Any]:
             "Stagepass · Listen in your browser"
         )
     )
-    text = f"{space.title} — {price(space)}, {left} tickets left ({status})"
+    status_word = _STATUS[space.status]
+    text = escape(f"{space.title} — {price(space)}, tickets left: {left} ({status_word})")
     return {"text": text, "blocks": blocks}
 
 
@@ -92,6 +127,44 @@ class Announcements:
         self.clients = clients
         self.coalescer = coalescer
         self._told: set[str] = set()  # workspaces whose missing channel was logged
+        # how each Space's first post went (None: posted; else Slack's error), kept for
+        # a command reply that asks after it; the latest 256
+        self._outcomes: OrderedDict[int, tuple[str | None, str | None]] = OrderedDict()
+        self._waiting: dict[int, asyncio.Event] = {}
+
+    async def outcome(self, space_id: int, within: float) -> tuple[str | None, str | None]:
+        """(error or None, channel) of the Space's first post, waiting up to `within`
+        seconds for it; (`PENDING`, None) if it has not been tried by then. A caller that
+        gets a failure tells the host itself (else the host is told by DM)."""
+        if space_id not in self._outcomes:
+            event = self._waiting.setdefault(space_id, asyncio.Event())
+            try:
+                await asyncio.wait_for(event.wait(), within)
+            except TimeoutError:
+                return PENDING, None
+            finally:
+                self._waiting.pop(space_id, None)
+        return self._outcomes.pop(space_id, (PENDING, None))
+
+    async def post_again(self, space_id: int) -> tuple[str | None, str | None]:
+        """Try the first post again ("Post it again"): (error or None, channel)."""
+        self._waiting.setdefault(space_id, asyncio.Event())
+        try:
+            await self.sync(space_id)
+        finally:
+            self._waiting.pop(space_id, None)
+        return self._outcomes.pop(space_id, (None, None))  # nothing new: it was posted
+
+    def _record(self, space_id: int, error: str | None, channel: str | None) -> bool:
+        """Keep a first post's outcome; True when a command reply is waiting for it."""
+        self._outcomes[space_id] = (error, channel)
+        while len(self._outcomes) > 256:
+            self._outcomes.popitem(last=False)
+        event = self._waiting.get(space_id)
+        if event is None:
+            return False
+        event.set()
+        return True
 
     async def sync(self, space_id: int) -> None:
         """Post the announcement, or bring the posted one up to date."""
@@ -129,10 +202,19 @@ class Announcements:
                 self._told.add(team)
                 log.warning("slack: Spaces are not announced: no channel (set "
                             "SLACK_ANNOUNCE_CHANNEL, or reinstall and pick one)", team=team)
+            await self._failed(client, space, host, _NO_CHANNEL, None)
             return
-        posted = await client.chat_postMessage(
-            channel=channel, unfurl_links=False, unfurl_media=False, **message
-        )
+        try:
+            posted = await client.chat_postMessage(
+                channel=channel, unfurl_links=False, unfurl_media=False, **message
+            )
+        except SlackApiError as exc:
+            error = str(exc.response.get("error") or exc.response.status_code)
+            log.warning("slack: announcement not posted", team=team, space=space_id,
+                        channel=channel, error=error)
+            await self._failed(client, space, host, error, channel)
+            return
+        self._record(space_id, None, channel)
         async with self.core.db.write() as session:
             session.add(
                 SlackAnnouncement(
@@ -145,25 +227,41 @@ class Announcements:
                 )
             )
 
+    async def _failed(
+        self, client: Any, space: Space, host: Identity, error: str, channel: str | None
+    ) -> None:
+        """The host learns why their Space is not announced: in the reply to their command
+        when it is waiting, else by DM, with a "Post it again" button either way."""
+        assert space.id is not None
+        if self._record(space.id, error, channel):
+            return
+        text = not_announced(space.id, error, channel)
+        opened = await client.conversations_open(users=host.user_id)
+        again = reply_button(repost_button(space.id), 0)
+        await client.chat_postMessage(
+            channel=opened["channel"]["id"],
+            text=escape(text),
+            blocks=[section(f":warning: {escape(text)}"), actions(again)],
+        )
+
     async def thank(self, event: TipReceived) -> None:
         """A public tip is thanked under the Space's announcement (else in the channel)."""
         team = team_of(event.community_id)
         if team is None or not event.public:
             return
+        text = tip_thanks(event, tipper=mention(event.tipper_key), host=mention(event.host_key),
+                          quote=escape)
+        await self.in_thread(team, event.space_id, text)
+
+    async def in_thread(self, team: str, space_id: int | None, text: str) -> None:
+        """Post `text` (mrkdwn, escaped by the caller) once, under the Space's
+        announcement, or in the announcement channel when it has none."""
         client = await self.clients.for_team(team)
         if client is None:
             return
-        row = await self._row(event.space_id) if event.space_id is not None else None
+        row = await self._row(space_id) if space_id is not None else None
         channel = row.channel_id if row else await self.clients.announce_channel(team)
         if channel is None:
             return
-        await client.chat_postMessage(
-            channel=channel,
-            thread_ts=row.ts if row else None,
-            text=tip_thanks(
-                event,
-                tipper=mention(event.tipper_key),
-                host=mention(event.host_key),
-                quote=escape,
-            ),
-        )
+        await client.chat_postMessage(channel=channel, thread_ts=row.ts if row else None,
+                                      text=text, unfurl_links=False)

@@ -5,8 +5,10 @@ answers on, the core-event subscribers, and the background job that owns its wor
     /slack/install         GET   start the OAuth install (many-workspace mode)
     /slack/oauth_redirect  GET   finish it: the bot token goes into the database
 
-Bolt checks every request's signature (401 when it is missing, wrong, or older than
-five minutes) before any listener runs.
+`/slack/events` checks the signature over the raw bytes first (401 when it is missing,
+wrong, or more than five minutes old: adapters/slack/signatures.py), then the body's
+shape (400 when a signed body is not one of Slack's payloads: adapters/slack/payloads.py);
+only then does Bolt see the request.
 """
 
 from __future__ import annotations
@@ -18,8 +20,12 @@ from typing import Any, cast
 
 import structlog
 from fastapi import APIRouter, Request, Response
-from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
-from slack_bolt.async_app import AsyncApp
+from fastapi.responses import PlainTextResponse
+from slack_bolt.adapter.starlette.async_handler import (
+    AsyncSlackRequestHandler,
+    to_starlette_response,
+)
+from slack_bolt.async_app import AsyncApp, AsyncBoltRequest
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
@@ -37,7 +43,9 @@ from adapters.slack.home import Home
 from adapters.slack.installations import InstallationStore, StateStore
 from adapters.slack.interactions import Interactions
 from adapters.slack.notifier import Notifier
+from adapters.slack.payloads import Malformed, read
 from adapters.slack.people import Directory
+from adapters.slack.signatures import Signatures, Unsigned
 from adapters.slack.tasks import Coalescer, Tasks
 from bot.commands.handlers import Dispatcher
 from bot.core import Core
@@ -79,12 +87,15 @@ class SlackAdapter:
             else None
         )
         self.clients = WebClients(config, self.store)
-        self.directory = Directory(config.moderator_group)
+        self.directory = Directory(
+            config.moderator_group,
+            roles=any(rule.strip().startswith("role:") for rule in core.settings.host_rules),
+        )
         self.home = Home(core, self.clients, coalescer)
         self.announcements = Announcements(core, self.clients, coalescer)
         self.bolt = self._bolt_app()
         self.interactions = Interactions(
-            core, dispatcher, self.directory, self.home, self.tasks,
+            core, dispatcher, self.directory, self.home, self.tasks, self.announcements,
             store=self.store, ack_budget=ack_budget,
         )
         self.interactions.register(self.bolt)
@@ -93,6 +104,7 @@ class SlackAdapter:
             core, self.clients, self.announcements, self.home, self.directory
         ).subscribe(core.bus)
         self.handler = AsyncSlackRequestHandler(self.bolt)
+        self.signatures = Signatures(config.signing_secret or "")
 
     def _bolt_app(self) -> AsyncApp:
         config = self.config
@@ -102,6 +114,7 @@ class SlackAdapter:
             return AsyncApp(
                 client=self.clients.client(config.bot_token),
                 signing_secret=signing_secret,
+                request_verification_enabled=False,  # `events` checks it first
                 process_before_response=True,
                 logger=logger,
                 name="stagepass",
@@ -111,6 +124,7 @@ class SlackAdapter:
         return AsyncApp(
             client=base,
             signing_secret=signing_secret,
+            request_verification_enabled=False,  # `events` checks it first
             process_before_response=True,
             logger=logger,
             name="stagepass",
@@ -145,6 +159,27 @@ class SlackAdapter:
     async def _on_error(self, error: Exception, body: dict[str, object]) -> None:
         log.error("slack listener failed", kind=body.get("type"), exc_info=error)
 
+    async def events(self, request: Request) -> Response:
+        """`POST /slack/events`: signature over the raw bytes, then the body's shape,
+        then Bolt."""
+        body = await request.body()
+        try:
+            self.signatures.check(request.headers, body)
+        except Unsigned as refused:
+            log.info("slack: unsigned request refused", reason=refused.reason)
+            return PlainTextResponse("Not signed by Slack.", status_code=401)
+        try:
+            read(body, request.headers.get("content-type"))
+        except Malformed as bad:
+            log.warning("slack: malformed signed request refused", reason=str(bad))
+            return PlainTextResponse(f"Malformed Slack request: {bad}.", status_code=400)
+        bolt_request = AsyncBoltRequest(
+            body=body.decode("utf-8"),
+            query=request.query_params,  # type: ignore[arg-type]  # Bolt reads it as a map
+            headers=request.headers,  # type: ignore[arg-type]
+        )
+        return to_starlette_response(await self.bolt.async_dispatch(bolt_request))
+
     def router(self) -> APIRouter:
         router = APIRouter(tags=["slack"], include_in_schema=False, max_body_size=MAX_BODY_BYTES)
         handler = self.handler
@@ -153,7 +188,7 @@ class SlackAdapter:
             return await handler.handle(request)
 
         if self.config.http_events:
-            router.add_api_route(EVENTS_PATH, handle, methods=["POST"])
+            router.add_api_route(EVENTS_PATH, self.events, methods=["POST"])
         if self.config.multi_workspace:
             router.add_api_route(INSTALL_PATH, handle, methods=["GET"])
             router.add_api_route(REDIRECT_PATH, handle, methods=["GET"])

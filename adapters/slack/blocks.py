@@ -27,9 +27,11 @@ def clip(text: str, limit: int) -> str:
 
 
 def date_token(when: datetime) -> str:
-    """A start time every viewer reads in their own zone (fallback: UTC)."""
-    fallback = format_when(when, _UTC)
-    return f"<!date^{int(when.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
+    """A time every viewer reads in their own zone, as Slack formats dates
+    (`<!date^UNIX^{date_short_pretty} {time}|fallback>`; the fallback, for clients that
+    cannot, is in UTC and says so)."""
+    fallback = escape(format_when(when, _UTC))
+    return f"<!date^{int(when.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
 
 
 def plain(text: str, limit: int = 3000) -> dict[str, Any]:

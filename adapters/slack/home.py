@@ -1,16 +1,15 @@
 """The App Home tab: upcoming Spaces here, your tickets with their join links, your
 reminders, and the Spaces you host with their sales and Start / End / Cancel buttons.
 
-Published when someone opens the tab and again whenever something they see changes.
-Who has the tab open is not something Slack tells us, so the people who opened it in
-the last day (in this process) are refreshed on every change in their workspace; a
-person's own changes (tickets, reminders, hosting) refresh theirs wherever they are.
+Published when someone opens the tab (`app_home_opened`) and when they do something
+their tab shows (buy a ticket, set a reminder, host), never for every viewer on every
+sale: Slack allows about 100 `views.publish` a minute per workspace, and a sold-out
+Space would spend that on tabs nobody is looking at. A tab is drawn fresh on each open.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import structlog
@@ -28,13 +27,13 @@ from adapters.slack.blocks import (
     section,
 )
 from adapters.slack.clients import WebClients
-from adapters.slack.messages import LINK, RUN
+from adapters.slack.messages import LINK, RUN, buy_button
 from adapters.slack.people import slack_user
 from adapters.slack.tasks import Coalescer
 from bot.core import Core
 from bot.models import Identity, Platform, Space, SpaceStatus, Ticket
 from bot.money import format_minor
-from bot.views import price, room_link, space_title
+from bot.views import price, room_link, seats_left, seats_taken, space_title
 
 log = structlog.get_logger(__name__)
 
@@ -53,53 +52,18 @@ def _when(space: Space) -> str:
 
 
 class Home:
-    def __init__(
-        self,
-        core: Core,
-        clients: WebClients,
-        coalescer: Coalescer,
-        *,
-        viewer_seconds: float = 86_400.0,
-        max_viewers: int = 500,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, core: Core, clients: WebClients, coalescer: Coalescer) -> None:
         self.core = core
         self.clients = clients
         self.coalescer = coalescer
-        self.viewer_seconds = viewer_seconds
-        self.max_viewers = max_viewers
-        self._now = monotonic
-        self._viewers: dict[str, dict[str, float]] = {}
-
-    # --- who to refresh --------------------------------------------------------------------
-
-    def seen(self, team_id: str, user_id: str) -> None:
-        """`user_id` opened the tab: keep it current for a while."""
-        viewers = self._viewers.setdefault(team_id, {})
-        viewers.pop(user_id, None)
-        viewers[user_id] = self._now()
-        while len(viewers) > self.max_viewers:
-            viewers.pop(next(iter(viewers)))
-
-    def forget(self, team_id: str) -> None:
-        self._viewers.pop(team_id, None)
-
-    def viewers(self, team_id: str) -> list[str]:
-        cutoff = self._now() - self.viewer_seconds
-        viewers = self._viewers.get(team_id, {})
-        for user in [u for u, at in viewers.items() if at < cutoff]:
-            del viewers[user]
-        return list(viewers)
 
     async def refresh(self, team_id: str, user_id: str) -> None:
         await self.coalescer.run(("home", team_id, user_id),
                                  lambda: self._publish(team_id, user_id))
 
-    async def refresh_people(self, team_id: str | None, keys: Iterable[str]) -> None:
-        """Refresh the tab of everyone named by `keys` and of `team_id`'s recent viewers."""
+    async def refresh_people(self, keys: Iterable[str]) -> None:
+        """Refresh the tab of everyone named by `keys` (identity keys; Slack people only)."""
         people = {found for key in keys if (found := slack_user(key)) is not None}
-        if team_id is not None:
-            people |= {(team_id, user) for user in self.viewers(team_id)}
         for team, user in sorted(people):
             await self.refresh(team, user)
 
@@ -148,7 +112,7 @@ class Home:
         if not spaces:
             return [*blocks, context("Nothing planned yet. Host one with the button above.")]
         for space in spaces[:_SHOWN]:
-            notes = [escape(price(space)), f"{space.tickets_left} of {space.capacity} left"]
+            notes = [escape(price(space)), f"Tickets left: {seats_left(space)}"]
             if space.id in held:
                 notes.append(":admission_tickets: you have a ticket")
             if space.id in reminded:
@@ -159,9 +123,7 @@ class Home:
             elements = []
             if me is None or space.host_id != me.id:
                 if space.id not in held:
-                    label = "Get ticket" if space.is_free else f"Buy ticket ({price(space)})"
-                    elements.append(button(label, f"{RUN}:buy:{space.id}", style="primary",
-                                           value=f"/ticket buy {space.id}"))
+                    elements.append(buy_button(space, f"{RUN}:buy:{space.id}"))
                 if space.id not in reminded and space.status == SpaceStatus.SCHEDULED:
                     elements.append(button("Remind me", f"{RUN}:remind:{space.id}",
                                            value=f"/remind on {space.id}"))
@@ -176,14 +138,20 @@ class Home:
             return [*blocks, context("No tickets yet.")]
         for ticket in tickets[:_SHOWN]:
             space = await core.spaces.get(ticket.space_id)
+            holder = await core.identities.get(ticket.holder_id)
+            seat = await core.stage.seat(space, holder)  # the core's seat rule
             accessory = None
-            if space.status in (SpaceStatus.SCHEDULED, SpaceStatus.LIVE):
+            note = ""
+            if seat.removed:
+                note = " · removed from the stage by a moderator (until /stage allow)"
+            elif space.status in (SpaceStatus.SCHEDULED, SpaceStatus.LIVE):
                 url = room_link(core.settings.resolved_public_url, ticket.space_id,
                                 core.tickets.token_for(ticket, space))
                 accessory = button("Join", f"{LINK}:join:{ticket.id}", url=url)
             blocks.append(
                 section(
-                    f"*{escape(space_title(space))}* — {_when(space)}\nTicket `{ticket.id}`",
+                    f"*{escape(space_title(space))}* — {_when(space)}\n"
+                    f"Ticket `{ticket.id}`{note}",
                     accessory=accessory,
                 )
             )
@@ -205,7 +173,7 @@ class Home:
         core = self.core
         blocks: list[Block] = [section("*Spaces you host*")]
         for space in spaces[:_SHOWN]:
-            sales = f"{space.sold} of {space.capacity} tickets taken"
+            sales = f"Seats: {seats_taken(space)}"
             if not space.is_free:
                 gross = format_minor(space.sold * space.price_minor, space.currency)
                 sales += f" · {escape(price(space))} each · up to {gross}"

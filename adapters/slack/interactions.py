@@ -14,10 +14,9 @@ Slack message. Every listener acknowledges at once or within `ack_budget` second
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -30,11 +29,26 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.slack import modals
-from adapters.slack.announcements import TIP
+from adapters.slack.announcements import (
+    PENDING,
+    REPOST,
+    TIP,
+    Announcements,
+    not_announced,
+    repost_button,
+)
 from adapters.slack.home import HOST_A_SPACE, Home
 from adapters.slack.installations import InstallationStore
-from adapters.slack.messages import COMMANDS, LINK, RUN, command_line, reply_message, response_type
-from adapters.slack.people import Directory
+from adapters.slack.messages import (
+    COMMANDS,
+    LINK,
+    RUN,
+    command_line,
+    mentioned,
+    reply_message,
+    response_type,
+)
+from adapters.slack.people import Directory, reader_zone
 from adapters.slack.tasks import Tasks
 from bot.actors import Actor
 from bot.commands import types as t
@@ -43,6 +57,7 @@ from bot.core import Core
 from bot.errors import InvalidInput
 from bot.models import Platform
 from bot.replies import Reply
+from bot.services.identities import first_zone
 
 log = structlog.get_logger(__name__)
 
@@ -52,6 +67,7 @@ APOLOGY = (
     "Something went wrong on our side and it was logged. Please try again."
 )
 _BARE_CREATE = re.compile(r"^/space\s+create\s*$", re.I)
+_ANNOUNCED = re.compile(r"^Space #(\d+) is announced\.")
 
 Build = Callable[[Actor, modals.Meta, modals.FormValues], Awaitable[t.Command]]
 Form = Callable[[modals.Meta, modals.FormValues, str | None], dict[str, Any]]
@@ -107,10 +123,12 @@ class Interactions:
         directory: Directory,
         home: Home,
         tasks: Tasks,
+        announcements: Announcements,
         *,
         store: InstallationStore | None,
         ack_budget: float = 2.0,
         open_budget: float = 1.0,
+        announce_wait: float = 1.0,
     ) -> None:
         self.core = core
         self.dispatcher = dispatcher
@@ -120,6 +138,8 @@ class Interactions:
         self.store = store
         self.ack_budget = ack_budget
         self.open_budget = open_budget
+        self.announcements = announcements
+        self.announce_wait = announce_wait
         self.currency = core.settings.default_currency
         self._create = _Submission(
             "create-space",
@@ -158,18 +178,57 @@ class Interactions:
     # --- the core, from Slack ----------------------------------------------------------------
 
     async def actor(self, client: AsyncWebClient, person: Who) -> Actor:
+        """Slack does not say when someone joined a workspace; `member_days:` counts from
+        the day Stagepass first saw them there (today, for someone new)."""
+        known = await self.core.identities.by_key(person.key)
         return await self.directory.actor(
             client, person.team_id, person.user_id,
             name_hint=person.name_hint, team_name=person.team_name,
+            member_since=known.created_at if known is not None else self.core.clock.now(),
         )
 
     async def run_line(self, client: AsyncWebClient, person: Who, line: str) -> Reply:
         """One command line as `person`; every outcome is a reply."""
         try:
-            return await self.dispatcher.handle(await self.actor(client, person), line)
+            if line.startswith(REPOST + " "):
+                return await self._post_again(line)
+            reply = await self.dispatcher.handle(await self.actor(client, person), line)
+            return await self._announced(reply)
         except Exception:
             log.exception("slack command failed", line=line[:200], user=person.key)
             return Reply(APOLOGY, error=True)
+
+    async def _announced(self, reply: Reply) -> Reply:
+        """The core says a new Space "is announced" as it creates it; here that is only
+        said once the post is in the channel. Otherwise the reply says what is wrong and
+        how to fix it, with a "Post it again" button, or that the post is on its way."""
+        match = _ANNOUNCED.match(reply.text)
+        if match is None:
+            return reply
+        space_id = int(match[1])
+        error, channel = await self.announcements.outcome(space_id, self.announce_wait)
+        rest = reply.text[match.end():]
+        if error is None:
+            return reply
+        if error == PENDING:
+            return replace(reply, text=f"Space #{space_id} is set up; its announcement is on "
+                                       "its way to the channel." + rest)
+        return replace(
+            reply,
+            text=":warning: " + not_announced(space_id, error, channel) + rest,
+            buttons=(repost_button(space_id), *reply.buttons),
+        )
+
+    async def _post_again(self, line: str) -> Reply:
+        word = line.split()[1] if len(line.split()) > 1 else ""
+        if not word.isdigit() or len(word) > 18:
+            return Reply("That button lost track of its Space.", error=True)
+        space_id = int(word)
+        error, channel = await self.announcements.post_again(space_id)
+        if error is None:
+            return Reply(f"Space #{space_id} is announced.")
+        return Reply(":warning: " + not_announced(space_id, error, channel),
+                     buttons=(repost_button(space_id),))
 
     async def _within_budget(self, task: asyncio.Task[T]) -> T | None:
         """The task's result if it is ready within the ack budget, else None (the task
@@ -203,15 +262,26 @@ class Interactions:
         work = self.tasks.spawn(self.run_line(client, person, line), name=command["command"])
         reply = await self._within_budget(work)
         if reply is not None:
-            await ack(response_type=response_type(reply), **reply_message(reply))
+            await ack(response_type=response_type(reply),
+                      **reply_message(reply, mentioned(line), await self._tz(person)))
             return
         await ack()
-        self.tasks.spawn(self._respond_late(work, respond), name="late-reply")
+        self.tasks.spawn(self._respond_late(work, respond, person, mentioned(line)),
+                         name="late-reply")
 
-    async def _respond_late(self, work: asyncio.Task[Reply], respond: AsyncRespond) -> None:
+    async def _respond_late(
+        self,
+        work: asyncio.Task[Reply],
+        respond: AsyncRespond,
+        person: Who,
+        people: frozenset[str],
+    ) -> None:
         reply = await work
         await respond(response_type=response_type(reply), replace_original=False,
-                      **reply_message(reply))
+                      **reply_message(reply, people, await self._tz(person)))
+
+    async def _tz(self, person: Who) -> ZoneInfo:
+        return await reader_zone(self.core.identities, person.key)
 
     async def _open_create(
         self,
@@ -223,10 +293,8 @@ class Interactions:
     ) -> None:
         # The trigger expires 3 s after the click: a slow zone lookup must not spend it.
         try:
-            identity = await asyncio.wait_for(
-                self.core.identities.by_key(person.key), self.open_budget
-            )
-            zone: str | None = identity.tz if identity is not None else "UTC"
+            zone: str | None = await asyncio.wait_for(self._zone(client, person),
+                                                      self.open_budget)
         except TimeoutError:
             zone = None
         meta = modals.Meta(tz=zone, channel=meta.channel, response_url=meta.response_url)
@@ -237,6 +305,14 @@ class Interactions:
                 text="Slack gave me only 3 seconds to open the form and they ran out. Please "
                 'try again, or type it: /space create title:"…" starts:"fri 18:00" tickets:50',
             )
+
+    async def _zone(self, client: AsyncWebClient, person: Who) -> str:
+        """The zone a form reads times in: the person's Stagepass zone, or for someone
+        new, the one their identity will start with (Slack's, from users.info)."""
+        known = await self.core.identities.by_key(person.key)
+        if known is not None:
+            return known.tz
+        return first_zone((await self.actor(client, person)).tz)
 
     async def _open(self, client: AsyncWebClient, trigger_id: str, view: dict[str, Any]) -> bool:
         try:
@@ -266,14 +342,19 @@ class Interactions:
         self, client: AsyncWebClient, person: Who, line: str, response_url: str | None
     ) -> None:
         reply = await self.run_line(client, person, line)
-        await self.deliver(client, person, reply, response_url)
+        await self.deliver(client, person, reply, response_url, mentioned(line))
 
     async def deliver(
-        self, client: AsyncWebClient, person: Who, reply: Reply, response_url: str | None
+        self,
+        client: AsyncWebClient,
+        person: Who,
+        reply: Reply,
+        response_url: str | None,
+        people: frozenset[str] = frozenset(),
     ) -> None:
         """A reply where the person acted: in the conversation (through its
         `response_url`), or, from the App Home or a modal opened there, by DM."""
-        message = reply_message(reply)
+        message = reply_message(reply, people, await self._tz(person))
         if response_url:
             await AsyncWebhookClient(response_url).send_dict(
                 {"response_type": response_type(reply), "replace_original": False, **message}
@@ -289,10 +370,10 @@ class Interactions:
         self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
     ) -> None:
         await ack()
-        data = json.loads(action.get("value") or "{}")
+        tip = modals.Meta.load(action.get("value"), space_id="space")  # announcements.tip_value
         meta = modals.Meta(
-            space_id=data.get("space"),
-            host=data.get("host"),
+            space_id=tip.space_id,
+            host=tip.host,
             channel=(body.get("channel") or {}).get("id"),
             response_url=body.get("response_url"),
         )
@@ -383,7 +464,7 @@ class Interactions:
         except Exception:
             log.exception("slack modal failed", modal=kind.name, user=person.key)
             return Reply(APOLOGY, error=True)
-        return await self.dispatcher.execute(actor, command)
+        return await self._announced(await self.dispatcher.execute(actor, command))
 
     async def _finish_late(
         self,
@@ -413,7 +494,6 @@ class Interactions:
         await ack()
         if event.get("tab") != "home" or not context.team_id:
             return
-        self.home.seen(context.team_id, event["user"])
         self.tasks.spawn(self.home.refresh(context.team_id, event["user"]), name="home")
 
     async def on_app_uninstalled(self, ack: AsyncAck, context: AsyncBoltContext) -> None:
@@ -433,7 +513,6 @@ class Interactions:
         log.info("slack: removed from a workspace", team=team_id, enterprise=enterprise_id)
         if team_id:
             self.directory.forget(team_id)
-            self.home.forget(team_id)
         if self.store is not None:
             await self.store.async_delete_all(enterprise_id=enterprise_id, team_id=team_id)
         else:

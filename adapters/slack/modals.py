@@ -9,6 +9,7 @@ to the input block the error is shown under.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time
@@ -22,6 +23,8 @@ from bot.errors import InvalidInput
 from bot.money import CURRENCIES, parse_amount
 from bot.money import currency as lookup_currency
 from bot.services.spaces import SpaceDraft
+
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 
 CREATE = "space_create"  # callback_id of the create modal
 TIP = "space_tip"  # callback_id of the tip modal
@@ -62,12 +65,25 @@ class Meta:
         return json.dumps({k: v for k, v in asdict(self).items() if v is not None})
 
     @classmethod
-    def load(cls, text: str | None) -> Meta:
+    def load(cls, text: object, **renamed: str) -> Meta:
+        """What `dump` wrote (or a button value with some fields `renamed`); a field that
+        is missing or of the wrong type is left out, never an error."""
         try:
-            data = json.loads(text or "{}")
-        except ValueError:
+            data = json.loads(text) if isinstance(text, str) and text else {}
+        except (ValueError, RecursionError):
             return cls()
-        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        if not isinstance(data, dict):
+            return cls()
+        known: dict[str, Any] = {}
+        for name in cls.__dataclass_fields__:
+            value = data.get(renamed.get(name, name))
+            if name == "space_id":
+                if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                    known[name] = value
+            elif isinstance(value, str):
+                known[name] = value
+        if "host" in known and not _USER_ID.fullmatch(known["host"]):
+            del known["host"]  # only ever a Slack user id: it is shown as a mention
         return cls(**known)
 
 
@@ -168,7 +184,7 @@ def create_view(
     notice: str | None = None,
 ) -> Block:
     v = values or {}
-    where = f"In {meta.tz}" if meta.tz else "In your Stagepass time zone"
+    where = f"In your time zone, {meta.tz}" if meta.tz else "In your Stagepass time zone"
     time_element: Block = {"type": "timepicker"}
     if meta.tz:
         time_element["timezone"] = meta.tz

@@ -18,7 +18,7 @@ from adapters.slack.blocks import escape
 from adapters.slack.clients import WebClients
 from adapters.slack.home import Home
 from adapters.slack.messages import dm_message
-from adapters.slack.people import Directory, mention, slack_user, team_of
+from adapters.slack.people import Directory, mention, reader_zone, slack_user, team_of
 from bot.core import Core
 from bot.events import (
     CohostChanged,
@@ -34,12 +34,14 @@ from bot.events import (
     SpaceEvent,
     SpaceStarted,
     SpaceUpdated,
+    StageChanged,
     TicketClosed,
     TicketIssued,
     TipReceived,
 )
 from bot.models import Platform
 from bot.notices import dispute_alert
+from bot.views import space_title
 
 log = structlog.get_logger(__name__)
 
@@ -83,6 +85,8 @@ class Notifier:
         bus.subscribe(CohostChanged, self.on_space_changed)
         bus.subscribe(ReminderSet, self.on_space_changed)
         bus.subscribe(TipReceived, self.announcements.thank)
+        bus.subscribe(SpaceStarted, self.on_started)
+        bus.subscribe(StageChanged, self.on_stage_changed)
         bus.subscribe(PaymentDisputed, self.on_payment_disputed)
 
     async def on_direct_message(self, message: DirectMessage) -> None:
@@ -99,7 +103,8 @@ class Notifier:
             await outbox.refused(message.id, "not installed in the workspace")
             return
         try:
-            await self._dm(client, user, dm_message(message))
+            zone = await reader_zone(self.core.identities, message.identity_key)
+            await self._dm(client, user, dm_message(message, zone))
         except SlackApiError as exc:
             error = str(exc.response.get("error") or exc.response.status_code)
             log.warning("slack: direct message failed", team=team, user=user, error=error,
@@ -149,19 +154,41 @@ class Notifier:
                 log.warning("slack: could not DM a moderator", team=team, user=user,
                             error=str(exc))
 
+    # --- public events: said once, under the announcement --------------------------------
+
+    async def on_started(self, event: SpaceStarted) -> None:
+        team = team_of(event.community_id)
+        if team is not None:
+            space = await self.core.spaces.get(event.space_id)
+            await self.announcements.in_thread(
+                team, event.space_id,
+                f":red_circle: *{escape(space_title(space))}* is live now. Ticket holders: "
+                "your join link is in your DMs from Stagepass.",
+            )
+
+    async def on_stage_changed(self, event: StageChanged) -> None:
+        team = team_of(event.community_id)
+        if team is None or event.change != "promoted":
+            return
+        space = await self.core.spaces.get(event.space_id)
+        await self.announcements.in_thread(
+            team, event.space_id,
+            f"{mention(event.identity_key)} is now a speaker in {escape(space_title(space))}.",
+        )
+
     async def on_space_changed(self, event: SpaceEvent) -> None:
         team = team_of(event.community_id)
         if team is None:
             return
-        community_wide = isinstance(event, _ANNOUNCED_STATE)
-        if community_wide:
+        if isinstance(event, _ANNOUNCED_STATE):
             await self.announcements.sync(event.space_id)
-        # what everyone's tab lists (Spaces, tickets left) changed: refresh its viewers too
-        await self.home.refresh_people(team if community_wide else None,
-                                       await self._concerned(event))
+        await self.home.refresh_people(self._concerned(event))
 
-    async def _concerned(self, event: SpaceEvent) -> list[str]:
-        """Identity keys whose own App Home lists something this event changed."""
+    @staticmethod
+    def _concerned(event: SpaceEvent) -> list[str]:
+        """Identity keys of the people who did this, or whose own lists it changed (a
+        ticket bought for them, a co-host added): their App Home is refreshed. Everyone
+        else sees it the next time they open the tab."""
         keys = [key for key in (event.actor_key,) if key]
         match event:
             case TicketIssued() | TicketClosed():
@@ -170,7 +197,4 @@ class Notifier:
                 keys.append(event.buyer_key)
             case ReminderSet() | CohostChanged():
                 keys.append(event.identity_key)
-        space = await self.core.spaces.get(event.space_id)
-        host = await self.core.identities.get(space.host_id)
-        keys.append(host.key)
         return keys

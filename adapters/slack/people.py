@@ -13,7 +13,9 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -21,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.actors import Actor
 from bot.models import Platform
+from bot.services.identities import IdentityService
 
 log = structlog.get_logger(__name__)
 
@@ -35,6 +38,19 @@ class Profile:
     is_admin: bool  # admin, owner or primary owner of the workspace
     tz: str | None = None
     email: str | None = None
+    is_guest: bool = False  # a single- or multi-channel guest (is_restricted)
+
+
+def _zone(user: dict[str, Any]) -> str | None:
+    """The user's zone: `tz`, else a fixed zone for a whole-hour `tz_offset` (seconds east
+    of UTC; `Etc/GMT+5` is five hours *behind*), else None."""
+    tz, offset = user.get("tz"), user.get("tz_offset")
+    if isinstance(tz, str) and tz:
+        return tz
+    if isinstance(offset, int) and not isinstance(offset, bool) and offset % 3600 == 0:
+        hours = offset // 3600
+        return f"Etc/GMT{-hours:+d}" if hours else "UTC"
+    return None
 
 
 def profile_from(user: dict[str, Any]) -> Profile:
@@ -50,8 +66,9 @@ def profile_from(user: dict[str, Any]) -> Profile:
         user_id=user["id"],
         name=str(name),
         is_admin=bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner")),
-        tz=user.get("tz"),
+        tz=_zone(user),
         email=details.get("email"),
+        is_guest=bool(user.get("is_restricted") or user.get("is_ultra_restricted")),
     )
 
 
@@ -63,8 +80,11 @@ class Directory:
         ttl: float = 300.0,
         group_ttl: float = 60.0,
         monotonic: Callable[[], float] = time.monotonic,
+        roles: bool = False,
     ) -> None:
         self.moderator_group = (moderator_group or "").lstrip("@") or None
+        self.roles = roles  # whether a host rule asks for roles (user groups): else not read
+        self._memberships: dict[str, tuple[float, dict[str, frozenset[str]]]] = {}
         self.ttl = ttl
         self.group_ttl = group_ttl
         self._now = monotonic
@@ -77,6 +97,28 @@ class Directory:
         self._profiles = {k: v for k, v in self._profiles.items() if k[0] != team_id}
         self._groups.pop(team_id, None)
         self._admins.pop(team_id, None)
+        self._memberships.pop(team_id, None)
+
+    async def roles_of(self, client: AsyncWebClient, team_id: str, user_id: str) -> frozenset[str]:
+        """The user groups `user_id` is in, each by id and by handle (`S0MODS`, `stage-mods`),
+        which is what a `role:` host rule names in Slack. One `usergroups.list` per
+        workspace and `group_ttl`."""
+        cached = self._memberships.get(team_id)
+        if cached is None or self._now() >= cached[0]:
+            groups: dict[str, frozenset[str]] = {}
+            ttl = self.group_ttl
+            try:
+                response = await client.usergroups_list(include_users=True)
+                for group in response.get("usergroups") or ():
+                    names = frozenset(str(n) for n in (group.get("id"), group.get("handle")) if n)
+                    for member in group.get("users") or ():
+                        groups[str(member)] = groups.get(str(member), frozenset()) | names
+            except (SlackApiError, SlackClientError) as exc:
+                log.warning("slack usergroups.list failed", team=team_id, error=str(exc))
+                ttl = _RETRY_SECONDS
+            cached = (self._now() + ttl, groups)
+            self._memberships[team_id] = cached
+        return cached[1].get(user_id, frozenset())
 
     async def profile(self, client: AsyncWebClient, team_id: str, user_id: str) -> Profile | None:
         key = (team_id, user_id)
@@ -164,20 +206,27 @@ class Directory:
         *,
         name_hint: str = "",
         team_name: str = "",
+        member_since: datetime | None = None,
     ) -> Actor:
-        """The core's `Actor` for a Slack user, with their moderator rights."""
+        """The core's `Actor` for a Slack user: moderator rights, zone, guest or member,
+        and (when a host rule names roles) their user groups."""
         profile = await self.profile(client, team_id, user_id)
         moderator = bool(profile and profile.is_admin)
         if not moderator and self.moderator_group is not None:
             moderator = user_id in await self.group_members(client, team_id)
+        roles = await self.roles_of(client, team_id, user_id) if self.roles else frozenset()
         return Actor(
             Platform.SLACK,
             team_id,
             user_id,
             display_name=(profile.name if profile else "") or name_hint or user_id,
             is_moderator=moderator,
+            roles=roles,
+            member_since=member_since,
             email=profile.email if profile else None,
             community_name=team_name,
+            tz=profile.tz if profile else None,
+            is_guest=bool(profile and profile.is_guest),
         )
 
 
@@ -197,3 +246,9 @@ def slack_user(identity_key: str) -> tuple[str, str] | None:
     community, _, user = identity_key.rpartition(":")
     team = team_of(community)
     return (team, user) if team and user else None
+
+
+async def reader_zone(identities: IdentityService, identity_key: str) -> ZoneInfo:
+    """The zone the core wrote someone's reply or DM in: theirs, or UTC if never seen."""
+    identity = await identities.by_key(identity_key)
+    return ZoneInfo(identity.tz) if identity is not None else ZoneInfo("UTC")

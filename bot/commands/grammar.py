@@ -59,11 +59,16 @@ USAGES: tuple[Usage, ...] = (
     ),
     Usage(
         "space cancel",
-        '/space cancel SPACE [reason:"…"]',
-        "Cancel a Space; every ticket is refunded.",
-        ("reason",),
+        '/space cancel SPACE [reason:"…"] [confirm:yes]',
+        "Cancel a Space; every ticket is refunded (a live one: add confirm:yes).",
+        ("reason", "confirm"),
     ),
-    Usage("space start", "/space start SPACE", "Go live now."),
+    Usage(
+        "space start",
+        "/space start SPACE [confirm:yes]",
+        "Go live now (more than 15 minutes early: add confirm:yes).",
+        ("confirm",),
+    ),
     Usage("space end", "/space end SPACE", "End a live Space."),
     Usage("space cohost", "/space cohost add|remove SPACE @user", "Manage co-hosts (at most 2)."),
     Usage("ticket buy", "/ticket buy SPACE [quantity:1]", "Get a ticket.", ("quantity",)),
@@ -93,6 +98,12 @@ USAGES: tuple[Usage, ...] = (
         "stage remove",
         "/stage remove @user [space:SPACE]",
         "Remove someone from the room.",
+        ("space",),
+    ),
+    Usage(
+        "stage allow",
+        "/stage allow @user [space:SPACE]",
+        "Let someone removed from the stage back in.",
         ("space",),
     ),
     Usage("stage queue", "/stage queue [space:SPACE]", "Speakers and raised hands.", ("space",)),
@@ -197,8 +208,10 @@ class _Reader:
 
 
 def _space_values(
-    r: _Reader, tz: ZoneInfo, now: datetime, default_currency: str
+    r: _Reader, tz: ZoneInfo, now: datetime, default_currency: str, *, edit: bool = False
 ) -> dict[str, object]:
+    """The Space fields given as options. For an edit the price stays as typed: the
+    service reads it in the Space's own currency unless currency: is given too."""
     values: dict[str, object] = {}
     if (title := r.option("title")) is not None:
         values["title"] = title
@@ -207,7 +220,9 @@ def _space_values(
     code = r.option("currency")
     if code is not None:
         values["currency"] = lookup_currency(code).code
-    if (price := r.option("price")) is not None:
+    if (price := r.option("price")) is not None and edit:
+        values["price"] = price
+    elif price is not None:
         values["price_minor"] = parse_amount(price, str(values.get("currency", default_currency)))
         values.setdefault("currency", lookup_currency(default_currency).code)
     if (tickets := r.integer("tickets", minimum=0)) is not None:
@@ -244,7 +259,7 @@ def _edit(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
     space = r.space(0)
     assert space is not None
     r.max_positional(1)
-    values = _space_values(r, tz, now, cur)
+    values = _space_values(r, tz, now, cur, edit=True)
     if (bridge := r.option("bridge")) is not None:
         values["voice_bridge"] = bridge_mode(bridge)
     if not values:
@@ -268,7 +283,16 @@ def _cancel(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
     space = r.space(0)
     assert space is not None
     r.max_positional(1)
-    return t.CancelSpace(space, (r.option("reason") or "").strip()[:500])
+    return t.CancelSpace(
+        space, (r.option("reason") or "").strip()[:500], confirm=bool(r.flag("confirm"))
+    )
+
+
+def _start(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
+    space = r.space(0)
+    assert space is not None
+    r.max_positional(1)
+    return t.StartSpace(space, confirm=bool(r.flag("confirm")))
 
 
 def _cohost(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
@@ -380,7 +404,7 @@ _PARSERS: dict[str, _Parser] = {
     "space info": _space_only(t.ShowSpace),
     "space edit": _edit,
     "space cancel": _cancel,
-    "space start": _space_only(t.StartSpace),
+    "space start": _start,
     "space end": _space_only(t.EndSpace),
     "space cohost": _cohost,
     "ticket buy": _buy,
@@ -390,7 +414,17 @@ _PARSERS: dict[str, _Parser] = {
     "remind": _remind,
     **{
         f"stage {v}": _stage(v)
-        for v in ("request", "hand", "promote", "demote", "mute", "unmute", "remove", "queue")
+        for v in (
+            "request",
+            "hand",
+            "promote",
+            "demote",
+            "mute",
+            "unmute",
+            "remove",
+            "allow",
+            "queue",
+        )
     },
     **{f"slot {v}": _slot(v) for v in ("add", "list", "remove")},
     **{f"payouts {v}": _payouts(v) for v in ("connect", "status")},

@@ -25,6 +25,7 @@ from bot.notices import CancelProgress
 from bot.replies import Button, Reply
 from bot.views import (
     TEST_MODE,
+    change_lines,
     room_link,
     space_buttons,
     space_lines,
@@ -155,11 +156,16 @@ class Dispatcher:
         return await self._space_reply(actor, cmd.space_id)
 
     async def edit_space(self, actor: Actor, cmd: t.EditSpace) -> Reply:
-        space = await self.core.spaces.edit(actor, cmd.space_id, cmd.changes)
-        prefix = "Updated."
+        edit = await self.core.spaces.edit(actor, cmd.space_id, cmd.changes)
+        if not edit.changes:
+            return await self._space_reply(
+                actor, cmd.space_id, prefix="Nothing changed: those are the current values."
+            )
+        lines = change_lines(edit.space, edit.changes, await self.tz_of(actor))
+        prefix = "Updated:\n" + "\n".join(lines)
         if cmd.changes.voice_bridge is not None:
-            mode = self.core.spaces.bridge_mode(space)
-            prefix += f" Discord voice bridge: {_BRIDGE_TEXT[mode]}."
+            mode = self.core.spaces.bridge_mode(edit.space)
+            prefix += f"\nDiscord voice bridge: {_BRIDGE_TEXT[mode]}."
         return await self._space_reply(actor, cmd.space_id, prefix=prefix)
 
     async def cancel_space(self, actor: Actor, cmd: t.CancelSpace) -> Reply:
@@ -167,21 +173,27 @@ class Dispatcher:
         space = await core.spaces.get_in(cmd.space_id, actor.community_id)
         host = await core.identities.get(space.host_id)
         done, failed = await core.tickets.cancel_space(
-            actor, cmd.space_id, cmd.reason, progress=CancelProgress(core, host.key, space)
+            actor,
+            cmd.space_id,
+            cmd.reason,
+            progress=CancelProgress(core, host.key, space),
+            confirm_live=cmd.confirm,
         )
-        text = f"Space #{cmd.space_id} is cancelled. {done} ticket(s) refunded or voided."
+        ended = " It was live and has ended." if space.status == SpaceStatus.LIVE else ""
+        text = (
+            f"Space #{cmd.space_id} is cancelled.{ended} "
+            f"{done} ticket(s) refunded or voided. Every holder is told by DM."
+        )
         if failed:
             text += f" {failed} refund(s) failed and will be retried automatically."
         return Reply(text, ephemeral=False)
 
     async def start_space(self, actor: Actor, cmd: t.StartSpace) -> Reply:
-        space = await self.core.spaces.start(actor, cmd.space_id)
-        me = await self.core.identities.ensure(actor)
-        role = "host" if me.id == space.host_id else "cohost"
+        space = await self.core.spaces.start(actor, cmd.space_id, confirm=cmd.confirm)
         link = room_link(
             self.core.settings.resolved_public_url,
             cmd.space_id,
-            self.core.tickets.staff_token(space, me, role),
+            await self.core.tickets.staff_pass(actor, space),
         )
         return Reply(
             f"Space #{cmd.space_id} is live.",
@@ -229,8 +241,9 @@ class Dispatcher:
         lines, buttons = [], []
         for ticket in tickets:
             space = await core.spaces.get(ticket.space_id)
-            lines.append(f"{ticket_line(ticket)} — {space_title(space)}")
-            if space.status in (SpaceStatus.SCHEDULED, SpaceStatus.LIVE):
+            seat = await core.stage.seat(space, me)
+            lines.append(f"{ticket_line(ticket, seat)} — {space_title(space)}")
+            if seat.may_listen and space.status in (SpaceStatus.SCHEDULED, SpaceStatus.LIVE):
                 url = room_link(
                     core.settings.resolved_public_url,
                     ticket.space_id,
@@ -267,7 +280,7 @@ class Dispatcher:
                 state = await stage.queue(actor, space_id)
                 speakers = (
                     ", ".join(
-                        s.identity.display_name + (" (muted)" if s.muted else "")
+                        s.identity.display_name + (" (muted)" if s.seat.muted else "")
                         for s in state.speakers
                     )
                     or "none"
@@ -281,6 +294,7 @@ class Dispatcher:
             "promote": (stage.promote, "{} is now a speaker."),
             "demote": (stage.demote, "{} is a listener again."),
             "remove": (stage.remove, "{} was removed from the Space."),
+            "allow": (stage.allow, "{} may join the Space's stage again."),
         }
         if cmd.verb in actions:
             run, words = actions[cmd.verb]

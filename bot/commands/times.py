@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -66,6 +67,36 @@ def format_when(when: datetime, tz: ZoneInfo) -> str:
     """`Fri 3 May 2030, 18:00 CEST` in the viewer's zone."""
     local = when.astimezone(tz)
     return f"{local:%a} {local.day} {local:%b %Y, %H:%M} {local.tzname()}"
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+#: what `format_when` writes; a candidate only until it formats back to the same words
+_WRITTEN = re.compile(
+    r"\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (\d{1,2}) (" + "|".join(_MONTHS) + r") (\d{4}), "
+    r"(\d{2}):(\d{2}) (?:[A-Za-z]+|[+-]\d{2,4})\b"
+)
+
+
+def mark_times(text: str, tz: ZoneInfo, mark: Callable[[datetime], str]) -> str:
+    """Replace each time `format_when(..., tz)` wrote in `text` with `mark(when)` (an
+    aware UTC datetime), for platforms whose own markup shows each reader's zone (Discord's
+    `<t:…>`). Times written in another zone, or any look-alike, are left as they are."""
+
+    def one(found: re.Match[str]) -> str:
+        day, month, year, hour, minute = found.groups()
+        for fold in (0, 1):  # the repeated hour when clocks go back
+            try:
+                local = datetime(
+                    int(year), _MONTHS.index(month) + 1, int(day), int(hour), int(minute),
+                    tzinfo=tz, fold=fold,
+                )  # fmt: skip
+            except ValueError:
+                return found.group(0)  # no such day or hour: not a time we wrote
+            if format_when(local, tz) == found.group(0):
+                return mark(local.astimezone(UTC))
+        return found.group(0)
+
+    return _WRITTEN.sub(one, text)
 
 
 def format_delta(delta: timedelta) -> str:

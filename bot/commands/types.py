@@ -33,11 +33,13 @@ class EditSpace:
 class CancelSpace:
     space_id: int
     reason: str = ""
+    confirm: bool = False  # needed to cancel a live Space (it ends; every ticket refunded)
 
 
 @dataclass(frozen=True, slots=True)
 class StartSpace:
     space_id: int
+    confirm: bool = False  # needed to start long before the announced time
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +88,7 @@ class SetReminder:
 
 @dataclass(frozen=True, slots=True)
 class StageCommand:
-    """`/stage request|hand|promote|demote|mute|unmute|remove|queue`."""
+    """`/stage request|hand|promote|demote|mute|unmute|remove|allow|queue`."""
 
     verb: str
     space_id: int | None = None

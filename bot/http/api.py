@@ -35,6 +35,7 @@ from bot.http.schemas import (
     VerifyOut,
 )
 from bot.models import Platform, Space, Ticket, TicketStatus
+from bot.services import refusals
 from bot.services.spaces import SpaceDraft
 from bot.views import room_link
 
@@ -57,8 +58,17 @@ _API_FIELDS = {
 }
 
 
+_RETRY_AFTER = {
+    "Retry-After": {"description": "Seconds until a claim is accepted again.",
+                    "schema": {"type": "integer"}}
+}
+
+
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": ErrorBody} for code in sorted({401, 422, *codes})}
+    return {
+        code: {"model": ErrorBody, **({"headers": _RETRY_AFTER} if code == 429 else {})}
+        for code in sorted({401, 422, *codes})
+    }
 
 
 #: What every route that takes a body may also answer: a core refusal with no more
@@ -98,9 +108,11 @@ async def _space_out(core: Core, space: Space) -> SpaceOut:
     return out
 
 
-def _ticket_out(core: Core, ticket: Ticket, space: Space, token: str | None = None) -> TicketOut:
-    if ticket.status != TicketStatus.VALID:
-        return TicketOut.of(ticket, token=None, join_url=None)
+def _ticket_out(
+    core: Core, ticket: Ticket, space: Space, token: str | None = None, *, removed: bool = False
+) -> TicketOut:
+    if ticket.status != TicketStatus.VALID or removed:
+        return TicketOut.of(ticket, token=None, join_url=None, removed=removed)
     token = token or core.tickets.token_for(ticket, space)
     return TicketOut.of(ticket, token=token,
                         join_url=room_link(core.settings.resolved_public_url, ticket.space_id,
@@ -163,11 +175,13 @@ async def cancel_space(space_id: SpaceId, body: CancelIn, core: CoreDep) -> Canc
 
 @router.post("/spaces/{space_id}/holds", tags=["tickets"], status_code=status.HTTP_201_CREATED,
              summary="Reserve tickets for a buyer",
-             responses=_errors(403, 404, 409, 501, *_BODY))
+             responses=_errors(403, 404, 409, 429, 501, *_BODY))
 async def create_hold(space_id: SpaceId, body: HoldCreate, core: CoreDep) -> HoldOut:
     """Reserve `quantity` seats for the buyer, who must be in the Space's community. A free
     Space issues the tickets at once (with their tokens); a paid one returns the checkout
-    link, and the tickets follow when the payment webhook confirms the hold."""
+    link, and the tickets follow when the payment webhook confirms the hold. Claims are
+    rate-limited per buyer and per community (429 with `Retry-After` in seconds), and a
+    buyer may have only so many unpaid holds open across Spaces (422 `limit_exceeded`)."""
     reservation = await core.tickets.reserve(body.buyer.actor(), space_id, body.quantity)
     space = reservation.space
     tickets = [_ticket_out(core, t, space, token)
@@ -189,20 +203,29 @@ async def buyer_tickets(
         return TicketList(tickets=[])
     tickets = await core.tickets.tickets_of(buyer.id, valid_only=not include_closed)
     spaces: dict[int, Space] = {}
+    removed: set[int] = set()  # Spaces whose stage the buyer was removed from (seat rule)
     for ticket in tickets:
         if ticket.space_id not in spaces:
-            spaces[ticket.space_id] = await core.spaces.get(ticket.space_id)
-    return TicketList(tickets=[_ticket_out(core, t, spaces[t.space_id]) for t in tickets])
+            space = spaces[ticket.space_id] = await core.spaces.get(ticket.space_id)
+            if (await core.stage.seat(space, buyer)).removed:
+                removed.add(ticket.space_id)
+    return TicketList(tickets=[
+        _ticket_out(core, t, spaces[t.space_id], removed=t.space_id in removed) for t in tickets
+    ])
 
 
 @router.post("/tickets/verify", tags=["tickets"], summary="Verify a ticket token",
              responses=_errors(403, 404, *_BODY))
 async def verify_ticket(body: VerifyIn, core: CoreDep) -> VerifyOut:
     """Check a token's signature and expiry, and that its ticket is still valid. A bad or
-    expired token is a 401 `invalid_token`; a refunded or revoked ticket a 403."""
+    expired token is a 401 `invalid_token`; a refunded or revoked ticket, or a holder
+    removed from the Space's stage, a 403."""
     admission = await core.tickets.verify_token(body.token, space_id=body.space_id)
     claims = admission.claims
     holder = await core.identities.get(int(claims.holder_key))
+    seat = await core.stage.seat(admission.space, holder, moderator=claims.role == "moderator")
+    if seat.removed:
+        raise refusals.holder_removed(holder.display_name)
     return VerifyOut(valid=True, ticket_id=claims.ticket_id, space_id=claims.space_id,
                      holder=PersonOut.of(holder), role=claims.role, expires_at=claims.expires_at)
 

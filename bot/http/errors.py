@@ -28,6 +28,7 @@ from bot.errors import (
     NotConfigured,
     NotFound,
     PermissionDenied,
+    RateLimited,
     SoldOut,
     UserError,
 )
@@ -40,6 +41,7 @@ STATUS_BY_ERROR: dict[type, int] = {
     Conflict: 409,
     SoldOut: 409,
     LimitExceeded: 422,
+    RateLimited: 429,
     NotConfigured: 501,
     InvalidToken: 401,
 }
@@ -102,7 +104,10 @@ def too_large_response() -> JSONResponse:
 
 async def on_user_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, UserError)
-    return error_response(status_for(exc), snake_case(type(exc).__name__), exc.message, exc.field)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    return error_response(
+        status_for(exc), snake_case(type(exc).__name__), exc.message, exc.field, headers=headers
+    )
 
 
 _SOURCES = frozenset({"body", "query", "path", "header", "cookie"})

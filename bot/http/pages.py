@@ -22,7 +22,7 @@ from bot.commands.times import format_when
 from bot.errors import NotFound
 from bot.http.dependencies import CoreDep
 from bot.models import SpaceStatus
-from bot.views import price
+from bot.views import price, seats_left
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("bot.http", "templates"),
@@ -68,7 +68,6 @@ async def space_page(space_id: str, core: CoreDep) -> HTMLResponse:
     except NotFound as exc:
         return render("not_found.html", status_code=404, message=exc.message)
     host = await core.identities.get(space.host_id)
-    left = space.tickets_left
     return render(
         "space.html",
         space=space,
@@ -77,6 +76,6 @@ async def space_page(space_id: str, core: CoreDep) -> HTMLResponse:
         starts_iso=space.starts_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         starts_utc=format_when(space.starts_at, ZoneInfo("UTC")),
         price=price(space),
-        tickets_left="Sold out" if left <= 0 else f"{left:,} of {space.capacity:,}",
+        tickets_left=seats_left(space),
         on_sale=space.status.is_open_for_sale,
     )

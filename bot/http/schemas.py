@@ -110,8 +110,11 @@ class SpaceOut(BaseModel):
     price_minor: int
     currency: str
     capacity: int
-    sold: int
-    tickets_left: int
+    sold: int = Field(description="Valid tickets (paid, or free).")
+    held: int = Field(
+        description="Seats held for buyers who have not paid yet; they come back if unpaid."
+    )
+    tickets_left: int = Field(description="`capacity - sold - held`.")
     per_buyer_limit: int
     manual_start: bool
     page_url: str
@@ -128,7 +131,7 @@ class SpaceOut(BaseModel):
             description=space.description, status=space.status, host=PersonOut.of(host),
             starts_at=space.starts_at, ends_at=ends_at, duration_minutes=space.duration_minutes,
             price_minor=space.price_minor, currency=space.currency, capacity=space.capacity,
-            sold=space.sold, tickets_left=space.tickets_left,
+            sold=space.sold, held=space.held, tickets_left=space.tickets_left,
             per_buyer_limit=space.per_buyer_limit, manual_start=space.manual_start,
             page_url=page_url, created_at=space.created_at, started_at=space.started_at,
             ended_at=space.ended_at, cancel_reason=space.cancel_reason,
@@ -167,13 +170,20 @@ class TicketOut(BaseModel):
     closed_at: UTCDateTime | None
     token: str | None = Field(description="The signed ticket token; null once closed.")
     join_url: str | None = Field(description="The room link; null once closed.")
+    removed: bool = Field(
+        default=False,
+        description="The holder was removed from the Space's stage: the ticket admits "
+        "nobody (no token, no link) until a moderator uses /stage allow.",
+    )
 
     @classmethod
-    def of(cls, ticket: Ticket, *, token: str | None, join_url: str | None) -> TicketOut:
+    def of(
+        cls, ticket: Ticket, *, token: str | None, join_url: str | None, removed: bool = False
+    ) -> TicketOut:
         return cls(id=ticket.id, space_id=ticket.space_id, status=ticket.status,
                    price_minor=ticket.price_minor, currency=ticket.currency,
                    issued_at=ticket.issued_at, closed_at=ticket.closed_at,
-                   token=token, join_url=join_url)
+                   token=token, join_url=join_url, removed=removed)
 
 
 class TicketList(BaseModel):

@@ -3,12 +3,19 @@
 Every claim waits in one queue; a single owned task takes everything that is waiting,
 opens ONE write transaction, locks the Spaces involved (`BEGIN IMMEDIATE` on SQLite,
 `SELECT ... FOR UPDATE` on PostgreSQL), decides each claim in arrival order against the
-seats and the buyer's quota it reads under that lock, writes the holds, tickets and quotas
-in bulk, and moves `sold` with ONE conditional `UPDATE ... WHERE sold + n <= capacity
-RETURNING` per Space — the guard that makes overselling impossible even if the decision
-above were wrong. A burst of claims therefore costs a handful of statements, not a
+seats, the buyer's quota and the buyer's open holds it reads under that lock, writes the
+holds, tickets and quotas in bulk, and moves `sold` (free Spaces: tickets) or `held` (paid
+Spaces: seats waiting for payment) with ONE conditional `UPDATE ... WHERE sold + held + n
+<= capacity RETURNING` per Space — the guard that makes overselling impossible even if the
+decision above were wrong. A burst of claims therefore costs a handful of statements, not a
 handful per claim (group commit); correctness across processes rests on the row lock and
 the guard, never on this process being the only writer.
+
+No seat hoarding: a buyer may have at most `max_open_holds` unpaid holds open across
+Spaces. Racing claims by one buyer (other Spaces, other processes) are serialised by a
+lock on the buyer's identity row (`FOR UPDATE` on PostgreSQL; SQLite has one writer), taken
+after the Spaces' rows, both in id order, so the count read under it stays true. Only
+buyers claiming paid seats are counted (a batch of free claims costs nothing more).
 """
 
 from __future__ import annotations
@@ -20,32 +27,47 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 
 from bot.actors import Actor
 from bot.batching import Desk
 from bot.clock import Clock
+from bot.commands.times import format_delta
 from bot.db import Database
 from bot.errors import Conflict, LimitExceeded, NotFound, SoldOut, UserError
-from bot.models import BuyerQuota, Hold, HoldStatus, Space, Ticket, TicketStatus
+from bot.models import BuyerQuota, Hold, HoldStatus, Identity, Space, Ticket, TicketStatus
+from bot.services import refusals
 from bot.services.identities import IdentityService
 
 log = structlog.get_logger(__name__)
 
-#: The capacity rule, the one place it is written: seats move only if they fit.
+#: The capacity rule, the one place it is written: seats move only if they fit. `:sold`
+#: seats become tickets, `:held` seats wait for payment.
 TAKE_SEATS = sa.text(
     """
-    UPDATE spaces SET sold = sold + :n
-    WHERE id = :space_id AND status IN ('scheduled', 'live') AND sold + :n <= capacity
+    UPDATE spaces SET sold = sold + :sold, held = held + :held
+    WHERE id = :space_id AND status IN ('scheduled', 'live')
+      AND sold + held + :sold + :held <= capacity
     RETURNING sold
     """
 )
+#: A paid hold's seats become tickets (no seat is taken or freed).
+SELL_HELD = sa.text("UPDATE spaces SET held = held - :n, sold = sold + :n WHERE id = :space_id")
+#: A hold that lapsed or was released gives its seats back.
+FREE_HELD = sa.text("UPDATE spaces SET held = held - :n WHERE id = :space_id")
+#: A refunded or revoked ticket gives its seat back.
+FREE_SOLD = sa.text("UPDATE spaces SET sold = sold - :n WHERE id = :space_id")
 ADD_QUOTA = sa.text(
     """
     INSERT INTO buyer_quotas (space_id, buyer_id, taken) VALUES (:space_id, :buyer_id, :n)
     ON CONFLICT (space_id, buyer_id) DO UPDATE SET taken = buyer_quotas.taken + excluded.taken
     """
 )
+
+
+def _paid(space: Space | None) -> bool:
+    return space is not None and not space.is_free
 
 
 def new_id() -> str:
@@ -80,6 +102,14 @@ class Granted:
 
 
 @dataclass(slots=True)
+class _OpenHolds:
+    """A buyer's unpaid holds as read under their lock: how many, the first to lapse."""
+
+    count: int = 0
+    first_lapse: datetime | None = None
+
+
+@dataclass(slots=True)
 class _Claim:
     space_id: int
     buyer: Actor
@@ -94,12 +124,14 @@ class ClaimDesk:
         clock: Clock,
         identities: IdentityService,
         hold_minutes: int,
+        max_open_holds: int = 0,
         max_batch: int = 500,
     ) -> None:
         self.db = db
         self.identities = identities
         self.clock = clock
         self.hold_minutes = hold_minutes
+        self.max_open_holds = max_open_holds  # 0: no cap
         self.desk: Desk[_Claim, Granted] = Desk("claim-desk", self._decide, max_batch=max_batch)
 
     async def claim(self, space_id: int, buyer: Actor, quantity: int) -> Granted:
@@ -125,6 +157,8 @@ class ClaimDesk:
             if not self.db.is_sqlite:
                 query = query.with_for_update()
             spaces = {s.id: s for s in await session.exec(query)}
+            paying = {c.buyer_id for c in claims if _paid(spaces.get(c.space_id))}
+            open_holds = await self._open_holds(conn, paying, now)
             holds: list[dict[str, object]] = []
             tickets: list[dict[str, object]] = []
             granted: dict[int, tuple[Hold, list[Ticket]]] = {}
@@ -139,16 +173,22 @@ class ClaimDesk:
                         )
                     )
                 }
-                sold = space.sold if space else 0
+                seats = space.taken if space else 0
                 deltas: dict[int, int] = defaultdict(int)
                 for i in indexes:
                     claim = claims[i]
-                    refusal = self._refuse(space, claim, quotas.get(claim.buyer_id, 0), sold)
+                    mine = open_holds[claim.buyer_id]
+                    refusal = self._refuse(
+                        space, claim, quotas.get(claim.buyer_id, 0), seats
+                    ) or self._hoarding(space, mine, now)
                     if refusal is not None:
                         outcomes[i] = refusal
                         continue
                     assert space is not None
-                    sold += claim.quantity
+                    seats += claim.quantity
+                    if not space.is_free:
+                        mine.count += 1
+                        mine.first_lapse = mine.first_lapse or expires
                     quotas[claim.buyer_id] = quotas.get(claim.buyer_id, 0) + claim.quantity
                     deltas[claim.buyer_id] += claim.quantity
                     hold, issued = self._grant(space, claim, now, expires)
@@ -165,15 +205,17 @@ class ClaimDesk:
                         for b, n in sorted(deltas.items())  # one lock order everywhere
                     ],
                 )
-                taken = sold - space.sold
-                if (
-                    await conn.execute(TAKE_SEATS, {"space_id": space_id, "n": taken})
-                ).first() is None:
+                taken = seats - space.taken
+                sold, held = (taken, 0) if space.is_free else (0, taken)
+                move = {"space_id": space_id, "sold": sold, "held": held}
+                if (await conn.execute(TAKE_SEATS, move)).first() is None:
                     # Impossible while the lock holds; refuse the batch rather than oversell.
                     log.error("seat guard refused a locked batch", space_id=space_id, n=taken)
                     raise Conflict("Tickets changed hands just now; please try again.")
                 # a detached snapshot: the ORM object must not flush an absolute `sold`
-                snapshot = Space.model_validate({**space.model_dump(), "sold": sold})
+                snapshot = Space.model_validate(
+                    {**space.model_dump(), "sold": space.sold + sold, "held": space.held + held}
+                )
                 for i, (hold, issued) in granted.items():
                     if claims[i].space_id == space_id:
                         outcomes[i] = Granted(snapshot, hold, issued)
@@ -184,21 +226,74 @@ class ClaimDesk:
         self.identities.remember(ids)
         return outcomes
 
+    async def _open_holds(
+        self, conn: AsyncConnection, buyer_ids: set[int], now: datetime
+    ) -> defaultdict[int, _OpenHolds]:
+        """Each buyer's unpaid holds, read under a lock on the buyer (so a claim racing in
+        another process waits for this batch and then counts what it made)."""
+        found: defaultdict[int, _OpenHolds] = defaultdict(_OpenHolds)
+        if not self.max_open_holds or not buyer_ids:
+            return found
+        ordered = sorted(buyer_ids)
+        if not self.db.is_sqlite:
+            identities = Identity.__table__  # type: ignore[attr-defined]
+            await conn.execute(
+                sa.select(identities.c.id)
+                .where(identities.c.id.in_(ordered))
+                .order_by(identities.c.id)
+                .with_for_update()
+            )
+        holds = Hold.__table__  # type: ignore[attr-defined]
+        rows = await conn.execute(
+            sa.select(holds.c.buyer_id, sa.func.count(), sa.func.min(holds.c.expires_at))
+            .where(
+                holds.c.buyer_id.in_(ordered),
+                holds.c.status == HoldStatus.ACTIVE.value,
+                holds.c.expires_at > now,
+            )
+            .group_by(holds.c.buyer_id)
+        )
+        for buyer_id, count, first in rows:
+            found[buyer_id] = _OpenHolds(count, first)
+        return found
+
+    def _hoarding(self, space: Space | None, mine: _OpenHolds, now: datetime) -> UserError | None:
+        """The open-holds cap: paid Spaces only (a free claim leaves no hold open)."""
+        if not self.max_open_holds or space is None or space.is_free:
+            return None
+        if mine.count < self.max_open_holds:
+            return None
+        cap = self.max_open_holds
+        lapse = (
+            f" The first lapses in {format_delta(mine.first_lapse - now)}."
+            if mine.first_lapse is not None
+            else ""
+        )
+        return LimitExceeded(
+            f"You have {cap} unpaid ticket hold{'s' if cap > 1 else ''} open, the most allowed. "
+            f"Pay for one (or let it lapse) before holding more.{lapse}"
+        )
+
     @staticmethod
-    def _refuse(space: Space | None, claim: _Claim, taken: int, sold: int) -> UserError | None:
+    def _refuse(space: Space | None, claim: _Claim, taken: int, seats: int) -> UserError | None:
         if space is None or space.community_id != claim.buyer.community_id:
             return NotFound(f"There is no Space #{claim.space_id} here.")
         if space.host_id == claim.buyer_id:
             return Conflict("You are the host of this Space; you don't need a ticket.")
         if not space.status.is_open_for_sale:
-            return Conflict(f"Space #{space.id} is {space.status.value}; tickets are not on sale.")
+            return refusals.not_on_sale(space)
         limit = space.per_buyer_limit
         if taken + claim.quantity > limit:
             return LimitExceeded(
                 f"You can have at most {limit} ticket{'s' if limit > 1 else ''} for this Space."
             )
-        left = space.capacity - sold
+        left = space.capacity - seats
         if left <= 0:
+            if (space.held if space.is_free else seats - space.sold) > 0:
+                return SoldOut(
+                    f"Every seat of Space #{space.id} is sold or held for a buyer who has not "
+                    "paid yet. Held seats come back if unpaid: try again later."
+                )
             return SoldOut(f"Space #{space.id} is sold out.")
         if claim.quantity > left:
             return SoldOut(f"Only {left} tickets are left for Space #{space.id}.")

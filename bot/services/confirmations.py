@@ -9,7 +9,8 @@ statement each; the recorder settles in bulk; then one commit. Per payment that 
 share of about ten statements, whatever the batch size, instead of ten each.
 
 Per hold, in arrival order within the batch:
-- active: confirmed, its tickets issued;
+- active: confirmed, its tickets issued, its seats moved from `held` to `sold`
+  (`claims.SELL_HELD`, one statement per batch);
 - already confirmed (a repeated payment): the same tickets, `newly_issued=False`;
 - expired or released (paid late): its seats are taken again if still there
   (`claims.TAKE_SEATS`, the capacity rule) and it is confirmed; otherwise
@@ -36,7 +37,7 @@ from bot.events import EventBus, TicketIssued
 from bot.models import AuditEntry, Hold, HoldStatus, Identity, Space, Ticket
 from bot.ports import Confirmation, Payment, PaymentRecorder
 from bot.services import audit
-from bot.services.claims import ADD_QUOTA, TAKE_SEATS, new_tickets
+from bot.services.claims import ADD_QUOTA, SELL_HELD, TAKE_SEATS, new_tickets
 
 _HOLDS = Hold.__table__  # type: ignore[attr-defined]
 _SPACES = Space.__table__  # type: ignore[attr-defined]
@@ -82,11 +83,12 @@ class ConfirmDesk:
             tickets: list[dict[str, Any]] = []
             entries: list[AuditEntry] = []
             confirmed: list[str] = []
+            sold: defaultdict[int, int] = defaultdict(int)  # held seats paid for, by Space
             for i in admitted:
                 payment = payments[i]
                 hold = holds[payment.hold_id]
                 if hold.outcome is None:
-                    hold.outcome = await self._first(conn, hold, payment, tickets, entries)
+                    hold.outcome = await self._first(conn, hold, payment, tickets, entries, sold)
                     if hold.outcome.newly_issued:
                         confirmed.append(payment.hold_id)
                         issued.append((hold, hold.outcome))
@@ -99,6 +101,10 @@ class ConfirmDesk:
                     sa.update(_HOLDS)
                     .where(_HOLDS.c.id.in_(confirmed))
                     .values(status=HoldStatus.CONFIRMED.value, resolved_at=self.clock.now())
+                )
+            if sold:
+                await conn.execute(
+                    SELL_HELD, [{"space_id": k, "n": n} for k, n in sorted(sold.items())]
                 )
             if tickets:
                 await conn.execute(sa.insert(_TICKETS), tickets)
@@ -180,15 +186,19 @@ class ConfirmDesk:
         payment: Payment,
         tickets: list[dict[str, Any]],
         entries: list[AuditEntry],
+        sold: defaultdict[int, int],
     ) -> Confirmation:
         """What the first payment of a hold in this batch makes of it."""
         row = hold.row
         if hold.status == HoldStatus.CONFIRMED:
             return Confirmation([], newly_issued=False)  # filled in by `_existing`
-        if hold.status != HoldStatus.ACTIVE:
+        if hold.status == HoldStatus.ACTIVE:
+            sold[row.space_id] += row.quantity
+        else:
             # the seats went back when the hold lapsed: take them again, if still there
             params = {"space_id": row.space_id, "buyer_id": row.buyer_id, "n": row.quantity}
-            if (await conn.execute(TAKE_SEATS, params)).first() is None:
+            take = {"space_id": row.space_id, "sold": row.quantity, "held": 0}
+            if (await conn.execute(TAKE_SEATS, take)).first() is None:
                 entries.append(
                     audit.entry(
                         self.clock,

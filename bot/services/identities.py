@@ -91,7 +91,7 @@ class IdentityService:
             [
                 {"platform": a.platform.value, "community_id": a.community_id,
                  "user_id": a.user_id, "display_name": a.display_name or a.user_id,
-                 "tz": "UTC", "created_at": now}
+                 "tz": first_zone(a.tz), "created_at": now}
                 for a in missing.values()
             ],
         )  # fmt: skip
@@ -156,7 +156,7 @@ class IdentityService:
                     community_id=actor.community_id,
                     user_id=actor.user_id,
                     display_name=actor.display_name or actor.user_id,
-                    tz="UTC",
+                    tz=first_zone(actor.tz),
                     created_at=now,
                 )
                 .on_conflict_do_nothing(index_elements=["community_id", "user_id"])
@@ -225,6 +225,17 @@ class IdentityService:
 
 
 _ZONES_LOWER: dict[str, str] = {}
+
+
+def first_zone(name: str | None) -> str:
+    """A new identity's zone: what the platform says (Slack's users.info `tz`) when it
+    names a zone we know, else UTC. Later `/tz set` changes it; the platform never does."""
+    if not name:
+        return "UTC"
+    try:
+        return ZoneInfo(name).key
+    except (ValueError, ZoneInfoNotFoundError):
+        return "UTC"
 
 
 def parse_zone(name: str) -> ZoneInfo:

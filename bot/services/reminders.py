@@ -8,7 +8,7 @@ from bot.actors import Actor
 from bot.errors import Conflict
 from bot.events import ReminderSet
 from bot.models import Identity, Reminder
-from bot.services import audit
+from bot.services import audit, refusals
 from bot.services.context import Service, ServiceContext
 from bot.services.spaces import SpaceService
 
@@ -21,7 +21,7 @@ class ReminderService(Service):
     async def set(self, actor: Actor, space_id: int, on: bool) -> bool:
         space = await self.spaces.get_in(space_id, actor.community_id)
         if on and space.status.is_final:
-            raise Conflict(f"Space #{space_id} is {space.status.value}.")
+            raise refusals.no_reminders(space)
         me = await self.identities.ensure(actor)
         changed = await self.subscribe(me, space_id, on)
         if not changed:

@@ -14,6 +14,7 @@ from bot.actors import Actor, UserRef
 from bot.errors import Conflict, InvalidInput, LimitExceeded, NotFound
 from bot.events import (
     CohostChanged,
+    FieldChange,
     SpaceAnnounced,
     SpaceCancelled,
     SpaceEnded,
@@ -30,9 +31,9 @@ from bot.models import (
     TicketStatus,
 )
 from bot.money import currency as lookup_currency
-from bot.money import format_minor
+from bot.money import format_minor, parse_amount
 from bot.permissions import Action, SpaceRole, require
-from bot.services import audit
+from bot.services import audit, refusals
 from bot.services.context import Service, ServiceContext
 from bot.services.eligibility import HostEligibility
 
@@ -59,7 +60,9 @@ class SpaceChanges:
     title: str | None = None
     starts_at: datetime | None = None
     capacity: int | None = None
-    price_minor: int | None = None
+    price: str | None = None
+    """The amount as typed (`4`, `4.50`): read in `currency` when given, else in the
+    Space's own currency, so a price edit never switches the currency."""
     currency: str | None = None
     duration_minutes: int | None = None
     description: str | None = None
@@ -84,7 +87,32 @@ class ScheduleRequest:
     title: str = ""
 
 
+#: the fields an edit may change, in the order a reply lists them
+EDITABLE = (
+    "title",
+    "description",
+    "starts_at",
+    "duration_minutes",
+    "price_minor",
+    "currency",
+    "capacity",
+    "per_buyer_limit",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SpaceEdit:
+    """An edit's outcome: the Space as saved and what changed, old and new values."""
+
+    space: Space
+    changes: tuple[FieldChange, ...]
+
+
+#: starting more than this many minutes before the announced time needs confirm:yes
+EARLY_START_MINUTES = 15
+
 ScheduleCheck = Callable[[AsyncSession, ScheduleRequest], Awaitable[None]]
+StartCheck = Callable[[AsyncSession, Space], Awaitable[None]]
 
 
 class SpaceService(Service):
@@ -92,12 +120,18 @@ class SpaceService(Service):
         super().__init__(ctx)
         self.eligibility = HostEligibility(ctx.settings.host_rules)
         self._schedule_checks: list[ScheduleCheck] = []
+        self._start_checks: list[StartCheck] = []
 
     def add_schedule_check(self, check: ScheduleCheck) -> None:
         """Run `check` inside the write transaction of every create, and of every edit
         that moves or lengthens a Space; it raises a `UserError` to refuse (the scheduler
         adds its overlap, horizon and per-host limits this way)."""
         self._schedule_checks.append(check)
+
+    def add_start_check(self, check: StartCheck) -> None:
+        """Run `check` inside the write transaction that makes a Space live; it raises a
+        `UserError` to refuse the start (Discord's one-Space-per-Stage lock does)."""
+        self._start_checks.append(check)
 
     async def _check_schedule(self, session: AsyncSession, request: ScheduleRequest) -> None:
         for check in self._schedule_checks:
@@ -207,7 +241,7 @@ class SpaceService(Service):
                 f"A Space can have at most {s.max_tickets:,} tickets.", field="tickets"
             )
         if draft.capacity < sold:
-            raise Conflict(f"{sold} tickets are already sold; capacity cannot go below that.")
+            raise refusals.capacity_below_taken(sold)
         duration = draft.duration_minutes or s.default_duration_minutes
         if not 1 <= duration <= s.max_duration_minutes:
             raise InvalidInput(
@@ -297,18 +331,28 @@ class SpaceService(Service):
         )
         return space
 
-    async def edit(self, actor: Actor, space_id: int, changes: SpaceChanges) -> Space:
+    async def edit(self, actor: Actor, space_id: int, changes: SpaceChanges) -> SpaceEdit:
+        """Change a Space. A price is read in the Space's currency unless the edit names
+        another; the outcome lists each changed field with its old and new value."""
         space = await self.get_in(space_id, actor.community_id)
         require(Action.EDIT, await self.roles(space, actor))
         if space.status.is_final:
-            raise Conflict(f"Space #{space_id} is {space.status.value}; it can no longer change.")
+            raise refusals.not_now(space, Action.EDIT)
         given = changes.given()
         if not given:
             raise InvalidInput('Say what to change, e.g. title:"New title" or starts:"fri 18:00".')
         if space.status == SpaceStatus.LIVE and "starts_at" in given:
-            raise Conflict("The Space is already live; its start time cannot move.")
-        if space.sold and ("price_minor" in given or "currency" in given):
-            raise Conflict("Tickets are already sold; the price can no longer change.")
+            raise refusals.start_cannot_move(space)
+        if "price" in given:
+            code = lookup_currency(given.get("currency", space.currency)).code
+            given["price_minor"] = parse_amount(given.pop("price"), code)
+        if "currency" in given:
+            given["currency"] = lookup_currency(given["currency"]).code
+        if space.taken and (
+            given.get("price_minor", space.price_minor) != space.price_minor
+            or given.get("currency", space.currency) != space.currency
+        ):
+            raise refusals.price_locked(space)
         bridge = given.pop("voice_bridge", space.voice_bridge)
         current = SpaceDraft(
             title=space.title,
@@ -322,35 +366,22 @@ class SpaceService(Service):
             manual_start=space.manual_start,
         )
         draft = self._validate(
-            replace(current, **given), sold=space.sold, check_start="starts_at" in given
+            replace(current, **given), sold=space.taken, check_start="starts_at" in given
         )
         if draft.price_minor != space.price_minor:
             host = await self.identities.get(space.host_id)
             await self.payments.ensure_can_sell(host, draft.price_minor)
         changed = tuple(
-            name
-            for name in (
-                "title",
-                "description",
-                "starts_at",
-                "duration_minutes",
-                "price_minor",
-                "currency",
-                "capacity",
-                "per_buyer_limit",
-            )
-            if getattr(draft, name) != getattr(space, name)
+            name for name in EDITABLE if getattr(draft, name) != getattr(space, name)
         ) + (("voice_bridge",) if bridge != space.voice_bridge else ())
         if not changed:
-            return space
+            return SpaceEdit(space, ())
         identity = await self.identities.ensure(actor)
         async with self.db.write() as session:
             fresh = await session.get(Space, space_id, with_for_update=not self.db.is_sqlite)
             assert fresh is not None
-            if draft.capacity < fresh.sold:
-                raise Conflict(
-                    f"{fresh.sold} tickets are already sold; capacity cannot go below that."
-                )
+            if draft.capacity < fresh.taken:
+                raise refusals.capacity_below_taken(fresh.taken)
             if "starts_at" in changed or "duration_minutes" in changed:
                 assert draft.duration_minutes is not None
                 await self._check_schedule(
@@ -364,8 +395,16 @@ class SpaceService(Service):
                         title=draft.title,
                     ),
                 )
-            for name in changed:
-                setattr(fresh, name, bridge if name == "voice_bridge" else getattr(draft, name))
+            diff = tuple(
+                FieldChange(
+                    name,
+                    getattr(fresh, name),
+                    bridge if name == "voice_bridge" else getattr(draft, name),
+                )
+                for name in changed
+            )
+            for change in diff:
+                setattr(fresh, change.name, change.new)
             fresh.updated_at = self.clock.now()
             session.add(fresh)
             audit.record(
@@ -375,17 +414,18 @@ class SpaceService(Service):
                 actor_id=identity.id,
                 space_id=space_id,
                 subject=fresh.title,
-                changed={n: str(getattr(fresh, n)) for n in changed},
+                changed={c.name: f"{c.old} -> {c.new}" for c in diff},
             )
         self.bus.publish(
             SpaceUpdated(
                 space_id=space_id,
                 community_id=fresh.community_id,
                 changed=changed,
+                changes=diff,
                 actor_key=actor.key,
             )
         )
-        return fresh
+        return SpaceEdit(fresh, diff)
 
     async def _transition(
         self,
@@ -409,10 +449,10 @@ class SpaceService(Service):
             fresh = await session.get(Space, space_id, with_for_update=not self.db.is_sqlite)
             assert fresh is not None
             if fresh.status not in allowed_from:
-                raise Conflict(
-                    f"Space #{space_id} is {fresh.status.value}; "
-                    f"it cannot {action.value.split()[0]} now."
-                )
+                raise refusals.not_now(fresh, action)
+            if to == SpaceStatus.LIVE:
+                for check in self._start_checks:
+                    await check(session, fresh)
             fresh.status = to
             fresh.updated_at = now
             if to == SpaceStatus.LIVE:
@@ -433,7 +473,21 @@ class SpaceService(Service):
             )
         return fresh
 
-    async def start(self, actor: Actor | None, space_id: int) -> Space:
+    async def start(self, actor: Actor | None, space_id: int, *, confirm: bool = False) -> Space:
+        """Go live. A person starting more than `EARLY_START_MINUTES` before the announced
+        time must `confirm` (ticket holders are told it started early)."""
+        early = 0
+        if actor is not None:
+            space = await self.get_in(space_id, actor.community_id)
+            ahead = space.starts_at - self.clock.now()
+            early = max(0, -(-int(ahead.total_seconds()) // 60))
+            if (
+                early > EARLY_START_MINUTES
+                and not confirm
+                and space.status == SpaceStatus.SCHEDULED
+            ):
+                require(Action.START, await self.roles(space, actor))
+                raise refusals.early_start(space, ahead)
         space = await self._transition(
             actor, space_id, Action.START, {SpaceStatus.SCHEDULED}, SpaceStatus.LIVE
         )
@@ -442,6 +496,7 @@ class SpaceService(Service):
                 space_id=space_id,
                 community_id=space.community_id,
                 actor_key=actor.key if actor else None,
+                early_minutes=early if early > EARLY_START_MINUTES else 0,
             )
         )
         return space
@@ -459,13 +514,20 @@ class SpaceService(Service):
         )
         return space
 
-    async def mark_cancelled(self, actor: Actor | None, space_id: int, reason: str) -> Space:
-        """Only the state change; `TicketService.cancel_space` also refunds."""
+    async def mark_cancelled(
+        self, actor: Actor | None, space_id: int, reason: str, *, confirm_live: bool = False
+    ) -> Space:
+        """Only the state change; `TicketService.cancel_space` also refunds. A live Space
+        is cancelled (ended, and every ticket refunded) only with `confirm_live`."""
+        allowed = {SpaceStatus.DRAFT, SpaceStatus.SCHEDULED}
+        if confirm_live:
+            allowed.add(SpaceStatus.LIVE)
+        was_live = (await self.get(space_id)).status == SpaceStatus.LIVE
         space = await self._transition(
             actor,
             space_id,
             Action.CANCEL,
-            {SpaceStatus.DRAFT, SpaceStatus.SCHEDULED},
+            allowed,
             SpaceStatus.CANCELLED,
             reason=reason or "cancelled",
         )
@@ -474,6 +536,7 @@ class SpaceService(Service):
                 space_id=space_id,
                 community_id=space.community_id,
                 reason=reason,
+                was_live=was_live,
                 actor_key=actor.key if actor else None,
             )
         )
@@ -483,7 +546,7 @@ class SpaceService(Service):
         space = await self.get_in(space_id, actor.community_id)
         require(Action.MANAGE_COHOSTS, await self.roles(space, actor))
         if space.status.is_final:
-            raise Conflict(f"Space #{space_id} is {space.status.value}.")
+            raise refusals.not_now(space, Action.MANAGE_COHOSTS)
         target = await self.identities.ensure(actor.peer(who))
         if target.id == space.host_id:
             raise InvalidInput("The host is already on stage; pick someone else as co-host.")

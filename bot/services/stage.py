@@ -1,7 +1,11 @@
-"""The stage of a live Space: hands, speakers, mutes, removals, and the speaker cap."""
+"""The stage of a live Space: hands, speakers, mutes, removals (and `allow`, their undo),
+the speaker cap, and the one seat rule (`StageService.seat`) that the room's gate, the
+Discord stage sync, the CLI, the API and every listing map instead of working it out."""
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -10,26 +14,64 @@ from sqlmodel import col, select
 from bot.actors import Actor, UserRef
 from bot.errors import Conflict, InvalidInput, LimitExceeded, NotFound
 from bot.events import StageChanged
-from bot.models import Identity, Space, SpaceStatus, StageMember, StageRole
+from bot.models import (
+    BridgeMode,
+    Identity,
+    Space,
+    SpaceCohost,
+    SpaceStatus,
+    StageMember,
+    StageRole,
+    Ticket,
+    TicketStatus,
+)
 from bot.permissions import Action, SpaceRole, require
-from bot.services import audit
+from bot.services import audit, refusals
 from bot.services.context import Service, ServiceContext
 from bot.services.spaces import SpaceService
 
 
+class SeatRole(enum.StrEnum):
+    """Where someone sits on a Space's stage; the same words as the room's roles."""
+
+    HOST = "host"
+    COHOST = "cohost"
+    SPEAKER = "speaker"
+    LISTENER = "listener"
+
+
 @dataclass(frozen=True, slots=True)
 class Seat:
-    identity: Identity
-    role: StageRole
+    """The one answer to "what may this person do on this Space's stage", worked out once
+    here and only mapped by the room, the Discord stage sync and every listing."""
+
+    role: SeatRole
     muted: bool
+    removed: bool
+    """A moderator removed them; `/stage allow` undoes it."""
+    may_speak: bool
+    """Heard on the stage: the host, a co-host, or a promoted speaker who still holds a
+    valid ticket; never someone removed."""
+    may_listen: bool
+    """Admitted at all: a valid ticket, or staff (host, co-host, moderator); not removed."""
+    holds_ticket: bool
+    hand_raised: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Seated:
+    """A person in a stage listing, with their seat."""
+
+    identity: Identity
+    seat: Seat
     hand_raised_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
 class StageState:
     space: Space
-    speakers: list[Seat]
-    queue: list[Seat]  # hands raised, oldest first
+    speakers: list[Seated]  # only those who may speak
+    queue: list[Seated]  # hands raised, oldest first
 
 
 class StageService(Service):
@@ -40,7 +82,7 @@ class StageService(Service):
     async def _live(self, actor: Actor, space_id: int) -> Space:
         space = await self.spaces.get_in(space_id, actor.community_id)
         if space.status != SpaceStatus.LIVE:
-            raise Conflict(f"Space #{space_id} is not live (it is {space.status.value}).")
+            raise refusals.not_now(space, Action.RUN_STAGE)
         return space
 
     async def _seat(self, space_id: int, identity_id: int) -> StageMember:
@@ -88,7 +130,7 @@ class StageService(Service):
         assert me.id is not None
         seat = await self._seat(space_id, me.id)
         if seat.removed:
-            raise Conflict("You were removed from this Space's stage.")
+            raise refusals.removed_from_stage()
         if up and (seat.role == StageRole.SPEAKER or roles & {SpaceRole.HOST, SpaceRole.COHOST}):
             raise Conflict("You are already a speaker.")
         if up == (seat.hand_raised_at is not None):
@@ -113,7 +155,7 @@ class StageService(Service):
         if seat.role == StageRole.SPEAKER:
             raise Conflict(f"{target.display_name} is already a speaker.")
         if seat.removed:
-            raise Conflict(f"{target.display_name} was removed from this Space.")
+            raise refusals.removed_from_stage(target.display_name)
         roles = await self.spaces.roles(space, actor.peer(who))
         if SpaceRole.TICKET_HOLDER not in roles:
             raise InvalidInput(f"{target.display_name} has no ticket for this Space.")
@@ -172,7 +214,74 @@ class StageService(Service):
         await self._save(actor, seat, space, target, "removed")
         return seat
 
+    async def allow(self, actor: Actor, space_id: int, who: UserRef) -> StageMember:
+        """Undo a removal: they may join (as a listener) and ask to speak again."""
+        space = await self._live(actor, space_id)
+        target, seat = await self._target(actor, space, who)
+        if not seat.removed:
+            raise Conflict(f"{target.display_name} was not removed; nothing to undo.")
+        seat.removed = False
+        await self._save(actor, seat, space, target, "allowed")
+        return seat
+
+    # --- the seat rule -------------------------------------------------------------------
+
+    async def seat(self, space: Space, identity: Identity, *, moderator: bool = False) -> Seat:
+        """What `identity` may do on `space`'s stage (`moderator`: the platform says they
+        moderate this community; a moderator may listen without a ticket)."""
+        assert identity.id is not None
+        moderators = frozenset({identity.id}) if moderator else frozenset()
+        return (await self._seats(space, [identity.id], moderators=moderators))[identity.id]
+
+    async def _seats(
+        self,
+        space: Space,
+        identity_ids: Iterable[int],
+        *,
+        moderators: frozenset[int] = frozenset(),
+    ) -> dict[int, Seat]:
+        """The seat rule for several people at once (three queries, whatever their number)."""
+        ids = list(dict.fromkeys(identity_ids))
+        async with self.db.session() as session:
+            rows = {
+                m.identity_id: m
+                for m in await session.exec(
+                    select(StageMember).where(
+                        StageMember.space_id == space.id, col(StageMember.identity_id).in_(ids)
+                    )
+                )
+            }
+            cohosts = set(
+                await session.exec(
+                    select(SpaceCohost.identity_id).where(
+                        SpaceCohost.space_id == space.id, col(SpaceCohost.identity_id).in_(ids)
+                    )
+                )
+            )
+            holders = set(
+                await session.exec(
+                    select(Ticket.holder_id).where(
+                        Ticket.space_id == space.id,
+                        Ticket.status == TicketStatus.VALID.value,
+                        col(Ticket.holder_id).in_(ids),
+                    )
+                )
+            )
+        return {
+            i: _rule(space, i, rows.get(i), i in cohosts, i in holders, i in moderators)
+            for i in ids
+        }
+
+    def may_speak_in_voice(self, space: Space, seat: Seat) -> bool:
+        """In a bridged Discord voice channel (no speaker rules): those who may speak on
+        the stage, and with the host's `bridge:speak` everyone admitted."""
+        if seat.may_speak:
+            return True
+        return self.spaces.bridge_mode(space) == BridgeMode.SPEAK and seat.may_listen
+
     async def state(self, space_id: int) -> StageState:
+        """The speakers (by the seat rule: a revoked speaker is not one) and the raised
+        hands of a Space."""
         space = await self.spaces.get(space_id)
         async with self.db.session() as session:
             rows = list(
@@ -182,23 +291,14 @@ class StageService(Service):
                     .where(StageMember.space_id == space_id, col(StageMember.removed).is_(False))
                 )
             )
-        speakers = [
-            Seat(i, m.role, m.muted, m.hand_raised_at)
-            for m, i in rows
-            if m.role == StageRole.SPEAKER
-        ]
+        seats = await self._seats(space, [m.identity_id for m, _ in rows])
+        seated = [Seated(i, seats[m.identity_id], m.hand_raised_at) for m, i in rows]
+        speakers = [s for s in seated if s.seat.role == SeatRole.SPEAKER and s.seat.may_speak]
         queue = sorted(
-            (
-                Seat(i, m.role, m.muted, m.hand_raised_at)
-                for m, i in rows
-                if m.hand_raised_at is not None
-            ),
+            (s for s in seated if s.hand_raised_at is not None),
             key=lambda s: s.hand_raised_at or space.starts_at,
         )
         return StageState(space, speakers, queue)
-
-    async def is_removed(self, space_id: int, identity_id: int) -> bool:
-        return (await self._seat(space_id, identity_id)).removed
 
     async def queue(self, actor: Actor, space_id: int) -> StageState:
         space = await self.spaces.get_in(space_id, actor.community_id)
@@ -217,3 +317,46 @@ class StageService(Service):
                 f"Several Spaces are live ({ids}); name one, e.g. space:{live[0].id}."
             )
         return live[0]
+
+    async def admit(self, actor: Actor, space: Space) -> None:
+        """Whether `actor` may listen to `space` live (its Stage, its room), by the seat
+        rule: the host, co-hosts, moderators and holders of a valid ticket for *this*
+        Space, unless they were removed from it. Raises `PermissionDenied` saying what to
+        do next."""
+        me = await self.identities.ensure(actor)
+        moderator = actor.is_moderator and actor.community_id == space.community_id
+        seat = await self.seat(space, me, moderator=moderator)
+        if seat.removed:
+            raise refusals.removed_from_live(space)
+        if not seat.may_listen:
+            raise refusals.listening_needs_ticket(space)
+
+
+def _rule(
+    space: Space,
+    identity_id: int,
+    row: StageMember | None,
+    cohost: bool,
+    ticket: bool,
+    moderator: bool,
+) -> Seat:
+    """The seat rule itself, on rows already read."""
+    removed = row is not None and row.removed and identity_id != space.host_id
+    if identity_id == space.host_id:
+        role = SeatRole.HOST
+    elif cohost:
+        role = SeatRole.COHOST
+    elif row is not None and row.role == StageRole.SPEAKER and ticket and not removed:
+        role = SeatRole.SPEAKER
+    else:
+        role = SeatRole.LISTENER
+    staff = role in (SeatRole.HOST, SeatRole.COHOST)
+    return Seat(
+        role=role,
+        muted=row is not None and row.muted,
+        removed=removed,
+        may_speak=role != SeatRole.LISTENER and not removed,
+        may_listen=not removed and (staff or ticket or moderator),
+        holds_ticket=ticket,
+        hand_raised=row is not None and row.hand_raised_at is not None,
+    )

@@ -3,8 +3,9 @@
 The capacity rule lives in ONE conditional statement (`claims.TAKE_SEATS`): read-then-write
 counting oversells on SQLite and PostgreSQL alike (DESIGN.md). Claims are decided in
 batches by the claim desk (`bot.services.claims`), which also keeps the per-buyer limit
-in `buyer_quotas`. The invariant, checked by
-the tests: `spaces.sold == valid tickets + quantity of active holds`.
+in `buyer_quotas` and the open-holds cap; claims are rate-limited first (`bot.ratelimits`).
+The invariants, checked by the tests: `spaces.sold == valid tickets`, `spaces.held ==
+quantity of active holds`, `sold + held <= capacity`.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ import structlog
 from sqlmodel import col, select
 
 from bot.actors import Actor
-from bot.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from bot.errors import InvalidInput, NotFound, PermissionDenied
 from bot.events import HoldCreated, HoldReleased, TicketClosed, TicketIssued
 from bot.models import Hold, HoldStatus, Identity, Space, Ticket, TicketStatus
-from bot.permissions import Action, require
+from bot.permissions import Action, SpaceRole, require, staff_role
 from bot.ports import Checkout, Confirmation, Payment, PaymentRecorder
-from bot.services import audit
-from bot.services.claims import ClaimDesk
+from bot.ratelimits import ClaimLimits
+from bot.services import audit, refusals
+from bot.services.claims import FREE_HELD, FREE_SOLD, ClaimDesk
 from bot.services.confirmations import ConfirmDesk
 from bot.services.context import Service, ServiceContext
 from bot.services.spaces import SpaceService
@@ -32,7 +34,6 @@ from bot.tokens import InvalidToken, TicketClaims, TokenSigner
 
 log = structlog.get_logger(__name__)
 
-_GIVE_BACK = sa.text("UPDATE spaces SET sold = sold - :n WHERE id = :space_id")
 _GIVE_QUOTA = sa.text(
     "UPDATE buyer_quotas SET taken = taken - :n WHERE space_id = :space_id AND buyer_id = :buyer_id"
 )
@@ -66,7 +67,15 @@ class TicketService(Service):
         super().__init__(ctx)
         self.spaces = spaces
         self.signer = signer
-        self.desk = ClaimDesk(ctx.db, ctx.clock, ctx.identities, ctx.settings.hold_minutes)
+        s = ctx.settings
+        self.limits = ClaimLimits(
+            ctx.clock,
+            per_person=s.claims_per_minute_person,
+            per_community=s.claims_per_minute_community,
+        )
+        self.desk = ClaimDesk(
+            ctx.db, ctx.clock, ctx.identities, s.hold_minutes, max_open_holds=s.max_open_holds
+        )
         self.confirmations = ConfirmDesk(ctx.db, ctx.bus, ctx.clock)
 
     # --- reserving -----------------------------------------------------------------------
@@ -75,12 +84,14 @@ class TicketService(Service):
         """Take a hold on `quantity` seats, atomically; free Spaces issue tickets at once.
 
         The seats are decided by the claim desk (`bot.services.claims`): the one place
-        where the capacity and per-buyer rules are applied."""
+        where the capacity, per-buyer and open-holds rules are applied. A claim too fast
+        (`bot.ratelimits`) is refused with `RateLimited` before anything is read."""
         if not 1 <= quantity <= self.settings.max_per_buyer:
             raise InvalidInput(
                 f"You can buy between 1 and {self.settings.max_per_buyer} tickets at a time.",
                 field="quantity",
             )
+        self.limits.admit(actor)
         granted = await self.desk.claim(space_id, actor, quantity)
         hold, space = granted.hold, granted.space
         self.bus.publish(
@@ -157,7 +168,7 @@ class TicketService(Service):
             if row is None:
                 return False
             params = {"space_id": row.space_id, "buyer_id": row.buyer_id, "n": row.quantity}
-            await conn.execute(_GIVE_BACK, params)
+            await conn.execute(FREE_HELD, params)
             await conn.execute(_GIVE_QUOTA, params)
         space = await self.spaces.get(row.space_id)
         buyer = await self.identities.get(row.buyer_id)
@@ -210,7 +221,7 @@ class TicketService(Service):
             if row is None:
                 return False
             params = {"space_id": row.space_id, "buyer_id": row.holder_id, "n": 1}
-            await conn.execute(_GIVE_BACK, params)
+            await conn.execute(FREE_SOLD, params)
             await conn.execute(_GIVE_QUOTA, params)
         async with self.db.write() as session:
             audit.record(
@@ -251,12 +262,15 @@ class TicketService(Service):
         space_id: int,
         reason: str = "",
         progress: ProgressFn | None = None,
+        *,
+        confirm_live: bool = False,
     ) -> tuple[int, int]:
-        """Cancel a Space, release its holds and refund every valid ticket exactly once.
+        """Cancel a Space, release its holds and refund every valid ticket exactly once
+        (a live one only with `confirm_live`: it ends, and everyone is refunded).
 
         Returns (closed, failed). A refund that fails is logged and left valid, so the
         next run (or billing's reconciliation) finishes it; it is never done twice."""
-        space = await self.spaces.mark_cancelled(actor, space_id, reason)
+        space = await self.spaces.mark_cancelled(actor, space_id, reason, confirm_live=confirm_live)
         return await self.close_all(
             space, reason=reason or "The Space was cancelled.", progress=progress
         )
@@ -299,7 +313,7 @@ class TicketService(Service):
         space = await self.spaces.get_in(ticket.space_id, actor.community_id)
         require(Action.REFUND, await self.spaces.roles(space, actor))
         if ticket.status != TicketStatus.VALID:
-            raise Conflict(f"Ticket {ticket_id} is already {ticket.status.value}.")
+            raise refusals.ticket_closed(ticket_id, ticket.status.value)
         me = await self.identities.ensure(actor)
         await self.refund(ticket, reason="Refunded by the host.", actor_id=me.id)
         return await self.get(ticket_id)
@@ -324,6 +338,23 @@ class TicketService(Service):
         async with self.db.session() as session:
             return list(await session.exec(query))
 
+    async def holders(self, space_id: int) -> list[Identity]:
+        """Everyone holding a valid ticket for a Space, once each (whom its changes concern)."""
+        async with self.db.session() as session:
+            rows = await session.exec(
+                select(Identity)
+                .where(
+                    col(Identity.id).in_(
+                        select(Ticket.holder_id).where(
+                            Ticket.space_id == space_id,
+                            Ticket.status == TicketStatus.VALID.value,
+                        )
+                    )
+                )
+                .order_by(col(Identity.id))
+            )
+            return list(rows)
+
     async def get_hold(self, hold_id: str) -> Hold:
         async with self.db.session() as session:
             hold = await session.get(Hold, hold_id)
@@ -347,6 +378,14 @@ class TicketService(Service):
             )
         )
 
+    async def staff_pass(self, actor: Actor, space: Space) -> str:
+        """A staff token for ``actor`` naming their strongest staff role in ``space`` (host,
+        co-host, or the platform's moderator); `PermissionDenied` if they hold none."""
+        role = staff_role(await self.spaces.roles(space, actor))
+        if role is None:
+            raise PermissionDenied("Only the host, co-hosts and moderators get a host pass.")
+        return self.staff_token(space, await self.identities.ensure(actor), role.value)
+
     def staff_token(self, space: Space, identity: Identity, role: str) -> str:
         """A token for the host, a co-host or a moderator: no ticket behind it."""
         assert space.id is not None
@@ -368,11 +407,14 @@ class TicketService(Service):
         space = await self.spaces.get(claims.space_id)
         if claims.ticket_id.startswith("staff-"):
             identity = await self.identities.get(int(claims.holder_key))
-            if (
-                identity.id != space.host_id
-                and identity.id not in await self.spaces.cohost_ids(space.id or 0)
-                and claims.role != "moderator"
-            ):
+            # Host and co-host are re-read; a moderator's platform rights cannot be, so a
+            # moderator's pass stands on its signature until it expires.
+            held = {SpaceRole.MODERATOR} if claims.role == SpaceRole.MODERATOR else set()
+            if identity.id == space.host_id:
+                held.add(SpaceRole.HOST)
+            if identity.id in await self.spaces.cohost_ids(space.id or 0):
+                held.add(SpaceRole.COHOST)
+            if staff_role(frozenset(held)) is None:
                 raise PermissionDenied("This host pass is no longer valid.")
             return Admission(claims, space, None)
         try:

@@ -20,7 +20,7 @@ from audio import Admission, Room, RoomRegistry
 from audio.install import LiveAudio, attach
 from audio.metrics import AudioMetrics
 from audio.registry import RoomLink
-from audio.room import PeerFactory
+from audio.room import PeerFactory, RoomSettings
 from bot.actors import Actor
 from bot.commands.handlers import Dispatcher
 from bot.core import Core
@@ -150,7 +150,7 @@ class World:
         return Person(actor, self.core.tickets.staff_token(self.space, identity, role))
 
     async def start(self) -> None:
-        await self.core.spaces.start(self.host.actor, self.space_id)
+        await self.core.spaces.start(self.host.actor, self.space_id, confirm=True)
         await self.core.bus.drain()
 
     def room(self) -> Room:
@@ -186,6 +186,7 @@ async def build_world(
     live: bool = True,
     peer_factory: PeerFactory = RTCPeerConnection,
     link: RoomLink | None = None,
+    room_settings: RoomSettings | None = None,
 ) -> World:
     dispatcher = Dispatcher(core)
     stagepass = Stagepass(settings, core, dispatcher, Chat(core, dispatcher))
@@ -193,7 +194,9 @@ async def build_world(
         stagepass,
         live=LiveAudio(
             core,
-            registry=RoomRegistry(metrics=metrics, peer_factory=peer_factory, link=link),
+            registry=RoomRegistry(
+                metrics=metrics, peer_factory=peer_factory, link=link, settings=room_settings
+            ),
         ),
     )
     assert audio is not None

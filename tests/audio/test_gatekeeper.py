@@ -64,7 +64,7 @@ async def test_a_ticket_for_another_space_is_forbidden(world: World) -> None:
             title="Other", starts_at=world.core.clock.now() + timedelta(hours=5), capacity=5
         ),
     )
-    await world.core.spaces.start(HOST, other.id or 0)
+    await world.core.spaces.start(HOST, other.id or 0, confirm=True)
     oz = await world.ticket("oz", space=other)
     assert await refusal(world, oz.token) is Forbidden
     admission = await world.audio.gate.admit(other.id or 0, oz.token)  # fine for its own

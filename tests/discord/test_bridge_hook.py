@@ -46,7 +46,9 @@ async def test_the_spaces_setting_starts_and_stops_its_bridge(
     assert "is announced" in (await bot.answer(created)).text()
     assert (
         "is live"
-        in (await bot.answer(await fake.slash(guild, alice, "space start", space=1))).text()
+        in (
+            await bot.answer(await fake.slash(guild, alice, "space start", space=1, confirm=True))
+        ).text()
     )
     await bot.settle()
     # DISCORD_VOICE_BRIDGE is off, and the Space says "default": no bridge
@@ -83,7 +85,7 @@ async def test_the_global_setting_is_the_default_of_every_space(
             guild, alice, "space create", title="On", starts="tomorrow 18:00", tickets=5
         )
     )
-    await bot.answer(await fake.slash(guild, alice, "space start", space=1))
+    await bot.answer(await fake.slash(guild, alice, "space start", space=1, confirm=True))
     await bot.settle()
     assert bridges.calls == [("start", 1, server.stage.id)]
 

@@ -66,7 +66,7 @@ async def test_host_cancels_buyers_lose_the_role_and_hear_of_it(
         await fake.slash(guild, server.host, "space cancel", space=2, reason="I lost my voice")
     )
     assert "Space #2 is cancelled. 2 ticket(s) refunded or voided." in reply.text()
-    assert not reply.ephemeral
+    assert reply.ephemeral  # the refund counts concern the host only
 
     assert (await core.spaces.get(2)).status == SpaceStatus.CANCELLED
     assert role.id not in guild.roles  # deleted: every buyer lost it at once
@@ -125,7 +125,7 @@ async def test_members_without_rights_are_refused_and_nothing_changes(
         ("POST", "interactions")
     }
 
-    await bot.answer(await fake.slash(guild, server.host, "space start", space=1))
+    await bot.answer(await fake.slash(guild, server.host, "space start", space=1, confirm=True))
     await fake.join_voice(guild, server.bob, server.stage)
     await bot.settle()
     calls = len(fake.calls)
@@ -201,7 +201,7 @@ async def test_missing_manage_roles_is_explained_and_retried(
         )
         assert "nothing is lost" in message.text()
     tasks = await bot.adapter.store.tasks(1)
-    assert sorted(t.action for t in tasks) == ["create_role", "grant", "grant"]  # bob, carol
+    assert sorted(t.action for t in tasks) == ["grant", "grant"]  # bob, carol (the role with them)
 
     # an admin fixes the bot's role: Discord says so, and the bot catches up at once
     await fake.update_role(guild, fake.bot_role(guild), permissions=P.BOT_INVITE)
@@ -219,7 +219,8 @@ async def test_role_above_the_bot_is_explained(
 ) -> None:
     guild = server.guild
     announcement = await create(bot, server, "Hierarchy")
-    role = ticket_role(server, 1)
+    await bot.answer(await fake.click(guild, server.carol, announcement, "Get ticket"))
+    role = ticket_role(server, 1)  # made by the first sale
     # someone drags the ticket role above the bot's own role
     await fake.update_role(guild, role, position=fake.bot_role(guild).position + 1)
     await bot.settle()
@@ -237,3 +238,26 @@ async def test_role_above_the_bot_is_explained(
 
     await fake.update_role(guild, role, position=1)
     await bot.until(lambda: role.id in server.bob.roles, "the retried grant")
+
+
+async def test_without_an_announcement_channel_the_host_is_told_how_to_fix_it(
+    core: Core, dispatcher: Dispatcher, settings: Settings, fake: FakeDiscord, server: Server
+) -> None:
+    """Answers are private, so a Space nobody can see is reported, not silently kept."""
+    config = config_for(server, settings, announce_channels=())
+    async with running(core, dispatcher, config, fake) as bot:
+        reply = await bot.answer(
+            await fake.slash(
+                server.guild,
+                server.host,
+                "space create",
+                title="Hidden",
+                starts="tomorrow 18:00",
+                tickets=5,
+            )
+        )
+        assert reply.ephemeral and "is announced" in reply.text()
+        [alert] = fake.channel_messages(server.alerts)
+        assert "“Hidden” (#1) was not announced" in alert.text()
+        assert "set DISCORD_ANNOUNCE_CHANNEL" in alert.text()
+        assert any("DISCORD_ANNOUNCE_CHANNEL" in m.text() for m in fake.dms(server.host))

@@ -17,9 +17,11 @@ from adapters.discord.client import StagepassClient, StagepassTree
 from bot.actors import Actor, UserRef
 from bot.clock import ManualClock
 from bot.commands import types as t
+from bot.commands.handlers import Dispatcher
 from bot.core import Core
 from bot.models import OutboxMessage, OutboxStatus, Platform
-from tests.discord.conftest import Bot, Server
+from bot.settings import Settings
+from tests.discord.conftest import Bot, Server, config_for, running
 from tests.discord.fake_discord import FakeDiscord
 
 pytestmark = pytest.mark.timeout(60)
@@ -46,29 +48,31 @@ class RecordingAdapter:
     """Stands in for `DiscordAdapter.command`: keeps what each callback would run."""
 
     def __init__(self) -> None:
-        self.ran: list[tuple[t.Command, bool]] = []
+        self.ran: list[t.Command] = []
+        self.core = SimpleNamespace(settings=SimpleNamespace(max_title_length=100))
 
-    async def command(self, interaction: Any, build: Any, *, public: bool = False) -> None:
+    async def command(self, interaction: Any, build: Any) -> None:
         actor = Actor(Platform.DISCORD, "1", "2", "mo", is_moderator=True)
-        self.ran.append((await build(actor), public))
+        self.ran.append(await build(actor))
 
 
 @pytest.mark.parametrize(
-    ("verb", "options", "expected", "public"),
+    ("verb", "options", "expected"),
     [
-        ("request", {}, t.StageCommand("request"), False),
-        ("hand", {"hand": "down", "space": 3}, t.StageCommand("hand", 3, None, False), False),
-        ("hand", {}, t.StageCommand("hand"), False),
-        ("promote", {"space": 3}, t.StageCommand("promote", 3, UserRef("7", "bob")), True),
-        ("demote", {}, t.StageCommand("demote", None, UserRef("7", "bob")), True),
-        ("mute", {}, t.StageCommand("mute", None, UserRef("7", "bob")), True),
-        ("unmute", {"space": 3}, t.StageCommand("unmute", 3, UserRef("7", "bob")), True),
-        ("remove", {}, t.StageCommand("remove", None, UserRef("7", "bob")), True),
-        ("queue", {"space": 3}, t.StageCommand("queue", 3), False),
+        ("request", {}, t.StageCommand("request")),
+        ("hand", {"hand": "down", "space": 3}, t.StageCommand("hand", 3, None, False)),
+        ("hand", {}, t.StageCommand("hand")),
+        ("promote", {"space": 3}, t.StageCommand("promote", 3, UserRef("7", "bob"))),
+        ("demote", {}, t.StageCommand("demote", None, UserRef("7", "bob"))),
+        ("mute", {}, t.StageCommand("mute", None, UserRef("7", "bob"))),
+        ("unmute", {"space": 3}, t.StageCommand("unmute", 3, UserRef("7", "bob"))),
+        ("remove", {}, t.StageCommand("remove", None, UserRef("7", "bob"))),
+        ("allow", {}, t.StageCommand("allow", None, UserRef("7", "bob"))),
+        ("queue", {"space": 3}, t.StageCommand("queue", 3)),
     ],
 )
 async def test_each_stage_verb_runs_its_stage_command(
-    verb: str, options: dict[str, Any], expected: t.StageCommand, public: bool
+    verb: str, options: dict[str, Any], expected: t.StageCommand
 ) -> None:
     adapter = RecordingAdapter()
     group = (await command_tree(adapter)).get_command("stage")
@@ -80,7 +84,7 @@ async def test_each_stage_verb_runs_its_stage_command(
     # as discord.py invokes it: the group first when the callback is one of its methods
     bound = () if command.binding is None else (command.binding,)
     await command.callback(*bound, cast(Any, None), **options)
-    assert adapter.ran == [(expected, public)]
+    assert adapter.ran == [expected]
 
 
 async def test_times_are_read_in_the_members_zone_and_edits_reach_the_event(
@@ -122,7 +126,8 @@ async def test_times_are_read_in_the_members_zone_and_edits_reach_the_event(
             starts="2030-05-02 20:00",
         )
     )
-    assert reply.ephemeral and "Updated." in reply.text()
+    assert reply.ephemeral and "Updated:" in reply.text()
+    assert "Title: Spring talk → Spring talk, moved" in reply.text()
     [edit] = fake.calls_to("PATCH", f"/guilds/{G}/scheduled-events/{G}")
     assert edit.body["name"] == "Spring talk, moved"
     assert edit.body["scheduled_start_time"].startswith("2030-05-02T18:00:00")
@@ -191,7 +196,7 @@ async def test_mute_and_remove_reach_the_discord_stage(
     )
     [announcement] = fake.channel_messages(server.announce)
     await bot.answer(await fake.click(guild, bob, announcement, "Get ticket"))
-    await bot.answer(await fake.slash(guild, server.host, "space start", space=1))
+    await bot.answer(await fake.slash(guild, server.host, "space start", space=1, confirm=True))
     await fake.join_voice(guild, bob, server.stage)
     await bot.settle()
     await bot.answer(await fake.slash(guild, server.mo, "stage promote", user=bob))
@@ -260,8 +265,12 @@ async def test_a_dm_discord_fails_to_take_is_resent_by_the_sweep(
     await bot.until(lambda: fake.dms(server.bob), "the resent DM")
     [dm] = fake.dms(server.bob)
     assert "Your ticket for Flaky" in dm.text()
-    [row] = await outbox_rows(core)
-    assert row.status == OutboxStatus.SENT
+
+    async def acknowledged() -> bool:  # Discord took it a moment before the row says so
+        [row] = await outbox_rows(core)
+        return row.status == OutboxStatus.SENT
+
+    await bot.eventually(acknowledged, "the outbox row marked sent")
 
     clock.advance(timedelta(hours=3))  # delivered: never sent twice
     assert await core.outbox.sweep() == 0
@@ -272,3 +281,64 @@ async def test_a_dm_discord_fails_to_take_is_resent_by_the_sweep(
 async def outbox_rows(core: Core) -> list[OutboxMessage]:
     async with core.db.session() as session:
         return list((await session.exec(select(OutboxMessage))).all())
+
+
+def _title_option(synced: dict[str, Any], group: str, verb: str) -> dict[str, Any]:
+    [sub] = [o for o in synced[group]["options"] if o["name"] == verb]
+    [title] = [o for o in sub["options"] if o["name"] == "title"]
+    return title
+
+
+async def test_the_title_limit_the_form_offers_is_the_cores(
+    core: Core, dispatcher: Dispatcher, settings: Settings, fake: FakeDiscord, server: Server
+) -> None:
+    settings.max_title_length = 40  # STAGEPASS_MAX_TITLE_LENGTH
+    async with running(core, dispatcher, config_for(server, settings), fake) as bot:
+        synced = fake.commands[server.guild.id]
+        for group, verb in (("space", "create"), ("space", "edit"), ("slot", "add")):
+            title = _title_option(synced, group, verb)
+            assert (title["min_length"], title["max_length"]) == (1, 40), (group, verb)
+        # Discord enforces the range; past it (an old client, a raw call) the core does
+        reply = await bot.answer(
+            await fake.slash(
+                server.guild,
+                server.host,
+                "space create",
+                title="x" * 41,
+                starts="tomorrow 18:00",
+                tickets=5,
+            )
+        )
+        assert reply.ephemeral
+        assert reply.text() == "⚠️ The title is 41 characters long; the limit is 40."
+
+
+async def test_times_in_replies_and_dms_are_discord_timestamps(
+    bot: Bot, fake: FakeDiscord, server: Server, core: Core
+) -> None:
+    """Discord shows a `<t:…>` in each reader's own zone; the core wrote it in the reader's
+    zone (/tz set), and no zone name is left behind. Autocomplete is plain text: UTC."""
+    guild, alice, bob = server.guild, server.host, server.bob
+    await bot.answer(await fake.slash(guild, alice, "tz set", zone="Europe/Berlin"))
+    await bot.answer(await fake.slash(guild, bob, "tz set", zone="America/New_York"))
+    await bot.answer(
+        await fake.slash(
+            guild, alice, "space create", title="Dawn", starts="2030-05-03 18:00", tickets=5
+        )
+    )
+    space = await core.spaces.get(1)
+    assert space.starts_at == datetime(2030, 5, 3, 16, 0, tzinfo=UTC)
+    unix = int(space.starts_at.timestamp())
+
+    for member in (alice, bob):  # one Space, one timestamp, whoever reads it
+        listing = await bot.answer(await fake.slash(guild, member, "space list"))
+        assert listing.ephemeral and f"<t:{unix}:F>" in listing.text()
+        assert "CEST" not in listing.text() and "EDT" not in listing.text()
+
+    [announcement] = fake.channel_messages(server.announce)
+    await bot.answer(await fake.click(guild, bob, announcement, "Get ticket"))
+    [ticket] = fake.dms(bob)
+    assert f"starts <t:{unix}:F>." in ticket.text() and "EDT" not in ticket.text()
+
+    [choice] = await fake.autocomplete(guild, bob, "ticket buy", "space", "dawn")
+    assert choice == {"name": "#1 Dawn · Fri 3 May 2030, 16:00 UTC", "value": 1}

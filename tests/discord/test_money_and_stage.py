@@ -92,7 +92,8 @@ async def test_buy_on_a_paid_space_gives_the_checkout_link_and_payment_gives_the
         "Pay now",
         f"https://checkout.test/pay/{payments.holds[0]}",
     )
-    assert "Tickets left: 4 of 5" in announcement.text()  # the hold counts
+    # the hold takes a seat, shown as held (not sold) until paid
+    assert "Tickets left: 4 of 5 (1 held, awaiting payment)" in announcement.text()
     assert fake.dms(bob) == []
 
     # billing's webhook confirms the payment: the ticket arrives by DM, with the role
@@ -170,7 +171,7 @@ async def test_promotions_in_discords_stage_ui_follow_the_speaker_cap(
     [announcement] = fake.channel_messages(server.announce)
     for member in (bob, carol):
         await bot.answer(await fake.click(guild, member, announcement, "Get ticket"))
-    await bot.answer(await fake.slash(guild, server.host, "space start", space=1))
+    await bot.answer(await fake.slash(guild, server.host, "space start", space=1, confirm=True))
     for member in (bob, carol):
         await fake.join_voice(guild, member, server.stage)
     await bot.settle()

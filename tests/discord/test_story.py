@@ -39,7 +39,7 @@ async def test_host_creates_listener_buys_reminds_and_the_stage_runs(
         duration="90",
     )
     reply = await bot.answer(created)
-    assert "Space #1 is announced" in reply.text() and not reply.ephemeral
+    assert "Space #1 is announced" in reply.text() and reply.ephemeral  # the host's echo
     assert created.callback_types == [4]  # answered at once, well within 3 s
 
     # the announcement: embed with a Discord timestamp and the three persistent buttons
@@ -50,16 +50,13 @@ async def test_host_creates_listener_buys_reminds_and_the_stage_runs(
     assert "Tickets left: 10 of 10" in announcement.text()
     assert announcement.custom_ids() == ["sp:/ticket buy 1", "sp:/remind on 1", "sp-tip:1"]
 
-    # a Stage scheduled event in the Stage channel, and the ticket role (the host has it)
+    # a Stage scheduled event in the Stage channel; no role yet (it comes with a sale),
+    # and the Stage stays open until a Space is live on it
     [event] = guild.events.values()
     assert (event.entity_type, event.channel_id, event.status) == (1, server.stage.id, 1)
     assert event.name == "Ask me anything"
-    [ticket_role] = [r for r in guild.roles.values() if r.name == "🎟 #1 Ask me anything"]
-    assert ticket_role.id in alice.roles
-    # only ticket holders may join the Stage
-    overwrites = server.stage.overwrites
-    assert overwrites[guild.id].deny & P.CONNECT
-    assert overwrites[ticket_role.id].allow & P.CONNECT
+    assert not [r for r in guild.roles.values() if r.name.startswith("🎟")]
+    assert server.stage.overwrites == {}
 
     # autocomplete finds the Space by title
     choices = await fake.autocomplete(guild, bob, "ticket buy", "space", "ask")
@@ -75,7 +72,8 @@ async def test_host_creates_listener_buys_reminds_and_the_stage_runs(
     [[join]] = [row["components"] for row in dm.components]
     assert join["label"] == "Join the room"
     assert re.fullmatch(r"http://stagepass\.test/rooms/1#token=\S+", join["url"])
-    assert ticket_role.id in bob.roles
+    [ticket_role] = [r for r in guild.roles.values() if r.name == "🎟 #1 Ask me anything"]
+    assert ticket_role.id in bob.roles and ticket_role.id in alice.roles  # the host has it
     assert fake.calls_to("PUT", f"/guilds/{G}/members/{bob.user.id}/roles/{ticket_role.id}")
     assert "Tickets left: 9 of 10" in announcement.text()  # edited in place
 
@@ -98,13 +96,24 @@ async def test_host_creates_listener_buys_reminds_and_the_stage_runs(
     assert reminder.channel_id == dm.channel_id  # the DM channel
 
     # the host starts it: the Stage instance opens, linked to the event
-    started = await bot.answer(await fake.slash(guild, alice, "space start", space=1))
+    started = await bot.answer(await fake.slash(guild, alice, "space start", space=1, confirm=True))
     assert "is live" in started.text()
     [stage_call] = fake.calls_to("POST", "/stage-instances")
     assert int(stage_call.body["channel_id"]) == server.stage.id
     assert int(stage_call.body["guild_scheduled_event_id"]) == event.id
     assert server.stage.id in guild.stages and event.status == 2
     assert "Live now" in announcement.text()
+    # "live" is told once, in the announcement channel; the host's answer is hers alone
+    assert started.ephemeral
+    [_, live] = fake.channel_messages(server.announce)
+    assert live.text() == (
+        f"🔴 **Ask me anything** (Space #1) is live now on <#{server.stage.id}>. Ticket "
+        "holders can also join with the link in their ticket."
+    )
+    # only ticket holders may join the Stage while it is live
+    overwrites = server.stage.overwrites
+    assert overwrites[guild.id].deny & P.CONNECT
+    assert overwrites[ticket_role.id].allow & P.CONNECT
 
     # the host joins the Stage and is on it at once; listeners join suppressed
     await fake.join_voice(guild, alice, server.stage)
@@ -119,12 +128,14 @@ async def test_host_creates_listener_buys_reminds_and_the_stage_runs(
 
     # a moderator promotes: suppress lifted on the Stage, bob is a Stagepass speaker
     promoted = await bot.answer(await fake.slash(guild, mo, "stage promote", user=bob))
-    assert "bob is now a speaker" in promoted.text()
+    assert "bob is now a speaker" in promoted.text() and promoted.ephemeral
+    [_, _, speaker] = fake.channel_messages(server.announce)  # posted once, there
+    assert speaker.text() == f"🎙️ <@{bob.user.id}> is now a speaker in **Ask me anything**."
     [lift] = fake.calls_to("PATCH", f"/guilds/{G}/voice-states/{bob.user.id}")
     assert lift.body["suppress"] is False
     assert guild.voice[bob.user.id].suppress is False
     state = await core.stage.state(1)
-    assert [(s.identity.display_name, s.role) for s in state.speakers] == [
+    assert [(s.identity.display_name, s.seat.role) for s in state.speakers] == [
         ("bob", StageRole.SPEAKER)
     ]
     assert any("You are now a speaker" in m.text() for m in fake.dms(bob))
@@ -141,5 +152,6 @@ async def test_host_creates_listener_buys_reminds_and_the_stage_runs(
     assert (await core.spaces.get(1)).status == SpaceStatus.ENDED
     assert server.stage.id not in guild.stages and event.status == 3
     assert ticket_role.id not in guild.roles and ticket_role.id not in bob.roles
+    assert guild.id not in server.stage.overwrites  # open again, as before the Space
     assert announcement.components == [] and "Ended" in announcement.text()
     assert fake.unknown == []

@@ -92,7 +92,7 @@ async def test_manual_start_by_the_host_stops_the_auto_cancel(
         room, "alice", '/space create title:"Talk" starts:"2030-01-07 12:00" tickets:5 manual:yes'
     )
     await at(clock, scheduling, NOON + timedelta(minutes=10))
-    await say_ok(room, "alice", "/space start 1")
+    await say_ok(room, "alice", "/space start 1 confirm:yes")
     assert "abandon" not in await scheduling.jobs_of(1)
     # the end counts from when it really started
     ends = NOON + timedelta(minutes=10 + 60 + core.settings.end_grace_minutes)
@@ -134,7 +134,7 @@ async def test_expired_holds_are_released(
                 price_minor=500,
                 currency="usd",
                 capacity=5,
-                sold=1,
+                held=1,
                 created_at=clock.now(),
                 updated_at=clock.now(),
             )
@@ -156,4 +156,5 @@ async def test_expired_holds_are_released(
     assert (await at(clock, scheduling, clock.now() + timedelta(minutes=29))).holds_released == 0
     assert (await at(clock, scheduling, clock.now() + timedelta(minutes=1))).holds_released == 1
     assert (await core.tickets.get_hold("h1")).status == HoldStatus.EXPIRED
-    assert (await core.spaces.get(1)).sold == 0
+    space = await core.spaces.get(1)
+    assert (space.sold, space.held) == (0, 0)

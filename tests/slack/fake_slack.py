@@ -181,9 +181,11 @@ class FakeSlack:
                 user = self.users.get(str(params.get("user")))
                 return ok | {"user": user} if user else {"ok": False, "error": "user_not_found"}
             case "usergroups.list":
+                with_users = str(params.get("include_users")).lower() in ("1", "true")
                 return ok | {
                     "usergroups": [
-                        {"id": gid, "handle": handle} for gid, (handle, _) in self.groups.items()
+                        {"id": gid, "handle": handle, **({"users": users} if with_users else {})}
+                        for gid, (handle, users) in self.groups.items()
                     ]
                 }
             case "usergroups.users.list":

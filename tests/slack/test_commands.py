@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -50,7 +51,7 @@ async def test_space_create_by_command_posts_the_announcement(slack: Slack) -> N
         HOST, "/space", 'create title:"Ask me anything" starts:"2030-01-05 18:00" tickets:50'
     )
     reply = await slack.answer(response, name)
-    assert reply["response_type"] == "in_channel"
+    assert reply["response_type"] == "ephemeral"  # the announcement is the public word
     assert "Space #1 is announced." in reply["text"]
     await slack.settle()
 
@@ -58,8 +59,9 @@ async def test_space_create_by_command_posts_the_announcement(slack: Slack) -> N
     assert post.token == BOT_TOKEN
     blocks = post.json("blocks")
     shown = texts(blocks)
-    starts = int(datetime(2030, 1, 5, 18, 0, tzinfo=UTC).timestamp())
-    assert f"<!date^{starts}^{{date_short_pretty}} at {{time}}|Sat 5 Jan 2030, 18:00 UTC>" in shown
+    # alice is in Europe/Berlin (users.info): "18:00" is hers, 17:00 UTC
+    starts = int(datetime(2030, 1, 5, 18, 0, tzinfo=ZoneInfo("Europe/Berlin")).timestamp())
+    assert f"<!date^{starts}^{{date_short_pretty}} {{time}}|Sat 5 Jan 2030, 17:00 UTC>" in shown
     assert "Ask me anything" in shown and "50 of 50" in shown and "<@UHOST01>" in shown
     assert [(b["text"]["text"], b.get("value")) for b in buttons(blocks)] == [
         ("Get ticket", "/ticket buy 1"),
@@ -89,8 +91,8 @@ async def test_command_errors_and_help_read_as_in_slack(slack: Slack) -> None:
     assert reply["text"] == "There is no Space #98."
 
 
-async def open_create_modal(slack: Slack) -> tuple[dict[str, Any], str]:
-    response, name = await slack.command(HOST, "/space", "create")
+async def open_create_modal(slack: Slack, user: str = HOST) -> tuple[dict[str, Any], str]:
+    response, name = await slack.command(user, "/space", "create")
     assert response.status_code == 200 and response.content == b""
     [opened] = await slack.fake.wait_for("views.open")
     assert opened.params["trigger_id"] == f"trigger.{name[1:]}"
@@ -125,7 +127,7 @@ async def test_space_create_modal(slack: Slack) -> None:
     assert blocks["starts_time"]["element"] == {
         "type": "timepicker",
         "action_id": "value",
-        "timezone": "UTC",
+        "timezone": "Europe/Berlin",  # alice's zone in Slack (users.info), kept at first sight
     }
     assert blocks["currency"]["element"]["type"] == "static_select"
     assert json.loads(view["private_metadata"])["response_url"] == slack.fake.response_url(name)
@@ -133,27 +135,27 @@ async def test_space_create_modal(slack: Slack) -> None:
     response = await slack.submit(HOST, view, form())
     assert response.status_code == 200 and response.content == b""  # closes the modal
     [reply] = await slack.fake.wait_for("response_url:" + name)
-    assert reply.params["response_type"] == "in_channel"
+    assert reply.params["response_type"] == "ephemeral"  # the announcement is public
     assert reply.params["text"].startswith("#1 Modal AMA: Space #1 is announced.")
     await slack.settle()
     [post] = [c for c in slack.fake.called("chat.postMessage") if c.params["channel"] == ANNOUNCE]
-    starts = int(datetime(2030, 1, 6, 19, 30, tzinfo=UTC).timestamp())
+    starts = int(datetime(2030, 1, 6, 19, 30, tzinfo=ZoneInfo("Europe/Berlin")).timestamp())
     assert f"<!date^{starts}^" in texts(post.json("blocks"))
     assert "90 min" in texts(post.json("blocks"))
 
 
 async def test_modal_reads_the_time_in_the_hosts_zone(slack: Slack) -> None:
-    response, name = await slack.command(HOST, "/tz", "set Europe/Berlin")
-    assert "Europe/Berlin" in (await slack.answer(response, name))["text"]
+    response, name = await slack.command(HOST, "/tz", "set Asia/Tokyo")  # /tz beats Slack's
+    assert "Asia/Tokyo" in (await slack.answer(response, name))["text"]
     view, _ = await open_create_modal(slack)
     starts_time = next(b for b in view["blocks"] if b.get("block_id") == "starts_time")
-    assert starts_time["element"]["timezone"] == "Europe/Berlin"
-    assert "In Europe/Berlin" in starts_time["hint"]["text"]
+    assert starts_time["element"]["timezone"] == "Asia/Tokyo"
+    assert "In your time zone, Asia/Tokyo" in starts_time["hint"]["text"]
     response = await slack.submit(HOST, view, form())
     assert response.status_code == 200
     await slack.settle()
     space = await slack.core.spaces.get(1)
-    assert space.starts_at == datetime(2030, 1, 6, 18, 30, tzinfo=UTC)  # 19:30 in Berlin
+    assert space.starts_at == datetime(2030, 1, 6, 10, 30, tzinfo=UTC)  # 19:30 in Tokyo
 
 
 @pytest.mark.parametrize(

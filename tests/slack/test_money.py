@@ -15,8 +15,8 @@ from bot.models import Hold, Identity, Space, Ticket
 from bot.ports import Checkout
 from bot.replies import Button, Reply
 from tests.slack.conftest import BOB, HOST, Slack
-from tests.slack.test_commands import buttons
-from tests.slack.test_story import create_space
+from tests.slack.test_commands import buttons, texts
+from tests.slack.test_story import announcements, create_space
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -59,6 +59,11 @@ async def test_buying_a_paid_ticket_answers_with_the_checkout_link(slack: Slack)
     [hold] = payments.checkouts
     assert (pay["text"]["text"], pay["url"]) == ("Pay now", f"https://checkout.test/{hold.id}")
     assert pay["action_id"].startswith("link:")
+    await slack.settle()
+    # the hold takes a seat, shown as held (not sold) until paid
+    assert "*Tickets left*\n4 of 5 (1 held, awaiting payment)" in texts(
+        announcements(slack, 1)[-1]
+    )
 
     # billing's webhook confirms the payment: the ticket arrives by DM
     await slack.core.tickets.confirm(hold.id, fee_minor=50)

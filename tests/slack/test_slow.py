@@ -77,7 +77,7 @@ async def test_modal_is_acknowledged_while_the_database_is_slow(slow: Slack) -> 
     assert updated.params["view_id"] == "VMODAL01"
     assert "Space #1 is announced." in updated.json("view")["blocks"][0]["text"]["text"]
     [reply] = await slow.fake.wait_for("response_url:" + name)
-    assert reply.params["response_type"] == "in_channel"
+    assert reply.params["response_type"] == "ephemeral"  # the announcement is public
 
 
 async def test_late_modal_error_shows_the_form_again(slow: Slack) -> None:
@@ -140,6 +140,6 @@ async def test_slow_dispatcher_answers_after_the_ack(make_slack: Any) -> None:
 
     dispatcher.release.set()
     [reply] = await slack.fake.wait_for("response_url:" + name)
-    assert reply.params["text"].startswith("Your time zone is UTC.")
+    assert reply.params["text"].startswith("Your time zone is Europe/Berlin.")
     [reply] = await slack.fake.wait_for("response_url:" + button)
     assert reply.params["text"].startswith("Stagepass commands: /tz set Europe/Berlin")

@@ -38,7 +38,7 @@ async def test_socket_mode_runs_commands(make_slack: Any) -> None:
             }
         )
         [ack] = await slack.fake.wait_for("socket:env-1")
-        assert ack.params["payload"]["text"].startswith("Your time zone is UTC.")
+        assert ack.params["payload"]["text"].startswith("Your time zone is Europe/Berlin.")
     finally:
         stop.set()
         await asyncio.wait_for(job, 10)

@@ -35,6 +35,7 @@ def announcements(slack: Slack, space_id: int) -> list[list[dict[str, Any]]]:
         if (
             call.method in ("chat.postMessage", "chat.update")
             and call.params.get("channel") == ANNOUNCE
+            and not call.params.get("thread_ts")  # replies under it
             and f"Space #{space_id} ·" in texts(call.json("blocks"))
         ):
             versions.append(call.json("blocks"))
@@ -181,7 +182,7 @@ async def test_app_home(slack: Slack) -> None:
 
     blocks = await home(slack, HOST)
     shown = texts(blocks)
-    assert "Spaces you host" in shown and "1 of 3 tickets taken" in shown
+    assert "Spaces you host" in shown and "Seats: 1 sold, 0 held, 2 left of 3" in shown
 
     def labelled(label: str) -> list[dict[str, Any]]:
         return [b for b in buttons(blocks) if b["text"]["text"] == label]
@@ -191,16 +192,12 @@ async def test_app_home(slack: Slack) -> None:
     assert labelled("Cancel")[0]["confirm"]["confirm"]["text"] == "Cancel the Space"
     assert labelled("Host a Space")[0]["action_id"] == "open_create"
 
-    # a sale elsewhere refreshes the tabs of people who have looked at them
+    # a sale refreshes the buyer's tab only; the host sees it the next time they look
     before = len(slack.fake.called("views.publish"))
     await buy(slack, EVE, space_id)
     refreshed = {c.params["user_id"] for c in slack.fake.called("views.publish")[before:]}
-    assert {HOST, BOB, EVE} <= refreshed
-    assert "2 of 3 tickets taken" in texts(
-        [c for c in slack.fake.called("views.publish") if c.params["user_id"] == HOST][-1].json(
-            "view"
-        )["blocks"]
-    )
+    assert refreshed == {EVE}
+    assert "Seats: 2 sold, 0 held, 1 left of 3" in texts(await home(slack, HOST))
 
     # "Host a Space" opens the same modal as /space create
     await slack.click(HOST, "open_create", in_home=True)
@@ -212,15 +209,29 @@ async def test_start_from_home_and_moderators_run_the_stage(slack: Slack) -> Non
     space_id = await create_space(slack, "Live show")
     await buy(slack, BOB, space_id)
 
+    # hours before the announced time, Start asks for confirmation first
     response, _ = await slack.click(HOST, "run:start:1", f"/space start {space_id}", in_home=True)
     assert response.status_code == 200 and response.content == b""
     await slack.settle()
+    assert (await slack.core.spaces.get(space_id)).status == SpaceStatus.SCHEDULED
+    [asked] = slack.fake.dms_to(HOST)
+    assert f"use /space start {space_id} confirm:yes" in asked.params["text"]
+
+    space = await slack.core.spaces.get(space_id)
+    clock = slack.core.clock
+    assert isinstance(clock, ManualClock)
+    clock.set(space.starts_at - timedelta(minutes=10))
+    response, _ = await slack.click(HOST, "run:start:1", f"/space start {space_id}", in_home=True)
+    await slack.settle()
     assert (await slack.core.spaces.get(space_id)).status == SpaceStatus.LIVE
-    [started] = slack.fake.dms_to(HOST)  # from the App Home, the answer comes by DM
+    started = slack.fake.dms_to(HOST)[-1]  # from the App Home, the answer comes by DM
     assert started.params["text"] == "Space #1 is live."
     [room] = buttons(started.json("blocks"))
     assert room["url"].startswith("http://stagepass.test/rooms/1#token=")
     assert "Live now" in texts(announcements(slack, space_id)[-1])
+    # said once to the workspace, under the announcement (the host's answer is theirs)
+    [live] = [c for c in slack.fake.called("chat.postMessage") if "is live now" in c.params["text"]]
+    assert live.params["channel"] == ANNOUNCE and live.params["thread_ts"]
 
     # Eve is no moderator; Carol is a workspace admin; Dave is in the stage-mods group
     response, name = await slack.command(EVE, "/stage", f"promote <@{BOB}|bob>")
@@ -229,15 +240,19 @@ async def test_start_from_home_and_moderators_run_the_stage(slack: Slack) -> Non
 
     response, name = await slack.command(CAROL, "/stage", f"promote <@{BOB}|bob>")
     promoted = await slack.answer(response, name)
-    assert promoted["response_type"] == "in_channel"
-    assert promoted["text"] == "bob is now a speaker."
+    assert promoted["response_type"] == "ephemeral"  # the public word is in the thread
+    assert promoted["text"] == f"<@{BOB}> is now a speaker."
     await slack.settle()
+    [thread] = [c for c in slack.fake.called("chat.postMessage")
+                if c.params.get("thread_ts") and "speaker" in c.params["text"]]
+    assert thread.params["channel"] == ANNOUNCE
+    assert thread.params["text"] == f"<@{BOB}> is now a speaker in #1 Live show."
     assert (
         slack.fake.dms_to(BOB)[-1].params["text"].startswith("You are now a speaker in Live show.")
     )
 
     response, name = await slack.command(DAVE, "/stage", f"demote <@{BOB}|bob>")
-    assert (await slack.answer(response, name))["text"] == "bob is a listener again."
+    assert (await slack.answer(response, name))["text"] == f"<@{BOB}> is a listener again."
     await slack.settle()
     assert slack.fake.dms_to(BOB)[-1].params["text"] == "You are a listener again in Live show."
     assert {c.params["user"] for c in slack.fake.called("users.info")} >= {CAROL, DAVE, EVE}
@@ -250,8 +265,10 @@ async def test_moderator_cancels_and_everyone_is_told(slack: Slack) -> None:
 
     response, name = await slack.command(CAROL, "/space", f'cancel {space_id} reason:"Host is ill"')
     reply = await slack.answer(response, name)
-    assert reply["response_type"] == "in_channel"
-    assert reply["text"] == "Space #1 is cancelled. 1 ticket(s) refunded or voided."
+    assert reply["response_type"] == "ephemeral"  # the refund count is the canceller's
+    assert reply["text"] == (
+        "Space #1 is cancelled. 1 ticket(s) refunded or voided. Every holder is told by DM."
+    )
     await slack.settle()
 
     [bob_dm] = [c for c in slack.fake.dms_to(BOB) if "cancelled" in c.params["text"]]

@@ -145,7 +145,7 @@ async def test_a_dispute_reaches_the_host_and_each_moderator(slack: Slack) -> No
     # the host has the core's own DM; the buyer and plain members hear nothing of it
     new_to_host = slack.fake.dms_to(HOST)[sent_before[HOST] :]
     assert [c.params["text"] for c in new_to_host if "disputed" in c.params["text"]] == [
-        f"A payment of $15.00 for Disputed <b> (#{space_id}) was disputed with the buyer's "
+        f"A payment of $15.00 for Disputed &lt;b&gt; (#{space_id}) was disputed with the buyer's "
         f"bank (fraudulent). Ticket(s) {ticket.id} were revoked. Stripe will ask for "
         "evidence by email; the platform operator has the details."
     ]

@@ -90,6 +90,7 @@ class RestAPI(Gateway):
             ("GET", f"/channels/{c}/messages/{m}", self._get_message),
             ("PATCH", f"/channels/{c}/messages/{m}", self._edit_message),
             ("PUT", rf"/channels/{c}/permissions/(?P<target>\d+)", self._put_overwrite),
+            ("DELETE", rf"/channels/{c}/permissions/(?P<target>\d+)", self._delete_overwrite),
             ("GET", f"/guilds/{g}/roles", self._get_roles),
             ("POST", f"/guilds/{g}/roles", self._create_role),
             ("DELETE", f"/guilds/{g}/roles/{r}", self._delete_role),
@@ -323,6 +324,13 @@ class RestAPI(Gateway):
             int(call.body.get("allow", 0)),
             int(call.body.get("deny", 0)),
         )
+        await self.dispatch("CHANNEL_UPDATE", found.payload(), GUILDS)
+        return web.Response(status=204)
+
+    async def _delete_overwrite(self, call: Call, channel: str, target: str) -> web.Response:
+        found = self._channel(channel)
+        self._require(self.guilds[found.guild_id or 0], P.MANAGE_ROLES)
+        found.overwrites.pop(int(target), None)
         await self.dispatch("CHANNEL_UPDATE", found.payload(), GUILDS)
         return web.Response(status=204)
 

@@ -6,6 +6,7 @@ would decide it)."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -252,6 +253,22 @@ class Guild:
             value |= self.roles[role_id].permissions
         return P.ALL if value & P.ADMINISTRATOR else value
 
+    def channel_permissions(self, user_id: int, channel: Channel) -> int:
+        """A member's permissions in `channel`, in Discord's documented order: @everyone's
+        overwrite, then the member's roles' (denies, then allows), then the member's own."""
+        value = self.permissions(user_id)
+        if value & P.ADMINISTRATOR or user_id == self.owner_id:
+            return P.ALL
+        overwrites = channel.overwrites
+        if (everyone := overwrites.get(self.id)) is not None:
+            value = (value & ~everyone.deny) | everyone.allow
+        roles = [overwrites[r] for r in self.members[user_id].roles if r in overwrites]
+        value &= ~_union(o.deny for o in roles)
+        value |= _union(o.allow for o in roles)
+        if (own := overwrites.get(user_id)) is not None and own.type == 1:
+            value = (value & ~own.deny) | own.allow
+        return value
+
     def top_position(self, user_id: int) -> int:
         member = self.members[user_id]
         return max((self.roles[r].position for r in member.roles), default=0)
@@ -399,3 +416,10 @@ class Message:
         if self.guild_id is not None:
             data["guild_id"] = str(self.guild_id)
         return data
+
+
+def _union(bits: Iterable[int]) -> int:
+    value = 0
+    for bit in bits:
+        value |= bit
+    return value
