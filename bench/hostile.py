@@ -97,6 +97,9 @@ def start_server(data: Path, port: int, profile: str | None) -> subprocess.Popen
         "SLACK_BOT_TOKEN": "xoxb-bench",
         "SLACK_SIGNING_SECRET": "s" * 32,
         "SLACK_API_BASE": "http://127.0.0.1:9/api/",  # nowhere: no call leaves the machine
+        # the probe claims hundreds of seats in one community within a minute: measure the
+        # claim, not the hoarding limit (bot/ratelimits.py) that would refuse most of them
+        "STAGEPASS_CLAIMS_PER_MINUTE_COMMUNITY": "0",
     }
     profiler = ["-m", "cProfile", "-o", str(Path(profile).resolve())] if profile else []
     command = [sys.executable, *profiler, "-m", "bot", "run"]
