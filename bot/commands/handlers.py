@@ -28,6 +28,7 @@ from bot.views import (
     TEST_MODE,
     change_lines,
     desk_link,
+    hold_line,
     room_link,
     space_buttons,
     space_lines,
@@ -265,7 +266,8 @@ class Dispatcher:
         me = await core.identities.ensure(actor)
         assert me.id is not None
         tickets = await core.tickets.tickets_of(me.id, cmd.space_id)
-        if not tickets:
+        holds = await core.tickets.pending_holds(me.id, cmd.space_id)
+        if not tickets and not holds:
             return Reply("You have no valid tickets. Find a Space with /space list.")
         lines, buttons = [], []
         for ticket in tickets:
@@ -279,6 +281,16 @@ class Dispatcher:
                     core.tickets.token_for(ticket, space),
                 )
                 buttons.append(Button(f"Join #{space.id}", url=url))
+        tz = await self.tz_of(actor)
+        for hold in holds:
+            space = await core.spaces.get(hold.space_id)
+            link = await core.payments.pay_link(hold)
+            lines.append(
+                f"{hold_line(hold, tz)} — {space_title(space)}"
+                + ("" if link else " (the pay link is unavailable right now)")
+            )
+            if link:
+                buttons.append(Button(f"Pay #{space.id}", url=link))
         return Reply("\n".join(lines), title="Your tickets", buttons=tuple(buttons[:5]))
 
     async def refund_ticket(self, actor: Actor, cmd: t.RefundTicket) -> Reply:
