@@ -26,7 +26,7 @@ from bot.core import Core
 from bot.errors import NotFound, PermissionDenied, UserError
 from bot.http.charts import sales_svg
 from bot.http.dependencies import CoreDep
-from bot.http.pages import STATUS_LABELS, render
+from bot.http.pages import SPACE_ID, STATUS_LABELS, render
 from bot.money import format_minor
 from bot.permissions import staff_role
 from bot.services.hostdesk import DeskPass, DeskSheet
@@ -43,12 +43,14 @@ def _refused(exc: UserError, status: int) -> HTMLResponse:
     return render("desk_refused.html", status_code=status, message=exc.message)
 
 
-async def _admit(core: Core, space_id: int, token: str) -> DeskPass | HTMLResponse:
+async def _admit(core: Core, space_id: str, token: str) -> DeskPass | HTMLResponse:
     """The desk pass, or the page that says why not."""
+    if not SPACE_ID.match(space_id):
+        return _refused(NotFound(f"There is no Space #{space_id[:20]}."), 404)
     if not token or len(token) > _MAX_TOKEN:
         return _refused(InvalidToken("This page needs the link the bot sent you."), 401)
     try:
-        return await core.host_desk.admit(token, space_id)
+        return await core.host_desk.admit(token, int(space_id))
     except InvalidToken as exc:
         return _refused(exc, 401)
     except PermissionDenied as exc:
@@ -58,11 +60,14 @@ async def _admit(core: Core, space_id: int, token: str) -> DeskPass | HTMLRespon
 
 
 async def _page(
-    core: Core, desk: DeskPass, *, status: int = 200, notice: str = "", error: str = ""
+    core: Core, desk: DeskPass, *, status: int = 200, done: str = "", error: str = ""
 ) -> HTMLResponse:
+    """The desk; `done`: the ticket just refunded (or voided), said as it now stands."""
     space = desk.space
     tz = ZoneInfo(desk.identity.tz)
     sheet = await core.host_desk.sheet(space, tz)
+    closed = next((r for r in sheet.rows if r.ref == done and not r.refundable), None)
+    notice = f"Ticket {closed.ref} is {closed.status.value}." if closed else ""
     public = core.settings.resolved_public_url
     staff = core.tickets.staff_token(space, desk.identity, _staff_role(desk))
 
@@ -100,17 +105,16 @@ def _staff_role(desk: DeskPass) -> str:
 
 @router.get("/spaces/{space_id}/manage", response_class=HTMLResponse)
 async def desk_page(
-    space_id: int, request: Request, core: CoreDep, token: str = "", refunded: str = ""
+    space_id: str, core: CoreDep, token: str = "", refunded: str = ""
 ) -> HTMLResponse:
     desk = await _admit(core, space_id, token)
     if isinstance(desk, HTMLResponse):
         return desk
-    notice = f"Ticket {refunded[:40]} is refunded." if refunded else ""
-    return await _page(core, desk, notice=notice)
+    return await _page(core, desk, done=refunded[:40])
 
 
 @router.post("/spaces/{space_id}/manage/refund", response_class=HTMLResponse)
-async def refund(space_id: int, request: Request, core: CoreDep) -> Response:
+async def refund(space_id: str, request: Request, core: CoreDep) -> Response:
     form = await request.form()
     token, ticket_id = str(form.get("token") or ""), str(form.get("ticket") or "").strip()
     desk = await _admit(core, space_id, token)
@@ -162,7 +166,7 @@ def sheet_csv(sheet: DeskSheet) -> str:
 
 
 @router.get("/spaces/{space_id}/manage.csv")
-async def desk_csv(space_id: int, core: CoreDep, token: str = "") -> Response:
+async def desk_csv(space_id: str, core: CoreDep, token: str = "") -> Response:
     desk = await _admit(core, space_id, token)
     if isinstance(desk, HTMLResponse):
         return desk

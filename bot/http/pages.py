@@ -39,7 +39,7 @@ STATUS_LABELS = {
     SpaceStatus.ENDED: "Ended",
     SpaceStatus.CANCELLED: "Cancelled",
 }
-_SPACE_ID = re.compile(r"^[0-9]{1,15}$")
+SPACE_ID = re.compile(r"^[0-9]{1,15}$")
 
 router = APIRouter(include_in_schema=False)
 
@@ -65,7 +65,7 @@ def render(
 async def space_page(space_id: str, core: CoreDep) -> HTMLResponse:
     """A Space's public page; an unknown id gets the 404 page, not the JSON envelope."""
     try:
-        if not _SPACE_ID.match(space_id):
+        if not SPACE_ID.match(space_id):
             raise NotFound(f"There is no Space #{space_id}.")
         space = await core.spaces.get(int(space_id))
     except NotFound as exc:

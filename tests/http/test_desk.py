@@ -261,3 +261,23 @@ async def test_space_tickets_pages_stay_within_discord_limits(
     last = await ok(chat, "alice", f"/space tickets {space_id} page:9")
     assert last.text.splitlines()[-1] == "Page 3 of 3"
     assert len(last.text.splitlines()) == 1 + 10 + 1
+
+
+async def test_a_free_ticket_is_voided_and_bad_addresses_get_a_page(
+    chat: Chat, core: Core, anon: httpx.AsyncClient
+) -> None:
+    space_id = await create(chat, "Free", "2030-01-05 18:00", "tickets:3")
+    await ok(chat, "bob", f"/ticket buy {space_id}")
+    bob = (await core.tickets.tickets_of((await _identity(core, "bob")).id or 0))[0]
+    token = desk_path(await ok(chat, "alice", f"/space manage {space_id}")).split("token=")[1]
+    done = await anon.post(
+        f"/spaces/{space_id}/manage/refund", data={"token": token, "ticket": bob.id}
+    )
+    page = await anon.get(done.headers["location"])
+    assert f"Ticket {bob.id} is voided." in page.text
+    assert (await core.tickets.get(bob.id)).status.value == "revoked"
+
+    nonsense = await anon.get("/spaces/abc/manage", params={"token": token})
+    assert nonsense.status_code == 404 and "There is no Space #abc." in nonsense.text
+    empty = await anon.post(f"/spaces/{space_id}/manage/refund", data={"token": token})
+    assert empty.status_code == 400 and "Choose a ticket to refund." in empty.text
