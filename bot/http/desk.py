@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
@@ -36,7 +36,10 @@ from bot.views import room_link
 UTC_ZONE = ZoneInfo("UTC")
 _MAX_TOKEN = 1024
 
-router = APIRouter(include_in_schema=False, max_body_size=4 * 1024)
+#: The refund form: the link's token and a ticket id, well under this.
+DESK_BODY_BYTES = 4 * 1024
+
+router = APIRouter(include_in_schema=False, max_body_size=DESK_BODY_BYTES)
 
 
 def _refused(exc: UserError, status: int) -> HTMLResponse:
@@ -45,7 +48,7 @@ def _refused(exc: UserError, status: int) -> HTMLResponse:
 
 async def _admit(core: Core, space_id: str, token: str) -> DeskPass | HTMLResponse:
     """The desk pass, or the page that says why not."""
-    if not SPACE_ID.match(space_id):
+    if not SPACE_ID.match(space_id) or int(space_id) < 1:
         return _refused(NotFound(f"There is no Space #{space_id[:20]}."), 404)
     if not token or len(token) > _MAX_TOKEN:
         return _refused(InvalidToken("This page needs the link the bot sent you."), 401)
@@ -115,8 +118,13 @@ async def desk_page(
 
 @router.post("/spaces/{space_id}/manage/refund", response_class=HTMLResponse)
 async def refund(space_id: str, request: Request, core: CoreDep) -> Response:
-    form = await request.form()
-    token, ticket_id = str(form.get("token") or ""), str(form.get("ticket") or "").strip()
+    body = await request.body()  # read whole first: the router's size limit counts it
+    try:
+        form = parse_qs(body.decode("utf-8", "replace"), max_num_fields=8)
+    except ValueError:  # more fields than the form has: not our form
+        form = {}
+    token = (form.get("token") or [""])[0]
+    ticket_id = (form.get("ticket") or [""])[0].strip()
     desk = await _admit(core, space_id, token)
     if isinstance(desk, HTMLResponse):
         return desk

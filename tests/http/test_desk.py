@@ -284,3 +284,15 @@ async def test_a_free_ticket_is_voided_and_bad_addresses_get_a_page(
     assert nonsense.status_code == 404 and "There is no Space #abc." in nonsense.text
     empty = await anon.post(f"/spaces/{space_id}/manage/refund", data={"token": token})
     assert empty.status_code == 400 and "Choose a ticket to refund." in empty.text
+
+
+async def test_a_form_that_is_not_the_desks_gets_a_page(
+    chat: Chat, core: Core, anon: httpx.AsyncClient
+) -> None:
+    space_id = await create(chat, "Forms", "2030-01-05 18:00", "tickets:3")
+    crowded = await anon.post(
+        f"/spaces/{space_id}/manage/refund",
+        content="&".join(f"f{i}=x" for i in range(20)),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert crowded.status_code == 401 and "needs the link the bot sent you" in crowded.text
