@@ -20,6 +20,7 @@ SMALLEST = {
     "offers.py": (["--quick"], "BUNDLE 7 0, refused"),
     "logs.py": (["--quick"], "secret shown: no"),
     "seats.py": (["--quick"], "seat rule: one person in 3 queries"),
+    "cli_import.py": (["--runs", "1"], "import bot.cli"),
     "webhooks.py": (
         ["--events", "20", "--concurrency", "4", "--no-postgres"],
         "events stored once",
