@@ -218,7 +218,7 @@ class EventBus:
             self.failures += 1
             log.exception(
                 "event handler failed",
-                event=type(event).__name__,
+                event_type=type(event).__name__,
                 handler=getattr(handler, "__qualname__", repr(handler)),
                 payload=event,
             )

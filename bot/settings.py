@@ -129,6 +129,9 @@ class Settings(BaseSettings):
         120, ge=0, validation_alias=_env("STAGEPASS_CLAIMS_PER_MINUTE_COMMUNITY")
     )
     max_open_holds: int = Field(2, ge=0, validation_alias=_env("STAGEPASS_MAX_OPEN_HOLDS"))
+    hold_lapse_cooldown_minutes: int = Field(
+        30, ge=0, le=1440, validation_alias=_env("STAGEPASS_HOLD_LAPSE_COOLDOWN_MINUTES")
+    )
 
     # --- billing (Stripe) ----------------------------------------------------------------
     stripe_secret_key: SecretStr | None = Field(None, validation_alias=_env("STRIPE_SECRET_KEY"))

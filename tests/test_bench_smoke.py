@@ -21,6 +21,7 @@ SMALLEST = {
     "logs.py": (["--quick"], "secret shown: no"),
     "seats.py": (["--quick"], "seat rule: one person in 3 queries"),
     "cli_import.py": (["--runs", "1"], "import bot.cli"),
+    "slack_edge.py": (["--quick"], "signed button click"),
     "webhooks.py": (
         ["--events", "20", "--concurrency", "4", "--no-postgres"],
         "events stored once",
@@ -32,6 +33,10 @@ SMALLEST = {
         "stagepass",
     ),
     "audio_edges.py": (["--listeners", "3", "--window", "1", "--warmup", "0.5"], "NATS hop"),
+    "hostile.py": (
+        ["--attackers", "5", "--seconds", "1", "--probes", "10", "--rate", "5"],
+        "worst p99 under attack",
+    ),
 }
 
 

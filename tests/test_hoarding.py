@@ -270,6 +270,9 @@ async def test_racing_claims_by_one_buyer_never_pass_the_cap(
         results = await asyncio.gather(*claims, return_exceptions=True)
         kinds = Counter(type(r).__name__ for r in results)
         assert kinds == {"Reservation": BUYERS * CAP, "LimitExceeded": BUYERS * (SPACES - CAP)}
+        # decided in the same batch as the holds they count, they still say when one lapses
+        refusals = {str(r) for r in results if isinstance(r, LimitExceeded)}
+        assert all(r.endswith("The first lapses in 30m.") for r in refusals), refusals
         async with racing_db.session() as session:
             rows = await session.exec(
                 select(Hold.buyer_id, sa.func.count())
@@ -298,7 +301,8 @@ async def test_fifty_fake_buyers_holding_two_seats_each_cannot_sell_out_every_pa
     paid Spaces of 100 seats, all at once (before: all three "sold out" for 30 minutes).
     Now each account can keep 2 unpaid holds open, the community's claims are slowed past
     120 a minute, and held seats show as held: at most two Spaces are all held, none is
-    sold out, the third stays on sale, and a real buyer gets a seat there."""
+    sold out, the third stays on sale, and a real buyer gets a seat there. When the holds
+    lapse, the same accounts wait 30 minutes before they may hold that Space again."""
     core = paid
     spaces = [await paid_space(core, capacity=100, limit=2, title=t) for t in "ABC"]
     fakes = [member(f"fake{i}") for i in range(50)]
@@ -332,6 +336,24 @@ async def test_fifty_fake_buyers_holding_two_seats_each_cannot_sell_out_every_pa
     for space_id in spaces[:2]:
         space = await core.spaces.get(space_id)
         assert (space.sold, space.held, space.tickets_left) == (0, 0, 100)
+
+    # ... and the same accounts cannot take them straight back, hold after hold
+    clock.advance(timedelta(minutes=1))
+    again = await asyncio.gather(
+        *(core.tickets.reserve(fake, spaces[0], 2) for fake in fakes), return_exceptions=True
+    )
+    assert Counter(type(r).__name__ for r in again) == {"LimitExceeded": 50}
+    assert isinstance(again[0], LimitExceeded) and again[0].message.startswith(
+        f"Your last hold on Space #{spaces[0]} lapsed unpaid, so its seats went back to other "
+        "buyers. You can hold seats of it again in 2"  # 30 minutes after it lapsed
+    )
+    a = await core.spaces.get(spaces[0])
+    assert (a.held, a.tickets_left) == (0, 100)
+    clock.advance(timedelta(minutes=1))  # a fresh minute of the community's claim rate
+    await core.tickets.reserve(member("real2"), spaces[0], 2)  # others buy meanwhile
+    clock.advance(timedelta(minutes=29))  # the cool-down is over: a buyer like any other
+    await core.tickets.reserve(fakes[0], spaces[0], 2)
+    assert (await core.spaces.get(spaces[0])).held == 4
     await core.bus.drain()
 
 

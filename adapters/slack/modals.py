@@ -9,6 +9,7 @@ to the input block the error is shown under.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time
@@ -22,6 +23,8 @@ from bot.errors import InvalidInput
 from bot.money import CURRENCIES, parse_amount
 from bot.money import currency as lookup_currency
 from bot.services.spaces import SpaceDraft
+
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 
 CREATE = "space_create"  # callback_id of the create modal
 TIP = "space_tip"  # callback_id of the tip modal
@@ -79,6 +82,8 @@ class Meta:
                     known[name] = value
             elif isinstance(value, str):
                 known[name] = value
+        if "host" in known and not _USER_ID.fullmatch(known["host"]):
+            del known["host"]  # only ever a Slack user id: it is shown as a mention
         return cls(**known)
 
 

@@ -14,7 +14,8 @@ When the server hangs up on a client that is still sending (a 413 for a body ove
 limit, a deadline passed), closing at once would reset the connection and the client
 could lose the answer; it is closed the way nginx's lingering close does: the answer is
 flushed, the write side shut, and what the client still sends is read and dropped until
-it hangs up or `LINGER_SECONDS` pass.
+it hangs up, `LINGER_SECONDS` pass or `LINGER_BYTES` were dropped (a client that sends
+megabytes without reading the answer gets a reset rather than our bandwidth).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ log = structlog.get_logger(__name__)
 
 Phase = Literal["headers", "body"]
 LINGER_SECONDS = 2.0
+LINGER_BYTES = 1024 * 1024
 
 
 class _LingeringTransport:
@@ -76,13 +78,18 @@ class SlowClientGuard(H11Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.lingering = False
+        self._dropped = 0
         self._socket = transport
         super().connection_made(_LingeringTransport(transport, self))  # type: ignore[arg-type]
         self._watch()
 
     def data_received(self, data: bytes) -> None:
-        if self.lingering:
-            return  # the rest of a body nobody reads
+        if self.lingering:  # the rest of a body nobody reads
+            self._dropped += len(data)
+            if self._dropped > LINGER_BYTES:
+                self._set(None)
+                self._socket.close()
+            return
         super().data_received(data)
         self._watch()
 

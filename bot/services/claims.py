@@ -15,15 +15,17 @@ No seat hoarding: a buyer may have at most `max_open_holds` unpaid holds open ac
 Spaces. Racing claims by one buyer (other Spaces, other processes) are serialised by a
 lock on the buyer's identity row (`FOR UPDATE` on PostgreSQL; SQLite has one writer), taken
 after the Spaces' rows, both in id order, so the count read under it stays true. Only
-buyers claiming paid seats are counted (a batch of free claims costs nothing more).
+buyers claiming paid seats are counted (a batch of free claims costs nothing more). A
+buyer whose unpaid hold on a Space lapsed waits `lapse_cooldown_minutes` before holding
+seats of that Space again, so the same accounts cannot keep a Space held hold after hold.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections import defaultdict
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 import structlog
@@ -64,6 +66,11 @@ ADD_QUOTA = sa.text(
     ON CONFLICT (space_id, buyer_id) DO UPDATE SET taken = buyer_quotas.taken + excluded.taken
     """
 )
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands datetimes back naive; they are stored in UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _paid(space: Space | None) -> bool:
@@ -107,6 +114,8 @@ class _OpenHolds:
 
     count: int = 0
     first_lapse: datetime | None = None
+    #: Spaces this buyer let a hold lapse on lately, and when each may be held again
+    cooling: dict[int, datetime] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -125,6 +134,7 @@ class ClaimDesk:
         identities: IdentityService,
         hold_minutes: int,
         max_open_holds: int = 0,
+        lapse_cooldown_minutes: int = 0,
         max_batch: int = 500,
     ) -> None:
         self.db = db
@@ -132,6 +142,7 @@ class ClaimDesk:
         self.clock = clock
         self.hold_minutes = hold_minutes
         self.max_open_holds = max_open_holds  # 0: no cap
+        self.lapse_cooldown = timedelta(minutes=lapse_cooldown_minutes)  # 0: none
         self.desk: Desk[_Claim, Granted] = Desk("claim-desk", self._decide, max_batch=max_batch)
 
     async def claim(self, space_id: int, buyer: Actor, quantity: int) -> Granted:
@@ -188,6 +199,7 @@ class ClaimDesk:
                     seats += claim.quantity
                     if not space.is_free:
                         mine.count += 1
+                        mine.first_lapse = mine.first_lapse or expires
                     quotas[claim.buyer_id] = quotas.get(claim.buyer_id, 0) + claim.quantity
                     deltas[claim.buyer_id] += claim.quantity
                     hold, issued = self._grant(space, claim, now, expires)
@@ -231,7 +243,7 @@ class ClaimDesk:
         """Each buyer's unpaid holds, read under a lock on the buyer (so a claim racing in
         another process waits for this batch and then counts what it made)."""
         found: defaultdict[int, _OpenHolds] = defaultdict(_OpenHolds)
-        if not self.max_open_holds or not buyer_ids:
+        if not (self.max_open_holds or self.lapse_cooldown) or not buyer_ids:
             return found
         ordered = sorted(buyer_ids)
         if not self.db.is_sqlite:
@@ -254,13 +266,32 @@ class ClaimDesk:
         )
         for buyer_id, count, first in rows:
             found[buyer_id] = _OpenHolds(count, first)
+        if self.lapse_cooldown:
+            lapsed = await conn.execute(
+                sa.select(holds.c.buyer_id, holds.c.space_id, sa.func.max(holds.c.expires_at))
+                .where(
+                    holds.c.buyer_id.in_(ordered),
+                    holds.c.status == HoldStatus.EXPIRED.value,
+                    holds.c.expires_at > now - self.lapse_cooldown,
+                )
+                .group_by(holds.c.buyer_id, holds.c.space_id)
+            )
+            for buyer_id, space_id, last in lapsed:
+                found[buyer_id].cooling[space_id] = _aware(last) + self.lapse_cooldown
         return found
 
     def _hoarding(self, space: Space | None, mine: _OpenHolds, now: datetime) -> UserError | None:
-        """The open-holds cap: paid Spaces only (a free claim leaves no hold open)."""
-        if not self.max_open_holds or space is None or space.is_free:
+        """The open-holds cap and the lapse cool-down: paid Spaces only (a free claim
+        leaves no hold open)."""
+        if space is None or space.is_free:
             return None
-        if mine.count < self.max_open_holds:
+        again = mine.cooling.get(space.id or 0)
+        if again is not None and again > now:
+            return LimitExceeded(
+                f"Your last hold on Space #{space.id} lapsed unpaid, so its seats went back to "
+                f"other buyers. You can hold seats of it again in {format_delta(again - now)}."
+            )
+        if not self.max_open_holds or mine.count < self.max_open_holds:
             return None
         cap = self.max_open_holds
         lapse = (

@@ -74,7 +74,12 @@ class TicketService(Service):
             per_community=s.claims_per_minute_community,
         )
         self.desk = ClaimDesk(
-            ctx.db, ctx.clock, ctx.identities, s.hold_minutes, max_open_holds=s.max_open_holds
+            ctx.db,
+            ctx.clock,
+            ctx.identities,
+            s.hold_minutes,
+            max_open_holds=s.max_open_holds,
+            lapse_cooldown_minutes=s.hold_lapse_cooldown_minutes,
         )
         self.confirmations = ConfirmDesk(ctx.db, ctx.bus, ctx.clock)
 

@@ -221,6 +221,8 @@ async def test_paid_space_without_billing_is_501(client: httpx.AsyncClient) -> N
 class FakeGateway:
     """Payments that always work: a checkout link per hold, refunds recorded."""
 
+    test_mode = True
+
     def __init__(self) -> None:
         self.refunded: list[str] = []
 

@@ -51,12 +51,16 @@ async def test_install_takes_over_slot_and_adds_the_background_job(core: Core) -
 
     stop = asyncio.Event()
     task = asyncio.create_task(app.background[0](stop))
-    for _ in range(100):
+    # taking over sets is_owner, then adds the periodic jobs: wait for both (deadline 15 s)
+    periodic: set[str] = set()
+    deadline = asyncio.get_running_loop().time() + 15
+    while asyncio.get_running_loop().time() < deadline:
         if scheduling.is_owner:
-            break
+            periodic = {job.id for job in await scheduling.aps.call(scheduling.aps.get_jobs)}
+            if {"holds", "slots", "sweep"} <= periodic:
+                break
         await asyncio.sleep(0.02)
     assert scheduling.is_owner
-    periodic = {job.id for job in await scheduling.aps.call(scheduling.aps.get_jobs)}
     assert {"holds", "slots", "sweep"} <= periodic
     stop.set()
     await asyncio.wait_for(task, 15)

@@ -225,3 +225,26 @@ async def test_the_unchanged_payloads_go_through(slack: Slack) -> None:
     await slack.settle()
     assert slack.adapter.tasks.failures == 0
     assert slack.fake.called("views.publish")  # the home tab was drawn
+
+
+async def test_slacks_url_check_is_answered(slack: Slack) -> None:
+    """Slack checks the Event Subscriptions URL when it is saved (signed, like the rest)."""
+    body = b'{"token":"t","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",' \
+           b'"type":"url_verification"}'
+    response = await slack.http.post("/slack/events", content=body,
+                                     headers={"Content-Type": JSON, **signed(body)})
+    assert response.status_code == 200
+    assert "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P" in response.text
+    assert await post(slack, body, JSON, {}) == 401
+
+
+async def test_a_tip_buttons_host_is_only_ever_a_user_id(slack: Slack) -> None:
+    """A value that is not a Slack user id never reaches the modal's mrkdwn."""
+    odd = block_actions()
+    odd["actions"][0]["value"] = json.dumps({"space": 1, "host": "U1> <!here"})
+    body, _ = encoded("block_actions", odd)
+    assert await post(slack, body, FORM, signed(body)) == 200
+    await slack.settle()
+    [opened] = slack.fake.called("views.open")
+    assert "<!here" not in json.dumps(opened.json("view"))
+    assert "A tip for the host" in json.dumps(opened.json("view"))

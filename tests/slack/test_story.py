@@ -229,6 +229,9 @@ async def test_start_from_home_and_moderators_run_the_stage(slack: Slack) -> Non
     [room] = buttons(started.json("blocks"))
     assert room["url"].startswith("http://stagepass.test/rooms/1#token=")
     assert "Live now" in texts(announcements(slack, space_id)[-1])
+    # said once to the workspace, under the announcement (the host's answer is theirs)
+    [live] = [c for c in slack.fake.called("chat.postMessage") if "is live now" in c.params["text"]]
+    assert live.params["channel"] == ANNOUNCE and live.params["thread_ts"]
 
     # Eve is no moderator; Carol is a workspace admin; Dave is in the stage-mods group
     response, name = await slack.command(EVE, "/stage", f"promote <@{BOB}|bob>")

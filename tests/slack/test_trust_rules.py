@@ -50,7 +50,7 @@ async def test_a_removal_shows_until_stage_allow(slack: Slack) -> None:
     await _go_live(slack, space_id)
 
     removed = await _say(slack, HOST, "/stage", f"remove <@{BOB}|bob>")
-    assert removed["text"] == f"<@{BOB}> was removed from the Space."
+    assert removed["text"] == f"<@{BOB}> was removed from the Space."  # a Slack mention
     shown = await _say(slack, BOB, "/ticket", "show")
     assert "removed from the stage by a moderator" in str(shown["text"])
     asked = await _say(slack, BOB, "/stage", "request")
@@ -60,6 +60,7 @@ async def test_a_removal_shows_until_stage_allow(slack: Slack) -> None:
     assert not [b for b in buttons(blocks) if b.get("text", {}).get("text") == "Join"]
 
     allowed = await _say(slack, HOST, "/stage", f"allow <@{BOB}|bob>")
+    assert allowed["response_type"] == "ephemeral"  # every answer in Slack is the asker's
     assert allowed["text"] == f"<@{BOB}> may join the Space's stage again."
     shown = await _say(slack, BOB, "/ticket", "show")
     assert "removed" not in str(shown["text"])
