@@ -1,7 +1,7 @@
 """Stagepass live audio: WebRTC rooms with our own jitter buffer, one mixer per room, and a
 shared-encode fan-out to listeners; the room page; recording.
 
-Import surface for the wiring::
+Import surface::
 
     from audio.install import package  # the stagepass.packages entry point: everything below
 
