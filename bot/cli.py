@@ -26,7 +26,10 @@ tickets_app = typer.Typer(help="Ticket tools.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(tickets_app, name="tickets")
 for _name, _commands in discover_commands().items():
-    app.add_typer(_commands, name=_name)
+    if isinstance(_commands, typer.Typer):
+        app.add_typer(_commands, name=_name)
+    else:
+        app.command(name=_name)(_commands)
 err = Console(stderr=True, highlight=False)
 T = TypeVar("T")
 

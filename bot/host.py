@@ -2,12 +2,13 @@
 
 Each outer package (billing, scheduler, audio, each chat adapter) declares a `Package`
 as an entry point in the group ``stagepass.packages``; its CLI sub-commands, if any, are
-a `typer.Typer` in the group ``stagepass.commands`` (the entry point's name is the
-sub-command's). The app (`bot.wiring.Stagepass`) discovers them with importlib.metadata,
-orders them by what each declares it needs (`install_order`), and hands each installer a
-`Host`: the core, and the places a package returns its part through — HTTP routers,
-background jobs, the start-up line's modes, and named services another package may ask
-for (the audio package's ``"rooms"``, the shell's ``"console"``).
+entry points in the group ``stagepass.commands``, named as the sub-command: a `typer.Typer`
+(a group: ``stagepass billing reconcile``) or a function (one command: ``stagepass shell``).
+The app (`bot.wiring.Stagepass`) discovers them with importlib.metadata, orders them by
+what each declares it needs (`install_order`), and hands each installer a `Host`: the
+core, and the places a package returns its part through — HTTP routers, background jobs,
+the start-up line's modes, and named services another package may ask for (the audio
+package's ``"rooms"``, the shell's ``"console"``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ PACKAGES = "stagepass.packages"
 """The entry-point group of installers (each a `Package`)."""
 
 COMMANDS = "stagepass.commands"
-"""The entry-point group of CLI sub-commands (each a `typer.Typer`, named by the entry point)."""
+"""The entry-point group of CLI sub-commands (a `typer.Typer` or a function each)."""
 
 T = TypeVar("T")
 
@@ -138,10 +139,10 @@ def discover_packages() -> list[Package]:
     return install_order(found)
 
 
-def discover_commands() -> dict[str, typer.Typer]:
+def discover_commands() -> dict[str, typer.Typer | Callable[..., Any]]:
     """The CLI sub-commands by name (``stagepass.commands``). Their modules must import
     little: `stagepass --help` loads them all."""
-    commands: dict[str, typer.Typer] = {}
+    commands: dict[str, typer.Typer | Callable[..., Any]] = {}
     for point in sorted(entry_points(group=COMMANDS), key=lambda p: p.name):
         commands[point.name] = point.load()
     return commands

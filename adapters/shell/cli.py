@@ -1,5 +1,5 @@
 """`stagepass shell`: a terminal chat against Stagepass (the ``stagepass.commands`` entry
-point ``shell``)."""
+point ``shell``: one command, not a group)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,7 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="A terminal chat against Stagepass: type commands, see replies and DMs.")
 
-
-@app.callback(invoke_without_command=True)
 def shell(
     as_: Annotated[str, typer.Option("--as", help="Who you are.")] = "alice",
     moderator: Annotated[bool, typer.Option(help="Start as a moderator.")] = False,
