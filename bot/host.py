@@ -128,14 +128,20 @@ def install_order(packages: Iterable[Package]) -> list[Package]:
     return ordered
 
 
-def discover_packages() -> list[Package]:
-    """Every installed `Package` (the ``stagepass.packages`` entry points), in install order."""
+def discover_packages(group: str = PACKAGES) -> list[Package]:
+    """Every installed `Package` (the ``stagepass.packages`` entry points), in install order.
+    None at all means the project's metadata is missing or stale: a `ConfigError`."""
     found: list[Package] = []
-    for point in entry_points(group=PACKAGES):
+    for point in entry_points(group=group):
         package = point.load()
         if not isinstance(package, Package):
-            raise ConfigError(f"entry point {point.value} ({PACKAGES}) is not a Package")
+            raise ConfigError(f"entry point {point.value} ({group}) is not a Package")
         found.append(package)
+    if not found:
+        raise ConfigError(
+            f"no Stagepass packages are registered (entry points {group!r}): "
+            "install the project with `make env` (pip install -e .)"
+        )
     return install_order(found)
 
 

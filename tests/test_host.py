@@ -56,6 +56,11 @@ def test_the_entry_points_declare_every_package_and_their_order() -> None:
     assert set(discover_commands()) == {"billing", "discord", "shell"}
 
 
+def test_no_registered_package_is_an_install_problem_not_an_empty_app() -> None:
+    with pytest.raises(ConfigError, match=r"no Stagepass packages are registered.*make env"):
+        discover_packages("stagepass.no-such-group")
+
+
 async def test_a_package_finds_the_service_an_earlier_one_provides(settings: Settings) -> None:
     seen: list[object] = []
 
