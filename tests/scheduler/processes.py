@@ -40,8 +40,8 @@ def runner_env(
         STAGEPASS_SCHEDULER_STANDBY_POLL_SECONDS="0.3",
         RUNNER_DMS=str(dms),
         PYTHONPATH=str(ROOT),
-        **extra,
     )
+    env.update(extra)
     if database_url:
         env["DATABASE_URL"] = database_url
     return env
