@@ -1,9 +1,9 @@
 """Stagepass live audio: WebRTC rooms with our own jitter buffer, one mixer per room, and a
 shared-encode fan-out to listeners; the room page; recording.
 
-Import surface for the wiring::
+Import surface::
 
-    from audio import install          # install(stagepass): everything below, on the core
+    from audio.install import package  # the stagepass.packages entry point: everything below
 
     from audio import Admission, Gate, RoomRegistry, make_router   # the engine alone
 
@@ -28,7 +28,7 @@ room page, and turns the core's events into room calls.
     signaling.py   POST /rooms/{id}/offer, GET /rooms/{id}/state
     gatekeeper.py  TicketGate: the core's tickets, Spaces and stage as a Gate
     pages.py       the room page and its hand / recording / replay endpoints
-    install.py     install(stagepass) and the event handlers
+    install.py     install(host), the package entry point, and the event handlers
 """
 
 from audio.errors import (

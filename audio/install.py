@@ -1,4 +1,5 @@
-"""Plugging the live audio room into Stagepass: `install(stagepass)` (the wiring's installer).
+"""Plugging the live audio room into Stagepass: `install(host)` (`package`, the
+``stagepass.packages`` entry point).
 
 It builds one `LiveAudio` on the core — the `RoomRegistry`, the `TicketGate` and the
 recordings directory — and adds to the app:
@@ -15,7 +16,8 @@ recordings directory — and adds to the app:
 * a background job that, while the app serves, opens rooms for Spaces that are live but
   have none here, closes rooms whose Space is no longer live (a missed end), and closes
   every room on stop;
-* ``"audio"`` in the start-up line's modes (``"audio-edge"`` on an edge).
+* ``"audio"`` in the start-up line's modes (``"audio-edge"`` on an edge);
+* the `RoomRegistry` as the ``"rooms"`` service (the Discord voice bridge joins it).
 
 With STAGEPASS_AUDIO_NATS_URL set the registry gets a NATS link (`audio.edges`): an origin
 (the default) publishes its rooms' listener mix; an edge (STAGEPASS_AUDIO_NODE=edge) opens
@@ -31,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING
 
 from aiortc import RTCIceServer
 from fastapi import APIRouter
@@ -57,11 +58,9 @@ from bot.events import (
     StageChanged,
     TicketClosed,
 )
+from bot.host import Host, Package
 from bot.models import Space, SpaceStatus
 from bot.settings import IceServer, Settings
-
-if TYPE_CHECKING:
-    from bot.wiring import Stagepass
 
 logger = logging.getLogger(__name__)
 
@@ -241,26 +240,35 @@ class LiveAudio:
                 await self.registry.close(room.space_id)
 
 
-async def install(stagepass: Stagepass) -> None:
-    """The wiring's installer (see `attach`)."""
-    await attach(stagepass)
+ROOMS = "rooms"
+"""The name of the `RoomRegistry` service."""
 
 
-async def attach(stagepass: Stagepass, *, live: LiveAudio | None = None) -> LiveAudio | None:
-    """Add the audio room to ``stagepass``; returns it (None when turned off).
+async def install(host: Host) -> None:
+    """The package's installer (see `attach`)."""
+    await attach(host)
+
+
+async def attach(host: Host, *, live: LiveAudio | None = None) -> LiveAudio | None:
+    """Add the audio room to ``host``; returns it (None when turned off).
 
     ``live`` replaces the `LiveAudio` built from the settings (tests pass their own registry).
     """
-    if not stagepass.settings.audio_enabled:
+    if not host.settings.audio_enabled:
         return None
-    audio = LiveAudio(stagepass.core) if live is None else live
+    audio = LiveAudio(host.core) if live is None else live
     audio.subscribe()
-    stagepass.rooms = audio.registry
-    stagepass.routers.extend(audio.routers())
+    host.provide(ROOMS, audio.registry)
+    for router in audio.routers():
+        host.add_router(router)
 
     async def audio_rooms(stop: asyncio.Event) -> None:
         await audio.run(stop)
 
-    stagepass.background.append(audio_rooms)
-    stagepass.modes.append("audio-edge" if audio.registry.relays else "audio")
+    host.add_background(audio_rooms)
+    host.add_mode("audio-edge" if audio.registry.relays else "audio")
     return audio
+
+
+package = Package("audio", install)
+"""The ``stagepass.packages`` entry point."""

@@ -1,5 +1,6 @@
 """Stripe billing: checkout, webhooks, refunds, tips, Connect onboarding and payouts,
-and the keyless TEST MODE checkout. `install(stagepass)` plugs it into the app.
+and the keyless TEST MODE checkout. `package` (the ``stagepass.packages`` entry point)
+plugs it into the app; `cli.app` is ``stagepass billing``.
 
     billing/
       setup.py       Billing.build: live Stripe or TEST MODE, and everything around it
@@ -23,38 +24,45 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from bot.host import Host, Package
+
 if TYPE_CHECKING:
     import stripe
 
     from billing.setup import Billing
-    from bot.wiring import Stagepass
 
-__all__ = ["MODE_LIVE", "MODE_TEST", "Billing", "attach", "install"]
+__all__ = ["MODE_LIVE", "MODE_TEST", "Billing", "attach", "install", "package"]
 
 #: What `stagepass run` shows on its start-up line.
 MODE_LIVE = "billing:stripe"
 MODE_TEST = "billing:TEST MODE (no real payments)"
 
 
-async def install(stagepass: Stagepass) -> None:
-    """Plug billing into the app (see `attach`); the wiring's installer."""
-    await attach(stagepass)
+async def install(host: Host) -> None:
+    """Plug billing into the app (see `attach`); the package's installer."""
+    await attach(host)
 
 
-async def attach(stagepass: Stagepass, *, client: stripe.StripeClient | None = None) -> Billing:
+async def attach(host: Host, *, client: stripe.StripeClient | None = None) -> Billing:
     """Plug billing into the app: the payment gateway, `/webhooks/stripe` and billing's
     pages (the TEST MODE checkout without a key), the `/payouts`, `/tip`, `/ticket
     refund` and `/space cancel` handlers, the periodic reconciliation, and the mode in
     the start-up line. `client` replaces the Stripe client built from the settings."""
     from billing.setup import Billing
 
-    billing = Billing.build(stagepass.core, client=client)
-    stagepass.core.use_payments(billing.gateway)
-    stagepass.routers.extend(billing.routers())
-    billing.commands.register(stagepass.dispatcher)
-    stagepass.background.append(billing.reconcile_periodically)
-    stagepass.modes.append(billing.mode)
+    billing = Billing.build(host.core, client=client)
+    host.core.use_payments(billing.gateway)
+    for router in billing.routers():
+        host.add_router(router)
+    billing.commands.register(host.dispatcher)
+    host.add_background(billing.reconcile_periodically)
+    host.add_mode(billing.mode)
+    host.provide("billing", billing)
     return billing
+
+
+package = Package("billing", install)
+"""The ``stagepass.packages`` entry point."""
 
 
 def __getattr__(name: str) -> Any:

@@ -1,19 +1,18 @@
-"""The `stagepass` command line."""
+"""The `stagepass` command line: the core's commands, and each package's sub-commands from
+the ``stagepass.commands`` entry points (`bot.host`). Importing it loads no chat platform."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
 from collections.abc import Coroutine
-from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
-from adapters.discord.cli import discord_app
-from billing.cli import app as billing_app
 from bot.errors import ConfigError, UserError
+from bot.host import discover_commands
 from bot.logs import configure
 from bot.settings import Settings, load_settings
 
@@ -26,13 +25,17 @@ db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 tickets_app = typer.Typer(help="Ticket tools.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(tickets_app, name="tickets")
-app.add_typer(billing_app, name="billing")
-app.add_typer(discord_app, name="discord")
+for _name, _commands in discover_commands().items():
+    if isinstance(_commands, typer.Typer):
+        app.add_typer(_commands, name=_name)
+    else:
+        app.command(name=_name)(_commands)
 err = Console(stderr=True, highlight=False)
 T = TypeVar("T")
 
 
-def _settings(log_file: bool = False) -> Settings:
+def settings_for_cli(log_file: bool = False) -> Settings:
+    """The settings, with logging set up; a bad setting ends the command with status 2."""
     try:
         settings = load_settings()
     except ConfigError as exc:
@@ -47,7 +50,8 @@ def _settings(log_file: bool = False) -> Settings:
     return settings
 
 
-def _run(coro: Coroutine[Any, Any, T]) -> T:
+def run_with(coro: Coroutine[Any, Any, T]) -> T:
+    """Run `coro`; a `ConfigError` ends the command with status 2 and its message."""
     try:
         return asyncio.run(coro)
     except ConfigError as exc:
@@ -64,58 +68,38 @@ def run(
 ) -> None:
     """Run the HTTP app, the scheduler and every configured adapter until Ctrl-C."""
     interactive = shell and sys.stdin.isatty()
-    settings = _settings(log_file=interactive)
+    settings = settings_for_cli(log_file=interactive)
     if shell and not interactive:
         err.print("stagepass: --shell needs a terminal; running without the chat.")
 
     async def main() -> None:
-        from adapters.shell.repl import interactive as repl
+        from bot.host import Console
         from bot.wiring import Stagepass
 
         stagepass = await Stagepass.build(settings)
-        if interactive:
+        offered = stagepass.services.get("console") if interactive else None
+        console = offered if isinstance(offered, Console) else None
+        if interactive and console is None:
+            err.print("stagepass: no package offers a console; running without the chat.")
+        if console is not None:
             err.print(f"Logs go to {settings.data_dir / 'stagepass.log'}")
+            talk = console
 
             async def chat(stop: asyncio.Event) -> None:
-                await repl(stagepass.chat, as_, stop)
+                await talk.converse(as_, stop)
 
             await stagepass.run(foreground=chat)
         else:
             err.print(f"Chat with it from another terminal: .venv/bin/stagepass shell --as {as_}")
             await stagepass.run()
 
-    _run(main())
-
-
-@app.command()
-def shell(
-    as_: Annotated[str, typer.Option("--as", help="Who you are.")] = "alice",
-    moderator: Annotated[bool, typer.Option(help="Start as a moderator.")] = False,
-    script: Annotated[Path | None, typer.Option(help="Run the commands in FILE and exit.")] = None,
-) -> None:
-    """A terminal chat against Stagepass: type commands, see replies and DMs."""
-    settings = _settings(log_file=True)
-
-    async def main() -> None:
-        from adapters.shell.repl import interactive, run_script
-        from bot.wiring import running
-
-        async with running(settings) as stagepass:
-            stagepass.chat.person(as_, moderator=moderator)
-            if script is not None:
-                await run_script(stagepass.chat, as_, script.read_text().splitlines())
-            elif not sys.stdin.isatty():
-                await run_script(stagepass.chat, as_, sys.stdin.read().splitlines())
-            else:
-                await interactive(stagepass.chat, as_)
-
-    _run(main())
+    run_with(main())
 
 
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Apply database migrations."""
-    settings = _settings()
+    settings = settings_for_cli()
 
     async def main() -> None:
         from bot.db import Database
@@ -128,13 +112,13 @@ def db_upgrade(revision: str = "head") -> None:
             await db.dispose()
         print(f"Database is at {revision}.")
 
-    _run(main())
+    run_with(main())
 
 
 @tickets_app.command("verify")
 def tickets_verify(token: str) -> None:
     """Check a ticket token: signature, expiry and revocation."""
-    settings = _settings()
+    settings = settings_for_cli()
 
     async def main() -> int:
         from bot.services import refusals
@@ -166,7 +150,7 @@ def tickets_verify(token: str) -> None:
             )
             return 0
 
-    raise typer.Exit(_run(main()))
+    raise typer.Exit(run_with(main()))
 
 
 def main() -> None:

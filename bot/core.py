@@ -76,7 +76,7 @@ class Core(Service):
         )
 
     def use_payments(self, payments: PaymentGateway) -> None:
-        """Swap the payment gateway (the wiring does this once billing is built)."""
+        """Swap the payment gateway (billing's installer does this once billing is built)."""
         self.ctx.payments = payments
 
     async def close(self) -> None:

@@ -1,7 +1,8 @@
 """Interfaces the core owns and the outer packages implement.
 
-The core never imports billing/, scheduler/ or audio/; the wiring hands it objects that
-satisfy these protocols (and the no-op defaults below when a package is not configured).
+The core never imports billing/, scheduler/ or audio/; their installers (`bot.host`) hand
+it objects that satisfy these protocols (and the no-op defaults below when a package is
+not configured).
 """
 
 from __future__ import annotations

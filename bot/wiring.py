@@ -1,7 +1,6 @@
-"""The composition root: builds the core, the HTTP app and every configured package, runs
-them in one event loop, and shuts them down in order.
-
-This module and the CLI are the only ones that know every package.
+"""The composition root: builds the core and the HTTP app, installs every package found
+(`bot.host`: entry points, ordered by what each needs), runs them in one event loop, and
+shuts them down in order. It names no package: each plugs itself in through the `Host`.
 """
 
 from __future__ import annotations
@@ -10,21 +9,23 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from fastapi import APIRouter, FastAPI
 
-from adapters.shell.chat import Chat
 from bot.commands.handlers import Dispatcher
 from bot.core import Core
+from bot.errors import ConfigError
+from bot.host import Background, Package, discover_packages
 from bot.notices import Notices
 from bot.settings import Settings
 from bot.tokens import load_api_token
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 #: The database driver (aiosqlite) runs each query on a thread of its own, which waits for
 #: the GIL up to the switch interval (5 ms by default) while the event loop is busy: a
@@ -35,37 +36,65 @@ SWITCH_INTERVAL_SECONDS = 0.0005
 
 @dataclass
 class Stagepass:
-    """Everything that runs in `stagepass run`."""
+    """Everything that runs in `stagepass run`; the `bot.host.Host` packages install into."""
 
     settings: Settings
     core: Core
     dispatcher: Dispatcher
-    chat: Chat
     routers: list[APIRouter] = field(default_factory=list)
-    background: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = field(
-        default_factory=list
-    )
+    background: list[Background] = field(default_factory=list)
     modes: list[str] = field(default_factory=list)
-    #: the audio package's room registry once it is installed (the Discord bridge joins it)
-    rooms: Any = None
+    services: dict[str, object] = field(default_factory=dict)
+    installed: list[str] = field(default_factory=list)
+    """The packages installed, in order."""
 
     @classmethod
     async def build(
-        cls, settings: Settings, *, migrate: bool = True, install: bool = True
+        cls,
+        settings: Settings,
+        *,
+        migrate: bool = True,
+        install: bool = True,
+        packages: Iterable[Package] | None = None,
     ) -> Stagepass:
-        """The app with every configured package installed (`install=False`: the core
-        only, for tests that install one package themselves)."""
+        """The app with every package installed: `packages` in their given order, or else
+        every one the entry points declare (`install=False`: the core only, for tests that
+        install one package themselves). A package whose settings say it is off installs
+        nothing."""
         core = Core.build(settings)
         if migrate:
             await core.db.migrate(cipher=lambda: core.cipher)
         Notices(core)
-        dispatcher = Dispatcher(core)
-        chat = Chat(core, dispatcher)
-        app = cls(settings, core, dispatcher, chat)
-        app.modes.append("shell")
-        for installer in _installers() if install else ():
-            await installer(app)
+        app = cls(settings, core, Dispatcher(core))
+        if install:
+            for package in discover_packages() if packages is None else packages:
+                await package.install(app)
+                app.installed.append(package.name)
         return app
+
+    # --- bot.host.Host -------------------------------------------------------------------
+
+    def add_router(self, router: APIRouter) -> None:
+        self.routers.append(router)
+
+    def add_background(self, job: Background) -> None:
+        self.background.append(job)
+
+    def add_mode(self, mode: str) -> None:
+        self.modes.append(mode)
+
+    def provide(self, name: str, service: object) -> None:
+        if name in self.services:
+            raise ConfigError(f"two packages offer the service {name!r}")
+        self.services[name] = service
+
+    def service(self, name: str, kind: type[T]) -> T | None:
+        found = self.services.get(name)
+        if found is None or isinstance(found, kind):
+            return found
+        raise ConfigError(
+            f"the service {name!r} is a {type(found).__name__}, not a {kind.__name__}"
+        )
 
     async def close(self) -> None:
         await self.core.close()
@@ -141,21 +170,6 @@ class Stagepass:
                 log.error("task failed", task=task.get_name(), exc_info=task.exception())
         await self.close()
         log.info("Stagepass stopped")
-
-
-Installer = Callable[["Stagepass"], Coroutine[Any, Any, None]]
-
-
-def _installers() -> list[Installer]:
-    """Each outer package's `install(stagepass)`: it adds its routers, background jobs,
-    command handlers and event subscribers to the app, or does nothing when its settings
-    say it is off. The order matters: billing before the scheduler, adapters last."""
-    import audio
-    import billing
-    import scheduler
-    from adapters import discord, slack
-
-    return [billing.install, scheduler.install, audio.install, discord.install, slack.install]
 
 
 @contextlib.asynccontextmanager

@@ -1,9 +1,11 @@
 """The scheduler: reminders, recurring slots, and the Space lifecycle on the clock.
 
-`install(stagepass)` is the package's one entry point (the wiring calls it): it starts
+`install(host)` is the package's installer (`package`, the ``stagepass.packages`` entry
+point; after billing, whose gateway checks a paid slot's host): it starts
 APScheduler paused on the project's database, follows the core's events to keep each
 Space's jobs in step, adds the calendar rules to Space creation, takes over `/slot`, and
 adds the background job that elects this process as the scheduler's owner (or standby).
+It offers its `Scheduling` as the ``"scheduling"`` service (`installed(host)`).
 
     Scheduling          scheduler/service.py   jobs, election, run_due()
     ReminderSender      scheduler/reminders.py exactly-once reminders
@@ -16,46 +18,38 @@ adds the background job that elects this process as the scheduler's owner (or st
 from __future__ import annotations
 
 import asyncio
-import weakref
-from typing import TYPE_CHECKING
 
 from bot.commands.types import SlotCommand
+from bot.host import Host, Package
 from scheduler.commands import SlotCommands
 from scheduler.service import DueWork, Scheduling
 
-if TYPE_CHECKING:
-    from bot.wiring import Stagepass
+__all__ = ["DueWork", "Scheduling", "install", "installed", "package"]
 
-__all__ = ["DueWork", "Scheduling", "install", "installed"]
-
-# app id -> (the app, weakly; its Scheduling). The weak reference guards against a new
-# app that happens to get the id of one that is gone.
-_INSTALLED: dict[int, tuple[weakref.ref[Stagepass], Scheduling]] = {}
+SERVICE = "scheduling"
 
 
-async def install(stagepass: Stagepass) -> None:
-    """Add the scheduler to `stagepass` (nothing when STAGEPASS_SCHEDULER_ENABLED=false)."""
-    if not stagepass.settings.scheduler_enabled or installed(stagepass) is not None:
+async def install(host: Host) -> None:
+    """Add the scheduler to `host` (nothing when STAGEPASS_SCHEDULER_ENABLED=false)."""
+    if not host.settings.scheduler_enabled or installed(host) is not None:
         return
-    scheduling = Scheduling(stagepass.core)
+    scheduling = Scheduling(host.core)
     await scheduling.open()
     scheduling.attach()
-    commands = SlotCommands(scheduling.slots, stagepass.dispatcher)
-    stagepass.dispatcher.register(SlotCommand, commands.handle)
-    _INSTALLED[id(stagepass)] = (weakref.ref(stagepass), scheduling)
+    commands = SlotCommands(scheduling.slots, host.dispatcher)
+    host.dispatcher.register(SlotCommand, commands.handle)
+    host.provide(SERVICE, scheduling)
 
     async def scheduler(stop: asyncio.Event) -> None:
-        try:
-            await scheduling.run(stop)
-        finally:
-            _INSTALLED.pop(id(stagepass), None)
+        await scheduling.run(stop)
 
-    stagepass.background.append(scheduler)
+    host.add_background(scheduler)
 
 
-def installed(stagepass: Stagepass) -> Scheduling | None:
-    """The `Scheduling` that `install` added to `stagepass`, if any."""
-    found = _INSTALLED.get(id(stagepass))
-    if found is None or found[0]() is not stagepass:
-        return None
-    return found[1]
+def installed(host: Host) -> Scheduling | None:
+    """The `Scheduling` that `install` added to `host`, if any."""
+    return host.service(SERVICE, Scheduling)
+
+
+package = Package("scheduler", install, after=("billing",))
+"""The ``stagepass.packages`` entry point."""

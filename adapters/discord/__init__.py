@@ -1,41 +1,35 @@
 """The Discord adapter: slash commands, announcements with persistent buttons, ticket-holder
 roles, Guild Scheduled Events and Stage channels, on discord.py 2.7.
 
-`install(stagepass)` is what the wiring calls; it does nothing unless DISCORD_TOKEN is set.
+`package` (the ``stagepass.packages`` entry point, in `adapters.discord.package`) installs
+it; it does nothing unless DISCORD_TOKEN is set. `cli.discord_app` is ``stagepass discord``.
+Importing this package does not load discord.py: the CLI reads its sub-commands from here.
 Operator set-up (application, intents, permissions, invite link): README.md here.
 """
 
 from __future__ import annotations
 
-import asyncio
-from typing import TYPE_CHECKING
-
-from adapters.discord.adapter import DiscordAdapter
-from adapters.discord.config import DiscordConfig
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bot.wiring import Stagepass
+    from adapters.discord.adapter import DiscordAdapter
+    from adapters.discord.config import DiscordConfig
+    from adapters.discord.package import install, package
 
-__all__ = ["DiscordAdapter", "DiscordConfig", "install"]
+__all__ = ["DiscordAdapter", "DiscordConfig", "install", "package"]
+
+_LAZY = {
+    "DiscordAdapter": "adapters.discord.adapter",
+    "DiscordConfig": "adapters.discord.config",
+    "install": "adapters.discord.package",
+    "package": "adapters.discord.package",
+}
 
 
-async def install(stagepass: Stagepass) -> None:
-    """Build the client, subscribe it to the core's events and add its background job."""
-    secret = stagepass.settings.discord_token
-    if secret is None or not secret.get_secret_value().strip():
-        return
-    token = secret.get_secret_value().strip()
-    adapter = DiscordAdapter(
-        stagepass.core, stagepass.dispatcher, DiscordConfig.from_settings(stagepass.settings)
-    )
-    adapter.subscribe()
-    if stagepass.rooms is not None:  # each Space decides; DISCORD_VOICE_BRIDGE is the default
-        from audio.bridge import DiscordBridges
+def __getattr__(name: str) -> Any:
+    """The names above, imported on first use (they load discord.py)."""
+    if name in _LAZY:
+        from importlib import import_module
 
-        adapter.stage.bridges = DiscordBridges(stagepass.rooms)
-
-    async def discord(stop: asyncio.Event) -> None:
-        await adapter.run(token, stop)
-
-    stagepass.background.append(discord)
-    stagepass.modes.append("discord")
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'adapters.discord' has no attribute {name!r}")

@@ -1,6 +1,6 @@
 """`stagepass discord …`: operator commands for the Discord adapter.
 
-The lead mounts it in bot/cli.py: `app.add_typer(discord_app, name="discord")`.
+The ``stagepass.commands`` entry point ``discord``: the CLI mounts it without naming it.
 """
 
 from __future__ import annotations

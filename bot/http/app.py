@@ -1,5 +1,5 @@
 """The HTTP app: health and metrics, the operator API, the public pages, and whatever
-routers the wiring adds (billing webhooks, the audio room, Slack).
+routers the packages add through `bot.host` (billing webhooks, the audio room, Slack).
 
     create_app(core, api_token=...)      -> FastAPI
     app.state.ready = True               once the wiring has started everything

@@ -189,7 +189,7 @@ async def build_world(
     room_settings: RoomSettings | None = None,
 ) -> World:
     dispatcher = Dispatcher(core)
-    stagepass = Stagepass(settings, core, dispatcher, Chat(core, dispatcher))
+    stagepass = Stagepass(settings, core, dispatcher, services={"chat": Chat(core, dispatcher)})
     audio = await attach(
         stagepass,
         live=LiveAudio(

@@ -29,7 +29,7 @@ ICE = (
 
 def stagepass(core: Core, settings: Settings) -> Stagepass:
     dispatcher = Dispatcher(core)
-    return Stagepass(settings, core, dispatcher, Chat(core, dispatcher))
+    return Stagepass(settings, core, dispatcher, services={"chat": Chat(core, dispatcher)})
 
 
 async def test_install_adds_routes_a_job_and_the_mode(core: Core, settings: Settings) -> None:

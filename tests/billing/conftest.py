@@ -157,7 +157,7 @@ async def make_world(
     Notices(core)
     dispatcher = Dispatcher(core)
     chat = Chat(core, dispatcher)
-    stagepass = Stagepass(settings, core, dispatcher, chat)
+    stagepass = Stagepass(settings, core, dispatcher, services={"chat": chat})
     billing = await attach(stagepass, client=fake.client() if fake is not None else None)
     app = create_app(core, api_token=TOKEN, routers=stagepass.routers, registry=CollectorRegistry())
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as http:

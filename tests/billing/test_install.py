@@ -7,6 +7,8 @@ import asyncio
 import httpx
 import pytest
 
+from adapters.shell.chat import Chat
+from adapters.shell.package import package as shell
 from billing import MODE_TEST, install
 from billing.gateway import StripeGateway
 from bot.settings import Settings
@@ -14,7 +16,7 @@ from bot.wiring import Stagepass
 
 
 async def test_install_plugs_billing_into_the_app(settings: Settings) -> None:
-    stagepass = await Stagepass.build(settings, install=False)
+    stagepass = await Stagepass.build(settings, packages=[shell])
     try:
         await install(stagepass)
         assert stagepass.modes == ["shell", MODE_TEST]
@@ -28,7 +30,9 @@ async def test_install_plugs_billing_into_the_app(settings: Settings) -> None:
             "/billing/dev/checkout/{session_id}",
         } <= paths
 
-        reply = await stagepass.chat.say("alice", "/payouts status")
+        chat = stagepass.service("chat", Chat)
+        assert chat is not None
+        reply = await chat.say("alice", "/payouts status")
         assert "TEST MODE" in reply.text  # the handler replaced "not configured"
 
         app = stagepass.http_app()
@@ -60,7 +64,7 @@ async def test_background_job_reconciles_and_stops(settings: Settings) -> None:
 async def test_run_names_the_billing_mode(
     settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    stagepass = await Stagepass.build(settings, install=False)
+    stagepass = await Stagepass.build(settings, packages=[shell])
     await install(stagepass)
 
     async def leave(stop: asyncio.Event) -> None:

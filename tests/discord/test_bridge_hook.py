@@ -95,13 +95,15 @@ async def test_install_adds_the_bridges_wherever_there_are_rooms(settings: Setti
     for rooms in (False, True):
         app = await Stagepass.build(configured, install=False)
         try:
-            app.rooms = RoomRegistry() if rooms else None
+            registry = RoomRegistry() if rooms else None
+            if registry is not None:
+                app.provide("rooms", registry)
             await install(app)
             [job] = app.background
             cells = [c.cell_contents for c in job.__closure__ or ()]
             [adapter] = [c for c in cells if isinstance(c, DiscordAdapter)]
             assert isinstance(adapter.stage.bridges, DiscordBridges) is rooms
         finally:
-            if app.rooms is not None:
-                await app.rooms.aclose()
+            if registry is not None:
+                await registry.aclose()
             await app.close()

@@ -1,6 +1,5 @@
-"""`stagepass run` as the CLI runs it — HTTP app, background jobs, signal handling — with
-the scheduler installed whether or not the wiring lists it yet (`install` is
-idempotent), and every `DirectMessage` recorded. For the restart and failover tests.
+"""`stagepass run` as the CLI runs it — HTTP app, every registered package, background jobs,
+signal handling — with every `DirectMessage` recorded. For the restart and failover tests.
 
     STAGEPASS_DATA_DIR=... [DATABASE_URL=...] RUNNER_DMS=dms.jsonl python -m tests.scheduler.runner
 
@@ -23,14 +22,13 @@ from bot.events import DirectMessage
 from bot.logs import configure
 from bot.settings import load_settings
 from bot.wiring import Stagepass
-from scheduler import install, installed
+from scheduler import installed
 
 
 async def main() -> None:
     settings = load_settings()
     configure("info", "console")
     app = await Stagepass.build(settings)
-    await install(app)
     scheduling = installed(app)
     assert scheduling is not None
     log_path = os.environ["RUNNER_DMS"]

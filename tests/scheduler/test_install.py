@@ -26,20 +26,27 @@ TABLES = {"reminder_deliveries", "slot_series", "slot_occurrences", "apscheduler
 
 
 def app_for(core: Core) -> Stagepass:
+    """The app with the shell's chat (the ``"chat"`` service) and no other package."""
     dispatcher = Dispatcher(core)
-    return Stagepass(core.settings, core, dispatcher, Chat(core, dispatcher))
+    return Stagepass(core.settings, core, dispatcher, services={"chat": Chat(core, dispatcher)})
+
+
+def chat(app: Stagepass) -> Chat:
+    found = app.service("chat", Chat)
+    assert found is not None
+    return found
 
 
 async def test_install_takes_over_slot_and_adds_the_background_job(core: Core) -> None:
     app = app_for(core)
-    before = await app.dispatcher.handle(app.chat.actor("alice"), "/slot list")
+    before = await app.dispatcher.handle(chat(app).actor("alice"), "/slot list")
     assert before.error and "not configured" in before.text
     await install(app)
     await install(app)  # once only
     assert [job.__name__ for job in app.background] == ["scheduler"]
     scheduling = installed(app)
     assert scheduling is not None and not scheduling.is_owner
-    reply = await app.dispatcher.handle(app.chat.actor("alice"), "/slot list")
+    reply = await app.dispatcher.handle(chat(app).actor("alice"), "/slot list")
     assert not reply.error and "no slots" in reply.text
 
     stop = asyncio.Event()
@@ -57,7 +64,6 @@ async def test_install_takes_over_slot_and_adds_the_background_job(core: Core) -
     assert {"holds", "slots", "sweep"} <= periodic
     stop.set()
     await asyncio.wait_for(task, 15)
-    assert installed(app) is None
     assert not scheduling.aps.running
 
 

@@ -91,7 +91,7 @@ def test_env_example_lists_the_slack_settings() -> None:
 
 
 async def test_install(settings: Settings, core: Core, dispatcher: Dispatcher) -> None:
-    app = Stagepass(settings, core, dispatcher, Chat(core, dispatcher))
+    app = Stagepass(settings, core, dispatcher, services={"chat": Chat(core, dispatcher)})
     await install(app)
     assert (app.routers, app.background, app.modes) == ([], [], [])
 
@@ -109,7 +109,9 @@ async def test_install(settings: Settings, core: Core, dispatcher: Dispatcher) -
     stop.set()
     await asyncio.wait_for(job(stop), 10)  # stops at once when told to
 
-    single = Stagepass(settings.model_copy(update=SINGLE), core, dispatcher, Chat(core, dispatcher))
+    chat = Chat(core, dispatcher)
+    one = settings.model_copy(update=SINGLE)
+    single = Stagepass(one, core, dispatcher, services={"chat": chat})
     await install(single)
     assert [r.path for r in single.routers[0].routes] == ["/slack/events"]  # type: ignore[attr-defined]
 
