@@ -14,7 +14,8 @@ plugs it into the app; `cli.app` is ``stagepass billing``.
       accounts.py    host onboarding (Express accounts, Account Links, status)
       tips.py        tips to hosts
       reconcile.py   repairs what missed webhooks left behind
-      ledger.py      billing's tables
+      models.py      billing's tables (Stripe ids mapped to ours)
+      ledger.py      reads and writes of those tables
       pages.py       return pages and the TEST MODE checkout page
       commands.py    /payouts, /tip, /ticket refund, /space cancel with progress
       cli.py         `stagepass billing reconcile`

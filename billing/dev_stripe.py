@@ -25,6 +25,7 @@ from stripe.params import AccountCreateParams, AccountLinkCreateParams, RefundCr
 from stripe.params.checkout import SessionCreateParams
 
 from billing.errors import StripeNotFound, StripeRejected
+from billing.models import BillingDevObject
 from billing.stripe_api import (
     Account,
     Charge,
@@ -39,7 +40,6 @@ from billing.stripe_api import (
 )
 from bot.clock import Clock
 from bot.db import Database
-from bot.models import BillingDevObject
 
 Obj = dict[str, Any]
 DEV_CHECKOUT_PATH = "/billing/dev/checkout"

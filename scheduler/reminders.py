@@ -37,7 +37,6 @@ from bot.events import ReminderDue
 from bot.models import (
     Identity,
     Reminder,
-    ReminderDelivery,
     Space,
     SpaceCohost,
     SpaceStatus,
@@ -47,6 +46,7 @@ from bot.models import (
 )
 from bot.views import room_link
 from scheduler import messages
+from scheduler.models import ReminderDelivery
 
 log = structlog.get_logger(__name__)
 
