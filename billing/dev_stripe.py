@@ -1,6 +1,6 @@
 """The keyless TEST MODE: a local stand-in for the Stripe calls billing makes.
 
-Only ever built when no `STRIPE_SECRET_KEY` is set (`billing.setup`). It keeps
+Only ever built when no `STRIPE_SECRET_KEY` is set (`billing.assembly`). It keeps
 Stripe-shaped records in `billing_dev_objects` (so a restart loses nothing) and answers
 `StripeAPI` from them; the rest of billing cannot tell it from Stripe. Nothing here
 moves money: `pay()` is what the TEST MODE page's Pay button calls, and the event it

@@ -12,8 +12,8 @@ from pydantic import SecretStr
 from sqlmodel import select
 
 from billing import MODE_LIVE, MODE_TEST
+from billing.assembly import DEV_SECRET_FILE
 from billing.models import BillingEvent
-from billing.setup import DEV_SECRET_FILE
 from bot.clock import ManualClock
 from bot.db import Database
 from bot.errors import ConfigError
