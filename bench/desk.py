@@ -46,7 +46,7 @@ from bot.core import Core
 from bot.db import Database
 from bot.http import create_app
 from bot.models import Hold, HoldStatus, Identity, Platform, Ticket, TicketStatus
-from bot.views import desk_link
+from bot.wording import desk_link
 
 
 async def _space_with(core: Core, tickets: int) -> int:

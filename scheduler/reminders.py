@@ -44,7 +44,7 @@ from bot.models import (
     TicketStatus,
     UTCDateTime,
 )
-from bot.views import room_link
+from bot.wording import room_link
 from scheduler import messages
 from scheduler.models import ReminderDelivery
 

@@ -37,7 +37,7 @@ from bot.events import TipReceived
 from bot.models import Identity, Space, SpaceStatus
 from bot.notices import tip_thanks
 from bot.replies import Button
-from bot.views import price, seats_left, space_buttons
+from bot.wording import price, seats_left, space_buttons
 
 log = structlog.get_logger(__name__)
 
