@@ -41,20 +41,12 @@ from bench.common import (
     scratch_dir,
     sqlite_database,
 )
+from billing.models import BillingTip, TipStatus
 from bot.core import Core
 from bot.db import Database
 from bot.http import create_app
-from bot.models import (
-    BillingTip,
-    Hold,
-    HoldStatus,
-    Identity,
-    Platform,
-    Ticket,
-    TicketStatus,
-    TipStatus,
-)
-from bot.views import desk_link
+from bot.models import Hold, HoldStatus, Identity, Platform, Ticket, TicketStatus
+from bot.wording import desk_link
 
 
 async def _space_with(core: Core, tickets: int) -> int:

@@ -19,7 +19,7 @@ from bot.money import format_minor
 from bot.permissions import Action, require
 from bot.refund_policy import check_refund_window
 from bot.replies import Button, Reply
-from bot.views import TEST_MODE
+from bot.wording import TEST_MODE
 
 log = structlog.get_logger(__name__)
 

@@ -18,19 +18,12 @@ from billing.accounts import Accounts
 from billing.errors import PaymentUnavailable, StripeRejected, StripeUnavailable
 from billing.fees import ticket_fee
 from billing.ledger import Ledger
+from billing.models import BillingCheckout, CheckoutKind, CheckoutStatus
 from billing.refunds import Refunds
 from billing.stripe_api import CheckoutSession, StripeAPI
 from bot.core import Core
-from bot.models import (
-    BillingCheckout,
-    CheckoutKind,
-    CheckoutStatus,
-    Hold,
-    Identity,
-    Space,
-    Ticket,
-)
-from bot.ports import Checkout
+from bot.models import Hold, Identity, Space, Ticket
+from bot.ports import Checkout, TipTotals
 
 log = structlog.get_logger(__name__)
 
@@ -205,6 +198,9 @@ class StripeGateway:
 
     async def refund(self, ticket: Ticket, *, reason: str) -> None:
         await self.refunds.refund_ticket(ticket, reason=reason)
+
+    async def tips(self, space_id: int) -> TipTotals:
+        return await self.ledger.paid_tips(space_id)
 
     async def pay_link(self, hold: Hold) -> str | None:
         """The open Checkout Session's URL, read back from Stripe (we keep no URL)."""

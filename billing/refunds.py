@@ -23,19 +23,11 @@ from stripe.params import RefundCreateParams
 
 from billing.errors import BillingError, StripeRejected, StripeUnavailable
 from billing.ledger import Ledger
+from billing.models import BillingCheckout, BillingRefund, CheckoutStatus, RefundStatus
 from billing.stripe_api import StripeAPI
 from bot.core import Core
 from bot.events import LatePaymentRefunded
-from bot.models import (
-    BillingCheckout,
-    BillingRefund,
-    CheckoutStatus,
-    RefundStatus,
-    Space,
-    SpaceStatus,
-    Ticket,
-    TicketStatus,
-)
+from bot.models import Space, SpaceStatus, Ticket, TicketStatus
 
 log = structlog.get_logger(__name__)
 

@@ -29,7 +29,7 @@ from bot.events import (
 )
 from bot.models import Identity, Space
 from bot.money import format_minor
-from bot.views import TEST_MODE, change_lines, room_link
+from bot.wording import TEST_MODE, change_lines, room_link
 
 _STAGE_WORDS = {
     "promoted": "You are now a speaker in {title}. Your microphone turns on in the room.",

@@ -24,7 +24,7 @@ from bot.errors import NotConfigured, UserError
 from bot.models import BridgeMode, SpaceStatus
 from bot.notices import CancelProgress
 from bot.replies import Button, Reply
-from bot.views import (
+from bot.wording import (
     TEST_MODE,
     change_lines,
     desk_link,
@@ -152,7 +152,7 @@ class Dispatcher:
         if not spaces:
             return Reply("No upcoming Spaces here. Host one with /space create.")
         tz = await self.tz_of(actor)
-        from bot.views import price
+        from bot.wording import price
 
         lines = [
             f"#{s.id} {s.title} — {format_when(s.starts_at, tz)} — {price(s)} — "

@@ -31,7 +31,7 @@ from bot.money import format_minor
 from bot.permissions import staff_role
 from bot.services.hostdesk import DeskPass, DeskSheet
 from bot.tokens import InvalidToken
-from bot.views import room_link
+from bot.wording import room_link
 
 UTC_ZONE = ZoneInfo("UTC")
 _MAX_TOKEN = 1024

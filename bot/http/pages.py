@@ -22,7 +22,7 @@ from bot.commands.times import format_when
 from bot.errors import NotFound
 from bot.http.dependencies import CoreDep
 from bot.models import SpaceStatus
-from bot.views import price, seats_left
+from bot.wording import price, seats_left
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("bot.http", "templates"),

@@ -17,21 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from sqlmodel import col, select
 
 from bot.actors import Actor
 from bot.errors import NotFound, PermissionDenied
-from bot.models import (
-    BillingTip,
-    Hold,
-    HoldStatus,
-    Identity,
-    Space,
-    Ticket,
-    TicketStatus,
-    TipStatus,
-)
+from bot.models import Hold, HoldStatus, Identity, Space, Ticket, TicketStatus
 from bot.permissions import Action, SpaceRole, allowed, require, staff_role
 from bot.refund_policy import check_refund_window, policy_text
 from bot.services import refusals
@@ -196,18 +186,8 @@ class HostDeskService(Service):
                     .where(Hold.space_id == space.id, Hold.status == HoldStatus.ACTIVE.value)
                 )
             )
-            tip_row = (
-                await session.exec(
-                    select(
-                        sa.func.count(),
-                        sa.func.coalesce(sa.func.sum(BillingTip.amount_minor), 0),
-                        sa.func.coalesce(sa.func.sum(BillingTip.fee_minor), 0),
-                    ).where(
-                        BillingTip.space_id == space.id,
-                        BillingTip.status == TipStatus.PAID.value,
-                    )
-                )
-            ).one()
+        assert space.id is not None
+        tips = await self.payments.tips(space.id)
         valid_holders = {t.holder_id for t, _ in tickets if t.status == TicketStatus.VALID}
         seats = await self.stage.seats(space, sorted(valid_holders))
         rows: list[DeskRow] = []
@@ -246,9 +226,9 @@ class HostDeskService(Service):
             gross_minor=sum(r.amount_minor for r in valid),
             fee_minor=sum(r.fee_minor for r in valid),
             refunded_minor=sum(r.amount_minor for r in refunded),
-            tips=int(tip_row[0]),
-            tips_minor=int(tip_row[1]),
-            tip_fee_minor=int(tip_row[2]),
+            tips=tips.count,
+            tips_minor=tips.amount_minor,
+            tip_fee_minor=tips.fee_minor,
         )
         sales: list[tuple[datetime, int]] = []
         count = 0

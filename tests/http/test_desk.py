@@ -19,7 +19,7 @@ from adapters.shell.chat import Chat
 from bot.clock import ManualClock
 from bot.core import Core
 from bot.models import Hold, Identity, Space, Ticket
-from bot.ports import Checkout
+from bot.ports import Checkout, TipTotals
 from bot.replies import Reply
 
 pytestmark = pytest.mark.timeout(60)
@@ -40,6 +40,9 @@ class StubPayments:
         self, *, hold: Hold, space: Space, buyer: Identity, email: str | None
     ) -> Checkout:
         return Checkout(f"https://checkout.test/pay/{hold.id}")
+
+    async def tips(self, space_id: int) -> TipTotals:
+        return TipTotals()
 
     async def pay_link(self, hold: Hold) -> str | None:
         return None
