@@ -6,9 +6,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from difflib import get_close_matches
 from zoneinfo import ZoneInfo
 
 from bot.actors import UserRef
@@ -24,10 +25,39 @@ from bot.services.spaces import SpaceChanges, SpaceDraft
 
 @dataclass(frozen=True, slots=True)
 class Usage:
+    """One command: its usage line and summary (the short help), and for `/help COMMAND`
+    who may use it, notes on its values and defaults, and an example."""
+
     path: str
     usage: str
     summary: str
     options: tuple[str, ...] = ()
+    who: str = ""
+    notes: tuple[str, ...] = ()
+    example: str = ""
+
+    def details(self) -> str:
+        """The long help of this one command."""
+        lines = [self.usage, f"    {self.summary}"]
+        if self.who:
+            lines.append(f"Who: {self.who}")
+        lines += [f"  {note}" for note in self.notes]
+        if self.example:
+            lines.append(f"Example: {self.example}")
+        return "\n".join(lines)
+
+
+def did_you_mean(word: str, choices: Iterable[str], shown: str = "{}") -> str:
+    """` Did you mean X?` for the choice closest to a mistyped `word`, or "" (difflib);
+    `shown` formats the choice (`"/{}"`, `"{}:"`)."""
+    close = get_close_matches(word.lower(), list(choices), n=1, cutoff=0.6)
+    return f" Did you mean {shown.format(close[0])}?" if close else ""
+
+
+WHEN_FORMATS = (
+    'starts: "tomorrow 18:00", "fri 18:00", "2030-05-01 18:00", "in 2 hours"; read in your '
+    "zone (see /tz; set it with /tz set Europe/Berlin)."
+)
 
 
 _SPACE_FIELDS = (
@@ -48,6 +78,18 @@ USAGES: tuple[Usage, ...] = (
         '[currency:usd] [duration:60] [limit:1] [description:"…"] [manual:yes]',
         "Announce a Space; times are read in your zone (/tz set).",
         (*_SPACE_FIELDS, "manual"),
+        who="whoever this community's host rules allow (STAGEPASS_HOST_RULES; by default "
+        "anyone).",
+        notes=(
+            WHEN_FORMATS,
+            "price: free unless given, in currency: (the community's default, usd unless "
+            "changed), e.g. 5 or 4.50.",
+            "tickets: how many can join; limit: tickets per buyer (default 1).",
+            "duration: minutes or 1h30m (default 60); manual:yes: you start it with "
+            "/space start instead of at the start time.",
+        ),
+        example='/space create title:"Ask me anything" starts:"fri 18:00" tickets:100 '
+        "price:5 duration:90",
     ),
     Usage("space list", "/space list", "Upcoming and live Spaces here."),
     Usage("space info", "/space info SPACE", "Details of a Space."),
@@ -128,9 +170,12 @@ def help_text(topic: str = "") -> str:
     topic = " ".join(topic.lower().lstrip("/").split())
     chosen = [u for u in USAGES if not topic or u.path == topic or u.path.startswith(topic + " ")]
     if not chosen:
+        hint = did_you_mean(topic, [*_BY_PATH, *_GROUPS], "/{}")
         raise InvalidInput(
-            f"No command {topic!r}. Commands: " + ", ".join(f"/{g}" for g in _GROUPS)
+            f"No command {topic!r}.{hint} Commands: " + ", ".join(f"/{g}" for g in _GROUPS)
         )
+    if len(chosen) == 1 and chosen[0].path == topic:
+        return chosen[0].details()
     return "\n".join(f"{u.usage}\n    {u.summary}" for u in chosen)
 
 
@@ -151,7 +196,10 @@ class _Reader:
         unknown = sorted(set(self.words.options) - allowed)
         if unknown:
             known = ", ".join(f"{o}:" for o in sorted(allowed)) or "none"
-            raise self.fail(f"Unknown option {unknown[0]}: for /{self.path} (options: {known}).")
+            hint = did_you_mean(unknown[0], allowed, "{}:")
+            raise self.fail(
+                f"Unknown option {unknown[0]}: for /{self.path}.{hint} (options: {known})."
+            )
 
     def positional(self, index: int) -> str | None:
         pos = self.words.positional
@@ -453,8 +501,14 @@ def parse(text: str, *, tz: ZoneInfo, now: datetime, default_currency: str = "us
             return _PARSERS[path](reader, tz, now, default_currency)
     if head and head[0] in _GROUPS:
         verbs = sorted(p.split()[1] for p in _PARSERS if p.startswith(head[0] + " "))
-        raise InvalidInput(f"/{head[0]} needs one of: {', '.join(verbs)}. Try /help {head[0]}.")
+        hint = did_you_mean(head[1], verbs, f"/{head[0]} {{}}") if len(head) > 1 else ""
+        raise InvalidInput(
+            f"/{head[0]} needs one of: {', '.join(verbs)}.{hint} Try /help {head[0]}."
+        )
     name = head[0] if head else ""
+    hint = did_you_mean(name, _GROUPS, "/{}") if name else ""
     raise InvalidInput(
-        f"There is no /{name} command. Commands: " + ", ".join(f"/{g}" for g in _GROUPS) + "."
+        f"There is no /{name} command.{hint} Commands: "
+        + ", ".join(f"/{g}" for g in _GROUPS)
+        + "."
     )
