@@ -116,10 +116,11 @@ class Stagepass:
         stop taking requests, finish in-flight work, close the database."""
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         stop = asyncio.Event()
+        forced = asyncio.Event()  # a second Ctrl-C: stop waiting for tasks to finish
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
+                loop.add_signal_handler(sig, lambda: (forced if stop.is_set() else stop).set())
         from bot.http.app import metrics_app
         from bot.http.server import server as http_server
 
@@ -161,7 +162,14 @@ class Stagepass:
         app.state.ready = False  # /healthz fails first, so load balancers drain us
         for s in servers:
             s.should_exit = True
-        done, pending = await asyncio.wait(tasks, timeout=15)
+        finishing = asyncio.create_task(asyncio.wait(tasks), name="finishing")
+        forcing = asyncio.create_task(forced.wait(), name="forcing")
+        await asyncio.wait({finishing, forcing}, timeout=15, return_when=asyncio.FIRST_COMPLETED)
+        finishing.cancel()
+        forcing.cancel()
+        await asyncio.gather(finishing, forcing, return_exceptions=True)
+        done = [task for task in tasks if task.done()]
+        pending = [task for task in tasks if not task.done()]
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)

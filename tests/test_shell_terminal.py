@@ -1,0 +1,166 @@
+"""`stagepass run --shell` at a real terminal (a pty): Ctrl-C, a busy port, what is echoed,
+DMs that arrive while nobody types, and the chat's help. Every wait has a deadline."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import select
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.test_cli_run import _env, _free_port
+
+DEADLINE = 60.0
+
+
+class Terminal:
+    """A process on a pty: type lines, wait for text, send Ctrl-C."""
+
+    def __init__(self, args: list[str], cwd: Path, env: dict[str, str]) -> None:
+        self.fd, child = pty.openpty()
+        self.proc = subprocess.Popen(
+            args,
+            cwd=cwd,
+            env={**env, "TERM": "dumb", "COLUMNS": "200"},
+            stdin=child,
+            stdout=child,
+            stderr=child,
+            start_new_session=True,  # its own terminal, as `make run` has
+            preexec_fn=lambda: _take_terminal(child),
+        )
+        os.close(child)
+        self.seen = ""
+
+    def expect(self, text: str, timeout: float = DEADLINE, *, since: int = 0) -> str:
+        """Read until `text` shows up (after `since` characters); returns all read so far."""
+        end = time.monotonic() + timeout
+        while text not in self.seen[since:]:
+            left = end - time.monotonic()
+            if left <= 0 or not self._read(left):
+                raise AssertionError(f"{text!r} never came; the terminal shows:\n{self.seen}")
+        return self.seen
+
+    def _read(self, timeout: float) -> bool:
+        ready, _, _ = select.select([self.fd], [], [], timeout)
+        if not ready:
+            return False
+        try:
+            data = os.read(self.fd, 65536)
+        except OSError:  # the process ended and closed the pty
+            return False
+        self.seen += data.decode(errors="replace")
+        return bool(data)
+
+    def type(self, line: str) -> None:
+        os.write(self.fd, line.encode() + b"\n")
+
+    def ctrl_c(self) -> None:
+        os.write(self.fd, b"\x03")  # the terminal turns it into SIGINT, as a person's would
+
+    def wait(self, timeout: float = DEADLINE) -> int:
+        end = time.monotonic() + timeout
+        while self.proc.poll() is None and time.monotonic() < end:
+            self._read(min(0.5, max(end - time.monotonic(), 0.01)))
+        while self._read(0.05):
+            pass
+        return self.proc.wait(timeout=1)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        os.close(self.fd)
+
+
+def _take_terminal(fd: int) -> None:
+    import fcntl
+    import termios
+
+    fcntl.ioctl(fd, termios.TIOCSCTTY, 0)
+
+
+@pytest.fixture
+def term(tmp_path: Path) -> Iterator[Terminal]:
+    """`stagepass run --shell --as alice` on a free port, at a terminal of its own."""
+    terminal = Terminal(
+        [sys.executable, "-m", "bot", "run", "--shell", "--as", "alice"],
+        tmp_path,
+        _env(tmp_path, _free_port()),
+    )
+    try:
+        yield terminal
+    finally:
+        terminal.close()
+
+
+def test_ctrl_c_stops_at_once_and_says_stopped(term: Terminal) -> None:
+    term.expect("alice> ")
+    term.ctrl_c()
+    assert term.wait() == 0
+    assert "Stagepass stopped." in term.seen
+    assert "Traceback" not in term.seen
+
+
+def test_commands_echo_once_help_and_typos(term: Terminal) -> None:
+    term.expect("alice> ")
+    term.type("/space lsit")
+    seen = term.expect("Did you mean /space list?")
+    assert seen.count("/space lsit") == 1  # the terminal's echo, not a second copy
+    term.type("/help")
+    term.expect("/quit\r\n    Leave the chat")
+    assert "/as NAME [mod]" in term.seen
+    assert "/as NAME [mod] to switch person" in term.seen  # the banner
+    term.type("/help space create")
+    term.expect("Example: /space create")
+    term.type("/quit")
+    assert term.wait() == 0
+    assert "Traceback" not in term.seen
+
+
+def test_a_dm_prints_while_nobody_types(term: Terminal) -> None:
+    """bob's ticket comes from the browser's checkout, not from a command: its DM shows
+    up at the prompt without anyone pressing Enter."""
+    term.expect("alice> ")
+    term.type('/space create title:"Paid" starts:"tomorrow 18:00" tickets:2 price:5')
+    term.expect("Space #1 is announced")
+    term.type("/as bob")
+    term.expect("(you are now bob)")
+    term.type("/ticket buy 1")
+    seen = term.expect("/billing/dev/checkout/")
+    match = re.search(r"(http://\S+/billing/dev/checkout/\w+)", seen)
+    assert match is not None, seen
+    before = len(term.seen)
+    paid = httpx.post(match[1], timeout=30)  # the buyer pays in the browser
+    assert paid.status_code == 303, paid.text
+    arrived = term.expect("Your ticket for Paid", since=before)[before:]
+    assert "── DM to bob ──" in arrived and "#token=" in arrived
+    dm_at = term.seen.index("Your ticket for Paid", before)
+    term.expect("bob> ", since=dm_at)  # and the prompt is back, below the DM
+
+
+def test_a_busy_port_is_named_in_the_terminal(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        term = Terminal(
+            [sys.executable, "-m", "bot", "run", "--shell"], tmp_path, _env(tmp_path, port)
+        )
+        try:
+            code = term.wait()
+        finally:
+            term.close()
+    assert code != 0
+    assert f"Port {port} is in use; set STAGEPASS_HTTP_PORT" in term.seen
+    assert "Traceback" not in term.seen
+    log = tmp_path / "data" / "stagepass.log"
+    assert not log.exists() or "Traceback" not in log.read_text()
