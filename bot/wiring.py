@@ -117,10 +117,19 @@ class Stagepass:
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         stop = asyncio.Event()
         forced = asyncio.Event()  # a second Ctrl-C: stop waiting for tasks to finish
+
+        def signalled(sig: signal.Signals) -> None:
+            if stop.is_set():
+                forced.set()
+                return
+            stop.set()
+            if sig is signal.SIGINT:  # someone at a terminal: say what a second one does
+                print("\nStopping… (Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, lambda: (forced if stop.is_set() else stop).set())
+                loop.add_signal_handler(sig, signalled, sig)
         from bot.http.app import metrics_app
         from bot.http.server import server as http_server
 
@@ -170,6 +179,11 @@ class Stagepass:
         await asyncio.gather(finishing, forcing, return_exceptions=True)
         done = [task for task in tasks if task.done()]
         pending = [task for task in tasks if not task.done()]
+        if pending:
+            log.warning(
+                "Stagepass stopping now" if forced.is_set() else "Stagepass stop timed out",
+                cancelled=",".join(task.get_name() for task in pending),
+            )
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)

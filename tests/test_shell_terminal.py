@@ -106,8 +106,36 @@ def test_ctrl_c_stops_at_once_and_says_stopped(term: Terminal) -> None:
     term.expect("alice> ")
     term.ctrl_c()
     assert term.wait() == 0
+    assert "Ctrl-C again to stop at once" in term.seen
     assert "Stagepass stopped." in term.seen
     assert "Traceback" not in term.seen
+
+
+def test_a_second_ctrl_c_stops_without_waiting_for_requests(tmp_path: Path) -> None:
+    """A request still reading its body holds a graceful stop (up to its deadline); the
+    second Ctrl-C cancels it."""
+    port = _free_port()
+    env = {**_env(tmp_path, port), "STAGEPASS_HTTP_BODY_TIMEOUT": "3600"}
+    term = Terminal([sys.executable, "-m", "bot", "run", "--shell"], tmp_path, env)
+    try:
+        term.expect("alice> ")
+        with socket.create_connection(("127.0.0.1", port), timeout=DEADLINE) as client:
+            client.sendall(
+                b"POST /webhooks/stripe HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
+                b"Expect: 100-continue\r\n\r\n"
+            )
+            # "100 Continue" comes when the app asks for the body: the request is in flight
+            assert client.recv(100).startswith(b"HTTP/1.1 100")
+            term.ctrl_c()
+            term.expect("Ctrl-C again to stop at once")
+            assert term.proc.poll() is None  # still waiting for the request
+            term.ctrl_c()
+            assert term.wait() == 0
+    finally:
+        term.close()
+    assert "Stagepass stopped." in term.seen and "Traceback" not in term.seen
+    log = (tmp_path / "data" / "stagepass.log").read_text()
+    assert "Stagepass stopping now" in log and "http-0" in log
 
 
 def test_commands_echo_once_help_and_typos(term: Terminal) -> None:
