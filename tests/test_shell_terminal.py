@@ -166,13 +166,20 @@ def test_a_dm_prints_while_nobody_types(term: Terminal) -> None:
     seen = term.expect("/billing/dev/checkout/")
     match = re.search(r"(http://\S+/billing/dev/checkout/\w+)", seen)
     assert match is not None, seen
+    term.expect("bob> ", since=match.end())
+    os.write(term.fd, b"/ticket sh")  # half typed when the DM comes
+    term.expect("/ticket sh", since=match.end())
     before = len(term.seen)
     paid = httpx.post(match[1], timeout=30)  # the buyer pays in the browser
     assert paid.status_code == 303, paid.text
     arrived = term.expect("Your ticket for Paid", since=before)[before:]
     assert "── DM to bob ──" in arrived and "#token=" in arrived
     dm_at = term.seen.index("Your ticket for Paid", before)
-    term.expect("bob> ", since=dm_at)  # and the prompt is back, below the DM
+    term.expect("bob> /ticket sh", since=dm_at)  # the prompt is back with what was typed
+    term.type("ow")  # the line sent is the whole "/ticket show"
+    term.expect("== Your tickets ==", since=dm_at)
+    term.expect("valid) — #1 Paid", since=dm_at)
+    assert "Commands start with /" not in term.seen
 
 
 def test_a_busy_port_is_named_in_the_terminal(tmp_path: Path) -> None:

@@ -5,15 +5,19 @@
 
 At a terminal the lines are read by the event loop itself (no thread blocked on stdin),
 so Ctrl-C or a stop stops the chat at once, and DMs and channel posts print as they
-arrive, above a fresh prompt. The terminal echoes what is typed: it is not printed again.
+arrive, above the prompt and what is half typed. A typed line is shown once, as typed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import codecs
 import os
 import sys
+import termios
+import tty
 from collections.abc import Iterable
+from typing import Any
 
 from rich.console import Console
 
@@ -83,21 +87,35 @@ async def run_script(chat: Chat, name: str, lines: Iterable[str]) -> None:
 
 
 class _Lines:
-    """Lines typed on a terminal, read when the event loop sees them ready: nothing blocks,
-    so waiting for one can be abandoned at any moment. `None` is the end (Ctrl-D)."""
+    """Lines typed at a terminal, read when the event loop sees input ready: nothing blocks,
+    so waiting for a line can be abandoned at any moment. `None` is the end (Ctrl-D).
+
+    The terminal is put in cbreak mode and the line is edited here (typing, Backspace,
+    Ctrl-U; other keys are ignored), so what is half typed can be drawn again after a DM
+    is printed. Ctrl-C still reaches the process as SIGINT."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
         self.queue: asyncio.Queue[str | None] = asyncio.Queue()
-        self._buffer = b""
+        self.typed = ""
+        """The line being typed (not yet ended with Enter)."""
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._escape = False
+        self._after_cr = False
+        self._saved: list[Any] | None = None
         self._loop = asyncio.get_running_loop()
 
     def __enter__(self) -> _Lines:
+        if os.isatty(self.fd):
+            self._saved = termios.tcgetattr(self.fd)
+            tty.setcbreak(self.fd)
         self._loop.add_reader(self.fd, self._readable)
         return self
 
     def __exit__(self, *_: object) -> None:
         self._loop.remove_reader(self.fd)
+        if self._saved is not None:
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
 
     def _readable(self) -> None:
         try:
@@ -107,13 +125,42 @@ class _Lines:
         except OSError:  # the terminal went away
             data = b""
         if not data:
-            self._loop.remove_reader(self.fd)
-            self.queue.put_nowait(None)
+            self._end()
             return
-        self._buffer += data
-        while b"\n" in self._buffer:
-            line, _, self._buffer = self._buffer.partition(b"\n")
-            self.queue.put_nowait(line.decode(errors="replace"))
+        echo = []
+        for char in self._decoder.decode(data):
+            after_cr, self._after_cr = self._after_cr, char == "\r"
+            if char == "\n" and after_cr:  # CR LF is one Enter
+                continue
+            if self._escape:  # an arrow or function key: ESC [ ... up to a letter or ~
+                self._escape = not (char.isalpha() or char == "~")
+            elif char == "\x1b":
+                self._escape = True
+            elif char in "\r\n":
+                echo.append("\r\n")
+                self.queue.put_nowait(self.typed)
+                self.typed = ""
+            elif char in "\x7f\x08":
+                if self.typed:
+                    self.typed = self.typed[:-1]
+                    echo.append("\b \b")
+            elif char == "\x15":  # Ctrl-U
+                echo.append("\b \b" * len(self.typed))
+                self.typed = ""
+            elif char == "\x04":  # Ctrl-D: the end on an empty line
+                if not self.typed:
+                    self._end()
+                    return
+            elif char.isprintable():
+                self.typed += char
+                echo.append(char)
+        if echo and self._saved is not None:
+            sys.stdout.write("".join(echo))
+            sys.stdout.flush()
+
+    def _end(self) -> None:
+        self._loop.remove_reader(self.fd)
+        self.queue.put_nowait(None)
 
 
 async def interactive(chat: Chat, name: str, stop: asyncio.Event | None = None) -> None:
@@ -142,7 +189,7 @@ async def interactive(chat: Chat, name: str, stop: asyncio.Event | None = None) 
                     if chat.unread and not stop.is_set():
                         sys.stdout.write("\r\x1b[K")  # the prompt's line gives way to the news
                         flush(chat)
-                        _prompt(current)
+                        _prompt(current, lines.typed)
                     continue
                 line = reading.result()
                 if line is None or line.strip() in _QUIT:
@@ -157,6 +204,6 @@ async def interactive(chat: Chat, name: str, stop: asyncio.Event | None = None) 
         sys.stdout.flush()
 
 
-def _prompt(name: str) -> None:
-    sys.stdout.write(f"{name}> ")
+def _prompt(name: str, typed: str = "") -> None:
+    sys.stdout.write(f"{name}> {typed}")
     sys.stdout.flush()
