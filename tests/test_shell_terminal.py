@@ -10,6 +10,7 @@ import select
 import socket
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -199,3 +200,22 @@ def test_a_busy_port_is_named_in_the_terminal(tmp_path: Path) -> None:
     assert "Traceback" not in term.seen
     log = tmp_path / "data" / "stagepass.log"
     assert not log.exists() or "Traceback" not in log.read_text()
+
+
+def test_stagepass_shell_stops_on_ctrl_c_and_gives_the_terminal_back(tmp_path: Path) -> None:
+    term = Terminal(
+        [sys.executable, "-m", "bot", "shell", "--as", "carol"],
+        tmp_path,
+        _env(tmp_path, _free_port()),
+    )
+    try:
+        term.expect("carol> ")
+        term.type("/qiut")
+        term.expect("Did you mean /quit?")
+        term.ctrl_c()
+        assert term.wait() == 130
+        mode = termios.tcgetattr(term.fd)[3]  # the pty's local modes, as carol's shell gets it
+    finally:
+        term.close()
+    assert "stopped" in term.seen and "Traceback" not in term.seen
+    assert mode & termios.ICANON and mode & termios.ECHO  # not left in cbreak mode

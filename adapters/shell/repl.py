@@ -22,7 +22,7 @@ from typing import Any
 from rich.console import Console
 
 from adapters.shell.chat import Chat, render
-from bot.commands.grammar import Usage
+from bot.commands.grammar import USAGES, Usage, did_you_mean
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -37,6 +37,7 @@ SHELL_USAGES = (
     Usage("quit", "/quit", "Leave the chat (Ctrl-D too; Ctrl-C stops Stagepass)."),
 )
 _QUIT = {"/quit", "/exit"}
+_CORE_COMMANDS = {u.path.split()[0] for u in USAGES}
 
 
 async def run_line(
@@ -64,6 +65,9 @@ async def run_line(
         return current
     reply = await chat.say(current, line)
     text = render(reply)
+    name = words[0].lstrip("/")
+    if reply.error and name not in _CORE_COMMANDS and (hint := did_you_mean(name, own, "/{}")):
+        text += hint  # /qiut: the shell's own commands are not the core's to suggest
     if words == ["/help"]:
         text += "\n" + "\n".join(f"{u.usage}\n    {u.summary}" for u in SHELL_USAGES)
     out.print(text, style="red" if reply.error else None, markup=False)
