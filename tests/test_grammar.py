@@ -99,6 +99,12 @@ def test_help_for_one_command_says_formats_defaults_who_and_an_example() -> None
     assert "Who:" not in help_text("space")  # a group lists usages only
 
 
+def test_help_says_who_may_from_the_permission_table() -> None:
+    assert "Who: the host, co-hosts and moderators." in help_text("stage promote")
+    assert "Who: the host." in help_text("space edit")
+    assert "Who:" not in help_text("space list")  # anyone: nothing to say
+
+
 @pytest.mark.parametrize(
     ("text", "hint"),
     [

@@ -20,6 +20,7 @@ from bot.errors import InvalidInput
 from bot.models import BridgeMode
 from bot.money import currency as lookup_currency
 from bot.money import parse_amount
+from bot.permissions import Action, who_may
 from bot.services.spaces import SpaceChanges, SpaceDraft
 
 
@@ -35,12 +36,15 @@ class Usage:
     who: str = ""
     notes: tuple[str, ...] = ()
     example: str = ""
+    action: Action | None = None
+    """The permission the command needs: `Who:` is then read from `bot.permissions`."""
 
     def details(self) -> str:
         """The long help of this one command."""
         lines = [self.usage, f"    {self.summary}"]
-        if self.who:
-            lines.append(f"Who: {self.who}")
+        who = self.who or (f"{who_may(self.action)}." if self.action else "")
+        if who:
+            lines.append(f"Who: {who}")
         lines += [f"  {note}" for note in self.notes]
         if self.example:
             lines.append(f"Example: {self.example}")
@@ -98,24 +102,38 @@ USAGES: tuple[Usage, ...] = (
         "/space edit SPACE [title:…] [starts:…] [tickets:…] [bridge:off|listen|speak|default] …",
         "Change a Space you host; bridge: whether its Discord channel joins the room.",
         (*_SPACE_FIELDS, "bridge"),
+        notes=(WHEN_FORMATS,),
+        action=Action.EDIT,
     ),
     Usage(
         "space cancel",
         '/space cancel SPACE [reason:"…"] [confirm:yes]',
         "Cancel a Space; every ticket is refunded (a live one: add confirm:yes).",
         ("reason", "confirm"),
+        action=Action.CANCEL,
     ),
     Usage(
         "space start",
         "/space start SPACE [confirm:yes]",
         "Go live now (more than 15 minutes early: add confirm:yes).",
         ("confirm",),
+        action=Action.START,
     ),
-    Usage("space end", "/space end SPACE", "End a live Space."),
-    Usage("space cohost", "/space cohost add|remove SPACE @user", "Manage co-hosts (at most 2)."),
+    Usage("space end", "/space end SPACE", "End a live Space.", action=Action.END),
+    Usage(
+        "space cohost",
+        "/space cohost add|remove SPACE @user",
+        "Manage co-hosts (at most 2).",
+        action=Action.MANAGE_COHOSTS,
+    ),
     Usage("ticket buy", "/ticket buy SPACE [quantity:1]", "Get a ticket.", ("quantity",)),
     Usage("ticket show", "/ticket show [SPACE]", "Your tickets and their join links."),
-    Usage("ticket refund", "/ticket refund TICKET", "Refund one ticket (hosts)."),
+    Usage(
+        "ticket refund",
+        "/ticket refund TICKET",
+        "Refund one ticket (hosts).",
+        action=Action.REFUND,
+    ),
     Usage(
         "tip",
         '/tip @host AMOUNT [currency:usd] [message:"…"] [public:yes] [space:SPACE]',
@@ -123,30 +141,61 @@ USAGES: tuple[Usage, ...] = (
         ("currency", "message", "public", "space"),
     ),
     Usage("remind", "/remind on|off SPACE", "Be reminded before a Space starts."),
-    Usage("stage request", "/stage request [space:SPACE]", "Ask to speak.", ("space",)),
     Usage(
-        "stage hand", "/stage hand [up|down] [space:SPACE]", "Raise or lower your hand.", ("space",)
+        "stage request",
+        "/stage request [space:SPACE]",
+        "Ask to speak.",
+        ("space",),
+        action=Action.REQUEST_TO_SPEAK,
+    ),
+    Usage(
+        "stage hand",
+        "/stage hand [up|down] [space:SPACE]",
+        "Raise or lower your hand.",
+        ("space",),
+        action=Action.REQUEST_TO_SPEAK,
     ),
     Usage(
         "stage promote",
         "/stage promote @user [space:SPACE]",
         "Make a listener a speaker.",
         ("space",),
+        action=Action.RUN_STAGE,
     ),
-    Usage("stage demote", "/stage demote @user [space:SPACE]", "Back to listener.", ("space",)),
-    Usage("stage mute", "/stage mute @user [space:SPACE]", "Mute a speaker.", ("space",)),
-    Usage("stage unmute", "/stage unmute @user [space:SPACE]", "Unmute a speaker.", ("space",)),
+    Usage(
+        "stage demote",
+        "/stage demote @user [space:SPACE]",
+        "Back to listener.",
+        ("space",),
+        action=Action.RUN_STAGE,
+    ),
+    Usage(
+        "stage mute",
+        "/stage mute @user [space:SPACE]",
+        "Mute a speaker.",
+        ("space",),
+        action=Action.RUN_STAGE,
+    ),
+    Usage(
+        "stage unmute",
+        "/stage unmute @user [space:SPACE]",
+        "Unmute a speaker.",
+        ("space",),
+        action=Action.RUN_STAGE,
+    ),
     Usage(
         "stage remove",
         "/stage remove @user [space:SPACE]",
         "Remove someone from the room.",
         ("space",),
+        action=Action.RUN_STAGE,
     ),
     Usage(
         "stage allow",
         "/stage allow @user [space:SPACE]",
         "Let someone removed from the stage back in.",
         ("space",),
+        action=Action.RUN_STAGE,
     ),
     Usage("stage queue", "/stage queue [space:SPACE]", "Speakers and raised hands.", ("space",)),
     Usage(
