@@ -65,8 +65,8 @@ def run_with(coro: Coroutine[Any, Any, T]) -> T:
         raise typer.Exit(130) from None
 
 
-def ensure_port_free(host: str, port: int) -> None:
-    """A `ConfigError` naming the setting when `host:port` is taken: said in the terminal
+def ensure_port_free(host: str, port: int, setting: str = "STAGEPASS_HTTP_PORT") -> None:
+    """A `ConfigError` naming `setting` when `host:port` is taken: said in the terminal
     before anything starts, rather than a server failing in the log. (Bound the way uvicorn
     binds, with SO_REUSEADDR, so a port left in TIME_WAIT is not called busy.)"""
     if port == 0:
@@ -78,7 +78,7 @@ def ensure_port_free(host: str, port: int) -> None:
             probe.bind((host, port))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                raise ConfigError(f"Port {port} is in use; set STAGEPASS_HTTP_PORT") from None
+                raise ConfigError(f"Port {port} is in use; set {setting}") from None
             raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror})") from None
 
 
@@ -100,6 +100,8 @@ def run(
         from bot.wiring import Stagepass
 
         ensure_port_free(settings.http_host, settings.http_port)
+        if (metrics := settings.metrics_bind) is not None:
+            ensure_port_free(*metrics, setting="STAGEPASS_METRICS_ADDRESS")
         stagepass = await Stagepass.build(settings)
         offered = stagepass.services.get("console") if interactive else None
         console = offered if isinstance(offered, Console) else None

@@ -183,20 +183,22 @@ def test_a_dm_prints_while_nobody_types(term: Terminal) -> None:
     assert "Commands start with /" not in term.seen
 
 
-def test_a_busy_port_is_named_in_the_terminal(tmp_path: Path) -> None:
+@pytest.mark.parametrize("setting", ["STAGEPASS_HTTP_PORT", "STAGEPASS_METRICS_ADDRESS"])
+def test_a_busy_port_is_named_in_the_terminal(tmp_path: Path, setting: str) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        term = Terminal(
-            [sys.executable, "-m", "bot", "run", "--shell"], tmp_path, _env(tmp_path, port)
-        )
+        env = _env(tmp_path, port)
+        if setting == "STAGEPASS_METRICS_ADDRESS":
+            env = {**_env(tmp_path, _free_port()), setting: f"127.0.0.1:{port}"}
+        term = Terminal([sys.executable, "-m", "bot", "run", "--shell"], tmp_path, env)
         try:
             code = term.wait()
         finally:
             term.close()
     assert code != 0
-    assert f"Port {port} is in use; set STAGEPASS_HTTP_PORT" in term.seen
+    assert f"Port {port} is in use; set {setting}" in term.seen
     assert "Traceback" not in term.seen
     log = tmp_path / "data" / "stagepass.log"
     assert not log.exists() or "Traceback" not in log.read_text()
