@@ -205,3 +205,14 @@ class StripeGateway:
 
     async def refund(self, ticket: Ticket, *, reason: str) -> None:
         await self.refunds.refund_ticket(ticket, reason=reason)
+
+    async def pay_link(self, hold: Hold) -> str | None:
+        """The open Checkout Session's URL, read back from Stripe (we keep no URL)."""
+        checkout = await self.ledger.checkout_for_hold(hold.id)
+        if checkout is None or checkout.status != CheckoutStatus.OPEN:
+            return None
+        try:
+            session = await self.api.retrieve_session(checkout.session_id)
+        except (StripeUnavailable, StripeRejected):
+            return None
+        return session.url if session.status == "open" else None

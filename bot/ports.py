@@ -86,6 +86,11 @@ class PaymentGateway(Protocol):
         """Refund `ticket` exactly once (idempotent per ticket); raise when it cannot."""
         ...
 
+    async def pay_link(self, hold: Hold) -> str | None:
+        """Where the buyer pays for an active `hold` (the open checkout); None when there
+        is none to show (not opened, no longer open, or the provider is unreachable)."""
+        ...
+
 
 class NoPayments:
     """The gateway when billing is not configured: free Spaces only."""
@@ -106,3 +111,6 @@ class NoPayments:
     async def refund(self, ticket: Ticket, *, reason: str) -> None:
         if ticket.price_minor > 0:
             raise NotConfigured("Refunds need billing, which is not configured yet.")
+
+    async def pay_link(self, hold: Hold) -> str | None:
+        return None

@@ -144,6 +144,9 @@ class AnyPrice:
     ) -> Checkout:
         return Checkout(f"https://pay.test/{hold.id}")
 
+    async def pay_link(self, hold: Hold) -> str | None:
+        return None
+
     async def refund(self, ticket: Ticket, *, reason: str) -> None:
         return None
 

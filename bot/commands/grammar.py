@@ -126,6 +126,19 @@ USAGES: tuple[Usage, ...] = (
         "Manage co-hosts (at most 2).",
         action=Action.MANAGE_COHOSTS,
     ),
+    Usage(
+        "space manage",
+        "/space manage SPACE",
+        "A private link (an hour) to the Space's desk: holders, sales, refunds.",
+        action=Action.SEE_SALES,
+    ),
+    Usage(
+        "space tickets",
+        "/space tickets SPACE [page:1]",
+        "The Space's holders and sales in chat (hosts, co-hosts, moderators).",
+        ("page",),
+        action=Action.SEE_SALES,
+    ),
     Usage("ticket buy", "/ticket buy SPACE [quantity:1]", "Get a ticket.", ("quantity",)),
     Usage("ticket show", "/ticket show [SPACE]", "Your tickets and their join links."),
     Usage(
@@ -392,6 +405,13 @@ def _start(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
     return t.StartSpace(space, confirm=bool(r.flag("confirm")))
 
 
+def _space_tickets(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
+    space = r.space(0)
+    assert space is not None
+    r.max_positional(1)
+    return t.ListSpaceTickets(space, r.integer("page") or 1)
+
+
 def _cohost(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
     verb = (r.positional(0) or "").lower()
     if verb not in {"add", "remove"}:
@@ -503,6 +523,8 @@ _PARSERS: dict[str, _Parser] = {
     "space cancel": _cancel,
     "space start": _start,
     "space end": _space_only(t.EndSpace),
+    "space manage": _space_only(t.ManageSpace),
+    "space tickets": _space_tickets,
     "space cohost": _cohost,
     "ticket buy": _buy,
     "ticket show": _show_tickets,

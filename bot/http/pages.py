@@ -39,18 +39,21 @@ STATUS_LABELS = {
     SpaceStatus.ENDED: "Ended",
     SpaceStatus.CANCELLED: "Cancelled",
 }
-_SPACE_ID = re.compile(r"^[0-9]{1,15}$")
+SPACE_ID = re.compile(r"^[0-9]{1,15}$")
 
 router = APIRouter(include_in_schema=False)
 
 
-def render(template: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
+def render(
+    template: str, *, status_code: int = 200, form_action: str = "'none'", **context: Any
+) -> HTMLResponse:
+    """A page with a CSP of its own nonce; `form_action` "'self'" for a page with forms."""
     nonce = secrets.token_urlsafe(16)
     html = _env.get_template(template).render(nonce=nonce, **context)
     return HTMLResponse(html, status_code=status_code, headers={
         "Content-Security-Policy": (
             f"default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; "
-            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+            f"base-uri 'none'; form-action {form_action}; frame-ancestors 'none'"
         ),
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
@@ -62,7 +65,7 @@ def render(template: str, *, status_code: int = 200, **context: Any) -> HTMLResp
 async def space_page(space_id: str, core: CoreDep) -> HTMLResponse:
     """A Space's public page; an unknown id gets the 404 page, not the JSON envelope."""
     try:
-        if not _SPACE_ID.match(space_id):
+        if not SPACE_ID.match(space_id):
             raise NotFound(f"There is no Space #{space_id}.")
         space = await core.spaces.get(int(space_id))
     except NotFound as exc:

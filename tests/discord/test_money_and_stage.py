@@ -40,6 +40,9 @@ class StubPayments:
         self.holds.append(hold.id)
         return Checkout(f"https://checkout.test/pay/{hold.id}")
 
+    async def pay_link(self, hold: Hold) -> str | None:
+        return None
+
     async def refund(self, ticket: Ticket, *, reason: str) -> None:
         self.refunded.append(ticket.id)
 

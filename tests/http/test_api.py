@@ -234,6 +234,9 @@ class FakeGateway:
     ) -> Checkout:
         return Checkout(url=f"https://pay.test/{hold.id}", test_mode=True)
 
+    async def pay_link(self, hold: Hold) -> str | None:
+        return None
+
     async def refund(self, ticket: Ticket, *, reason: str) -> None:
         self.refunded.append(ticket.id)
 

@@ -38,6 +38,9 @@ class StandInPayments:
         self.checkouts.append(hold)
         return Checkout(url=f"https://checkout.test/{hold.id}", test_mode=True)
 
+    async def pay_link(self, hold: Hold) -> str | None:
+        return None
+
     async def refund(self, ticket: Ticket, *, reason: str) -> None:
         return None
 
