@@ -54,7 +54,8 @@ async def run_line(
             out.print("! Say who: /as bob")
             return current
         chat.person(words[0], moderator="mod" in words[1:])
-        out.print(f"(you are now {words[0]}{' — moderator' if 'mod' in words[1:] else ''})")
+        mod = " — moderator" if "mod" in words[1:] else ""
+        out.print(f"(you are now {words[0]}{mod})", markup=False)
         return words[0]
     if echo:
         out.print(f"[dim]{current}>[/] {line}", markup=True)
@@ -69,7 +70,7 @@ async def run_line(
     if reply.error and name not in _CORE_COMMANDS and (hint := did_you_mean(name, own, "/{}")):
         text += hint  # /qiut: the shell's own commands are not the core's to suggest
     if words == ["/help"]:
-        text += "\n" + "\n".join(f"{u.usage}\n    {u.summary}" for u in SHELL_USAGES)
+        text += "\n" + "\n".join(u.brief() for u in SHELL_USAGES)
     out.print(text, style="red" if reply.error else None, markup=False)
     flush(chat, out)
     return current

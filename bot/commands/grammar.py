@@ -39,9 +39,13 @@ class Usage:
     action: Action | None = None
     """The permission the command needs: `Who:` is then read from `bot.permissions`."""
 
+    def brief(self) -> str:
+        """The usage line and the summary: one entry of a list of commands."""
+        return f"{self.usage}\n    {self.summary}"
+
     def details(self) -> str:
         """The long help of this one command."""
-        lines = [self.usage, f"    {self.summary}"]
+        lines = [self.brief()]
         who = self.who or (f"{who_may(self.action)}." if self.action else "")
         if who:
             lines.append(f"Who: {who}")
@@ -238,7 +242,7 @@ def help_text(topic: str = "") -> str:
         )
     if len(chosen) == 1 and chosen[0].path == topic:
         return chosen[0].details()
-    return "\n".join(f"{u.usage}\n    {u.summary}" for u in chosen)
+    return "\n".join(u.brief() for u in chosen)
 
 
 class _Reader:
