@@ -21,6 +21,16 @@ import pytest
 from tests.test_cli_run import _env, _free_port
 
 DEADLINE = 60.0
+#: What a terminal acts on rather than shows (colours, cursor moves, modes): the line
+#: editor draws with them, a person sees only the text.
+_CONTROL = re.compile(
+    r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[()][0-9A-Za-z]|[=>78])"
+)
+_FORWARD = re.compile(r"\x1b\[(\d*)C")  # a cursor moved right over blanks shows as blanks
+
+
+def _shown(raw: str) -> str:
+    return _CONTROL.sub("", _FORWARD.sub(lambda m: " " * int(m[1] or 1), raw))
 
 
 class Terminal:
@@ -31,7 +41,8 @@ class Terminal:
         self.proc = subprocess.Popen(
             args,
             cwd=cwd,
-            env={**env, "TERM": "dumb", "COLUMNS": "200"},
+            # a pty answers no cursor-position request, as a real terminal would
+            env={**env, "TERM": "xterm", "COLUMNS": "200", "PROMPT_TOOLKIT_NO_CPR": "1"},
             stdin=child,
             stdout=child,
             stderr=child,
@@ -39,7 +50,9 @@ class Terminal:
             preexec_fn=lambda: _take_terminal(child),
         )
         os.close(child)
+        self.raw = ""
         self.seen = ""
+        """What the terminal shows: the output without its control sequences."""
 
     def expect(self, text: str, timeout: float = DEADLINE, *, since: int = 0) -> str:
         """Read until `text` shows up (after `since` characters); returns all read so far."""
@@ -58,7 +71,8 @@ class Terminal:
             data = os.read(self.fd, 65536)
         except OSError:  # the process ended and closed the pty
             return False
-        self.seen += data.decode(errors="replace")
+        self.raw += data.decode(errors="replace")
+        self.seen = _shown(self.raw)
         return bool(data)
 
     def type(self, line: str) -> None:

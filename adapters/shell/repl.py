@@ -3,22 +3,21 @@
 `/as bob` switches identity (`/as bob mod` as a moderator); `/quit` leaves. With
 `--script FILE` or piped input every line runs in turn and every reply is printed.
 
-At a terminal the lines are read by the event loop itself (no thread blocked on stdin),
-so Ctrl-C or a stop stops the chat at once, and DMs and channel posts print as they
-arrive, above the prompt and what is half typed. A typed line is shown once, as typed.
+At a terminal prompt-toolkit reads the lines in the event loop (no thread blocked on
+stdin), so Ctrl-C or a stop ends the chat at once, and DMs and channel posts print as
+they arrive, above the prompt and what is half typed. A typed line is shown once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import codecs
-import os
-import sys
-import termios
-import tty
+import signal
 from collections.abc import Iterable
-from typing import Any
 
+from prompt_toolkit import PromptSession
+from prompt_toolkit.completion import WordCompleter
+from prompt_toolkit.history import InMemoryHistory
+from prompt_toolkit.patch_stdout import patch_stdout
 from rich.console import Console
 
 from adapters.shell.chat import Chat, render
@@ -91,124 +90,56 @@ async def run_script(chat: Chat, name: str, lines: Iterable[str]) -> None:
         current = await run_line(chat, current, line)
 
 
-class _Lines:
-    """Lines typed at a terminal, read when the event loop sees input ready: nothing blocks,
-    so waiting for a line can be abandoned at any moment. `None` is the end (Ctrl-D).
+def _completer() -> WordCompleter:
+    """Command words from the core's grammar and the shell's own (`/space`, `/ticket`…)."""
+    words = sorted({f"/{u.path.split()[0]}" for u in (*USAGES, *SHELL_USAGES)})
+    return WordCompleter(words, sentence=True)
 
-    The terminal is put in cbreak mode and the line is edited here (typing, Backspace,
-    Ctrl-U; other keys are ignored), so what is half typed can be drawn again after a DM
-    is printed. Ctrl-C still reaches the process as SIGINT."""
 
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.queue: asyncio.Queue[str | None] = asyncio.Queue()
-        self.typed = ""
-        """The line being typed (not yet ended with Enter)."""
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._escape = False
-        self._after_cr = False
-        self._saved: list[Any] | None = None
-        self._loop = asyncio.get_running_loop()
-
-    def __enter__(self) -> _Lines:
-        if os.isatty(self.fd):
-            self._saved = termios.tcgetattr(self.fd)
-            tty.setcbreak(self.fd)
-        self._loop.add_reader(self.fd, self._readable)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._loop.remove_reader(self.fd)
-        if self._saved is not None:
-            termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
-
-    def _readable(self) -> None:
-        try:
-            data = os.read(self.fd, 4096)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:  # the terminal went away
-            data = b""
-        if not data:
-            self._end()
-            return
-        echo = []
-        for char in self._decoder.decode(data):
-            after_cr, self._after_cr = self._after_cr, char == "\r"
-            if char == "\n" and after_cr:  # CR LF is one Enter
-                continue
-            if self._escape:  # an arrow or function key: ESC [ ... up to a letter or ~
-                self._escape = not (char.isalpha() or char == "~")
-            elif char == "\x1b":
-                self._escape = True
-            elif char in "\r\n":
-                echo.append("\r\n")
-                self.queue.put_nowait(self.typed)
-                self.typed = ""
-            elif char in "\x7f\x08":
-                if self.typed:
-                    self.typed = self.typed[:-1]
-                    echo.append("\b \b")
-            elif char == "\x15":  # Ctrl-U
-                echo.append("\b \b" * len(self.typed))
-                self.typed = ""
-            elif char == "\x04":  # Ctrl-D: the end on an empty line
-                if not self.typed:
-                    self._end()
-                    return
-            elif char.isprintable():
-                self.typed += char
-                echo.append(char)
-        if echo and self._saved is not None:
-            sys.stdout.write("".join(echo))
-            sys.stdout.flush()
-
-    def _end(self) -> None:
-        self._loop.remove_reader(self.fd)
-        self.queue.put_nowait(None)
+async def _line(session: PromptSession[str], name: str) -> str | None:
+    """One line typed as `name`; `None` at Ctrl-D. The editor reads keys raw, so Ctrl-C
+    comes as a key: it is turned back into the SIGINT Stagepass stops on (and not let out
+    of a task as KeyboardInterrupt, which would tear the event loop down)."""
+    try:
+        return await session.prompt_async(f"{name}> ", handle_sigint=False)
+    except EOFError:
+        return None
+    except KeyboardInterrupt:
+        signal.raise_signal(signal.SIGINT)
+        return ""
 
 
 async def interactive(chat: Chat, name: str, stop: asyncio.Event | None = None) -> None:
-    """Chat at the terminal until /quit, Ctrl-D or `stop`; what arrives meanwhile prints
-    at once above a fresh prompt."""
+    """Chat at the terminal until /quit, Ctrl-D or `stop`. prompt-toolkit edits the line
+    (Emacs keys, history on the arrows, Tab completes command words); what arrives while
+    someone types prints above the prompt, the half-typed line kept."""
     stop = stop or asyncio.Event()
-    arrived = asyncio.Event()
     console.print(BANNER.format(name=name), markup=True)
+    session: PromptSession[str] = PromptSession(
+        history=InMemoryHistory(), completer=_completer(),
+        complete_while_typing=False,
+    )
     current = name
-    chat.on_unread = arrived.set
     stopping = asyncio.create_task(stop.wait(), name="shell-stop")
-    try:
-        with _Lines(sys.stdin.fileno()) as lines:
+    with patch_stdout(raw=True):  # rich's colours pass through; prints land above the prompt
+        try:
             flush(chat)
-            _prompt(current)
             while not stop.is_set():
-                arrived.clear()
-                reading = asyncio.create_task(lines.queue.get(), name="shell-line")
-                news = asyncio.create_task(arrived.wait(), name="shell-news")
-                await asyncio.wait({reading, stopping, news}, return_when=asyncio.FIRST_COMPLETED)
-                typed = reading.done()
-                news.cancel()
-                reading.cancel()  # a line not yet taken stays in the queue
-                await asyncio.gather(reading, news, return_exceptions=True)
-                if not typed:
-                    if chat.unread and not stop.is_set():
-                        sys.stdout.write("\r\x1b[K")  # the prompt's line gives way to the news
-                        flush(chat)
-                        _prompt(current, lines.typed)
-                    continue
+                reading = asyncio.create_task(_line(session, current), name="shell-line")
+                # news is printed at once only while the prompt waits; a command's own DMs
+                # follow its reply (run_line flushes them)
+                chat.on_unread = lambda: flush(chat)
+                await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                chat.on_unread = None
+                if not reading.done():
+                    reading.cancel()
+                    await asyncio.gather(reading, return_exceptions=True)
+                    break
                 line = reading.result()
                 if line is None or line.strip() in _QUIT:
                     break
                 current = await run_line(chat, current, line, echo=False)
-                _prompt(current)
-    finally:
-        chat.on_unread = None
-        stopping.cancel()
-        await asyncio.gather(stopping, return_exceptions=True)
-        sys.stdout.write("\n")
-        sys.stdout.flush()
-
-
-def _prompt(name: str, typed: str = "") -> None:
-    sys.stdout.write(f"{name}> {typed}")
-    sys.stdout.flush()
+        finally:
+            chat.on_unread = None
+            stopping.cancel()
+            await asyncio.gather(stopping, return_exceptions=True)
