@@ -197,6 +197,19 @@ def test_a_dm_prints_while_nobody_types(term: Terminal) -> None:
     assert "Commands start with /" not in term.seen
 
 
+def test_tab_completes_a_command_and_the_up_arrow_brings_a_line_back(term: Terminal) -> None:
+    term.expect("alice> ")
+    os.write(term.fd, b"/tic\t")  # Tab: the core's command word
+    term.expect("/ticket")
+    os.write(term.fd, b" show\r")
+    term.expect("You have no valid tickets")
+    first = term.seen.index("You have no valid tickets")
+    term.expect("alice> ", since=first)
+    os.write(term.fd, b"\x1b[A\r")  # Up, Enter: the same line again, from the history
+    term.expect("You have no valid tickets", since=first + 1)
+    assert "Commands start with /" not in term.seen and "Unknown" not in term.seen
+
+
 @pytest.mark.parametrize("setting", ["STAGEPASS_HTTP_PORT", "STAGEPASS_METRICS_ADDRESS"])
 def test_a_busy_port_is_named_in_the_terminal(tmp_path: Path, setting: str) -> None:
     with socket.socket() as taken:
