@@ -37,6 +37,7 @@ SHELL_USAGES = (
 )
 _QUIT = {"/quit", "/exit"}
 _CORE_COMMANDS = {u.path.split()[0] for u in USAGES}
+_CTRL_C = "\x03"  # what `_line` returns for Ctrl-C (the editor never puts it in a line)
 
 
 async def run_line(
@@ -99,14 +100,15 @@ def _completer() -> WordCompleter:
 async def _line(session: PromptSession[str], name: str) -> str | None:
     """One line typed as `name`; `None` at Ctrl-D. The editor reads keys raw, so Ctrl-C
     comes as a key: it is turned back into the SIGINT Stagepass stops on (and not let out
-    of a task as KeyboardInterrupt, which would tear the event loop down)."""
+    of a task as KeyboardInterrupt, which would tear the event loop down); `_CTRL_C` says so.
+    """
     try:
         return await session.prompt_async(f"{name}> ", handle_sigint=False)
     except EOFError:
         return None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # the editor has given the terminal back (cooked) by now
         signal.raise_signal(signal.SIGINT)
-        return ""
+        return _CTRL_C
 
 
 async def interactive(chat: Chat, name: str, stop: asyncio.Event | None = None) -> None:
@@ -136,6 +138,9 @@ async def interactive(chat: Chat, name: str, stop: asyncio.Event | None = None) 
                     await asyncio.gather(reading, return_exceptions=True)
                     break
                 line = reading.result()
+                if line == _CTRL_C:  # no new prompt: a second Ctrl-C must reach the process
+                    await stopping  # as the terminal's SIGINT, not as a key read raw
+                    break
                 if line is None or line.strip() in _QUIT:
                     break
                 current = await run_line(chat, current, line, echo=False)
