@@ -118,8 +118,7 @@ async def interactive(chat: Chat, name: str, stop: asyncio.Event | None = None) 
     stop = stop or asyncio.Event()
     console.print(BANNER.format(name=name), markup=True)
     session: PromptSession[str] = PromptSession(
-        history=InMemoryHistory(), completer=_completer(),
-        complete_while_typing=False,
+        history=InMemoryHistory(), completer=_completer(), complete_while_typing=False
     )
     current = name
     stopping = asyncio.create_task(stop.wait(), name="shell-stop")
