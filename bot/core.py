@@ -13,6 +13,7 @@ from bot.outbox import Outbox
 from bot.ports import NoPayments, PaymentGateway
 from bot.services.context import Service, ServiceContext
 from bot.services.identities import IdentityService
+from bot.services.promos import PromoService
 from bot.services.reminders import ReminderService
 from bot.services.spaces import SpaceService
 from bot.services.stage import StageService
@@ -36,6 +37,8 @@ class Core(Service):
     outbox: Outbox
     #: encrypts the secrets kept in the database (Slack OAuth tokens)
     cipher: Cipher
+    #: hosts' promo codes (redeemed by the claim desk)
+    promos: PromoService
 
     @classmethod
     def build(
@@ -67,6 +70,7 @@ class Core(Service):
             ReminderService(ctx, spaces),
             Outbox(db, bus, clock),
             cipher or settings_cipher(settings),
+            promos=PromoService(ctx, spaces),
         )
 
     def use_payments(self, payments: PaymentGateway) -> None:

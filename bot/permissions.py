@@ -25,6 +25,7 @@ class Action(enum.StrEnum):
     REQUEST_TO_SPEAK = "ask to speak"
     REFUND = "refund tickets"
     RECORD = "record this Space"
+    MANAGE_PROMOS = "manage promo codes"
 
 
 H, C, M, T = SpaceRole.HOST, SpaceRole.COHOST, SpaceRole.MODERATOR, SpaceRole.TICKET_HOLDER
@@ -39,6 +40,7 @@ RULES: dict[Action, frozenset[SpaceRole]] = {
     Action.REQUEST_TO_SPEAK: frozenset({T, C, H}),
     Action.REFUND: frozenset({H}),
     Action.RECORD: frozenset({H, C}),
+    Action.MANAGE_PROMOS: frozenset({H, C}),
 }
 
 _NAMES = {H: "the host", C: "co-hosts", M: "moderators", T: "ticket holders"}

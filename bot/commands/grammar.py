@@ -19,6 +19,7 @@ from bot.errors import InvalidInput
 from bot.models import BridgeMode
 from bot.money import currency as lookup_currency
 from bot.money import parse_amount
+from bot.services.promos import promo_code
 from bot.services.spaces import SpaceChanges, SpaceDraft
 
 
@@ -71,7 +72,18 @@ USAGES: tuple[Usage, ...] = (
     ),
     Usage("space end", "/space end SPACE", "End a live Space."),
     Usage("space cohost", "/space cohost add|remove SPACE @user", "Manage co-hosts (at most 2)."),
-    Usage("ticket buy", "/ticket buy SPACE [quantity:1]", "Get a ticket.", ("quantity",)),
+    Usage(
+        "space promo",
+        '/space promo SPACE [code:EARLY percent:20|amount:5 uses:50 until:"fri 18:00"] [off|on]',
+        "Promo codes: make one, list them (no code:), or turn one off or on.",
+        ("code", "percent", "amount", "uses", "until"),
+    ),
+    Usage(
+        "ticket buy",
+        "/ticket buy SPACE [quantity:1] [code:EARLY]",
+        "Get a ticket.",
+        ("quantity", "code"),
+    ),
     Usage("ticket show", "/ticket show [SPACE]", "Your tickets and their join links."),
     Usage("ticket refund", "/ticket refund TICKET", "Refund one ticket (hosts)."),
     Usage(
@@ -310,7 +322,40 @@ def _buy(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
     space = r.space(0)
     assert space is not None
     r.max_positional(1)
-    return t.BuyTicket(space, r.integer("quantity") or 1)
+    code = r.option("code")
+    return t.BuyTicket(space, r.integer("quantity") or 1, promo_code(code) if code else None)
+
+
+def _promo(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
+    space = r.space(0)
+    assert space is not None
+    switch = (r.positional(1) or "").lower()
+    if switch not in {"", "off", "on"}:
+        raise r.fail(f"I don't know what {r.positional(1)!r} means here; say off or on.")
+    r.max_positional(2)
+    raw = r.option("code")
+    terms = {k for k in ("percent", "amount", "uses", "until") if r.option(k) is not None}
+    if raw is None:
+        if terms or switch:
+            raise r.fail("Name the code, e.g. code:EARLY.")
+        return t.PromoCommand(space)
+    code = promo_code(raw)
+    if switch:
+        if terms:
+            raise r.fail(f"Turning {code} {switch} takes no other options.")
+        return t.PromoCommand(space, code, active=switch == "on")
+    uses = r.integer("uses")
+    if uses is None:
+        raise r.fail("uses: is missing: how many tickets the code may discount.")
+    until = r.option("until")
+    return t.PromoCommand(
+        space,
+        code,
+        percent=r.integer("percent"),
+        amount=r.option("amount"),
+        uses=uses,
+        until=parse_when(until, tz, now) if until is not None else None,
+    )
 
 
 def _show_tickets(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
@@ -407,6 +452,7 @@ _PARSERS: dict[str, _Parser] = {
     "space start": _start,
     "space end": _space_only(t.EndSpace),
     "space cohost": _cohost,
+    "space promo": _promo,
     "ticket buy": _buy,
     "ticket show": _show_tickets,
     "ticket refund": _refund,
