@@ -220,30 +220,35 @@ USES = 50
 
 
 async def race(settings: Settings, db: Database) -> None:
+    """Two cores on one database (two claim desks: on PostgreSQL their batches are
+    concurrent transactions), 500 buyers split between them, all at once."""
     settings = settings.model_copy(
         update={"claims_per_minute_person": 0, "claims_per_minute_community": 0}
     )
-    core = Core.build(settings, db=db, clock=ManualClock())
-    core.use_payments(FakeGateway())
+    clock = ManualClock()
+    cores = [Core.build(settings, db=db, clock=clock) for _ in range(2)]
+    for core in cores:
+        core.use_payments(FakeGateway())
     try:
         host = Actor(Platform.DISCORD, "guild1", "host", "Host")
-        created = await core.spaces.create(
+        created = await cores[0].spaces.create(
             host,
             SpaceDraft(
                 title="Race",
-                starts_at=core.clock.now() + timedelta(days=2),
+                starts_at=clock.now() + timedelta(days=2),
                 capacity=BUYERS,
                 price_minor=1000,
                 currency="usd",
             ),
         )
-        assert created.id is not None
-        await core.promos.create(host, created.id, PromoDraft("RACE", USES, percent=100))
+        space_id = created.id
+        assert space_id is not None
+        await cores[0].promos.create(host, space_id, PromoDraft("RACE", USES, percent=100))
 
         async def buy(n: int) -> object:
             buyer = Actor(Platform.DISCORD, "guild1", f"b{n}", f"B{n}")
             try:
-                return await core.tickets.reserve(buyer, created.id or 0, code="race")
+                return await cores[n % 2].tickets.reserve(buyer, space_id, code="race")
             except UserError as exc:
                 return exc
 
@@ -256,13 +261,14 @@ async def race(settings: Settings, db: Database) -> None:
         async with db.session() as session:
             code = (await session.exec(select(PromoCode))).one()
             tickets = (await session.exec(sa.select(sa.func.count()).select_from(Ticket))).one()
-            s = await session.get(Space, created.id)
+            s = await session.get(Space, space_id)
         assert code.uses == USES
         assert tickets[0] == USES
         assert s is not None and (s.sold, s.held) == (USES, 0)
     finally:
-        await core.tickets.desk.close()
-        await core.bus.close()
+        for core in cores:
+            await core.tickets.desk.close()
+            await core.bus.close()
 
 
 @pytest.mark.timeout(120)
