@@ -326,6 +326,44 @@ def _buy(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
     return t.BuyTicket(space, r.integer("quantity") or 1, promo_code(code) if code else None)
 
 
+def promo_command(
+    space: int,
+    *,
+    code: str | None,
+    switch: str = "",
+    percent: int | None = None,
+    amount: str | None = None,
+    uses: int | None = None,
+    until: str | None = None,
+    tz: ZoneInfo,
+    now: datetime,
+) -> t.PromoCommand:
+    """`/space promo`'s options -> the command (the text grammar and Discord's options
+    both come here): no code lists, off/on switches, anything else makes a code."""
+    terms = percent is not None or amount is not None or uses is not None or until is not None
+    if code is None:
+        if terms or switch:
+            raise InvalidInput("Name the code, e.g. code:EARLY.", field="code")
+        return t.PromoCommand(space)
+    code = promo_code(code)
+    if switch:
+        if terms:
+            raise InvalidInput(f"Turning {code} {switch} takes no other options.", field="code")
+        return t.PromoCommand(space, code, active=switch == "on")
+    if uses is None:
+        raise InvalidInput(
+            "uses: is missing: how many tickets the code may discount.", field="uses"
+        )
+    return t.PromoCommand(
+        space,
+        code,
+        percent=percent,
+        amount=amount,
+        uses=uses,
+        until=parse_when(until, tz, now) if until is not None else None,
+    )
+
+
 def _promo(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
     space = r.space(0)
     assert space is not None
@@ -333,28 +371,16 @@ def _promo(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
     if switch not in {"", "off", "on"}:
         raise r.fail(f"I don't know what {r.positional(1)!r} means here; say off or on.")
     r.max_positional(2)
-    raw = r.option("code")
-    terms = {k for k in ("percent", "amount", "uses", "until") if r.option(k) is not None}
-    if raw is None:
-        if terms or switch:
-            raise r.fail("Name the code, e.g. code:EARLY.")
-        return t.PromoCommand(space)
-    code = promo_code(raw)
-    if switch:
-        if terms:
-            raise r.fail(f"Turning {code} {switch} takes no other options.")
-        return t.PromoCommand(space, code, active=switch == "on")
-    uses = r.integer("uses")
-    if uses is None:
-        raise r.fail("uses: is missing: how many tickets the code may discount.")
-    until = r.option("until")
-    return t.PromoCommand(
+    return promo_command(
         space,
-        code,
+        code=r.option("code"),
+        switch=switch,
         percent=r.integer("percent"),
         amount=r.option("amount"),
-        uses=uses,
-        until=parse_when(until, tz, now) if until is not None else None,
+        uses=r.integer("uses"),
+        until=r.option("until"),
+        tz=tz,
+        now=now,
     )
 
 
