@@ -15,6 +15,11 @@ The attack: `--attackers` clients, each on its own connection, in a loop, each r
 one of: ids past 64 bits (`/api/v1/spaces/{huge}`, `/rooms/{huge}/info`), unsigned garbage
 to `/slack/events`, a bad SDP offer with a bad token, and a 10 MB body to the Stripe
 webhook (refused with a 413 after its first bytes: the rest is never read).
+The attackers run in their own process (`--attack`, driven over JSON lines), niced by
+`--attacker-nice` (10): on a real deployment attack traffic comes from other machines, so
+on this one the attackers must neither share the prober's event loop (its own queue would
+be counted as the server's latency) nor take the server's CPU first. `--attacker-nice 0`
+shows the shared-machine case.
 The server's RSS is read from /proc (now and peak). Figures only; never pass or fail.
 Targets: p99 < 50 ms for both probes under attack, RSS < 400 MB.
 """
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import signal
@@ -40,7 +46,7 @@ if __package__ in (None, ""):
 
 import httpx
 
-from bench.common import machine, percentile
+from bench.common import JsonLinesChild, machine, percentile
 
 TOKEN = "bench-token"
 HUGE_ID = "99999999999999999999"
@@ -213,25 +219,27 @@ async def main(args: argparse.Namespace) -> None:
             rss_idle = rss_mib(proc.pid)
             quiet = await probe(base, space_id, args.probes, "quiet")
 
-            stop = asyncio.Event()
-            attack = Attack()
-            kinds = args.kinds.split(",")
-            attackers = [
-                asyncio.create_task(attacker(base, stop, attack, seed, kinds, args.rate),
-                                    name=f"a{seed}")
-                for seed in range(args.attackers)
-            ]
-            await asyncio.sleep(1.0)  # the attack under way before measuring
-            began = time.perf_counter()
-            cpu_began, sent_began = cpu_seconds_of(proc.pid), attack.sent
-            loud = await probe(base, space_id, args.probes, "loud")
-            await asyncio.sleep(max(0.0, args.seconds - (time.perf_counter() - began)))
-            rss_attack = rss_mib(proc.pid)
-            cpu_used = cpu_seconds_of(proc.pid) - cpu_began
-            attack_requests = attack.sent - sent_began
-            stop.set()
-            await asyncio.gather(*attackers)
-            elapsed = time.perf_counter() - began
+            child = JsonLinesChild(await JsonLinesChild.spawn(
+                "bench.hostile", "--attack", base, "--attackers", str(args.attackers),
+                "--rate", str(args.rate), "--kinds", args.kinds,
+                "--attacker-nice", str(args.attacker_nice),
+            ))
+            try:
+                await child.read()  # the attack is under way
+                await asyncio.sleep(1.0)  # ... for a second before measuring
+                began = time.perf_counter()
+                cpu_began, sent_began = cpu_seconds_of(proc.pid), (await child.ask("count"))
+                loud = await probe(base, space_id, args.probes, "loud")
+                await asyncio.sleep(max(0.0, args.seconds - (time.perf_counter() - began)))
+                rss_attack = rss_mib(proc.pid)
+                cpu_used = cpu_seconds_of(proc.pid) - cpu_began
+                attack = Attack(**await child.ask("stop"))
+                attack_requests = attack.sent - sent_began
+                elapsed = time.perf_counter() - began
+            finally:
+                if child.proc.returncode is None:
+                    child.proc.kill()
+                await child.proc.wait()
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -243,7 +251,8 @@ async def main(args: argparse.Namespace) -> None:
     print(row("GET /healthz", quiet["healthz"]))
     print(row("ticket claim", quiet["claim"]))
     pace = f"{args.rate:g}/s each" if args.rate > 0 else "each as fast as answered"
-    print(f"\nunder attack ({args.kinds}): {args.attackers} clients ({pace}), "
+    print(f"\nunder attack ({args.kinds}): {args.attackers} clients ({pace}, in a process "
+          f"niced {args.attacker_nice}), "
           f"{attack.sent:,} bad requests "
           f"({attack.sent / elapsed:,.0f}/s)")
     print(row("GET /healthz", loud["healthz"]))
@@ -261,6 +270,34 @@ async def main(args: argparse.Namespace) -> None:
     print(f"worst p99 under attack: {targets:.1f} ms (target < 50 ms)")
 
 
+async def attack_only(args: argparse.Namespace) -> None:
+    """The attackers' process: attack `args.attack` at once, say so on stdout; answer
+    "count" with the requests sent so far, "stop" with the whole tally, then end."""
+    os.nice(args.attacker_nice)
+    stop, attack = asyncio.Event(), Attack()
+    kinds = args.kinds.split(",")
+    attackers = [
+        asyncio.create_task(attacker(args.attack, stop, attack, seed, kinds, args.rate))
+        for seed in range(args.attackers)
+    ]
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    print(json.dumps("attacking"), flush=True)
+    while line := await reader.readline():
+        if line.strip() == b"count":  # JsonLinesChild sends a str as it is
+            print(json.dumps(attack.sent), flush=True)
+            continue
+        stop.set()
+        await asyncio.gather(*attackers)
+        tally = {"sent": attack.sent, "by_status": attack.by_status,
+                 "by_attacker": attack.by_attacker}
+        print(json.dumps(tally), flush=True)
+        return
+    stop.set()  # the driver went away
+    await asyncio.gather(*attackers)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--attackers", type=int, default=50)
@@ -273,4 +310,8 @@ if __name__ == "__main__":
                         help="run the server under cProfile, its stats written to FILE")
     parser.add_argument("--kinds", default=",".join(KINDS),
                         help=f"bad requests to send, of {','.join(KINDS)}")
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument("--attacker-nice", type=int, default=10,
+                        help="niceness of the attackers' process (0: same priority)")
+    parser.add_argument("--attack", metavar="BASE", help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    asyncio.run(attack_only(arguments) if arguments.attack else main(arguments))

@@ -32,9 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bot.clock import SystemClock
 from bot.core import Core
 from bot.events import ReminderDue
-from bot.models import Community, Identity, Reminder, ReminderDelivery, Space
+from bot.models import Community, Identity, Reminder, Space
 from bot.settings import load_settings
 from scheduler.lifecycle import Step
+from scheduler.models import ReminderDelivery
 from scheduler.service import Scheduling
 
 OFFSET = 30

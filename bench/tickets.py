@@ -61,7 +61,7 @@ from bot.errors import SoldOut
 from bot.models import Hold, HoldStatus, Identity, Space, Ticket
 from bot.models import Hold as _Hold
 from bot.models import Ticket as _Ticket
-from bot.ports import Checkout
+from bot.ports import Checkout, TipTotals
 from bot.services.claims import new_id, new_tickets
 
 _INSERT_HOLD = sa.insert(_Hold)
@@ -126,6 +126,12 @@ class InstantCheckout:
 
     async def refund(self, ticket: Ticket, *, reason: str) -> None:
         return None
+
+    async def tips(self, space_id: int) -> TipTotals:
+        return TipTotals()
+
+    async def pay_link(self, hold: Hold) -> str | None:
+        return f"https://pay.bench/{hold.id}"
 
 
 def claimers(core: Core) -> dict[str, Callable[[Actor, int], Awaitable[Any]]]:

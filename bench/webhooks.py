@@ -63,7 +63,7 @@ from bench.common import (
     scratch_dir,
     sqlite_database,
 )
-from billing.setup import Billing
+from billing.assembly import Billing
 from billing.stripe_api import Account, CheckoutSession
 from bot.core import Core
 from bot.db import Database

@@ -3,7 +3,7 @@ and the keyless TEST MODE checkout. `package` (the ``stagepass.packages`` entry 
 plugs it into the app; `cli.app` is ``stagepass billing``.
 
     billing/
-      setup.py       Billing.build: live Stripe or TEST MODE, and everything around it
+      assembly.py    Billing.build: live Stripe or TEST MODE, and everything around it
       stripe_api.py  the seam to Stripe (StripeAPI, LiveStripe, snapshots)
       dev_stripe.py  the keyless TEST MODE stand-in for Stripe
       fees.py        the platform's cut, in one place
@@ -14,7 +14,8 @@ plugs it into the app; `cli.app` is ``stagepass billing``.
       accounts.py    host onboarding (Express accounts, Account Links, status)
       tips.py        tips to hosts
       reconcile.py   repairs what missed webhooks left behind
-      ledger.py      billing's tables
+      models.py      billing's tables (Stripe ids mapped to ours)
+      ledger.py      reads and writes of those tables
       pages.py       return pages and the TEST MODE checkout page
       commands.py    /payouts, /tip, /ticket refund, /space cancel with progress
       cli.py         `stagepass billing reconcile`
@@ -29,7 +30,7 @@ from bot.host import Host, Package
 if TYPE_CHECKING:
     import stripe
 
-    from billing.setup import Billing
+    from billing.assembly import Billing
 
 __all__ = ["MODE_LIVE", "MODE_TEST", "Billing", "attach", "install", "package"]
 
@@ -48,7 +49,7 @@ async def attach(host: Host, *, client: stripe.StripeClient | None = None) -> Bi
     pages (the TEST MODE checkout without a key), the `/payouts`, `/tip`, `/ticket
     refund` and `/space cancel` handlers, the periodic reconciliation, and the mode in
     the start-up line. `client` replaces the Stripe client built from the settings."""
-    from billing.setup import Billing
+    from billing.assembly import Billing
 
     billing = Billing.build(host.core, client=client)
     host.core.use_payments(billing.gateway)
@@ -68,7 +69,7 @@ package = Package("billing", install)
 def __getattr__(name: str) -> Any:
     """`billing.Billing` without importing Stripe and FastAPI for every CLI command."""
     if name == "Billing":
-        from billing.setup import Billing
+        from billing.assembly import Billing
 
         return Billing
     raise AttributeError(f"module 'billing' has no attribute {name!r}")

@@ -15,8 +15,9 @@ from stripe.params import AccountCreateParams
 
 from billing.errors import PaymentUnavailable, PayoutsNotReady, StripeRejected, StripeUnavailable
 from billing.ledger import Ledger
+from billing.models import BillingAccount
 from billing.stripe_api import Account, StripeAPI
-from bot.models import BillingAccount, Identity
+from bot.models import Identity
 from bot.settings import Settings
 
 log = structlog.get_logger(__name__)

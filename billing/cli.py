@@ -36,7 +36,7 @@ def reconcile(
     span = parse_span(since)
 
     async def main() -> int:
-        from billing.setup import Billing
+        from billing.assembly import Billing
         from bot.core import Core
         from bot.logs import configure
         from bot.settings import load_settings

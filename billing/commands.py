@@ -10,19 +10,16 @@ import structlog
 
 from billing.accounts import Accounts, describe_requirements
 from billing.errors import BillingError, StripeUnavailable
-from billing.refunds import refund_deadline
 from billing.tips import Tips
 from bot.actors import Actor
 from bot.commands import types as t
 from bot.commands.handlers import Dispatcher
-from bot.commands.times import format_when
 from bot.core import Core
-from bot.errors import Conflict
-from bot.models import SpaceStatus
 from bot.money import format_minor
 from bot.permissions import Action, require
+from bot.refund_policy import check_refund_window
 from bot.replies import Button, Reply
-from bot.views import TEST_MODE
+from bot.wording import TEST_MODE
 
 log = structlog.get_logger(__name__)
 
@@ -92,15 +89,8 @@ class BillingCommands:
         ticket = await core.tickets.get(cmd.ticket_id)
         space = await core.spaces.get_in(ticket.space_id, actor.community_id)
         require(Action.REFUND, await core.spaces.roles(space, actor))
-        if ticket.price_minor > 0 and space.status != SpaceStatus.CANCELLED:
-            deadline = refund_deadline(space, core.settings)
-            if core.clock.now() >= deadline:
-                tz = ZoneInfo((await core.identities.ensure(actor)).tz)
-                raise Conflict(
-                    f"Refunds for Space #{space.id} closed at {format_when(deadline, tz)} "
-                    f"({core.settings.refund_cutoff_hours} h before the start); the refund "
-                    "policy allows none after."
-                )
+        tz = ZoneInfo((await core.identities.ensure(actor)).tz)
+        check_refund_window(space, ticket, core.settings, core.clock.now(), tz)
         try:
             ticket = await core.tickets.refund_one(actor, cmd.ticket_id)
         except StripeUnavailable:

@@ -1,6 +1,6 @@
 """The keyless TEST MODE: a local stand-in for the Stripe calls billing makes.
 
-Only ever built when no `STRIPE_SECRET_KEY` is set (`billing.setup`). It keeps
+Only ever built when no `STRIPE_SECRET_KEY` is set (`billing.assembly`). It keeps
 Stripe-shaped records in `billing_dev_objects` (so a restart loses nothing) and answers
 `StripeAPI` from them; the rest of billing cannot tell it from Stripe. Nothing here
 moves money: `pay()` is what the TEST MODE page's Pay button calls, and the event it
@@ -25,6 +25,7 @@ from stripe.params import AccountCreateParams, AccountLinkCreateParams, RefundCr
 from stripe.params.checkout import SessionCreateParams
 
 from billing.errors import StripeNotFound, StripeRejected
+from billing.models import BillingDevObject
 from billing.stripe_api import (
     Account,
     Charge,
@@ -39,7 +40,6 @@ from billing.stripe_api import (
 )
 from bot.clock import Clock
 from bot.db import Database
-from bot.models import BillingDevObject
 
 Obj = dict[str, Any]
 DEV_CHECKOUT_PATH = "/billing/dev/checkout"

@@ -18,19 +18,12 @@ from billing.accounts import Accounts
 from billing.errors import PaymentUnavailable, StripeRejected, StripeUnavailable
 from billing.fees import ticket_fee
 from billing.ledger import Ledger
+from billing.models import BillingCheckout, CheckoutKind, CheckoutStatus
 from billing.refunds import Refunds
 from billing.stripe_api import CheckoutSession, StripeAPI
 from bot.core import Core
-from bot.models import (
-    BillingCheckout,
-    CheckoutKind,
-    CheckoutStatus,
-    Hold,
-    Identity,
-    Space,
-    Ticket,
-)
-from bot.ports import Checkout
+from bot.models import Hold, Identity, Space, Ticket
+from bot.ports import Checkout, TipTotals
 
 log = structlog.get_logger(__name__)
 
@@ -205,3 +198,17 @@ class StripeGateway:
 
     async def refund(self, ticket: Ticket, *, reason: str) -> None:
         await self.refunds.refund_ticket(ticket, reason=reason)
+
+    async def tips(self, space_id: int) -> TipTotals:
+        return await self.ledger.paid_tips(space_id)
+
+    async def pay_link(self, hold: Hold) -> str | None:
+        """The open Checkout Session's URL, read back from Stripe (we keep no URL)."""
+        checkout = await self.ledger.checkout_for_hold(hold.id)
+        if checkout is None or checkout.status != CheckoutStatus.OPEN:
+            return None
+        try:
+            session = await self.api.retrieve_session(checkout.session_id)
+        except (StripeUnavailable, StripeRejected):
+            return None
+        return session.url if session.status == "open" else None

@@ -17,11 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 
-from billing.stripe_api import Account, CheckoutSession, EventRef
-from bot.batching import Desk
-from bot.clock import Clock
-from bot.db import Database
-from bot.models import (
+from billing.models import (
     BillingAccount,
     BillingCheckout,
     BillingEvent,
@@ -31,6 +27,11 @@ from bot.models import (
     RefundStatus,
     TipStatus,
 )
+from billing.stripe_api import Account, CheckoutSession, EventRef
+from bot.batching import Desk
+from bot.clock import Clock
+from bot.db import Database
+from bot.ports import TipTotals
 
 _CHECKOUTS = BillingCheckout.__table__  # type: ignore[attr-defined]
 _EVENTS = BillingEvent.__table__  # type: ignore[attr-defined]
@@ -350,6 +351,23 @@ class Ledger:
     async def tip(self, tip_id: str) -> BillingTip | None:
         async with self.db.session() as session:
             return await session.get(BillingTip, tip_id)
+
+    async def paid_tips(self, space_id: int) -> TipTotals:
+        """How many tips to `space_id` were paid, their sum and the platform's cut."""
+        async with self.db.engine.connect() as conn:
+            count, amount, fee = (
+                await conn.execute(
+                    sa.select(
+                        sa.func.count(),
+                        sa.func.coalesce(sa.func.sum(col(BillingTip.amount_minor)), 0),
+                        sa.func.coalesce(sa.func.sum(col(BillingTip.fee_minor)), 0),
+                    ).where(
+                        col(BillingTip.space_id) == space_id,
+                        col(BillingTip.status) == TipStatus.PAID.value,
+                    )
+                )
+            ).one()
+        return TipTotals(int(count), int(amount), int(fee))
 
     async def tip_to(self, conn: AsyncConnection, tip_id: str, status: TipStatus) -> bool:
         """Pending -> paid or expired; False when it was no longer pending."""

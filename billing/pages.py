@@ -25,7 +25,7 @@ from billing.stripe_api import secret_of
 from billing.webhooks import WebhookProcessor
 from bot.money import format_minor
 from bot.settings import Settings
-from bot.views import TEST_MODE
+from bot.wording import TEST_MODE
 
 TEST_BANNER = TEST_MODE.upper()  # "TEST MODE — NO REAL PAYMENT"
 

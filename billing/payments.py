@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billing.ledger import Ledger
+from billing.models import BillingCheckout
 from billing.refunds import Refunds, hold_key
 from billing.stripe_api import CheckoutSession, EventRef
-from bot.models import BillingCheckout
 from bot.ports import Confirmation, Payment
 
 

@@ -17,11 +17,11 @@ import structlog
 
 from billing.errors import BillingError, StripeUnavailable
 from billing.ledger import Ledger
+from billing.models import CheckoutStatus
 from billing.refunds import Refunds
 from billing.stripe_api import StripeAPI
 from billing.sync import Sync
 from billing.webhooks import WebhookProcessor
-from bot.models import CheckoutStatus
 
 log = structlog.get_logger(__name__)
 

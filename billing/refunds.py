@@ -9,13 +9,13 @@ Who bears a refund: for a destination charge the transfer to the host is reverse
 the platform's fee refunded in proportion, so the buyer gets everything back and
 neither the host nor the platform keeps a cut of a sale that did not happen.
 
-The refund policy for `/ticket refund` (full refund until `STAGEPASS_REFUND_CUTOFF_HOURS`
-before the start, none after) is `refund_deadline`; cancelling a Space always refunds.
+The refund policy for `/ticket refund` and the host's desk is the core's
+(`bot.refund_policy`); cancelling a Space always refunds.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import structlog
 from sqlmodel import col, select
@@ -23,27 +23,13 @@ from stripe.params import RefundCreateParams
 
 from billing.errors import BillingError, StripeRejected, StripeUnavailable
 from billing.ledger import Ledger
+from billing.models import BillingCheckout, BillingRefund, CheckoutStatus, RefundStatus
 from billing.stripe_api import StripeAPI
 from bot.core import Core
 from bot.events import LatePaymentRefunded
-from bot.models import (
-    BillingCheckout,
-    BillingRefund,
-    CheckoutStatus,
-    RefundStatus,
-    Space,
-    SpaceStatus,
-    Ticket,
-    TicketStatus,
-)
-from bot.settings import Settings
+from bot.models import Space, SpaceStatus, Ticket, TicketStatus
 
 log = structlog.get_logger(__name__)
-
-
-def refund_deadline(space: Space, settings: Settings) -> datetime:
-    """Until when a ticket for `space` may be refunded in full."""
-    return space.starts_at - timedelta(hours=settings.refund_cutoff_hours)
 
 
 def ticket_key(ticket_id: str) -> str:

@@ -26,19 +26,13 @@ from sqlmodel import col, select
 
 from billing.errors import BillingError, StripeUnavailable
 from billing.ledger import Ledger
+from billing.models import BillingCheckout, CheckoutKind, RefundStatus, TipStatus
 from billing.payments import AlreadyRefunded, DuplicateEvent, Paid, PaymentRecords
 from billing.refunds import Refunds
 from billing.stripe_api import Account, Charge, CheckoutSession, Dispute, EventRef
 from bot.core import Core
 from bot.events import PaymentDisputed, TipReceived
-from bot.models import (
-    BillingCheckout,
-    CheckoutKind,
-    RefundStatus,
-    Ticket,
-    TicketStatus,
-    TipStatus,
-)
+from bot.models import Ticket, TicketStatus
 
 log = structlog.get_logger(__name__)
 

@@ -12,12 +12,12 @@ from billing.accounts import Accounts
 from billing.fees import tip_fee
 from billing.gateway import checkout_urls, open_session, session_expiry, usable_email
 from billing.ledger import Ledger
+from billing.models import BillingCheckout, BillingTip, CheckoutKind, CheckoutStatus, TipStatus
 from billing.stripe_api import StripeAPI
 from bot.actors import Actor
 from bot.commands.types import Tip
 from bot.core import Core
 from bot.errors import InvalidInput, LimitExceeded
-from bot.models import BillingCheckout, BillingTip, CheckoutKind, CheckoutStatus, TipStatus
 from bot.money import currency as lookup_currency
 from bot.money import format_minor, parse_amount
 from bot.ports import Checkout

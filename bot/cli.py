@@ -4,6 +4,8 @@ the ``stagepass.commands`` entry points (`bot.host`). Importing it loads no chat
 from __future__ import annotations
 
 import asyncio
+import errno
+import socket
 import sys
 from collections.abc import Coroutine
 from typing import Annotated, Any, TypeVar
@@ -51,12 +53,33 @@ def settings_for_cli(log_file: bool = False) -> Settings:
 
 
 def run_with(coro: Coroutine[Any, Any, T]) -> T:
-    """Run `coro`; a `ConfigError` ends the command with status 2 and its message."""
+    """Run `coro`; a `ConfigError` ends the command with status 2 and its message, Ctrl-C
+    with status 130 and "stopped" (no traceback)."""
     try:
         return asyncio.run(coro)
     except ConfigError as exc:
         err.print(f"[red]stagepass: {exc}[/]")
         raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err.print("stopped")
+        raise typer.Exit(130) from None
+
+
+def ensure_port_free(host: str, port: int, setting: str = "STAGEPASS_HTTP_PORT") -> None:
+    """A `ConfigError` naming `setting` when `host:port` is taken: said in the terminal
+    before anything starts, rather than a server failing in the log. (Bound the way uvicorn
+    binds, with SO_REUSEADDR, so a port left in TIME_WAIT is not called busy.)"""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigError(f"Port {port} is in use; set {setting}") from None
+            raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror})") from None
 
 
 @app.command()
@@ -76,6 +99,9 @@ def run(
         from bot.host import Console
         from bot.wiring import Stagepass
 
+        ensure_port_free(settings.http_host, settings.http_port)
+        if (metrics := settings.metrics_bind) is not None:
+            ensure_port_free(*metrics, setting="STAGEPASS_METRICS_ADDRESS")
         stagepass = await Stagepass.build(settings)
         offered = stagepass.services.get("console") if interactive else None
         console = offered if isinstance(offered, Console) else None
@@ -89,6 +115,7 @@ def run(
                 await talk.converse(as_, stop)
 
             await stagepass.run(foreground=chat)
+            err.print("Stagepass stopped.")
         else:
             err.print(f"Chat with it from another terminal: .venv/bin/stagepass shell --as {as_}")
             await stagepass.run()

@@ -12,6 +12,7 @@ from bot.files import private_dir
 from bot.outbox import Outbox
 from bot.ports import NoPayments, PaymentGateway
 from bot.services.context import Service, ServiceContext
+from bot.services.hostdesk import HostDeskService
 from bot.services.identities import IdentityService
 from bot.services.promos import PromoService
 from bot.services.reminders import ReminderService
@@ -37,6 +38,8 @@ class Core(Service):
     outbox: Outbox
     #: encrypts the secrets kept in the database (Slack OAuth tokens)
     cipher: Cipher
+    #: the host's desk: holders, sales and refunds of a Space (web and `/space tickets`)
+    host_desk: HostDeskService
     #: hosts' promo codes (redeemed by the claim desk)
     promos: PromoService
 
@@ -61,15 +64,18 @@ class Core(Service):
             signer = TokenSigner(load_signing_key(secret, settings.data_dir))
         ctx = ServiceContext(db, bus, clock, settings, IdentityService(db, clock), payments)
         spaces = SpaceService(ctx)
+        tickets = TicketService(ctx, spaces, signer)
+        stage = StageService(ctx, spaces)
         return cls(
             ctx,
             signer,
             spaces,
-            TicketService(ctx, spaces, signer),
-            StageService(ctx, spaces),
+            tickets,
+            stage,
             ReminderService(ctx, spaces),
             Outbox(db, bus, clock),
             cipher or settings_cipher(settings),
+            HostDeskService(ctx, spaces, tickets, stage, signer),
             promos=PromoService(ctx, spaces),
         )
 

@@ -35,6 +35,9 @@ PACKAGES = "stagepass.packages"
 COMMANDS = "stagepass.commands"
 """The entry-point group of CLI sub-commands (a `typer.Typer` or a function each)."""
 
+MODELS = "stagepass.models"
+"""The entry-point group of the packages' table modules (``billing.models``, ...)."""
+
 T = TypeVar("T")
 
 Background = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
@@ -143,6 +146,21 @@ def discover_packages(group: str = PACKAGES) -> list[Package]:
             "install the project with `make env` (pip install -e .)"
         )
     return install_order(found)
+
+
+def load_models(group: str = MODELS) -> list[str]:
+    """Import every package's table module (the ``stagepass.models`` entry points), so
+    the shared `SQLModel.metadata` holds every table (Alembic's env does this); their
+    names, sorted. None at all means stale project metadata: a `ConfigError`."""
+    points = list(entry_points(group=group))
+    for point in points:
+        point.load()
+    if not points:
+        raise ConfigError(
+            f"no Stagepass table modules are registered (entry points {group!r}): "
+            "install the project with `make env` (pip install -e .)"
+        )
+    return sorted(point.name for point in points)
 
 
 def discover_commands() -> dict[str, typer.Typer | Callable[..., Any]]:

@@ -26,6 +26,7 @@ class Action(enum.StrEnum):
     REFUND = "refund tickets"
     RECORD = "record this Space"
     MANAGE_PROMOS = "manage promo codes"
+    SEE_SALES = "see this Space's tickets and sales"
 
 
 H, C, M, T = SpaceRole.HOST, SpaceRole.COHOST, SpaceRole.MODERATOR, SpaceRole.TICKET_HOLDER
@@ -41,6 +42,7 @@ RULES: dict[Action, frozenset[SpaceRole]] = {
     Action.REFUND: frozenset({H}),
     Action.RECORD: frozenset({H, C}),
     Action.MANAGE_PROMOS: frozenset({H, C}),
+    Action.SEE_SALES: frozenset({H, C, M}),
 }
 
 _NAMES = {H: "the host", C: "co-hosts", M: "moderators", T: "ticket holders"}
@@ -61,9 +63,13 @@ def allowed(action: Action, roles: frozenset[SpaceRole]) -> bool:
     return bool(RULES[action] & roles)
 
 
+def who_may(action: Action) -> str:
+    """`"the host, co-hosts and moderators"`: who RULES let do `action` (refusals, help)."""
+    who = [_NAMES[r] for r in SpaceRole if r in RULES[action] and r in _NAMES]
+    return who[0] if len(who) == 1 else ", ".join(who[:-1]) + " and " + who[-1]
+
+
 def require(action: Action, roles: frozenset[SpaceRole]) -> None:
     if allowed(action, roles):
         return
-    who = [_NAMES[r] for r in SpaceRole if r in RULES[action] and r in _NAMES]
-    listed = who[0] if len(who) == 1 else ", ".join(who[:-1]) + " and " + who[-1]
-    raise PermissionDenied(f"Only {listed} can {action.value}.")
+    raise PermissionDenied(f"Only {who_may(action)} can {action.value}.")

@@ -47,6 +47,15 @@ class Confirmation:
     sold_out_late: bool = False  # paid after the hold expired and no seat was left
 
 
+@dataclass(frozen=True, slots=True)
+class TipTotals:
+    """A Space's paid tips: how many, their sum, and the platform's cut of that sum."""
+
+    count: int = 0
+    amount_minor: int = 0
+    fee_minor: int = 0
+
+
 class PaymentRecorder(Protocol):
     """A gateway's records, kept in the same transaction as the confirmations. Both
     calls get every payment of a batch that names this recorder, in arrival order."""
@@ -86,6 +95,15 @@ class PaymentGateway(Protocol):
         """Refund `ticket` exactly once (idempotent per ticket); raise when it cannot."""
         ...
 
+    async def pay_link(self, hold: Hold) -> str | None:
+        """Where the buyer pays for an active `hold` (the open checkout); None when there
+        is none to show (not opened, no longer open, or the provider is unreachable)."""
+        ...
+
+    async def tips(self, space_id: int) -> TipTotals:
+        """The paid tips of a Space (its host's desk shows them)."""
+        ...
+
 
 class NoPayments:
     """The gateway when billing is not configured: free Spaces only."""
@@ -106,3 +124,9 @@ class NoPayments:
     async def refund(self, ticket: Ticket, *, reason: str) -> None:
         if ticket.price_minor > 0:
             raise NotConfigured("Refunds need billing, which is not configured yet.")
+
+    async def pay_link(self, hold: Hold) -> str | None:
+        return None
+
+    async def tips(self, space_id: int) -> TipTotals:
+        return TipTotals()

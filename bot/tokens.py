@@ -2,8 +2,10 @@
 
 A token is `base64url(payload) "." base64url(signature)` where the payload is compact
 JSON naming the ticket (`t`), the Space (`s`), the holder (`h`), the role it admits
-(`r`) and an expiry (`e`, unix seconds). Any edge can check the signature offline;
-revocation is a separate database check (`TicketService.verify_token`).
+(`r`) and an expiry (`e`, unix seconds); a token of another kind than a ticket (`k`:
+"desk", the host's desk link) is refused where a ticket is asked for, and the reverse.
+Any edge can check the signature offline; revocation is a separate database check
+(`TicketService.verify_token`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from bot.files import secret_file
 from bot.logs import add_secrets
 
 TOKEN_VERSION = 1
+TICKET_KIND = "ticket"
+DESK_KIND = "desk"
 
 
 class InvalidToken(UserError):
@@ -37,6 +41,7 @@ class TicketClaims:
     holder_key: str  # the holder's identity id
     role: str
     expires_at: datetime
+    kind: str = TICKET_KIND
 
 
 def _b64e(raw: bytes) -> str:
@@ -63,6 +68,7 @@ class TokenSigner:
                 "h": claims.holder_key,
                 "r": claims.role,
                 "e": int(claims.expires_at.timestamp()),
+                **({"k": claims.kind} if claims.kind != TICKET_KIND else {}),
             },
             separators=(",", ":"),
         ).encode()
@@ -79,7 +85,8 @@ class TokenVerifier:
     def public_key(self) -> str:
         return _b64e(bytes(self._key))
 
-    def verify(self, token: str, *, now: datetime) -> TicketClaims:
+    def verify(self, token: str, *, now: datetime, kind: str = TICKET_KIND) -> TicketClaims:
+        """The claims of a well-signed, unexpired token of `kind`; `InvalidToken` else."""
         try:
             body, sig = token.strip().split(".")
             payload = _b64d(body)
@@ -93,7 +100,10 @@ class TokenVerifier:
                 holder_key=str(data["h"]),
                 role=str(data["r"]),
                 expires_at=datetime.fromtimestamp(int(data["e"]), UTC),
+                kind=str(data.get("k", TICKET_KIND)),
             )
+            if claims.kind != kind:
+                raise InvalidToken("This link is not valid here.")
         except InvalidToken:
             raise
         except (ValueError, KeyError, TypeError, binascii.Error, BadSignatureError):

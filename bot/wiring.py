@@ -116,10 +116,20 @@ class Stagepass:
         stop taking requests, finish in-flight work, close the database."""
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         stop = asyncio.Event()
+        forced = asyncio.Event()  # a second Ctrl-C: stop waiting for tasks to finish
+
+        def signalled(sig: signal.Signals) -> None:
+            if stop.is_set():
+                forced.set()
+                return
+            stop.set()
+            if sig is signal.SIGINT:  # someone at a terminal: say what a second one does
+                print("\nStopping… (Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
+                loop.add_signal_handler(sig, signalled, sig)
         from bot.http.app import metrics_app
         from bot.http.server import server as http_server
 
@@ -161,7 +171,19 @@ class Stagepass:
         app.state.ready = False  # /healthz fails first, so load balancers drain us
         for s in servers:
             s.should_exit = True
-        done, pending = await asyncio.wait(tasks, timeout=15)
+        finishing = asyncio.create_task(asyncio.wait(tasks), name="finishing")
+        forcing = asyncio.create_task(forced.wait(), name="forcing")
+        await asyncio.wait({finishing, forcing}, timeout=15, return_when=asyncio.FIRST_COMPLETED)
+        finishing.cancel()
+        forcing.cancel()
+        await asyncio.gather(finishing, forcing, return_exceptions=True)
+        done = [task for task in tasks if task.done()]
+        pending = [task for task in tasks if not task.done()]
+        if pending:
+            log.warning(
+                "Stagepass stopping now" if forced.is_set() else "Stagepass stop timed out",
+                cancelled=",".join(task.get_name() for task in pending),
+            )
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)

@@ -13,6 +13,8 @@ It offers its `Scheduling` as the ``"scheduling"`` service (`installed(host)`).
     SlotService         scheduler/slots.py     booking, materialising, removing slots
     SchedulePolicy      scheduler/policy.py    horizon, per-host limit, overlaps
     Recurrence          scheduler/recurrence.py the weekly rule, DST-safe
+    ReminderDelivery,   scheduler/models.py    the scheduler's tables (and APScheduler's)
+    SlotSeries, ...
 """
 
 from __future__ import annotations

@@ -18,9 +18,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.clock import Clock
 from bot.commands.times import format_when
 from bot.errors import Conflict, InvalidInput, LimitExceeded
-from bot.models import Identity, SlotOccurrence, SlotSeries, SlotStatus, Space, SpaceStatus
+from bot.models import Identity, Space, SpaceStatus
 from bot.services.spaces import ScheduleRequest
 from bot.settings import Settings
+from scheduler.models import SlotOccurrence, SlotSeries, SlotStatus
 from scheduler.recurrence import Busy, first_clash
 from scheduler.series import recurrence_of
 

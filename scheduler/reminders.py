@@ -37,7 +37,6 @@ from bot.events import ReminderDue
 from bot.models import (
     Identity,
     Reminder,
-    ReminderDelivery,
     Space,
     SpaceCohost,
     SpaceStatus,
@@ -45,8 +44,9 @@ from bot.models import (
     TicketStatus,
     UTCDateTime,
 )
-from bot.views import room_link
+from bot.wording import room_link
 from scheduler import messages
+from scheduler.models import ReminderDelivery
 
 log = structlog.get_logger(__name__)
 

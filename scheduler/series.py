@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from bot.models import SlotSeries
+from scheduler.models import SlotSeries
 from scheduler.recurrence import Recurrence
 
 

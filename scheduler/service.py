@@ -44,7 +44,7 @@ from bot.events import (
 )
 from bot.models import Space, SpaceStatus
 from scheduler import jobs
-from scheduler.bridge import JOB_TABLE, BridgedScheduler
+from scheduler.jobstore import JOB_TABLE, BridgedScheduler
 from scheduler.lifecycle import Lifecycle, Step
 from scheduler.ownership import FileLock, OwnerLock, PostgresLock
 from scheduler.policy import SchedulePolicy

@@ -23,16 +23,10 @@ from bot.actors import Actor
 from bot.commands.times import format_when
 from bot.core import Core
 from bot.errors import Conflict, InvalidInput, LimitExceeded, NotFound, PermissionDenied, UserError
-from bot.models import (
-    Identity,
-    SlotOccurrence,
-    SlotSeries,
-    SlotStatus,
-    Space,
-    SpaceStatus,
-)
+from bot.models import Identity, Space, SpaceStatus
 from bot.services.spaces import SpaceDraft
 from scheduler import messages
+from scheduler.models import SlotOccurrence, SlotSeries, SlotStatus
 from scheduler.policy import SchedulePolicy, describe_busy
 from scheduler.recurrence import Recurrence, first_clash
 from scheduler.series import recurrence_of

@@ -23,7 +23,7 @@ from bot.core import Core
 from bot.errors import Conflict, NotFound, SoldOut
 from bot.events import TicketIssued
 from bot.models import Hold, HoldStatus, Identity, Space, Ticket, TicketStatus
-from bot.ports import Checkout, Confirmation, Payment
+from bot.ports import Checkout, Confirmation, Payment, TipTotals
 from bot.services.spaces import SpaceDraft
 
 pytestmark = pytest.mark.timeout(60)
@@ -143,6 +143,12 @@ class AnyPrice:
         self, *, hold: Hold, space: Space, buyer: Identity, email: str | None
     ) -> Checkout:
         return Checkout(f"https://pay.test/{hold.id}")
+
+    async def tips(self, space_id: int) -> TipTotals:
+        return TipTotals()
+
+    async def pay_link(self, hold: Hold) -> str | None:
+        return None
 
     async def refund(self, ticket: Ticket, *, reason: str) -> None:
         return None

@@ -20,6 +20,7 @@ SMALLEST = {
     "offers.py": (["--quick"], "BUNDLE 7 0, refused"),
     "logs.py": (["--quick"], "secret shown: no"),
     "seats.py": (["--quick"], "seat rule: one person in 3 queries"),
+    "desk.py": (["--quick", "--no-postgres"], "target: under 300 ms"),
     "cli_import.py": (["--runs", "1"], "import bot.cli"),
     "slack_edge.py": (["--quick"], "signed button click"),
     "webhooks.py": (

@@ -88,6 +88,47 @@ def test_help_covers_every_command_and_refuses_unknown_topics() -> None:
         help_text("nope")
 
 
+def test_help_for_one_command_says_formats_defaults_who_and_an_example() -> None:
+    text = help_text("/space create")
+    assert '"fri 18:00"' in text and '"2030-05-01 18:00"' in text  # accepted date formats
+    assert "default 60" in text and "default 1" in text and "free unless given" in text
+    assert text.count("Example: /space create") == 1
+    assert "Who: " in text and "STAGEPASS_HOST_RULES" in text
+    example = text.split("Example: ")[1]
+    assert isinstance(parse(example, tz=BERLIN, now=NOW), t.CreateSpace)  # the example works
+    assert "Who:" not in help_text("space")  # a group lists usages only
+
+
+def test_help_says_who_may_from_the_permission_table() -> None:
+    assert "Who: the host, co-hosts and moderators." in help_text("stage promote")
+    assert "Who: the host." in help_text("space edit")
+    assert "Who:" not in help_text("space list")  # anyone: nothing to say
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("/spce list", "Did you mean /space?"),
+        ("/space lsit", "Did you mean /space list?"),
+        ("/stage promte @bob", "Did you mean /stage promote?"),
+        ("/space create titel:x starts:tomorrow tickets:3", "Did you mean title:?"),
+        ("/ticket buy 1 quantty:2", "Did you mean quantity:?"),
+    ],
+)
+def test_typos_of_commands_and_options_get_a_suggestion(text: str, hint: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse(text, tz=BERLIN, now=NOW)
+    assert hint in caught.value.message
+
+
+def test_no_suggestion_for_a_word_like_no_command() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse("/xyzzy", tz=BERLIN, now=NOW)
+    assert "Did you mean" not in caught.value.message
+    with pytest.raises(InvalidInput, match="Did you mean /space create"):
+        help_text("space crate")
+
+
 _words = st.sampled_from(
     [
         "/space",

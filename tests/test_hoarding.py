@@ -27,7 +27,7 @@ from bot.models import Hold, HoldStatus, Platform, Space
 from bot.ratelimits import Buckets
 from bot.services.spaces import SpaceDraft
 from bot.settings import Settings
-from bot.views import full_label, seats_left, space_lines
+from bot.wording import full_label, seats_left, space_lines
 from tests.http.test_api import FakeGateway
 from tests.test_private_data import _downgrade
 from tests.test_private_data import empty_db as empty_db  # a fixture

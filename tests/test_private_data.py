@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from slack_sdk.oauth.installation_store.models.installation import Installation
 
 from adapters.slack.installations import InstallationStore
+from adapters.slack.models import SlackInstallation
 from audio.recorder import Recorder
 from bot.clock import ManualClock
 from bot.core import Core
@@ -24,7 +25,6 @@ from bot.db import Database
 from bot.encryption import KEY_FILE, PREFIX, Cipher, load_cipher
 from bot.files import secret_file
 from bot.logs import configure
-from bot.models import SlackInstallation
 from bot.settings import Settings
 from bot.tokens import load_api_token, load_signing_key
 from tests.services import drop_postgres_database, fresh_postgres_database

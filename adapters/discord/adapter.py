@@ -26,6 +26,7 @@ from adapters.discord.commands import Build, SpaceKind
 from adapters.discord.config import DiscordConfig
 from adapters.discord.dms import DirectMessages
 from adapters.discord.members import actor_for, guild_of, split_key
+from adapters.discord.models import DiscordSpace
 from adapters.discord.roles import TicketRoles
 from adapters.discord.stage import StageSync
 from adapters.discord.stage_access import StageAccess
@@ -53,7 +54,7 @@ from bot.events import (
     TicketIssued,
     TipReceived,
 )
-from bot.models import DiscordSpace, Platform, Space, SpaceStatus
+from bot.models import Platform, Space, SpaceStatus
 from bot.money import currency as lookup_currency
 from bot.money import parse_amount
 from bot.notices import dispute_alert

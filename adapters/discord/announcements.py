@@ -16,9 +16,10 @@ import structlog
 
 from adapters.discord import render
 from adapters.discord.mirror import Mirror
+from adapters.discord.models import DiscordSpace
 from adapters.discord.store import DELETED, SpaceLocks
 from bot.events import TipReceived
-from bot.models import DiscordSpace, Space
+from bot.models import Space
 from bot.notices import tip_thanks
 
 log = structlog.get_logger(__name__)

@@ -289,6 +289,21 @@ class SpaceCommands(
     ) -> None:
         await self.adapter.command(interaction, _const(t.EndSpace(space)))
 
+    @app_commands.command(description="A private link to the desk: holders, sales, refunds.")
+    async def manage(
+        self, interaction: discord.Interaction[Any], space: Transform[int, YourSpace]
+    ) -> None:
+        await self.adapter.command(interaction, _const(t.ManageSpace(space)))
+
+    @app_commands.command(description="The Space's holders and sales, a page at a time.")
+    async def tickets(
+        self,
+        interaction: discord.Interaction[Any],
+        space: Transform[int, YourSpace],
+        page: Range[int, 1, 10_000] = 1,
+    ) -> None:
+        await self.adapter.command(interaction, _const(t.ListSpaceTickets(space, page)))
+
     @app_commands.command(description="Add or remove a co-host (at most 2).")
     @app_commands.choices(
         action=[Choice(name="add", value="add"), Choice(name="remove", value="remove")]

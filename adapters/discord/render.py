@@ -20,7 +20,7 @@ from adapters.discord.components import CommandButton, TipButton, fits
 from bot.commands.times import mark_times
 from bot.models import Identity, Space, SpaceStatus
 from bot.replies import Button, Reply
-from bot.views import full_label, price, seats_left, space_buttons
+from bot.wording import full_label, price, seats_left, space_buttons
 
 log = structlog.get_logger(__name__)
 

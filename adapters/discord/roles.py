@@ -20,6 +20,7 @@ import discord
 import structlog
 
 from adapters.discord.mirror import Mirror
+from adapters.discord.models import DiscordSpace
 from adapters.discord.store import (
     CREATE_ROLE,
     DELETE_ROLE,
@@ -27,7 +28,7 @@ from adapters.discord.store import (
     GRANT,
     REMOVE,
 )
-from bot.models import DiscordSpace, Space
+from bot.models import Space
 
 if TYPE_CHECKING:
     from adapters.discord.stage_access import StageAccess

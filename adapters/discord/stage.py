@@ -31,11 +31,12 @@ import structlog
 
 from adapters.discord.members import actor_for, bot_actor, split_key, user_ref
 from adapters.discord.mirror import Mirror
+from adapters.discord.models import DiscordSpace
 from adapters.discord.stage_access import Venue, venue
 from bot.actors import Actor
 from bot.errors import UserError
 from bot.events import StageChanged
-from bot.models import BridgeMode, DiscordSpace, Platform, Space, SpaceStatus
+from bot.models import BridgeMode, Platform, Space, SpaceStatus
 from bot.services.stage import Seat as CoreSeat
 from bot.services.stage import SeatRole
 

@@ -28,9 +28,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from adapters.discord.members import actor_for, guild_of, moderator_roles
 from adapters.discord.mirror import Mirror
+from adapters.discord.models import DiscordSpace, DiscordStageLock
 from adapters.discord.store import SpaceLocks
 from bot.errors import Conflict, PermissionDenied
-from bot.models import DiscordSpace, DiscordStageLock, Space, SpaceStatus
+from bot.models import Space, SpaceStatus
 
 log = structlog.get_logger(__name__)
 

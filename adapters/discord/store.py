@@ -14,9 +14,9 @@ from contextlib import asynccontextmanager
 
 from sqlmodel import col, select
 
+from adapters.discord.models import DiscordRoleTask, DiscordSpace, DiscordStageLock
 from bot.clock import Clock
 from bot.db import Database
-from bot.models import DiscordRoleTask, DiscordSpace, DiscordStageLock
 
 GRANT = "grant"
 REMOVE = "remove"

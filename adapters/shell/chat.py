@@ -5,6 +5,7 @@ The terminal REPL drives it for humans; the tests drive it as a real backend.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bot.actors import Actor
@@ -58,6 +59,8 @@ class Chat:
         self.people: dict[str, Person] = {}
         self.channel: list[str] = []
         self.unread: list[tuple[str, str]] = []  # (who, text) not yet shown by a REPL
+        self.on_unread: Callable[[], None] | None = None
+        """Called when something lands in `unread` (the REPL prints it at once)."""
         core.bus.subscribe(DirectMessage, self._on_dm)
         core.outbox.delivers(Platform.SHELL)
         core.bus.subscribe(SpaceAnnounced, self._on_space_event)
@@ -107,7 +110,7 @@ class Chat:
         if community != self.community_id:
             return
         self.person(user).dms.append(message)
-        self.unread.append((user, render_dm(message)))
+        self._unread(user, render_dm(message))
         await self.core.outbox.sent(message.id)
 
     async def _on_space_event(self, event: SpaceAnnounced | SpaceStarted | SpaceCancelled) -> None:
@@ -120,12 +123,16 @@ class Chat:
         line = f"{what}: #{space.id} {space.title}"
         if isinstance(event, SpaceCancelled) and event.reason:
             line += f" ({event.reason})"
-        self.channel.append(line)
-        self.unread.append(("#channel", line))
+        self._post(line)
 
     def _post(self, line: str) -> None:
         self.channel.append(line)
-        self.unread.append(("#channel", line))
+        self._unread("#channel", line)
+
+    def _unread(self, who: str, text: str) -> None:
+        self.unread.append((who, text))
+        if self.on_unread is not None:
+            self.on_unread()
 
     async def _on_tip(self, event: TipReceived) -> None:
         """A public tip is thanked in the channel (a private one only by DM)."""

@@ -29,14 +29,15 @@ from adapters.slack.blocks import (
 )
 from adapters.slack.clients import WebClients
 from adapters.slack.messages import RUN, buy_button, reply_button
+from adapters.slack.models import SlackAnnouncement
 from adapters.slack.people import mention, team_of
 from adapters.slack.tasks import Coalescer
 from bot.core import Core
 from bot.events import TipReceived
-from bot.models import Identity, SlackAnnouncement, Space, SpaceStatus
+from bot.models import Identity, Space, SpaceStatus
 from bot.notices import tip_thanks
 from bot.replies import Button
-from bot.views import price, seats_left, space_buttons
+from bot.wording import price, seats_left, space_buttons
 
 log = structlog.get_logger(__name__)
 

@@ -33,7 +33,7 @@ from adapters.slack.tasks import Coalescer
 from bot.core import Core
 from bot.models import Identity, Platform, Space, SpaceStatus, Ticket
 from bot.money import format_minor
-from bot.views import price, room_link, seats_left, seats_taken, space_title
+from bot.wording import price, room_link, seats_left, seats_taken, space_title
 
 log = structlog.get_logger(__name__)
 

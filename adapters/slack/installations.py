@@ -33,11 +33,11 @@ from slack_sdk.oauth.installation_store.models.installation import Installation
 from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 from sqlmodel import col, select
 
+from adapters.slack.models import SlackInstallation, SlackOAuthState
 from bot.clock import Clock
 from bot.db import Database
 from bot.encryption import Cipher
 from bot.logs import add_secrets
-from bot.models import SlackInstallation, SlackOAuthState
 
 _log = logging.getLogger(__name__)  # the logger slack-sdk asks stores for
 log = structlog.get_logger(__name__)

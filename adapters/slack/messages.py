@@ -16,7 +16,7 @@ from bot.commands.times import mark_times
 from bot.events import DirectMessage
 from bot.models import Space
 from bot.replies import Button, Reply
-from bot.views import full_label, space_buttons
+from bot.wording import full_label, space_buttons
 
 #: Slack command -> the core's command group; "" takes a whole command line as its text.
 COMMANDS: dict[str, str] = {

@@ -41,7 +41,7 @@ from bot.events import (
 )
 from bot.models import Platform
 from bot.notices import dispute_alert
-from bot.views import space_title
+from bot.wording import space_title
 
 log = structlog.get_logger(__name__)
 

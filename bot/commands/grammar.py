@@ -6,9 +6,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from difflib import get_close_matches
 from zoneinfo import ZoneInfo
 
 from bot.actors import UserRef
@@ -19,16 +20,53 @@ from bot.errors import InvalidInput
 from bot.models import BridgeMode
 from bot.money import currency as lookup_currency
 from bot.money import parse_amount
+from bot.permissions import Action, who_may
 from bot.services.promos import promo_code
 from bot.services.spaces import SpaceChanges, SpaceDraft
 
 
 @dataclass(frozen=True, slots=True)
 class Usage:
+    """One command: its usage line and summary (the short help), and for `/help COMMAND`
+    who may use it, notes on its values and defaults, and an example."""
+
     path: str
     usage: str
     summary: str
     options: tuple[str, ...] = ()
+    who: str = ""
+    notes: tuple[str, ...] = ()
+    example: str = ""
+    action: Action | None = None
+    """The permission the command needs: `Who:` is then read from `bot.permissions`."""
+
+    def brief(self) -> str:
+        """The usage line and the summary: one entry of a list of commands."""
+        return f"{self.usage}\n    {self.summary}"
+
+    def details(self) -> str:
+        """The long help of this one command."""
+        lines = [self.brief()]
+        who = self.who or (f"{who_may(self.action)}." if self.action else "")
+        if who:
+            lines.append(f"Who: {who}")
+        lines += [f"  {note}" for note in self.notes]
+        if self.example:
+            lines.append(f"Example: {self.example}")
+        return "\n".join(lines)
+
+
+def did_you_mean(word: str, choices: Iterable[str], shown: str = "{}") -> str:
+    """` Did you mean X?` for the choice closest to a mistyped `word`, or "" (difflib);
+    `shown` formats the choice (`"/{}"`, `"{}:"`)."""
+    close = get_close_matches(word.lower(), list(choices), n=1, cutoff=0.6)
+    return f" Did you mean {shown.format(close[0])}?" if close else ""
+
+
+WHEN_FORMATS = (
+    'starts: "tomorrow 18:00", "fri 18:00", "2030-05-01 18:00", "in 2 hours"; read in your '
+    "zone (see /tz; set it with /tz set Europe/Berlin)."
+)
 
 
 _SPACE_FIELDS = (
@@ -49,6 +87,18 @@ USAGES: tuple[Usage, ...] = (
         '[currency:usd] [duration:60] [limit:1] [description:"…"] [manual:yes]',
         "Announce a Space; times are read in your zone (/tz set).",
         (*_SPACE_FIELDS, "manual"),
+        who="whoever this community's host rules allow (STAGEPASS_HOST_RULES; by default "
+        "anyone).",
+        notes=(
+            WHEN_FORMATS,
+            "price: free unless given, in currency: (the community's default, usd unless "
+            "changed), e.g. 5 or 4.50.",
+            "tickets: how many can join; limit: tickets per buyer (default 1).",
+            "duration: minutes or 1h30m (default 60); manual:yes: you start it with "
+            "/space start instead of at the start time.",
+        ),
+        example='/space create title:"Ask me anything" starts:"fri 18:00" tickets:100 '
+        "price:5 duration:90",
     ),
     Usage("space list", "/space list", "Upcoming and live Spaces here."),
     Usage("space info", "/space info SPACE", "Details of a Space."),
@@ -57,35 +107,70 @@ USAGES: tuple[Usage, ...] = (
         "/space edit SPACE [title:…] [starts:…] [tickets:…] [bridge:off|listen|speak|default] …",
         "Change a Space you host; bridge: whether its Discord channel joins the room.",
         (*_SPACE_FIELDS, "bridge"),
+        notes=(WHEN_FORMATS,),
+        action=Action.EDIT,
     ),
     Usage(
         "space cancel",
         '/space cancel SPACE [reason:"…"] [confirm:yes]',
         "Cancel a Space; every ticket is refunded (a live one: add confirm:yes).",
         ("reason", "confirm"),
+        action=Action.CANCEL,
     ),
     Usage(
         "space start",
         "/space start SPACE [confirm:yes]",
         "Go live now (more than 15 minutes early: add confirm:yes).",
         ("confirm",),
+        action=Action.START,
     ),
-    Usage("space end", "/space end SPACE", "End a live Space."),
-    Usage("space cohost", "/space cohost add|remove SPACE @user", "Manage co-hosts (at most 2)."),
+    Usage("space end", "/space end SPACE", "End a live Space.", action=Action.END),
+    Usage(
+        "space cohost",
+        "/space cohost add|remove SPACE @user",
+        "Manage co-hosts (at most 2).",
+        action=Action.MANAGE_COHOSTS,
+    ),
+    Usage(
+        "space manage",
+        "/space manage SPACE",
+        "A private link (an hour) to the Space's desk: holders, sales, refunds.",
+        action=Action.SEE_SALES,
+    ),
+    Usage(
+        "space tickets",
+        "/space tickets SPACE [page:1]",
+        "The Space's holders and sales in chat (hosts, co-hosts, moderators).",
+        ("page",),
+        action=Action.SEE_SALES,
+    ),
     Usage(
         "space promo",
         '/space promo SPACE [code:EARLY percent:20|amount:5 uses:50 until:"fri 18:00"] [off|on]',
         "Promo codes: make one, list them (no code:), or turn one off or on.",
         ("code", "percent", "amount", "uses", "until"),
+        notes=(
+            "percent: or amount: (in the Space's currency) off each ticket; uses: how many "
+            "tickets it may discount; until: when it stops (your zone).",
+            "Codes: letters, digits, - and _, at most 32, any case. Buyers: "
+            "/ticket buy SPACE code:EARLY",
+        ),
+        example='/space promo 12 code:EARLY percent:20 uses:50 until:"fri 18:00"',
+        action=Action.MANAGE_PROMOS,
     ),
     Usage(
         "ticket buy",
         "/ticket buy SPACE [quantity:1] [code:EARLY]",
-        "Get a ticket.",
+        "Get a ticket (code: a promo code).",
         ("quantity", "code"),
     ),
     Usage("ticket show", "/ticket show [SPACE]", "Your tickets and their join links."),
-    Usage("ticket refund", "/ticket refund TICKET", "Refund one ticket (hosts)."),
+    Usage(
+        "ticket refund",
+        "/ticket refund TICKET",
+        "Refund one ticket (hosts).",
+        action=Action.REFUND,
+    ),
     Usage(
         "tip",
         '/tip @host AMOUNT [currency:usd] [message:"…"] [public:yes] [space:SPACE]',
@@ -93,30 +178,61 @@ USAGES: tuple[Usage, ...] = (
         ("currency", "message", "public", "space"),
     ),
     Usage("remind", "/remind on|off SPACE", "Be reminded before a Space starts."),
-    Usage("stage request", "/stage request [space:SPACE]", "Ask to speak.", ("space",)),
     Usage(
-        "stage hand", "/stage hand [up|down] [space:SPACE]", "Raise or lower your hand.", ("space",)
+        "stage request",
+        "/stage request [space:SPACE]",
+        "Ask to speak.",
+        ("space",),
+        action=Action.REQUEST_TO_SPEAK,
+    ),
+    Usage(
+        "stage hand",
+        "/stage hand [up|down] [space:SPACE]",
+        "Raise or lower your hand.",
+        ("space",),
+        action=Action.REQUEST_TO_SPEAK,
     ),
     Usage(
         "stage promote",
         "/stage promote @user [space:SPACE]",
         "Make a listener a speaker.",
         ("space",),
+        action=Action.RUN_STAGE,
     ),
-    Usage("stage demote", "/stage demote @user [space:SPACE]", "Back to listener.", ("space",)),
-    Usage("stage mute", "/stage mute @user [space:SPACE]", "Mute a speaker.", ("space",)),
-    Usage("stage unmute", "/stage unmute @user [space:SPACE]", "Unmute a speaker.", ("space",)),
+    Usage(
+        "stage demote",
+        "/stage demote @user [space:SPACE]",
+        "Back to listener.",
+        ("space",),
+        action=Action.RUN_STAGE,
+    ),
+    Usage(
+        "stage mute",
+        "/stage mute @user [space:SPACE]",
+        "Mute a speaker.",
+        ("space",),
+        action=Action.RUN_STAGE,
+    ),
+    Usage(
+        "stage unmute",
+        "/stage unmute @user [space:SPACE]",
+        "Unmute a speaker.",
+        ("space",),
+        action=Action.RUN_STAGE,
+    ),
     Usage(
         "stage remove",
         "/stage remove @user [space:SPACE]",
         "Remove someone from the room.",
         ("space",),
+        action=Action.RUN_STAGE,
     ),
     Usage(
         "stage allow",
         "/stage allow @user [space:SPACE]",
         "Let someone removed from the stage back in.",
         ("space",),
+        action=Action.RUN_STAGE,
     ),
     Usage("stage queue", "/stage queue [space:SPACE]", "Speakers and raised hands.", ("space",)),
     Usage(
@@ -140,10 +256,13 @@ def help_text(topic: str = "") -> str:
     topic = " ".join(topic.lower().lstrip("/").split())
     chosen = [u for u in USAGES if not topic or u.path == topic or u.path.startswith(topic + " ")]
     if not chosen:
+        hint = did_you_mean(topic, [*_BY_PATH, *_GROUPS], "/{}")
         raise InvalidInput(
-            f"No command {topic!r}. Commands: " + ", ".join(f"/{g}" for g in _GROUPS)
+            f"No command {topic!r}.{hint} Commands: " + ", ".join(f"/{g}" for g in _GROUPS)
         )
-    return "\n".join(f"{u.usage}\n    {u.summary}" for u in chosen)
+    if len(chosen) == 1 and chosen[0].path == topic:
+        return chosen[0].details()
+    return "\n".join(u.brief() for u in chosen)
 
 
 class _Reader:
@@ -163,7 +282,10 @@ class _Reader:
         unknown = sorted(set(self.words.options) - allowed)
         if unknown:
             known = ", ".join(f"{o}:" for o in sorted(allowed)) or "none"
-            raise self.fail(f"Unknown option {unknown[0]}: for /{self.path} (options: {known}).")
+            hint = did_you_mean(unknown[0], allowed, "{}:")
+            raise self.fail(
+                f"Unknown option {unknown[0]}: for /{self.path}.{hint} (options: {known})."
+            )
 
     def positional(self, index: int) -> str | None:
         pos = self.words.positional
@@ -305,6 +427,13 @@ def _start(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
     assert space is not None
     r.max_positional(1)
     return t.StartSpace(space, confirm=bool(r.flag("confirm")))
+
+
+def _space_tickets(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
+    space = r.space(0)
+    assert space is not None
+    r.max_positional(1)
+    return t.ListSpaceTickets(space, r.integer("page") or 1)
 
 
 def _cohost(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
@@ -477,6 +606,8 @@ _PARSERS: dict[str, _Parser] = {
     "space cancel": _cancel,
     "space start": _start,
     "space end": _space_only(t.EndSpace),
+    "space manage": _space_only(t.ManageSpace),
+    "space tickets": _space_tickets,
     "space cohost": _cohost,
     "space promo": _promo,
     "ticket buy": _buy,
@@ -525,8 +656,14 @@ def parse(text: str, *, tz: ZoneInfo, now: datetime, default_currency: str = "us
             return _PARSERS[path](reader, tz, now, default_currency)
     if head and head[0] in _GROUPS:
         verbs = sorted(p.split()[1] for p in _PARSERS if p.startswith(head[0] + " "))
-        raise InvalidInput(f"/{head[0]} needs one of: {', '.join(verbs)}. Try /help {head[0]}.")
+        hint = did_you_mean(head[1], verbs, f"/{head[0]} {{}}") if len(head) > 1 else ""
+        raise InvalidInput(
+            f"/{head[0]} needs one of: {', '.join(verbs)}.{hint} Try /help {head[0]}."
+        )
     name = head[0] if head else ""
+    hint = did_you_mean(name, _GROUPS, "/{}") if name else ""
     raise InvalidInput(
-        f"There is no /{name} command. Commands: " + ", ".join(f"/{g}" for g in _GROUPS) + "."
+        f"There is no /{name} command.{hint} Commands: "
+        + ", ".join(f"/{g}" for g in _GROUPS)
+        + "."
     )

@@ -16,6 +16,7 @@ import structlog
 
 from bot.actors import Actor
 from bot.commands import types as t
+from bot.commands.desk import desk_page
 from bot.commands.grammar import help_text, parse
 from bot.commands.times import format_when
 from bot.core import Core
@@ -24,9 +25,11 @@ from bot.models import BridgeMode, SpaceStatus
 from bot.notices import CancelProgress
 from bot.replies import Button, Reply
 from bot.services.promos import PromoDraft
-from bot.views import (
+from bot.wording import (
     TEST_MODE,
     change_lines,
+    desk_link,
+    hold_line,
     promo_line,
     room_link,
     space_buttons,
@@ -58,6 +61,8 @@ class Dispatcher:
             t.StartSpace: self.start_space,
             t.EndSpace: self.end_space,
             t.SetCohost: self.set_cohost,
+            t.ManageSpace: self.manage_space,
+            t.ListSpaceTickets: self.space_tickets,
             t.PromoCommand: self.promo,
             t.BuyTicket: self.buy_ticket,
             t.ShowTickets: self.show_tickets,
@@ -138,7 +143,11 @@ class Dispatcher:
         space = await self.core.spaces.create(actor, cmd.draft)
         assert space.id is not None
         return await self._space_reply(
-            actor, space.id, ephemeral=False, prefix=f"Space #{space.id} is announced."
+            actor,
+            space.id,
+            ephemeral=False,
+            prefix=f"Space #{space.id} is announced. Your desk (holders, sales, refunds): "
+            f"/space manage {space.id}.",
         )
 
     async def list_spaces(self, actor: Actor, cmd: t.ListSpaces) -> Reply:
@@ -146,7 +155,7 @@ class Dispatcher:
         if not spaces:
             return Reply("No upcoming Spaces here. Host one with /space create.")
         tz = await self.tz_of(actor)
-        from bot.views import price
+        from bot.wording import price
 
         lines = [
             f"#{s.id} {s.title} — {format_when(s.starts_at, tz)} — {price(s)} — "
@@ -198,15 +207,36 @@ class Dispatcher:
             cmd.space_id,
             await self.core.tickets.staff_pass(actor, space),
         )
+        desk = desk_link(
+            self.core.settings.resolved_public_url,
+            cmd.space_id,
+            await self.core.host_desk.link_token(actor, cmd.space_id),
+        )
         return Reply(
             f"Space #{cmd.space_id} is live.",
             ephemeral=True,
-            buttons=(Button("Open the room", url=link),),
+            buttons=(Button("Open the room", url=link), Button("Open your desk", url=desk)),
         )
 
     async def end_space(self, actor: Actor, cmd: t.EndSpace) -> Reply:
         await self.core.spaces.end(actor, cmd.space_id)
         return Reply(f"Space #{cmd.space_id} has ended. Thanks for hosting!", ephemeral=False)
+
+    async def manage_space(self, actor: Actor, cmd: t.ManageSpace) -> Reply:
+        token = await self.core.host_desk.link_token(actor, cmd.space_id)
+        url = desk_link(self.core.settings.resolved_public_url, cmd.space_id, token)
+        return Reply(
+            f"Your desk for Space #{cmd.space_id}: holders, sales and refunds. The link is "
+            "yours alone and works for an hour.",
+            ephemeral=True,
+            buttons=(Button("Open your desk", url=url),),
+        )
+
+    async def space_tickets(self, actor: Actor, cmd: t.ListSpaceTickets) -> Reply:
+        tz = await self.tz_of(actor)
+        sheet = await self.core.host_desk.sheet_for(actor, cmd.space_id, tz)
+        text, title = desk_page(sheet, cmd.page, tz)
+        return Reply(text, ephemeral=True, title=title)
 
     async def set_cohost(self, actor: Actor, cmd: t.SetCohost) -> Reply:
         await self.core.spaces.set_cohost(actor, cmd.space_id, cmd.user, cmd.add)
@@ -264,7 +294,8 @@ class Dispatcher:
         me = await core.identities.ensure(actor)
         assert me.id is not None
         tickets = await core.tickets.tickets_of(me.id, cmd.space_id)
-        if not tickets:
+        holds = await core.tickets.pending_holds(me.id, cmd.space_id)
+        if not tickets and not holds:
             return Reply("You have no valid tickets. Find a Space with /space list.")
         lines, buttons = [], []
         for ticket in tickets:
@@ -278,6 +309,16 @@ class Dispatcher:
                     core.tickets.token_for(ticket, space),
                 )
                 buttons.append(Button(f"Join #{space.id}", url=url))
+        tz = await self.tz_of(actor)
+        for hold in holds:
+            space = await core.spaces.get(hold.space_id)
+            link = await core.payments.pay_link(hold)
+            lines.append(
+                f"{hold_line(hold, tz)} — {space_title(space)}"
+                + ("" if link else " (the pay link is unavailable right now)")
+            )
+            if link:
+                buttons.append(Button(f"Pay #{space.id}", url=link))
         return Reply("\n".join(lines), title="Your tickets", buttons=tuple(buttons[:5]))
 
     async def refund_ticket(self, actor: Actor, cmd: t.RefundTicket) -> Reply:

@@ -49,6 +49,21 @@ class EndSpace:
 
 
 @dataclass(frozen=True, slots=True)
+class ManageSpace:
+    """A private link to the Space's desk (its host, co-hosts and moderators)."""
+
+    space_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ListSpaceTickets:
+    """The desk's list in chat, a page at a time."""
+
+    space_id: int
+    page: int = 1
+
+
+@dataclass(frozen=True, slots=True)
 class SetCohost:
     space_id: int
     user: UserRef
@@ -142,6 +157,8 @@ Command = (
     | CancelSpace
     | StartSpace
     | EndSpace
+    | ManageSpace
+    | ListSpaceTickets
     | SetCohost
     | PromoCommand
     | BuyTicket

@@ -37,7 +37,7 @@ from bot.http.schemas import (
 from bot.models import Platform, Space, Ticket, TicketStatus
 from bot.services import refusals
 from bot.services.spaces import SpaceDraft
-from bot.views import room_link
+from bot.wording import room_link
 
 PREFIX = "/api/v1"
 MAX_BODY_BYTES = 64 * 1024

@@ -12,6 +12,7 @@ Routes:
     GET  /openapi.json                   the API's schema
     /api/v1/...                          `bot.http.api`, bearer token
     GET  /spaces/{id}                    `bot.http.pages`
+    /spaces/{id}/manage...               `bot.http.desk`, the host's desk (desk link token)
 
 There is no Swagger UI: it loads its assets from a CDN, and Stagepass serves none.
 """
@@ -28,7 +29,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from bot.core import Core
 from bot.errors import ConfigError
-from bot.http import api, errors, pages
+from bot.http import api, desk, errors, pages
 from bot.http.dependencies import BearerAuth
 from bot.http.metrics import CoreMetrics, core_metrics
 from bot.http.middleware import RequestContext
@@ -89,6 +90,7 @@ def create_app(
         app.include_router(_metrics_router(metrics), dependencies=[operator])
     app.include_router(api.router, dependencies=[operator])
     app.include_router(pages.router)
+    app.include_router(desk.router)
     for router in routers:
         app.include_router(router)
     _document(app, core)

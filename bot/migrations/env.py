@@ -10,7 +10,10 @@ from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
-import bot.models  # noqa: F401  (registers the tables)
+import bot.models  # noqa: F401  (registers the core's tables)
+from bot.host import load_models
+
+load_models()  # and every package's (the ``stagepass.models`` entry points)
 
 target_metadata = SQLModel.metadata
 

@@ -233,6 +233,10 @@ class StageService(Service):
         moderators = frozenset({identity.id}) if moderator else frozenset()
         return (await self._seats(space, [identity.id], moderators=moderators))[identity.id]
 
+    async def seats(self, space: Space, identity_ids: Iterable[int]) -> dict[int, Seat]:
+        """`seat` for many people at once (a listing of a whole Space's holders)."""
+        return await self._seats(space, identity_ids)
+
     async def _seats(
         self,
         space: Space,

@@ -351,6 +351,22 @@ class TicketService(Service):
         async with self.db.session() as session:
             return list(await session.exec(query))
 
+    async def pending_holds(self, buyer_id: int, space_id: int | None = None) -> list[Hold]:
+        """`buyer_id`'s active holds (seats held, awaiting payment), soonest to lapse first."""
+        query = (
+            select(Hold)
+            .where(
+                Hold.buyer_id == buyer_id,
+                Hold.status == HoldStatus.ACTIVE.value,
+                col(Hold.expires_at) > self.clock.now(),
+            )
+            .order_by(col(Hold.expires_at))
+        )
+        if space_id is not None:
+            query = query.where(Hold.space_id == space_id)
+        async with self.db.session() as session:
+            return list(await session.exec(query))
+
     async def holders(self, space_id: int) -> list[Identity]:
         """Everyone holding a valid ticket for a Space, once each (whom its changes concern)."""
         async with self.db.session() as session:

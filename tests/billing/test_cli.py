@@ -10,9 +10,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from billing.assembly import Billing
 from billing.cli import app as billing_app
 from billing.cli import parse_span
-from billing.setup import Billing
 from bot.actors import Actor
 from bot.core import Core
 from bot.models import Platform

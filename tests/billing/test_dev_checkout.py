@@ -12,11 +12,12 @@ from pydantic import SecretStr
 from sqlmodel import select
 
 from billing import MODE_LIVE, MODE_TEST
-from billing.setup import DEV_SECRET_FILE
+from billing.assembly import DEV_SECRET_FILE
+from billing.models import BillingEvent
 from bot.clock import ManualClock
 from bot.db import Database
 from bot.errors import ConfigError
-from bot.models import BillingEvent, Ticket, TicketStatus
+from bot.models import Ticket, TicketStatus
 from bot.settings import Settings
 from tests.billing.conftest import CREATE_PAID, World, live_settings, make_world
 from tests.fakes.stripe_api import FakeStripe

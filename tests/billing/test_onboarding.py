@@ -10,8 +10,8 @@ from sqlmodel import select
 
 from billing.accounts import CONNECT_REFRESH_PATH, CONNECT_RETURN_PATH
 from billing.gateway import CHECKOUT_CANCELLED_PATH, CHECKOUT_DONE_PATH
+from billing.models import BillingAccount
 from billing.pages import pages_router
-from bot.models import BillingAccount
 from tests.billing.conftest import CREATE_PAID, World
 from tests.fakes.stripe_api import FakeStripe, as_form
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -12,21 +13,19 @@ import pytest
 from sqlmodel import select
 
 from billing.gateway import EXPIRY_MARGIN
-from bot.actors import Actor
-from bot.events import Event, PaymentDisputed
-from bot.models import (
+from billing.models import (
     BillingCheckout,
     BillingEvent,
     BillingRefund,
     CheckoutStatus,
-    HoldStatus,
-    Platform,
     RefundStatus,
-    Ticket,
-    TicketStatus,
 )
+from bot.actors import Actor
+from bot.events import Event, PaymentDisputed
+from bot.models import HoldStatus, Platform, Ticket, TicketStatus
 from tests.billing.conftest import CREATE_PAID, TOKEN, World
-from tests.fakes.stripe_api import FakeStripe, as_form, serve_asgi
+from tests.fakes.stripe_api import FakeStripe, as_form
+from tests.serving import serve_asgi
 
 
 async def rows(world: World, model: Any) -> list[Any]:
@@ -406,6 +405,31 @@ async def test_tip_pays_the_host_and_thanks_them(
     await world.post_event(world.completed_event(session_id))  # a duplicate thanks nobody
     await world.core.bus.drain()
     assert len(world.chat.dms("alice")) == 1
+
+
+async def test_the_desk_counts_a_spaces_paid_tips_through_billing(
+    world: World, fake: FakeStripe
+) -> None:
+    """Billing owns the tips table; the core's desk asks the gateway (`tips`) for them:
+    only this Space's paid tips count, not a pending one nor a tip to another Space."""
+    world.core.settings.tip_fee_percent = Decimal("10")
+    space_id = await world.paid_space("alice")
+    other = await world.say("alice", CREATE_PAID.format(n=3))
+    other_id = int(other.text.split("#")[1].split()[0])
+    sessions = []
+    for amount, space in ((5, space_id), (2, space_id), (9, other_id)):
+        reply = await world.say("bob", f"/tip @alice {amount} space:{space}")
+        assert not reply.error and reply.buttons[0].url is not None, reply.text
+        sessions.append(reply.buttons[0].url.rsplit("/", 1)[1])
+    paid, _pending, elsewhere = sessions
+    for session_id in (paid, elsewhere):
+        await fake.complete_session(session_id)
+    await world.pump()
+
+    desk = await world.say("alice", f"/space tickets {space_id}")
+    assert not desk.error, desk.text
+    assert "tips $5.00 (1)" in desk.text
+    assert "you keep $4.50." in desk.text  # no tickets sold; the tip less its 10 % cut
 
 
 async def test_tip_refused_without_account_or_to_yourself(world: World) -> None:

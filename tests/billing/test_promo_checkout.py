@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from bot.models import BillingCheckout, Ticket
+from billing.models import BillingCheckout
+from bot.models import Ticket
 from tests.billing.conftest import CREATE_PAID, World
 
 

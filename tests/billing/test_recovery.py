@@ -10,14 +10,8 @@ from sqlmodel import select
 
 from billing.errors import StripeUnavailable
 from billing.ledger import Ledger
-from bot.models import (
-    BillingEvent,
-    BillingRefund,
-    HoldStatus,
-    RefundStatus,
-    Ticket,
-    TicketStatus,
-)
+from billing.models import BillingEvent, BillingRefund, RefundStatus
+from bot.models import HoldStatus, Ticket, TicketStatus
 from tests.billing.conftest import World
 from tests.fakes.stripe_api import FakeStripe
 

@@ -15,8 +15,9 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
+from billing.models import BillingEvent
 from bot.events import TicketIssued
-from bot.models import BillingEvent, Hold, HoldStatus, Space, Ticket, TicketStatus
+from bot.models import Hold, HoldStatus, Space, Ticket, TicketStatus
 from tests.billing.conftest import SECRET, World
 from tests.fakes.stripe_api import FakeStripe
 

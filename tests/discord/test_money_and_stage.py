@@ -12,7 +12,7 @@ from bot.commands import types as t
 from bot.commands.handlers import Dispatcher
 from bot.core import Core
 from bot.models import Hold, Identity, Space, Ticket
-from bot.ports import Checkout
+from bot.ports import Checkout, TipTotals
 from bot.replies import Reply
 from bot.settings import Settings
 from tests.discord.conftest import Bot, Server, config_for, running
@@ -39,6 +39,12 @@ class StubPayments:
     ) -> Checkout:
         self.holds.append(hold.id)
         return Checkout(f"https://checkout.test/pay/{hold.id}")
+
+    async def tips(self, space_id: int) -> TipTotals:
+        return TipTotals()
+
+    async def pay_link(self, hold: Hold) -> str | None:
+        return None
 
     async def refund(self, ticket: Ticket, *, reason: str) -> None:
         self.refunded.append(ticket.id)

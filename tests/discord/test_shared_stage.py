@@ -11,13 +11,14 @@ import asyncio
 
 import pytest
 
+from adapters.discord.models import DiscordStageLock
 from bot.actors import Actor
 from bot.clock import ManualClock
 from bot.commands.handlers import Dispatcher
 from bot.core import Core
 from bot.db import Database
 from bot.errors import Conflict
-from bot.models import DiscordStageLock, Platform, SpaceStatus
+from bot.models import Platform, SpaceStatus
 from bot.notices import Notices
 from bot.settings import Settings
 from tests.discord.conftest import Bot, Server, config_for, running

@@ -12,7 +12,7 @@ from nacl.signing import VerifyKey
 from bot.clock import ManualClock
 from bot.core import Core
 from bot.models import Hold, Identity, Space, Ticket
-from bot.ports import Checkout
+from bot.ports import Checkout, TipTotals
 from bot.services.eligibility import HostEligibility
 from bot.tokens import TokenVerifier
 from tests.http.conftest import error_of, person, space_body
@@ -233,6 +233,12 @@ class FakeGateway:
         self, *, hold: Hold, space: Space, buyer: Identity, email: str | None
     ) -> Checkout:
         return Checkout(url=f"https://pay.test/{hold.id}", test_mode=True)
+
+    async def tips(self, space_id: int) -> TipTotals:
+        return TipTotals()
+
+    async def pay_link(self, hold: Hold) -> str | None:
+        return None
 
     async def refund(self, ticket: Ticket, *, reason: str) -> None:
         self.refunded.append(ticket.id)

@@ -10,7 +10,7 @@ from sqlmodel import select
 from adapters.shell.chat import Chat
 from bot.clock import ManualClock
 from bot.core import Core
-from bot.models import ReminderDelivery
+from scheduler.models import ReminderDelivery
 from scheduler.service import DueWork, Scheduling
 
 

@@ -18,7 +18,8 @@ from sqlmodel import col, select
 
 from bot.clock import SystemClock
 from bot.core import Core
-from bot.models import Identity, ReminderDelivery
+from bot.models import Identity
+from scheduler.models import ReminderDelivery
 from tests.scheduler.processes import (
     ROOT,
     Runner,

@@ -12,7 +12,8 @@ from sqlmodel import col, select
 from adapters.shell.chat import Chat
 from bot.clock import ManualClock
 from bot.core import Core
-from bot.models import SlotSeries, SlotStatus, Space, SpaceStatus, TicketStatus
+from bot.models import Space, SpaceStatus, TicketStatus
+from scheduler.models import SlotSeries, SlotStatus
 from scheduler.service import Scheduling
 from tests.scheduler.helpers import at, say_ok
 

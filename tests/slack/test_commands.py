@@ -215,3 +215,28 @@ async def test_modal_cannot_open_after_the_trigger_expired(slack: Slack) -> None
     [reply] = await slack.fake.wait_for("response_url:" + name)
     assert reply.params["response_type"] == "ephemeral"
     assert "try again" in reply.params["text"]
+
+
+async def test_space_manage_and_tickets_in_slack(slack: Slack) -> None:
+    """The desk link comes privately as a button that opens the desk; `/space tickets`
+    answers with the list, within a Slack section's 3,000 characters."""
+    response, name = await slack.command(
+        HOST, "/space", 'create title:"Desk" starts:"2030-01-05 18:00" tickets:50'
+    )
+    await slack.answer(response, name)
+    await slack.settle()
+
+    response, name = await slack.command(HOST, "/space", "manage 1")
+    reply = await slack.answer(response, name)
+    assert reply["response_type"] == "ephemeral"
+    assert "works for an hour" in reply["text"]
+    [button] = [b for b in buttons(reply["blocks"]) if b["text"]["text"] == "Open your desk"]
+    path = button["url"].split("://", 1)[1].split("/", 1)[1]
+    desk = await slack.http.get("/" + path)
+    assert desk.status_code == 200 and "No tickets yet." in desk.text
+
+    response, name = await slack.command(HOST, "/space", "tickets 1")
+    reply = await slack.answer(response, name)
+    assert reply["response_type"] == "ephemeral"
+    assert reply["text"].endswith("\nNo tickets yet."), reply["text"]
+    assert all(len(b.get("text", {}).get("text", "")) <= 3000 for b in reply["blocks"])

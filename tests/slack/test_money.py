@@ -12,7 +12,7 @@ import pytest
 from bot.actors import Actor
 from bot.commands import types as t
 from bot.models import Hold, Identity, Space, Ticket
-from bot.ports import Checkout
+from bot.ports import Checkout, TipTotals
 from bot.replies import Button, Reply
 from tests.slack.conftest import BOB, HOST, Slack
 from tests.slack.test_commands import buttons, texts
@@ -37,6 +37,12 @@ class StandInPayments:
     ) -> Checkout:
         self.checkouts.append(hold)
         return Checkout(url=f"https://checkout.test/{hold.id}", test_mode=True)
+
+    async def tips(self, space_id: int) -> TipTotals:
+        return TipTotals()
+
+    async def pay_link(self, hold: Hold) -> str | None:
+        return None
 
     async def refund(self, ticket: Ticket, *, reason: str) -> None:
         return None

@@ -13,9 +13,9 @@ import pytest
 from pydantic import SecretStr
 from sqlmodel import select
 
+from adapters.slack.models import SlackInstallation, SlackOAuthState
 from bot.db import Database
 from bot.logs import configure
-from bot.models import SlackInstallation, SlackOAuthState
 from tests.conftest import leaks
 from tests.slack.conftest import HOST, Slack
 from tests.slack.fake_slack import BOT_USER

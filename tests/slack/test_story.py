@@ -226,8 +226,9 @@ async def test_start_from_home_and_moderators_run_the_stage(slack: Slack) -> Non
     assert (await slack.core.spaces.get(space_id)).status == SpaceStatus.LIVE
     started = slack.fake.dms_to(HOST)[-1]  # from the App Home, the answer comes by DM
     assert started.params["text"] == "Space #1 is live."
-    [room] = buttons(started.json("blocks"))
+    [room, desk] = buttons(started.json("blocks"))
     assert room["url"].startswith("http://stagepass.test/rooms/1#token=")
+    assert desk["url"].startswith("http://stagepass.test/spaces/1/manage?token=")
     assert "Live now" in texts(announcements(slack, space_id)[-1])
     # said once to the workspace, under the announcement (the host's answer is theirs)
     [live] = [c for c in slack.fake.called("chat.postMessage") if "is live now" in c.params["text"]]

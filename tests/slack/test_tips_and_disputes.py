@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
+from adapters.slack.models import SlackAnnouncement
 from bot.actors import Actor, UserRef
 from bot.events import PaymentDisputed, TipReceived
-from bot.models import Platform, SlackAnnouncement
+from bot.models import Platform
 from tests.slack.conftest import (
     ANNOUNCE,
     BOB,

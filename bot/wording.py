@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from bot.commands.times import format_delta, format_when
 from bot.events import FieldChange
-from bot.models import Identity, PromoCode, Space, SpaceStatus, Ticket
+from bot.models import Hold, Identity, PromoCode, Space, SpaceStatus, Ticket
 from bot.money import format_minor
 from bot.replies import Button
 from bot.services.promos import describe as describe_promo
@@ -132,6 +132,21 @@ def space_buttons(space: Space) -> tuple[Button, ...]:
 def room_link(public_url: str, space_id: int, token: str) -> str:
     """The join link. The token rides in the fragment so it never reaches server logs."""
     return f"{public_url}/rooms/{space_id}#token={token}"
+
+
+def hold_line(hold: Hold, tz: ZoneInfo) -> str:
+    """A pending hold as its buyer reads it: seats, price, and when they go back on sale."""
+    paid = format_minor(hold.amount_minor, hold.currency)
+    return (
+        f"{hold.quantity} seat(s) held, awaiting payment of {paid} until "
+        f"{format_when(hold.expires_at, tz)}"
+    )
+
+
+def desk_link(public_url: str, space_id: int, token: str) -> str:
+    """The host's desk. The page is rendered on the server, so the token rides in the
+    query; the page sends no referrer and the token expires within the hour."""
+    return f"{public_url}/spaces/{space_id}/manage?token={token}"
 
 
 def ticket_line(ticket: Ticket, seat: Seat | None = None) -> str:

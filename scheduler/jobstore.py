@@ -7,7 +7,7 @@ core's async engine*: SQLAlchemy runs it from inside a greenlet, where every que
 switches back to the loop and goes through aiosqlite/asyncpg. So every call that touches
 the store — the scheduler's own passes (`_process_jobs`) and our add/move/remove — runs
 through `BridgedScheduler.call()` (`greenlet_spawn`). The store's table is created by
-our Alembic migrations (`apscheduler_jobs` in bot/models.py).
+our Alembic migrations (`apscheduler_jobs` in scheduler/models.py).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from billing.dev_stripe import DevStripe
 from billing.errors import StripeRejected, StripeUnavailable
 from billing.gateway import StripeGateway
 from billing.ledger import Ledger
+from billing.models import CheckoutStatus
 from billing.pages import dev_checkout_router, pages_router
 from billing.reconcile import Reconciler, Report
 from billing.refunds import Refunds
@@ -33,7 +34,6 @@ from bot.errors import ConfigError
 from bot.events import HoldReleased
 from bot.files import secret_file
 from bot.logs import add_secrets
-from bot.models import CheckoutStatus
 
 log = structlog.get_logger(__name__)
 

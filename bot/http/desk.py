@@ -1,0 +1,190 @@
+"""The host's desk on the web: `/spaces/{id}/manage?token=…` (the link `/space manage`
+sends), its refund button and its CSV export.
+
+    GET  /spaces/{id}/manage?token=T        the desk (holders, totals, chart, refunds)
+    POST /spaces/{id}/manage/refund         form: token, ticket -> 303 back to the desk
+    GET  /spaces/{id}/manage.csv?token=T    every row as CSV
+
+Every request re-checks the token and the rights behind it (`HostDeskService.admit`).
+The form carries the link's token, which a cross-site page cannot know: that is its CSRF
+guard. Refused links get a page saying why (401 / 403), never the JSON envelope.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC
+from urllib.parse import parse_qs, quote
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from bot.commands.times import format_when
+from bot.core import Core
+from bot.errors import NotFound, PermissionDenied, UserError
+from bot.http.charts import sales_svg
+from bot.http.dependencies import CoreDep
+from bot.http.pages import SPACE_ID, STATUS_LABELS, render
+from bot.money import format_minor
+from bot.permissions import staff_role
+from bot.services.hostdesk import DeskPass, DeskSheet
+from bot.tokens import InvalidToken
+from bot.wording import room_link
+
+UTC_ZONE = ZoneInfo("UTC")
+_MAX_TOKEN = 1024
+
+#: The refund form: the link's token and a ticket id, well under this.
+DESK_BODY_BYTES = 4 * 1024
+
+router = APIRouter(include_in_schema=False, max_body_size=DESK_BODY_BYTES)
+
+
+def _refused(exc: UserError, status: int) -> HTMLResponse:
+    return render("desk_refused.html", status_code=status, message=exc.message)
+
+
+async def _admit(core: Core, space_id: str, token: str) -> DeskPass | HTMLResponse:
+    """The desk pass, or the page that says why not."""
+    if not SPACE_ID.match(space_id) or int(space_id) < 1:
+        return _refused(NotFound(f"There is no Space #{space_id[:20]}."), 404)
+    if not token or len(token) > _MAX_TOKEN:
+        return _refused(InvalidToken("This page needs the link the bot sent you."), 401)
+    try:
+        return await core.host_desk.admit(token, int(space_id))
+    except InvalidToken as exc:
+        return _refused(exc, 401)
+    except PermissionDenied as exc:
+        return _refused(exc, 403)
+    except NotFound as exc:
+        return _refused(exc, 404)
+
+
+async def _page(
+    core: Core, desk: DeskPass, *, status: int = 200, done: str = "", error: str = ""
+) -> HTMLResponse:
+    """The desk; `done`: the ticket just refunded (or voided), said as it now stands."""
+    space = desk.space
+    tz = ZoneInfo(desk.identity.tz)
+    sheet = await core.host_desk.sheet(space, tz)
+    closed = next((r for r in sheet.rows if r.ref == done and not r.refundable), None)
+    notice = f"Ticket {closed.ref} is {closed.status.value}." if closed else ""
+    public = core.settings.resolved_public_url
+    staff = core.tickets.staff_token(space, desk.identity, _staff_role(desk))
+
+    def money(minor: int) -> str:
+        return format_minor(minor, space.currency)
+
+    return render(
+        "desk.html",
+        status_code=status,
+        form_action="'self'",
+        space=space,
+        status_label=STATUS_LABELS[space.status],
+        starts=format_when(space.starts_at, tz),
+        sheet=sheet,
+        rows=[(row, money(row.amount_minor), money(row.fee_minor), format_when(row.at, tz),
+               format_when(row.expires_at, tz) if row.expires_at else "") for row in sheet.rows],
+        totals=sheet.totals,
+        money=money,
+        chart=sales_svg(sheet.sales, label=f"Tickets of Space #{space.id} over time"),
+        token=desk.token,
+        token_q=quote(desk.token, safe=""),
+        may_refund=desk.may_refund,
+        room_url=room_link(public, space.id or 0, staff),
+        public_url=f"{public}/spaces/{space.id}",
+        notice=notice,
+        error=error,
+    )
+
+
+def _staff_role(desk: DeskPass) -> str:
+    role = staff_role(desk.roles)
+    assert role is not None  # admit refuses anyone without one
+    return role.value
+
+
+@router.get("/spaces/{space_id}/manage", response_class=HTMLResponse)
+async def desk_page(
+    space_id: str, core: CoreDep, token: str = "", refunded: str = ""
+) -> HTMLResponse:
+    desk = await _admit(core, space_id, token)
+    if isinstance(desk, HTMLResponse):
+        return desk
+    return await _page(core, desk, done=refunded[:40])
+
+
+@router.post("/spaces/{space_id}/manage/refund", response_class=HTMLResponse)
+async def refund(space_id: str, request: Request, core: CoreDep) -> Response:
+    body = await request.body()  # read whole first: the router's size limit counts it
+    try:
+        form = parse_qs(body.decode("utf-8", "replace"), max_num_fields=8)
+    except ValueError:  # more fields than the form has: not our form
+        form = {}
+    token = (form.get("token") or [""])[0]
+    ticket_id = (form.get("ticket") or [""])[0].strip()
+    desk = await _admit(core, space_id, token)
+    if isinstance(desk, HTMLResponse):
+        return desk
+    if not ticket_id.isalnum() or len(ticket_id) > 40:
+        return await _page(core, desk, status=400, error="Choose a ticket to refund.")
+    try:
+        await core.host_desk.refund(desk, ticket_id.lower(), ZoneInfo(desk.identity.tz))
+    except PermissionDenied as exc:
+        return await _page(core, desk, status=403, error=exc.message)
+    except UserError as exc:
+        return await _page(core, desk, status=409, error=exc.message)
+    except Exception:  # the gateway failed: the ticket stays valid; say so, keep the page
+        return await _page(
+            core, desk, status=502,
+            error="The payment service could not refund this ticket just now; it stays "
+            "valid. Try again in a minute.",
+        )
+    return RedirectResponse(
+        f"/spaces/{space_id}/manage?token={quote(token, safe='')}&refunded={ticket_id.lower()}",
+        status_code=303,
+    )
+
+
+CSV_COLUMNS = ("ticket_or_hold", "holder", "holder_id", "status", "quantity", "amount_minor",
+               "platform_fee_minor", "currency", "at_utc", "hold_expires_utc")
+
+
+def sheet_csv(sheet: DeskSheet) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for row in sheet.rows:
+        name = row.holder.display_name or row.holder.user_id
+        writer.writerow([
+            row.ref,
+            "'" + name if name[:1] in "=+-@\t\r" else name,  # no formulas in a spreadsheet
+            row.holder.user_id,
+            row.status.value,
+            row.quantity,
+            row.amount_minor,
+            row.fee_minor,
+            sheet.space.currency,
+            row.at.astimezone(UTC).isoformat(),
+            row.expires_at.astimezone(UTC).isoformat() if row.expires_at else "",
+        ])
+    return out.getvalue()
+
+
+@router.get("/spaces/{space_id}/manage.csv")
+async def desk_csv(space_id: str, core: CoreDep, token: str = "") -> Response:
+    desk = await _admit(core, space_id, token)
+    if isinstance(desk, HTMLResponse):
+        return desk
+    sheet = await core.host_desk.sheet(desk.space, UTC_ZONE)
+    return Response(
+        sheet_csv(sheet),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="space-{space_id}-tickets.csv"',
+            "Cache-Control": "no-store",
+            "Referrer-Policy": "no-referrer",
+        },
+    )
