@@ -14,6 +14,7 @@ from bot.ports import NoPayments, PaymentGateway
 from bot.services.context import Service, ServiceContext
 from bot.services.hostdesk import HostDeskService
 from bot.services.identities import IdentityService
+from bot.services.promos import PromoService
 from bot.services.reminders import ReminderService
 from bot.services.spaces import SpaceService
 from bot.services.stage import StageService
@@ -39,6 +40,8 @@ class Core(Service):
     cipher: Cipher
     #: the host's desk: holders, sales and refunds of a Space (web and `/space tickets`)
     host_desk: HostDeskService
+    #: hosts' promo codes (redeemed by the claim desk)
+    promos: PromoService
 
     @classmethod
     def build(
@@ -73,6 +76,7 @@ class Core(Service):
             Outbox(db, bus, clock),
             cipher or settings_cipher(settings),
             HostDeskService(ctx, spaces, tickets, stage, signer),
+            promos=PromoService(ctx, spaces),
         )
 
     def use_payments(self, payments: PaymentGateway) -> None:

@@ -224,6 +224,41 @@ class BuyerQuota(SQLModel, table=True):
     taken: int = 0
 
 
+class PromoCode(SQLModel, table=True):
+    """A discount code for one Space: a percent or an amount off each ticket, up to
+    `max_uses` tickets, until `until`. `uses` moves only in the claim desk's transaction
+    (`bot.services.promos.REDEEM`), so racing buyers never exceed `max_uses`."""
+
+    __tablename__ = "promo_codes"
+    __table_args__ = (
+        sa.UniqueConstraint("space_id", "code", name="uq_promo_code"),
+        sa.CheckConstraint("uses >= 0 AND uses <= max_uses", name="ck_promo_uses"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    space_id: int = Field(foreign_key="spaces.id", index=True)
+    code: str = Field(max_length=32)  # upper case: codes are case-insensitive
+    percent_off: int = 0  # 1..100, or 0 when amount_off_minor is set
+    amount_off_minor: int = 0  # in the Space's currency
+    max_uses: int
+    uses: int = 0
+    active: bool = True
+    until: datetime | None = utc_field(default=None, nullable=True)
+    created_by: int = Field(foreign_key="identities.id")
+    created_at: datetime = utc_field()
+
+
+class PromoRedemption(SQLModel, table=True):
+    """Which code an unpaid or paid hold used, and for how many tickets: a hold that
+    lapses or is released gives its uses back (a refund does not)."""
+
+    __tablename__ = "promo_redemptions"
+
+    hold_id: str = Field(foreign_key="holds.id", primary_key=True, max_length=32)
+    promo_id: int = Field(foreign_key="promo_codes.id", index=True)
+    quantity: int
+
+
 class Ticket(SQLModel, table=True):
     __tablename__ = "tickets"
 

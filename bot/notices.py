@@ -29,6 +29,7 @@ from bot.events import (
 )
 from bot.models import Identity, Space
 from bot.money import format_minor
+from bot.refund_policy import holder_terms
 from bot.wording import TEST_MODE, change_lines, room_link
 
 _STAGE_WORDS = {
@@ -108,8 +109,7 @@ class Notices:
             f"Your ticket for {space.title} (#{space.id}) — "
             f"starts {format_when(space.starts_at, tz)}."
         ]
-        hours = core.settings.refund_cutoff_hours
-        cutoff = format_when(space.starts_at - timedelta(hours=hours), tz)
+        terms = holder_terms(space, core.settings, core.clock.now(), tz)
         test_mode = self.test_mode
         for ticket_id in event.ticket_ids:
             ticket = await core.tickets.get(ticket_id)
@@ -122,10 +122,7 @@ class Notices:
                     if test_mode
                     else f"paid {price} (platform fee {fee})"
                 )
-                lines.append(
-                    f"Ticket {ticket.id}: {paid}. "
-                    f"Refunds: in full until {cutoff} ({hours} h before the start), none after."
-                )
+                lines.append(f"Ticket {ticket.id}: {paid}. {terms}")
             else:
                 lines.append(f"Ticket {ticket.id} (free).")
             url = room_link(

@@ -25,6 +25,7 @@ class Action(enum.StrEnum):
     REQUEST_TO_SPEAK = "ask to speak"
     REFUND = "refund tickets"
     RECORD = "record this Space"
+    MANAGE_PROMOS = "manage promo codes"
     SEE_SALES = "see this Space's tickets and sales"
 
 
@@ -40,6 +41,7 @@ RULES: dict[Action, frozenset[SpaceRole]] = {
     Action.REQUEST_TO_SPEAK: frozenset({T, C, H}),
     Action.REFUND: frozenset({H}),
     Action.RECORD: frozenset({H, C}),
+    Action.MANAGE_PROMOS: frozenset({H, C}),
     Action.SEE_SALES: frozenset({H, C, M}),
 }
 

@@ -30,6 +30,22 @@ def policy_text(space: Space, settings: Settings, tz: ZoneInfo) -> str:
     )
 
 
+def holder_terms(space: Space, settings: Settings, now: datetime, tz: ZoneInfo) -> str:
+    """The policy as a buyer reads it on their ticket, at `now`: open until the
+    deadline, or already closed (a Space bought less than the cutoff before its start)."""
+    deadline = refund_deadline(space, settings)
+    hours = settings.refund_cutoff_hours
+    if now >= deadline:
+        return (
+            f"Refunds: closed at {format_when(deadline, tz)} ({hours} h before the start), "
+            "so this ticket cannot be refunded unless the Space is cancelled."
+        )
+    return (
+        f"Refunds: in full until {format_when(deadline, tz)} ({hours} h before the start), "
+        "none after."
+    )
+
+
 def check_refund_window(
     space: Space, ticket: Ticket, settings: Settings, now: datetime, tz: ZoneInfo
 ) -> None:

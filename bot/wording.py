@@ -7,9 +7,10 @@ from zoneinfo import ZoneInfo
 
 from bot.commands.times import format_delta, format_when
 from bot.events import FieldChange
-from bot.models import Hold, Identity, Space, SpaceStatus, Ticket
+from bot.models import Hold, Identity, PromoCode, Space, SpaceStatus, Ticket
 from bot.money import format_minor
 from bot.replies import Button
+from bot.services.promos import describe as describe_promo
 from bot.services.stage import Seat
 
 #: How a simulated payment (billing's keyless TEST MODE) is named wherever money shows.
@@ -158,3 +159,14 @@ def ticket_line(ticket: Ticket, seat: Seat | None = None) -> str:
             "admit you until a moderator uses /stage allow)"
         )
     return f"Ticket {ticket.id} ({paid}, {ticket.status.value})"
+
+
+def promo_line(promo: PromoCode, currency: str, tz: ZoneInfo, now: datetime) -> str:
+    """`EARLY — 20% off — 38 of 50 uses left — until Fri 4 Dec 2026, 18:00 CET`."""
+    parts = [promo.code, describe_promo(promo, currency)]
+    parts.append(f"{promo.max_uses - promo.uses} of {promo.max_uses} uses left")
+    if promo.until is not None:
+        parts.append(("ended " if promo.until <= now else "until ") + format_when(promo.until, tz))
+    if not promo.active:
+        parts.append("off")
+    return " — ".join(parts)

@@ -24,7 +24,7 @@ OWNERS = {
     "bot.models": {
         "audit_log", "buyer_quotas", "communities", "holds", "identities",
         "outbox_messages", "reminders", "space_cohosts", "spaces", "stage_members",
-        "tickets",
+        "tickets", "promo_codes", "promo_redemptions",
     },
     "scheduler.models": {
         "apscheduler_jobs", "reminder_deliveries", "slot_occurrences", "slot_series",
@@ -36,7 +36,7 @@ OWNERS = {
     },
     "adapters.slack.models": {"slack_announcements", "slack_installations", "slack_oauth_states"},
 }  # fmt: skip
-"""Which module declares which table: the 27 tables the migrations up to 0010 build."""
+"""Which module declares which table: the 29 tables the migrations up to 0011 build."""
 
 _REGISTERED_BY_EACH = """
 import importlib, json, sys

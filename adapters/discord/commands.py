@@ -21,12 +21,13 @@ from adapters.discord.components import adapter_of
 from adapters.discord.members import user_ref
 from bot.actors import Actor
 from bot.commands import types as t
-from bot.commands.grammar import USAGES, bridge_mode
+from bot.commands.grammar import USAGES, bridge_mode, promo_command
 from bot.commands.times import parse_duration, parse_when
 from bot.errors import InvalidInput
 from bot.models import BridgeMode
 from bot.money import CURRENCIES, parse_amount
 from bot.money import currency as lookup_currency
+from bot.services.promos import promo_code
 from bot.services.spaces import SpaceChanges, SpaceDraft
 from bot.settings import Settings
 
@@ -317,6 +318,42 @@ class SpaceCommands(
         command = t.SetCohost(space, user_ref(user), action == "add")
         await self.adapter.command(interaction, _const(command))
 
+    @app_commands.command(description="Promo codes: make one, list them, or turn one off.")
+    @app_commands.describe(
+        code="The code, e.g. EARLY (leave out to list the codes)",
+        percent="Percent off each ticket",
+        amount="Amount off each ticket, in the Space's currency, e.g. 5",
+        uses="How many tickets the code may discount",
+        until='Last moment it works, e.g. "fri 18:00" (your zone)',
+        switch="Turn an existing code off or on",
+    )
+    @app_commands.choices(switch=[Choice(name="off", value="off"), Choice(name="on", value="on")])
+    async def promo(
+        self,
+        interaction: discord.Interaction[Any],
+        space: Transform[int, YourSpace],
+        code: Range[str, 1, 32] | None = None,
+        percent: Range[int, 1, 100] | None = None,
+        amount: Range[str, 1, 16] | None = None,
+        uses: Range[int, 1, 1_000_000] | None = None,
+        until: Range[str, 1, 100] | None = None,
+        switch: str | None = None,
+    ) -> None:
+        async def build(actor: Actor) -> t.Command:
+            return promo_command(
+                space,
+                code=code,
+                switch=switch or "",
+                percent=percent,
+                amount=amount,
+                uses=uses,
+                until=until,
+                tz=await self.adapter.dispatcher.tz_of(actor),
+                now=self.adapter.core.clock.now(),
+            )
+
+        await self.adapter.command(interaction, build)
+
 
 class TicketCommands(_AdapterGroup, name="ticket", description="Your tickets", guild_only=True):
     @app_commands.command(description="Get a ticket.")
@@ -325,8 +362,12 @@ class TicketCommands(_AdapterGroup, name="ticket", description="Your tickets", g
         interaction: discord.Interaction[Any],
         space: Transform[int, SpaceHere],
         quantity: Range[int, 1, 100] = 1,
+        code: Range[str, 1, 32] | None = None,
     ) -> None:
-        await self.adapter.command(interaction, _const(t.BuyTicket(space, quantity)))
+        async def build(actor: Actor) -> t.Command:
+            return t.BuyTicket(space, quantity, promo_code(code) if code else None)
+
+        await self.adapter.command(interaction, build)
 
     @app_commands.command(description="Your tickets and their join links.")
     async def show(

@@ -21,6 +21,7 @@ from bot.models import BridgeMode
 from bot.money import currency as lookup_currency
 from bot.money import parse_amount
 from bot.permissions import Action, who_may
+from bot.services.promos import promo_code
 from bot.services.spaces import SpaceChanges, SpaceDraft
 
 
@@ -143,7 +144,26 @@ USAGES: tuple[Usage, ...] = (
         ("page",),
         action=Action.SEE_SALES,
     ),
-    Usage("ticket buy", "/ticket buy SPACE [quantity:1]", "Get a ticket.", ("quantity",)),
+    Usage(
+        "space promo",
+        '/space promo SPACE [code:EARLY percent:20|amount:5 uses:50 until:"fri 18:00"] [off|on]',
+        "Promo codes: make one, list them (no code:), or turn one off or on.",
+        ("code", "percent", "amount", "uses", "until"),
+        notes=(
+            "percent: or amount: (in the Space's currency) off each ticket; uses: how many "
+            "tickets it may discount; until: when it stops (your zone).",
+            "Codes: letters, digits, - and _, at most 32, any case. Buyers: "
+            "/ticket buy SPACE code:EARLY",
+        ),
+        example='/space promo 12 code:EARLY percent:20 uses:50 until:"fri 18:00"',
+        action=Action.MANAGE_PROMOS,
+    ),
+    Usage(
+        "ticket buy",
+        "/ticket buy SPACE [quantity:1] [code:EARLY]",
+        "Get a ticket (code: a promo code).",
+        ("quantity", "code"),
+    ),
     Usage("ticket show", "/ticket show [SPACE]", "Your tickets and their join links."),
     Usage(
         "ticket refund",
@@ -431,7 +451,66 @@ def _buy(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
     space = r.space(0)
     assert space is not None
     r.max_positional(1)
-    return t.BuyTicket(space, r.integer("quantity") or 1)
+    code = r.option("code")
+    return t.BuyTicket(space, r.integer("quantity") or 1, promo_code(code) if code else None)
+
+
+def promo_command(
+    space: int,
+    *,
+    code: str | None,
+    switch: str = "",
+    percent: int | None = None,
+    amount: str | None = None,
+    uses: int | None = None,
+    until: str | None = None,
+    tz: ZoneInfo,
+    now: datetime,
+) -> t.PromoCommand:
+    """`/space promo`'s options -> the command (the text grammar and Discord's options
+    both come here): no code lists, off/on switches, anything else makes a code."""
+    terms = percent is not None or amount is not None or uses is not None or until is not None
+    if code is None:
+        if terms or switch:
+            raise InvalidInput("Name the code, e.g. code:EARLY.", field="code")
+        return t.PromoCommand(space)
+    code = promo_code(code)
+    if switch:
+        if terms:
+            raise InvalidInput(f"Turning {code} {switch} takes no other options.", field="code")
+        return t.PromoCommand(space, code, active=switch == "on")
+    if uses is None:
+        raise InvalidInput(
+            "uses: is missing: how many tickets the code may discount.", field="uses"
+        )
+    return t.PromoCommand(
+        space,
+        code,
+        percent=percent,
+        amount=amount,
+        uses=uses,
+        until=parse_when(until, tz, now) if until is not None else None,
+    )
+
+
+def _promo(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
+    space = r.space(0)
+    assert space is not None
+    switch = (r.positional(1) or "").lower()
+    if switch not in {"", "off", "on"}:
+        raise r.fail(f"I don't know what {r.positional(1)!r} means here; say off or on.")
+    r.max_positional(2)
+    return promo_command(
+        space,
+        code=r.option("code"),
+        switch=switch,
+        percent=r.integer("percent"),
+        amount=r.option("amount"),
+        uses=r.integer("uses"),
+        until=r.option("until"),
+        tz=tz,
+        now=now,
+    )
 
 
 def _show_tickets(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
@@ -530,6 +609,7 @@ _PARSERS: dict[str, _Parser] = {
     "space manage": _space_only(t.ManageSpace),
     "space tickets": _space_tickets,
     "space cohost": _cohost,
+    "space promo": _promo,
     "ticket buy": _buy,
     "ticket show": _show_tickets,
     "ticket refund": _refund,

@@ -24,11 +24,13 @@ from bot.errors import NotConfigured, UserError
 from bot.models import BridgeMode, SpaceStatus
 from bot.notices import CancelProgress
 from bot.replies import Button, Reply
+from bot.services.promos import PromoDraft
 from bot.wording import (
     TEST_MODE,
     change_lines,
     desk_link,
     hold_line,
+    promo_line,
     room_link,
     space_buttons,
     space_lines,
@@ -61,6 +63,7 @@ class Dispatcher:
             t.SetCohost: self.set_cohost,
             t.ManageSpace: self.manage_space,
             t.ListSpaceTickets: self.space_tickets,
+            t.PromoCommand: self.promo,
             t.BuyTicket: self.buy_ticket,
             t.ShowTickets: self.show_tickets,
             t.RefundTicket: self.refund_ticket,
@@ -242,10 +245,35 @@ class Dispatcher:
             f"{who} is {'now' if cmd.add else 'no longer'} a co-host of Space #{cmd.space_id}."
         )
 
+    async def promo(self, actor: Actor, cmd: t.PromoCommand) -> Reply:
+        promos, tz = self.core.promos, await self.tz_of(actor)
+        if cmd.code is None:
+            space, codes = await promos.list_codes(actor, cmd.space_id)
+            if not codes:
+                return Reply(
+                    f"Space #{cmd.space_id} has no promo codes. Make one with "
+                    f"/space promo {cmd.space_id} code:EARLY percent:20 uses:50"
+                )
+            now = self.core.clock.now()
+            lines = [promo_line(p, space.currency, tz, now) for p in codes]
+            return Reply("\n".join(lines), title=f"Promo codes of #{cmd.space_id}")
+        if cmd.active is not None:
+            promo = await promos.set_active(actor, cmd.space_id, cmd.code, cmd.active)
+            state = "on" if promo.active else "off"
+            return Reply(f"{promo.code} is {state} for Space #{cmd.space_id}.")
+        assert cmd.uses is not None
+        draft = PromoDraft(cmd.code, cmd.uses, cmd.percent, cmd.amount, cmd.until)
+        promo = await promos.create(actor, cmd.space_id, draft)
+        space = await self.core.spaces.get(cmd.space_id)
+        return Reply(
+            f"{promo_line(promo, space.currency, tz, self.core.clock.now())}\n"
+            f"Buyers enter it with /ticket buy {cmd.space_id} code:{promo.code}"
+        )
+
     # --- tickets -------------------------------------------------------------------------
 
     async def buy_ticket(self, actor: Actor, cmd: t.BuyTicket) -> Reply:
-        res = await self.core.tickets.reserve(actor, cmd.space_id, cmd.quantity)
+        res = await self.core.tickets.reserve(actor, cmd.space_id, cmd.quantity, code=cmd.code)
         if res.tickets:
             ids = ", ".join(ticket.id for ticket in res.tickets)
             return Reply(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from bot.actors import UserRef
 from bot.services.spaces import SpaceChanges, SpaceDraft
@@ -73,6 +74,21 @@ class SetCohost:
 class BuyTicket:
     space_id: int
     quantity: int = 1
+    code: str | None = None  # a promo code, upper case
+
+
+@dataclass(frozen=True, slots=True)
+class PromoCommand:
+    """`/space promo`: no code lists the codes; `active` alone turns one off or on;
+    otherwise a new code (`percent` or `amount`, as typed in the Space's currency)."""
+
+    space_id: int
+    code: str | None = None
+    active: bool | None = None
+    percent: int | None = None
+    amount: str | None = None
+    uses: int | None = None
+    until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +160,7 @@ Command = (
     | ManageSpace
     | ListSpaceTickets
     | SetCohost
+    | PromoCommand
     | BuyTicket
     | ShowTickets
     | RefundTicket

@@ -1,4 +1,5 @@
-"""Public HTML pages: a Space's page, shared in chat and on the web.
+"""Public HTML pages: the front page (upcoming Spaces), a Space's page, shared in chat
+and on the web, and its calendar entry (`.ics`, with Google and Outlook links).
 
 Rendered with Jinja2 (autoescape on; templates ship as package data). The page is
 self-contained — inline CSS and a few lines of JS, no external assets — and locked
@@ -10,18 +11,20 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
+import icalendar
 import jinja2
 from fastapi import APIRouter
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from bot.commands.times import format_when
 from bot.errors import NotFound
 from bot.http.dependencies import CoreDep
-from bot.models import SpaceStatus
+from bot.models import Space, SpaceStatus
 from bot.wording import price, seats_left
 
 _env = jinja2.Environment(
@@ -61,24 +64,127 @@ def render(
     })
 
 
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _ends_at(space: Space) -> datetime:
+    return space.starts_at + timedelta(minutes=space.duration_minutes)
+
+
+def _when(space: Space) -> tuple[str, datetime]:
+    """What the page says of the Space's time: a future start, or when it did start/end."""
+    if space.status == SpaceStatus.LIVE and space.started_at:
+        return "Started", space.started_at
+    if space.status == SpaceStatus.ENDED and space.ended_at:
+        return "Ended", space.ended_at
+    return "Starts", space.starts_at
+
+
+def calendar_links(space: Space, page_url: str) -> dict[str, str]:
+    """Add-to-calendar links for a Space that is still ahead: Google and Outlook."""
+    stamp = "%Y%m%dT%H%M%SZ"
+    start, end = space.starts_at.astimezone(UTC), _ends_at(space).astimezone(UTC)
+    details = f"{space.description}\n\n{page_url}".strip()
+    google = urlencode({
+        "action": "TEMPLATE", "text": space.title, "details": details, "location": page_url,
+        "dates": f"{start.strftime(stamp)}/{end.strftime(stamp)}",
+    })
+    outlook = urlencode({
+        "path": "/calendar/action/compose", "rru": "addevent", "subject": space.title,
+        "body": details, "location": page_url, "startdt": _iso(start), "enddt": _iso(end),
+    })
+    return {
+        "Google Calendar": f"https://calendar.google.com/calendar/render?{google}",
+        "Outlook": f"https://outlook.live.com/calendar/0/deeplink/compose?{outlook}",
+    }
+
+
+def calendar_file(space: Space, page_url: str, host: str, now: datetime) -> bytes:
+    """The Space as one iCalendar event (RFC 5545): a cancelled Space is CANCELLED, so a
+    calendar that subscribed to it updates instead of keeping a stale entry."""
+    calendar = icalendar.Calendar()
+    calendar.add("prodid", "-//Stagepass//Spaces//EN")
+    calendar.add("version", "2.0")
+    event = icalendar.Event()
+    event.add("uid", f"space-{space.id}@{host}")
+    event.add("dtstamp", now.astimezone(UTC))
+    event.add("dtstart", space.starts_at.astimezone(UTC))
+    event.add("dtend", _ends_at(space).astimezone(UTC))
+    event.add("summary", space.title)
+    event.add("description", f"{space.description}\n\n{page_url}".strip())
+    event.add("url", page_url)
+    event.add("sequence", int(space.updated_at.timestamp()))
+    if space.status == SpaceStatus.CANCELLED:
+        event.add("status", "CANCELLED")
+    calendar.add_component(event)
+    ical: bytes = calendar.to_ical()
+    return ical
+
+
+async def _space(space_id: str, core: CoreDep) -> Space:
+    if not SPACE_ID.match(space_id):
+        raise NotFound(f"There is no Space #{space_id}.")
+    return await core.spaces.get(int(space_id))
+
+
+@router.get("/", response_class=HTMLResponse)
+async def front_page(core: CoreDep) -> HTMLResponse:
+    """The Spaces that are live or ahead, soonest first: a friendly front door."""
+    spaces = await core.spaces.list_spaces(upcoming_only=True, limit=50)
+    utc = ZoneInfo("UTC")
+    rows = [
+        {
+            "space": space,
+            "status_label": STATUS_LABELS[space.status],
+            "when_label": _when(space)[0],
+            "when_iso": _iso(_when(space)[1]),
+            "when_utc": format_when(_when(space)[1], utc),
+            "price": price(space),
+            "tickets_left": seats_left(space),
+        }
+        for space in spaces
+    ]
+    return render("index.html", rows=rows)
+
+
+@router.get("/spaces/{space_id}/calendar.ics")
+async def space_calendar(space_id: str, core: CoreDep) -> Response:
+    """The Space for a calendar app (text/calendar), from the page's "Add to calendar"."""
+    try:
+        space = await _space(space_id, core)
+    except NotFound as exc:
+        return render("not_found.html", status_code=404, message=exc.message)
+    base = core.settings.resolved_public_url.rstrip("/")
+    host = base.split("://", 1)[-1].split("/", 1)[0]
+    body = calendar_file(space, f"{base}/spaces/{space.id}", host, core.clock.now())
+    return Response(body, media_type="text/calendar; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="space-{space.id}.ics"',
+        "Cache-Control": "no-cache",
+    })
+
+
 @router.get("/spaces/{space_id}", response_class=HTMLResponse)
 async def space_page(space_id: str, core: CoreDep) -> HTMLResponse:
     """A Space's public page; an unknown id gets the 404 page, not the JSON envelope."""
     try:
-        if not SPACE_ID.match(space_id):
-            raise NotFound(f"There is no Space #{space_id}.")
-        space = await core.spaces.get(int(space_id))
+        space = await _space(space_id, core)
     except NotFound as exc:
         return render("not_found.html", status_code=404, message=exc.message)
     host = await core.identities.get(space.host_id)
+    when_label, when = _when(space)
+    ahead = space.status in (SpaceStatus.SCHEDULED, SpaceStatus.LIVE)
+    page_url = f"{core.settings.resolved_public_url.rstrip('/')}/spaces/{space.id}"
     return render(
         "space.html",
         space=space,
         host_name=host.display_name or host.user_id,
         status_label=STATUS_LABELS[space.status],
-        starts_iso=space.starts_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        starts_utc=format_when(space.starts_at, ZoneInfo("UTC")),
+        when_label=when_label,
+        starts_iso=_iso(when),
+        starts_utc=format_when(when, ZoneInfo("UTC")),
         price=price(space),
         tickets_left=seats_left(space),
         on_sale=space.status.is_open_for_sale,
+        calendar=calendar_links(space, page_url) if ahead else {},
     )

@@ -18,6 +18,10 @@ after the Spaces' rows, both in id order, so the count read under it stays true.
 buyers claiming paid seats are counted (a batch of free claims costs nothing more). A
 buyer whose unpaid hold on a Space lapsed waits `lapse_cooldown_minutes` before holding
 seats of that Space again, so the same accounts cannot keep a Space held hold after hold.
+
+A claim with a promo code takes the code's uses in the same transaction
+(`bot.services.promos.redeem`, one conditional UPDATE), after every other rule has let it
+through; its hold costs the discounted price, and a 100% code makes free tickets at once.
 """
 
 from __future__ import annotations
@@ -38,8 +42,17 @@ from bot.clock import Clock
 from bot.commands.times import format_delta
 from bot.db import Database
 from bot.errors import Conflict, LimitExceeded, NotFound, SoldOut, UserError
-from bot.models import BuyerQuota, Hold, HoldStatus, Identity, Space, Ticket, TicketStatus
-from bot.services import refusals
+from bot.models import (
+    BuyerQuota,
+    Hold,
+    HoldStatus,
+    Identity,
+    PromoRedemption,
+    Space,
+    Ticket,
+    TicketStatus,
+)
+from bot.services import promos, refusals
 from bot.services.identities import IdentityService
 
 log = structlog.get_logger(__name__)
@@ -123,6 +136,7 @@ class _Claim:
     space_id: int
     buyer: Actor
     quantity: int
+    code: str | None = None  # a promo code, upper case
     buyer_id: int = 0  # resolved inside the batch
 
 
@@ -145,9 +159,11 @@ class ClaimDesk:
         self.lapse_cooldown = timedelta(minutes=lapse_cooldown_minutes)  # 0: none
         self.desk: Desk[_Claim, Granted] = Desk("claim-desk", self._decide, max_batch=max_batch)
 
-    async def claim(self, space_id: int, buyer: Actor, quantity: int) -> Granted:
-        """Seats for one buyer, or the `UserError` saying why not."""
-        return await self.desk.submit(_Claim(space_id, buyer, quantity))
+    async def claim(
+        self, space_id: int, buyer: Actor, quantity: int, code: str | None = None
+    ) -> Granted:
+        """Seats for one buyer (at a promo `code`'s price), or the `UserError` saying why not."""
+        return await self.desk.submit(_Claim(space_id, buyer, quantity, code))
 
     async def close(self) -> None:
         await self.desk.close()
@@ -172,6 +188,7 @@ class ClaimDesk:
             open_holds = await self._open_holds(conn, paying, now)
             holds: list[dict[str, object]] = []
             tickets: list[dict[str, object]] = []
+            redemptions: list[dict[str, object]] = []
             granted: dict[int, tuple[Hold, list[Ticket]]] = {}
             for space_id, indexes in by_space.items():
                 space = spaces.get(space_id)
@@ -185,6 +202,7 @@ class ClaimDesk:
                     )
                 }
                 seats = space.taken if space else 0
+                sold = 0  # seats that become tickets now (free, or a 100% code)
                 deltas: dict[int, int] = defaultdict(int)
                 for i in indexes:
                     claim = claims[i]
@@ -196,14 +214,32 @@ class ClaimDesk:
                         outcomes[i] = refusal
                         continue
                     assert space is not None
+                    unit = space.price_minor
+                    redeemed = None
+                    if claim.code is not None:
+                        result = await promos.redeem(conn, space, claim.code, claim.quantity, now)
+                        if isinstance(result, UserError):
+                            outcomes[i] = result
+                            continue
+                        redeemed, unit = result, result.unit_minor
                     seats += claim.quantity
-                    if not space.is_free:
+                    if unit:
                         mine.count += 1
                         mine.first_lapse = mine.first_lapse or expires
+                    else:
+                        sold += claim.quantity
                     quotas[claim.buyer_id] = quotas.get(claim.buyer_id, 0) + claim.quantity
                     deltas[claim.buyer_id] += claim.quantity
-                    hold, issued = self._grant(space, claim, now, expires)
+                    hold, issued = self._grant(space, claim, now, expires, unit)
                     holds.append(hold.model_dump())
+                    if redeemed is not None:
+                        redemptions.append(
+                            {
+                                "hold_id": hold.id,
+                                "promo_id": redeemed.promo_id,
+                                "quantity": claim.quantity,
+                            }
+                        )
                     tickets.extend(t.model_dump() for t in issued)
                     granted[i] = (hold, issued)
                 if not deltas:
@@ -217,7 +253,7 @@ class ClaimDesk:
                     ],
                 )
                 taken = seats - space.taken
-                sold, held = (taken, 0) if space.is_free else (0, taken)
+                held = taken - sold
                 move = {"space_id": space_id, "sold": sold, "held": held}
                 if (await conn.execute(TAKE_SEATS, move)).first() is None:
                     # Impossible while the lock holds; refuse the batch rather than oversell.
@@ -234,6 +270,8 @@ class ClaimDesk:
                 await conn.execute(sa.insert(Hold), holds)
             if tickets:
                 await conn.execute(sa.insert(Ticket), tickets)
+            if redemptions:
+                await conn.execute(sa.insert(PromoRedemption), redemptions)
         self.identities.remember(ids)
         return outcomes
 
@@ -331,16 +369,18 @@ class ClaimDesk:
 
     @staticmethod
     def _grant(
-        space: Space, claim: _Claim, now: datetime, expires: datetime
+        space: Space, claim: _Claim, now: datetime, expires: datetime, unit_minor: int
     ) -> tuple[Hold, list[Ticket]]:
+        """The hold at `unit_minor` a ticket (a promo code's price, or the Space's); a
+        hold that costs nothing is confirmed at once and becomes its tickets."""
         assert space.id is not None
-        free = space.is_free
+        free = unit_minor == 0
         hold = Hold(
             id=new_id(),
             space_id=space.id,
             buyer_id=claim.buyer_id,
             quantity=claim.quantity,
-            amount_minor=space.price_minor * claim.quantity,
+            amount_minor=unit_minor * claim.quantity,
             currency=space.currency,
             status=HoldStatus.CONFIRMED if free else HoldStatus.ACTIVE,
             expires_at=expires,

@@ -29,6 +29,7 @@ from bot.services import audit, refusals
 from bot.services.claims import FREE_HELD, FREE_SOLD, ClaimDesk
 from bot.services.confirmations import ConfirmDesk
 from bot.services.context import Service, ServiceContext
+from bot.services.promos import give_back, promo_code
 from bot.services.spaces import SpaceService
 from bot.tokens import InvalidToken, TicketClaims, TokenSigner
 
@@ -85,8 +86,11 @@ class TicketService(Service):
 
     # --- reserving -----------------------------------------------------------------------
 
-    async def reserve(self, actor: Actor, space_id: int, quantity: int = 1) -> Reservation:
-        """Take a hold on `quantity` seats, atomically; free Spaces issue tickets at once.
+    async def reserve(
+        self, actor: Actor, space_id: int, quantity: int = 1, *, code: str | None = None
+    ) -> Reservation:
+        """Take a hold on `quantity` seats, atomically; free Spaces (and 100% promo codes)
+        issue tickets at once. A promo `code` takes its uses in the claim's transaction.
 
         The seats are decided by the claim desk (`bot.services.claims`): the one place
         where the capacity, per-buyer and open-holds rules are applied. A claim too fast
@@ -96,8 +100,10 @@ class TicketService(Service):
                 f"You can buy between 1 and {self.settings.max_per_buyer} tickets at a time.",
                 field="quantity",
             )
+        if code is not None:
+            code = promo_code(code)
         self.limits.admit(actor)
-        granted = await self.desk.claim(space_id, actor, quantity)
+        granted = await self.desk.claim(space_id, actor, quantity, code)
         hold, space = granted.hold, granted.space
         self.bus.publish(
             HoldCreated(
@@ -159,7 +165,8 @@ class TicketService(Service):
         )
 
     async def release(self, hold_id: str, *, expired: bool) -> bool:
-        """Give an active hold's seats back. False when it was no longer active."""
+        """Give an active hold's seats (and its promo code's uses) back. False when it was
+        no longer active."""
         status = HoldStatus.EXPIRED if expired else HoldStatus.RELEASED
         async with self.db.write_conn() as conn:
             row = (
@@ -175,6 +182,7 @@ class TicketService(Service):
             params = {"space_id": row.space_id, "buyer_id": row.buyer_id, "n": row.quantity}
             await conn.execute(FREE_HELD, params)
             await conn.execute(_GIVE_QUOTA, params)
+            await give_back(conn, hold_id)
         space = await self.spaces.get(row.space_id)
         buyer = await self.identities.get(row.buyer_id)
         self.bus.publish(

@@ -12,19 +12,16 @@ from __future__ import annotations
 
 import array
 import asyncio
-import contextlib
 import math
 import os
 import re
 import shutil
-import socket
 import wave
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
 
 from audio.gate import Role
@@ -36,6 +33,7 @@ from bot.models import Platform
 from bot.settings import Settings
 from tests.audio.conftest import HOST, World, build_world, close_world
 from tests.audio.rtc_harness import RATE, eventually
+from tests.serving import serve_asgi
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
@@ -135,14 +133,6 @@ def tone_wav(tmp_path: Path) -> Path:
     return path
 
 
-class _Server(uvicorn.Server):
-    """uvicorn without signal handlers (the test runner owns the signals)."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 @pytest.fixture
 async def scheduled(core: Core, settings: Settings, metrics: AudioMetrics) -> AsyncIterator[World]:
     """A Space two hours ahead, not started; the room opens on SpaceStarted."""
@@ -159,22 +149,8 @@ async def scheduled(core: Core, settings: Settings, metrics: AudioMetrics) -> As
 
 @pytest.fixture
 async def base_url(scheduled: World) -> AsyncIterator[str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = _Server(
-        uvicorn.Config(scheduled.app, log_config=None, access_log=False, lifespan="off")
-    )
-    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]), name="uvicorn")
-    await eventually(lambda: server.started or task.done(), within=10, what="uvicorn started")
-    assert not task.done(), "uvicorn stopped during start-up"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 15)
-        sock.close()
+    async with serve_asgi(scheduled.app) as base:
+        yield base
 
 
 @pytest.fixture

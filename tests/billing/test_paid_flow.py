@@ -24,7 +24,8 @@ from bot.actors import Actor
 from bot.events import Event, PaymentDisputed
 from bot.models import HoldStatus, Platform, Ticket, TicketStatus
 from tests.billing.conftest import CREATE_PAID, TOKEN, World
-from tests.fakes.stripe_api import FakeStripe, as_form, serve_asgi
+from tests.fakes.stripe_api import FakeStripe, as_form
+from tests.serving import serve_asgi
 
 
 async def rows(world: World, model: Any) -> list[Any]:

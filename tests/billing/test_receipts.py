@@ -48,3 +48,24 @@ async def test_a_test_mode_tip_tells_the_tipper_nothing_was_charged(dev_world: W
         "nothing was charged."
     ]
     assert world.chat.channel == []  # a private tip is not thanked in the channel
+
+
+async def test_a_ticket_bought_past_the_refund_cutoff_says_refunds_are_closed(
+    world: World,
+) -> None:
+    """Bought 12 hours before the start, with refunds ending 24 hours before it: the
+    receipt says the window already closed, not "in full until" a time in the past."""
+    await world.onboard("alice")
+    created = await world.say(
+        "alice",
+        '/space create title:"Tonight" starts:"2030-01-02 00:00" tickets:5 price:15',
+    )
+    assert not created.error, created.text
+    await world.buy_and_pay("bob", 1)
+
+    [dm] = world.chat.dms("bob")
+    assert (
+        "Refunds: closed at Tue 1 Jan 2030, 00:00 UTC (24 h before the start), so this "
+        "ticket cannot be refunded unless the Space is cancelled." in dm
+    )
+    assert "in full until" not in dm

@@ -17,20 +17,18 @@ Anything it does not implement answers 404 "Unrecognized request URL", like Stri
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import fnmatch
 import html
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import stripe
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -56,6 +54,8 @@ from stripe.params.checkout import (
     SessionRetrieveParams,
 )
 
+from tests.serving import serve_asgi
+
 from .stripe_objects import Obj, new_id
 from .stripe_params import FakeAPIError, as_form, check_params, parse_form
 from .stripe_payments import StripeState
@@ -67,7 +67,6 @@ __all__ = [
     "FakeStripe",
     "RecordedRequest",
     "as_form",
-    "serve_asgi",
 ]
 
 
@@ -115,39 +114,6 @@ class ContentHTTPXClient(stripe.HTTPXClient):
         return [args, kwargs]
 
 
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:  # leave pytest's Ctrl-C handling alone
-        yield
-
-
-@contextlib.asynccontextmanager
-async def serve_asgi(app: Any) -> AsyncIterator[str]:
-    """Serve an ASGI app with uvicorn on 127.0.0.1, an ephemeral port; yields its base URL."""
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        log_config=None,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        ws="none",
-        http="h11",
-        timeout_graceful_shutdown=2,
-    )
-    server = _Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-                raise RuntimeError("uvicorn did not start")
-            await asyncio.sleep(0.005)
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 _RETRIEVE = {  # collection path -> (object name, state table attribute, params type)

@@ -15,7 +15,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .stripe_api import FakeStripe, as_form, serve_asgi
+from tests.serving import serve_asgi
+
+from .stripe_api import FakeStripe, as_form
 from .stripe_params import parse_form
 
 SECRET = "whsec_test"

@@ -7,22 +7,19 @@ The app is the real one, served by uvicorn on 127.0.0.1 in the test's own loop.
 
 from __future__ import annotations
 
-import asyncio
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from playwright.async_api import async_playwright
 
 from adapters.shell.chat import Chat
 from bot.core import Core
-from tests.audio.rtc_harness import eventually
-from tests.audio.test_browser import FLAGS, _Server, chromium_path  # noqa: F401 (fixture)
+from tests.audio.test_browser import FLAGS, chromium_path  # noqa: F401 (fixture)
 from tests.http.test_desk import StubPayments, _identity, desk_path, ok, paid_space
+from tests.serving import serve_asgi
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
@@ -31,20 +28,8 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "desk"
 
 @pytest.fixture
 async def served(app: FastAPI) -> AsyncIterator[str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = _Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
-    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]), name="uvicorn")
-    await eventually(lambda: server.started or task.done(), within=10, what="uvicorn started")
-    assert not task.done(), "uvicorn stopped during start-up"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 15)
-        sock.close()
+    async with serve_asgi(app) as base:
+        yield base
 
 
 async def test_the_host_refunds_a_ticket_in_chromium(

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import icalendar
 
 from bot.core import Core
 from tests.http.conftest import space_body
@@ -37,7 +40,9 @@ async def test_space_page_shows_the_space(
 
     nonce = re.search(r"'nonce-([^']+)'", page.headers["content-security-policy"])
     assert nonce and f'<script nonce="{nonce.group(1)}">' in html
-    assert not re.search(r'(src|href)="(https?:)?//', html)  # nothing from elsewhere
+    # nothing loaded from elsewhere (the calendar links are plain links, opened in a new tab)
+    assert not re.search(r'src="(https?:)?//', html)
+    assert not re.search(r'<link[^>]+href="(https?:)?//', html)
     await core.bus.drain()
 
 
@@ -76,10 +81,69 @@ async def test_unknown_space_is_a_404_page(anon: httpx.AsyncClient) -> None:
         assert "<script>" not in page.text.split("</main>")[0]
 
 
-async def test_live_space_page_points_ticket_holders_to_the_room(
+async def test_live_space_page_tells_ticket_holders_where_the_room_is_without_a_link(
     client: httpx.AsyncClient, anon: httpx.AsyncClient, core: Core
 ) -> None:
+    """A visitor without a ticket gets no room link; the page says when it started."""
     space_id = await _create(client)
-    assert f"/rooms/{space_id}" not in (await anon.get(f"/spaces/{space_id}")).text
-    await core.spaces.start(None, space_id)
-    assert f'href="/rooms/{space_id}"' in (await anon.get(f"/spaces/{space_id}")).text
+    html = (await anon.get(f"/spaces/{space_id}")).text
+    assert "<dt>Starts</dt>" in html and "from the link in your ticket message" not in html
+    await core.spaces.start(None, space_id, confirm=True)
+    html = (await anon.get(f"/spaces/{space_id}")).text
+    assert f"/rooms/{space_id}" not in html
+    assert "open the audio room from the link in your ticket message" in html
+    assert "<dt>Started</dt>" in html and "Tue 1 Jan 2030, 12:00 UTC" in html  # the test clock
+    await core.spaces.end(None, space_id)
+    html = (await anon.get(f"/spaces/{space_id}")).text
+    assert "<dt>Ended</dt>" in html and "Add to calendar" not in html
+
+
+async def test_the_front_page_lists_upcoming_spaces(
+    client: httpx.AsyncClient, anon: httpx.AsyncClient
+) -> None:
+    empty = await anon.get("/")
+    assert empty.status_code == 200 and empty.headers["content-type"].startswith("text/html")
+    assert "No Space is announced right now" in empty.text
+    later = await _create(client, title="Later <b>show</b>", starts_at="2030-01-05T18:00:00Z")
+    sooner = await _create(client, title="Sooner", starts_at="2030-01-02T18:00:00Z")
+    gone = await _create(client, title="Gone")
+    await client.post(f"/api/v1/spaces/{gone}/cancel", json={"reason": "ill"})
+    html = (await anon.get("/")).text
+    assert html.index(f'href="/spaces/{sooner}"') < html.index(f'href="/spaces/{later}"')
+    assert "Later &lt;b&gt;show&lt;/b&gt;" in html and "Gone" not in html
+    assert '<time datetime="2030-01-02T18:00:00Z" data-local>' in html
+
+
+async def test_a_space_goes_into_a_calendar(
+    client: httpx.AsyncClient, anon: httpx.AsyncClient
+) -> None:
+    space_id = await _create(client, title="Jazz, night; live", description="Line one\nTwo")
+    html = (await anon.get(f"/spaces/{space_id}")).text
+    assert f'href="/spaces/{space_id}/calendar.ics"' in html
+    google = re.search(r'href="(https://calendar\.google\.com/[^"]+)"', html)
+    outlook = re.search(r'href="(https://outlook\.live\.com/[^"]+)"', html)
+    assert google and outlook
+    query = parse_qs(urlsplit(google.group(1).replace("&amp;", "&")).query)
+    assert query["text"] == ["Jazz, night; live"]
+    assert query["dates"] == ["20300103T160000Z/20300103T170000Z"]
+    query = parse_qs(urlsplit(outlook.group(1).replace("&amp;", "&")).query)
+    assert query["startdt"] == ["2030-01-03T16:00:00Z"]
+    assert query["subject"] == ["Jazz, night; live"]
+
+    ics = await anon.get(f"/spaces/{space_id}/calendar.ics")
+    assert ics.status_code == 200 and ics.headers["content-type"].startswith("text/calendar")
+    [event] = icalendar.Calendar.from_ical(ics.content).walk("VEVENT")
+    assert str(event["summary"]) == "Jazz, night; live"  # escaped on the wire, whole here
+    assert event.decoded("dtstart") == datetime(2030, 1, 3, 16, 0, tzinfo=UTC)
+    assert event.decoded("dtend") == datetime(2030, 1, 3, 17, 0, tzinfo=UTC)
+    assert str(event["url"]).endswith(f"/spaces/{space_id}") and "Line one\nTwo" in str(
+        event["description"]
+    )
+    assert "status" not in event
+
+    await client.post(f"/api/v1/spaces/{space_id}/cancel", json={"reason": "ill"})
+    [cancelled] = icalendar.Calendar.from_ical(
+        (await anon.get(f"/spaces/{space_id}/calendar.ics")).content
+    ).walk("VEVENT")
+    assert str(cancelled["status"]) == "CANCELLED" and cancelled["uid"] == event["uid"]
+    assert (await anon.get("/spaces/99999999999999999999/calendar.ics")).status_code == 404

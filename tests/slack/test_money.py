@@ -67,9 +67,7 @@ async def test_buying_a_paid_ticket_answers_with_the_checkout_link(slack: Slack)
     assert pay["action_id"].startswith("link:")
     await slack.settle()
     # the hold takes a seat, shown as held (not sold) until paid
-    assert "*Tickets left*\n4 of 5 (1 held, awaiting payment)" in texts(
-        announcements(slack, 1)[-1]
-    )
+    assert "*Tickets left*\n4 of 5 (1 held, awaiting payment)" in texts(announcements(slack, 1)[-1])
 
     # billing's webhook confirms the payment: the ticket arrives by DM
     await slack.core.tickets.confirm(hold.id, fee_minor=50)
@@ -146,3 +144,23 @@ async def test_tip_with_a_tip_handler_closes_the_modal_and_answers(slack: Slack)
         space_id=1,
     )
     assert command.user.user_id == HOST
+
+
+async def test_a_promo_code_is_made_and_entered_as_slash_command_text(slack: Slack) -> None:
+    payments = StandInPayments()
+    slack.core.use_payments(payments)
+    response, name = await slack.command(
+        HOST,
+        "/space",
+        'create title:"Paid talk" starts:"2030-01-05 18:00" tickets:5 price:8 limit:2',
+    )
+    assert "is announced" in (await slack.answer(response, name))["text"]
+    response, name = await slack.command(HOST, "/space", "promo 1 code:EARLY amount:2 uses:3")
+    made = (await slack.answer(response, name))["text"]
+    assert made.startswith("EARLY — $2.00 off — 3 of 3 uses left"), made
+    response, name = await slack.command(BOB, "/ticket", "buy 1 code:early")
+    assert "held for you until" in (await slack.answer(response, name))["text"]
+    [hold] = payments.checkouts
+    assert hold.amount_minor == 600
+    response, name = await slack.command(BOB, "/ticket", "buy 1 code:LATE")
+    assert "There is no code LATE for Space #1." in (await slack.answer(response, name))["text"]
