@@ -132,20 +132,21 @@ async def _space(space_id: str, core: CoreDep) -> Space:
 async def front_page(core: CoreDep) -> HTMLResponse:
     """The Spaces that are live or ahead, soonest first: a friendly front door."""
     spaces = await core.spaces.list_spaces(upcoming_only=True, limit=50)
-    utc = ZoneInfo("UTC")
-    rows = [
-        {
-            "space": space,
-            "status_label": STATUS_LABELS[space.status],
-            "when_label": _when(space)[0],
-            "when_iso": _iso(_when(space)[1]),
-            "when_utc": format_when(_when(space)[1], utc),
-            "price": price(space),
-            "tickets_left": seats_left(space),
-        }
-        for space in spaces
-    ]
-    return render("index.html", rows=rows)
+    return render("index.html", rows=[_row(space) for space in spaces])
+
+
+def _row(space: Space) -> dict[str, Any]:
+    """One Space as the front page lists it."""
+    label, when = _when(space)
+    return {
+        "space": space,
+        "status_label": STATUS_LABELS[space.status],
+        "when_label": label,
+        "when_iso": _iso(when),
+        "when_utc": format_when(when, ZoneInfo("UTC")),
+        "price": price(space),
+        "tickets_left": seats_left(space),
+    }
 
 
 @router.get("/spaces/{space_id}/calendar.ics")
