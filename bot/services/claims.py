@@ -29,7 +29,7 @@ from __future__ import annotations
 import secrets
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 import structlog
@@ -38,7 +38,7 @@ from sqlmodel import col, select
 
 from bot.actors import Actor
 from bot.batching import Desk
-from bot.clock import Clock
+from bot.clock import Clock, as_utc
 from bot.commands.times import format_delta
 from bot.db import Database
 from bot.errors import Conflict, LimitExceeded, NotFound, SoldOut, UserError
@@ -79,11 +79,6 @@ ADD_QUOTA = sa.text(
     ON CONFLICT (space_id, buyer_id) DO UPDATE SET taken = buyer_quotas.taken + excluded.taken
     """
 )
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands datetimes back naive; they are stored in UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _paid(space: Space | None) -> bool:
@@ -315,7 +310,7 @@ class ClaimDesk:
                 .group_by(holds.c.buyer_id, holds.c.space_id)
             )
             for buyer_id, space_id, last in lapsed:
-                found[buyer_id].cooling[space_id] = _aware(last) + self.lapse_cooldown
+                found[buyer_id].cooling[space_id] = as_utc(last) + self.lapse_cooldown
         return found
 
     def _hoarding(self, space: Space | None, mine: _OpenHolds, now: datetime) -> UserError | None:
