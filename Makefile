@@ -38,6 +38,7 @@ browser:
 # ruff, then the import contracts in pyproject.toml ([tool.importlinter]; README: Architecture).
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-logo
 
 typecheck: $(STAMP)

@@ -263,9 +263,7 @@ def make_page_router(
         )
 
     @router.get("/rooms/{space_id}/me", response_model=MeOut)
-    async def me(
-        space_id: SpaceId, authorization: Annotated[str | None, Header()] = None
-    ) -> MeOut:
+    async def me(space_id: SpaceId, authorization: Annotated[str | None, Header()] = None) -> MeOut:
         found = await check(space_id, authorization)
         if registry.get(space_id) is None and not registry.relays:
             # The Space is live (the gate said so) but its start never reached this process

@@ -151,7 +151,11 @@ def person(user_id: str) -> Actor:
 
 
 async def free_space(
-    core: Core, *, capacity: int, per_buyer_limit: int = 1, title: str = "Bench",
+    core: Core,
+    *,
+    capacity: int,
+    per_buyer_limit: int = 1,
+    title: str = "Bench",
     price_minor: int = 0,
 ) -> Space:
     """A scheduled Space starting tomorrow (by the core's clock); free unless priced (a

@@ -57,8 +57,13 @@ async def _space_with(core: Core, tickets: int) -> int:
     now = core.clock.now()
     async with core.db.session() as session:
         people = [
-            Identity(platform=Platform.SHELL, community_id=host.community_id, user_id=f"p{i}",
-                     display_name=f"Listener {i}", created_at=now)
+            Identity(
+                platform=Platform.SHELL,
+                community_id=host.community_id,
+                user_id=f"p{i}",
+                display_name=f"Listener {i}",
+                created_at=now,
+            )
             for i in range(tickets)
         ]
         session.add_all(people)
@@ -67,22 +72,51 @@ async def _space_with(core: Core, tickets: int) -> int:
             assert who.id is not None
             at = now - timedelta(minutes=tickets - i)
             pending = i % 50 == 0
-            session.add(Hold(id=f"h{i}", space_id=space.id, buyer_id=who.id, quantity=1,
-                             amount_minor=500, currency="usd",
-                             status=HoldStatus.ACTIVE if pending else HoldStatus.CONFIRMED,
-                             expires_at=now + timedelta(minutes=30), created_at=at))
+            session.add(
+                Hold(
+                    id=f"h{i}",
+                    space_id=space.id,
+                    buyer_id=who.id,
+                    quantity=1,
+                    amount_minor=500,
+                    currency="usd",
+                    status=HoldStatus.ACTIVE if pending else HoldStatus.CONFIRMED,
+                    expires_at=now + timedelta(minutes=30),
+                    created_at=at,
+                )
+            )
             if pending:
                 continue
             refunded = i % 10 == 0
-            session.add(Ticket(id=f"t{i}", space_id=space.id, holder_id=who.id, hold_id=f"h{i}",
-                               status=TicketStatus.REFUNDED if refunded else TicketStatus.VALID,
-                               price_minor=500, fee_minor=50, currency="usd", issued_at=at,
-                               closed_at=at + timedelta(minutes=5) if refunded else None))
+            session.add(
+                Ticket(
+                    id=f"t{i}",
+                    space_id=space.id,
+                    holder_id=who.id,
+                    hold_id=f"h{i}",
+                    status=TicketStatus.REFUNDED if refunded else TicketStatus.VALID,
+                    price_minor=500,
+                    fee_minor=50,
+                    currency="usd",
+                    issued_at=at,
+                    closed_at=at + timedelta(minutes=5) if refunded else None,
+                )
+            )
             if i % 20 == 1:
-                session.add(BillingTip(id=f"tip{i}", tipper_id=who.id, host_id=host.id or 0,
-                                       space_id=space.id, amount_minor=300, currency="usd",
-                                       fee_minor=30, status=TipStatus.PAID, created_at=at,
-                                       paid_at=at))
+                session.add(
+                    BillingTip(
+                        id=f"tip{i}",
+                        tipper_id=who.id,
+                        host_id=host.id or 0,
+                        space_id=space.id,
+                        amount_minor=300,
+                        currency="usd",
+                        fee_minor=30,
+                        status=TipStatus.PAID,
+                        created_at=at,
+                        paid_at=at,
+                    )
+                )
         await session.commit()
     return space.id
 
@@ -93,10 +127,10 @@ async def measure(db: Database, directory: Path, size: int, repeats: int) -> tup
         space_id = await _space_with(core, size)
         token = await core.host_desk.link_token(person("host"), space_id)
         url = urlsplit(desk_link("http://bench", space_id, token))
-        app = create_app(core, api_token="bench", metrics_route=False,
-                         registry=CollectorRegistry())
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://bench") as client:
+        app = create_app(core, api_token="bench", metrics_route=False, registry=CollectorRegistry())
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://bench"
+        ) as client:
             times = []
             for _ in range(repeats + 2):
                 started = time.perf_counter()

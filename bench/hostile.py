@@ -91,8 +91,9 @@ def cpu_seconds_of(pid: int) -> float:
 
 
 def start_server(data: Path, port: int, profile: str | None) -> subprocess.Popen[str]:
-    keep = {k: v for k, v in os.environ.items()
-            if k in {"PATH", "HOME", "LANG", "TZ", "PYTHONPATH"}}
+    keep = {
+        k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "TZ", "PYTHONPATH"}
+    }
     env = {
         **keep,
         "STAGEPASS_DATA_DIR": str(data),
@@ -110,8 +111,12 @@ def start_server(data: Path, port: int, profile: str | None) -> subprocess.Popen
     profiler = ["-m", "cProfile", "-o", str(Path(profile).resolve())] if profile else []
     command = [sys.executable, *profiler, "-m", "bot", "run"]
     return subprocess.Popen(
-        command, cwd=data.parent, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        command,
+        cwd=data.parent,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
 
 
@@ -131,11 +136,17 @@ async def wait_ready(base: str, proc: subprocess.Popen[str]) -> None:
 
 async def new_space(client: httpx.AsyncClient, capacity: int) -> int:
     starts = (datetime.now(UTC) + timedelta(days=2)).isoformat()
-    response = await client.post("/api/v1/spaces", json={
-        "host": {"platform": "discord", "community": "bench", "user_id": "host"},
-        "title": "Hostile bench", "starts_at": starts, "price_minor": 0, "currency": "usd",
-        "capacity": capacity,
-    })
+    response = await client.post(
+        "/api/v1/spaces",
+        json={
+            "host": {"platform": "discord", "community": "bench", "user_id": "host"},
+            "title": "Hostile bench",
+            "starts_at": starts,
+            "price_minor": 0,
+            "currency": "usd",
+            "capacity": capacity,
+        },
+    )
     response.raise_for_status()
     space_id: int = response.json()["id"]
     return space_id
@@ -144,8 +155,9 @@ async def new_space(client: httpx.AsyncClient, capacity: int) -> int:
 async def probe(base: str, space_id: int, probes: int, tag: str) -> dict[str, list[float]]:
     """One request at a time on a kept-alive connection; latencies in ms."""
     times: dict[str, list[float]] = {"healthz": [], "claim": []}
-    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"},
-                                 timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+    ) as client:
         for i in range(probes):
             began = time.perf_counter()
             health = await client.get("/healthz")
@@ -179,20 +191,25 @@ async def attacker(
             kind = rng.choice(kinds)
             try:
                 if kind == "ids":
-                    response = await client.get(f"/api/v1/spaces/{HUGE_ID}",
-                                                headers={"Authorization": f"Bearer {TOKEN}"})
+                    response = await client.get(
+                        f"/api/v1/spaces/{HUGE_ID}", headers={"Authorization": f"Bearer {TOKEN}"}
+                    )
                 elif kind == "rooms":
                     response = await client.get(f"/rooms/{HUGE_ID}/info")
                 elif kind == "slack":
                     response = await client.post(
-                        "/slack/events", content=rng.randbytes(rng.randrange(1, 4096)),
-                        headers={"Content-Type": "application/x-www-form-urlencoded"})
+                        "/slack/events",
+                        content=rng.randbytes(rng.randrange(1, 4096)),
+                        headers={"Content-Type": "application/x-www-form-urlencoded"},
+                    )
                 elif kind == "sdp":
-                    response = await client.post("/rooms/1/offer", json={
-                        "sdp": garbage_sdp, "type": "offer", "token": "a.b"})
+                    response = await client.post(
+                        "/rooms/1/offer", json={"sdp": garbage_sdp, "type": "offer", "token": "a.b"}
+                    )
                 else:
-                    response = await client.post("/webhooks/stripe", content=big,
-                                                 headers={"Stripe-Signature": "t=1,v1=00"})
+                    response = await client.post(
+                        "/webhooks/stripe", content=big, headers={"Stripe-Signature": "t=1,v1=00"}
+                    )
                 attack.count(seed, str(response.status_code))
             except httpx.HTTPError as exc:  # a refused 10 MB body may end in a reset
                 attack.count(seed, type(exc).__name__)
@@ -200,8 +217,10 @@ async def attacker(
 
 def row(name: str, values: list[float]) -> str:
     values = sorted(values)
-    return (f"  {name:<28} p50 {percentile(values, 50):7.2f} ms   p99 {percentile(values, 99):7.2f}"
-            f" ms   max {max(values):7.2f} ms   ({len(values)} requests)")
+    return (
+        f"  {name:<28} p50 {percentile(values, 50):7.2f} ms   p99 {percentile(values, 99):7.2f}"
+        f" ms   max {max(values):7.2f} ms   ({len(values)} requests)"
+    )
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -212,18 +231,29 @@ async def main(args: argparse.Namespace) -> None:
         proc = start_server(Path(tmp) / "data", port, args.profile)
         try:
             await wait_ready(base, proc)
-            async with httpx.AsyncClient(base_url=base,
-                                         headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+            async with httpx.AsyncClient(
+                base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}
+            ) as c:
                 space_id = await new_space(c, capacity=10 * args.probes + 10)
             await probe(base, space_id, 20, "warm")  # first requests import and compile
             rss_idle = rss_mib(proc.pid)
             quiet = await probe(base, space_id, args.probes, "quiet")
 
-            child = JsonLinesChild(await JsonLinesChild.spawn(
-                "bench.hostile", "--attack", base, "--attackers", str(args.attackers),
-                "--rate", str(args.rate), "--kinds", args.kinds,
-                "--attacker-nice", str(args.attacker_nice),
-            ))
+            child = JsonLinesChild(
+                await JsonLinesChild.spawn(
+                    "bench.hostile",
+                    "--attack",
+                    base,
+                    "--attackers",
+                    str(args.attackers),
+                    "--rate",
+                    str(args.rate),
+                    "--kinds",
+                    args.kinds,
+                    "--attacker-nice",
+                    str(args.attacker_nice),
+                )
+            )
             try:
                 await child.read()  # the attack is under way
                 await asyncio.sleep(1.0)  # ... for a second before measuring
@@ -251,21 +281,27 @@ async def main(args: argparse.Namespace) -> None:
     print(row("GET /healthz", quiet["healthz"]))
     print(row("ticket claim", quiet["claim"]))
     pace = f"{args.rate:g}/s each" if args.rate > 0 else "each as fast as answered"
-    print(f"\nunder attack ({args.kinds}): {args.attackers} clients ({pace}, in a process "
-          f"niced {args.attacker_nice}), "
-          f"{attack.sent:,} bad requests "
-          f"({attack.sent / elapsed:,.0f}/s)")
+    print(
+        f"\nunder attack ({args.kinds}): {args.attackers} clients ({pace}, in a process "
+        f"niced {args.attacker_nice}), "
+        f"{attack.sent:,} bad requests "
+        f"({attack.sent / elapsed:,.0f}/s)"
+    )
     print(row("GET /healthz", loud["healthz"]))
     print(row("ticket claim", loud["claim"]))
     statuses = ", ".join(f"{k}: {v:,}" for k, v in sorted(attack.by_status.items()))
     print(f"  attack answers: {statuses}")
     server_errors = sum(v for k, v in attack.by_status.items() if k.startswith("5"))
     print(f"  5xx answers to the attack: {server_errors:,}")
-    print(f"  server CPU: {cpu_used / elapsed:.2f} cores, "
-          f"{cpu_used * 1000 / max(attack_requests, 1):.2f} ms per bad request "
-          f"(probes included)")
-    print(f"\nserver RSS: {rss_idle[0]:.0f} MiB unloaded; {rss_attack[0]:.0f} MiB under attack, "
-          f"peak {rss_attack[1]:.0f} MiB (target < 400 MB)")
+    print(
+        f"  server CPU: {cpu_used / elapsed:.2f} cores, "
+        f"{cpu_used * 1000 / max(attack_requests, 1):.2f} ms per bad request "
+        f"(probes included)"
+    )
+    print(
+        f"\nserver RSS: {rss_idle[0]:.0f} MiB unloaded; {rss_attack[0]:.0f} MiB under attack, "
+        f"peak {rss_attack[1]:.0f} MiB (target < 400 MB)"
+    )
     targets = max(percentile(sorted(loud["healthz"]), 99), percentile(sorted(loud["claim"]), 99))
     print(f"worst p99 under attack: {targets:.1f} ms (target < 50 ms)")
 
@@ -290,8 +326,11 @@ async def attack_only(args: argparse.Namespace) -> None:
             continue
         stop.set()
         await asyncio.gather(*attackers)
-        tally = {"sent": attack.sent, "by_status": attack.by_status,
-                 "by_attacker": attack.by_attacker}
+        tally = {
+            "sent": attack.sent,
+            "by_status": attack.by_status,
+            "by_attacker": attack.by_attacker,
+        }
         print(json.dumps(tally), flush=True)
         return
     stop.set()  # the driver went away
@@ -301,17 +340,28 @@ async def attack_only(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--attackers", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=10.0,
-                        help="at least this long under attack")
+    parser.add_argument(
+        "--seconds", type=float, default=10.0, help="at least this long under attack"
+    )
     parser.add_argument("--probes", type=int, default=300, help="requests of each kind")
-    parser.add_argument("--rate", type=float, default=10.0,
-                        help="bad requests a second per attacker; 0: as fast as answered")
-    parser.add_argument("--profile", metavar="FILE",
-                        help="run the server under cProfile, its stats written to FILE")
-    parser.add_argument("--kinds", default=",".join(KINDS),
-                        help=f"bad requests to send, of {','.join(KINDS)}")
-    parser.add_argument("--attacker-nice", type=int, default=10,
-                        help="niceness of the attackers' process (0: same priority)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=10.0,
+        help="bad requests a second per attacker; 0: as fast as answered",
+    )
+    parser.add_argument(
+        "--profile", metavar="FILE", help="run the server under cProfile, its stats written to FILE"
+    )
+    parser.add_argument(
+        "--kinds", default=",".join(KINDS), help=f"bad requests to send, of {','.join(KINDS)}"
+    )
+    parser.add_argument(
+        "--attacker-nice",
+        type=int,
+        default=10,
+        help="niceness of the attackers' process (0: same priority)",
+    )
     parser.add_argument("--attack", metavar="BASE", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     asyncio.run(attack_only(arguments) if arguments.attack else main(arguments))

@@ -91,15 +91,19 @@ def main() -> None:
     text = out.getvalue()
     leaked = any(secret[i : i + 16] in text for secret in SECRETS for i in range(len(secret) - 15))
     med, worst = statistics.median(times), max(times)
-    print(f"stagepass logs: {med:.2f} ms per error (median of {n}), worst {worst:.2f} ms, "
-          f"{len(text) // n} chars each, secret shown: {'YES' if leaked else 'no'}")
+    print(
+        f"stagepass logs: {med:.2f} ms per error (median of {n}), worst {worst:.2f} ms, "
+        f"{len(text) // n} chars each, secret shown: {'YES' if leaked else 'no'}"
+    )
 
     redactor.clear()
     old = io.StringIO()
     _old_style(old)
     old_times = _timed(old_n)
-    print(f"rich + locals (before): {statistics.median(old_times):.0f} ms per error "
-          f"(median of {old_n}), {len(old.getvalue()) // old_n} chars each")
+    print(
+        f"rich + locals (before): {statistics.median(old_times):.0f} ms per error "
+        f"(median of {old_n}), {len(old.getvalue()) // old_n} chars each"
+    )
 
 
 if __name__ == "__main__":

@@ -79,6 +79,7 @@ def main() -> None:
                 read(body, FORM)
             except (Unsigned, Malformed):
                 pass
+
         return run
 
     def baseline(body: bytes, headers: dict[str, str]) -> Callable[[], None]:
@@ -91,14 +92,19 @@ def main() -> None:
             with contextlib.suppress(ValueError):
                 if verifier.is_valid(body=body, timestamp=timestamp, signature=signature):
                     parse_body(body.decode(), FORM)
+
         return run
 
     print(f"{'request':<28}{'check + shape':>16}{'sdk verify + parse':>22}")
     for label, (body, given) in bodies.items():
-        headers = given if given is not None else {
-            "x-slack-request-timestamp": now,
-            "x-slack-signature": signatures.sign(now, body),
-        }
+        headers = (
+            given
+            if given is not None
+            else {
+                "x-slack-request-timestamp": now,
+                "x-slack-signature": signatures.sign(now, body),
+            }
+        )
         a = us_per_call(ours(body, headers), n, repeats)
         b = us_per_call(baseline(body, headers), n, repeats)
         print(f"{label:<28}{a:>13.1f} us{b:>19.1f} us")

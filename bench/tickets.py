@@ -105,9 +105,7 @@ async def naive_reserve(core: Core, actor: Actor, space_id: int, quantity: int =
     return quantity
 
 
-async def _claim(
-    impl: Callable[[Actor, int], Awaitable[Any]], space_id: int, actor: Actor
-) -> Any:
+async def _claim(impl: Callable[[Actor, int], Awaitable[Any]], space_id: int, actor: Actor) -> Any:
     return await impl(actor, space_id)
 
 

@@ -218,7 +218,10 @@ HEADER = (
 
 
 async def bench_backend(
-    name: str, make_db: AbstractAsyncContextManager[Database], data_dir: Path, events: int,
+    name: str,
+    make_db: AbstractAsyncContextManager[Database],
+    data_dir: Path,
+    events: int,
     levels: Sequence[int],
 ) -> None:
     async with make_db as db:
@@ -299,8 +302,10 @@ async def bench_backend(
         sign = time.perf_counter()
         for body in bodies[:500]:
             stripe.WebhookSignature.verify_header(
-                body, stripe.WebhookSignature.generate_signature_header(body.decode(), SECRET),
-                SECRET, 300,
+                body,
+                stripe.WebhookSignature.generate_signature_header(body.decode(), SECRET),
+                SECRET,
+                300,
             )
         per = (time.perf_counter() - sign) / min(500, len(bodies)) * 1e6
         async with db.engine.connect() as conn:
@@ -331,13 +336,14 @@ async def main(argv: list[str] | None = None) -> None:
     )
     print(HEADER)
     async with scratch_dir() as tmp:
-        await bench_backend(
-            "sqlite", sqlite_database(tmp), tmp, args.events, args.concurrency
-        )
+        await bench_backend("sqlite", sqlite_database(tmp), tmp, args.events, args.concurrency)
         if not args.no_postgres:
             try:
                 await bench_backend(
-                    "postgres", postgres_database(pool_size=32), tmp, args.events,
+                    "postgres",
+                    postgres_database(pool_size=32),
+                    tmp,
+                    args.events,
                     args.concurrency,
                 )
             except Unavailable as why:

@@ -147,9 +147,7 @@ class Ledger:
 
     async def _checkout_where(self, condition: Any) -> BillingCheckout | None:
         async with self.db.engine.connect() as conn:
-            row = (
-                await conn.execute(sa.select(_CHECKOUTS).where(condition))
-            ).first()
+            row = (await conn.execute(sa.select(_CHECKOUTS).where(condition))).first()
         return BillingCheckout.model_validate(row._mapping) if row is not None else None
 
     async def open_checkouts(self, *, created_before: datetime) -> list[BillingCheckout]:

@@ -125,8 +125,7 @@ def _redact(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
 def _redact_values(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
     """Mask every known secret in every field (run after the exception became text)."""
     return {
-        key: value if key.startswith("_") else redactor.scrub(value)
-        for key, value in event.items()
+        key: value if key.startswith("_") else redactor.scrub(value) for key, value in event.items()
     }
 
 

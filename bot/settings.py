@@ -259,9 +259,7 @@ class Settings(BaseSettings):
     )
     # host:port for an unauthenticated /metrics of its own (e.g. 127.0.0.1:9100). Unset:
     # /metrics is served with the rest and needs the operator API token.
-    metrics_address: str | None = Field(
-        None, validation_alias=_env("STAGEPASS_METRICS_ADDRESS")
-    )
+    metrics_address: str | None = Field(None, validation_alias=_env("STAGEPASS_METRICS_ADDRESS"))
 
     @field_validator("metrics_address")
     @classmethod

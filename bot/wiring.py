@@ -106,8 +106,12 @@ class Stagepass:
             self.settings.api_token.get_secret_value() if self.settings.api_token else None,
             self.settings.data_dir,
         )
-        return create_app(self.core, api_token=token, routers=self.routers,
-                          metrics_route=self.settings.metrics_bind is None)
+        return create_app(
+            self.core,
+            api_token=token,
+            routers=self.routers,
+            metrics_route=self.settings.metrics_bind is None,
+        )
 
     async def run(
         self, *, foreground: Callable[[asyncio.Event], Coroutine[Any, Any, None]] | None = None
@@ -134,12 +138,16 @@ class Stagepass:
         from bot.http.server import server as http_server
 
         app = self.http_app()
-        servers = [http_server(app, self.settings, host=self.settings.http_host,
-                               port=self.settings.http_port)]
+        servers = [
+            http_server(
+                app, self.settings, host=self.settings.http_host, port=self.settings.http_port
+            )
+        ]
         if (metrics_bind := self.settings.metrics_bind) is not None:
             host, port = metrics_bind
-            servers.append(http_server(metrics_app(app.state.metrics), self.settings,
-                                       host=host, port=port))
+            servers.append(
+                http_server(metrics_app(app.state.metrics), self.settings, host=host, port=port)
+            )
         tasks = [asyncio.create_task(s.serve(), name=f"http-{i}") for i, s in enumerate(servers)]
         serving = list(tasks)
         tasks += [

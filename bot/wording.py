@@ -120,9 +120,7 @@ def space_title(space: Space) -> str:
 def space_buttons(space: Space) -> tuple[Button, ...]:
     if space.status not in (SpaceStatus.SCHEDULED, SpaceStatus.LIVE):
         return ()
-    label = full_label(space) or (
-        "Get ticket" if space.is_free else f"Buy ticket ({price(space)})"
-    )
+    label = full_label(space) or ("Get ticket" if space.is_free else f"Buy ticket ({price(space)})")
     return (
         Button(label, command=f"/ticket buy {space.id}"),
         Button("Remind me", command=f"/remind on {space.id}"),

@@ -408,7 +408,6 @@ async def _has_held(conn: sa.ext.asyncio.AsyncConnection) -> bool:
     return any(c["name"] == "held" for c in columns)
 
 
-
 async def test_in_chat_a_refusal_says_when_to_try_again_and_info_shows_held_seats(
     chat: Chat, core: Core
 ) -> None:

@@ -53,8 +53,9 @@ def failing_router(token: str) -> APIRouter:
         marker = LOCAL_MARKER  # shown only if a traceback prints frame locals
         headers = {"Authorization": f"Bearer {SLACK_TOKEN}"}
         credentials = request.headers["authorization"]
-        raise RuntimeError(f"Slack said invalid_auth for {headers} (caller: {credentials})"
-                           + marker[:0])
+        raise RuntimeError(
+            f"Slack said invalid_auth for {headers} (caller: {credentials})" + marker[:0]
+        )
 
     return router
 

@@ -78,8 +78,15 @@ async def test_data_dir_and_files_are_private_under_umask_022(
         assert mode(settings.resolved_recording_dir) == 0o700
         files = [
             data / name
-            for name in ("stagepass.db", "stagepass.db-wal", "stagepass.db-shm", "stagepass.log",
-                         "signing.key", "api-token", KEY_FILE)
+            for name in (
+                "stagepass.db",
+                "stagepass.db-wal",
+                "stagepass.db-shm",
+                "stagepass.log",
+                "signing.key",
+                "api-token",
+                KEY_FILE,
+            )
         ]
         assert {str(path.relative_to(data)): oct(mode(path)) for path in files} == {
             str(path.relative_to(data)): oct(0o600) for path in files
@@ -133,8 +140,7 @@ def test_two_processes_starting_at_once_agree_on_their_keys(tmp_path: Path) -> N
     barrier, results = ctx.Barrier(2), ctx.Queue()
     rounds = 15
     procs = [
-        ctx.Process(target=_start, args=(str(tmp_path), barrier, rounds, results))
-        for _ in range(2)
+        ctx.Process(target=_start, args=(str(tmp_path), barrier, rounds, results)) for _ in range(2)
     ]
     for proc in procs:
         proc.start()
@@ -156,8 +162,14 @@ async def test_oauth_tokens_are_not_plaintext_in_the_database_file(
     store = InstallationStore(core.db, clock, cipher=core.cipher)
     await store.async_save(
         Installation(
-            app_id="A0STAGE", team_id="T0ONE", team_name="One", user_id="U0HOST",
-            bot_token=TOKEN, bot_id="B0BOT", bot_user_id="U0BOT", bot_scopes="commands",
+            app_id="A0STAGE",
+            team_id="T0ONE",
+            team_name="One",
+            user_id="U0HOST",
+            bot_token=TOKEN,
+            bot_id="B0BOT",
+            bot_user_id="U0BOT",
+            bot_scopes="commands",
         )
     )
     await sqlite_db.dispose()  # checkpointed: the rows are in the database file itself
@@ -190,10 +202,19 @@ async def _install_plain_row(db: Database) -> None:
     """A workspace installed before tokens were encrypted (schema 0007)."""
     await db.migrate("0007")
     row = {
-        "app_id": "A1", "enterprise_id": "", "enterprise_name": "", "team_id": "T0OLD",
-        "team_name": "Old", "is_enterprise_install": False, "bot_token": TOKEN,
-        "bot_refresh_token": None, "bot_id": "B1", "bot_user_id": "U1", "bot_scopes": "",
-        "installer_user_id": "U0", "installed_at": datetime(2030, 1, 1, tzinfo=UTC),
+        "app_id": "A1",
+        "enterprise_id": "",
+        "enterprise_name": "",
+        "team_id": "T0OLD",
+        "team_name": "Old",
+        "is_enterprise_install": False,
+        "bot_token": TOKEN,
+        "bot_refresh_token": None,
+        "bot_id": "B1",
+        "bot_user_id": "U1",
+        "bot_scopes": "",
+        "installer_user_id": "U0",
+        "installed_at": datetime(2030, 1, 1, tzinfo=UTC),
     }
     async with db.engine.begin() as conn:
         await conn.execute(sa.insert(SlackInstallation.__table__), [row])

@@ -70,6 +70,7 @@ def why_not_posted(error: str, channel: str | None) -> str:
 def not_announced(space_id: int, error: str, channel: str | None) -> str:
     return f"Space #{space_id} is set up but not announced: {why_not_posted(error, channel)}"
 
+
 _STATUS = {
     SpaceStatus.DRAFT: "Draft",
     SpaceStatus.SCHEDULED: "On sale",
@@ -185,8 +186,7 @@ class Announcements:
             return  # over before it was ever posted
         client = await self.clients.for_team(team)
         if client is None:
-            log.warning("slack: not installed in the Space's workspace", team=team,
-                        space=space_id)
+            log.warning("slack: not installed in the Space's workspace", team=team, space=space_id)
             return
         host = await self.core.identities.get(space.host_id)
         message = announcement(space, host)
@@ -201,8 +201,11 @@ class Announcements:
         if channel is None:
             if team not in self._told:
                 self._told.add(team)
-                log.warning("slack: Spaces are not announced: no channel (set "
-                            "SLACK_ANNOUNCE_CHANNEL, or reinstall and pick one)", team=team)
+                log.warning(
+                    "slack: Spaces are not announced: no channel (set "
+                    "SLACK_ANNOUNCE_CHANNEL, or reinstall and pick one)",
+                    team=team,
+                )
             await self._failed(client, space, host, _NO_CHANNEL, None)
             return
         try:
@@ -211,8 +214,13 @@ class Announcements:
             )
         except SlackApiError as exc:
             error = str(exc.response.get("error") or exc.response.status_code)
-            log.warning("slack: announcement not posted", team=team, space=space_id,
-                        channel=channel, error=error)
+            log.warning(
+                "slack: announcement not posted",
+                team=team,
+                space=space_id,
+                channel=channel,
+                error=error,
+            )
             await self._failed(client, space, host, error, channel)
             return
         self._record(space_id, None, channel)
@@ -250,8 +258,9 @@ class Announcements:
         team = team_of(event.community_id)
         if team is None or not event.public:
             return
-        text = tip_thanks(event, tipper=mention(event.tipper_key), host=mention(event.host_key),
-                          quote=escape)
+        text = tip_thanks(
+            event, tipper=mention(event.tipper_key), host=mention(event.host_key), quote=escape
+        )
         await self.in_thread(team, event.space_id, text)
 
     async def in_thread(self, team: str, space_id: int | None, text: str) -> None:
@@ -264,5 +273,6 @@ class Announcements:
         channel = row.channel_id if row else await self.clients.announce_channel(team)
         if channel is None:
             return
-        await client.chat_postMessage(channel=channel, thread_ts=row.ts if row else None,
-                                      text=text, unfurl_links=False)
+        await client.chat_postMessage(
+            channel=channel, thread_ts=row.ts if row else None, text=text, unfurl_links=False
+        )

@@ -95,14 +95,20 @@ class SlackAdapter:
         self.announcements = Announcements(core, self.clients, coalescer)
         self.bolt = self._bolt_app()
         self.interactions = Interactions(
-            core, dispatcher, self.directory, self.home, self.tasks, self.announcements,
-            store=self.store, ack_budget=ack_budget,
+            core,
+            dispatcher,
+            self.directory,
+            self.home,
+            self.tasks,
+            self.announcements,
+            store=self.store,
+            ack_budget=ack_budget,
         )
         self.interactions.register(self.bolt)
         self.bolt.error(self._on_error)
-        Notifier(
-            core, self.clients, self.announcements, self.home, self.directory
-        ).subscribe(core.bus)
+        Notifier(core, self.clients, self.announcements, self.home, self.directory).subscribe(
+            core.bus
+        )
         self.handler = AsyncSlackRequestHandler(self.bolt)
         self.signatures = Signatures(config.signing_secret or "")
 
@@ -132,15 +138,18 @@ class SlackAdapter:
             installation_store_bot_only=True,
             # Bolt takes an `AsyncAuthorize` here (checked at run time); its annotation
             # only names plain functions.
-            authorize=cast(Authorize, AsyncInstallationStoreAuthorize(
-                installation_store=self.store,
-                client_id=config.client_id,
-                client_secret=config.client_secret,
-                logger=logger,
-                bot_only=True,
-                cache_enabled=True,  # auth.test once per token, not per request
-                client=base,
-            )),
+            authorize=cast(
+                Authorize,
+                AsyncInstallationStoreAuthorize(
+                    installation_store=self.store,
+                    client_id=config.client_id,
+                    client_secret=config.client_secret,
+                    logger=logger,
+                    bot_only=True,
+                    cache_enabled=True,  # auth.test once per token, not per request
+                    client=base,
+                ),
+            ),
             oauth_settings=AsyncOAuthSettings(
                 client_id=config.client_id,
                 client_secret=config.client_secret,
@@ -150,8 +159,7 @@ class SlackAdapter:
                 redirect_uri=config.public_url + REDIRECT_PATH,
                 installation_store=self.store,
                 installation_store_bot_only=True,
-                state_store=StateStore(self.core.db, self.core.clock,
-                                       secret=config.state_secret),
+                state_store=StateStore(self.core.db, self.core.clock, secret=config.state_secret),
                 logger=logger,
             ),
         )

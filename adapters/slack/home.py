@@ -58,8 +58,9 @@ class Home:
         self.coalescer = coalescer
 
     async def refresh(self, team_id: str, user_id: str) -> None:
-        await self.coalescer.run(("home", team_id, user_id),
-                                 lambda: self._publish(team_id, user_id))
+        await self.coalescer.run(
+            ("home", team_id, user_id), lambda: self._publish(team_id, user_id)
+        )
 
     async def refresh_people(self, keys: Iterable[str]) -> None:
         """Refresh the tab of everyone named by `keys` (identity keys; Slack people only)."""
@@ -125,8 +126,11 @@ class Home:
                 if space.id not in held:
                     elements.append(buy_button(space, f"{RUN}:buy:{space.id}"))
                 if space.id not in reminded and space.status == SpaceStatus.SCHEDULED:
-                    elements.append(button("Remind me", f"{RUN}:remind:{space.id}",
-                                           value=f"/remind on {space.id}"))
+                    elements.append(
+                        button(
+                            "Remind me", f"{RUN}:remind:{space.id}", value=f"/remind on {space.id}"
+                        )
+                    )
             if elements:
                 blocks.append(actions(*elements))
         return blocks + _more(len(spaces), "Spaces")
@@ -145,13 +149,15 @@ class Home:
             if seat.removed:
                 note = " · removed from the stage by a moderator (until /stage allow)"
             elif space.status in (SpaceStatus.SCHEDULED, SpaceStatus.LIVE):
-                url = room_link(core.settings.resolved_public_url, ticket.space_id,
-                                core.tickets.token_for(ticket, space))
+                url = room_link(
+                    core.settings.resolved_public_url,
+                    ticket.space_id,
+                    core.tickets.token_for(ticket, space),
+                )
                 accessory = button("Join", f"{LINK}:join:{ticket.id}", url=url)
             blocks.append(
                 section(
-                    f"*{escape(space_title(space))}* — {_when(space)}\n"
-                    f"Ticket `{ticket.id}`{note}",
+                    f"*{escape(space_title(space))}* — {_when(space)}\nTicket `{ticket.id}`{note}",
                     accessory=accessory,
                 )
             )
@@ -162,8 +168,7 @@ class Home:
         if not spaces:
             return [*blocks, context("None set. Use *Remind me* on a Space.")]
         for space in spaces[:_SHOWN]:
-            off = button("Turn off", f"{RUN}:unremind:{space.id}",
-                         value=f"/remind off {space.id}")
+            off = button("Turn off", f"{RUN}:unremind:{space.id}", value=f"/remind off {space.id}")
             blocks.append(
                 section(f":bell: *{escape(space_title(space))}* — {_when(space)}", accessory=off)
             )
@@ -177,13 +182,17 @@ class Home:
             if not space.is_free:
                 gross = format_minor(space.sold * space.price_minor, space.currency)
                 sales += f" · {escape(price(space))} each · up to {gross}"
-            blocks.append(
-                section(f"*{escape(space_title(space))}* — {_when(space)}\n{sales}")
-            )
+            blocks.append(section(f"*{escape(space_title(space))}* — {_when(space)}\n{sales}"))
             elements = []
             if space.status == SpaceStatus.SCHEDULED:
-                elements.append(button("Start", f"{RUN}:start:{space.id}", style="primary",
-                                       value=f"/space start {space.id}"))
+                elements.append(
+                    button(
+                        "Start",
+                        f"{RUN}:start:{space.id}",
+                        style="primary",
+                        value=f"/space start {space.id}",
+                    )
+                )
                 elements.append(
                     button(
                         "Cancel",
@@ -198,12 +207,17 @@ class Home:
                     )
                 )
             elif space.status == SpaceStatus.LIVE:
-                url = room_link(core.settings.resolved_public_url, space.id or 0,
-                                core.tickets.staff_token(space, me, "host"))
-                elements.append(button("Open the room", f"{LINK}:room:{space.id}", url=url,
-                                       style="primary"))
-                elements.append(button("End", f"{RUN}:end:{space.id}",
-                                       value=f"/space end {space.id}"))
+                url = room_link(
+                    core.settings.resolved_public_url,
+                    space.id or 0,
+                    core.tickets.staff_token(space, me, "host"),
+                )
+                elements.append(
+                    button("Open the room", f"{LINK}:room:{space.id}", url=url, style="primary")
+                )
+                elements.append(
+                    button("End", f"{RUN}:end:{space.id}", value=f"/space end {space.id}")
+                )
             if elements:
                 blocks.append(actions(*elements))
         return blocks + _more(len(spaces), "of your Spaces")

@@ -63,9 +63,7 @@ log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
-APOLOGY = (
-    "Something went wrong on our side and it was logged. Please try again."
-)
+APOLOGY = "Something went wrong on our side and it was logged. Please try again."
 _BARE_CREATE = re.compile(r"^/space\s+create\s*$", re.I)
 _ANNOUNCED = re.compile(r"^Space #(\d+) is announced\.")
 
@@ -182,8 +180,11 @@ class Interactions:
         the day Stagepass first saw them there (today, for someone new)."""
         known = await self.core.identities.by_key(person.key)
         return await self.directory.actor(
-            client, person.team_id, person.user_id,
-            name_hint=person.name_hint, team_name=person.team_name,
+            client,
+            person.team_id,
+            person.user_id,
+            name_hint=person.name_hint,
+            team_name=person.team_name,
             member_since=known.created_at if known is not None else self.core.clock.now(),
         )
 
@@ -207,12 +208,15 @@ class Interactions:
             return reply
         space_id = int(match[1])
         error, channel = await self.announcements.outcome(space_id, self.announce_wait)
-        rest = reply.text[match.end():]
+        rest = reply.text[match.end() :]
         if error is None:
             return reply
         if error == PENDING:
-            return replace(reply, text=f"Space #{space_id} is set up; its announcement is on "
-                                       "its way to the channel." + rest)
+            return replace(
+                reply,
+                text=f"Space #{space_id} is set up; its announcement is on "
+                "its way to the channel." + rest,
+            )
         return replace(
             reply,
             text=":warning: " + not_announced(space_id, error, channel) + rest,
@@ -227,8 +231,10 @@ class Interactions:
         error, channel = await self.announcements.post_again(space_id)
         if error is None:
             return Reply(f"Space #{space_id} is announced.")
-        return Reply(":warning: " + not_announced(space_id, error, channel),
-                     buttons=(repost_button(space_id),))
+        return Reply(
+            ":warning: " + not_announced(space_id, error, channel),
+            buttons=(repost_button(space_id),),
+        )
 
     async def _within_budget(self, task: asyncio.Task[T]) -> T | None:
         """The task's result if it is ready within the ack budget, else None (the task
@@ -252,8 +258,9 @@ class Interactions:
         line = command_line(command["command"], command.get("text") or "")
         if _BARE_CREATE.match(line):
             await ack()
-            meta = modals.Meta(channel=command.get("channel_id"),
-                               response_url=command.get("response_url"))
+            meta = modals.Meta(
+                channel=command.get("channel_id"), response_url=command.get("response_url")
+            )
             self.tasks.spawn(
                 self._open_create(client, person, command["trigger_id"], meta, respond),
                 name="open-create",
@@ -262,12 +269,15 @@ class Interactions:
         work = self.tasks.spawn(self.run_line(client, person, line), name=command["command"])
         reply = await self._within_budget(work)
         if reply is not None:
-            await ack(response_type=response_type(reply),
-                      **reply_message(reply, mentioned(line), await self._tz(person)))
+            await ack(
+                response_type=response_type(reply),
+                **reply_message(reply, mentioned(line), await self._tz(person)),
+            )
             return
         await ack()
-        self.tasks.spawn(self._respond_late(work, respond, person, mentioned(line)),
-                         name="late-reply")
+        self.tasks.spawn(
+            self._respond_late(work, respond, person, mentioned(line)), name="late-reply"
+        )
 
     async def _respond_late(
         self,
@@ -277,8 +287,11 @@ class Interactions:
         people: frozenset[str],
     ) -> None:
         reply = await work
-        await respond(response_type=response_type(reply), replace_original=False,
-                      **reply_message(reply, people, await self._tz(person)))
+        await respond(
+            response_type=response_type(reply),
+            replace_original=False,
+            **reply_message(reply, people, await self._tz(person)),
+        )
 
     async def _tz(self, person: Who) -> ZoneInfo:
         return await reader_zone(self.core.identities, person.key)
@@ -293,8 +306,7 @@ class Interactions:
     ) -> None:
         # The trigger expires 3 s after the click: a slow zone lookup must not spend it.
         try:
-            zone: str | None = await asyncio.wait_for(self._zone(client, person),
-                                                      self.open_budget)
+            zone: str | None = await asyncio.wait_for(self._zone(client, person), self.open_budget)
         except TimeoutError:
             zone = None
         meta = modals.Meta(tz=zone, channel=meta.channel, response_url=meta.response_url)
@@ -335,8 +347,9 @@ class Interactions:
         await ack()
         person = who(body, context)
         line = str(action.get("value") or "/help")
-        self.tasks.spawn(self._run_button(client, person, line, body.get("response_url")),
-                         name="button")
+        self.tasks.spawn(
+            self._run_button(client, person, line, body.get("response_url")), name="button"
+        )
 
     async def _run_button(
         self, client: AsyncWebClient, person: Who, line: str, response_url: str | None
@@ -381,7 +394,10 @@ class Interactions:
         self.tasks.spawn(self._open(client, body["trigger_id"], view), name="open-tip")
 
     async def on_host_a_space(
-        self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext,
+        self,
+        ack: AsyncAck,
+        body: dict[str, Any],
+        context: AsyncBoltContext,
         client: AsyncWebClient,
     ) -> None:
         await ack()
@@ -404,14 +420,22 @@ class Interactions:
         return modals.read_tip(values, meta, self.currency)
 
     async def on_create_submitted(
-        self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any],
-        context: AsyncBoltContext, client: AsyncWebClient,
+        self,
+        ack: AsyncAck,
+        body: dict[str, Any],
+        view: dict[str, Any],
+        context: AsyncBoltContext,
+        client: AsyncWebClient,
     ) -> None:
         await self._submitted(self._create, ack, body, view, context, client)
 
     async def on_tip_submitted(
-        self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any],
-        context: AsyncBoltContext, client: AsyncWebClient,
+        self,
+        ack: AsyncAck,
+        body: dict[str, Any],
+        view: dict[str, Any],
+        context: AsyncBoltContext,
+        client: AsyncWebClient,
     ) -> None:
         await self._submitted(self._tip, ack, body, view, context, client)
 
@@ -430,8 +454,10 @@ class Interactions:
         work = self.tasks.spawn(self._execute(kind, client, person, meta, values), name=kind.name)
         reply = await self._within_budget(work)
         if reply is None:
-            await ack(response_action="update",
-                      view=modals.message_view(kind.title, kind.working, working=True))
+            await ack(
+                response_action="update",
+                view=modals.message_view(kind.title, kind.working, working=True),
+            )
             self.tasks.spawn(
                 self._finish_late(kind, work, client, person, meta, values, view["id"]),
                 name=f"{kind.name}-late",
@@ -439,8 +465,9 @@ class Interactions:
             return
         if not reply.error:
             await ack()  # closes the modal
-            self.tasks.spawn(self.deliver(client, person, reply, meta.response_url),
-                             name=f"{kind.name}-reply")
+            self.tasks.spawn(
+                self.deliver(client, person, reply, meta.response_url), name=f"{kind.name}-reply"
+            )
             return
         errors = modals.field_errors(reply.error_field, reply.text, kind.fields)
         if errors:
@@ -482,8 +509,9 @@ class Interactions:
         if reply.error:
             await client.views_update(view_id=view_id, view=kind.form(meta, values, reply.text))
             return
-        await client.views_update(view_id=view_id,
-                                  view=modals.message_view(kind.title, reply.text.split("\n")[0]))
+        await client.views_update(
+            view_id=view_id, view=modals.message_view(kind.title, reply.text.split("\n")[0])
+        )
         await self.deliver(client, person, reply, meta.response_url)
 
     # --- events --------------------------------------------------------------------------------
@@ -498,16 +526,18 @@ class Interactions:
 
     async def on_app_uninstalled(self, ack: AsyncAck, context: AsyncBoltContext) -> None:
         await ack()
-        self.tasks.spawn(self._uninstalled(context.enterprise_id, context.team_id),
-                         name="uninstalled")
+        self.tasks.spawn(
+            self._uninstalled(context.enterprise_id, context.team_id), name="uninstalled"
+        )
 
     async def on_tokens_revoked(
         self, ack: AsyncAck, event: dict[str, Any], context: AsyncBoltContext
     ) -> None:
         await ack()
         if (event.get("tokens") or {}).get("bot"):
-            self.tasks.spawn(self._uninstalled(context.enterprise_id, context.team_id),
-                             name="tokens-revoked")
+            self.tasks.spawn(
+                self._uninstalled(context.enterprise_id, context.team_id), name="tokens-revoked"
+            )
 
     async def _uninstalled(self, enterprise_id: str | None, team_id: str | None) -> None:
         log.info("slack: removed from a workspace", team=team_id, enterprise=enterprise_id)
@@ -516,5 +546,8 @@ class Interactions:
         if self.store is not None:
             await self.store.async_delete_all(enterprise_id=enterprise_id, team_id=team_id)
         else:
-            log.warning("slack: the app was removed from the workspace of SLACK_BOT_TOKEN; "
-                        "that token no longer works", team=team_id)
+            log.warning(
+                "slack: the app was removed from the workspace of SLACK_BOT_TOKEN; "
+                "that token no longer works",
+                team=team_id,
+            )

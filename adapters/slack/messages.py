@@ -146,8 +146,12 @@ def dm_message(message: DirectMessage, tz: ZoneInfo = _UTC) -> dict[str, Any]:
     blocks: list[Block] = _sections(text)
     if message.links:
         blocks.append(
-            actions(*(button(label, f"{LINK}:{i}", url=url)
-                      for i, (label, url) in enumerate(message.links)))
+            actions(
+                *(
+                    button(label, f"{LINK}:{i}", url=url)
+                    for i, (label, url) in enumerate(message.links)
+                )
+            )
         )
     fallback = "\n".join([text, *(f"{escape(label)}: {url}" for label, url in message.links)])
     return {"text": fallback[:3000], "blocks": blocks[:50]}

@@ -209,16 +209,25 @@ def create_view(
             optional=True,
         ),
         _input("starts_date", "Date", date_element),
-        _input("starts_time", "Start time", time_element,
-               hint=f"{where} (change it with /tz set Europe/Berlin)."),
-        _input("duration", "Duration (minutes)", _number(v.get("duration"), minimum="1"),
-               optional=True),
+        _input(
+            "starts_time",
+            "Start time",
+            time_element,
+            hint=f"{where} (change it with /tz set Europe/Berlin).",
+        ),
+        _input(
+            "duration", "Duration (minutes)", _number(v.get("duration"), minimum="1"), optional=True
+        ),
         _input("tickets", "Tickets", _number(v.get("tickets"), minimum="1")),
-        _input("price", "Price", _number(v.get("price"), decimal=True, minimum="0"),
-               optional=True, hint="Leave empty or 0 for a free Space."),
+        _input(
+            "price",
+            "Price",
+            _number(v.get("price"), decimal=True, minimum="0"),
+            optional=True,
+            hint="Leave empty or 0 for a free Space.",
+        ),
         _input("currency", "Currency", _currency_select(v.get("currency") or default_currency)),
-        _input("limit", "Tickets per person", _number(v.get("limit"), minimum="1"),
-               optional=True),
+        _input("limit", "Tickets per person", _number(v.get("limit"), minimum="1"), optional=True),
         _input("manual", "Start", manual, optional=True),
     ]
     return _modal(CREATE, "Host a Space", "Announce", blocks, meta)
@@ -254,8 +263,12 @@ def message_view(title: str, text: str, *, working: bool = False) -> Block:
     blocks = [section(escape(text))]
     if working:
         blocks.append(context(":hourglass_flowing_sand: This can take a few seconds."))
-    return {"type": "modal", "title": plain(title, 24), "close": plain("Close", 24),
-            "blocks": blocks}
+    return {
+        "type": "modal",
+        "title": plain(title, 24),
+        "close": plain("Close", 24),
+        "blocks": blocks,
+    }
 
 
 # --- reading submissions -------------------------------------------------------------------

@@ -107,8 +107,13 @@ class Notifier:
             await self._dm(client, user, dm_message(message, zone))
         except SlackApiError as exc:
             error = str(exc.response.get("error") or exc.response.status_code)
-            log.warning("slack: direct message failed", team=team, user=user, error=error,
-                        outbox_id=message.id)
+            log.warning(
+                "slack: direct message failed",
+                team=team,
+                user=user,
+                error=error,
+                outbox_id=message.id,
+            )
             if error in _REFUSED:
                 await outbox.refused(message.id, error)
             else:
@@ -143,16 +148,17 @@ class Notifier:
         told = {host.user_id, *(c.user_id for c in cohosts.values())}  # the core DMs them
         moderators = await self.directory.moderators(client, team)
         if not moderators:
-            log.warning("slack: a payment was disputed and no moderator is known",
-                        team=team, space=event.space_id)
-        alert = {"text": dispute_alert(event, space, buyer=mention(event.holder_key),
-                                       quote=escape)}
+            log.warning(
+                "slack: a payment was disputed and no moderator is known",
+                team=team,
+                space=event.space_id,
+            )
+        alert = {"text": dispute_alert(event, space, buyer=mention(event.holder_key), quote=escape)}
         for user in sorted(moderators - told):
             try:
                 await self._dm(client, user, alert)
             except SlackApiError as exc:  # one closed door must not keep the others shut
-                log.warning("slack: could not DM a moderator", team=team, user=user,
-                            error=str(exc))
+                log.warning("slack: could not DM a moderator", team=team, user=user, error=str(exc))
 
     # --- public events: said once, under the announcement --------------------------------
 
@@ -161,7 +167,8 @@ class Notifier:
         if team is not None:
             space = await self.core.spaces.get(event.space_id)
             await self.announcements.in_thread(
-                team, event.space_id,
+                team,
+                event.space_id,
                 f":red_circle: *{escape(space_title(space))}* is live now. Ticket holders: "
                 "your join link is in your DMs from Stagepass.",
             )
@@ -172,7 +179,8 @@ class Notifier:
             return
         space = await self.core.spaces.get(event.space_id)
         await self.announcements.in_thread(
-            team, event.space_id,
+            team,
+            event.space_id,
             f"{mention(event.identity_key)} is now a speaker in {escape(space_title(space))}.",
         )
 

@@ -37,8 +37,10 @@ def _is_ref(value: object) -> bool:
     """A team, user, channel or enterprise: an id, or an object with a string id."""
     if isinstance(value, str):
         return True
-    return isinstance(value, dict) and _optional(_is_str)(value.get("id")) and all(
-        _optional(_is_str)(value.get(k)) for k in ("team_id", "enterprise_id", "domain")
+    return (
+        isinstance(value, dict)
+        and _optional(_is_str)(value.get("id"))
+        and all(_optional(_is_str)(value.get(k)) for k in ("team_id", "enterprise_id", "domain"))
     )
 
 
@@ -48,34 +50,74 @@ def _is_list_of_dicts(value: object) -> bool:
 
 #: top-level fields Bolt's context builder and our listeners read, and their types
 _FIELDS: dict[str, Callable[[object], bool]] = {
-    **{k: _optional(_is_str) for k in (
-        "type", "command", "text", "trigger_id", "response_url", "user_id", "user_name",
-        "team_id", "team_domain", "channel_id", "enterprise_id", "api_app_id", "challenge",
-        "callback_id", "thread_ts", "function_execution_id", "bot_access_token",
-    )},
+    **{
+        k: _optional(_is_str)
+        for k in (
+            "type",
+            "command",
+            "text",
+            "trigger_id",
+            "response_url",
+            "user_id",
+            "user_name",
+            "team_id",
+            "team_domain",
+            "channel_id",
+            "enterprise_id",
+            "api_app_id",
+            "challenge",
+            "callback_id",
+            "thread_ts",
+            "function_execution_id",
+            "bot_access_token",
+        )
+    },
     **{k: _optional(_is_ref) for k in ("team", "user", "channel", "enterprise")},
-    **{k: _optional(_is_dict) for k in (
-        "event", "view", "message", "previous_message", "item", "assistant_thread",
-        "function_data", "container", "state",
-    )},
+    **{
+        k: _optional(_is_dict)
+        for k in (
+            "event",
+            "view",
+            "message",
+            "previous_message",
+            "item",
+            "assistant_thread",
+            "function_data",
+            "container",
+            "state",
+        )
+    },
     "authorizations": _optional(_is_list_of_dicts),
     "actions": _optional(_is_list_of_dicts),
 }
 
 _EVENT_FIELDS: dict[str, Callable[[object], bool]] = {
-    **{k: _optional(_is_str) for k in (
-        "type", "subtype", "tab", "channel_type", "user_team", "team", "thread_ts",
-        "function_execution_id", "bot_access_token",
-    )},
+    **{
+        k: _optional(_is_str)
+        for k in (
+            "type",
+            "subtype",
+            "tab",
+            "channel_type",
+            "user_team",
+            "team",
+            "thread_ts",
+            "function_execution_id",
+            "bot_access_token",
+        )
+    },
     "user": _optional(_is_ref),
     "channel": _optional(_is_ref),
-    **{k: _optional(_is_dict) for k in ("tokens", "item", "message", "previous_message",
-                                         "assistant_thread", "inputs")},
+    **{
+        k: _optional(_is_dict)
+        for k in ("tokens", "item", "message", "previous_message", "assistant_thread", "inputs")
+    },
 }
 
 
-def _check(fields: Mapping[str, Callable[[object], bool]], body: Mapping[str, Any],
-           where: str) -> None:
+def _check(
+    fields: Mapping[str, Callable[[object], bool]], body: Mapping[str, Any], where: str
+) -> None:
     for name, ok in fields.items():
         if name in body and not ok(body[name]):
             raise Malformed(f"{where}{name} has the wrong type")
@@ -88,9 +130,21 @@ def _require(body: Mapping[str, Any], *names: str) -> None:
 
 
 def _check_view(view: Mapping[str, Any]) -> None:
-    _check({k: _optional(_is_str) for k in ("id", "callback_id", "private_metadata", "type",
-                                             "app_installed_team_id", "team_id")},
-           view, "view.")
+    _check(
+        {
+            k: _optional(_is_str)
+            for k in (
+                "id",
+                "callback_id",
+                "private_metadata",
+                "type",
+                "app_installed_team_id",
+                "team_id",
+            )
+        },
+        view,
+        "view.",
+    )
     state = view.get("state")
     if state is None:
         return
@@ -110,8 +164,14 @@ def _check_kind(body: Payload) -> None:
             raise Malformed("command must start with /")
         return
     kind = body.get("type")
-    interactive = kind in ("block_actions", "view_submission", "view_closed", "shortcut",
-                           "message_action", "block_suggestion")
+    interactive = kind in (
+        "block_actions",
+        "view_submission",
+        "view_closed",
+        "shortcut",
+        "message_action",
+        "block_suggestion",
+    )
     user = body.get("user")
     if interactive and not (isinstance(user, dict) and _is_str(user.get("id"))):
         raise Malformed("user.id is missing")
@@ -124,8 +184,10 @@ def _check_kind(body: Payload) -> None:
             raise Malformed("actions must name an action_id each")
     if kind in ("view_submission", "view_closed"):
         view = body.get("view")
-        if not isinstance(view, dict) or not _is_str(view.get("id")) or not _is_str(
-            view.get("callback_id")
+        if (
+            not isinstance(view, dict)
+            or not _is_str(view.get("id"))
+            or not _is_str(view.get("callback_id"))
         ):
             raise Malformed("view.id and view.callback_id are missing")
     if isinstance(body.get("view"), dict):

@@ -149,8 +149,9 @@ class Directory:
                 response = await client.usergroups_users_list(usergroup=group_id)
                 members = frozenset(response.get("users") or ())
             else:
-                log.warning("slack moderator group not found", team=team_id,
-                            group=self.moderator_group)
+                log.warning(
+                    "slack moderator group not found", team=team_id, group=self.moderator_group
+                )
         except (SlackApiError, SlackClientError) as exc:
             log.warning("slack moderator group lookup failed", team=team_id, error=str(exc))
             ttl = _RETRY_SECONDS

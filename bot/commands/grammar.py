@@ -87,8 +87,7 @@ USAGES: tuple[Usage, ...] = (
         '[currency:usd] [duration:60] [limit:1] [description:"…"] [manual:yes]',
         "Announce a Space; times are read in your zone (/tz set).",
         (*_SPACE_FIELDS, "manual"),
-        who="whoever this community's host rules allow (STAGEPASS_HOST_RULES; by default "
-        "anyone).",
+        who="whoever this community's host rules allow (STAGEPASS_HOST_RULES; by default anyone).",
         notes=(
             WHEN_FORMATS,
             "price: free unless given, in currency: (the community's default, usd unless "
@@ -663,7 +662,5 @@ def parse(text: str, *, tz: ZoneInfo, now: datetime, default_currency: str = "us
     name = head[0] if head else ""
     hint = did_you_mean(name, _GROUPS, "/{}") if name else ""
     raise InvalidInput(
-        f"There is no /{name} command.{hint} Commands: "
-        + ", ".join(f"/{g}" for g in _GROUPS)
-        + "."
+        f"There is no /{name} command.{hint} Commands: " + ", ".join(f"/{g}" for g in _GROUPS) + "."
     )

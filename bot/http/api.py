@@ -59,8 +59,10 @@ _API_FIELDS = {
 
 
 _RETRY_AFTER = {
-    "Retry-After": {"description": "Seconds until a claim is accepted again.",
-                    "schema": {"type": "integer"}}
+    "Retry-After": {
+        "description": "Seconds until a claim is accepted again.",
+        "schema": {"type": "integer"},
+    }
 }
 
 
@@ -97,8 +99,12 @@ async def _space_outs(core: Core, spaces: list[Space]) -> list[SpaceOut]:
     hosts = await core.identities.keys_for(sorted({s.host_id for s in spaces}))
     base = core.settings.resolved_public_url
     return [
-        SpaceOut.of(space, hosts[space.host_id], ends_at=core.spaces.ends_at(space),
-                    page_url=f"{base}/spaces/{space.id}")
+        SpaceOut.of(
+            space,
+            hosts[space.host_id],
+            ends_at=core.spaces.ends_at(space),
+            page_url=f"{base}/spaces/{space.id}",
+        )
         for space in spaces
     ]
 
@@ -114,24 +120,36 @@ def _ticket_out(
     if ticket.status != TicketStatus.VALID or removed:
         return TicketOut.of(ticket, token=None, join_url=None, removed=removed)
     token = token or core.tickets.token_for(ticket, space)
-    return TicketOut.of(ticket, token=token,
-                        join_url=room_link(core.settings.resolved_public_url, ticket.space_id,
-                                           token))
+    return TicketOut.of(
+        ticket,
+        token=token,
+        join_url=room_link(core.settings.resolved_public_url, ticket.space_id, token),
+    )
 
 
 # --- Spaces -------------------------------------------------------------------------------
 
 
-@router.post("/spaces", tags=["spaces"], status_code=status.HTTP_201_CREATED,
-             summary="Create a Space", responses=_errors(403, 409, 501, *_BODY))
+@router.post(
+    "/spaces",
+    tags=["spaces"],
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a Space",
+    responses=_errors(403, 409, 501, *_BODY),
+)
 async def create_space(body: SpaceCreate, core: CoreDep) -> SpaceOut:
     """Announce a Space for the host named in the body. The host must be allowed to host
     by the deployment's host rules; a paid Space needs billing to be configured."""
     draft = SpaceDraft(
-        title=body.title, starts_at=body.starts_at, capacity=body.capacity,
-        price_minor=body.price_minor, currency=body.currency,
-        duration_minutes=body.duration_minutes, description=body.description,
-        per_buyer_limit=body.per_buyer_limit, manual_start=body.manual_start,
+        title=body.title,
+        starts_at=body.starts_at,
+        capacity=body.capacity,
+        price_minor=body.price_minor,
+        currency=body.currency,
+        duration_minutes=body.duration_minutes,
+        description=body.description,
+        per_buyer_limit=body.per_buyer_limit,
+        manual_start=body.manual_start,
     )
     with _api_field_names():
         space = await core.spaces.create(body.host.actor(), draft)
@@ -141,8 +159,10 @@ async def create_space(body: SpaceCreate, core: CoreDep) -> SpaceOut:
 @router.get("/spaces", tags=["spaces"], summary="List Spaces", responses=_errors())
 async def list_spaces(
     core: CoreDep,
-    community: Annotated[str | None, Query(
-        description="Only this community, as its `community_id`, e.g. `discord:1234`.")] = None,
+    community: Annotated[
+        str | None,
+        Query(description="Only this community, as its `community_id`, e.g. `discord:1234`."),
+    ] = None,
     upcoming_only: Annotated[bool, Query(description="Only scheduled and live Spaces.")] = True,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> SpaceList:
@@ -151,31 +171,38 @@ async def list_spaces(
     return SpaceList(spaces=await _space_outs(core, spaces))
 
 
-@router.get("/spaces/{space_id}", tags=["spaces"], summary="Get a Space",
-            responses=_errors(404))
+@router.get("/spaces/{space_id}", tags=["spaces"], summary="Get a Space", responses=_errors(404))
 async def get_space(space_id: SpaceId, core: CoreDep) -> SpaceOut:
     return await _space_out(core, await core.spaces.get(space_id))
 
 
-@router.post("/spaces/{space_id}/cancel", tags=["spaces"],
-             summary="Cancel a Space and refund its tickets",
-             responses=_errors(403, 404, 409, *_BODY))
+@router.post(
+    "/spaces/{space_id}/cancel",
+    tags=["spaces"],
+    summary="Cancel a Space and refund its tickets",
+    responses=_errors(403, 404, 409, *_BODY),
+)
 async def cancel_space(space_id: SpaceId, body: CancelIn, core: CoreDep) -> CancelOut:
     """Cancel as the operator: active holds are released and every valid ticket is refunded
     (paid) or revoked (free), exactly once each. `tickets_failed` refunds stay valid and
     are finished by billing's reconciliation."""
     closed, failed = await core.tickets.cancel_space(None, space_id, body.reason.strip())
     space = await core.spaces.get(space_id)
-    return CancelOut(space=await _space_out(core, space), tickets_closed=closed,
-                     tickets_failed=failed)
+    return CancelOut(
+        space=await _space_out(core, space), tickets_closed=closed, tickets_failed=failed
+    )
 
 
 # --- holds and tickets --------------------------------------------------------------------
 
 
-@router.post("/spaces/{space_id}/holds", tags=["tickets"], status_code=status.HTTP_201_CREATED,
-             summary="Reserve tickets for a buyer",
-             responses=_errors(403, 404, 409, 429, 501, *_BODY))
+@router.post(
+    "/spaces/{space_id}/holds",
+    tags=["tickets"],
+    status_code=status.HTTP_201_CREATED,
+    summary="Reserve tickets for a buyer",
+    responses=_errors(403, 404, 409, 429, 501, *_BODY),
+)
 async def create_hold(space_id: SpaceId, body: HoldCreate, core: CoreDep) -> HoldOut:
     """Reserve `quantity` seats for the buyer, who must be in the Space's community. A free
     Space issues the tickets at once (with their tokens); a paid one returns the checkout
@@ -184,16 +211,25 @@ async def create_hold(space_id: SpaceId, body: HoldCreate, core: CoreDep) -> Hol
     buyer may have only so many unpaid holds open across Spaces (422 `limit_exceeded`)."""
     reservation = await core.tickets.reserve(body.buyer.actor(), space_id, body.quantity)
     space = reservation.space
-    tickets = [_ticket_out(core, t, space, token)
-               for t, token in zip(reservation.tickets, reservation.tokens, strict=True)]
+    tickets = [
+        _ticket_out(core, t, space, token)
+        for t, token in zip(reservation.tickets, reservation.tokens, strict=True)
+    ]
     checkout = reservation.checkout.url if reservation.checkout else None
     return HoldOut.of(reservation.hold, tickets, checkout)
 
 
-@router.get("/buyers/{platform}/{community}/{user_id}/tickets", tags=["tickets"],
-            summary="List a buyer's tickets", responses=_errors())
+@router.get(
+    "/buyers/{platform}/{community}/{user_id}/tickets",
+    tags=["tickets"],
+    summary="List a buyer's tickets",
+    responses=_errors(),
+)
 async def buyer_tickets(
-    platform: Platform, community: str, user_id: str, core: CoreDep,
+    platform: Platform,
+    community: str,
+    user_id: str,
+    core: CoreDep,
     include_closed: Annotated[bool, Query(description="Also refunded and revoked ones.")] = False,
 ) -> TicketList:
     """A buyer's tickets, oldest first, with tokens and join links for the valid ones.
@@ -209,13 +245,19 @@ async def buyer_tickets(
             space = spaces[ticket.space_id] = await core.spaces.get(ticket.space_id)
             if (await core.stage.seat(space, buyer)).removed:
                 removed.add(ticket.space_id)
-    return TicketList(tickets=[
-        _ticket_out(core, t, spaces[t.space_id], removed=t.space_id in removed) for t in tickets
-    ])
+    return TicketList(
+        tickets=[
+            _ticket_out(core, t, spaces[t.space_id], removed=t.space_id in removed) for t in tickets
+        ]
+    )
 
 
-@router.post("/tickets/verify", tags=["tickets"], summary="Verify a ticket token",
-             responses=_errors(403, 404, *_BODY))
+@router.post(
+    "/tickets/verify",
+    tags=["tickets"],
+    summary="Verify a ticket token",
+    responses=_errors(403, 404, *_BODY),
+)
 async def verify_ticket(body: VerifyIn, core: CoreDep) -> VerifyOut:
     """Check a token's signature and expiry, and that its ticket is still valid. A bad or
     expired token is a 401 `invalid_token`; a refunded or revoked ticket, or a holder
@@ -226,12 +268,19 @@ async def verify_ticket(body: VerifyIn, core: CoreDep) -> VerifyOut:
     seat = await core.stage.seat(admission.space, holder, moderator=claims.role == "moderator")
     if seat.removed:
         raise refusals.holder_removed(holder.display_name)
-    return VerifyOut(valid=True, ticket_id=claims.ticket_id, space_id=claims.space_id,
-                     holder=PersonOut.of(holder), role=claims.role, expires_at=claims.expires_at)
+    return VerifyOut(
+        valid=True,
+        ticket_id=claims.ticket_id,
+        space_id=claims.space_id,
+        holder=PersonOut.of(holder),
+        role=claims.role,
+        expires_at=claims.expires_at,
+    )
 
 
-@router.get("/keys/ticket", tags=["keys"], summary="The ticket-signing public key",
-            responses=_errors())
+@router.get(
+    "/keys/ticket", tags=["keys"], summary="The ticket-signing public key", responses=_errors()
+)
 async def ticket_key(core: CoreDep) -> PublicKeyOut:
     """Edges verify ticket signatures offline with this key; revocation still needs
     `/tickets/verify` (or the database)."""

@@ -119,8 +119,11 @@ def metrics_app(metrics: CoreMetrics) -> FastAPI:
 def _ops_router() -> APIRouter:
     router = APIRouter(tags=["ops"])
 
-    @router.get("/healthz", summary="Readiness: 200 once started, 503 before",
-                responses={503: {"description": "Still starting (or shutting down)."}})
+    @router.get(
+        "/healthz",
+        summary="Readiness: 200 once started, 503 before",
+        responses={503: {"description": "Still starting (or shutting down)."}},
+    )
     async def healthz(request: Request) -> JSONResponse:
         if getattr(request.app.state, "ready", False):
             return JSONResponse({"status": "ok"})
@@ -132,8 +135,12 @@ def _ops_router() -> APIRouter:
 def _metrics_router(metrics: CoreMetrics) -> APIRouter:
     router = APIRouter(tags=["ops"])
 
-    @router.get("/metrics", summary="Prometheus metrics", response_class=Response,
-                responses={401: {"model": errors.ErrorBody}})
+    @router.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={401: {"model": errors.ErrorBody}},
+    )
     async def prometheus() -> Response:
         body, content_type = metrics.exposition()
         return Response(body, media_type=content_type)

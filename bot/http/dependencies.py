@@ -34,8 +34,14 @@ class BearerAuth:
         self, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
     ) -> None:
         if credentials is None:
-            raise HTTPException(401, "This API needs an `Authorization: Bearer <token>` header.",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401,
+                "This API needs an `Authorization: Bearer <token>` header.",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         if not hmac.compare_digest(credentials.credentials.encode(), self._token):
-            raise HTTPException(401, "The API token is not valid.",
-                                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+            raise HTTPException(
+                401,
+                "The API token is not valid.",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )

@@ -85,8 +85,16 @@ async def _page(
         status_label=STATUS_LABELS[space.status],
         starts=format_when(space.starts_at, tz),
         sheet=sheet,
-        rows=[(row, money(row.amount_minor), money(row.fee_minor), format_when(row.at, tz),
-               format_when(row.expires_at, tz) if row.expires_at else "") for row in sheet.rows],
+        rows=[
+            (
+                row,
+                money(row.amount_minor),
+                money(row.fee_minor),
+                format_when(row.at, tz),
+                format_when(row.expires_at, tz) if row.expires_at else "",
+            )
+            for row in sheet.rows
+        ],
         totals=sheet.totals,
         money=money,
         chart=sales_svg(sheet.sales, label=f"Tickets of Space #{space.id} over time"),
@@ -138,7 +146,9 @@ async def refund(space_id: str, request: Request, core: CoreDep) -> Response:
         return await _page(core, desk, status=409, error=exc.message)
     except Exception:  # the gateway failed: the ticket stays valid; say so, keep the page
         return await _page(
-            core, desk, status=502,
+            core,
+            desk,
+            status=502,
             error="The payment service could not refund this ticket just now; it stays "
             "valid. Try again in a minute.",
         )
@@ -148,8 +158,18 @@ async def refund(space_id: str, request: Request, core: CoreDep) -> Response:
     )
 
 
-CSV_COLUMNS = ("ticket_or_hold", "holder", "holder_id", "status", "quantity", "amount_minor",
-               "platform_fee_minor", "currency", "at_utc", "hold_expires_utc")
+CSV_COLUMNS = (
+    "ticket_or_hold",
+    "holder",
+    "holder_id",
+    "status",
+    "quantity",
+    "amount_minor",
+    "platform_fee_minor",
+    "currency",
+    "at_utc",
+    "hold_expires_utc",
+)
 
 
 def sheet_csv(sheet: DeskSheet) -> str:
@@ -158,18 +178,20 @@ def sheet_csv(sheet: DeskSheet) -> str:
     writer.writerow(CSV_COLUMNS)
     for row in sheet.rows:
         name = row.holder.display_name or row.holder.user_id
-        writer.writerow([
-            row.ref,
-            "'" + name if name[:1] in "=+-@\t\r" else name,  # no formulas in a spreadsheet
-            row.holder.user_id,
-            row.status.value,
-            row.quantity,
-            row.amount_minor,
-            row.fee_minor,
-            sheet.space.currency,
-            row.at.astimezone(UTC).isoformat(),
-            row.expires_at.astimezone(UTC).isoformat() if row.expires_at else "",
-        ])
+        writer.writerow(
+            [
+                row.ref,
+                "'" + name if name[:1] in "=+-@\t\r" else name,  # no formulas in a spreadsheet
+                row.holder.user_id,
+                row.status.value,
+                row.quantity,
+                row.amount_minor,
+                row.fee_minor,
+                sheet.space.currency,
+                row.at.astimezone(UTC).isoformat(),
+                row.expires_at.astimezone(UTC).isoformat() if row.expires_at else "",
+            ]
+        )
     return out.getvalue()
 
 

@@ -88,8 +88,13 @@ def status_for(exc: UserError) -> int:
 
 
 def error_response(
-    status: int, type_: str, message: str, field: str | None = None,
-    *, headers: dict[str, str] | None = None, **extra: Any,
+    status: int,
+    type_: str,
+    message: str,
+    field: str | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> JSONResponse:
     body: dict[str, Any] = {"type": type_, "message": message, "field": field, **extra}
     return JSONResponse({"error": body}, status_code=status, headers=headers)
@@ -98,8 +103,9 @@ def error_response(
 def too_large_response() -> JSONResponse:
     """413 for a body over its route's limit. The connection is closed rather than drained:
     the rest of a huge body is never read."""
-    return error_response(413, "content_too_large", TOO_LARGE_MESSAGE,
-                          headers={"Connection": "close"})
+    return error_response(
+        413, "content_too_large", TOO_LARGE_MESSAGE, headers={"Connection": "close"}
+    )
 
 
 async def on_user_error(request: Request, exc: Exception) -> Response:
@@ -131,8 +137,9 @@ async def on_validation_error(request: Request, exc: Exception) -> Response:
         message = str(err.get("msg", "Invalid value."))
         details.append({"field": field, "message": f"{field}: {message}" if field else message})
     first = details[0] if details else {"field": None, "message": "The request is not valid."}
-    return error_response(422, "invalid_input", str(first["message"]), first["field"],
-                          details=details)
+    return error_response(
+        422, "invalid_input", str(first["message"]), first["field"], details=details
+    )
 
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
@@ -143,9 +150,11 @@ def allowed_methods(request: Request) -> str:
     first route it matched: `POST` for `/api/v1/spaces`, which also answers GET)."""
     routes = request.app.router.routes
     allowed = [
-        method for method in _METHODS
-        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
-               for route in routes)
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
     ]
     return ", ".join([*allowed, "OPTIONS"])
 
@@ -163,8 +172,12 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
             return Response(status_code=204, headers=headers)
     if exc.status_code in {204, 304} or exc.status_code < 200:
         return Response(status_code=exc.status_code, headers=headers)
-    return error_response(exc.status_code, _HTTP_TYPES.get(exc.status_code, "http_error"),
-                          str(exc.detail), headers=headers)
+    return error_response(
+        exc.status_code,
+        _HTTP_TYPES.get(exc.status_code, "http_error"),
+        str(exc.detail),
+        headers=headers,
+    )
 
 
 def install(app: FastAPI) -> None:

@@ -55,39 +55,55 @@ class CoreMetrics:
     def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
         self.registry = registry
         self.http_requests = Counter(
-            "stagepass_http_requests", "HTTP requests answered, by route template and status.",
-            ("method", "route", "status"), registry=registry,
+            "stagepass_http_requests",
+            "HTTP requests answered, by route template and status.",
+            ("method", "route", "status"),
+            registry=registry,
         )
         self.http_latency = Histogram(
-            "stagepass_http_request_duration_seconds", "Time to answer an HTTP request.",
-            ("method", "route"), buckets=LATENCY_BUCKETS, registry=registry,
+            "stagepass_http_request_duration_seconds",
+            "Time to answer an HTTP request.",
+            ("method", "route"),
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
         )
         self.http_in_flight = Gauge(
-            "stagepass_http_requests_in_flight", "HTTP requests being answered right now.",
+            "stagepass_http_requests_in_flight",
+            "HTTP requests being answered right now.",
             registry=registry,
         )
         self.http_unhandled = Counter(
-            "stagepass_http_unhandled_errors", "Requests that failed with an unexpected error.",
+            "stagepass_http_unhandled_errors",
+            "Requests that failed with an unexpected error.",
             registry=registry,
         )
         self.tickets_issued = Counter(
-            "stagepass_tickets_issued", "Tickets issued: free claims and paid confirmations.",
+            "stagepass_tickets_issued",
+            "Tickets issued: free claims and paid confirmations.",
             registry=registry,
         )
         self.tickets_closed = Counter(
-            "stagepass_tickets_closed", "Tickets that stopped being valid, by outcome.",
-            ("outcome",), registry=registry,
+            "stagepass_tickets_closed",
+            "Tickets that stopped being valid, by outcome.",
+            ("outcome",),
+            registry=registry,
         )
         self.holds_created = Counter(
-            "stagepass_holds_created", "Holds taken on seats.", registry=registry,
+            "stagepass_holds_created",
+            "Holds taken on seats.",
+            registry=registry,
         )
         self.holds_released = Counter(
-            "stagepass_holds_released", "Holds given back unpaid, by reason.",
-            ("reason",), registry=registry,
+            "stagepass_holds_released",
+            "Holds given back unpaid, by reason.",
+            ("reason",),
+            registry=registry,
         )
         self.spaces = Counter(
-            "stagepass_space_transitions", "Spaces announced, started, ended and cancelled.",
-            ("transition",), registry=registry,
+            "stagepass_space_transitions",
+            "Spaces announced, started, ended and cancelled.",
+            ("transition",),
+            registry=registry,
         )
         self._watched: weakref.WeakSet[EventBus] = weakref.WeakSet()
 

@@ -30,9 +30,7 @@ _SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 def _is_plain_text(message: Message) -> bool:
-    return Headers(raw=message.get("headers", [])).get("content-type", "").startswith(
-        "text/plain"
-    )
+    return Headers(raw=message.get("headers", [])).get("content-type", "").startswith("text/plain")
 
 
 def route_template(scope: Scope, root_path: str) -> str:
@@ -44,7 +42,7 @@ def route_template(scope: Scope, root_path: str) -> str:
     path = getattr(route, "path", None)
     if not isinstance(path, str):
         return UNMATCHED_ROUTE
-    mount_prefix = str(scope.get("root_path", ""))[len(root_path):]
+    mount_prefix = str(scope.get("root_path", ""))[len(root_path) :]
     return mount_prefix + path
 
 
@@ -96,16 +94,25 @@ class RequestContext:
                     self._unhandled(scope, route_template(scope, root_path), request_id, exc)
                     if started:
                         raise  # too late for a response: let the server drop the connection
-                    response = error_response(500, "internal_error", INTERNAL_MESSAGE,
-                                              request_id=request_id)
+                    response = error_response(
+                        500, "internal_error", INTERNAL_MESSAGE, request_id=request_id
+                    )
                     await response(scope, receive, send_with_id)
         finally:
             self.metrics.http_in_flight.dec()
-            self.metrics.observe_request(scope["method"], route_template(scope, root_path),
-                                         status, time.perf_counter() - began)
+            self.metrics.observe_request(
+                scope["method"],
+                route_template(scope, root_path),
+                status,
+                time.perf_counter() - began,
+            )
 
     def _unhandled(self, scope: Scope, route: str, request_id: str, exc: Exception) -> None:
         self.metrics.http_unhandled.inc()
-        fields: dict[str, Any] = {"method": scope["method"], "route": route,
-                                  "path": scope.get("path", ""), "request_id": request_id}
+        fields: dict[str, Any] = {
+            "method": scope["method"],
+            "route": route,
+            "path": scope.get("path", ""),
+            "request_id": request_id,
+        }
         log.error("unhandled error in HTTP request", exc_info=exc, **fields)

@@ -53,15 +53,19 @@ def render(
     """A page with a CSP of its own nonce; `form_action` "'self'" for a page with forms."""
     nonce = secrets.token_urlsafe(16)
     html = _env.get_template(template).render(nonce=nonce, **context)
-    return HTMLResponse(html, status_code=status_code, headers={
-        "Content-Security-Policy": (
-            f"default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; "
-            f"base-uri 'none'; form-action {form_action}; frame-ancestors 'none'"
-        ),
-        "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer",
-        "Cache-Control": "no-cache",
-    })
+    return HTMLResponse(
+        html,
+        status_code=status_code,
+        headers={
+            "Content-Security-Policy": (
+                f"default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; "
+                f"base-uri 'none'; form-action {form_action}; frame-ancestors 'none'"
+            ),
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+            "Cache-Control": "no-cache",
+        },
+    )
 
 
 def _iso(moment: datetime) -> str:
@@ -86,14 +90,26 @@ def calendar_links(space: Space, page_url: str) -> dict[str, str]:
     stamp = "%Y%m%dT%H%M%SZ"
     start, end = space.starts_at.astimezone(UTC), _ends_at(space).astimezone(UTC)
     details = f"{space.description}\n\n{page_url}".strip()
-    google = urlencode({
-        "action": "TEMPLATE", "text": space.title, "details": details, "location": page_url,
-        "dates": f"{start.strftime(stamp)}/{end.strftime(stamp)}",
-    })
-    outlook = urlencode({
-        "path": "/calendar/action/compose", "rru": "addevent", "subject": space.title,
-        "body": details, "location": page_url, "startdt": _iso(start), "enddt": _iso(end),
-    })
+    google = urlencode(
+        {
+            "action": "TEMPLATE",
+            "text": space.title,
+            "details": details,
+            "location": page_url,
+            "dates": f"{start.strftime(stamp)}/{end.strftime(stamp)}",
+        }
+    )
+    outlook = urlencode(
+        {
+            "path": "/calendar/action/compose",
+            "rru": "addevent",
+            "subject": space.title,
+            "body": details,
+            "location": page_url,
+            "startdt": _iso(start),
+            "enddt": _iso(end),
+        }
+    )
     return {
         "Google Calendar": f"https://calendar.google.com/calendar/render?{google}",
         "Outlook": f"https://outlook.live.com/calendar/0/deeplink/compose?{outlook}",
@@ -159,10 +175,14 @@ async def space_calendar(space_id: str, core: CoreDep) -> Response:
     base = core.settings.resolved_public_url.rstrip("/")
     host = base.split("://", 1)[-1].split("/", 1)[0]
     body = calendar_file(space, f"{base}/spaces/{space.id}", host, core.clock.now())
-    return Response(body, media_type="text/calendar; charset=utf-8", headers={
-        "Content-Disposition": f'attachment; filename="space-{space.id}.ics"',
-        "Cache-Control": "no-cache",
-    })
+    return Response(
+        body,
+        media_type="text/calendar; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="space-{space.id}.ics"',
+            "Cache-Control": "no-cache",
+        },
+    )
 
 
 @router.get("/spaces/{space_id}", response_class=HTMLResponse)

@@ -46,8 +46,12 @@ class PersonIn(_In):
     """A platform identity: who hosts, or who buys."""
 
     platform: Platform
-    community: str = Field(min_length=1, max_length=100, pattern=_ID,
-                           description="The guild / workspace id; `local` for the shell.")
+    community: str = Field(
+        min_length=1,
+        max_length=100,
+        pattern=_ID,
+        description="The guild / workspace id; `local` for the shell.",
+    )
     user_id: str = Field(min_length=1, max_length=100, pattern=_ID)
     display_name: str = Field("", max_length=200)
 
@@ -63,9 +67,12 @@ class PersonOut(BaseModel):
 
     @classmethod
     def of(cls, identity: Identity) -> PersonOut:
-        return cls(platform=identity.platform,
-                   community=identity.community_id.partition(":")[2],
-                   user_id=identity.user_id, display_name=identity.display_name)
+        return cls(
+            platform=identity.platform,
+            community=identity.community_id.partition(":")[2],
+            user_id=identity.user_id,
+            display_name=identity.display_name,
+        )
 
 
 # --- Spaces -------------------------------------------------------------------------------
@@ -74,13 +81,17 @@ class PersonOut(BaseModel):
 class SpaceCreate(_In):
     host: PersonIn
     title: str = Field(json_schema_extra={"minLength": 1})
-    starts_at: datetime = Field(description="ISO 8601 with a UTC offset, e.g. "
-                                            "`2030-05-01T18:00:00+02:00` or `...Z`.")
-    price_minor: int = Field(json_schema_extra={"minimum": 0},
-                             description="In the currency's minor unit; 0 for a free Space.")
+    starts_at: datetime = Field(
+        description="ISO 8601 with a UTC offset, e.g. `2030-05-01T18:00:00+02:00` or `...Z`."
+    )
+    price_minor: int = Field(
+        json_schema_extra={"minimum": 0},
+        description="In the currency's minor unit; 0 for a free Space.",
+    )
     currency: str = Field(max_length=8, description="ISO 4217 code, e.g. `usd`.")
-    capacity: int = Field(json_schema_extra={"minimum": 1},
-                          description="How many tickets there are.")
+    capacity: int = Field(
+        json_schema_extra={"minimum": 1}, description="How many tickets there are."
+    )
     duration_minutes: int | None = Field(None, json_schema_extra={"minimum": 1})
     description: str = Field("", json_schema_extra={"maxLength": 2000})
     per_buyer_limit: int | None = Field(None, json_schema_extra={"minimum": 1})
@@ -127,14 +138,28 @@ class SpaceOut(BaseModel):
     def of(cls, space: Space, host: Identity, *, ends_at: datetime, page_url: str) -> SpaceOut:
         assert space.id is not None
         return cls(
-            id=space.id, community_id=space.community_id, title=space.title,
-            description=space.description, status=space.status, host=PersonOut.of(host),
-            starts_at=space.starts_at, ends_at=ends_at, duration_minutes=space.duration_minutes,
-            price_minor=space.price_minor, currency=space.currency, capacity=space.capacity,
-            sold=space.sold, held=space.held, tickets_left=space.tickets_left,
-            per_buyer_limit=space.per_buyer_limit, manual_start=space.manual_start,
-            page_url=page_url, created_at=space.created_at, started_at=space.started_at,
-            ended_at=space.ended_at, cancel_reason=space.cancel_reason,
+            id=space.id,
+            community_id=space.community_id,
+            title=space.title,
+            description=space.description,
+            status=space.status,
+            host=PersonOut.of(host),
+            starts_at=space.starts_at,
+            ends_at=ends_at,
+            duration_minutes=space.duration_minutes,
+            price_minor=space.price_minor,
+            currency=space.currency,
+            capacity=space.capacity,
+            sold=space.sold,
+            held=space.held,
+            tickets_left=space.tickets_left,
+            per_buyer_limit=space.per_buyer_limit,
+            manual_start=space.manual_start,
+            page_url=page_url,
+            created_at=space.created_at,
+            started_at=space.started_at,
+            ended_at=space.ended_at,
+            cancel_reason=space.cancel_reason,
         )
 
 
@@ -180,10 +205,18 @@ class TicketOut(BaseModel):
     def of(
         cls, ticket: Ticket, *, token: str | None, join_url: str | None, removed: bool = False
     ) -> TicketOut:
-        return cls(id=ticket.id, space_id=ticket.space_id, status=ticket.status,
-                   price_minor=ticket.price_minor, currency=ticket.currency,
-                   issued_at=ticket.issued_at, closed_at=ticket.closed_at,
-                   token=token, join_url=join_url, removed=removed)
+        return cls(
+            id=ticket.id,
+            space_id=ticket.space_id,
+            status=ticket.status,
+            price_minor=ticket.price_minor,
+            currency=ticket.currency,
+            issued_at=ticket.issued_at,
+            closed_at=ticket.closed_at,
+            token=token,
+            join_url=join_url,
+            removed=removed,
+        )
 
 
 class TicketList(BaseModel):
@@ -196,17 +229,27 @@ class HoldOut(BaseModel):
     quantity: int
     amount_minor: int
     currency: str
-    status: HoldStatus = Field(description="`confirmed` at once for a free Space; `active` "
-                                           "until a paid one is paid or expires.")
+    status: HoldStatus = Field(
+        description="`confirmed` at once for a free Space; `active` "
+        "until a paid one is paid or expires."
+    )
     expires_at: UTCDateTime
     tickets: list[TicketOut] = Field(description="Issued tickets (free Spaces).")
     checkout_url: str | None = Field(description="Where the buyer pays (paid Spaces).")
 
     @classmethod
     def of(cls, hold: Hold, tickets: list[TicketOut], checkout_url: str | None) -> HoldOut:
-        return cls(id=hold.id, space_id=hold.space_id, quantity=hold.quantity,
-                   amount_minor=hold.amount_minor, currency=hold.currency, status=hold.status,
-                   expires_at=hold.expires_at, tickets=tickets, checkout_url=checkout_url)
+        return cls(
+            id=hold.id,
+            space_id=hold.space_id,
+            quantity=hold.quantity,
+            amount_minor=hold.amount_minor,
+            currency=hold.currency,
+            status=hold.status,
+            expires_at=hold.expires_at,
+            tickets=tickets,
+            checkout_url=checkout_url,
+        )
 
 
 class VerifyIn(_In):

@@ -207,13 +207,28 @@ class HostDeskService(Service):
                 )
                 events.append((ticket.closed_at or ticket.issued_at, -1))
             rows.append(
-                DeskRow(ticket.id, holder, status, 1, ticket.price_minor, ticket.fee_minor,
-                        ticket.issued_at)
+                DeskRow(
+                    ticket.id,
+                    holder,
+                    status,
+                    1,
+                    ticket.price_minor,
+                    ticket.fee_minor,
+                    ticket.issued_at,
+                )
             )
         for hold, buyer in holds:
             rows.append(
-                DeskRow(hold.id, buyer, EntryStatus.PENDING, hold.quantity, hold.amount_minor, 0,
-                        hold.created_at, hold.expires_at)
+                DeskRow(
+                    hold.id,
+                    buyer,
+                    EntryStatus.PENDING,
+                    hold.quantity,
+                    hold.amount_minor,
+                    0,
+                    hold.created_at,
+                    hold.expires_at,
+                )
             )
         rows.sort(key=lambda r: (r.at, r.ref), reverse=True)
         valid = [r for r in rows if r.refundable]

@@ -114,8 +114,6 @@ class ContentHTTPXClient(stripe.HTTPXClient):
         return [args, kwargs]
 
 
-
-
 _RETRIEVE = {  # collection path -> (object name, state table attribute, params type)
     "checkout/sessions": ("checkout.session", "sessions", SessionRetrieveParams),
     "payment_intents": ("payment_intent", "payment_intents", PaymentIntentRetrieveParams),

@@ -182,7 +182,9 @@ async def test_csv_export_has_every_row(chat: Chat, core: Core, anon: httpx.Asyn
     assert answer.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(answer.text)))
     assert sorted((r["holder"], r["status"], r["amount_minor"]) for r in rows) == [
-        ("bob", "paid", "500"), ("carol", "pending hold", "500"), ("dave", "paid", "500")
+        ("bob", "paid", "500"),
+        ("carol", "pending hold", "500"),
+        ("dave", "paid", "500"),
     ]
 
 
@@ -253,17 +255,13 @@ async def test_a_moderator_opens_the_desk_and_sees_it_in_chat(
     assert lines[-1] == "Page 1 of 1"
 
 
-async def test_space_tickets_pages_stay_within_discord_limits(
-    chat: Chat, core: Core
-) -> None:
+async def test_space_tickets_pages_stay_within_discord_limits(chat: Chat, core: Core) -> None:
     space_id = await create(chat, "Big", "2030-01-05 18:00", "tickets:80")
     for i in range(40):
         await ok(chat, f"listener-with-a-rather-long-name-{i:02d}", f"/ticket buy {space_id}")
     first = await ok(chat, "alice", f"/space tickets {space_id}")
     assert len(first.text) <= 2000
-    assert first.text.splitlines()[-1] == (
-        f"Page 1 of 3 — next: /space tickets {space_id} page:2"
-    )
+    assert first.text.splitlines()[-1] == (f"Page 1 of 3 — next: /space tickets {space_id} page:2")
     last = await ok(chat, "alice", f"/space tickets {space_id} page:9")
     assert last.text.splitlines()[-1] == "Page 3 of 3"
     assert len(last.text.splitlines()) == 1 + 10 + 1

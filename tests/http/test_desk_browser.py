@@ -33,7 +33,10 @@ async def served(app: FastAPI) -> AsyncIterator[str]:
 
 
 async def test_the_host_refunds_a_ticket_in_chromium(
-    chat: Chat, core: Core, served: str, chromium_path: str  # noqa: F811
+    chat: Chat,
+    core: Core,
+    served: str,
+    chromium_path: str,  # noqa: F811
 ) -> None:
     payments = StubPayments()
     space_id = await paid_space(chat, core, payments)

@@ -70,13 +70,18 @@ async def test_every_route_with_an_id_refuses_ids_no_row_can_have(
 async def test_the_bounds_are_in_the_openapi_schema(full: httpx.AsyncClient) -> None:
     paths = (await full.get("/openapi.json")).json()["paths"]
     for path in ("/api/v1/spaces/{space_id}", "/rooms/{space_id}/offer"):
-        [param] = [p for op in paths[path].values() for p in op.get("parameters", [])
-                   if p["name"] == "space_id"][:1]
+        [param] = [
+            p
+            for op in paths[path].values()
+            for p in op.get("parameters", [])
+            if p["name"] == "space_id"
+        ][:1]
         assert param["schema"]["minimum"] == 1 and param["schema"]["maximum"] == MAX_ID
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(space_id=st.one_of(st.integers(), st.text(min_size=1, max_size=30)))
 async def test_any_path_id_is_answered_without_a_server_error(
     full: httpx.AsyncClient, space_id: int | str
@@ -96,21 +101,51 @@ _JSON = st.recursive(
 _BODIES = st.one_of(
     st.binary(max_size=256),
     _JSON.map(lambda value: json.dumps(value).encode()),
-    st.dictionaries(st.sampled_from(["sdp", "type", "token", "up", "on", "host", "buyer",
-                                     "quantity", "reason", "title", "capacity"]),
-                    _JSON, max_size=5).map(lambda value: json.dumps(value).encode()),
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "sdp",
+                "type",
+                "token",
+                "up",
+                "on",
+                "host",
+                "buyer",
+                "quantity",
+                "reason",
+                "title",
+                "capacity",
+            ]
+        ),
+        _JSON,
+        max_size=5,
+    ).map(lambda value: json.dumps(value).encode()),
 )
-_IDS = st.one_of(st.integers(min_value=-(2**70), max_value=2**70).map(str),
-                 st.text(min_size=1, max_size=20).map(lambda t: quote(t, safe="")))
+_IDS = st.one_of(
+    st.integers(min_value=-(2**70), max_value=2**70).map(str),
+    st.text(min_size=1, max_size=20).map(lambda t: quote(t, safe="")),
+)
 
 
-@settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(data=st.data(), ident=_IDS, body=_BODIES,
-       kind=st.sampled_from(["application/json", "application/x-www-form-urlencoded",
-                             "text/plain", ""]))
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    data=st.data(),
+    ident=_IDS,
+    body=_BODIES,
+    kind=st.sampled_from(
+        ["application/json", "application/x-www-form-urlencoded", "text/plain", ""]
+    ),
+)
 async def test_any_id_and_body_on_any_route_is_answered_without_a_server_error(
-    full_app: FastAPI, full: httpx.AsyncClient, data: st.DataObject, ident: str, body: bytes,
+    full_app: FastAPI,
+    full: httpx.AsyncClient,
+    data: st.DataObject,
+    ident: str,
+    body: bytes,
     kind: str,
 ) -> None:
     """Every route of the whole app, with hypothesis choosing the route, its ids and its

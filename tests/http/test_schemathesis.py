@@ -42,8 +42,15 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
-_SCRUBBED = ("DATABASE_URL", "STAGEPASS_DATA_DIR", "STRIPE_SECRET_KEY", "DISCORD_TOKEN",
-             "SLACK_BOT_TOKEN", "STAGEPASS_API_TOKEN", "STAGEPASS_SIGNING_KEY")
+_SCRUBBED = (
+    "DATABASE_URL",
+    "STAGEPASS_DATA_DIR",
+    "STRIPE_SECRET_KEY",
+    "DISCORD_TOKEN",
+    "SLACK_BOT_TOKEN",
+    "STAGEPASS_API_TOKEN",
+    "STAGEPASS_SIGNING_KEY",
+)
 
 
 class LiveServer(threading.Thread):
@@ -107,17 +114,28 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         for key in _SCRUBBED:
             patch.delenv(key, raising=False)
         settings = load_settings(
-            data_dir=data, api_token=TOKEN, http_port=0, public_url="http://stagepass.test",
-            slack_bot_token="xoxb-test", slack_signing_secret="s" * 32,
+            data_dir=data,
+            api_token=TOKEN,
+            http_port=0,
+            public_url="http://stagepass.test",
+            slack_bot_token="xoxb-test",
+            slack_signing_secret="s" * 32,
         )
     running = LiveServer(settings)
     running.start_and_wait()
     with httpx.Client(base_url=running.url, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
         starts = (datetime.now(UTC) + timedelta(days=7)).isoformat()
-        created = http.post("/api/v1/spaces", json={
-            "host": person("alice"), "title": "Seeded", "starts_at": starts,
-            "price_minor": 0, "currency": "usd", "capacity": 50,
-        })
+        created = http.post(
+            "/api/v1/spaces",
+            json={
+                "host": person("alice"),
+                "title": "Seeded",
+                "starts_at": starts,
+                "price_minor": 0,
+                "currency": "usd",
+                "capacity": 50,
+            },
+        )
         assert created.status_code == 201, created.text  # Space #1: GETs find something
     try:
         yield running
@@ -136,8 +154,12 @@ def test_the_api_keeps_to_its_document(live: LiveServer, mode: GenerationMode) -
     for operation in operations:
 
         @given(case=operation.as_strategy(generation_mode=mode))
-        @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=MAX_EXAMPLES,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def exercise(case: schemathesis.Case) -> None:
             case.call_and_validate(headers={"Authorization": f"Bearer {TOKEN}"}, checks=CHECKS)
 

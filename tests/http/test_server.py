@@ -84,9 +84,11 @@ async def test_trickled_headers_are_cut_off(running: Running) -> None:
 
 async def test_a_trickled_body_is_cut_off(running: Running) -> None:
     reader, writer = await running.connect()
-    writer.write(b"POST /api/v1/tickets/verify HTTP/1.1\r\nHost: x\r\n"
-                 b"Content-Type: application/json\r\nContent-Length: 1000\r\n"
-                 + f"Authorization: Bearer {TOKEN}\r\n\r\n".encode())
+    writer.write(
+        b"POST /api/v1/tickets/verify HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 1000\r\n"
+        + f"Authorization: Bearer {TOKEN}\r\n\r\n".encode()
+    )
     sent = 0
     while sent < 1000:
         writer.write(b" ")
@@ -116,13 +118,14 @@ async def test_well_behaved_clients_are_answered(running: Running) -> None:
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
-async def test_a_200_mb_body_is_refused_after_a_small_part(
-    running: Running, chunked: bool
-) -> None:
+async def test_a_200_mb_body_is_refused_after_a_small_part(running: Running, chunked: bool) -> None:
     reader, writer = await running.connect()
     framing = b"Transfer-Encoding: chunked" if chunked else f"Content-Length: {HUGE}".encode()
-    writer.write(b"POST /api/v1/spaces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                 + framing + b"\r\n\r\n")
+    writer.write(
+        b"POST /api/v1/spaces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + framing
+        + b"\r\n\r\n"
+    )
     piece = b"x" * 65536
     frame = b"10000\r\n" + piece + b"\r\n" if chunked else piece
     answering = asyncio.create_task(reader.read(), name="answer")  # until the server closes

@@ -196,8 +196,13 @@ async def test_a_failing_slack_call_logs_no_token(oauth: Slack, log_output: io.S
     long_token = "xoxb-5550001234-5550004321-TeamTwoLongBotTokenValue"
     oauth.fake.oauth_access["access_token"] = long_token
     oauth.fake.tokens = {long_token: TEAM2}
-    configure("info", "console", secrets=oauth.core.settings.secret_values(), colors=True,
-              stream=log_output)
+    configure(
+        "info",
+        "console",
+        secrets=oauth.core.settings.secret_values(),
+        colors=True,
+        stream=log_output,
+    )
     await install(oauth)
     oauth.fake.fail("views.publish", "internal_error")  # the host's App Home refresh
     response, name = await oauth.command(

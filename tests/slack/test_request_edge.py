@@ -31,8 +31,7 @@ CHECKS = settings(
 
 def signed(body: bytes, timestamp: int | None = None) -> dict[str, str]:
     ts = str(int(time.time()) if timestamp is None else timestamp)
-    return {"X-Slack-Request-Timestamp": ts,
-            "X-Slack-Signature": Signatures(SECRET).sign(ts, body)}
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": Signatures(SECRET).sign(ts, body)}
 
 
 async def post(
@@ -42,8 +41,9 @@ async def post(
     response = await slack.http.post(
         "/slack/events",
         content=body,
-        headers={k.encode(): v if isinstance(v, bytes) else v.encode("latin-1")
-                 for k, v in raw.items()},
+        headers={
+            k.encode(): v if isinstance(v, bytes) else v.encode("latin-1") for k, v in raw.items()
+        },
     )
     return response.status_code
 
@@ -54,25 +54,59 @@ async def test_what_used_to_be_500s(slack: Slack) -> None:
         ("unsigned garbage", b"\x00garbage{{", FORM, {}, 401),
         ("unsigned non-UTF-8", b"\xff\xfe\xfd", FORM, {}, 401),
         ("unsigned payload=%7B", b"payload=%7B", FORM, {}, 401),
-        ("non-numeric timestamp", b"payload=%7B", FORM,
-         {"X-Slack-Request-Timestamp": "soon", "X-Slack-Signature": "v0=00"}, 401),
-        ("timestamp with a sign", b"a=b", FORM,
-         {"X-Slack-Request-Timestamp": "+" + now, "X-Slack-Signature": "v0=00"}, 401),
-        ("huge timestamp", b"a=b", FORM,
-         {"X-Slack-Request-Timestamp": "9" * 400, "X-Slack-Signature": "v0=00"}, 401),
-        ("non-ASCII signature", b"a=b", FORM,
-         {"X-Slack-Request-Timestamp": now, "X-Slack-Signature": "v0=\xe9".encode("latin-1")},
-         401),
+        (
+            "non-numeric timestamp",
+            b"payload=%7B",
+            FORM,
+            {"X-Slack-Request-Timestamp": "soon", "X-Slack-Signature": "v0=00"},
+            401,
+        ),
+        (
+            "timestamp with a sign",
+            b"a=b",
+            FORM,
+            {"X-Slack-Request-Timestamp": "+" + now, "X-Slack-Signature": "v0=00"},
+            401,
+        ),
+        (
+            "huge timestamp",
+            b"a=b",
+            FORM,
+            {"X-Slack-Request-Timestamp": "9" * 400, "X-Slack-Signature": "v0=00"},
+            401,
+        ),
+        (
+            "non-ASCII signature",
+            b"a=b",
+            FORM,
+            {"X-Slack-Request-Timestamp": now, "X-Slack-Signature": "v0=\xe9".encode("latin-1")},
+            401,
+        ),
         ("signed non-UTF-8", b"\xff\xfe\xfd", FORM, signed(b"\xff\xfe\xfd"), 400),
         ("signed payload=%7B", b"payload=%7B", FORM, signed(b"payload=%7B"), 400),
         ("signed JSON list", b"[1, 2]", JSON, signed(b"[1, 2]"), 400),
         ("signed empty body", b"", FORM, signed(b""), 400),
-        ("signed event without an event", b'{"type":"event_callback","event":"x"}', JSON,
-         signed(b'{"type":"event_callback","event":"x"}'), 400),
-        ("signed team of the wrong type", b'{"type":"block_actions","team":5}', JSON,
-         signed(b'{"type":"block_actions","team":5}'), 400),
-        ("signed command without a user", b"command=%2Fspace&team_id=T0ACME", FORM,
-         signed(b"command=%2Fspace&team_id=T0ACME"), 400),
+        (
+            "signed event without an event",
+            b'{"type":"event_callback","event":"x"}',
+            JSON,
+            signed(b'{"type":"event_callback","event":"x"}'),
+            400,
+        ),
+        (
+            "signed team of the wrong type",
+            b'{"type":"block_actions","team":5}',
+            JSON,
+            signed(b'{"type":"block_actions","team":5}'),
+            400,
+        ),
+        (
+            "signed command without a user",
+            b"command=%2Fspace&team_id=T0ACME",
+            FORM,
+            signed(b"command=%2Fspace&team_id=T0ACME"),
+            400,
+        ),
     ]
     for name, body, content_type, headers, expected in cases:
         assert await post(slack, body, content_type, headers) == expected, name
@@ -83,7 +117,7 @@ async def test_what_used_to_be_500s(slack: Slack) -> None:
 async def test_a_signed_request_with_a_stale_or_future_timestamp_is_401(slack: Slack) -> None:
     body, _ = slack.command_body(HOST, "/help")
     raw = body.encode()
-    for offset in (-301, +301, -10**6):
+    for offset in (-301, +301, -(10**6)):
         assert await post(slack, raw, FORM, signed(raw, int(time.time()) + offset)) == 401
     assert await post(slack, raw, FORM, signed(raw)) == 200
 
@@ -101,7 +135,8 @@ async def test_unsigned_anything_is_401(
     sent = {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature}
     # as raw Latin-1 bytes; values no HTTP client can send (line breaks) are left out
     headers = {
-        k: v.encode("latin-1") for k, v in sent.items()
+        k: v.encode("latin-1")
+        for k, v in sent.items()
         if v.isprintable() and v == v.strip() and all(ord(c) < 256 for c in v)
     }
     assert await post(slack, body, content_type, headers) == 401
@@ -127,8 +162,9 @@ async def test_signed_garbage_is_400_never_500(
 
 JSONS = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
-                                                                max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 
@@ -141,8 +177,14 @@ def block_actions() -> dict[str, Any]:
         "api_app_id": "A0STAGE",
         "trigger_id": "trigger.1",
         "container": {"type": "view", "view_id": "VHOME"},
-        "actions": [{"type": "button", "action_id": "tip", "block_id": "b",
-                     "value": '{"space": 1, "host": "UHOST01"}'}],
+        "actions": [
+            {
+                "type": "button",
+                "action_id": "tip",
+                "block_id": "b",
+                "value": '{"space": 1, "host": "UHOST01"}',
+            }
+        ],
     }
 
 
@@ -151,30 +193,57 @@ def view_submission() -> dict[str, Any]:
         "type": "view_submission",
         "team": {"id": "T0ACME", "domain": "acme"},
         "user": {"id": HOST, "username": "alice", "team_id": "T0ACME"},
-        "view": {"id": "VMODAL01", "type": "modal", "callback_id": "space_tip",
-                 "private_metadata": '{"host": "UHOST01"}',
-                 "state": {"values": {"amount": {"value": {"type": "number_input",
-                                                           "value": "3"}}}}},
+        "view": {
+            "id": "VMODAL01",
+            "type": "modal",
+            "callback_id": "space_tip",
+            "private_metadata": '{"host": "UHOST01"}',
+            "state": {"values": {"amount": {"value": {"type": "number_input", "value": "3"}}}},
+        },
     }
 
 
 def app_home_opened() -> dict[str, Any]:
-    return {"type": "event_callback", "team_id": "T0ACME", "api_app_id": "A0STAGE",
-            "event_id": "Ev1", "event_time": 1,
-            "event": {"type": "app_home_opened", "user": HOST, "tab": "home"}}
+    return {
+        "type": "event_callback",
+        "team_id": "T0ACME",
+        "api_app_id": "A0STAGE",
+        "event_id": "Ev1",
+        "event_time": 1,
+        "event": {"type": "app_home_opened", "user": HOST, "tab": "home"},
+    }
 
 
 Path = tuple[str | int, ...]
 PATHS: dict[str, tuple[Callable[[], dict[str, Any]], list[Path]]] = {
-    "block_actions": (block_actions, [("team",), ("user",), ("user", "id"), ("actions",),
-                                      ("actions", 0), ("actions", 0, "value"),
-                                      ("actions", 0, "action_id"), ("container",)]),
-    "view_submission": (view_submission, [("view",), ("view", "state"),
-                                          ("view", "state", "values"),
-                                          ("view", "private_metadata"), ("view", "id"),
-                                          ("view", "state", "values", "amount")]),
-    "app_home_opened": (app_home_opened, [("event",), ("event", "user"), ("event", "tab"),
-                                          ("team_id",), ("event", "type")]),
+    "block_actions": (
+        block_actions,
+        [
+            ("team",),
+            ("user",),
+            ("user", "id"),
+            ("actions",),
+            ("actions", 0),
+            ("actions", 0, "value"),
+            ("actions", 0, "action_id"),
+            ("container",),
+        ],
+    ),
+    "view_submission": (
+        view_submission,
+        [
+            ("view",),
+            ("view", "state"),
+            ("view", "state", "values"),
+            ("view", "private_metadata"),
+            ("view", "id"),
+            ("view", "state", "values", "amount"),
+        ],
+    ),
+    "app_home_opened": (
+        app_home_opened,
+        [("event",), ("event", "user"), ("event", "tab"), ("team_id",), ("event", "type")],
+    ),
 }
 
 
@@ -229,10 +298,13 @@ async def test_the_unchanged_payloads_go_through(slack: Slack) -> None:
 
 async def test_slacks_url_check_is_answered(slack: Slack) -> None:
     """Slack checks the Event Subscriptions URL when it is saved (signed, like the rest)."""
-    body = b'{"token":"t","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",' \
-           b'"type":"url_verification"}'
-    response = await slack.http.post("/slack/events", content=body,
-                                     headers={"Content-Type": JSON, **signed(body)})
+    body = (
+        b'{"token":"t","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",'
+        b'"type":"url_verification"}'
+    )
+    response = await slack.http.post(
+        "/slack/events", content=body, headers={"Content-Type": JSON, **signed(body)}
+    )
     assert response.status_code == 200
     assert "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P" in response.text
     assert await post(slack, body, JSON, {}) == 401

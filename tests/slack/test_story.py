@@ -244,8 +244,11 @@ async def test_start_from_home_and_moderators_run_the_stage(slack: Slack) -> Non
     assert promoted["response_type"] == "ephemeral"  # the public word is in the thread
     assert promoted["text"] == f"<@{BOB}> is now a speaker."
     await slack.settle()
-    [thread] = [c for c in slack.fake.called("chat.postMessage")
-                if c.params.get("thread_ts") and "speaker" in c.params["text"]]
+    [thread] = [
+        c
+        for c in slack.fake.called("chat.postMessage")
+        if c.params.get("thread_ts") and "speaker" in c.params["text"]
+    ]
     assert thread.params["channel"] == ANNOUNCE
     assert thread.params["text"] == f"<@{BOB}> is now a speaker in #1 Live show."
     assert (

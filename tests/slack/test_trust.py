@@ -19,8 +19,9 @@ CREATE = 'create title:"{title}" starts:"2030-01-05 18:00" tickets:{tickets}'
 
 
 async def create(slack: Slack, title: str, tickets: int = 3) -> dict[str, Any]:
-    response, name = await slack.command(HOST, "/space", CREATE.format(title=title,
-                                                                       tickets=tickets))
+    response, name = await slack.command(
+        HOST, "/space", CREATE.format(title=title, tickets=tickets)
+    )
     reply = await slack.answer(response, name)
     await slack.settle()
     return reply
@@ -91,8 +92,11 @@ async def test_not_announced_says_what_to_fix_and_posts_again(slack: Slack) -> N
     [answer] = await slack.fake.wait_for("response_url:" + name)
     assert answer.params["text"] == "Space #1 is announced."
     await slack.settle()
-    *failed, post = [c for c in slack.fake.called("chat.postMessage")
-                     if c.params["channel"] == ANNOUNCE and "blocks" in c.params]
+    *failed, post = [
+        c
+        for c in slack.fake.called("chat.postMessage")
+        if c.params["channel"] == ANNOUNCE and "blocks" in c.params
+    ]
     assert len(failed) == 1  # the first try, refused by Slack
     assert "Hidden" in texts(post.json("blocks"))
     assert slack.adapter.tasks.failures == 0
