@@ -42,7 +42,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports --no-logo
 
 typecheck: $(STAMP)
-	$(BIN)/mypy bot billing adapters scheduler audio bench
+	$(BIN)/mypy bot billing adapters scheduler audio bench tests
 
 unit: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -16,13 +16,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.actors import Actor, Platform
+from bot.actors import Actor
 from bot.batching import Desk
 from bot.clock import ManualClock
 from bot.core import Core
 from bot.errors import Conflict, NotFound, SoldOut
 from bot.events import TicketIssued
-from bot.models import Hold, HoldStatus, Identity, Space, Ticket, TicketStatus
+from bot.models import Hold, HoldStatus, Identity, Platform, Space, Ticket, TicketStatus
 from bot.ports import Checkout, Confirmation, Payment, TipTotals
 from bot.services.spaces import SpaceDraft
 
@@ -35,7 +35,7 @@ pytestmark = pytest.mark.timeout(60)
 async def test_requests_that_arrive_together_are_decided_together() -> None:
     seen: list[list[int]] = []
 
-    async def decide(batch: list[int]) -> list[int | Exception]:
+    async def decide(batch: list[int]) -> Sequence[int | Exception]:
         seen.append(batch)
         await asyncio.sleep(0)  # give the others time to queue up
         return [n * 10 for n in batch]
@@ -50,7 +50,7 @@ async def test_requests_that_arrive_together_are_decided_together() -> None:
 
 
 async def test_each_request_gets_its_own_exception() -> None:
-    async def decide(batch: list[int]) -> list[int | Exception]:
+    async def decide(batch: list[int]) -> Sequence[int | Exception]:
         return [NotFound(f"no {n}") if n % 2 else n for n in batch]
 
     desk: Desk[int, int] = Desk("test", decide)
@@ -64,7 +64,7 @@ async def test_each_request_gets_its_own_exception() -> None:
 async def test_a_failing_batch_is_decided_again_one_by_one() -> None:
     calls: list[list[int]] = []
 
-    async def decide(batch: list[int]) -> list[int | Exception]:
+    async def decide(batch: list[int]) -> Sequence[int | Exception]:
         calls.append(batch)
         if 13 in batch:
             raise RuntimeError("13 breaks whatever batch it is in")
@@ -86,14 +86,14 @@ async def test_a_batch_that_lost_a_lock_is_retried_whole() -> None:
 
     attempts: list[list[int]] = []
 
-    async def decide(batch: list[int]) -> list[int | Exception]:
+    async def decide(batch: list[int]) -> Sequence[int | Exception]:
         attempts.append(batch)
         if len(attempts) == 1:
             raise sa.exc.DBAPIError("UPDATE ...", {}, Deadlock("deadlock detected"))
         return batch
 
     desk: Desk[int, int] = Desk("test", decide)
-    assert await asyncio.gather(desk.submit(1), desk.submit(2)) == [1, 2]
+    assert list(await asyncio.gather(desk.submit(1), desk.submit(2))) == [1, 2]
     assert attempts == [[1, 2], [1, 2]]
     await desk.close()
 
@@ -102,7 +102,7 @@ async def test_closing_fails_what_still_waits_and_drops_cancelled_callers() -> N
     release = asyncio.Event()
     decided: list[list[int]] = []
 
-    async def decide(batch: list[int]) -> list[int | Exception]:
+    async def decide(batch: list[int]) -> Sequence[int | Exception]:
         decided.append(batch)
         await release.wait()
         return batch

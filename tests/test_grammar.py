@@ -193,7 +193,7 @@ def test_grammar_like_input_never_raises_anything_else(text: str) -> None:
     except InvalidInput as exc:
         assert exc.message
     else:
-        assert type(command) in t.Command.__args__  # type: ignore[attr-defined]
+        assert type(command) in t.Command.__args__
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 
 from adapters.shell.chat import Chat
@@ -244,21 +245,20 @@ async def test_racing_claims_by_one_buyer_never_pass_the_cap(
         for db in (racing_db, other_db)
     ]
     try:
-        spaces = [
-            (
-                await cores[0].spaces.create(
-                    member(f"host{i}"),
-                    SpaceDraft(
-                        title=f"Paid {i}",
-                        starts_at=clock.now() + timedelta(days=2),
-                        capacity=BUYERS,
-                        price_minor=500,
-                        currency="usd",
-                    ),
-                )
-            ).id
-            for i in range(SPACES)
-        ]
+        spaces: list[int] = []
+        for i in range(SPACES):
+            space = await cores[0].spaces.create(
+                member(f"host{i}"),
+                SpaceDraft(
+                    title=f"Paid {i}",
+                    starts_at=clock.now() + timedelta(days=2),
+                    capacity=BUYERS,
+                    price_minor=500,
+                    currency="usd",
+                ),
+            )
+            assert space.id is not None
+            spaces.append(space.id)
         for core in cores:  # known buyers: a new one's insert would serialise the batches
             for b in range(BUYERS):
                 await core.identities.ensure(member(f"buyer{b}"))
@@ -403,7 +403,7 @@ async def test_migration_splits_sold_into_sold_and_held(
     assert await seats() == (3,)
 
 
-async def _has_held(conn: sa.ext.asyncio.AsyncConnection) -> bool:
+async def _has_held(conn: AsyncConnection) -> bool:
     columns = await conn.run_sync(lambda sync: sa.inspect(sync).get_columns("spaces"))
     return any(c["name"] == "held" for c in columns)
 

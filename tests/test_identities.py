@@ -8,10 +8,11 @@ from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
+from sqlmodel import col
 
-from bot.actors import Actor, Platform
+from bot.actors import Actor
 from bot.core import Core
-from bot.models import Identity
+from bot.models import Identity, Platform
 from bot.services import identities as module
 
 
@@ -59,7 +60,9 @@ async def test_another_processs_change_shows_when_the_row_is_stale(
 ) -> None:
     ann = await core.identities.ensure(person("cy"))
     async with core.db.write_conn() as conn:  # as another process would
-        await conn.execute(sa.update(Identity).where(Identity.id == ann.id).values(tz="Asia/Tokyo"))
+        await conn.execute(
+            sa.update(Identity).where(col(Identity.id) == ann.id).values(tz="Asia/Tokyo")
+        )
     assert (await core.identities.ensure(person("cy"))).tz == "UTC"  # still fresh here
     later = time.monotonic() + module.ROW_SECONDS + 1
     monkeypatch.setattr(module, "time", SimpleNamespace(monotonic=lambda: later))

@@ -217,7 +217,7 @@ async def _install_plain_row(db: Database) -> None:
         "installed_at": datetime(2030, 1, 1, tzinfo=UTC),
     }
     async with db.engine.begin() as conn:
-        await conn.execute(sa.insert(SlackInstallation.__table__), [row])
+        await conn.execute(sa.insert(SlackInstallation), [row])
 
 
 async def test_migration_encrypts_an_old_plain_row(empty_db: Database, settings: Settings) -> None:

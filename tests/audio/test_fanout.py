@@ -9,11 +9,12 @@ import fractions
 import pytest
 from aiortc.mediastreams import MediaStreamError
 from av.packet import Packet
+from av.stream import Stream
 
 from audio.fanout import Fanout, PacketTrack
 
 
-def packet(n: int) -> Packet:
+def packet(n: int) -> Packet[Stream]:
     p = Packet(bytes([0x78, n % 256]))
     p.pts = n * 960
     p.time_base = fractions.Fraction(1, 48_000)

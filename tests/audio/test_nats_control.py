@@ -253,11 +253,12 @@ async def test_core_events_are_announced_and_other_nodes_messages_forget_the_gat
         # Another node's message: the gate forgets the Space's cached passes first.
         forgotten: list[int] = []
         forget = world.audio.gate.forget
-        monkeypatch.setattr(
-            world.audio.gate,
-            "forget",
-            lambda space_id: (forgotten.append(space_id), forget(space_id)),
-        )
+
+        def noted_forget(space_id: int) -> None:
+            forgotten.append(space_id)
+            forget(space_id)
+
+        monkeypatch.setattr(world.audio.gate, "forget", noted_forget)
         assert link.handler is not None
         assert not await link.handler(ControlMessage(Action.REMOVED, space, bob.key))
         assert forgotten == [space]

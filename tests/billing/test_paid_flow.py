@@ -317,9 +317,10 @@ async def test_late_payment_after_sellout_is_refunded_and_explained(
     [refund] = fake.refunds.values()
     assert refund["amount"] == 1500
     [request] = fake.requests_for("POST", "/v1/refunds")
+    assert request.idempotency_key is not None
     assert request.idempotency_key.endswith(
         "hold:" + bob_completed["data"]["object"]["metadata"]["stagepass_hold"]
-    )  # type: ignore[union-attr]
+    )
     assert await tickets_of(world, "bob") == []
     [dm] = world.chat.dms("bob")
     assert "arrived after your hold had expired and the Space sold out" in dm

@@ -47,9 +47,15 @@ class World:
 
 
 @contextlib.asynccontextmanager
-async def world(*, bridged: bool = True, **bridge_options: float) -> AsyncIterator[World]:
+async def world(
+    *,
+    bridged: bool = True,
+    join_timeout: float = 10.0,
+    stall_timeout: float = 2.0,
+    check_interval: float = 0.25,
+) -> AsyncIterator[World]:
     """A fake Discord with a Stage (alice speaks, bob listens), a room, and the bridge
-    running between them; ``bridge_options`` go to `VoiceBridge` (timeouts)."""
+    running between them; the timeouts go to `VoiceBridge`."""
     async with FakeDiscord() as fake, FakeVoice(fake) as voice, RoomRegistry() as rooms:
         with fake.installed():
             guild = fake.add_guild("HQ")
@@ -71,7 +77,13 @@ async def world(*, bridged: bool = True, **bridge_options: float) -> AsyncIterat
                 assert isinstance(channel, discord.StageChannel)
                 await fake.until(lambda: alice.user.id in channel.voice_states)
                 room = await rooms.open(1)
-                bridge = VoiceBridge(room, on_stage(channel), **bridge_options)
+                bridge = VoiceBridge(
+                    room,
+                    on_stage(channel),
+                    join_timeout=join_timeout,
+                    stall_timeout=stall_timeout,
+                    check_interval=check_interval,
+                )
                 if bridged:
                     bridging = asyncio.create_task(bridge.run(channel, stop), name="test-bridge")
                     await fake.until(

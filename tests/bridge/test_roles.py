@@ -15,7 +15,7 @@ from audio.gate import Role
 from audio.jitter import JitterBuffer
 from audio.room import BridgedParticipant, Room
 from bot.core import Core
-from bot.models import BridgeMode, Space
+from bot.models import BridgeMode, Space, SpaceStatus
 
 BOB = "discord:1:22"
 
@@ -116,4 +116,15 @@ def test_the_space_setting_defaults_to_discord_voice_bridge(
     core: Core, chosen: BridgeMode, global_on: bool, mode: BridgeMode
 ) -> None:
     core.ctx.settings = core.settings.model_copy(update={"discord_voice_bridge": global_on})
-    assert core.spaces.bridge_mode(Space(voice_bridge=chosen)) == mode
+    space = Space(
+        community_id="shell:local",
+        host_id=1,
+        title="Bridged",
+        duration_minutes=60,
+        status=SpaceStatus.SCHEDULED,
+        price_minor=0,
+        currency="usd",
+        capacity=10,
+        voice_bridge=chosen,
+    )
+    assert core.spaces.bridge_mode(space) == mode

@@ -33,6 +33,9 @@ class RecordingBridges:
     async def aclose(self) -> None:
         self.calls.append(("aclose", 0, None))
 
+    def last(self) -> tuple[str, int, Any]:
+        return self.calls[-1]
+
 
 async def test_the_spaces_setting_starts_and_stops_its_bridge(
     bot: Bot, fake: FakeDiscord, server: Server
@@ -57,20 +60,20 @@ async def test_the_spaces_setting_starts_and_stops_its_bridge(
     edited = await fake.slash(guild, alice, "space edit", space=1, bridge="listen")
     assert "Discord voice bridge: on" in (await bot.answer(edited)).text()
     await bot.settle()
-    assert bridges.calls[-1] == ("start", 1, server.stage.id)
+    assert bridges.last() == ("start", 1, server.stage.id)
     assert [c for c in bridges.calls if c[0] == "start"] == [("start", 1, server.stage.id)]
 
     edited = await fake.slash(guild, alice, "space edit", space=1, bridge="off")
     await bot.answer(edited)
     await bot.settle()
-    assert bridges.calls[-1] == ("stop", 1, None)
+    assert bridges.last() == ("stop", 1, None)
 
     await bot.answer(await fake.slash(guild, alice, "space edit", space=1, bridge="speak"))
     await bot.settle()
-    assert bridges.calls[-1] == ("start", 1, server.stage.id)
+    assert bridges.last() == ("start", 1, server.stage.id)
     await bot.answer(await fake.slash(guild, alice, "space end", space=1))
     await bot.settle()
-    assert bridges.calls[-1] == ("stop", 1, None)
+    assert bridges.last() == ("stop", 1, None)
 
 
 async def test_the_global_setting_is_the_default_of_every_space(

@@ -51,7 +51,8 @@ async def test_region_move_reconnects_to_the_new_voice_server(
             what="the bridge on the new voice server",
         )
         assert w.voice.identifies == 1  # discord.py moved on its own: no rejoin by the bridge
-        assert moved.session is not None and moved.session.key != w.voice.session.key
+        assert moved.session is not None and w.voice.session is not None
+        assert moved.session.key != w.voice.session.key
         assert await alice_is_heard(w, moved, 111)
         assert w.bridge.receiver.stats.undecryptable == 0  # the new key, picked up at once
         assert logged(caplog, "discord.voice_state", "potentially reconnecting")

@@ -286,6 +286,7 @@ async def outbox_rows(core: Core) -> list[OutboxMessage]:
 def _title_option(synced: dict[str, Any], group: str, verb: str) -> dict[str, Any]:
     [sub] = [o for o in synced[group]["options"] if o["name"] == verb]
     [title] = [o for o in sub["options"] if o["name"] == "title"]
+    assert isinstance(title, dict)
     return title
 
 

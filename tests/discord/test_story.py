@@ -9,7 +9,8 @@ from sqlmodel import select
 
 from bot.core import Core
 from bot.events import DirectMessage
-from bot.models import Reminder, SpaceStatus, StageRole
+from bot.models import Reminder, SpaceStatus
+from bot.services.stage import SeatRole
 from tests.discord.conftest import Bot, Server
 from tests.discord.fake_discord import FakeDiscord, Member
 from tests.discord.fake_discord import permissions as P
@@ -136,7 +137,7 @@ async def test_host_creates_listener_buys_reminds_and_the_stage_runs(
     assert guild.voice[bob.user.id].suppress is False
     state = await core.stage.state(1)
     assert [(s.identity.display_name, s.seat.role) for s in state.speakers] == [
-        ("bob", StageRole.SPEAKER)
+        ("bob", SeatRole.SPEAKER)
     ]
     assert any("You are now a speaker" in m.text() for m in fake.dms(bob))
 

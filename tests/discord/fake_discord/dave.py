@@ -399,7 +399,7 @@ class DaveGateway:
             self.ignored_commits += 1
             return
         before = self._connected_members() if self.epoch else [user_id]
-        leaves = list(self.leaves) if self.epoch else [user_id]
+        leaves: list[int | None] = list(self.leaves) if self.epoch else [user_id]
         removed = [u for kind, u in changes if kind == "remove"]
         for gone in removed:
             leaves[leaves.index(gone)] = None
