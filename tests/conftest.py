@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import structlog
+from pydantic import AliasChoices
 
 from adapters.shell.chat import Chat
 from bot.clock import ManualClock
@@ -23,6 +25,31 @@ from bot.settings import Settings, load_settings
 from tests.services import drop_postgres_database, fresh_postgres_database
 
 _TEMPLATE: dict[str, Path] = {}
+
+
+def setting_keys() -> frozenset[str]:
+    """Every environment variable `Settings` reads: each field's aliases, else its name
+    (the adapters' configs are read from `Settings`, so this covers them too)."""
+    keys: set[str] = set()
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices):
+            keys.update(str(choice).upper() for choice in alias.choices)
+        elif isinstance(alias, str):
+            keys.add(alias.upper())
+        else:
+            keys.add(name.upper())
+    return frozenset(keys)
+
+
+@pytest.fixture(autouse=True)
+def _no_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the developer's DISCORD_TOKEN, DATABASE_URL ...: every key `Settings`
+    reads is removed (in any case, as pydantic-settings matches names case-blind)."""
+    keys = setting_keys()
+    for key in list(os.environ):
+        if key.upper() in keys:
+            monkeypatch.delenv(key)
 
 
 @pytest.fixture(autouse=True)
@@ -69,16 +96,6 @@ def leaks(text: str, *secrets: str) -> set[str]:
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.chdir(tmp_path)  # no stray .env from the developer's checkout
-    for key in (
-        "DATABASE_URL",
-        "STAGEPASS_DATA_DIR",
-        "STRIPE_SECRET_KEY",
-        "DISCORD_TOKEN",
-        "SLACK_BOT_TOKEN",
-        "STAGEPASS_API_TOKEN",
-        "STAGEPASS_SIGNING_KEY",
-    ):
-        monkeypatch.delenv(key, raising=False)
     return load_settings(
         data_dir=tmp_path / "data",
         api_token="test-token",

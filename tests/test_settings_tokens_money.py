@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -24,6 +26,7 @@ from bot.tokens import (
     TokenVerifier,
     load_signing_key,
 )
+from tests.conftest import setting_keys
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -161,3 +164,15 @@ async def test_a_failing_handler_never_breaks_the_others() -> None:
     bus.publish(Event())
     await bus.drain()
     assert seen == ["good"] and bus.failures == 1
+
+
+def test_env_example_lists_every_setting_and_no_other() -> None:
+    example = (Path(__file__).parents[1] / ".env.example").read_text()
+    listed = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", example, re.MULTILINE))
+    assert listed == setting_keys()
+
+
+def test_no_setting_reaches_a_test_from_the_environment() -> None:
+    """The root conftest scrubs every key `Settings` reads (the developer's shell may
+    hold a real DISCORD_TOKEN or DATABASE_URL)."""
+    assert not [key for key in os.environ if key.upper() in setting_keys()]
