@@ -11,6 +11,8 @@ from typing import Any
 
 import uvicorn
 
+from tests.waiting import eventually
+
 
 class QuietServer(uvicorn.Server):
     """uvicorn without signal handlers."""
@@ -38,11 +40,10 @@ async def serve_asgi(app: Any) -> AsyncIterator[str]:
     server = QuietServer(config)
     task = asyncio.create_task(server.serve())
     try:
-        while not server.started:
-            if task.done():
-                task.result()
-                raise RuntimeError("uvicorn did not start")
-            await asyncio.sleep(0.005)
+        await eventually(lambda: server.started or task.done(), what="uvicorn started")
+        if task.done():
+            task.result()
+            raise RuntimeError("uvicorn did not start")
         yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
     finally:
         server.should_exit = True

@@ -25,6 +25,7 @@ from bot.events import TicketIssued
 from bot.models import Hold, HoldStatus, Identity, Platform, Space, Ticket, TicketStatus
 from bot.ports import Checkout, Confirmation, Payment, TipTotals
 from bot.services.spaces import SpaceDraft
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -109,10 +110,10 @@ async def test_closing_fails_what_still_waits_and_drops_cancelled_callers() -> N
 
     desk: Desk[int, int] = Desk("test", decide)
     first = asyncio.create_task(desk.submit(1))
-    await asyncio.sleep(0.01)  # 1 is being decided; 2 and 3 queue behind it
+    await eventually(lambda: decided == [[1]], what="1 being decided")
     gone = asyncio.create_task(desk.submit(2))
     waiting = asyncio.create_task(desk.submit(3))
-    await asyncio.sleep(0.01)
+    await eventually(lambda: desk._queue.qsize() == 2, what="2 and 3 queued behind 1")
     gone.cancel()
     release.set()
     assert await first == 1 and await waiting == 3
@@ -121,7 +122,7 @@ async def test_closing_fails_what_still_waits_and_drops_cancelled_callers() -> N
     release.clear()
     stuck = asyncio.create_task(desk.submit(4))
     behind = asyncio.create_task(desk.submit(5))
-    await asyncio.sleep(0.01)
+    await eventually(lambda: len(decided) == 3, what="4 being decided")
     await desk.close()
     for task in (stuck, behind):  # the one being decided, and the one behind it
         with pytest.raises(Conflict, match="shutting down"):

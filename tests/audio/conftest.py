@@ -29,7 +29,8 @@ from bot.models import Platform, Space
 from bot.services.spaces import SpaceDraft
 from bot.settings import Settings
 from bot.wiring import Stagepass
-from tests.audio.rtc_harness import Client, eventually
+from tests.audio.rtc_harness import Client
+from tests.waiting import eventually
 
 SPACE = 7
 

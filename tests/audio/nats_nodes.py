@@ -13,8 +13,9 @@ from nats.aio.client import Client as NATS
 from audio import Admission, Room, RoomRegistry
 from audio.edges import EdgeLink, NatsLink, OriginLink
 from audio.metrics import AudioMetrics
-from tests.audio.rtc_harness import Client, eventually
+from tests.audio.rtc_harness import Client
 from tests.services import ensure_nats
+from tests.waiting import eventually
 
 ORIGIN_URL = "http://origin.test"
 EDGE_URL = "http://edge.test"

@@ -147,18 +147,6 @@ class Client:
                 await self._reader
 
 
-async def eventually(
-    condition: Callable[[], bool], *, within: float = 10.0, what: str = "condition"
-) -> None:
-    """Poll ``condition`` every 50 ms until true; fail after ``within`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 async def holds(condition: Callable[[], bool], *, duration: float, what: str) -> None:
     """Assert ``condition`` stays true for ``duration`` seconds (checked every 50 ms)."""
     loop = asyncio.get_running_loop()

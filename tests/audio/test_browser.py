@@ -32,8 +32,9 @@ from bot.core import Core
 from bot.models import Platform
 from bot.settings import Settings
 from tests.audio.conftest import HOST, World, build_world, close_world
-from tests.audio.rtc_harness import RATE, eventually
+from tests.audio.rtc_harness import RATE
 from tests.serving import serve_asgi
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 

@@ -20,8 +20,9 @@ from bot.http import errors
 from bot.settings import Settings
 from tests.audio.conftest import build_world, close_world
 from tests.audio.nats_nodes import EDGE_URL, ORIGIN_URL, Nodes, nats_nodes
-from tests.audio.rtc_harness import Client, eventually
+from tests.audio.rtc_harness import Client
 from tests.services import ensure_nats
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.timeout(60)]
 nats = pytest.mark.nats

@@ -17,6 +17,7 @@ from bot.errors import ConfigError
 from bot.settings import Settings, load_settings
 from bot.wiring import Stagepass
 from tests.audio.conftest import World, build_world, close_world
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -94,8 +95,10 @@ async def test_the_job_opens_live_rooms_and_closes_every_room_on_stop(world: Wor
     audio.serving = False
     stop = asyncio.Event()
     job = asyncio.get_running_loop().create_task(audio.run(stop))
-    await asyncio.sleep(0.1)
-    assert audio.serving and audio.registry.get(world.space_id) is not None
+    await eventually(
+        lambda: audio.serving and audio.registry.get(world.space_id) is not None,
+        what="the live Space's room open",
+    )
     room = audio.registry.get(world.space_id)
     stop.set()
     await asyncio.wait_for(job, 5)

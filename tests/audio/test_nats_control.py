@@ -26,8 +26,9 @@ from bot.core import Core
 from bot.settings import Settings
 from tests.audio.conftest import HOST, SPACE, JoinFn, build_world, close_world
 from tests.audio.nats_nodes import Nodes, linked, nats_nodes
-from tests.audio.rtc_harness import Client, eventually, holds
+from tests.audio.rtc_harness import Client, holds
 from tests.services import ensure_nats
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.timeout(90)]
 

@@ -18,7 +18,8 @@ from audio.metrics import AudioMetrics
 from bot.errors import ConfigError
 from bot.settings import load_settings
 from tests.audio.nats_nodes import ORIGIN_URL, Nodes, nats_nodes
-from tests.audio.rtc_harness import Client, dominant_frequency, eventually, holds
+from tests.audio.rtc_harness import Client, dominant_frequency, holds
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.nats]
 

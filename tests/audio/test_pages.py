@@ -10,7 +10,7 @@ import pytest
 from audio import Role, Room
 from bot.actors import UserRef
 from tests.audio.conftest import HOST, World
-from tests.audio.rtc_harness import eventually
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.timeout(60)
 

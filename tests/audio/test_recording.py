@@ -19,7 +19,8 @@ from audio.recordings import RecordingStore
 from bot.actors import Actor, UserRef
 from bot.models import Platform
 from tests.audio.conftest import HOST, World
-from tests.audio.rtc_harness import RATE, dominant_frequency, eventually
+from tests.audio.rtc_harness import RATE, dominant_frequency
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -12,7 +12,8 @@ from prometheus_client import CollectorRegistry
 from audio import Admission, NotInRoom, RoleChangeError, Room, RoomRegistry, RoomSettings
 from audio.metrics import AudioMetrics
 from tests.audio.conftest import SPACE, JoinFn
-from tests.audio.rtc_harness import Client, dominant_frequency, eventually, holds
+from tests.audio.rtc_harness import Client, dominant_frequency, holds
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import httpx
 import pytest
 
 from adapters.shell.chat import Chat
 from adapters.shell.package import package as shell
-from billing import MODE_TEST, install
+from billing import MODE_TEST, attach, install
 from billing.gateway import StripeGateway
+from billing.reconcile import Report
 from bot.settings import Settings
 from bot.wiring import Stagepass
+from tests.waiting import PATIENCE
 
 
 async def test_install_plugs_billing_into_the_app(settings: Settings) -> None:
@@ -45,15 +48,26 @@ async def test_install_plugs_billing_into_the_app(settings: Settings) -> None:
         await stagepass.close()
 
 
-async def test_background_job_reconciles_and_stops(settings: Settings) -> None:
+async def test_background_job_reconciles_and_stops(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings.billing_reconcile_minutes = 5
     stagepass = await Stagepass.build(settings, install=False)
     try:
-        await install(stagepass)
+        billing = await attach(stagepass)
+        reconciled = asyncio.Event()
+        reconcile = billing.reconcile
+
+        async def noted(since: timedelta | None = None) -> Report:
+            report = await reconcile(since)
+            reconciled.set()
+            return report
+
+        monkeypatch.setattr(billing, "reconcile", noted)
         [job] = stagepass.background
         stop = asyncio.Event()
         task = asyncio.create_task(job(stop), name="billing")
-        await asyncio.sleep(0.2)  # the first reconciliation runs at start-up
+        await asyncio.wait_for(reconciled.wait(), PATIENCE)  # the first one, at start-up
         assert not task.done()
         stop.set()
         await asyncio.wait_for(task, timeout=5)

@@ -27,6 +27,7 @@ from bot.notices import Notices
 from bot.settings import Settings
 from tests.discord.fake_discord import STAGE, Channel, FakeDiscord, Guild, Member, Message, Role
 from tests.discord.fake_discord import permissions as P
+from tests.waiting import PATIENCE, eventually
 
 
 @dataclass
@@ -109,7 +110,7 @@ class Bot:
             raise AssertionError(f"the Discord client task died: {error!r}") from error
 
     async def until(
-        self, check: Callable[[], object], what: str = "it", within: float = 10
+        self, check: Callable[[], object], what: str = "it", within: float = PATIENCE
     ) -> None:
         def alive_and(check: Callable[[], object] = check) -> object:
             self.alive()
@@ -117,7 +118,7 @@ class Bot:
 
         await self.fake.until(alive_and, within, what=what)
 
-    async def settle(self, within: float = 10) -> None:
+    async def settle(self, within: float = PATIENCE) -> None:
         """Wait until the core's handlers, the adapter's tasks and the gateway are quiet."""
         quiet = 0
         deadline = asyncio.get_running_loop().time() + within
@@ -133,14 +134,15 @@ class Bot:
             await asyncio.sleep(0.01)
 
     async def eventually(
-        self, check: Callable[[], Awaitable[object]], what: str, within: float = 10
+        self, check: Callable[[], Awaitable[object]], what: str, within: float = PATIENCE
     ) -> None:
-        """Poll an async `check` (the database, say) until it holds."""
-        deadline = asyncio.get_running_loop().time() + within
-        while not await check():
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"timed out after {within} s waiting for {what}")
+        """Poll an async `check` (the database, say), the bot settled, until it holds."""
+
+        async def settled() -> object:
             await self.settle()
+            return await check()
+
+        await eventually(settled, what=what, within=within)
 
     async def answer(self, interaction: Any) -> Message:
         message = await self.fake.answer(interaction)

@@ -33,6 +33,7 @@ from bot.http.server import server
 from bot.settings import Settings, load_settings
 from bot.wiring import Stagepass
 from tests.http.conftest import TOKEN, person
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 
@@ -85,10 +86,9 @@ class LiveServer(threading.Thread):
             app.state.ready = True
             served = server(app, self.settings, host="127.0.0.1", port=0)
             task = asyncio.create_task(served.serve(sockets=[self.sock]), name="uvicorn")
-            while not served.started:
-                if task.done():
-                    await task
-                await asyncio.sleep(0.01)
+            await eventually(lambda: served.started or task.done(), what="uvicorn started")
+            if task.done():
+                await task
             self.ready.set()
             await self._stopping.wait()
             served.should_exit = True

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from bot.http.server import Server, server
 from bot.settings import Settings
 from tests.http.conftest import TOKEN
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -43,10 +44,8 @@ async def running(app: FastAPI, settings: Settings) -> AsyncIterator[Running]:
     sock.bind(("127.0.0.1", 0))
     served = server(app, settings, host="127.0.0.1", port=0)
     task = asyncio.create_task(served.serve(sockets=[sock]), name="uvicorn")
-    async with asyncio.timeout(PATIENCE):
-        while not served.started:
-            assert not task.done(), "uvicorn stopped during start-up"
-            await asyncio.sleep(0.01)
+    await eventually(lambda: served.started or task.done(), what="uvicorn started")
+    assert not task.done(), "uvicorn stopped during start-up"
     try:
         yield Running(sock.getsockname()[1], served)
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import select
@@ -21,6 +22,7 @@ from bot.models import Platform
 from bot.services.spaces import SpaceDraft
 from bot.settings import Settings, load_settings
 from scheduler.service import Scheduling
+from tests.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -179,9 +181,6 @@ async def wait_until(moment: datetime) -> None:
 async def wait_for_dms(path: Path, count: int, *, within: float = 30) -> list[dict[str, object]]:
     """The DMs recorded so far, once there are at least `count` (or after `within` seconds:
     the caller's assertion then says what is missing)."""
-    deadline = time.monotonic() + within
-    while len(messages := read_dms(path)) < count:
-        if time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.1)
-    return messages
+    with contextlib.suppress(AssertionError):
+        await eventually(lambda: len(read_dms(path)) >= count, what=f"{count} DMs", within=within)
+    return read_dms(path)

@@ -19,6 +19,7 @@ from bot.settings import Settings, load_settings
 from bot.wiring import Stagepass
 from scheduler import install, installed
 from tests.services import drop_postgres_database, fresh_postgres_database
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -51,17 +52,15 @@ async def test_install_takes_over_slot_and_adds_the_background_job(core: Core) -
 
     stop = asyncio.Event()
     task = asyncio.create_task(app.background[0](stop))
-    # taking over sets is_owner, then adds the periodic jobs: wait for both (deadline 15 s)
-    periodic: set[str] = set()
-    deadline = asyncio.get_running_loop().time() + 15
-    while asyncio.get_running_loop().time() < deadline:
-        if scheduling.is_owner:
-            periodic = {job.id for job in await scheduling.aps.call(scheduling.aps.get_jobs)}
-            if {"holds", "slots", "sweep"} <= periodic:
-                break
-        await asyncio.sleep(0.02)
-    assert scheduling.is_owner
-    assert {"holds", "slots", "sweep"} <= periodic
+
+    async def owner_with_periodic_jobs() -> bool:
+        """Taking over sets is_owner, then adds the periodic jobs."""
+        if not scheduling.is_owner:
+            return False
+        periodic = {job.id for job in await scheduling.aps.call(scheduling.aps.get_jobs)}
+        return {"holds", "slots", "sweep"} <= periodic
+
+    await eventually(owner_with_periodic_jobs, what="the owner's holds, slots and sweep jobs")
     stop.set()
     await asyncio.wait_for(task, 15)
     assert not scheduling.aps.running

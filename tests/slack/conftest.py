@@ -32,6 +32,7 @@ from bot.http import create_app
 from bot.notices import Notices
 from bot.settings import Settings
 from tests.slack.fake_slack import BOT_TOKEN, TEAM, FakeSlack
+from tests.waiting import eventually
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 ANNOUNCE = "CANNOUNCE"
@@ -297,11 +298,9 @@ async def serving(app: Any) -> AsyncIterator[str]:
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(), name="uvicorn")
     try:
-        async with asyncio.timeout(10):
-            while not server.started:
-                if task.done():
-                    await task
-                await asyncio.sleep(0.01)
+        await eventually(lambda: server.started or task.done(), what="uvicorn started")
+        if task.done():
+            await task
         port = server.servers[0].sockets[0].getsockname()[1]
         yield f"http://127.0.0.1:{port}"
     finally:

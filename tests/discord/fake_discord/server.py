@@ -21,10 +21,8 @@ Layers: `gateway.Gateway` (the world and the websocket) < `rest.RestAPI` <
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +31,8 @@ import discord.gateway
 import discord.http
 import yarl
 from aiohttp import web
+
+from tests.waiting import PATIENCE, eventually
 
 from . import permissions as P
 from .gateway import GUILD_SCHEDULED_EVENTS, GUILDS
@@ -289,11 +289,7 @@ class FakeDiscord(InteractionAPI):
         )
 
     async def until(
-        self, check: Callable[[], object], within: float = 10.0, *, what: str = "it"
+        self, check: Callable[[], object], within: float = PATIENCE, *, what: str = "it"
     ) -> None:
-        """Poll `check` until it holds; fail after `within` seconds."""
-        deadline = time.monotonic() + within
-        while not check():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {within} s waiting for {what}")
-            await asyncio.sleep(0.01)
+        """Poll `check` until it holds (`tests.waiting.eventually`)."""
+        await eventually(check, what=what, within=within)
