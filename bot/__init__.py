@@ -18,6 +18,7 @@ the `Host` the composition root (`bot.wiring`) hands each package's installer.
       permissions.py   who may do what: one table, one check
       ports.py         what the outer packages implement (payments, recorder)
       host.py          how packages plug in (Host, Package, entry points, install order)
+      architecture.py  the README's table of allowed imports, drawn from the contracts
       wiring.py        the composition root: builds the core and the app, installs packages
       core.py          the services, built once and shared
       db.py, settings.py, logs.py, files.py, encryption.py, tokens.py, clock.py
