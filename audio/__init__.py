@@ -5,13 +5,14 @@ Import surface::
 
     from audio.install import package  # the stagepass.packages entry point: everything below
 
-    from audio import Admission, Gate, RoomRegistry, make_router   # the engine alone
+    from audio import Admission, Gate, RoomRegistry, make_router   # the room's own API
 
-The package has two halves. The engine (``room``, ``registry``, ``mixer``, ``fanout``,
-``jitter``, ``opus``, ``recorder``, ``signaling``, ``edges``, ...) never imports ``bot``: it
-is handed a `Gate` and is driven through the `Room` API. The wiring half (``install``,
-``gatekeeper``, ``pages``) imports the core: it implements the Gate on tickets, serves the
-room page, and turns the core's events into room calls.
+The package has two halves. The room (``room``, ``registry``, ``mixer``, ``fanout``,
+``jitter``, ``opus``, ``recorder``, ``signaling``, ``edges``, ...) is handed a `Gate` and
+is driven through the `Room` API; its engine (``jitter``, ``mixer``, ``opus``, ``fanout``)
+imports no other package (an import-linter contract). The core-facing half (``install``,
+``gatekeeper``, ``pages``) implements the Gate on tickets, serves the room page, and turns
+the core's events into room calls.
 
     room.py        Room: sessions, roles, recording
     registry.py    RoomRegistry, RoomLink: the rooms of a process, control messages
@@ -25,10 +26,18 @@ room page, and turns the core's events into room calls.
     opus.py, pcm.py  codec and mixing arithmetic
     recorder.py    the listeners' mix into Ogg/Opus, no re-encode
     recordings.py  the recordings directory
+    session.py     one participant's WebRTC session
+    offer.py       checks on an SDP offer, before any peer connection exists
+    gate.py        Gate, Admission, Role: what the room asks the core
+    errors.py      the room's errors, each with its HTTP status
+    metrics.py     Prometheus metrics per room
+    tasks.py       background tasks: named, failures logged, cancelled and awaited
     signaling.py   POST /rooms/{id}/offer, GET /rooms/{id}/state
     gatekeeper.py  TicketGate: the core's tickets, Spaces and stage as a Gate
     pages.py       the room page and its hand / recording / replay endpoints
     install.py     install(host), the package entry point, and the event handlers
+    bridge/        the Discord voice bridge (a Stage or voice channel as one voice)
+    templates/, static/   the room page
 """
 
 from audio.errors import (

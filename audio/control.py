@@ -3,7 +3,7 @@
 The core's events (a ticket refunded or revoked, someone removed from or promoted on the
 stage, a Space ended) reach only the event bus of the process where they happened, but with
 audio edges (`audio.edges`) the people they concern may be connected to another process. So
-the wiring turns each such event into a `ControlMessage`, carries it out on its own rooms
+``audio.install`` turns each such event into a `ControlMessage`, carries it out on its own rooms
 (`RoomRegistry.announce`) and, with NATS configured, publishes it; every other node applies
 it to its rooms (`RoomRegistry.apply`). Applying is idempotent: the same message twice, or a
 message for someone not here, changes nothing.

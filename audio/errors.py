@@ -15,7 +15,7 @@ The tree::
     └── OriginUnreachable 503  an edge could not ask the room's origin (NATS down or slow)
 
 `AudioError` does not derive from the core's ``StagepassError`` because ``audio/`` must not
-import ``bot/``; the wiring can map the two trees at the edge.
+import ``bot/``; the core-facing modules (``install``, ``pages``) map the two at the edge.
 """
 
 from __future__ import annotations

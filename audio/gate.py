@@ -2,7 +2,8 @@
 
 The core owns tickets, signatures and roles; the room only asks "who is this token, and may
 they be in this Space now?" and gets back an `Admission`. Keeping that as a Protocol here lets
-``audio/`` stay free of ``bot/`` imports; the wiring passes the core's implementation.
+the room free of ``bot/`` imports; ``audio.install`` passes the core's implementation
+(``audio.gatekeeper.TicketGate``).
 """
 
 from __future__ import annotations

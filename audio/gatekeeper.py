@@ -1,6 +1,6 @@
 """The core's `Gate`: a ticket token, checked against the database, becomes an `Admission`.
 
-This module is the wiring side of ``audio/`` and imports ``bot``; the room engine does not.
+This module is on the core-facing side of ``audio/`` and imports ``bot``; the room does not.
 
 What a token must pass to get into a live room, in order (each refusal is the room's error,
 so the signaling edge answers its status):
@@ -18,7 +18,7 @@ moderator listens; a mute is kept across a rejoin.
 
 Every room page polls the state through this gate about once a second, so successful passes
 are cached for a few seconds. Anything that can change a pass (a ticket closed, a stage or
-co-host change, the Space ending) must call `forget` for the Space; the wiring does, from the
+co-host change, the Space ending) must call `forget` for the Space; ``audio.install`` does, from the
 core's events. A check that started before a `forget` never stores its (stale) result.
 """
 

@@ -70,10 +70,10 @@ class RoomRegistry:
         self.is_live: Callable[[int], Awaitable[bool]] | None = None
         """Asked when an admitted offer finds no room here: True (the Space is live, as the
         database says now) opens it at once, so a Space started by another process needs no
-        wait for the wiring's periodic reconcile. None: only `open` opens rooms."""
+        wait for `LiveAudio.reconcile` (``audio.install``). None: only `open` opens rooms."""
         self.on_control: Callable[[ControlMessage], None] | None = None
         """Called with every control message before it is applied, this node's or another's
-        (the wiring forgets the gate's cached passes of the Space)."""
+        (``audio.install`` forgets the gate's cached passes of the Space)."""
         if link is not None:
             link.follow(self.apply)
 

@@ -3,8 +3,8 @@
 A room answers WebRTC offers from admitted participants, mixes the microphones of those on
 stage, and sends everyone else one shared encoded stream. It knows nothing of tickets or
 payments: the core's `Gate` turns a token into an `Admission`, and the core's events
-(SpeakerPromoted, TicketRefunded, SpaceEnded, ...) become calls to `set_speaker`,
-`revoke_ticket`, `RoomRegistry.close` in the wiring.
+(StageChanged, TicketClosed, SpaceEnded, ...) become control messages (``audio.install``)
+that `RoomRegistry.apply` carries out as `set_speaker`, `revoke_ticket` or a close.
 
 Invariants the room keeps:
 
@@ -70,7 +70,7 @@ from audio.tasks import TaskOwner
 logger = logging.getLogger(__name__)
 
 PeerFactory = Callable[[RTCConfiguration], RTCPeerConnection]
-"""Builds a peer connection; tests pass a spy, the wiring leaves the default."""
+"""Builds a peer connection; tests pass a spy, ``audio.install`` leaves the default."""
 
 VoiceLevels = Callable[[], Mapping[str, float]]
 """The smoothed level of each person behind an external voice, by identity key, as of the
@@ -498,7 +498,7 @@ class Room:
         return iter(list(self._sessions))
 
     def session(self, identity_key: str) -> PeerSession | None:
-        """The live session of a participant, if any (for the wiring and tests)."""
+        """The live session of a participant, if any (for ``audio.install`` and tests)."""
         return self._sessions.get(identity_key)
 
     def state(self) -> RoomState:

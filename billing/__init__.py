@@ -10,6 +10,7 @@ plugs it into the app; `cli.app` is ``stagepass billing``.
       gateway.py     the core's PaymentGateway: Checkout Sessions with Connect
       webhooks.py    POST /webhooks/stripe: verify, dedupe, re-read, act
       sync.py        our state brought in line with a Stripe object as it is now
+      payments.py    what is written in the transaction that turns a paid hold into tickets
       refunds.py     refunds made exactly once; the refund policy
       accounts.py    host onboarding (Express accounts, Account Links, status)
       tips.py        tips to hosts
@@ -19,6 +20,7 @@ plugs it into the app; `cli.app` is ``stagepass billing``.
       pages.py       return pages and the TEST MODE checkout page
       commands.py    /payouts, /tip, /ticket refund, /space cancel with progress
       cli.py         `stagepass billing reconcile`
+      errors.py      what billing raises
 """
 
 from __future__ import annotations

@@ -15,6 +15,14 @@ It offers its `Scheduling` as the ``"scheduling"`` service (`installed(host)`).
     Recurrence          scheduler/recurrence.py the weekly rule, DST-safe
     ReminderDelivery,   scheduler/models.py    the scheduler's tables (and APScheduler's)
     SlotSeries, ...
+    recurrence_of       scheduler/series.py    the Recurrence a stored SlotSeries means
+    SlotCommands        scheduler/commands.py  /slot add|list|remove
+    (messages)          scheduler/messages.py  reminders, start prompts, slot notices
+    (jobs)              scheduler/jobs.py      what APScheduler stores: functions, plain ids
+    ProjectJobStore,    scheduler/jobstore.py  APScheduler 3 on our async engine
+    BridgedScheduler
+    PostgresLock,       scheduler/ownership.py one process runs the jobs (elected)
+    FileLock
 """
 
 from __future__ import annotations

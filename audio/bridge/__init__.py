@@ -6,6 +6,7 @@ speakers.py    SSRC → user from SPEAKING / CLIENT_DISCONNECT
 receive.py     datagram → user packet; per-user jitter buffer and decoder → one voice
 source.py      the room's mix minus Discord as a discord.py ``AudioSource`` (Opus)
 bridge.py      VoiceBridge: discord.py's voice client hooked both ways
+bridges.py     DiscordBridges: this process's running bridges, one per bridged Space
 """
 
 from audio.bridge.bridge import VOICE_KEY, BridgeVoiceClient, VoiceBridge, on_stage
