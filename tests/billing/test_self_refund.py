@@ -15,18 +15,20 @@ from tests.fakes.stripe_api import FakeStripe
 pytestmark = pytest.mark.timeout(60)
 
 
+async def identity_id(world: World, name: str) -> int:
+    identity = await world.core.identities.by_key(f"{world.chat.community_id}:{name}")
+    assert identity is not None and identity.id is not None
+    return identity.id
+
+
 async def test_holder_refunds_own_ticket_once_within_the_policy(
     world: World, fake: FakeStripe
 ) -> None:
     space_id = await world.paid_space()
     await world.buy_and_pay("bob", space_id)
     await world.buy_and_pay("carol", space_id)
-    [bob] = await world.core.tickets.tickets_of(
-        (await world.core.identities.by_key(f"{world.chat.community_id}:bob")).id or 0
-    )
-    [carol] = await world.core.tickets.tickets_of(
-        (await world.core.identities.by_key(f"{world.chat.community_id}:carol")).id or 0
-    )
+    [bob] = await world.core.tickets.tickets_of(await identity_id(world, "bob"))
+    [carol] = await world.core.tickets.tickets_of(await identity_id(world, "carol"))
 
     stranger = await world.say("carol", f"/ticket refund {bob.id}")
     assert stranger.error and "Only the host" in stranger.text
