@@ -17,7 +17,7 @@ from bot.errors import ConfigError
 from bot.settings import Settings, load_settings
 from bot.wiring import Stagepass
 from tests.audio.conftest import World, build_world, close_world
-from tests.waiting import eventually
+from tests.waiting import PATIENCE, eventually
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -101,7 +101,7 @@ async def test_the_job_opens_live_rooms_and_closes_every_room_on_stop(world: Wor
     )
     room = audio.registry.get(world.space_id)
     stop.set()
-    await asyncio.wait_for(job, 5)
+    await asyncio.wait_for(job, PATIENCE)
     assert not audio.serving and len(audio.registry) == 0
     assert room is not None and room.closed
 

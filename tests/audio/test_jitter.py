@@ -4,6 +4,7 @@ its delay stays bounded. Time is simulated: arrivals and 20 ms pulls are given e
 from __future__ import annotations
 
 import random
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from audio.jitter import FRAME_SECONDS, JitterBuffer, Playout, PutResult, Slot
@@ -59,7 +60,9 @@ def simulate(
     return run
 
 
-def steady(n: int, *, skip: set[int] = frozenset(), start: float = 0.0) -> list[tuple[float, int]]:  # type: ignore[assignment]
+def steady(
+    n: int, *, skip: AbstractSet[int] = frozenset(), start: float = 0.0
+) -> list[tuple[float, int]]:
     return [(start + s * FRAME_SECONDS, s) for s in range(n) if s not in skip]
 
 

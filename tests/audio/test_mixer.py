@@ -7,6 +7,8 @@ import math
 from collections.abc import AsyncIterator
 
 import pytest
+from av.packet import Packet
+from av.stream import Stream
 
 from audio.fanout import PacketTrack
 from audio.jitter import JitterBuffer
@@ -63,7 +65,7 @@ class CountingEncoder(OpusEncoder):
         type(self).created += 1
         self.calls = 0
 
-    def encode(self, pcm: bytes, pts: int):  # type: ignore[no-untyped-def]
+    def encode(self, pcm: bytes, pts: int) -> list[Packet[Stream]]:
         self.calls += 1
         return super().encode(pcm, pts)
 

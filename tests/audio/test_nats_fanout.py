@@ -19,7 +19,7 @@ from bot.errors import ConfigError
 from bot.settings import load_settings
 from tests.audio.nats_nodes import ORIGIN_URL, Nodes, nats_nodes
 from tests.audio.rtc_harness import Client, dominant_frequency, holds
-from tests.waiting import eventually
+from tests.waiting import PATIENCE, eventually
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.nats]
 
@@ -32,7 +32,7 @@ async def nodes(metrics: AudioMetrics) -> AsyncIterator[Nodes]:
         yield nodes
 
 
-async def settles(read: Callable[[], int], *, within: float = 5.0) -> int:
+async def settles(read: Callable[[], int], *, within: float = PATIENCE) -> int:
     """The value ``read`` stops changing at (two reads 100 ms apart agree)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within

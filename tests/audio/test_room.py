@@ -86,7 +86,6 @@ async def test_second_join_with_the_same_ticket_closes_the_first(room: Room, joi
     assert old_session is not None and old_session.pc.connectionState == "closed"
     await eventually(
         lambda: first.pc.connectionState in ("closed", "failed"),
-        within=15,
         what="first client sees its session end",
     )
     await eventually(lambda: hears(second, 440), what="second session hears the room")
@@ -167,6 +166,6 @@ async def test_a_peer_that_never_connects_is_dropped(metrics: AudioMetrics) -> N
             admission = Admission("T", SPACE, "gone", "Gone", "listener")
             await room.join(*(await client.offer()), admission)  # the answer is never used
             assert "gone" in room
-            await eventually(lambda: "gone" not in room, within=5, what="stale session dropped")
+            await eventually(lambda: "gone" not in room, what="stale session dropped")
         finally:
             await client.close()

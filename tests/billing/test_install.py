@@ -70,7 +70,7 @@ async def test_background_job_reconciles_and_stops(
         await asyncio.wait_for(reconciled.wait(), PATIENCE)  # the first one, at start-up
         assert not task.done()
         stop.set()
-        await asyncio.wait_for(task, timeout=5)
+        await asyncio.wait_for(task, PATIENCE)
     finally:
         await stagepass.close()
 

@@ -396,7 +396,9 @@ async def test_tip_pays_the_host_and_thanks_them(
     assert sent.params["line_items"][0]["price_data"]["unit_amount"] == "500"
     assert sent.params["metadata"]["stagepass_kind"] == "tip"
 
-    session_id = reply.buttons[0].url.rsplit("/", 1)[1]  # type: ignore[union-attr]
+    url = reply.buttons[0].url
+    assert url is not None
+    session_id = url.rsplit("/", 1)[1]
     await fake.complete_session(session_id)
     await world.pump()
     assert 'bob tipped you $5.00: "Great show"' in world.chat.dms("alice")

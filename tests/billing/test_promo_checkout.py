@@ -32,7 +32,9 @@ async def test_checkout_gets_the_discounted_price_and_the_fee_on_what_is_paid(
         [checkout] = list(await session.exec(select(BillingCheckout)))
     assert (checkout.amount_minor, checkout.fee_minor) == (1500, 150)
 
-    session_id = reply.buttons[0].url.rsplit("/", 1)[1]  # type: ignore[union-attr]
+    url = reply.buttons[0].url
+    assert url is not None
+    session_id = url.rsplit("/", 1)[1]
     await fake.complete_session(session_id)
     await world.pump()
     async with world.core.db.session() as session:

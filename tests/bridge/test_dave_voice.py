@@ -89,7 +89,7 @@ class World:
         before, failed = handled(), stats.dave_failed
         self.listener._queue.clear()
         await self.voice.speak_as(member, ssrc, opus_tone(tone, frames))
-        await self.fake.until(lambda: handled() >= before + frames, within=2, what="packets")
+        await self.fake.until(lambda: handled() >= before + frames, what="packets")
         await asyncio.sleep(0.1)  # the jitter buffer's last 60 ms
         assert stats.dave_failed == failed, "a DAVE frame failed to decrypt"
         return drain(self.listener)
@@ -183,13 +183,13 @@ async def test_epoch_changes_while_bridged_keep_the_room_hearing() -> None:
         await w.fake.join_voice(w.guild, w.carol, w.place)
         await w.voice.dave_join(w.carol, w.place.id)
         assert w.dave.epoch == epoch + 1
-        await w.fake.until(w.bot_in_epoch, within=5, what="the bot in carol's epoch")
+        await w.fake.until(w.bot_in_epoch, what="the bot in carol's epoch")
         assert dominant(await w.hear(w.carol, 333, CAROL_TONE), TONES) == CAROL_TONE
         assert dominant(await w.hear(w.alice, 111, ALICE_TONE), TONES) == ALICE_TONE
         # Bob leaves: a Remove proposal; the bot, alice and carol race to commit it.
         await w.voice.dave_leave(w.bob)
-        await w.fake.until(lambda: w.dave.epoch == epoch + 2, within=5, what="bob's removal")
-        await w.fake.until(w.bot_in_epoch, within=5, what="the bot after bob left")
+        await w.fake.until(lambda: w.dave.epoch == epoch + 2, what="bob's removal")
+        await w.fake.until(w.bot_in_epoch, what="the bot after bob left")
         assert w.bob.user.id not in w.dave.members
         assert dominant(await w.hear(w.alice, 111, ALICE_TONE), TONES) == ALICE_TONE
 
@@ -201,17 +201,15 @@ async def test_the_bot_is_welcomed_again_after_voice_reconnects() -> None:
         # timeout: the gateway removes the old leaf and welcomes the new key package.
         connections, epoch = w.voice.resumes + w.voice.identifies, w.dave.epoch
         await w.voice.kick(4015)
-        await w.fake.until(
-            lambda: w.voice.resumes + w.voice.identifies > connections, within=5, what="back"
-        )
-        await w.fake.until(w.bot_in_epoch, within=5, what="the bot back in the group")
+        await w.fake.until(lambda: w.voice.resumes + w.voice.identifies > connections, what="back")
+        await w.fake.until(w.bot_in_epoch, what="the bot back in the group")
         assert w.dave.epoch > epoch
         assert dominant(await w.hear(w.alice, 111, ALICE_TONE), TONES) == ALICE_TONE
         # A moderator disconnects the bot: it joins again, as a new member of the group.
         identifies, epoch = w.voice.identifies, w.dave.epoch
         await w.voice.disconnect_bot(w.guild)
-        await w.fake.until(lambda: w.voice.identifies > identifies, within=5, what="a rejoin")
-        await w.fake.until(lambda: w.dave.epoch > epoch and w.bot_in_epoch(), within=5)
-        await w.fake.until(lambda: w.voice.bot_address is not None, within=5)
+        await w.fake.until(lambda: w.voice.identifies > identifies, what="a rejoin")
+        await w.fake.until(lambda: w.dave.epoch > epoch and w.bot_in_epoch())
+        await w.fake.until(lambda: w.voice.bot_address is not None)
         assert sorted(w.dave.members) == sorted([w.alice.user.id, w.bob.user.id, w.fake.bot.id])
         assert dominant(await w.hear(w.alice, 111, ALICE_TONE), TONES) == ALICE_TONE

@@ -18,6 +18,8 @@ from urllib.parse import parse_qsl
 
 from aiohttp import WSMsgType, web
 
+from tests.waiting import PATIENCE
+
 TEAM = "T0ACME"
 BOT_TOKEN = "xoxb-acme"
 BOT_USER = "UBOT"
@@ -95,7 +97,9 @@ class FakeSlack:
         posts = self.called("chat.postMessage")
         return [c for c in posts if c.params.get("channel") == "D" + user_id]
 
-    async def wait_for(self, method: str, count: int = 1, *, within: float = 10) -> list[Call]:
+    async def wait_for(
+        self, method: str, count: int = 1, *, within: float = PATIENCE
+    ) -> list[Call]:
         """The calls whose method starts with `method`, once there are `count` of them."""
 
         async def until() -> list[Call]:

@@ -234,7 +234,7 @@ class FakeDiscord(InteractionAPI):
         data = {"custom_id": modal["custom_id"], "components": components}
         return await self._interact(MODAL_SUBMIT, guild, member, data, None)
 
-    async def answer(self, interaction: FakeInteraction, within: float = 10.0) -> Message:
+    async def answer(self, interaction: FakeInteraction, within: float = PATIENCE) -> Message:
         """Wait for the message the member ends up seeing."""
         await self.until(lambda: interaction.answer() is not None, within, what="an answer")
         answer = interaction.answer()
