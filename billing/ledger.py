@@ -33,8 +33,8 @@ from bot.clock import Clock
 from bot.db import Database
 from bot.ports import TipTotals
 
-_CHECKOUTS = BillingCheckout.__table__  # type: ignore[attr-defined]
-_EVENTS = BillingEvent.__table__  # type: ignore[attr-defined]
+_CHECKOUTS = BillingCheckout.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
+_EVENTS = BillingEvent.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
 
 
 class Ledger:

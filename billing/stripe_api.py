@@ -398,4 +398,4 @@ class LiveStripe:
 
     async def aclose(self) -> None:
         if self._http is not None:
-            await self._http.close_async()  # type: ignore[no-untyped-call]
+            await self._http.close_async()  # type: ignore[no-untyped-call]  # stripe leaves it unannotated

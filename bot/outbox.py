@@ -36,7 +36,7 @@ from bot.models import OutboxMessage, OutboxStatus, Platform
 
 log = structlog.get_logger(__name__)
 
-_OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
+_OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
 
 #: how often `stagepass run` sweeps
 SWEEP_INTERVAL = timedelta(seconds=30)

@@ -280,14 +280,14 @@ class ClaimDesk:
             return found
         ordered = sorted(buyer_ids)
         if not self.db.is_sqlite:
-            identities = Identity.__table__  # type: ignore[attr-defined]
+            identities = Identity.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
             await conn.execute(
                 sa.select(identities.c.id)
                 .where(identities.c.id.in_(ordered))
                 .order_by(identities.c.id)
                 .with_for_update()
             )
-        holds = Hold.__table__  # type: ignore[attr-defined]
+        holds = Hold.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
         rows = await conn.execute(
             sa.select(holds.c.buyer_id, sa.func.count(), sa.func.min(holds.c.expires_at))
             .where(

@@ -39,10 +39,10 @@ from bot.ports import Confirmation, Payment, PaymentRecorder
 from bot.services import audit
 from bot.services.claims import ADD_QUOTA, SELL_HELD, TAKE_SEATS, new_tickets
 
-_HOLDS = Hold.__table__  # type: ignore[attr-defined]
-_SPACES = Space.__table__  # type: ignore[attr-defined]
-_IDENTITIES = Identity.__table__  # type: ignore[attr-defined]
-_TICKETS = Ticket.__table__  # type: ignore[attr-defined]
+_HOLDS = Hold.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
+_SPACES = Space.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
+_IDENTITIES = Identity.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
+_TICKETS = Ticket.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
 
 
 @dataclass(slots=True)

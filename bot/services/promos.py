@@ -30,8 +30,8 @@ from bot.services.context import Service, ServiceContext
 from bot.services.spaces import SpaceService
 
 _CODE = re.compile(r"^[A-Z0-9_-]{1,32}$")
-_PROMOS = PromoCode.__table__  # type: ignore[attr-defined]
-_REDEMPTIONS = PromoRedemption.__table__  # type: ignore[attr-defined]
+_PROMOS = PromoCode.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
+_REDEMPTIONS = PromoRedemption.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
 
 
 def promo_code(text: str) -> str:

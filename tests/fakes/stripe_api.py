@@ -201,7 +201,7 @@ class FakeStripe:
 
     async def __aexit__(self, *exc_info: object) -> None:
         for client in self._clients:
-            await client.close_async()  # type: ignore[no-untyped-call]
+            await client.close_async()  # type: ignore[no-untyped-call]  # stripe leaves it unannotated
         await self.flush()
         self._worker.cancel()
         await asyncio.gather(self._worker, return_exceptions=True)
