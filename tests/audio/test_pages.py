@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 
 import pytest
@@ -123,12 +122,9 @@ async def test_stage_events_drive_the_room(world: World) -> None:
     await world.join(ann)
     await world.join(bob)
     room = world.room()
-    loop = asyncio.get_running_loop()
 
-    started = loop.time()
     await core.stage.promote(HOST, space_id, UserRef("ann"))
     await eventually(lambda: role_of(room, ann.key) == Role.SPEAKER, what="promoted")
-    assert loop.time() - started < 0.3  # the DB write, then the event: well within
 
     await core.stage.mute(HOST, space_id, UserRef("ann"))
     await eventually(lambda: muted(room, ann.key), what="muted")

@@ -22,7 +22,7 @@ from bot.models import Platform
 from bot.services.spaces import SpaceDraft
 from bot.settings import Settings, load_settings
 from scheduler.service import Scheduling
-from tests.waiting import eventually
+from tests.waiting import PATIENCE, eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -86,7 +86,7 @@ class Runner:
         self.proc.stdin.write("GO\n")
         self.proc.stdin.flush()
 
-    def wait_for(self, word: str, timeout: float = 20) -> None:
+    def wait_for(self, word: str, timeout: float = 2 * PATIENCE) -> None:
         """Wait until the runner prints a line `word` (reading the pipe unbuffered, so
         several lines arriving at once are all seen)."""
         deadline = time.monotonic() + timeout
@@ -116,6 +116,8 @@ class Runner:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.kill()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()  # else the pipe is left to the garbage collector
 
     def stderr(self) -> str:
         return self.log.read_text()[-3000:] if self.log.exists() else ""

@@ -114,7 +114,7 @@ async def test_failover_between_two_processes(tmp_path: Path) -> None:
         assert [m["key"] for m in delivered] == ["shell:local:l-a"]
         owner.kill()
         assert now() < t0 + timedelta(seconds=10), "the owner outlived b's due time"
-        standby.wait_for("OWNER", timeout=10)
+        standby.wait_for("OWNER")
         until_d_is_late = (t0 + timedelta(seconds=16 + 15) - now()).total_seconds()
         await wait_for_dms(dms, 4, within=until_d_is_late)
     finally:

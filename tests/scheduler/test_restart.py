@@ -112,7 +112,7 @@ async def test_a_second_process_on_sqlite_says_so_and_takes_over(tmp_path: Path)
         await asyncio.sleep(1.0)
         assert "OWNER" not in second.lines
         first.kill()
-        second.wait_for("OWNER", timeout=10)
+        second.wait_for("OWNER")
     finally:
         first.stop()
         if second is not None:
