@@ -154,6 +154,9 @@ def test_a_second_ctrl_c_stops_without_waiting_for_requests(tmp_path: Path) -> N
 
 
 def test_commands_echo_once_help_and_typos(term: Terminal) -> None:
+    # a line printed above the prompt while it holds input repaints that input: wait for
+    # the start-up line first (it came after the prompt once, on a loaded machine)
+    term.expect("Stagepass is ready at")
     term.expect("alice> ")
     term.type("/space lsit")
     seen = term.expect("Did you mean /space list?")
