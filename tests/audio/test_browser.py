@@ -271,7 +271,9 @@ async def test_a_browser_listens_speaks_when_promoted_and_sees_every_state(
         lambda: listener.probe.share(MIC_TONE) > 0.1,
         what="the aiortc listener hears the browser's microphone",
     )
-    assert listener.probe.share(HOST_TONE) > 0.05  # and still the host
+    # and still the host (the probe's window can fall between the host's packets on a
+    # loaded machine: failed once at 0.0002 right after the mic was first heard)
+    await eventually(lambda: listener.probe.share(HOST_TONE) > 0.05, what="the host still heard")
     sent = await room.evaluate(INBOUND)
     assert sent["sentPackets"] > 0 and await room.evaluate(SENDER_TRACK) == "live"
 
