@@ -59,6 +59,7 @@ from bot.money import currency as lookup_currency
 from bot.money import parse_amount
 from bot.notices import dispute_alert
 from bot.replies import Reply
+from bot.tasks import TaskGroup
 
 log = structlog.get_logger(__name__)
 
@@ -94,7 +95,7 @@ class DiscordAdapter:
         self._ready_timeout = ready_timeout
         self._ready = asyncio.Event()
         self._wake = asyncio.Event()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.tasks = TaskGroup("discord", failed="Discord handler failed")
 
     # --- life cycle ----------------------------------------------------------------------
 
@@ -121,16 +122,15 @@ class DiscordAdapter:
     async def run(self, token: str, stop: asyncio.Event) -> None:
         """Connect and serve until `stop` is set, then close and await everything owned.
         Raises what ended the client early (a bad token, say), after logging it."""
-        client = asyncio.create_task(self.client.start(token), name="discord:client")
-        stopping = asyncio.create_task(stop.wait(), name="discord:stop")
-        upkeep = asyncio.create_task(self._upkeep(), name="discord:upkeep")
+        running = TaskGroup("discord")
+        client = running.spawn(self.client.start(token), name="client")
+        stopping = running.spawn(stop.wait(), name="stop")
+        running.spawn(self._upkeep(), name="upkeep")
         try:
             await asyncio.wait({client, stopping}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             await self.close()
-            stopping.cancel()
-            upkeep.cancel()
-            await asyncio.gather(client, stopping, upkeep, return_exceptions=True)
+            await running.close()
         error = None if client.cancelled() else client.exception()
         if error is not None and not stop.is_set():
             log.error("the Discord client stopped", exc_info=error)
@@ -139,15 +139,10 @@ class DiscordAdapter:
     async def close(self) -> None:
         """Let in-flight interactions and handlers finish (up to 10 s), close the client,
         then cancel and await whatever is left."""
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=10)
+        await self.tasks.close(grace=10)
         if self.stage.bridges is not None:
             await self.stage.bridges.aclose()  # leave voice before the gateway goes
         await self.client.close()
-        pending = list(self._tasks)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
 
     def connected(self) -> None:
         self._ready.set()
@@ -157,17 +152,13 @@ class DiscordAdapter:
         self._wake.set()
 
     def spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
-        """Run `work` as an owned, named task whose failure is logged."""
-        task = asyncio.create_task(self._logged(work, name), name=f"discord:{name}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    @staticmethod
-    async def _logged(work: Coroutine[Any, Any, None], name: str) -> None:
-        try:
-            await work
-        except Exception:
-            log.exception("Discord handler failed", handler=name)
+        """Run `work` as an owned, named task whose failure is logged; dropped once the
+        adapter is closing (Discord events that arrive while it shuts down)."""
+        if self.tasks.closed:
+            work.close()
+            log.debug("Discord event dropped: shutting down", handler=name)
+            return
+        self.tasks.spawn(work, name=name, handler=name)
 
     async def _upkeep(self) -> None:
         """Every DISCORD_RETRY_SECONDS: retry refused role changes and turn "interested"
@@ -181,11 +172,10 @@ class DiscordAdapter:
             self._wake.clear()
             if not self._ready.is_set() or self.client.is_closed():
                 continue
+            if self.tasks.closed:
+                return
             # a round is an owned task like any other: close() lets it finish
-            round_ = asyncio.create_task(self._upkeep_round(woken), name="discord:upkeep-round")
-            self._tasks.add(round_)
-            round_.add_done_callback(self._tasks.discard)
-            await asyncio.wait({round_})
+            await asyncio.wait({self.tasks.spawn(self._upkeep_round(woken), name="upkeep-round")})
 
     async def _upkeep_round(self, woken: bool) -> None:
         try:
@@ -461,10 +451,16 @@ class DiscordAdapter:
         concerns the person who asked (the host's echo, refund counts, thanks for hosting);
         what concerns everyone (announced, live, a new speaker) is posted once, in the
         announcement channel, from the core's events."""
-        current = asyncio.current_task()
-        if current is not None:
-            self._tasks.add(current)
-        job = asyncio.create_task(self._safely(work), name=f"discord:interaction:{interaction.id}")
+        if self.tasks.closed:
+            work.close()
+            return
+        # owned, so close() lets it finish; the reply itself is sent in there too
+        await self.tasks.spawn(self._answer(interaction, work), name=f"answer:{interaction.id}")
+
+    async def _answer(
+        self, interaction: discord.Interaction[Any], work: Coroutine[Any, Any, Reply]
+    ) -> None:
+        job = self.tasks.spawn(self._safely(work), name=f"interaction:{interaction.id}")
         try:
             done, _ = await asyncio.wait({job}, timeout=self.config.ack_within)
             if not done:
@@ -480,8 +476,6 @@ class DiscordAdapter:
             if not job.done():
                 job.cancel()
                 await asyncio.gather(job, return_exceptions=True)
-            if current is not None:
-                self._tasks.discard(current)
 
     async def zone(self, identity_key: str) -> ZoneInfo:
         """The zone the core writes this person's times in (theirs, by /tz set; else UTC)."""

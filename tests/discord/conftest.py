@@ -125,9 +125,7 @@ class Bot:
             self.alive()
             if asyncio.get_running_loop().time() > deadline:
                 raise AssertionError("the bot did not settle")
-            busy = bool(self.core.bus._tasks) or any(
-                not t.done() for t in self.adapter._tasks if t is not asyncio.current_task()
-            )
+            busy = self.core.bus.busy or self.adapter.tasks.busy
             await self.core.bus.drain()
             quiet = 0 if busy else quiet + 1
             await asyncio.sleep(0.01)
