@@ -46,7 +46,7 @@ from adapters.slack.notifier import Notifier
 from adapters.slack.payloads import Malformed, read
 from adapters.slack.people import Directory
 from adapters.slack.signatures import Signatures, Unsigned
-from adapters.slack.tasks import Coalescer
+from bot.coalescing import Coalescer
 from bot.commands.handlers import Dispatcher
 from bot.core import Core
 from bot.tasks import TaskGroup
@@ -81,7 +81,7 @@ class SlackAdapter:
         self.core = core
         self.config = config
         self.tasks = TaskGroup("slack", failed="slack task failed")
-        coalescer = Coalescer()
+        coalescer = Coalescer("slack", failed="slack update failed")
         self.store = (
             InstallationStore(core.db, core.clock, cipher=core.cipher)
             if config.multi_workspace

@@ -1,23 +1,29 @@
-"""`Coalescer` keeps bursts of updates to one Slack object (an announcement, someone's
-App Home) down to one call at a time plus one to catch up."""
+"""`Coalescer`: bursts of updates to one thing (an announcement, someone's App Home, the
+scheduler's pass over its jobs) cost one run at a time plus one to catch up.
+
+A leaf module (standard library and structlog only), so every layer may import it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable
-from typing import TypeVar
 
 import structlog
 
 log = structlog.get_logger(__name__)
 
-T = TypeVar("T")
-
 
 class Coalescer:
     """Runs `work` for a key at most once at a time; calls that arrive while it runs make
-    it run exactly once more afterwards, so the last call's state always lands."""
+    it run exactly once more afterwards, so the last call's state always lands.
 
-    def __init__(self) -> None:
+    The caller that started the run does the catching up; the others return at once. A
+    failed run is logged as `failed` (with the coalescer's name and the key), and the
+    catch-up still happens."""
+
+    def __init__(self, name: str, *, failed: str = "update failed") -> None:
+        self.name = name
+        self.failed = failed
         self._dirty: dict[Hashable, bool] = {}
 
     async def run(self, key: Hashable, work: Callable[[], Awaitable[None]]) -> None:
@@ -30,7 +36,7 @@ class Coalescer:
                 try:
                     await work()
                 except Exception:
-                    log.exception("slack update failed", key=repr(key))
+                    log.exception(self.failed, coalescer=self.name, key=repr(key))
                 if not self._dirty[key]:
                     return
                 self._dirty[key] = False
@@ -39,4 +45,5 @@ class Coalescer:
 
     @property
     def busy(self) -> bool:
+        """Whether a run is in progress for any key."""
         return bool(self._dirty)
