@@ -48,7 +48,7 @@ from adapters.slack.messages import (
     reply_message,
     response_type,
 )
-from adapters.slack.people import Directory, reader_zone
+from adapters.slack.people import Directory
 from bot.actors import Actor
 from bot.commands import types as t
 from bot.commands.handlers import Dispatcher
@@ -294,7 +294,7 @@ class Interactions:
         )
 
     async def _tz(self, person: Who) -> ZoneInfo:
-        return await reader_zone(self.core.identities, person.key)
+        return await self.core.identities.zone_of(person.key)
 
     async def _open_create(
         self,

@@ -160,7 +160,7 @@ async def running(
     try:
         guilds = config.guild_ids
         await bot.until(
-            lambda: adapter._ready.is_set() and all(g in fake.commands for g in guilds),
+            lambda: adapter.ready.is_set() and all(g in fake.commands for g in guilds),
             "the bot to connect and sync its commands",
         )
         await bot.settle()
