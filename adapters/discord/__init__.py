@@ -11,7 +11,7 @@ Operator set-up (application, intents, permissions, invite link): README.md here
     notifier.py      core events -> Discord (announcement, role, scheduled event, Stage, DMs)
     interactions.py  slash commands, buttons and forms -> the core, answered in 3 s
     commands.py, components.py   the slash commands and the persistent buttons
-    announcements.py, roles.py, stage.py, stage_access.py, alerts.py, dms.py   the parts
+    announcements.py, roles.py, stage.py, stage_access.py, alerts.py, dms.py: the parts
     render.py, members.py, store.py, models.py, config.py, package.py, cli.py
 """
 

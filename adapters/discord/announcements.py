@@ -11,12 +11,12 @@ state.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import discord
 import structlog
 
 from adapters.discord import render
-from adapters.discord.mirror import Mirror
 from adapters.discord.models import DiscordSpace
 from adapters.discord.store import DELETED
 from bot.coalescing import Coalescer
@@ -24,11 +24,23 @@ from bot.events import TipReceived
 from bot.models import Space
 from bot.notices import tip_thanks
 
+if TYPE_CHECKING:
+    from adapters.discord.alerts import Alerts
+    from adapters.discord.config import DiscordConfig
+    from adapters.discord.store import DiscordStore
+    from bot.core import Core
+
 log = structlog.get_logger(__name__)
 
 
 @dataclass(eq=False, repr=False)
-class Announcer(Mirror):
+class Announcer:
+    core: Core
+    client: discord.Client
+    config: DiscordConfig
+    store: DiscordStore
+    #: tells the host and moderators what Discord refused
+    alerts: Alerts
     _edits: Coalescer = field(
         default_factory=lambda: Coalescer("discord", failed="announcement edit failed"), init=False
     )

@@ -56,9 +56,8 @@ class DiscordAdapter:
         dms = DirectMessages(self.client)
         alerts = Alerts(self.client, config, dms)
         self.access = StageAccess(core, self.client, config, self.store, alerts)
-        self.roles = TicketRoles(core, self.client, config, self.store, alerts)
-        self.stage = StageSync(core, self.client, config, self.store, alerts)
-        self.roles.access = self.stage.access = self.access
+        self.roles = TicketRoles(core, config, self.store, alerts, self.access)
+        self.stage = StageSync(core, self.client, config, self.store, alerts, self.access)
         self.notifier = Notifier(
             core,
             self.client,
