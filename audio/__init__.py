@@ -10,7 +10,7 @@ Import surface::
 The package has two halves. The engine (``room``, ``registry``, ``mixer``, ``fanout``,
 ``jitter``, ``opus``, ``recorder``, ``signaling``, ``edges``, ...) never imports ``bot``: it
 is handed a `Gate` and is driven through the `Room` API. The wiring half (``install``,
-``gatekeeper``, ``pages``) imports the core: it implements the Gate on tickets, serves the
+``ticket_gate``, ``pages``) imports the core: it implements the Gate on tickets, serves the
 room page, and turns the core's events into room calls.
 
     room.py        Room: sessions, roles, recording
@@ -26,11 +26,13 @@ room page, and turns the core's events into room calls.
     recorder.py    the listeners' mix into Ogg/Opus, no re-encode
     recordings.py  the recordings directory
     signaling.py   POST /rooms/{id}/offer, GET /rooms/{id}/state
-    gatekeeper.py  TicketGate: the core's tickets, Spaces and stage as a Gate
+    admission.py   Gate, Admission, Role: what the room asks the core to let someone in
+    ticket_gate.py TicketGate: the core's tickets, Spaces and stage as a Gate
     pages.py       the room page and its hand / recording / replay endpoints
     install.py     install(host), the package entry point, and the event handlers
 """
 
+from audio.admission import Admission, Gate, Role
 from audio.errors import (
     AudioError,
     BadOffer,
@@ -42,7 +44,6 @@ from audio.errors import (
     RoomNotOpen,
     Unauthorized,
 )
-from audio.gate import Admission, Gate, Role
 from audio.install import install
 from audio.metrics import AudioMetrics, audio_metrics
 from audio.registry import RoomLink, RoomRegistry

@@ -47,6 +47,7 @@ from aiortc.rtp import RtpPacket
 from av.packet import Packet
 from av.stream import Stream
 
+from audio.admission import Admission, Role
 from audio.errors import (
     BadOffer,
     Forbidden,
@@ -57,7 +58,6 @@ from audio.errors import (
 )
 from audio.fanout import DEFAULT_QUEUE_PACKETS, PacketTrack
 from audio.fastlane import RtpStream
-from audio.gate import Admission, Role
 from audio.jitter import JitterBuffer, PutResult
 from audio.metrics import RoomMetrics
 from audio.mixer import SPEAKING_LEVEL, Mixer, PacketSink

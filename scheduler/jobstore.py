@@ -6,7 +6,7 @@ no sync PostgreSQL driver installed here) the job store uses the *sync facade of
 core's async engine*: SQLAlchemy runs it from inside a greenlet, where every query
 switches back to the loop and goes through aiosqlite/asyncpg. So every call that touches
 the store — the scheduler's own passes (`_process_jobs`) and our add/move/remove — runs
-through `BridgedScheduler.call()` (`greenlet_spawn`). The store's table is created by
+through `GreenletScheduler.call()` (`greenlet_spawn`). The store's table is created by
 our Alembic migrations (`apscheduler_jobs` in scheduler/models.py).
 """
 
@@ -117,7 +117,7 @@ class ProjectJobStore(SQLAlchemyJobStore):  # type: ignore[misc]  # untyped base
         """The core disposes the engine."""
 
 
-class BridgedScheduler(AsyncIOScheduler):  # type: ignore[misc]  # untyped base
+class GreenletScheduler(AsyncIOScheduler):  # type: ignore[misc]  # untyped base
     """An `AsyncIOScheduler` whose passes over the job store run in a greenlet task.
 
     A wakeup while a pass is running asks for one more pass instead of starting a

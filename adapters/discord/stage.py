@@ -236,8 +236,8 @@ class StageSync:
     async def seat(self, space_id: int, member: discord.Member) -> Seat:
         """The core's seat rule for a member of the bridged channel, mapped for the bridge:
         host or co-host, muted on the stage, and whether they may speak in a voice channel."""
+        from audio.admission import Role
         from audio.bridge.speakers import Seat  # the bridge is optional: imported when used
-        from audio.gate import Role
 
         space = await self.core.spaces.get(space_id)
         seat = await self._core_seat(member, space)

@@ -23,7 +23,7 @@ from bot.clock import ManualClock
 from bot.commands.handlers import Dispatcher
 from bot.core import Core
 from bot.db import Database
-from bot.notices import Notices
+from bot.notices import EventMessenger
 from bot.settings import Settings
 from tests.discord.fake_discord import STAGE, Channel, FakeDiscord, Guild, Member, Message, Role
 from tests.discord.fake_discord import permissions as P
@@ -213,5 +213,5 @@ async def bot(
 async def restarted_core(settings: Settings, db: Database, clock: ManualClock) -> Core:
     """A second process on the same database."""
     core = Core.build(settings, db=Database(db.url), clock=clock)
-    Notices(core)
+    EventMessenger(core)
     return core
