@@ -84,7 +84,8 @@ class DiscordAdapter:
     async def run(self, token: str, stop: asyncio.Event) -> None:
         """Connect and serve until `stop` is set, then close and await everything owned.
         Raises what ended the client early (a bad token, say), after logging it."""
-        running = TaskGroup("discord")
+        # only the client can fail here (the upkeep loop catches its own errors)
+        running = TaskGroup("discord", failed="the Discord client stopped")
         client = running.spawn(self.client.start(token), name="client")
         stopping = running.spawn(stop.wait(), name="stop")
         running.spawn(self._upkeep(), name="upkeep")
@@ -95,7 +96,6 @@ class DiscordAdapter:
             await running.close()
         error = None if client.cancelled() else client.exception()
         if error is not None and not stop.is_set():
-            log.error("the Discord client stopped", exc_info=error)
             raise error
 
     async def close(self) -> None:
