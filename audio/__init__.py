@@ -7,17 +7,17 @@ Import surface::
 
     from audio import Admission, Gate, RoomRegistry, make_router   # the room's own API
 
-The package has two halves. The room (``room``, ``registry``, ``mixer``, ``fanout``,
-``jitter``, ``opus``, ``recorder``, ``signaling``, ``edges``, ...) is handed a `Gate` and
-is driven through the `Room` API; its engine (``jitter``, ``mixer``, ``opus``, ``fanout``)
-imports no other package (an import-linter contract). The core-facing half (``install``,
-``gatekeeper``, ``pages``) implements the Gate on tickets, serves the room page, and turns
-the core's events into room calls.
+The package has two halves. The engine (``room``, ``registry``, ``mixer``, ``fanout``,
+``jitter``, ``opus``, ``recorder``, ``signaling``, ``edges``, ...) never imports ``bot``: it
+is handed a `Gate` and is driven through the `Room` API. The core-facing half (``install``,
+``ticket_gate``, ``pages``) imports the core: it implements the Gate on tickets, serves the
+room page, and turns the core's events into room calls.
 
     room.py        Room: sessions, roles, recording
     registry.py    RoomRegistry, RoomLink: the rooms of a process, control messages
     mixer.py       the 20 ms clock: decode, mix, encode once, mix-minus
     fanout.py      one encoded packet to every listener
+    fastlane.py    the fast lane: RTP template, aiortc's SRTP session, one send loop
     edges.py       NATS scale-out: an origin publishes the listener mix, edges relay it
     control.py     revocations, stage changes and the end, for every node's rooms
     cors.py        the origin answering the edges' room pages (the stage's routes)
@@ -28,18 +28,18 @@ the core's events into room calls.
     recordings.py  the recordings directory
     session.py     one participant's WebRTC session
     offer.py       checks on an SDP offer, before any peer connection exists
-    gate.py        Gate, Admission, Role: what the room asks the core
     errors.py      the room's errors, each with its HTTP status
     metrics.py     Prometheus metrics per room
-    tasks.py       background tasks: named, failures logged, cancelled and awaited
     signaling.py   POST /rooms/{id}/offer, GET /rooms/{id}/state
-    gatekeeper.py  TicketGate: the core's tickets, Spaces and stage as a Gate
+    admission.py   Gate, Admission, Role: what the room asks the core to let someone in
+    ticket_gate.py TicketGate: the core's tickets, Spaces and stage as a Gate
     pages.py       the room page and its hand / recording / replay endpoints
     install.py     install(host), the package entry point, and the event handlers
     bridge/        the Discord voice bridge (a Stage or voice channel as one voice)
     templates/, static/   the room page
 """
 
+from audio.admission import Admission, Gate, Role
 from audio.errors import (
     AudioError,
     BadOffer,
@@ -51,7 +51,6 @@ from audio.errors import (
     RoomNotOpen,
     Unauthorized,
 )
-from audio.gate import Admission, Gate, Role
 from audio.install import install
 from audio.metrics import AudioMetrics, audio_metrics
 from audio.registry import RoomLink, RoomRegistry

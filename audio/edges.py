@@ -65,7 +65,7 @@ from audio.cors import web_origin
 from audio.errors import OriginUnreachable
 from audio.opus import FRAME_SAMPLES
 from audio.room import Room
-from audio.tasks import TaskOwner
+from bot.tasks import TaskGroup
 
 logger = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ class NatsLink:
         self.node = uuid.uuid4().hex
         """This link's id in the control messages it sends (it skips those it gets back)."""
         self._name = name
-        self._tasks = TaskOwner(name)
+        self._tasks = TaskGroup(name)
         self._control: ControlHandler | None = None
         self._control_subscription: Subscription | None = None
 
@@ -226,7 +226,7 @@ class NatsLink:
 
     async def aclose(self) -> None:
         """Stop every task and close the connection (the registry closes its rooms first)."""
-        await self._tasks.aclose()
+        await self._tasks.close()
         if not self.nc.is_closed:
             await self.nc.close()
 

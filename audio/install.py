@@ -42,12 +42,12 @@ from sqlmodel import col, select
 from audio.control import Action, ControlMessage
 from audio.cors import CrossOrigin
 from audio.edges import EdgeLink, NatsLink, OriginLink
-from audio.gatekeeper import TicketGate
 from audio.pages import make_page_router
 from audio.recordings import RecordingStore
 from audio.registry import RoomRegistry
 from audio.room import RoomSettings
 from audio.signaling import make_router
+from audio.ticket_gate import TicketGate
 from bot.core import Core
 from bot.events import (
     CohostChanged,

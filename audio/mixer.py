@@ -36,7 +36,7 @@ from audio.fanout import Fanout, PacketTrack
 from audio.jitter import FRAME_SECONDS, JitterBuffer, Playout, Slot
 from audio.metrics import RoomMetrics
 from audio.opus import FRAME_BYTES, FRAME_SAMPLES, OpusDecoder, OpusEncoder
-from audio.tasks import TaskOwner
+from bot.tasks import TaskGroup
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ class Mixer:
         self._listener_encoder = encoder_factory()
         self._voices: dict[str, _Voice] = {}
         self._tick = 0
-        self._tasks = TaskOwner(f"mixer-{name}")
+        self._tasks = TaskGroup(f"mixer-{name}")
         self._runner: asyncio.Task[None] | None = None
         self.ticks_skipped = 0
         self.sinks: dict[str, PacketSink] = {}
@@ -166,7 +166,7 @@ class Mixer:
 
     async def stop(self) -> None:
         """Stop the clock and wait for it to end."""
-        await self._tasks.aclose()
+        await self._tasks.close()
         self._voices.clear()
 
     async def _run(self) -> None:

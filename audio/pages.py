@@ -35,13 +35,13 @@ from fastapi import APIRouter, Header, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict
 
+from audio.admission import Role
 from audio.cors import CrossOrigin
 from audio.errors import AudioError, Forbidden, RoomNotOpen
-from audio.gate import Role
-from audio.gatekeeper import Pass, TicketGate
 from audio.recordings import RecordingStore
 from audio.registry import RoomRegistry
 from audio.signaling import MAX_TOKEN_CHARS
+from audio.ticket_gate import Pass, TicketGate
 from bot.actors import Actor
 from bot.commands.times import format_when
 from bot.core import Core

@@ -47,6 +47,7 @@ from aiortc.rtp import RtpPacket
 from av.packet import Packet
 from av.stream import Stream
 
+from audio.admission import Admission, Role
 from audio.errors import (
     BadOffer,
     Forbidden,
@@ -57,7 +58,6 @@ from audio.errors import (
 )
 from audio.fanout import DEFAULT_QUEUE_PACKETS, PacketTrack
 from audio.fastlane import RtpStream
-from audio.gate import Admission, Role
 from audio.jitter import JitterBuffer, PutResult
 from audio.metrics import RoomMetrics
 from audio.mixer import SPEAKING_LEVEL, Mixer, PacketSink
@@ -66,7 +66,7 @@ from audio.opus import OpusDecoder, OpusEncoder
 from audio.recorder import Recorder
 from audio.rtptap import install_tap
 from audio.session import PeerSession
-from audio.tasks import TaskOwner
+from bot.tasks import TaskGroup
 
 logger = logging.getLogger(__name__)
 
@@ -188,7 +188,7 @@ class Room:
         self._bridged: dict[str, BridgedParticipant] = {}
         self._external: dict[str, VoiceLevels | None] = {}
         self._closed = False
-        self._tasks = TaskOwner(f"room-{self.space_id}")
+        self._tasks = TaskGroup(f"room-{self.space_id}")
         self._watcher: asyncio.Task[None] | None = None
         self._recorder: Recorder | None = None
         self._recording_lock = asyncio.Lock()
@@ -232,7 +232,7 @@ class Room:
             self.remove_external_voice(key)
         await self._mixer.stop()
         await self.stop_recording()
-        await self._tasks.aclose()
+        await self._tasks.close()
         # Also wait for sessions a cancelled drop task was still closing.
         closing = set(sessions) | self._closing
         await asyncio.gather(*(self._close_session(s) for s in closing))

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 from aiortc import RTCPeerConnection
 
+from audio.admission import Admission, Role
 from audio.fanout import PacketTrack
-from audio.gate import Admission, Role
 from audio.jitter import JitterBuffer
 
 logger = logging.getLogger(__name__)

@@ -35,9 +35,9 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
+from audio.admission import Admission, Gate, Role
 from audio.cors import CrossOrigin
 from audio.errors import AudioError, Forbidden, OriginOnly, RoomNotOpen
-from audio.gate import Admission, Gate, Role
 from audio.offer import MAX_SDP_CHARS
 from audio.registry import RoomRegistry
 from bot.http.errors import ErrorBody

@@ -29,7 +29,7 @@ CASES = {
     "import bot.cli": "import bot.cli",
     "stagepass --help": "import sys; sys.argv = ['stagepass', '--help']\n"
     "import bot.cli\ntry:\n    bot.cli.app()\nexcept SystemExit:\n    pass",
-    "bot.cli + the Discord adapter (as before)": "import bot.cli, adapters.discord.adapter",
+    "bot.cli + the Discord adapter (as before)": "import bot.cli, adapters.discord.app",
 }
 
 

@@ -24,8 +24,8 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from audio.admission import Admission
 from audio.errors import BadOffer
-from audio.gate import Admission
 from audio.offer import check_offer
 from audio.registry import RoomRegistry
 from bench.common import machine

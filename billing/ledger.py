@@ -28,7 +28,7 @@ from billing.models import (
     TipStatus,
 )
 from billing.stripe_api import Account, CheckoutSession, EventRef
-from bot.batching import Desk
+from bot.batching import GroupCommit
 from bot.clock import Clock
 from bot.db import Database
 from bot.ports import TipTotals
@@ -42,8 +42,8 @@ class Ledger:
         self.db = db
         self.clock = clock
         self._insert = sqlite.insert if db.is_sqlite else postgresql.insert
-        self._lookups: Desk[tuple[str, str], tuple[bool, BillingCheckout | None]] = Desk(
-            "webhook-lookups", self._look_up
+        self._lookups: GroupCommit[tuple[str, str], tuple[bool, BillingCheckout | None]] = (
+            GroupCommit("webhook-lookups", self._look_up)
         )
 
     def _insert_once(self, table: Any, values: dict[str, Any], key: Sequence[str]) -> Any:

@@ -1,6 +1,6 @@
 """Group commit: requests that arrive together are decided together.
 
-A `Desk` puts every request in one queue; a single owned task takes everything that is
+A `GroupCommit` puts every request in one queue; a single owned task takes everything that is
 waiting and hands the batch to `decide`, which answers each request with a result or an
 exception (usually in ONE transaction for the whole batch). Under load a burst costs a
 handful of statements, not a handful per request; alone, a request waits for nobody.
@@ -51,7 +51,7 @@ class _Waiting(Generic[Request, Result]):
     future: asyncio.Future[Result] = field(repr=False)
 
 
-class Desk(Generic[Request, Result]):
+class GroupCommit(Generic[Request, Result]):
     def __init__(self, name: str, decide: Decide[Request, Result], *, max_batch: int = 500) -> None:
         self.name = name
         self.decide = decide
@@ -95,7 +95,7 @@ class Desk(Generic[Request, Result]):
             if isinstance(outcomes, Exception) and len(waiting) > 1:
                 log.warning(
                     "batch failed; deciding its requests one by one",
-                    desk=self.name,
+                    batcher=self.name,
                     requests=len(waiting),
                     error=str(outcomes).splitlines()[0] if str(outcomes) else repr(outcomes),
                 )
@@ -125,14 +125,14 @@ class Desk(Generic[Request, Result]):
                 if attempt < ATTEMPTS and is_transient(exc):
                     log.warning(
                         "batch retried",
-                        desk=self.name,
+                        batcher=self.name,
                         requests=len(requests),
                         attempt=attempt,
                         error=str(exc).splitlines()[0],
                     )
                     continue
                 if len(requests) == 1:
-                    log.exception("request failed", desk=self.name)
+                    log.exception("request failed", batcher=self.name)
                 return exc
             if len(outcomes) != len(requests):
                 raise AssertionError(f"{self.name}: {len(outcomes)} outcomes for {len(requests)}")

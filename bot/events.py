@@ -8,8 +8,6 @@ pending handler (tests, and shutdown before the loop closes).
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -17,6 +15,8 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import structlog
+
+from bot.tasks import TaskGroup
 
 log = structlog.get_logger(__name__)
 
@@ -192,47 +192,47 @@ Handler = Callable[[Any], Awaitable[None]]
 class EventBus:
     def __init__(self) -> None:
         self._handlers: dict[type[Event], list[Handler]] = defaultdict(list)
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._seq = itertools.count(1)
-        self.failures = 0
+        self._tasks = TaskGroup("event", failed="event handler failed")
+
+    @property
+    def failures(self) -> int:
+        """How many handlers have failed (each was logged as 'event handler failed')."""
+        return self._tasks.failures
+
+    @property
+    def busy(self) -> bool:
+        """Whether any handler is still running."""
+        return self._tasks.busy
 
     def subscribe(self, event_type: type[E], handler: Callable[[E], Awaitable[None]]) -> None:
         """Call `handler` for every event of `event_type` or a subclass of it."""
         self._handlers[event_type].append(handler)
 
     def publish(self, event: Event) -> None:
-        """Hand `event` to every subscriber, each in its own named task."""
+        """Hand `event` to every subscriber, each in its own named task (after `close`,
+        the event is logged and dropped)."""
+        if self._tasks.closed:
+            log.warning("event published after the bus closed", event_type=type(event).__name__)
+            return
         for event_type in type(event).__mro__:
             for handler in self._handlers.get(event_type, ()):
-                name = f"event:{type(event).__name__}:{getattr(handler, '__qualname__', handler)}"
-                task = asyncio.create_task(
-                    self._run(handler, event), name=f"{name}#{next(self._seq)}"
+                qualname = getattr(handler, "__qualname__", repr(handler))
+                self._tasks.spawn(
+                    _run(handler, event),
+                    name=f"{type(event).__name__}:{qualname}",
+                    event_type=type(event).__name__,
+                    handler=qualname,
+                    payload=event,
                 )
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-
-    async def _run(self, handler: Handler, event: Event) -> None:
-        try:
-            await handler(event)
-        except Exception:
-            self.failures += 1
-            log.exception(
-                "event handler failed",
-                event_type=type(event).__name__,
-                handler=getattr(handler, "__qualname__", repr(handler)),
-                payload=event,
-            )
 
     async def drain(self) -> None:
         """Wait until no handler is running (handlers may publish more events)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._tasks.idle()
 
     async def close(self) -> None:
-        """Finish in-flight handlers; cancel what is still running after that."""
-        try:
-            await asyncio.wait_for(self.drain(), timeout=10)
-        except TimeoutError:
-            for task in list(self._tasks):
-                task.cancel()
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        """Finish in-flight handlers (up to 10 s); cancel what is still running after that."""
+        await self._tasks.close(grace=10)
+
+
+async def _run(handler: Handler, event: Event) -> None:
+    await handler(event)

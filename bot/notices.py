@@ -72,7 +72,10 @@ def dispute_alert(
     )
 
 
-class Notices:
+class EventMessenger:
+    """DMs the people each domain event concerns (receipts, refunds, stage changes, a
+    cancelled Space...), through the outbox; subscribes itself to the core's bus."""
+
     def __init__(self, core: Core) -> None:
         self.core = core
         bus = core.bus

@@ -28,7 +28,7 @@ import structlog
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.batching import Desk
+from bot.batching import GroupCommit
 from bot.clock import Clock
 from bot.db import Database
 from bot.events import DirectMessage, EventBus
@@ -62,7 +62,7 @@ class Outbox:
         self.max_delay = max_delay
         self.batch = batch
         self.platforms: set[Platform] = set()
-        self._desk: Desk[DirectMessage, int] = Desk("outbox", self._keep)
+        self._desk: GroupCommit[DirectMessage, int] = GroupCommit("outbox", self._keep)
 
     def delivers(self, platform: Platform) -> None:
         """An adapter of this process delivers `platform`'s DMs: the sweep resends them."""

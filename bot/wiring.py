@@ -20,7 +20,7 @@ from bot.commands.handlers import Dispatcher
 from bot.core import Core
 from bot.errors import ConfigError
 from bot.host import Background, Package, discover_packages
-from bot.notices import Notices
+from bot.notices import EventMessenger
 from bot.settings import Settings
 from bot.tokens import load_api_token
 
@@ -64,7 +64,7 @@ class Stagepass:
         core = Core.build(settings)
         if migrate:
             await core.db.migrate(cipher=lambda: core.cipher)
-        Notices(core)
+        EventMessenger(core)
         app = cls(settings, core, Dispatcher(core))
         if install:
             for package in discover_packages() if packages is None else packages:

@@ -6,13 +6,12 @@ no sync PostgreSQL driver installed here) the job store uses the *sync facade of
 core's async engine*: SQLAlchemy runs it from inside a greenlet, where every query
 switches back to the loop and goes through aiosqlite/asyncpg. So every call that touches
 the store — the scheduler's own passes (`_process_jobs`) and our add/move/remove — runs
-through `BridgedScheduler.call()` (`greenlet_spawn`). The store's table is created by
+through `GreenletScheduler.call()` (`greenlet_spawn`). The store's table is created by
 our Alembic migrations (`apscheduler_jobs` in scheduler/models.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import pickle
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -27,7 +26,9 @@ from apscheduler.util import datetime_to_utc_timestamp
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.util import await_only, greenlet_spawn
 
+from bot.coalescing import Coalescer
 from bot.db import Database
+from bot.tasks import TaskGroup
 
 T = TypeVar("T")
 
@@ -116,18 +117,19 @@ class ProjectJobStore(SQLAlchemyJobStore):  # type: ignore[misc]  # untyped base
         """The core disposes the engine."""
 
 
-class BridgedScheduler(AsyncIOScheduler):  # type: ignore[misc]  # untyped base
+class GreenletScheduler(AsyncIOScheduler):  # type: ignore[misc]  # untyped base
     """An `AsyncIOScheduler` whose passes over the job store run in a greenlet task.
 
     A wakeup while a pass is running asks for one more pass instead of starting a
-    second one, so passes never overlap."""
+    second one (`bot.coalescing`), so passes never overlap."""
 
     def __init__(self, db: Database, **options: Any) -> None:
         super().__init__(timezone=UTC, **options)
         self.store = ProjectJobStore(db)
         self.add_jobstore(self.store, "default")
-        self._pass: asyncio.Task[None] | None = None
-        self._again = False
+        self._passes = TaskGroup("scheduler")
+        self._coalescer = Coalescer("scheduler", failed="scheduler pass failed")
+        self._wait: float | None = None  # until the next job, as the last pass found it
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a scheduler method that touches the job store (add, get, remove, start)."""
@@ -141,22 +143,17 @@ class BridgedScheduler(AsyncIOScheduler):  # type: ignore[misc]  # untyped base
 
     def _wake(self) -> None:
         self._stop_timer()
-        if self._pass is not None and not self._pass.done():
-            self._again = True
-            return
-        self._pass = asyncio.get_running_loop().create_task(
-            self._run_passes(), name="scheduler:pass"
-        )
+        self._passes.spawn(self._run_passes(), name="pass")
 
     async def _run_passes(self) -> None:
-        wait: float | None = None
-        while True:
-            self._again = False
-            wait = await self.call(self._pass_once)
-            if not self._again:
-                break
-        if self.state == STATE_RUNNING and self._eventloop is not None:
-            self._start_timer(wait)
+        await self._coalescer.run("pass", self._one_pass)
+        # the caller that ran the last pass sets the timer; the others only asked for it
+        if not self._coalescer.busy and self.state == STATE_RUNNING and self._eventloop is not None:
+            self._start_timer(self._wait)
+
+    async def _one_pass(self) -> None:
+        self._wait = None
+        self._wait = await self.call(self._pass_once)
 
     def _pass_once(self) -> float | None:
         self.store.in_pass = True
@@ -173,8 +170,7 @@ class BridgedScheduler(AsyncIOScheduler):  # type: ignore[misc]  # untyped base
             return
         self.pause()
         self._stop_timer()
-        if self._pass is not None:
-            await asyncio.gather(self._pass, return_exceptions=True)
+        await self._passes.idle()
         # BaseScheduler.shutdown: executors and stores only; AsyncIOScheduler's override
         # would defer it through call_soon_threadsafe.
         super(AsyncIOScheduler, self).shutdown(wait=False)

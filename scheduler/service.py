@@ -44,7 +44,7 @@ from bot.events import (
 )
 from bot.models import Space, SpaceStatus
 from scheduler import jobs
-from scheduler.jobstore import JOB_TABLE, BridgedScheduler
+from scheduler.jobstore import JOB_TABLE, GreenletScheduler
 from scheduler.lifecycle import Lifecycle, Step
 from scheduler.ownership import FileLock, OwnerLock, PostgresLock
 from scheduler.policy import SchedulePolicy
@@ -86,7 +86,7 @@ class Scheduling:
     def __init__(self, core: Core, *, lock: OwnerLock | None = None) -> None:
         self.core = core
         self.settings = core.settings
-        self.aps = BridgedScheduler(
+        self.aps = GreenletScheduler(
             core.db,
             job_defaults={
                 "coalesce": True,

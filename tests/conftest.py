@@ -20,7 +20,7 @@ from bot.commands.handlers import Dispatcher
 from bot.core import Core
 from bot.db import Database
 from bot.logs import SLICE, redactor
-from bot.notices import Notices
+from bot.notices import EventMessenger
 from bot.settings import Settings, load_settings
 from tests.services import drop_postgres_database, fresh_postgres_database
 
@@ -146,7 +146,7 @@ def clock() -> ManualClock:
 @pytest.fixture
 async def core(settings: Settings, sqlite_db: Database, clock: ManualClock) -> AsyncIterator[Core]:
     core = Core.build(settings, db=sqlite_db, clock=clock)
-    Notices(core)
+    EventMessenger(core)
     yield core
     await core.tickets.desk.close()
     await core.bus.close()

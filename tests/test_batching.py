@@ -1,6 +1,6 @@
-"""Group commit (`bot.batching.Desk`) and the confirm desk built on it.
+"""Group commit (`bot.batching.GroupCommit`) and the confirm desk built on it.
 
-The desk must batch what arrives together, answer every request with its own outcome,
+A group commit must batch what arrives together, answer every request with its own outcome,
 retry a batch that lost a lock to another process, and let one bad request fail alone.
 The confirm desk must issue exactly one set of tickets per hold however its payments
 are batched, and keep a gateway's records in the same transaction.
@@ -16,8 +16,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.actors import Actor
-from bot.batching import Desk
+from bot.actors import Actor, Platform
+from bot.batching import GroupCommit
 from bot.clock import ManualClock
 from bot.core import Core
 from bot.errors import Conflict, NotFound, SoldOut
@@ -30,7 +30,7 @@ from tests.waiting import eventually
 pytestmark = pytest.mark.timeout(60)
 
 
-# --- the desk --------------------------------------------------------------------------
+# --- group commit ------------------------------------------------------------------
 
 
 async def test_requests_that_arrive_together_are_decided_together() -> None:
@@ -41,7 +41,7 @@ async def test_requests_that_arrive_together_are_decided_together() -> None:
         await asyncio.sleep(0)  # give the others time to queue up
         return [n * 10 for n in batch]
 
-    desk: Desk[int, int] = Desk("test", decide)
+    desk: GroupCommit[int, int] = GroupCommit("test", decide)
     results = await asyncio.gather(*(desk.submit(n) for n in range(100)))
     assert results == [n * 10 for n in range(100)]
     assert sorted(n for batch in seen for n in batch) == list(range(100))
@@ -54,7 +54,7 @@ async def test_each_request_gets_its_own_exception() -> None:
     async def decide(batch: list[int]) -> Sequence[int | Exception]:
         return [NotFound(f"no {n}") if n % 2 else n for n in batch]
 
-    desk: Desk[int, int] = Desk("test", decide)
+    desk: GroupCommit[int, int] = GroupCommit("test", decide)
     results = await asyncio.gather(*(desk.submit(n) for n in range(6)), return_exceptions=True)
     assert [r if isinstance(r, int) else str(r) for r in results] == [
         0, "no 1", 2, "no 3", 4, "no 5"
@@ -71,7 +71,7 @@ async def test_a_failing_batch_is_decided_again_one_by_one() -> None:
             raise RuntimeError("13 breaks whatever batch it is in")
         return batch
 
-    desk: Desk[int, int] = Desk("test", decide)
+    desk: GroupCommit[int, int] = GroupCommit("test", decide)
     results = await asyncio.gather(
         *(desk.submit(n) for n in (11, 12, 13, 14)), return_exceptions=True
     )
@@ -93,7 +93,7 @@ async def test_a_batch_that_lost_a_lock_is_retried_whole() -> None:
             raise sa.exc.DBAPIError("UPDATE ...", {}, Deadlock("deadlock detected"))
         return batch
 
-    desk: Desk[int, int] = Desk("test", decide)
+    desk: GroupCommit[int, int] = GroupCommit("test", decide)
     assert list(await asyncio.gather(desk.submit(1), desk.submit(2))) == [1, 2]
     assert attempts == [[1, 2], [1, 2]]
     await desk.close()
@@ -108,7 +108,7 @@ async def test_closing_fails_what_still_waits_and_drops_cancelled_callers() -> N
         await release.wait()
         return batch
 
-    desk: Desk[int, int] = Desk("test", decide)
+    desk: GroupCommit[int, int] = GroupCommit("test", decide)
     first = asyncio.create_task(desk.submit(1))
     await eventually(lambda: decided == [[1]], what="1 being decided")
     gone = asyncio.create_task(desk.submit(2))

@@ -16,7 +16,7 @@ from bot.core import Core
 from bot.db import Database
 from bot.events import DirectMessage
 from bot.models import OutboxMessage, OutboxStatus, Platform
-from bot.notices import Notices
+from bot.notices import EventMessenger
 from bot.settings import Settings
 
 LATER = timedelta(hours=3)  # past every backoff delay
@@ -185,7 +185,7 @@ async def test_dms_a_crash_left_unsent_are_delivered_after_a_restart(
     # the first process commits the ticket and keeps the DM, then dies before any adapter
     # delivers it (no shell adapter subscribed: nothing takes it)
     first = Core.build(settings, db=sqlite_db, clock=clock)
-    Notices(first)
+    EventMessenger(first)
     dispatcher = Dispatcher(first)
 
     def actor(name: str) -> Actor:
@@ -207,7 +207,7 @@ async def test_dms_a_crash_left_unsent_are_delivered_after_a_restart(
     db = Database(sqlite_db.url)
     second = Core.build(settings, db=db, clock=clock)
     try:
-        Notices(second)
+        EventMessenger(second)
         chat = Chat(second, Dispatcher(second))
         clock.advance(second.outbox.delay(1))
         assert await sweep(second) == 1

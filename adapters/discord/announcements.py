@@ -3,33 +3,47 @@ edited in place whenever the Space or its ticket count changes. Public events (l
 new speaker, a public tip) are posted in reply to it, once (`tell`).
 
 The message id is stored (`discord_spaces`), so a restart never posts it again. Bursts of
-sales collapse into one edit at a time per Space: while an edit is in flight, any number
-of further changes wait as a single follow-up edit that reads the latest state.
+sales collapse into one edit at a time per Space (`bot.coalescing`): while an edit is in
+flight, any number of further changes make a single follow-up edit that reads the latest
+state.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import discord
 import structlog
 
 from adapters.discord import render
-from adapters.discord.mirror import Mirror
 from adapters.discord.models import DiscordSpace
-from adapters.discord.store import DELETED, SpaceLocks
+from adapters.discord.store import DELETED
+from bot.coalescing import Coalescer
 from bot.events import TipReceived
 from bot.models import Space
 from bot.notices import tip_thanks
+
+if TYPE_CHECKING:
+    from adapters.discord.alerts import Alerts
+    from adapters.discord.config import DiscordConfig
+    from adapters.discord.store import DiscordStore
+    from bot.core import Core
 
 log = structlog.get_logger(__name__)
 
 
 @dataclass(eq=False, repr=False)
-class Announcer(Mirror):
-    _edits: SpaceLocks = field(default_factory=SpaceLocks, init=False)
-    #: Spaces whose next edit is already waiting
-    _queued: set[int] = field(default_factory=set, init=False)
+class Announcer:
+    core: Core
+    client: discord.Client
+    config: DiscordConfig
+    store: DiscordStore
+    #: tells the host and moderators what Discord refused
+    alerts: Alerts
+    _edits: Coalescer = field(
+        default_factory=lambda: Coalescer("discord", failed="announcement edit failed"), init=False
+    )
 
     async def post(self, guild: discord.Guild, space: Space, row: DiscordSpace) -> None:
         """Post the announcement unless it was posted before (caller holds the Space lock)."""
@@ -65,28 +79,35 @@ class Announcer(Mirror):
         await self.store.save(row)
 
     async def refresh(self, space_id: int) -> None:
-        """Bring the posted announcement up to date (tickets left, status, buttons)."""
-        if space_id in self._queued:
-            return  # an edit is already waiting; it will read the latest state
-        self._queued.add(space_id)
-        async with self._edits.hold(space_id):
-            self._queued.discard(space_id)
-            row = await self.store.get(space_id)
-            if row is None or row.channel_id is None or row.message_id in (None, DELETED):
-                return
-            space = await self.core.spaces.get(space_id)
-            host = await self.core.identities.get(space.host_id)
-            shown = render.announcement(space, host)
-            channel = self.client.get_partial_messageable(int(row.channel_id))
-            try:
-                await channel.get_partial_message(int(row.message_id)).edit(
-                    embed=shown.embed, view=shown.view
-                )
-            except discord.NotFound:
-                # deleted by someone in Discord: a deliberate act, so it is not re-posted
-                log.warning("announcement was deleted in Discord", space_id=space_id)
-                row.message_id = DELETED
-                await self.store.save(row)
+        """Bring the posted announcement up to date (tickets left, status, buttons); one
+        edit at a time per Space, and one more after it that reads the latest state."""
+        await self._edits.run(space_id, lambda: self._edit(space_id))
+
+    async def _edit(self, space_id: int) -> None:
+        row = await self.store.get(space_id)
+        if row is None or row.channel_id is None or row.message_id in (None, DELETED):
+            return
+        space = await self.core.spaces.get(space_id)
+        host = await self.core.identities.get(space.host_id)
+        shown = render.announcement(space, host)
+        channel = self.client.get_partial_messageable(int(row.channel_id))
+        try:
+            await channel.get_partial_message(int(row.message_id)).edit(
+                embed=shown.embed, view=shown.view
+            )
+        except discord.NotFound:
+            # deleted by someone in Discord: a deliberate act, so it is not re-posted
+            log.warning("announcement was deleted in Discord", space_id=space_id)
+            row.message_id = DELETED
+            await self.store.save(row)
+        except discord.HTTPException as exc:
+            log.warning(
+                "Discord refused an announcement edit",
+                space_id=space_id,
+                status=exc.status,
+                code=exc.code,
+                text=exc.text,
+            )
 
     async def thank(self, guild: discord.Guild, event: TipReceived) -> None:
         """Thank a public tip where the Space was announced (private tips are only DMed,

@@ -37,7 +37,7 @@ async def sync_commands(settings: Settings) -> int:
     """Log in over REST, sync the commands to each served server; an exit status."""
     import discord
 
-    from adapters.discord.adapter import DiscordAdapter
+    from adapters.discord.app import DiscordAdapter
     from adapters.discord.config import DiscordConfig
     from bot.commands.handlers import Dispatcher
     from bot.core import Core
@@ -57,7 +57,7 @@ async def sync_commands(settings: Settings) -> int:
                 if adapter.config.serves(guild.id)
             ]
             for guild in served:
-                count = await adapter.sync_commands(guild)
+                count = await adapter.client.sync_commands(guild)
                 typer.echo(f"{guild.name} ({guild.id}): {count} commands")
     except discord.LoginFailure:
         typer.echo("stagepass: Discord refused DISCORD_TOKEN", err=True)

@@ -1,5 +1,5 @@
-"""The discord.py client: intents, the command tree, and Discord events handed to the
-adapter as owned tasks.
+"""The discord.py client and its gateway set-up: intents, the command tree and its sync,
+the persistent buttons, and what the gateway reports handed on to a `Gateway`.
 
 Intents are all non-privileged (no Members, no Message Content): guilds, voice states
 (Stage speakers) and scheduled events (who is interested).
@@ -7,7 +7,7 @@ Intents are all non-privileged (no Members, no Message Content): guilds, voice s
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import discord
 import structlog
@@ -15,13 +15,33 @@ from discord import app_commands
 
 from adapters.discord.commands import build_commands
 from adapters.discord.components import CommandButton, TipButton
-
-if TYPE_CHECKING:
-    from adapters.discord.adapter import DiscordAdapter
+from adapters.discord.interactions import Interactions
 
 log = structlog.get_logger(__name__)
 
 INTENTS = discord.Intents(guilds=True, voice_states=True, guild_scheduled_events=True)
+
+
+class Gateway(Protocol):
+    """What the client reports (the adapter, `app.DiscordAdapter`, implements it). Each
+    call returns at once: work it starts is the adapter's own task."""
+
+    def connected(self) -> None:
+        """The session is ready (first connect and every reconnect)."""
+
+    def guild_ready(self, guild: discord.Guild) -> None:
+        """A server became available: start-up, reconnect or invite."""
+
+    def voice_changed(
+        self, member: discord.Member, before: discord.VoiceState, after: discord.VoiceState
+    ) -> None:
+        """Someone joined, left or changed state in a voice or Stage channel."""
+
+    def interested(self, event: discord.ScheduledEvent, user: discord.User) -> None:
+        """A member marked a scheduled event "interested"."""
+
+    def roles_changed(self) -> None:
+        """Roles (or the bot's own) changed in some server: refused role changes may work now."""
 
 
 class StagepassTree(app_commands.CommandTree["StagepassClient"]):
@@ -51,50 +71,64 @@ class StagepassTree(app_commands.CommandTree["StagepassClient"]):
 
 
 class StagepassClient(discord.Client):
-    def __init__(self, adapter: DiscordAdapter, **options: Any) -> None:
+    def __init__(self, interactions: Interactions, gateway: Gateway, **options: Any) -> None:
         super().__init__(
             intents=INTENTS,
             allowed_mentions=discord.AllowedMentions.none(),
             chunk_guilds_at_startup=False,
             **options,
         )
-        self.adapter = adapter
+        self.interactions = interactions  # the buttons find it here (`components.clicks_of`)
+        self.gateway = gateway
         self.tree = StagepassTree(self)
 
     async def setup_hook(self) -> None:
         # persistent buttons: matched by custom_id, whoever posted them and whenever
         self.add_dynamic_items(CommandButton, TipButton)
-        for command in build_commands(self.adapter):
+        for command in build_commands(self.interactions):
             self.tree.add_command(command)
+
+    async def sync_commands(self, guild: discord.abc.Snowflake) -> int:
+        """Register the slash commands in `guild` (they appear at once); how many."""
+        self.tree.copy_global_to(guild=guild)
+        try:
+            synced = await self.tree.sync(guild=guild)
+        except discord.Forbidden:
+            log.error(
+                "cannot register slash commands: invite the bot with the applications.commands "
+                "scope (see adapters/discord/README.md)",
+                guild=guild.id,
+            )
+            return 0
+        log.info("slash commands synced", guild=guild.id, commands=len(synced))
+        return len(synced)
 
     async def on_ready(self) -> None:
         log.info("connected to Discord", user=str(self.user), guilds=len(self.guilds))
-        self.adapter.connected()
+        self.gateway.connected()
 
     async def on_guild_available(self, guild: discord.Guild) -> None:
-        self.adapter.spawn(self.adapter.guild_ready(guild), f"guild-ready:{guild.id}")
+        self.gateway.guild_ready(guild)
 
     async def on_guild_join(self, guild: discord.Guild) -> None:
-        self.adapter.spawn(self.adapter.guild_ready(guild), f"guild-join:{guild.id}")
+        self.gateway.guild_ready(guild)
 
     async def on_voice_state_update(
         self, member: discord.Member, before: discord.VoiceState, after: discord.VoiceState
     ) -> None:
-        self.adapter.spawn(
-            self.adapter.stage.voice_changed(member, before, after), f"voice:{member.id}"
-        )
+        self.gateway.voice_changed(member, before, after)
 
     async def on_scheduled_event_user_add(
         self, event: discord.ScheduledEvent, user: discord.User
     ) -> None:
-        self.adapter.spawn(self.adapter.interested(event, user), f"interested:{event.id}")
+        self.gateway.interested(event, user)
 
     async def on_guild_role_update(self, before: discord.Role, after: discord.Role) -> None:
-        self.adapter.wake()
+        self.gateway.roles_changed()
 
     async def on_guild_role_create(self, role: discord.Role) -> None:
-        self.adapter.wake()
+        self.gateway.roles_changed()
 
     async def on_member_update(self, before: discord.Member, after: discord.Member) -> None:
         if self.user is not None and after.id == self.user.id:
-            self.adapter.wake()
+            self.gateway.roles_changed()

@@ -8,16 +8,15 @@ in the member's own zone (`/tz set`).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 from zoneinfo import available_timezones
 
 import discord
 from discord import app_commands
 from discord.app_commands import Choice, Range, Transform
 
-from adapters.discord.components import adapter_of
+from adapters.discord.interactions import Build, Interactions, SpaceKind, interactions_of
 from adapters.discord.members import user_ref
 from bot.actors import Actor
 from bot.commands import types as t
@@ -30,12 +29,6 @@ from bot.money import currency as lookup_currency
 from bot.services.promos import promo_code
 from bot.services.spaces import SpaceChanges, SpaceDraft
 from bot.settings import Settings
-
-if TYPE_CHECKING:
-    from adapters.discord.adapter import DiscordAdapter
-
-Build = Callable[[Actor], Awaitable[t.Command]]
-SpaceKind = Literal["yours", "here", "live"]
 
 CURRENCY_CHOICES = [Choice(name=code.upper(), value=code) for code in CURRENCIES][:25]
 _ZONES = sorted(available_timezones())
@@ -60,7 +53,9 @@ class _SpaceOption(app_commands.Transformer):
     async def autocomplete(
         self, interaction: discord.Interaction[Any], value: int | float | str, /
     ) -> list[Choice[int | float | str]]:
-        choices = await adapter_of(interaction).space_choices(interaction, str(value), self.kind)
+        choices = await interactions_of(interaction).space_choices(
+            interaction, str(value), self.kind
+        )
         return [Choice(name=c.name, value=c.value) for c in choices]
 
 
@@ -83,7 +78,7 @@ class LiveSpace(_SpaceOption):
 
 
 async def space_changes(
-    adapter: DiscordAdapter,
+    interactions: Interactions,
     actor: Actor,
     *,
     title: str | None = None,
@@ -98,10 +93,12 @@ async def space_changes(
     """Options -> typed values, reading `starts` in the member's zone, as the grammar does.
     The price stays as typed: an edit reads it in the Space's own currency (the core's
     rule), a create in `currency` or the default."""
-    tz = await adapter.dispatcher.tz_of(actor)
+    tz = await interactions.dispatcher.tz_of(actor)
     return SpaceChanges(
         title=title,
-        starts_at=parse_when(starts, tz, adapter.core.clock.now()) if starts is not None else None,
+        starts_at=parse_when(starts, tz, interactions.core.clock.now())
+        if starts is not None
+        else None,
         capacity=tickets,
         price=price,
         currency=lookup_currency(currency).code if currency else None,
@@ -111,41 +108,41 @@ async def space_changes(
     )
 
 
-def title_limit(adapter: DiscordAdapter | None) -> int:
+def title_limit(interactions: Interactions | None) -> int:
     """The longest title the form offers: the core's STAGEPASS_MAX_TITLE_LENGTH (its
-    default when there is no adapter, as for the snapshot of the commands)."""
-    if adapter is None:
+    default when there are no interactions, as for the snapshot of the commands)."""
+    if interactions is None:
         default = Settings.model_fields["max_title_length"].default
         assert isinstance(default, int)
         return default
-    return adapter.core.settings.max_title_length
+    return interactions.core.settings.max_title_length
 
 
-def offer_title_limit(group: app_commands.Group, adapter: DiscordAdapter, *names: str) -> None:
+def offer_title_limit(group: app_commands.Group, interactions: Interactions, *names: str) -> None:
     """Give the `title` option of these commands of `group` the core's limit. discord.py
     reads an option's range when the class is made (`Range[str, 1, 200]` is a placeholder);
     the group's own copy of each command is changed, so nothing is shared."""
-    limit = title_limit(adapter)
+    limit = title_limit(interactions)
     for name in names:
         command = group.get_command(name)
         assert isinstance(command, app_commands.Command)
         command._params["title"] = replace(command._params["title"], max_value=limit)
 
 
-class _AdapterGroup(app_commands.Group):
-    """A group of slash commands whose callbacks run through `adapter`."""
+class _CommandGroup(app_commands.Group):
+    """A group of slash commands whose callbacks run through `interactions`."""
 
-    def __init__(self, adapter: DiscordAdapter) -> None:
+    def __init__(self, interactions: Interactions) -> None:
         super().__init__()
-        self.adapter = adapter
+        self.interactions = interactions
 
 
 class SpaceCommands(
-    _AdapterGroup, name="space", description="Ticketed live-audio Spaces", guild_only=True
+    _CommandGroup, name="space", description="Ticketed live-audio Spaces", guild_only=True
 ):
-    def __init__(self, adapter: DiscordAdapter) -> None:
-        super().__init__(adapter)
-        offer_title_limit(self, adapter, "create", "edit")
+    def __init__(self, interactions: Interactions) -> None:
+        super().__init__(interactions)
+        offer_title_limit(self, interactions, "create", "edit")
 
     @app_commands.command(description="Announce a Space; times are read in your zone (/tz set).")
     @app_commands.describe(
@@ -175,7 +172,7 @@ class SpaceCommands(
     ) -> None:
         async def build(actor: Actor) -> t.Command:
             values = await space_changes(
-                self.adapter,
+                self.interactions,
                 actor,
                 title=title,
                 starts=starts,
@@ -189,7 +186,8 @@ class SpaceCommands(
             assert values.title is not None and values.starts_at is not None
             assert values.capacity is not None
             code = (
-                values.currency or lookup_currency(self.adapter.core.settings.default_currency).code
+                values.currency
+                or lookup_currency(self.interactions.core.settings.default_currency).code
             )
             return t.CreateSpace(
                 SpaceDraft(
@@ -205,17 +203,17 @@ class SpaceCommands(
                 )
             )
 
-        await self.adapter.command(interaction, build)
+        await self.interactions.command(interaction, build)
 
     @app_commands.command(name="list", description="Upcoming and live Spaces here.")
     async def list_(self, interaction: discord.Interaction[Any]) -> None:
-        await self.adapter.command(interaction, _const(t.ListSpaces()))
+        await self.interactions.command(interaction, _const(t.ListSpaces()))
 
     @app_commands.command(description="Details of a Space.")
     async def info(
         self, interaction: discord.Interaction[Any], space: Transform[int, SpaceHere]
     ) -> None:
-        await self.adapter.command(interaction, _const(t.ShowSpace(space)))
+        await self.interactions.command(interaction, _const(t.ShowSpace(space)))
 
     @app_commands.command(description="Change a Space you host.")
     @app_commands.describe(
@@ -242,7 +240,7 @@ class SpaceCommands(
     ) -> None:
         async def build(actor: Actor) -> t.Command:
             changes = await space_changes(
-                self.adapter,
+                self.interactions,
                 actor,
                 title=title,
                 starts=starts,
@@ -259,7 +257,7 @@ class SpaceCommands(
                 raise InvalidInput("Say what to change, e.g. title or starts.")
             return t.EditSpace(space, changes)
 
-        await self.adapter.command(interaction, build)
+        await self.interactions.command(interaction, build)
 
     @app_commands.command(description="Cancel a Space; every ticket is refunded.")
     @app_commands.describe(confirm="A live Space: yes ends it and refunds every ticket")
@@ -271,7 +269,7 @@ class SpaceCommands(
         confirm: bool = False,
     ) -> None:
         command = t.CancelSpace(space, (reason or "").strip(), confirm=confirm)
-        await self.adapter.command(interaction, _const(command))
+        await self.interactions.command(interaction, _const(command))
 
     @app_commands.command(description="Go live now.")
     @app_commands.describe(confirm="More than 15 minutes early: yes starts it anyway")
@@ -281,19 +279,19 @@ class SpaceCommands(
         space: Transform[int, YourSpace],
         confirm: bool = False,
     ) -> None:
-        await self.adapter.command(interaction, _const(t.StartSpace(space, confirm=confirm)))
+        await self.interactions.command(interaction, _const(t.StartSpace(space, confirm=confirm)))
 
     @app_commands.command(description="End a live Space.")
     async def end(
         self, interaction: discord.Interaction[Any], space: Transform[int, YourSpace]
     ) -> None:
-        await self.adapter.command(interaction, _const(t.EndSpace(space)))
+        await self.interactions.command(interaction, _const(t.EndSpace(space)))
 
     @app_commands.command(description="A private link to the desk: holders, sales, refunds.")
     async def manage(
         self, interaction: discord.Interaction[Any], space: Transform[int, YourSpace]
     ) -> None:
-        await self.adapter.command(interaction, _const(t.ManageSpace(space)))
+        await self.interactions.command(interaction, _const(t.ManageSpace(space)))
 
     @app_commands.command(description="The Space's holders and sales, a page at a time.")
     async def tickets(
@@ -302,7 +300,7 @@ class SpaceCommands(
         space: Transform[int, YourSpace],
         page: Range[int, 1, 10_000] = 1,
     ) -> None:
-        await self.adapter.command(interaction, _const(t.ListSpaceTickets(space, page)))
+        await self.interactions.command(interaction, _const(t.ListSpaceTickets(space, page)))
 
     @app_commands.command(description="Add or remove a co-host (at most 2).")
     @app_commands.choices(
@@ -316,7 +314,7 @@ class SpaceCommands(
         user: discord.Member,
     ) -> None:
         command = t.SetCohost(space, user_ref(user), action == "add")
-        await self.adapter.command(interaction, _const(command))
+        await self.interactions.command(interaction, _const(command))
 
     @app_commands.command(description="Promo codes: make one, list them, or turn one off.")
     @app_commands.describe(
@@ -348,14 +346,14 @@ class SpaceCommands(
                 amount=amount,
                 uses=uses,
                 until=until,
-                tz=await self.adapter.dispatcher.tz_of(actor),
-                now=self.adapter.core.clock.now(),
+                tz=await self.interactions.dispatcher.tz_of(actor),
+                now=self.interactions.core.clock.now(),
             )
 
-        await self.adapter.command(interaction, build)
+        await self.interactions.command(interaction, build)
 
 
-class TicketCommands(_AdapterGroup, name="ticket", description="Your tickets", guild_only=True):
+class TicketCommands(_CommandGroup, name="ticket", description="Your tickets", guild_only=True):
     @app_commands.command(description="Get a ticket.")
     async def buy(
         self,
@@ -367,7 +365,7 @@ class TicketCommands(_AdapterGroup, name="ticket", description="Your tickets", g
         async def build(actor: Actor) -> t.Command:
             return t.BuyTicket(space, quantity, promo_code(code) if code else None)
 
-        await self.adapter.command(interaction, build)
+        await self.interactions.command(interaction, build)
 
     @app_commands.command(description="Your tickets and their join links.")
     async def show(
@@ -375,7 +373,7 @@ class TicketCommands(_AdapterGroup, name="ticket", description="Your tickets", g
         interaction: discord.Interaction[Any],
         space: Transform[int, SpaceHere] | None = None,
     ) -> None:
-        await self.adapter.command(interaction, _const(t.ShowTickets(space)))
+        await self.interactions.command(interaction, _const(t.ShowTickets(space)))
 
     @app_commands.command(description="Refund your ticket (or, as host, one of your Space's).")
     async def refund(
@@ -386,21 +384,21 @@ class TicketCommands(_AdapterGroup, name="ticket", description="Your tickets", g
                 raise InvalidInput("Name the ticket by its id, e.g. 3f2a9c1d00b4e5f6.")
             return t.RefundTicket(ticket.strip().lower())
 
-        await self.adapter.command(interaction, build)
+        await self.interactions.command(interaction, build)
 
 
-class RemindCommands(_AdapterGroup, name="remind", description="Reminders", guild_only=True):
+class RemindCommands(_CommandGroup, name="remind", description="Reminders", guild_only=True):
     @app_commands.command(description="Be reminded before a Space starts.")
     async def on(
         self, interaction: discord.Interaction[Any], space: Transform[int, SpaceHere]
     ) -> None:
-        await self.adapter.command(interaction, _const(t.SetReminder(space, True)))
+        await self.interactions.command(interaction, _const(t.SetReminder(space, True)))
 
     @app_commands.command(description="No more reminders for a Space.")
     async def off(
         self, interaction: discord.Interaction[Any], space: Transform[int, SpaceHere]
     ) -> None:
-        await self.adapter.command(interaction, _const(t.SetReminder(space, False)))
+        await self.interactions.command(interaction, _const(t.SetReminder(space, False)))
 
 
 #: /stage verbs naming a member: verb -> description.
@@ -414,7 +412,7 @@ _STAGE_MODERATION = {
 }
 
 
-def stage_commands(adapter: DiscordAdapter) -> app_commands.Group:
+def stage_commands(interactions: Interactions) -> app_commands.Group:
     """/stage: every verb is one `StageCommand`; the callbacks are built per verb, each with
     its own signature, because discord.py reads a command's options from its callback's."""
     group = app_commands.Group(
@@ -430,7 +428,7 @@ def stage_commands(adapter: DiscordAdapter) -> app_commands.Group:
         up: bool = True,
     ) -> None:
         command = t.StageCommand(verb, space, user_ref(user) if user else None, up)
-        await adapter.command(interaction, _const(command))
+        await interactions.command(interaction, _const(command))
 
     def own(verb: str, description: str) -> app_commands.Command[Any, ..., None]:
         """A verb about the member's own place on the stage (or the stage as a whole)."""
@@ -474,10 +472,10 @@ def stage_commands(adapter: DiscordAdapter) -> app_commands.Group:
     return group
 
 
-class SlotCommands(_AdapterGroup, name="slot", description="Booked time slots", guild_only=True):
-    def __init__(self, adapter: DiscordAdapter) -> None:
-        super().__init__(adapter)
-        offer_title_limit(self, adapter, "add")
+class SlotCommands(_CommandGroup, name="slot", description="Booked time slots", guild_only=True):
+    def __init__(self, interactions: Interactions) -> None:
+        super().__init__(interactions)
+        offer_title_limit(self, interactions, "add")
 
     @app_commands.command(description="Book a time slot, one-off or recurring.")
     @app_commands.describe(
@@ -521,31 +519,31 @@ class SlotCommands(_AdapterGroup, name="slot", description="Booked time slots", 
             "description": description,
         }
         options = tuple(sorted((k, str(v)) for k, v in given.items() if v is not None))
-        await self.adapter.command(interaction, _const(t.SlotCommand("add", options)))
+        await self.interactions.command(interaction, _const(t.SlotCommand("add", options)))
 
     @app_commands.command(name="list", description="Your booked slots.")
     async def list_(self, interaction: discord.Interaction[Any]) -> None:
-        await self.adapter.command(interaction, _const(t.SlotCommand("list")))
+        await self.interactions.command(interaction, _const(t.SlotCommand("list")))
 
     @app_commands.command(description="Remove future occurrences of a slot.")
     async def remove(self, interaction: discord.Interaction[Any], slot: Range[str, 1, 40]) -> None:
-        await self.adapter.command(interaction, _const(t.SlotCommand("remove", (), slot)))
+        await self.interactions.command(interaction, _const(t.SlotCommand("remove", (), slot)))
 
 
-class PayoutsCommands(_AdapterGroup, name="payouts", description="Getting paid", guild_only=True):
+class PayoutsCommands(_CommandGroup, name="payouts", description="Getting paid", guild_only=True):
     @app_commands.command(description="Connect a Stripe account to get paid.")
     async def connect(self, interaction: discord.Interaction[Any]) -> None:
-        await self.adapter.command(interaction, _const(t.PayoutsCommand("connect")))
+        await self.interactions.command(interaction, _const(t.PayoutsCommand("connect")))
 
     @app_commands.command(description="Whether you can sell and get paid.")
     async def status(self, interaction: discord.Interaction[Any]) -> None:
-        await self.adapter.command(interaction, _const(t.PayoutsCommand("status")))
+        await self.interactions.command(interaction, _const(t.PayoutsCommand("status")))
 
 
-class TimezoneCommands(_AdapterGroup, name="tz", description="Your time zone", guild_only=True):
+class TimezoneCommands(_CommandGroup, name="tz", description="Your time zone", guild_only=True):
     @app_commands.command(name="set", description="Set your time zone, e.g. Europe/Berlin.")
     async def set_(self, interaction: discord.Interaction[Any], zone: Range[str, 1, 64]) -> None:
-        await self.adapter.command(interaction, _const(t.SetTimezone(zone)))
+        await self.interactions.command(interaction, _const(t.SetTimezone(zone)))
 
     @set_.autocomplete("zone")
     async def _zones(
@@ -556,13 +554,13 @@ class TimezoneCommands(_AdapterGroup, name="tz", description="Your time zone", g
 
     @app_commands.command(description="Show your time zone.")
     async def show(self, interaction: discord.Interaction[Any]) -> None:
-        await self.adapter.command(interaction, _const(t.SetTimezone(None)))
+        await self.interactions.command(interaction, _const(t.SetTimezone(None)))
 
 
 def build_commands(
-    adapter: DiscordAdapter,
+    interactions: Interactions,
 ) -> list[app_commands.Group | app_commands.Command[Any, Any, Any]]:
-    """Every slash command, bound to `adapter`."""
+    """Every slash command, bound to `interactions`."""
 
     @app_commands.command(name="tip", description="Tip a host.")
     @app_commands.guild_only()
@@ -578,15 +576,15 @@ def build_commands(
         space: Transform[int, SpaceHere] | None = None,
     ) -> None:
         async def build(actor: Actor) -> t.Command:
-            code = lookup_currency(currency or adapter.core.settings.default_currency).code
+            code = lookup_currency(currency or interactions.core.settings.default_currency).code
             parse_amount(amount, code)  # validated now, converted by billing
             return t.Tip(user_ref(user), amount.strip(), code, message or "", public, space)
 
-        await adapter.command(interaction, build)
+        await interactions.command(interaction, build)
 
     @app_commands.command(name="help", description="What Stagepass can do.")
     async def help_(interaction: discord.Interaction[Any], command: str | None = None) -> None:
-        await adapter.command(interaction, _const(t.Help(command or "")))
+        await interactions.command(interaction, _const(t.Help(command or "")))
 
     @help_.autocomplete("command")
     async def _topics(interaction: discord.Interaction[Any], current: str) -> list[Choice[str]]:
@@ -594,13 +592,13 @@ def build_commands(
         return [Choice(name=f"/{u.path}", value=u.path) for u in USAGES if needle in u.path][:25]
 
     return [
-        SpaceCommands(adapter),
-        TicketCommands(adapter),
-        RemindCommands(adapter),
-        stage_commands(adapter),
-        SlotCommands(adapter),
-        PayoutsCommands(adapter),
-        TimezoneCommands(adapter),
+        SpaceCommands(interactions),
+        TicketCommands(interactions),
+        RemindCommands(interactions),
+        stage_commands(interactions),
+        SlotCommands(interactions),
+        PayoutsCommands(interactions),
+        TimezoneCommands(interactions),
         tip,
         help_,
     ]

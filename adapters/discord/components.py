@@ -8,25 +8,33 @@ ago by another process still works after a restart; nothing is kept in memory pe
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import Any, Protocol, cast
 
 import discord
 from discord import ui
-
-if TYPE_CHECKING:
-    from adapters.discord.adapter import DiscordAdapter
 
 COMMAND_PREFIX = "sp:"
 TIP_PREFIX = "sp-tip:"
 _CUSTOM_ID_LIMIT = 100
 
 
-class _HasAdapter(Protocol):
-    adapter: DiscordAdapter
+class Clicks(Protocol):
+    """What a click or a submitted form asks of the adapter (`interactions.Interactions`)."""
+
+    async def run_line(self, interaction: discord.Interaction[Any], line: str) -> None: ...
+
+    async def tip(
+        self, interaction: discord.Interaction[Any], space_id: int, amount: str, message: str
+    ) -> None: ...
 
 
-def adapter_of(interaction: discord.Interaction[Any]) -> DiscordAdapter:
-    return cast(_HasAdapter, interaction.client).adapter
+class _HasInteractions(Protocol):
+    interactions: Clicks
+
+
+def clicks_of(interaction: discord.Interaction[Any]) -> Clicks:
+    """Where the client an interaction arrived on sends its clicks."""
+    return cast(_HasInteractions, interaction.client).interactions
 
 
 def fits(line: str) -> bool:
@@ -70,7 +78,7 @@ class CommandButton(
         return cls(match["line"], button.label or "", style=button.style)
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await adapter_of(interaction).run_line(interaction, self.line)
+        await clicks_of(interaction).run_line(interaction, self.line)
 
 
 class TipButton(
@@ -123,6 +131,6 @@ class TipForm(ui.Modal):
         self.add_item(ui.Label(text="Message (optional)", component=self.note))
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
-        await adapter_of(interaction).tip(
+        await clicks_of(interaction).tip(
             interaction, self.space_id, self.amount.value, self.note.value or ""
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from adapters.discord.adapter import DiscordAdapter
+from adapters.discord.app import DiscordAdapter
 from adapters.discord.config import DiscordConfig
 from bot.host import Host, Package
 

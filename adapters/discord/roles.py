@@ -14,12 +14,12 @@ Callers hold the Space's lock (`SpaceLocks`) around every method taking a row.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import discord
 import structlog
 
-from adapters.discord.mirror import Mirror
 from adapters.discord.models import DiscordSpace
 from adapters.discord.store import (
     CREATE_ROLE,
@@ -31,7 +31,11 @@ from adapters.discord.store import (
 from bot.models import Space
 
 if TYPE_CHECKING:
+    from adapters.discord.alerts import Alerts
+    from adapters.discord.config import DiscordConfig
     from adapters.discord.stage_access import StageAccess
+    from adapters.discord.store import DiscordStore
+    from bot.core import Core
 
 log = structlog.get_logger(__name__)
 
@@ -56,9 +60,15 @@ def role_name(space: Space) -> str:
     return f"🎟 #{space.id} {space.title}"[:100]
 
 
-class TicketRoles(Mirror):
-    #: lets a role made while its Space is live onto the Stage (set by the adapter)
-    access: StageAccess | None = None
+@dataclass(eq=False, repr=False)
+class TicketRoles:
+    core: Core
+    config: DiscordConfig
+    store: DiscordStore
+    #: tells the host and moderators what Discord refused
+    alerts: Alerts
+    #: lets a role made while its Space is live onto the Stage
+    access: StageAccess
 
     # --- what the events ask for ---------------------------------------------------------
 
@@ -202,8 +212,7 @@ class TicketRoles(Mirror):
             raise RoleRefused(UNAVAILABLE, f"{exc.status} {exc.text}") from None
         row.role_id = str(role.id)
         await self.store.save(row)
-        if self.access is not None:
-            await self.access.allow_role(guild, space, row, role)
+        await self.access.allow_role(guild, space, row, role)
         await self._give_staff(guild, space, row, role)
         return role
 

@@ -30,7 +30,6 @@ import discord
 import structlog
 
 from adapters.discord.members import actor_for, bot_actor, split_key, user_ref
-from adapters.discord.mirror import Mirror
 from adapters.discord.models import DiscordSpace
 from adapters.discord.stage_access import Venue, venue
 from bot.actors import Actor
@@ -41,9 +40,13 @@ from bot.services.stage import Seat as CoreSeat
 from bot.services.stage import SeatRole
 
 if TYPE_CHECKING:
+    from adapters.discord.alerts import Alerts
+    from adapters.discord.config import DiscordConfig
     from adapters.discord.stage_access import StageAccess
+    from adapters.discord.store import DiscordStore
     from audio.bridge import DiscordBridges
     from audio.bridge.speakers import Seat
+    from bot.core import Core
 
 Bridgeable = Venue
 
@@ -52,9 +55,15 @@ log = structlog.get_logger(__name__)
 
 
 @dataclass(eq=False, repr=False)
-class StageSync(Mirror):
-    #: the one-Space-per-Stage lock and who may listen (set by the adapter)
-    access: StageAccess | None = field(default=None, init=False)
+class StageSync:
+    core: Core
+    client: discord.Client
+    config: DiscordConfig
+    store: DiscordStore
+    #: tells the host and moderators what Discord refused
+    alerts: Alerts
+    #: the one-Space-per-Stage lock and who may listen
+    access: StageAccess
     _bridges: DiscordBridges | None = field(default=None, init=False)
     #: the mode each running bridge was started in
     _bridged: dict[int, BridgeMode] = field(default_factory=dict, init=False)
@@ -227,8 +236,8 @@ class StageSync(Mirror):
     async def seat(self, space_id: int, member: discord.Member) -> Seat:
         """The core's seat rule for a member of the bridged channel, mapped for the bridge:
         host or co-host, muted on the stage, and whether they may speak in a voice channel."""
+        from audio.admission import Role
         from audio.bridge.speakers import Seat  # the bridge is optional: imported when used
-        from audio.gate import Role
 
         space = await self.core.spaces.get(space_id)
         seat = await self._core_seat(member, space)
@@ -260,11 +269,7 @@ class StageSync(Mirror):
         if space is None or space.id is None:
             return
         same_channel = before.channel is not None and before.channel.id == channel.id
-        if (
-            not same_channel
-            and self.access is not None
-            and not await self.access.admit(member, channel, space)
-        ):
+        if not same_channel and not await self.access.admit(member, channel, space):
             return  # no ticket for the live Space: disconnected and told why
         if same_channel and before.mute != after.mute:
             await self._muted_in_discord(member, space, after.mute)

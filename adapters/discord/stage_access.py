@@ -20,6 +20,7 @@ never share a Stage.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import discord
 import structlog
@@ -27,11 +28,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from adapters.discord.members import actor_for, guild_of, moderator_roles
-from adapters.discord.mirror import Mirror
 from adapters.discord.models import DiscordSpace, DiscordStageLock
-from adapters.discord.store import SpaceLocks
+from adapters.discord.store import DiscordStore, SpaceLocks
 from bot.errors import Conflict, PermissionDenied
 from bot.models import Space, SpaceStatus
+
+if TYPE_CHECKING:
+    from adapters.discord.alerts import Alerts
+    from adapters.discord.config import DiscordConfig
+    from bot.core import Core
 
 log = structlog.get_logger(__name__)
 
@@ -54,7 +59,13 @@ def venue(
 
 
 @dataclass(eq=False, repr=False)
-class StageAccess(Mirror):
+class StageAccess:
+    core: Core
+    client: discord.Client
+    config: DiscordConfig
+    store: DiscordStore
+    #: tells the host and moderators what Discord refused
+    alerts: Alerts
     #: one change of a channel's overwrites at a time
     _channels: SpaceLocks = field(default_factory=SpaceLocks, init=False)
 

@@ -31,7 +31,7 @@ from adapters.slack.clients import WebClients
 from adapters.slack.messages import RUN, buy_button, reply_button
 from adapters.slack.models import SlackAnnouncement
 from adapters.slack.people import mention, team_of
-from adapters.slack.tasks import Coalescer
+from bot.coalescing import Coalescer
 from bot.core import Core
 from bot.events import TipReceived
 from bot.models import Identity, Space, SpaceStatus

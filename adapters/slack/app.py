@@ -46,9 +46,10 @@ from adapters.slack.notifier import Notifier
 from adapters.slack.payloads import Malformed, read
 from adapters.slack.people import Directory
 from adapters.slack.signatures import Signatures, Unsigned
-from adapters.slack.tasks import Coalescer, Tasks
+from bot.coalescing import Coalescer
 from bot.commands.handlers import Dispatcher
 from bot.core import Core
+from bot.tasks import TaskGroup
 
 log = structlog.get_logger(__name__)
 
@@ -79,8 +80,8 @@ class SlackAdapter:
     ) -> None:
         self.core = core
         self.config = config
-        self.tasks = Tasks()
-        coalescer = Coalescer()
+        self.tasks = TaskGroup("slack", failed="slack task failed")
+        coalescer = Coalescer("slack", failed="slack update failed")
         self.store = (
             InstallationStore(core.db, core.clock, cipher=core.cipher)
             if config.multi_workspace
@@ -217,7 +218,7 @@ class SlackAdapter:
         finally:
             if socket is not None:
                 await socket.close_async()
-            await self.tasks.close()
+            await self.tasks.close(grace=10)
             if self.store is not None:
                 await self.store.close()
 

@@ -29,7 +29,7 @@ from adapters.slack.blocks import (
 from adapters.slack.clients import WebClients
 from adapters.slack.messages import LINK, RUN, buy_button
 from adapters.slack.people import slack_user
-from adapters.slack.tasks import Coalescer
+from bot.coalescing import Coalescer
 from bot.core import Core
 from bot.models import Identity, Platform, Space, SpaceStatus, Ticket
 from bot.money import format_minor

@@ -48,8 +48,7 @@ from adapters.slack.messages import (
     reply_message,
     response_type,
 )
-from adapters.slack.people import Directory, reader_zone
-from adapters.slack.tasks import Tasks
+from adapters.slack.people import Directory
 from bot.actors import Actor
 from bot.commands import types as t
 from bot.commands.handlers import Dispatcher
@@ -58,6 +57,7 @@ from bot.errors import InvalidInput
 from bot.models import Platform
 from bot.replies import Reply
 from bot.services.identities import first_zone
+from bot.tasks import TaskGroup
 
 log = structlog.get_logger(__name__)
 
@@ -120,7 +120,7 @@ class Interactions:
         dispatcher: Dispatcher,
         directory: Directory,
         home: Home,
-        tasks: Tasks,
+        tasks: TaskGroup,
         announcements: Announcements,
         *,
         store: InstallationStore | None,
@@ -294,7 +294,7 @@ class Interactions:
         )
 
     async def _tz(self, person: Who) -> ZoneInfo:
-        return await reader_zone(self.core.identities, person.key)
+        return await self.core.identities.zone_of(person.key)
 
     async def _open_create(
         self,

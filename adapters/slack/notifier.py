@@ -18,7 +18,7 @@ from adapters.slack.blocks import escape
 from adapters.slack.clients import WebClients
 from adapters.slack.home import Home
 from adapters.slack.messages import dm_message
-from adapters.slack.people import Directory, mention, reader_zone, slack_user, team_of
+from adapters.slack.people import Directory, mention, slack_user, team_of
 from bot.core import Core
 from bot.events import (
     CohostChanged,
@@ -103,7 +103,7 @@ class Notifier:
             await outbox.refused(message.id, "not installed in the workspace")
             return
         try:
-            zone = await reader_zone(self.core.identities, message.identity_key)
+            zone = await self.core.identities.zone_of(message.identity_key)
             await self._dm(client, user, dm_message(message, zone))
         except SlackApiError as exc:
             error = str(exc.response.get("error") or exc.response.status_code)

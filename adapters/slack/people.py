@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import structlog
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -23,7 +22,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.actors import Actor
 from bot.models import Platform
-from bot.services.identities import IdentityService
 
 log = structlog.get_logger(__name__)
 
@@ -247,9 +245,3 @@ def slack_user(identity_key: str) -> tuple[str, str] | None:
     community, _, user = identity_key.rpartition(":")
     team = team_of(community)
     return (team, user) if team and user else None
-
-
-async def reader_zone(identities: IdentityService, identity_key: str) -> ZoneInfo:
-    """The zone the core wrote someone's reply or DM in: theirs, or UTC if never seen."""
-    identity = await identities.by_key(identity_key)
-    return ZoneInfo(identity.tz) if identity is not None else ZoneInfo("UTC")

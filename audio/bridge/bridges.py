@@ -19,7 +19,7 @@ import discord
 from audio.bridge.bridge import VoiceBridge, on_stage
 from audio.bridge.speakers import Seat, no_seat
 from audio.registry import RoomRegistry
-from audio.tasks import TaskOwner
+from bot.tasks import TaskGroup
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class DiscordBridges:
         self._registry = registry
         self.seats: SpaceSeats = _no_seat
         self._running: dict[int, _Running] = {}
-        self._tasks = TaskOwner("discord-bridges")
+        self._tasks = TaskGroup("discord-bridges")
 
     def get(self, space_id: int) -> VoiceBridge | None:
         running = self._running.get(space_id)
@@ -80,4 +80,4 @@ class DiscordBridges:
     async def aclose(self) -> None:
         for space_id in list(self._running):
             await self.stop(space_id)
-        await self._tasks.aclose()
+        await self._tasks.close()

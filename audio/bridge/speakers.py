@@ -12,7 +12,7 @@ from typing import Any, Final, Protocol
 
 import discord
 
-from audio.gate import Role
+from audio.admission import Role
 from audio.room import BridgedParticipant
 
 SPEAKING: Final = 5

@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 
 from bot.actors import Actor
-from bot.batching import Desk
+from bot.batching import GroupCommit
 from bot.clock import Clock, as_utc
 from bot.commands.times import format_delta
 from bot.db import Database
@@ -152,16 +152,18 @@ class ClaimDesk:
         self.hold_minutes = hold_minutes
         self.max_open_holds = max_open_holds  # 0: no cap
         self.lapse_cooldown = timedelta(minutes=lapse_cooldown_minutes)  # 0: none
-        self.desk: Desk[_Claim, Granted] = Desk("claim-desk", self._decide, max_batch=max_batch)
+        self.commits: GroupCommit[_Claim, Granted] = GroupCommit(
+            "claim-desk", self._decide, max_batch=max_batch
+        )
 
     async def claim(
         self, space_id: int, buyer: Actor, quantity: int, code: str | None = None
     ) -> Granted:
         """Seats for one buyer (at a promo `code`'s price), or the `UserError` saying why not."""
-        return await self.desk.submit(_Claim(space_id, buyer, quantity, code))
+        return await self.commits.submit(_Claim(space_id, buyer, quantity, code))
 
     async def close(self) -> None:
-        await self.desk.close()
+        await self.commits.close()
 
     async def _decide(self, claims: list[_Claim]) -> list[Granted | Exception]:
         now = self.clock.now()

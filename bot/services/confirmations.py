@@ -29,7 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.batching import Desk
+from bot.batching import GroupCommit
 from bot.clock import Clock
 from bot.db import Database
 from bot.errors import NotFound
@@ -61,15 +61,15 @@ class ConfirmDesk:
         self.db = db
         self.bus = bus
         self.clock = clock
-        self.desk: Desk[Payment, Confirmation] = Desk(
+        self.commits: GroupCommit[Payment, Confirmation] = GroupCommit(
             "confirm-desk", self._decide, max_batch=max_batch
         )
 
     async def confirm(self, payment: Payment) -> Confirmation:
-        return await self.desk.submit(payment)
+        return await self.commits.submit(payment)
 
     async def close(self) -> None:
-        await self.desk.close()
+        await self.commits.close()
 
     async def _decide(self, payments: list[Payment]) -> list[Confirmation | Exception]:
         outcomes: list[Confirmation | Exception] = [

@@ -205,6 +205,11 @@ class IdentityService:
             self._rows.put(found)
         return found
 
+    async def zone_of(self, key: str) -> ZoneInfo:
+        """The zone the core writes this person's times in: theirs (`/tz set`), else UTC."""
+        identity = await self.by_key(key)
+        return ZoneInfo(identity.tz if identity is not None else "UTC")
+
     async def keys_for(self, ids: list[int]) -> dict[int, Identity]:
         if not ids:
             return {}

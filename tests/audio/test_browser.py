@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
 
-from audio.gate import Role
+from audio.admission import Role
 from audio.metrics import AudioMetrics
 from audio.room import BridgedParticipant
 from bot.actors import Actor, UserRef

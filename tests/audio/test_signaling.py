@@ -10,7 +10,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection
 from fastapi import FastAPI
 
 from audio import Admission, Forbidden, RoomRegistry, Unauthorized, make_router
-from audio.gate import Role
+from audio.admission import Role
 from audio.metrics import AudioMetrics
 from audio.room import BridgedParticipant
 from tests.audio.rtc_harness import Client

@@ -25,7 +25,7 @@ from bot.commands.handlers import Dispatcher
 from bot.core import Core
 from bot.db import Database
 from bot.http import create_app
-from bot.notices import Notices
+from bot.notices import EventMessenger
 from bot.replies import Reply
 from bot.settings import Settings
 from bot.wiring import Stagepass
@@ -154,7 +154,7 @@ async def make_world(
     settings: Settings, db: Database, clock: ManualClock, fake: FakeStripe | None
 ) -> AsyncIterator[World]:
     core = Core.build(settings, db=db, clock=clock)
-    Notices(core)
+    EventMessenger(core)
     dispatcher = Dispatcher(core)
     chat = Chat(core, dispatcher)
     stagepass = Stagepass(settings, core, dispatcher, services={"chat": chat})

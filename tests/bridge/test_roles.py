@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from audio.admission import Role
 from audio.bridge import VOICE_KEY
 from audio.bridge.speakers import Presence, Seat, bridged_participant
 from audio.errors import NotInRoom, RoleChangeError, RoomClosed
 from audio.fanout import PacketTrack
-from audio.gate import Role
 from audio.jitter import JitterBuffer
 from audio.room import BridgedParticipant, Room
 from bot.core import Core

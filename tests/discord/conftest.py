@@ -23,7 +23,7 @@ from bot.clock import ManualClock
 from bot.commands.handlers import Dispatcher
 from bot.core import Core
 from bot.db import Database
-from bot.notices import Notices
+from bot.notices import EventMessenger
 from bot.settings import Settings
 from tests.discord.fake_discord import STAGE, Channel, FakeDiscord, Guild, Member, Message, Role
 from tests.discord.fake_discord import permissions as P
@@ -126,9 +126,7 @@ class Bot:
             self.alive()
             if asyncio.get_running_loop().time() > deadline:
                 raise AssertionError("the bot did not settle")
-            busy = bool(self.core.bus._tasks) or any(
-                not t.done() for t in self.adapter._tasks if t is not asyncio.current_task()
-            )
+            busy = self.core.bus.busy or self.adapter.tasks.busy
             await self.core.bus.drain()
             quiet = 0 if busy else quiet + 1
             await asyncio.sleep(0.01)
@@ -164,7 +162,7 @@ async def running(
     try:
         guilds = config.guild_ids
         await bot.until(
-            lambda: adapter._ready.is_set() and all(g in fake.commands for g in guilds),
+            lambda: adapter.ready.is_set() and all(g in fake.commands for g in guilds),
             "the bot to connect and sync its commands",
         )
         await bot.settle()
@@ -217,5 +215,5 @@ async def bot(
 async def restarted_core(settings: Settings, db: Database, clock: ManualClock) -> Core:
     """A second process on the same database."""
     core = Core.build(settings, db=Database(db.url), clock=clock)
-    Notices(core)
+    EventMessenger(core)
     return core

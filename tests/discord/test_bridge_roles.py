@@ -120,7 +120,7 @@ async def bridged(
         bot = Bot(adapter, task, fake)
         try:
             await bot.until(
-                lambda: adapter._ready.is_set() and server.guild.id in fake.commands,
+                lambda: adapter.ready.is_set() and server.guild.id in fake.commands,
                 "the bot to connect",
             )
             guild, alice = server.guild, server.host

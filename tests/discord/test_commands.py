@@ -29,9 +29,9 @@ G = r"\d+"
 SNAPSHOT = Path(__file__).with_name("slash_commands.json")
 
 
-async def command_tree(adapter: Any) -> StagepassTree:
-    """The bot's command tree as its start-up builds it, bound to `adapter`."""
-    client = StagepassClient(adapter)
+async def command_tree(interactions: Any) -> StagepassTree:
+    """The bot's command tree as its start-up builds it, bound to `interactions`."""
+    client = StagepassClient(interactions, cast(Any, None))
     await client.setup_hook()
     return client.tree
 
@@ -45,7 +45,7 @@ async def test_slash_commands_match_the_snapshot() -> None:
 
 
 class RecordingAdapter:
-    """Stands in for `DiscordAdapter.command`: keeps what each callback would run."""
+    """Stands in for `Interactions.command`: keeps what each callback would run."""
 
     def __init__(self) -> None:
         self.ran: list[t.Command] = []

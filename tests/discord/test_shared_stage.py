@@ -19,7 +19,7 @@ from bot.core import Core
 from bot.db import Database
 from bot.errors import Conflict
 from bot.models import Platform, SpaceStatus
-from bot.notices import Notices
+from bot.notices import EventMessenger
 from bot.settings import Settings
 from tests.discord.conftest import Bot, Server, config_for, running
 from tests.discord.fake_discord import Channel, FakeDiscord, Member, Message, Role
@@ -167,7 +167,7 @@ async def test_two_starts_racing_for_one_stage_on_postgresql(
     """Two hosts press start at once: one Space goes live, the other is refused with the
     message (no error from the lock's primary key), whichever wins."""
     core = Core.build(settings, db=pg_db, clock=clock)
-    Notices(core)
+    EventMessenger(core)
     try:
         async with running(core, Dispatcher(core), config_for(server, settings), fake) as bot:
             for title, starts in (("Left", "tomorrow 18:00"), ("Right", "tomorrow 21:00")):

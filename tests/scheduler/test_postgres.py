@@ -15,7 +15,7 @@ from bot.commands.handlers import Dispatcher
 from bot.commands.types import SlotCommand
 from bot.core import Core
 from bot.db import Database
-from bot.notices import Notices
+from bot.notices import EventMessenger
 from bot.settings import Settings
 from scheduler.commands import SlotCommands
 from scheduler.ownership import PostgresLock
@@ -44,7 +44,7 @@ async def test_reminders_slots_and_lifecycle_on_postgres(
 ) -> None:
     clock = ManualClock(datetime(2030, 1, 7, 9, 0, tzinfo=UTC))
     core = Core.build(settings, db=pg_db, clock=clock)
-    Notices(core)
+    EventMessenger(core)
     dispatcher = Dispatcher(core)
     chat = Chat(core, dispatcher)
     scheduling = Scheduling(core)

@@ -29,7 +29,7 @@ from bot.commands.handlers import Dispatcher
 from bot.core import Core
 from bot.db import Database
 from bot.http import create_app
-from bot.notices import Notices
+from bot.notices import EventMessenger
 from bot.settings import Settings
 from tests.slack.fake_slack import BOT_TOKEN, TEAM, FakeSlack
 from tests.waiting import eventually
@@ -332,7 +332,7 @@ async def make_slack(
         configured = slack_settings(settings, fake, **overrides)
         db = GatedDatabase((database or sqlite_db).url)
         core = Core.build(configured, db=db, clock=clock)
-        Notices(core)
+        EventMessenger(core)
         config = SlackConfig.from_settings(configured)
         assert config is not None
         adapter = SlackAdapter(core, dispatcher(core), config, ack_budget=ack_budget)

@@ -28,8 +28,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from audio.admission import Admission, Role
 from audio.errors import Forbidden, Unauthorized
-from audio.gate import Admission, Role
 from bot.core import Core
 from bot.errors import NotFound, PermissionDenied
 from bot.models import Identity, Space, SpaceStatus
@@ -63,7 +63,7 @@ class Pass:
 
 
 class TicketGate:
-    """Implements `audio.gate.Gate` on the core's tickets, Spaces and stage."""
+    """Implements `audio.admission.Gate` on the core's tickets, Spaces and stage."""
 
     def __init__(
         self,

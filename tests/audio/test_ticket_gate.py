@@ -12,8 +12,8 @@ import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 
 from audio import Forbidden, Role, Unauthorized
-from audio.gatekeeper import TicketGate
 from audio.metrics import AudioMetrics
+from audio.ticket_gate import TicketGate
 from bot.actors import Actor, UserRef
 from bot.core import Core
 from bot.models import Platform

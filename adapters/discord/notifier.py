@@ -1,0 +1,284 @@
+"""Core events -> Discord: the announcement and its replies, the ticket-holder role, the
+scheduled event, the Stage and its lock, DMs and the moderators' alerts.
+
+Each handler runs in the event bus's own task, so Discord being slow never slows a
+command. A change to one Space takes the Space's lock and is made in steps: a step Discord
+refuses is logged (`_step`) and the rest go on; what needs the host or the moderators
+is told to them (`alerts`). Events that arrive before the gateway is ready wait for it
+(up to `ready_timeout`); after a restart `reconcile` catches up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import discord
+import structlog
+
+from adapters.discord import render
+from adapters.discord.alerts import Alerts
+from adapters.discord.announcements import Announcer
+from adapters.discord.config import DiscordConfig
+from adapters.discord.dms import DirectMessages
+from adapters.discord.members import guild_of, split_key
+from adapters.discord.models import DiscordSpace
+from adapters.discord.roles import TicketRoles
+from adapters.discord.stage import StageSync
+from adapters.discord.stage_access import StageAccess
+from adapters.discord.store import DiscordStore, SpaceLocks
+from bot.core import Core
+from bot.events import (
+    CohostChanged,
+    DirectMessage,
+    EventBus,
+    HoldCreated,
+    HoldReleased,
+    PaymentDisputed,
+    SpaceAnnounced,
+    SpaceCancelled,
+    SpaceEnded,
+    SpaceEvent,
+    SpaceStarted,
+    SpaceUpdated,
+    StageChanged,
+    TicketClosed,
+    TicketIssued,
+    TipReceived,
+)
+from bot.models import Space
+from bot.notices import dispute_alert
+
+log = structlog.get_logger(__name__)
+
+SpaceWork = Callable[[discord.Guild, Space, DiscordSpace], Awaitable[None]]
+
+
+class Notifier:
+    def __init__(
+        self,
+        core: Core,
+        client: discord.Client,
+        config: DiscordConfig,
+        store: DiscordStore,
+        *,
+        announcer: Announcer,
+        roles: TicketRoles,
+        stage: StageSync,
+        access: StageAccess,
+        alerts: Alerts,
+        dms: DirectMessages,
+        ready: asyncio.Event,
+        ready_timeout: float = 60.0,
+    ) -> None:
+        """`ready` is set once the gateway session is ready."""
+        self.core = core
+        self.client = client
+        self.config = config
+        self.store = store
+        self.locks = SpaceLocks()
+        self.announcer = announcer
+        self.roles = roles
+        self.stage = stage
+        self.access = access
+        self.alerts = alerts
+        self.dms = dms
+        self.ready = ready
+        self.ready_timeout = ready_timeout
+
+    def subscribe(self, bus: EventBus) -> None:
+        bus.subscribe(SpaceAnnounced, self.on_announced)
+        bus.subscribe(SpaceUpdated, self.on_updated)
+        bus.subscribe(SpaceStarted, self.on_started)
+        bus.subscribe(SpaceEnded, self.on_over)
+        bus.subscribe(SpaceCancelled, self.on_over)
+        bus.subscribe(TicketIssued, self.on_ticket_issued)
+        bus.subscribe(TicketClosed, self.on_ticket_closed)
+        bus.subscribe(HoldCreated, self.on_seats)
+        bus.subscribe(HoldReleased, self.on_seats)
+        bus.subscribe(CohostChanged, self.on_cohost)
+        bus.subscribe(StageChanged, self.on_stage_changed)
+        bus.subscribe(DirectMessage, self.on_direct_message)
+        bus.subscribe(TipReceived, self.on_tip)
+        bus.subscribe(PaymentDisputed, self.on_payment_disputed)
+
+    # --- catching up ---------------------------------------------------------------------
+
+    async def reconcile(self, guild: discord.Guild) -> None:
+        """Post announcements (and events, roles) for Spaces announced while offline,
+        refresh the others, retry refused role changes. Never posts anything twice."""
+        for space in await self.core.spaces.list_spaces(f"discord:{guild.id}"):
+            assert space.id is not None
+            await self._settle(guild, space.id)
+            await self._step(space.id, "announcement refresh", self.announcer.refresh(space.id))
+        await self.retry_roles(guild)
+
+    async def retry_roles(self, only: discord.Guild | None = None) -> None:
+        refused: set[int] = set()
+        for space_id in dict.fromkeys(task.space_id for task in await self.store.tasks()):
+            space = await self.core.spaces.get(space_id)
+            guild_id = guild_of(space.community_id)
+            guild = self.client.get_guild(guild_id) if guild_id is not None else None
+            if guild is None or guild.id in refused or (only is not None and only.id != guild.id):
+                continue
+            async with self.locks.hold(space_id):
+                row = await self.store.get_or_new(space_id, guild.id)
+                if not await self.roles.retry(guild, space, row):
+                    refused.add(guild.id)
+
+    # --- core events -> Discord ----------------------------------------------------------
+
+    async def on_announced(self, event: SpaceAnnounced) -> None:
+        guild = await self._guild(event.community_id)
+        if guild is not None:
+            await self._settle(guild, event.space_id)
+
+    async def on_updated(self, event: SpaceUpdated) -> None:
+        await self._locked(event, "scheduled event edit", self.stage.updated)
+        await self._refresh(event)
+
+    async def on_started(self, event: SpaceStarted) -> None:
+        async def start(guild: discord.Guild, space: Space, row: DiscordSpace) -> None:
+            await self._step(
+                event.space_id, "Stage instance", self.stage.started(guild, space, row)
+            )
+            await self.roles.prepare(guild, space, row)  # the host's way in, without sales
+            await self._step(event.space_id, "Stage lock", self.access.lock(guild, space, row))
+            text = render.live(space, self.access.venue(guild, row))
+            await self._step(
+                event.space_id, "live post", self.announcer.tell(guild, space.id, text)
+            )
+
+        await self._locked(event, "start of Space", start)
+        await self._refresh(event)
+
+    async def on_over(self, event: SpaceEnded | SpaceCancelled) -> None:
+        async def finish(guild: discord.Guild, space: Space, row: DiscordSpace) -> None:
+            sync = self.stage.ended if isinstance(event, SpaceEnded) else self.stage.cancelled
+            await self._step(event.space_id, "scheduled event", sync(guild, space, row))
+            await self._step(event.space_id, "Stage unlock", self.access.unlock(guild, space, row))
+            await self.roles.delete(guild, space, row)
+
+        await self._locked(event, "end of Space", finish)
+        await self._refresh(event)
+
+    async def on_ticket_issued(self, event: TicketIssued) -> None:
+        await self._member_role(event, event.holder_key, grant=True)
+        await self._refresh(event)
+
+    async def on_ticket_closed(self, event: TicketClosed) -> None:
+        await self._member_role(event, event.holder_key, grant=False)
+        await self._refresh(event)
+
+    async def on_seats(self, event: HoldCreated | HoldReleased) -> None:
+        await self._refresh(event)
+
+    async def on_cohost(self, event: CohostChanged) -> None:
+        await self._member_role(event, event.identity_key, grant=event.added)
+
+    async def on_stage_changed(self, event: StageChanged) -> None:
+        guild = await self._guild(event.community_id)
+        if guild is None:
+            return
+        await self._step(event.space_id, "Stage sync", self.stage.mirror(event))
+        if event.change == "promoted":
+            space = await self.core.spaces.get(event.space_id)
+            text = render.new_speaker(space, event.identity_key)
+            await self._step(
+                event.space_id, "speaker post", self.announcer.tell(guild, space.id, text)
+            )
+
+    async def on_direct_message(self, event: DirectMessage) -> None:
+        ids = split_key(event.identity_key)
+        if ids is not None and await self._guild(f"discord:{ids[0]}") is not None:
+            await self.dms.deliver(
+                event, self.core.outbox, await self.core.identities.zone_of(event.identity_key)
+            )
+
+    async def on_tip(self, event: TipReceived) -> None:
+        guild = await self._guild(event.community_id)
+        if guild is not None:
+            await self._step(event.space_id or 0, "tip thanks", self.announcer.thank(guild, event))
+
+    async def on_payment_disputed(self, event: PaymentDisputed) -> None:
+        """The moderators hear of a disputed payment (the host has the core's DM)."""
+        guild = await self._guild(event.community_id)
+        if guild is None:
+            return
+        space = await self.core.spaces.get(event.space_id)
+        host = await self.core.identities.get(space.host_id)
+        text = dispute_alert(
+            event, space, buyer=render.mention(event.holder_key), quote=render.quote
+        )
+        told = {int(host.user_id)} if host.user_id.isdigit() else set()
+        await self._step(
+            event.space_id, "dispute alert", self.alerts.tell_moderators(guild, text, told=told)
+        )
+
+    async def _member_role(self, event: SpaceEvent, identity_key: str, *, grant: bool) -> None:
+        ids = split_key(identity_key)
+        if ids is None:
+            return
+        user_id = str(ids[1])
+
+        async def change(guild: discord.Guild, space: Space, row: DiscordSpace) -> None:
+            if grant:
+                await self.roles.grant(guild, space, row, user_id)
+            else:
+                await self.roles.revoke(guild, space, row, user_id)
+                await self.access.recheck(guild, space, row, int(user_id))
+
+        await self._locked(event, "ticket role", change)
+
+    async def _settle(self, guild: discord.Guild, space_id: int) -> None:
+        """Give a Space its announcement and scheduled event (its role comes with the
+        first sale, or at the start); idempotent."""
+        async with self.locks.hold(space_id):
+            space = await self.core.spaces.get(space_id)
+            if space.status.is_final:
+                return
+            row = await self.store.get_or_new(space_id, guild.id)
+            await self._step(space_id, "announcement", self.announcer.post(guild, space, row))
+            await self._step(space_id, "scheduled event", self.stage.schedule(guild, space, row))
+
+    async def _locked(self, event: SpaceEvent, what: str, work: SpaceWork) -> None:
+        guild = await self._guild(event.community_id)
+        if guild is None:
+            return
+        async with self.locks.hold(event.space_id):
+            space = await self.core.spaces.get(event.space_id)
+            row = await self.store.get_or_new(event.space_id, guild.id)
+            await self._step(event.space_id, what, work(guild, space, row))
+
+    async def _refresh(self, event: SpaceEvent) -> None:
+        if await self._guild(event.community_id) is not None:
+            await self._step(
+                event.space_id, "announcement refresh", self.announcer.refresh(event.space_id)
+            )
+
+    async def _guild(self, community_id: str) -> discord.Guild | None:
+        """The server of a core event, once connected; None when it is not ours."""
+        guild_id = guild_of(community_id)
+        if guild_id is None or not self.config.serves(guild_id) or self.client.is_closed():
+            return None
+        try:
+            await asyncio.wait_for(self.ready.wait(), timeout=self.ready_timeout)
+        except TimeoutError:
+            log.warning("Discord is not connected; the next start catches up", guild=guild_id)
+            return None
+        return self.client.get_guild(guild_id)
+
+    @staticmethod
+    async def _step(space_id: int, what: str, work: Awaitable[None]) -> None:
+        """One Discord step of a larger change: a refusal is logged and the rest goes on."""
+        try:
+            await work
+        except discord.HTTPException as exc:
+            log.warning(
+                "Discord refused a step",
+                space_id=space_id,
+                step=what,
+                status=exc.status,
+                code=exc.code,
+                text=exc.text,
+            )
