@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.actors import Actor, Platform
+from bot.actors import Actor
 from bot.batching import GroupCommit
 from bot.clock import ManualClock
 from bot.core import Core
