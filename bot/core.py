@@ -19,6 +19,7 @@ from bot.services.reminders import ReminderService
 from bot.services.spaces import SpaceService
 from bot.services.stage import StageService
 from bot.services.tickets import TicketService
+from bot.services.waitlist import WaitlistService
 from bot.settings import Settings
 from bot.tokens import TokenSigner, load_signing_key
 
@@ -42,6 +43,11 @@ class Core(Service):
     host_desk: HostDeskService
     #: hosts' promo codes (redeemed by the claim desk)
     promos: PromoService
+
+    @property
+    def waitlist(self) -> WaitlistService:
+        """Lines for sold-out Spaces (offers are made where seats are freed: tickets)."""
+        return self.tickets.waitlist
 
     @classmethod
     def build(

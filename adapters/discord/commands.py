@@ -369,6 +369,16 @@ class TicketCommands(_AdapterGroup, name="ticket", description="Your tickets", g
 
         await self.adapter.command(interaction, build)
 
+    @app_commands.command(description="Get in line for a sold-out Space.")
+    @app_commands.describe(leave="yes: get out of the line")
+    async def waitlist(
+        self,
+        interaction: discord.Interaction[Any],
+        space: Transform[int, SpaceHere],
+        leave: bool = False,
+    ) -> None:
+        await self.adapter.command(interaction, _const(t.JoinWaitlist(space, leave=leave)))
+
     @app_commands.command(description="Your tickets and their join links.")
     async def show(
         self,

@@ -163,6 +163,16 @@ USAGES: tuple[Usage, ...] = (
         "Get a ticket (code: a promo code).",
         ("quantity", "code"),
     ),
+    Usage(
+        "ticket waitlist",
+        "/ticket waitlist SPACE [leave]",
+        "Get in line for a sold-out Space (leave: get out of the line).",
+        notes=(
+            "A seat that comes back (unpaid, refunded, or a bigger Space) is held for the "
+            "next in line, who gets a DM with the pay link; unpaid, it passes on.",
+        ),
+        example="/ticket waitlist 12",
+    ),
     Usage("ticket show", "/ticket show [SPACE]", "Your tickets and their join links."),
     Usage(
         "ticket refund",
@@ -512,6 +522,16 @@ def _promo(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
     )
 
 
+def _waitlist(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
+    space = r.space(0)
+    assert space is not None
+    word = (r.positional(1) or "").lower()
+    if word not in {"", "leave"}:
+        raise r.fail(f"I don't know what {r.positional(1)!r} means here; say leave or nothing.")
+    r.max_positional(2)
+    return t.JoinWaitlist(space, leave=word == "leave")
+
+
 def _show_tickets(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
     r.max_positional(1)
     return t.ShowTickets(r.space(0, required=False))
@@ -610,6 +630,7 @@ _PARSERS: dict[str, _Parser] = {
     "space cohost": _cohost,
     "space promo": _promo,
     "ticket buy": _buy,
+    "ticket waitlist": _waitlist,
     "ticket show": _show_tickets,
     "ticket refund": _refund,
     "tip": _tip,

@@ -23,6 +23,7 @@ from bot.core import Core
 from bot.errors import NotConfigured, UserError
 from bot.models import BridgeMode, SpaceStatus
 from bot.notices import CancelProgress
+from bot.permissions import staff_role
 from bot.replies import Button, Reply
 from bot.services.promos import PromoDraft
 from bot.wording import (
@@ -36,6 +37,7 @@ from bot.wording import (
     space_lines,
     space_title,
     ticket_line,
+    waitlist_lines,
 )
 
 log = structlog.get_logger(__name__)
@@ -65,6 +67,7 @@ class Dispatcher:
             t.ListSpaceTickets: self.space_tickets,
             t.PromoCommand: self.promo,
             t.BuyTicket: self.buy_ticket,
+            t.JoinWaitlist: self.waitlist,
             t.ShowTickets: self.show_tickets,
             t.RefundTicket: self.refund_ticket,
             t.SetReminder: self.set_reminder,
@@ -132,12 +135,26 @@ class Dispatcher:
         space = await core.spaces.get_in(space_id, actor.community_id)
         host = await core.identities.get(space.host_id)
         lines = space_lines(space, host, await self.tz_of(actor), core.clock.now())
+        lines += await self._line_lines(actor, space_id)
         return Reply(
             (prefix + "\n" if prefix else "") + "\n".join(lines),
             ephemeral=ephemeral,
             title=space_title(space),
             buttons=space_buttons(space),
         )
+
+    async def _line_lines(self, actor: Actor, space_id: int) -> list[str]:
+        """The waitlist as `actor` may see it: the host's staff see the line, a person in
+        it their place."""
+        core = self.core
+        space = await core.spaces.get(space_id)
+        if staff_role(await core.spaces.roles(space, actor)) is not None:
+            line = await core.waitlist.line(space_id)
+            return waitlist_lines(line) if line.waiting or line.offered else []
+        me = await core.identities.ensure(actor)
+        assert me.id is not None
+        place = await core.waitlist.place_of(me.id, space_id)
+        return [] if place is None else [f"You are number {place} in line for a seat."]
 
     async def create_space(self, actor: Actor, cmd: t.CreateSpace) -> Reply:
         space = await self.core.spaces.create(actor, cmd.draft)
@@ -287,6 +304,17 @@ class Dispatcher:
             f"{cmd.quantity} ticket(s) for {res.space.title} are held for you until "
             f"{format_when(res.hold.expires_at, tz)}. Pay to confirm{mode}.",
             buttons=(Button("Pay now", url=res.checkout.url),),
+        )
+
+    async def waitlist(self, actor: Actor, cmd: t.JoinWaitlist) -> Reply:
+        if cmd.leave:
+            await self.core.waitlist.leave(actor, cmd.space_id)
+            return Reply(f"You left the waitlist of Space #{cmd.space_id}.")
+        place = await self.core.waitlist.join(actor, cmd.space_id)
+        return Reply(
+            f"You are number {place} in line for Space #{cmd.space_id}. When a seat comes "
+            "free it is held for you and I send you the link to pay by DM. Leave the line "
+            f"with /ticket waitlist {cmd.space_id} leave."
         )
 
     async def show_tickets(self, actor: Actor, cmd: t.ShowTickets) -> Reply:

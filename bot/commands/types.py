@@ -149,6 +149,14 @@ class Help:
     topic: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class JoinWaitlist:
+    """Get in line for a sold-out Space (`leave`: get out of it)."""
+
+    space_id: int
+    leave: bool = False
+
+
 Command = (
     CreateSpace
     | ListSpaces
@@ -162,6 +170,7 @@ Command = (
     | SetCohost
     | PromoCommand
     | BuyTicket
+    | JoinWaitlist
     | ShowTickets
     | RefundTicket
     | Tip

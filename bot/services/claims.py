@@ -51,11 +51,14 @@ from bot.models import (
     Space,
     Ticket,
     TicketStatus,
+    WaitlistEntry,
+    WaitlistStatus,
 )
 from bot.services import promos, refusals
 from bot.services.identities import IdentityService
 
 log = structlog.get_logger(__name__)
+_WAITLIST = WaitlistEntry.__table__  # type: ignore[attr-defined]
 
 #: The capacity rule, the one place it is written: seats move only if they fit. `:sold`
 #: seats become tickets, `:held` seats wait for payment.
@@ -79,6 +82,30 @@ ADD_QUOTA = sa.text(
     ON CONFLICT (space_id, buyer_id) DO UPDATE SET taken = buyer_quotas.taken + excluded.taken
     """
 )
+
+
+async def waiting_counts(conn: AsyncConnection, space_ids: list[int]) -> dict[int, int]:
+    """How many people wait in line for each of `space_ids` (absent: none)."""
+    rows = await conn.execute(
+        sa.select(_WAITLIST.c.space_id, sa.func.count())
+        .where(
+            _WAITLIST.c.space_id.in_(space_ids),
+            _WAITLIST.c.status == WaitlistStatus.WAITING.value,
+        )
+        .group_by(_WAITLIST.c.space_id)
+    )
+    return {space_id: n for space_id, n in rows}
+
+
+def _waitlisted(space: Space | None, waiting: int) -> UserError | None:
+    """While people wait in line, a seat that comes back is theirs (`bot.services.waitlist`)."""
+    if space is None or not waiting:
+        return None
+    return SoldOut(
+        f"{waiting} {'person is' if waiting == 1 else 'people are'} on the waitlist of "
+        f"Space #{space.id}; seats that come back go to them first. "
+        f"Join the line with /ticket waitlist {space.id}."
+    )
 
 
 def _paid(space: Space | None) -> bool:
@@ -179,6 +206,7 @@ class ClaimDesk:
             if not self.db.is_sqlite:
                 query = query.with_for_update()
             spaces = {s.id: s for s in await session.exec(query)}
+            waiting = await waiting_counts(conn, sorted(by_space))
             paying = {c.buyer_id for c in claims if _paid(spaces.get(c.space_id))}
             open_holds = await self._open_holds(conn, paying, now)
             holds: list[dict[str, object]] = []
@@ -202,9 +230,11 @@ class ClaimDesk:
                 for i in indexes:
                     claim = claims[i]
                     mine = open_holds[claim.buyer_id]
-                    refusal = self._refuse(
-                        space, claim, quotas.get(claim.buyer_id, 0), seats
-                    ) or self._hoarding(space, mine, now)
+                    refusal = (
+                        self._refuse(space, claim, quotas.get(claim.buyer_id, 0), seats)
+                        or _waitlisted(space, waiting.get(space_id, 0))
+                        or self._hoarding(space, mine, now)
+                    )
                     if refusal is not None:
                         outcomes[i] = refusal
                         continue
@@ -355,9 +385,12 @@ class ClaimDesk:
             if (space.held if space.is_free else seats - space.sold) > 0:
                 return SoldOut(
                     f"Every seat of Space #{space.id} is sold or held for a buyer who has not "
-                    "paid yet. Held seats come back if unpaid: try again later."
+                    "paid yet. Held seats come back if unpaid: join the waitlist with "
+                    f"/ticket waitlist {space.id}."
                 )
-            return SoldOut(f"Space #{space.id} is sold out.")
+            return SoldOut(
+                f"Space #{space.id} is sold out. Join the waitlist: /ticket waitlist {space.id}."
+            )
         if claim.quantity > left:
             return SoldOut(f"Only {left} tickets are left for Space #{space.id}.")
         return None

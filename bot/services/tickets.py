@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 
 from bot.actors import Actor
@@ -31,6 +32,7 @@ from bot.services.confirmations import ConfirmDesk
 from bot.services.context import Service, ServiceContext
 from bot.services.promos import give_back, promo_code
 from bot.services.spaces import SpaceService
+from bot.services.waitlist import Offer, WaitlistService, offer_seats
 from bot.tokens import InvalidToken, TicketClaims, TokenSigner
 
 log = structlog.get_logger(__name__)
@@ -83,6 +85,7 @@ class TicketService(Service):
             lapse_cooldown_minutes=s.hold_lapse_cooldown_minutes,
         )
         self.confirmations = ConfirmDesk(ctx.db, ctx.bus, ctx.clock)
+        self.waitlist = WaitlistService(ctx, spaces)
 
     # --- reserving -----------------------------------------------------------------------
 
@@ -183,6 +186,7 @@ class TicketService(Service):
             await conn.execute(FREE_HELD, params)
             await conn.execute(_GIVE_QUOTA, params)
             await give_back(conn, hold_id)
+            offers = await self._offer(conn, row.space_id)
         space = await self.spaces.get(row.space_id)
         buyer = await self.identities.get(row.buyer_id)
         self.bus.publish(
@@ -195,7 +199,14 @@ class TicketService(Service):
                 expired=expired,
             )
         )
+        await self.waitlist.tell(offers)
         return True
+
+    async def _offer(self, conn: AsyncConnection, space_id: int) -> list[Offer]:
+        """The seats just freed go to the Space's waitlist, in the freeing transaction."""
+        return await offer_seats(
+            conn, space_id, self.clock.now(), self.settings.hold_minutes, lock=False
+        )
 
     async def expire_holds(self) -> int:
         """Release every active hold past its expiry; returns how many."""
@@ -236,6 +247,7 @@ class TicketService(Service):
             params = {"space_id": row.space_id, "buyer_id": row.holder_id, "n": 1}
             await conn.execute(FREE_SOLD, params)
             await conn.execute(_GIVE_QUOTA, params)
+            offers = await self._offer(conn, row.space_id)
         async with self.db.write() as session:
             audit.record(
                 session,
@@ -258,6 +270,7 @@ class TicketService(Service):
                 reason=reason,
             )
         )
+        await self.waitlist.tell(offers)
         return True
 
     async def refund(self, ticket: Ticket, *, reason: str, actor_id: int | None = None) -> bool:
