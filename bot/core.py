@@ -14,6 +14,7 @@ from bot.ports import NoPayments, PaymentGateway
 from bot.services.context import Service, ServiceContext
 from bot.services.hostdesk import HostDeskService
 from bot.services.identities import IdentityService
+from bot.services.invites import InviteService
 from bot.services.promos import PromoService
 from bot.services.reminders import ReminderService
 from bot.services.spaces import SpaceService
@@ -43,6 +44,11 @@ class Core(Service):
     host_desk: HostDeskService
     #: hosts' promo codes (redeemed by the claim desk)
     promos: PromoService
+
+    @property
+    def invites(self) -> InviteService:
+        """Invite links (redeemed as claims: tickets)."""
+        return self.tickets.invites
 
     @property
     def waitlist(self) -> WaitlistService:

@@ -27,6 +27,7 @@ from bot.permissions import staff_role
 from bot.replies import Button, Reply
 from bot.services.promos import PromoDraft
 from bot.services.refusals import BuyerLimitReached
+from bot.services.tickets import Reservation
 from bot.wording import (
     TEST_MODE,
     change_lines,
@@ -69,6 +70,8 @@ class Dispatcher:
             t.PromoCommand: self.promo,
             t.BuyTicket: self.buy_ticket,
             t.JoinWaitlist: self.waitlist,
+            t.MakeInvite: self.make_invite,
+            t.RedeemInvite: self.redeem_invite,
             t.ShowTickets: self.show_tickets,
             t.RefundTicket: self.refund_ticket,
             t.SetReminder: self.set_reminder,
@@ -169,7 +172,7 @@ class Dispatcher:
         )
 
     async def list_spaces(self, actor: Actor, cmd: t.ListSpaces) -> Reply:
-        spaces = await self.core.spaces.list_spaces(actor.community_id)
+        spaces = await self.core.spaces.list_spaces(actor.community_id, listed_only=True)
         if not spaces:
             return Reply("No upcoming Spaces here. Host one with /space create.")
         tz = await self.tz_of(actor)
@@ -290,12 +293,27 @@ class Dispatcher:
 
     # --- tickets -------------------------------------------------------------------------
 
+    async def make_invite(self, actor: Actor, cmd: t.MakeInvite) -> Reply:
+        invite = await self.core.invites.create(actor, cmd.space_id, cmd.uses)
+        return Reply(
+            f"An invite to Space #{cmd.space_id}, good for {cmd.uses} ticket(s). Share this "
+            f"with the people you invite; each gets a ticket with:\n"
+            f"/ticket redeem {invite.token}"
+        )
+
+    async def redeem_invite(self, actor: Actor, cmd: t.RedeemInvite) -> Reply:
+        return await self._reserved(actor, await self.core.tickets.redeem(actor, cmd.token), 1)
+
     async def buy_ticket(self, actor: Actor, cmd: t.BuyTicket) -> Reply:
         try:
             res = await self.core.tickets.reserve(actor, cmd.space_id, cmd.quantity, code=cmd.code)
         except BuyerLimitReached as exc:
             pay = (Button(f"Pay #{cmd.space_id}", url=exc.pay_url),) if exc.pay_url else ()
             return Reply(exc.message, error=True, buttons=pay)
+        return await self._reserved(actor, res, cmd.quantity)
+
+    async def _reserved(self, actor: Actor, res: Reservation, quantity: int) -> Reply:
+        """A claim's reply: the tickets, or the hold and where to pay for it."""
         if res.tickets:
             ids = ", ".join(ticket.id for ticket in res.tickets)
             return Reply(
@@ -306,7 +324,7 @@ class Dispatcher:
         tz = await self.tz_of(actor)
         mode = f" ({TEST_MODE})" if res.checkout.test_mode else ""
         return Reply(
-            f"{cmd.quantity} ticket(s) for {res.space.title} are held for you until "
+            f"{quantity} ticket(s) for {res.space.title} are held for you until "
             f"{format_when(res.hold.expires_at, tz)}. Pay to confirm{mode}.",
             buttons=(Button("Pay now", url=res.checkout.url),),
         )

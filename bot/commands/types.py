@@ -157,6 +157,21 @@ class JoinWaitlist:
     leave: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class MakeInvite:
+    """An invite link to a Space, good for `uses` tickets."""
+
+    space_id: int
+    uses: int
+
+
+@dataclass(frozen=True, slots=True)
+class RedeemInvite:
+    """A ticket through an invite link's token."""
+
+    token: str
+
+
 Command = (
     CreateSpace
     | ListSpaces
@@ -171,6 +186,8 @@ Command = (
     | PromoCommand
     | BuyTicket
     | JoinWaitlist
+    | MakeInvite
+    | RedeemInvite
     | ShowTickets
     | RefundTicket
     | Tip

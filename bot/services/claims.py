@@ -19,6 +19,9 @@ buyers claiming paid seats are counted (a batch of free claims costs nothing mor
 buyer whose unpaid hold on a Space lapsed waits `lapse_cooldown_minutes` before holding
 seats of that Space again, so the same accounts cannot keep a Space held hold after hold.
 
+A claim through an invite link takes the link's use the same way
+(`bot.services.invites.take`); an invite-only Space takes no other claims.
+
 A claim with a promo code takes the code's uses in the same transaction
 (`bot.services.promos.redeem`, one conditional UPDATE), after every other rule has let it
 through; its hold costs the discounted price, and a 100% code makes free tickets at once.
@@ -47,14 +50,16 @@ from bot.models import (
     Hold,
     HoldStatus,
     Identity,
+    InviteRedemption,
     PromoRedemption,
     Space,
     Ticket,
     TicketStatus,
+    Visibility,
     WaitlistEntry,
     WaitlistStatus,
 )
-from bot.services import promos, refusals
+from bot.services import invites, promos, refusals
 from bot.services.identities import IdentityService
 
 log = structlog.get_logger(__name__)
@@ -159,6 +164,7 @@ class _Claim:
     buyer: Actor
     quantity: int
     code: str | None = None  # a promo code, upper case
+    invite: str | None = None  # an invite link's id (its token already verified)
     buyer_id: int = 0  # resolved inside the batch
 
 
@@ -182,10 +188,16 @@ class ClaimDesk:
         self.desk: Desk[_Claim, Granted] = Desk("claim-desk", self._decide, max_batch=max_batch)
 
     async def claim(
-        self, space_id: int, buyer: Actor, quantity: int, code: str | None = None
+        self,
+        space_id: int,
+        buyer: Actor,
+        quantity: int,
+        code: str | None = None,
+        invite: str | None = None,
     ) -> Granted:
-        """Seats for one buyer (at a promo `code`'s price), or the `UserError` saying why not."""
-        return await self.desk.submit(_Claim(space_id, buyer, quantity, code))
+        """Seats for one buyer (at a promo `code`'s price, through an `invite` link), or
+        the `UserError` saying why not."""
+        return await self.desk.submit(_Claim(space_id, buyer, quantity, code, invite))
 
     async def close(self) -> None:
         await self.desk.close()
@@ -212,6 +224,7 @@ class ClaimDesk:
             holds: list[dict[str, object]] = []
             tickets: list[dict[str, object]] = []
             redemptions: list[dict[str, object]] = []
+            invited: list[dict[str, object]] = []
             granted: dict[int, tuple[Hold, list[Ticket]]] = {}
             for space_id, indexes in by_space.items():
                 space = spaces.get(space_id)
@@ -240,6 +253,11 @@ class ClaimDesk:
                         continue
                     assert space is not None
                     unit = space.price_minor
+                    if claim.invite is not None:
+                        refused = await invites.take(conn, space, claim.invite, claim.quantity)
+                        if refused is not None:
+                            outcomes[i] = refused
+                            continue
                     redeemed = None
                     if claim.code is not None:
                         result = await promos.redeem(conn, space, claim.code, claim.quantity, now)
@@ -262,6 +280,14 @@ class ClaimDesk:
                             {
                                 "hold_id": hold.id,
                                 "promo_id": redeemed.promo_id,
+                                "quantity": claim.quantity,
+                            }
+                        )
+                    if claim.invite is not None:
+                        invited.append(
+                            {
+                                "hold_id": hold.id,
+                                "invite_id": claim.invite,
                                 "quantity": claim.quantity,
                             }
                         )
@@ -297,6 +323,8 @@ class ClaimDesk:
                 await conn.execute(sa.insert(Ticket), tickets)
             if redemptions:
                 await conn.execute(sa.insert(PromoRedemption), redemptions)
+            if invited:
+                await conn.execute(sa.insert(InviteRedemption), invited)
         self.identities.remember(ids)
         return outcomes
 
@@ -371,6 +399,10 @@ class ClaimDesk:
     def _refuse(space: Space | None, claim: _Claim, taken: int, seats: int) -> UserError | None:
         if space is None or space.community_id != claim.buyer.community_id:
             return NotFound(f"There is no Space #{claim.space_id} here.")
+        if space.visibility == Visibility.INVITE and claim.invite is None:
+            return NotFound(
+                f"Space #{claim.space_id} is invite-only: ask its host for an invite link."
+            )
         if space.host_id == claim.buyer_id:
             return Conflict("You are the host of this Space; you don't need a ticket.")
         if not space.status.is_open_for_sale:

@@ -30,10 +30,11 @@ from bot.permissions import Action, SpaceRole, require, staff_role
 from bot.ports import Checkout, Confirmation, Payment, PaymentRecorder
 from bot.ratelimits import ClaimLimits
 from bot.refund_policy import check_refund_window
-from bot.services import audit, refusals
+from bot.services import audit, invites, refusals
 from bot.services.claims import FREE_HELD, FREE_SOLD, ClaimDesk
 from bot.services.confirmations import ConfirmDesk
 from bot.services.context import Service, ServiceContext
+from bot.services.invites import InviteService
 from bot.services.promos import give_back, promo_code
 from bot.services.spaces import SpaceService
 from bot.services.waitlist import Offer, WaitlistService, offer_seats
@@ -90,14 +91,22 @@ class TicketService(Service):
         )
         self.confirmations = ConfirmDesk(ctx.db, ctx.bus, ctx.clock)
         self.waitlist = WaitlistService(ctx, spaces)
+        self.invites = InviteService(ctx, spaces, signer)
 
     # --- reserving -----------------------------------------------------------------------
 
     async def reserve(
-        self, actor: Actor, space_id: int, quantity: int = 1, *, code: str | None = None
+        self,
+        actor: Actor,
+        space_id: int,
+        quantity: int = 1,
+        *,
+        code: str | None = None,
+        invite: str | None = None,
     ) -> Reservation:
         """Take a hold on `quantity` seats, atomically; free Spaces (and 100% promo codes)
-        issue tickets at once. A promo `code` takes its uses in the claim's transaction.
+        issue tickets at once. A promo `code` (and an `invite` link, by its id) takes its
+        uses in the claim's transaction.
 
         The seats are decided by the claim desk (`bot.services.claims`): the one place
         where the capacity, per-buyer and open-holds rules are applied. A claim too fast
@@ -111,7 +120,7 @@ class TicketService(Service):
             code = promo_code(code)
         self.limits.admit(actor)
         try:
-            granted = await self.desk.claim(space_id, actor, quantity, code)
+            granted = await self.desk.claim(space_id, actor, quantity, code, invite)
         except refusals.BuyerLimitReached as exc:
             raise await self.limit_refusal(actor, exc) from None
         hold, space = granted.hold, granted.space
@@ -207,6 +216,12 @@ class TicketService(Service):
             Payment(hold_id, fee_minor, reference, recorder=recorder, record=record)
         )
 
+    async def redeem(self, actor: Actor, token: str, quantity: int = 1) -> Reservation:
+        """A ticket through an invite link (`/ticket redeem TOKEN`): the token is checked
+        first, then it is a claim like any other, taking one of the link's uses."""
+        claims = self.invites.read(token, self.clock.now())
+        return await self.reserve(actor, claims.space_id, quantity, invite=claims.ticket_id)
+
     async def release(self, hold_id: str, *, expired: bool) -> bool:
         """Give an active hold's seats (and its promo code's uses) back. False when it was
         no longer active."""
@@ -226,6 +241,7 @@ class TicketService(Service):
             await conn.execute(FREE_HELD, params)
             await conn.execute(_GIVE_QUOTA, params)
             await give_back(conn, hold_id)
+            await invites.give_back(conn, hold_id)
             offers = await self._offer(conn, row.space_id)
         space = await self.spaces.get(row.space_id)
         buyer = await self.identities.get(row.buyer_id)
