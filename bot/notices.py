@@ -35,6 +35,8 @@ from bot.wording import TEST_MODE, change_lines, room_link
 
 _STAGE_WORDS = {
     "promoted": "You are now a speaker in {title}. Your microphone turns on in the room.",
+    "invited": "You are invited to speak in {title}: join with your ticket and you are on "
+    "stage as a speaker.",
     "demoted": "You are a listener again in {title}.",
     "muted": "A moderator muted you in {title}.",
     "unmuted": "You were unmuted in {title}.",

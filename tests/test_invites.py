@@ -141,3 +141,38 @@ async def test_50_racing_redemptions_of_a_10_use_link_give_exactly_10_postgres(
     settings: Settings, pg_db: Database
 ) -> None:
     await race(settings, pg_db)
+
+
+async def test_a_speaker_invite_puts_someone_on_stage_when_they_join(
+    chat: Chat, core: Core
+) -> None:
+    made = await chat.say("alice", '/space create title:"Panel" starts:"in 1 hour" tickets:10')
+    assert not made.error, made.text
+    refused = await chat.say("bob", "/stage invite @carol space:1")
+    assert refused.error and "Only the host" in refused.text, refused.text
+    invited = await chat.say("alice", "/stage invite @carol space:1")
+    assert invited.text == "carol is invited to speak: a speaker on joining.", invited.text
+    again = await chat.say("alice", "/stage invite @carol space:1")
+    assert again.text == "carol is already a speaker."
+    [dm] = [m for m in await _dms(core, "carol")]
+    assert dm.startswith("You are invited to speak in Panel")
+
+    space = await core.spaces.get(1)
+    carol = await core.identities.ensure(chat.actor("carol"))
+    assert not (await core.stage.seat(space, carol)).may_speak  # no ticket yet: not on stage
+    assert not (await chat.say("carol", "/ticket buy 1")).error
+    seat = await core.stage.seat(space, carol)
+    assert seat.may_speak and seat.role.value == "speaker"
+
+
+async def _dms(core: Core, user: str) -> list[str]:
+    from sqlmodel import col
+
+    from bot.models import OutboxMessage
+
+    await core.bus.drain()
+    async with core.db.session() as session:
+        rows = await session.exec(
+            select(OutboxMessage.text).where(col(OutboxMessage.identity_key).endswith(f":{user}"))
+        )
+        return list(rows)

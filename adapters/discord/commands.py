@@ -447,6 +447,7 @@ class RemindCommands(_AdapterGroup, name="remind", description="Reminders", guil
 #: /stage verbs naming a member: verb -> description.
 _STAGE_MODERATION = {
     "promote": "Make a listener a speaker.",
+    "invite": "Make someone a speaker when they join.",
     "demote": "Back to listener.",
     "mute": "Mute a speaker.",
     "unmute": "Unmute a speaker.",

@@ -227,6 +227,13 @@ USAGES: tuple[Usage, ...] = (
         action=Action.RUN_STAGE,
     ),
     Usage(
+        "stage invite",
+        "/stage invite @user [space:SPACE]",
+        "Make someone a speaker when they join (before or during the Space).",
+        ("space",),
+        action=Action.RUN_STAGE,
+    ),
+    Usage(
         "stage demote",
         "/stage demote @user [space:SPACE]",
         "Back to listener.",
@@ -695,6 +702,7 @@ _PARSERS: dict[str, _Parser] = {
             "request",
             "hand",
             "promote",
+            "invite",
             "demote",
             "mute",
             "unmute",

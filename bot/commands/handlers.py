@@ -412,6 +412,7 @@ class Dispatcher:
         assert cmd.user is not None
         actions = {
             "promote": (stage.promote, "{} is now a speaker."),
+            "invite": (stage.invite, "{} is invited to speak: a speaker on joining."),
             "demote": (stage.demote, "{} is a listener again."),
             "remove": (stage.remove, "{} was removed from the Space."),
             "allow": (stage.allow, "{} may join the Space's stage again."),
