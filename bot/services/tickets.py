@@ -216,10 +216,15 @@ class TicketService(Service):
             Payment(hold_id, fee_minor, reference, recorder=recorder, record=record)
         )
 
-    async def redeem(self, actor: Actor, token: str, quantity: int = 1) -> Reservation:
-        """A ticket through an invite link (`/ticket redeem TOKEN`): the token is checked
-        first, then it is a claim like any other, taking one of the link's uses."""
+    async def redeem(
+        self, actor: Actor, token: str, quantity: int = 1, *, space_id: int | None = None
+    ) -> Reservation:
+        """A ticket through an invite (`/ticket redeem TOKEN`, the API's `invite`): the
+        token is checked first (for `space_id` when given), then it is a claim like any
+        other, taking one of the invite's uses per ticket."""
         claims = self.invites.read(token, self.clock.now())
+        if space_id is not None and claims.space_id != space_id:
+            raise InvalidToken(f"This invite is for another Space than #{space_id}.")
         return await self.reserve(actor, claims.space_id, quantity, invite=claims.ticket_id)
 
     async def release(self, hold_id: str, *, expired: bool) -> bool:
