@@ -133,13 +133,20 @@ class Dispatcher:
     # --- spaces --------------------------------------------------------------------------
 
     async def _space_reply(
-        self, actor: Actor, space_id: int, *, ephemeral: bool = True, prefix: str = ""
+        self,
+        actor: Actor,
+        space_id: int,
+        *,
+        ephemeral: bool = True,
+        prefix: str = "",
+        line: bool = True,
     ) -> Reply:
         core = self.core
         space = await core.spaces.get_in(space_id, actor.community_id)
         host = await core.identities.get(space.host_id)
         lines = space_lines(space, host, await self.tz_of(actor), core.clock.now())
-        lines += await self._line_lines(actor, space_id)
+        if line:  # a new Space has no waitlist yet
+            lines += await self._line_lines(actor, space_id)
         return Reply(
             (prefix + "\n" if prefix else "") + "\n".join(lines),
             ephemeral=ephemeral,
@@ -167,6 +174,7 @@ class Dispatcher:
             actor,
             space.id,
             ephemeral=False,
+            line=False,
             prefix=f"Space #{space.id} is announced. Your desk (holders, sales, refunds): "
             f"/space manage {space.id}.",
         )
