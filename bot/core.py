@@ -14,11 +14,13 @@ from bot.ports import NoPayments, PaymentGateway
 from bot.services.context import Service, ServiceContext
 from bot.services.hostdesk import HostDeskService
 from bot.services.identities import IdentityService
+from bot.services.invites import InviteService
 from bot.services.promos import PromoService
 from bot.services.reminders import ReminderService
 from bot.services.spaces import SpaceService
 from bot.services.stage import StageService
 from bot.services.tickets import TicketService
+from bot.services.waitlist import WaitlistService
 from bot.settings import Settings
 from bot.tokens import TokenSigner, load_signing_key
 
@@ -42,6 +44,16 @@ class Core(Service):
     host_desk: HostDeskService
     #: hosts' promo codes (redeemed by the claim desk)
     promos: PromoService
+
+    @property
+    def invites(self) -> InviteService:
+        """Invite links (redeemed as claims: tickets)."""
+        return self.tickets.invites
+
+    @property
+    def waitlist(self) -> WaitlistService:
+        """Lines for sold-out Spaces (offers are made where seats are freed: tickets)."""
+        return self.tickets.waitlist
 
     @classmethod
     def build(

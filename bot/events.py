@@ -100,6 +100,17 @@ class HoldReleased(SpaceEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class WaitlistOffered(SpaceEvent):
+    """A freed seat is held for the next in line until `expires_at`; `pay_url` is where
+    they pay (None when the checkout could not be opened)."""
+
+    hold_id: str
+    buyer_key: str
+    expires_at: datetime
+    pay_url: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TicketIssued(SpaceEvent):
     ticket_ids: tuple[str, ...]
     holder_key: str

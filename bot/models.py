@@ -80,6 +80,14 @@ class StageRole(enum.StrEnum):
     SPEAKER = "speaker"
 
 
+class Visibility(enum.StrEnum):
+    """PUBLIC Spaces are listed and have a public page; INVITE ones are reached only
+    through an invite link (`/space invite`)."""
+
+    PUBLIC = "public"
+    INVITE = "invite"
+
+
 class BridgeMode(enum.StrEnum):
     """Whether a Space's Discord Stage or voice channel is bridged into its audio room.
 
@@ -172,6 +180,11 @@ class Space(SQLModel, table=True):
         sa_type=enum_type(BridgeMode),
         sa_column_kwargs={"server_default": BridgeMode.DEFAULT.value},
     )
+    visibility: Visibility = Field(
+        default=Visibility.PUBLIC,
+        sa_type=enum_type(Visibility),
+        sa_column_kwargs={"server_default": Visibility.PUBLIC.value},
+    )
 
     @property
     def is_free(self) -> bool:
@@ -257,6 +270,77 @@ class PromoRedemption(SQLModel, table=True):
     hold_id: str = Field(foreign_key="holds.id", primary_key=True, max_length=32)
     promo_id: int = Field(foreign_key="promo_codes.id", index=True)
     quantity: int
+
+
+class WaitlistStatus(enum.StrEnum):
+    WAITING = "waiting"  # in line for a seat
+    OFFERED = "offered"  # a freed seat was held for them (`hold_id`)
+    LEFT = "left"  # they left the line (or no longer may take a seat)
+
+
+class WaitlistEntry(SQLModel, table=True):
+    """One person in line for a sold-out Space; the line is first come, first served
+    (`id` order). Owned by `bot.services.waitlist`: seats move only through the claim
+    desk's conditional seat update (`claims.TAKE_SEATS`)."""
+
+    __tablename__ = "waitlist_entries"
+    __table_args__ = (
+        sa.Index("ix_waitlist_line", "space_id", "status", "id"),
+        sa.Index(
+            "uq_waitlist_waiting",
+            "space_id",
+            "identity_id",
+            unique=True,
+            sqlite_where=sa.text("status = 'waiting'"),
+            postgresql_where=sa.text("status = 'waiting'"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    space_id: int = Field(foreign_key="spaces.id")
+    identity_id: int = Field(foreign_key="identities.id", index=True)
+    status: WaitlistStatus = Field(sa_type=enum_type(WaitlistStatus))
+    joined_at: datetime = utc_field()
+    offered_at: datetime | None = utc_field(default=None, nullable=True)
+    hold_id: str | None = Field(default=None, foreign_key="holds.id", max_length=32)
+
+
+class InviteLink(SQLModel, table=True):
+    """An invite link to an invite-only (or any) Space: a signed token names `id`; each
+    redemption takes uses in the claim's transaction, so racing redeemers never take
+    more than `max_uses` (`bot.services.invites.take`)."""
+
+    __tablename__ = "invite_links"
+    __table_args__ = (sa.CheckConstraint("uses >= 0 AND uses <= max_uses", name="ck_invite_uses"),)
+
+    id: str = Field(primary_key=True, max_length=32)
+    space_id: int = Field(foreign_key="spaces.id", index=True)
+    max_uses: int
+    uses: int = 0
+    created_by: int = Field(foreign_key="identities.id")
+    created_at: datetime = utc_field()
+
+
+class InviteRedemption(SQLModel, table=True):
+    """Which invite a hold came through: a hold that lapses or is released unpaid gives
+    its use back (as promo codes do)."""
+
+    __tablename__ = "invite_redemptions"
+
+    hold_id: str = Field(foreign_key="holds.id", primary_key=True, max_length=32)
+    invite_id: str = Field(foreign_key="invite_links.id", index=True, max_length=32)
+    quantity: int
+
+
+class StageInvite(SQLModel, table=True):
+    """Someone the host invited to speak: they become a speaker when they join."""
+
+    __tablename__ = "stage_invites"
+
+    space_id: int = Field(foreign_key="spaces.id", primary_key=True)
+    identity_id: int = Field(foreign_key="identities.id", primary_key=True)
+    invited_by: int = Field(foreign_key="identities.id")
+    created_at: datetime = utc_field()
 
 
 class Ticket(SQLModel, table=True):

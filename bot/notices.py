@@ -26,6 +26,7 @@ from bot.events import (
     TicketClosed,
     TicketIssued,
     TipReceived,
+    WaitlistOffered,
 )
 from bot.models import Identity, Space
 from bot.money import format_minor
@@ -34,6 +35,8 @@ from bot.wording import TEST_MODE, change_lines, room_link
 
 _STAGE_WORDS = {
     "promoted": "You are now a speaker in {title}. Your microphone turns on in the room.",
+    "invited": "You are invited to speak in {title}: join with your ticket and you are on "
+    "stage as a speaker.",
     "demoted": "You are a listener again in {title}.",
     "muted": "A moderator muted you in {title}.",
     "unmuted": "You were unmuted in {title}.",
@@ -89,6 +92,7 @@ class EventMessenger:
         bus.subscribe(PaymentDisputed, self.on_payment_disputed)
         bus.subscribe(LatePaymentRefunded, self.on_late_payment_refunded)
         bus.subscribe(TipReceived, self.on_tip_received)
+        bus.subscribe(WaitlistOffered, self.on_waitlist_offered)
 
     async def _dm(self, key: str, text: str, links: tuple[tuple[str, str], ...] = ()) -> None:
         """Through the outbox: kept until the person's platform has it (bot/outbox.py)."""
@@ -135,6 +139,23 @@ class EventMessenger:
             )
             links.append(("Join the room", url))
         await self._dm(event.holder_key, "\n".join(lines), tuple(links))
+
+    async def on_waitlist_offered(self, event: WaitlistOffered) -> None:
+        space = await self.core.spaces.get(event.space_id)
+        holder = await self.core.identities.by_key(event.buyer_key)
+        tz = ZoneInfo(holder.tz if holder is not None else "UTC")
+        pay = (
+            "Pay to make it yours"
+            if event.pay_url
+            else "The pay link could not be opened just now; find it with /ticket show"
+        )
+        await self._dm(
+            event.buyer_key,
+            f"A seat of {space.title} (#{space.id}) came free and is held for you until "
+            f"{format_when(event.expires_at, tz)}. {pay}; unpaid, it goes to the next "
+            "person in line.",
+            (("Pay now", event.pay_url),) if event.pay_url else (),
+        )
 
     async def on_ticket_closed(self, event: TicketClosed) -> None:
         space = await self.core.spaces.get(event.space_id)

@@ -26,6 +26,7 @@ class Action(enum.StrEnum):
     REFUND = "refund tickets"
     RECORD = "record this Space"
     MANAGE_PROMOS = "manage promo codes"
+    INVITE = "make invite links"
     SEE_SALES = "see this Space's tickets and sales"
 
 
@@ -42,6 +43,7 @@ RULES: dict[Action, frozenset[SpaceRole]] = {
     Action.REFUND: frozenset({H}),
     Action.RECORD: frozenset({H, C}),
     Action.MANAGE_PROMOS: frozenset({H, C}),
+    Action.INVITE: frozenset({H, C}),
     Action.SEE_SALES: frozenset({H, C, M}),
 }
 

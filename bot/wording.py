@@ -12,6 +12,7 @@ from bot.money import format_minor
 from bot.replies import Button
 from bot.services.promos import describe as describe_promo
 from bot.services.stage import Seat
+from bot.services.waitlist import Line
 
 #: How a simulated payment (billing's keyless TEST MODE) is named wherever money shows.
 TEST_MODE = "TEST MODE — no real payment"
@@ -120,11 +121,15 @@ def space_title(space: Space) -> str:
 def space_buttons(space: Space) -> tuple[Button, ...]:
     if space.status not in (SpaceStatus.SCHEDULED, SpaceStatus.LIVE):
         return ()
-    label = full_label(space) or ("Get ticket" if space.is_free else f"Buy ticket ({price(space)})")
-    return (
+    full = full_label(space)
+    label = full or ("Get ticket" if space.is_free else f"Buy ticket ({price(space)})")
+    buttons: tuple[Button, ...] = (
         Button(label, command=f"/ticket buy {space.id}"),
         Button("Remind me", command=f"/remind on {space.id}"),
     )
+    if full is not None:
+        buttons += (Button("Join the waitlist", command=f"/ticket waitlist {space.id}"),)
+    return buttons
 
 
 def room_link(public_url: str, space_id: int, token: str) -> str:
@@ -168,3 +173,15 @@ def promo_line(promo: PromoCode, currency: str, tz: ZoneInfo, now: datetime) -> 
     if not promo.active:
         parts.append("off")
     return " — ".join(parts)
+
+
+def waitlist_lines(line: Line, shown: int = 10) -> list[str]:
+    """A Space's waitlist for its host: how many wait, the first `shown` in order, and
+    the open offers."""
+    names = ", ".join(i.display_name or i.user_id for i in line.waiting[:shown])
+    more = f" and {len(line.waiting) - shown} more" if len(line.waiting) > shown else ""
+    lines = [f"Waitlist: {len(line.waiting)} waiting" + (f": {names}{more}" if names else "")]
+    if line.offered:
+        offered = ", ".join(i.display_name or i.user_id for i, _ in line.offered[:shown])
+        lines.append(f"Seats offered, awaiting payment: {offered}")
+    return lines

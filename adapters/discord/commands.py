@@ -20,10 +20,10 @@ from adapters.discord.interactions import Build, Interactions, SpaceKind, intera
 from adapters.discord.members import user_ref
 from bot.actors import Actor
 from bot.commands import types as t
-from bot.commands.grammar import USAGES, bridge_mode, promo_command
+from bot.commands.grammar import USAGES, bridge_mode, invite_token, promo_command
 from bot.commands.times import parse_duration, parse_when
 from bot.errors import InvalidInput
-from bot.models import BridgeMode
+from bot.models import BridgeMode, Visibility
 from bot.money import CURRENCIES, parse_amount
 from bot.money import currency as lookup_currency
 from bot.services.promos import promo_code
@@ -155,8 +155,12 @@ class SpaceCommands(
         limit="Tickets one person may get (default 1)",
         description="A few lines about it",
         manual="Start it by hand with /space start instead of at the start time",
+        visibility="invite: not listed, no public page; tickets only through /space invite",
     )
-    @app_commands.choices(currency=CURRENCY_CHOICES)
+    @app_commands.choices(
+        currency=CURRENCY_CHOICES,
+        visibility=[Choice(name=v.value, value=v.value) for v in Visibility],
+    )
     async def create(
         self,
         interaction: discord.Interaction[Any],
@@ -169,6 +173,7 @@ class SpaceCommands(
         limit: Range[int, 1, 100] | None = None,
         description: Range[str, 1, 2000] | None = None,
         manual: bool = False,
+        visibility: str = Visibility.PUBLIC.value,
     ) -> None:
         async def build(actor: Actor) -> t.Command:
             values = await space_changes(
@@ -200,6 +205,7 @@ class SpaceCommands(
                     description=values.description or "",
                     per_buyer_limit=values.per_buyer_limit,
                     manual_start=manual,
+                    visibility=Visibility(visibility),
                 )
             )
 
@@ -222,7 +228,9 @@ class SpaceCommands(
         "ticket holders may talk)",
     )
     @app_commands.choices(
-        currency=CURRENCY_CHOICES, bridge=[Choice(name=m.value, value=m.value) for m in BridgeMode]
+        currency=CURRENCY_CHOICES,
+        bridge=[Choice(name=m.value, value=m.value) for m in BridgeMode],
+        visibility=[Choice(name=v.value, value=v.value) for v in Visibility],
     )
     async def edit(
         self,
@@ -237,6 +245,7 @@ class SpaceCommands(
         limit: Range[int, 1, 100] | None = None,
         description: Range[str, 1, 2000] | None = None,
         bridge: str | None = None,
+        visibility: str | None = None,
     ) -> None:
         async def build(actor: Actor) -> t.Command:
             changes = await space_changes(
@@ -253,6 +262,8 @@ class SpaceCommands(
             )
             if bridge is not None:
                 changes = replace(changes, voice_bridge=bridge_mode(bridge))
+            if visibility is not None:
+                changes = replace(changes, visibility=Visibility(visibility))
             if not changes.given():
                 raise InvalidInput("Say what to change, e.g. title or starts.")
             return t.EditSpace(space, changes)
@@ -352,6 +363,16 @@ class SpaceCommands(
 
         await self.interactions.command(interaction, build)
 
+    @app_commands.command(description="An invite good for a number of tickets.")
+    @app_commands.describe(uses="How many tickets the invite may get")
+    async def invite(
+        self,
+        interaction: discord.Interaction[Any],
+        space: Transform[int, YourSpace],
+        uses: Range[int, 1, 100_000],
+    ) -> None:
+        await self.interactions.command(interaction, _const(t.MakeInvite(space, uses)))
+
 
 class TicketCommands(_CommandGroup, name="ticket", description="Your tickets", guild_only=True):
     @app_commands.command(description="Get a ticket.")
@@ -366,6 +387,26 @@ class TicketCommands(_CommandGroup, name="ticket", description="Your tickets", g
             return t.BuyTicket(space, quantity, promo_code(code) if code else None)
 
         await self.interactions.command(interaction, build)
+
+    @app_commands.command(description="Get a ticket through an invite the host gave you.")
+    @app_commands.describe(token="The invite's token")
+    async def redeem(
+        self, interaction: discord.Interaction[Any], token: Range[str, 1, 1000]
+    ) -> None:
+        async def build(actor: Actor) -> t.Command:
+            return t.RedeemInvite(invite_token(token))
+
+        await self.interactions.command(interaction, build)
+
+    @app_commands.command(description="Get in line for a sold-out Space.")
+    @app_commands.describe(leave="yes: get out of the line")
+    async def waitlist(
+        self,
+        interaction: discord.Interaction[Any],
+        space: Transform[int, SpaceHere],
+        leave: bool = False,
+    ) -> None:
+        await self.interactions.command(interaction, _const(t.JoinWaitlist(space, leave=leave)))
 
     @app_commands.command(description="Your tickets and their join links.")
     async def show(
@@ -404,6 +445,7 @@ class RemindCommands(_CommandGroup, name="remind", description="Reminders", guil
 #: /stage verbs naming a member: verb -> description.
 _STAGE_MODERATION = {
     "promote": "Make a listener a speaker.",
+    "invite": "Make someone a speaker when they join.",
     "demote": "Back to listener.",
     "mute": "Mute a speaker.",
     "unmute": "Unmute a speaker.",

@@ -80,7 +80,7 @@ class Home:
         core = self.core
         community = f"{Platform.SLACK.value}:{team_id}"
         me = await core.identities.by_key(f"{community}:{user_id}")
-        spaces = await core.spaces.list_spaces(community)
+        spaces = await core.spaces.list_spaces(community, listed_only=True)
         tickets = await core.tickets.tickets_of(me.id) if me and me.id is not None else []
         reminded = (
             {s.id for s in spaces[:50] if me.id in await core.reminders.subscribers(s.id or 0)}

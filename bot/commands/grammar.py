@@ -17,7 +17,7 @@ from bot.commands import types as t
 from bot.commands.syntax import Words, lex, mention, space_id
 from bot.commands.times import parse_duration, parse_when
 from bot.errors import InvalidInput
-from bot.models import BridgeMode
+from bot.models import BridgeMode, Visibility
 from bot.money import currency as lookup_currency
 from bot.money import parse_amount
 from bot.permissions import Action, who_may
@@ -78,6 +78,7 @@ _SPACE_FIELDS = (
     "duration",
     "description",
     "limit",
+    "visibility",
 )
 
 USAGES: tuple[Usage, ...] = (
@@ -93,6 +94,8 @@ USAGES: tuple[Usage, ...] = (
             "price: free unless given, in currency: (the community's default, usd unless "
             "changed), e.g. 5 or 4.50.",
             "tickets: how many can join; limit: tickets per buyer (default 1).",
+            "visibility:invite: not listed and no public page; tickets only through "
+            "/space invite links (default public).",
             "duration: minutes or 1h30m (default 60); manual:yes: you start it with "
             "/space start instead of at the start time.",
         ),
@@ -158,10 +161,34 @@ USAGES: tuple[Usage, ...] = (
         action=Action.MANAGE_PROMOS,
     ),
     Usage(
+        "space invite",
+        "/space invite SPACE uses:10",
+        "An invite good for `uses` tickets (free or paid); invite-only Spaces need one.",
+        ("uses",),
+        notes=("The people you invite get a ticket with /ticket redeem TOKEN",),
+        example="/space invite 12 uses:10",
+        action=Action.INVITE,
+    ),
+    Usage(
+        "ticket redeem",
+        "/ticket redeem TOKEN",
+        "Get a ticket through an invite the host gave you.",
+    ),
+    Usage(
         "ticket buy",
         "/ticket buy SPACE [quantity:1] [code:EARLY]",
         "Get a ticket (code: a promo code).",
         ("quantity", "code"),
+    ),
+    Usage(
+        "ticket waitlist",
+        "/ticket waitlist SPACE [leave]",
+        "Get in line for a sold-out Space (leave: get out of the line).",
+        notes=(
+            "A seat that comes back (unpaid, refunded, or a bigger Space) is held for the "
+            "next in line, who gets a DM with the pay link; unpaid, it passes on.",
+        ),
+        example="/ticket waitlist 12",
     ),
     Usage("ticket show", "/ticket show [SPACE]", "Your tickets and their join links."),
     Usage(
@@ -196,6 +223,13 @@ USAGES: tuple[Usage, ...] = (
         "stage promote",
         "/stage promote @user [space:SPACE]",
         "Make a listener a speaker.",
+        ("space",),
+        action=Action.RUN_STAGE,
+    ),
+    Usage(
+        "stage invite",
+        "/stage invite @user [space:SPACE]",
+        "Make someone a speaker when they join (before or during the Space).",
         ("space",),
         action=Action.RUN_STAGE,
     ),
@@ -367,7 +401,17 @@ def _space_values(
         values["description"] = desc
     if (limit := r.integer("limit")) is not None:
         values["per_buyer_limit"] = limit
+    if (seen := r.option("visibility")) is not None:
+        values["visibility"] = visibility(seen)
     return values
+
+
+def visibility(word: str) -> Visibility:
+    """`public` or `invite` (not listed, no public page: tickets through invite links)."""
+    try:
+        return Visibility(word.strip().lower())
+    except ValueError:
+        raise InvalidInput("visibility: is public or invite.", field="visibility") from None
 
 
 def _create(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
@@ -513,6 +557,40 @@ def _promo(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
     )
 
 
+def _invite(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
+    space = r.space(0)
+    assert space is not None
+    r.max_positional(1)
+    uses = r.integer("uses")
+    if uses is None:
+        raise r.fail("uses: is missing: how many tickets the link may get, e.g. uses:10.")
+    return t.MakeInvite(space, uses)
+
+
+def invite_token(text: str) -> str:
+    """An invite's token as pasted -> the token, or `InvalidInput`."""
+    token = text.strip()
+    if not token or len(token) > 1000 or "." not in token:
+        raise InvalidInput("Paste the invite's token: /ticket redeem TOKEN.", field="token")
+    return token
+
+
+def _redeem(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
+    token = r.positional(0)
+    r.max_positional(1)
+    return t.RedeemInvite(invite_token(token or ""))
+
+
+def _waitlist(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
+    space = r.space(0)
+    assert space is not None
+    word = (r.positional(1) or "").lower()
+    if word not in {"", "leave"}:
+        raise r.fail(f"I don't know what {r.positional(1)!r} means here; say leave or nothing.")
+    r.max_positional(2)
+    return t.JoinWaitlist(space, leave=word == "leave")
+
+
 def _show_tickets(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
     r.max_positional(1)
     return t.ShowTickets(r.space(0, required=False))
@@ -611,6 +689,9 @@ _PARSERS: dict[str, _Parser] = {
     "space cohost": _cohost,
     "space promo": _promo,
     "ticket buy": _buy,
+    "ticket waitlist": _waitlist,
+    "ticket redeem": _redeem,
+    "space invite": _invite,
     "ticket show": _show_tickets,
     "ticket refund": _refund,
     "tip": _tip,
@@ -621,6 +702,7 @@ _PARSERS: dict[str, _Parser] = {
             "request",
             "hand",
             "promote",
+            "invite",
             "demote",
             "mute",
             "unmute",

@@ -23,9 +23,11 @@ from bot.core import Core
 from bot.errors import NotConfigured, UserError
 from bot.models import BridgeMode, SpaceStatus
 from bot.notices import CancelProgress
+from bot.permissions import staff_role
 from bot.replies import Button, Reply
 from bot.services.promos import PromoDraft
 from bot.services.refusals import BuyerLimitReached
+from bot.services.tickets import Reservation
 from bot.wording import (
     TEST_MODE,
     change_lines,
@@ -37,6 +39,7 @@ from bot.wording import (
     space_lines,
     space_title,
     ticket_line,
+    waitlist_lines,
 )
 
 log = structlog.get_logger(__name__)
@@ -66,6 +69,9 @@ class Dispatcher:
             t.ListSpaceTickets: self.space_tickets,
             t.PromoCommand: self.promo,
             t.BuyTicket: self.buy_ticket,
+            t.JoinWaitlist: self.waitlist,
+            t.MakeInvite: self.make_invite,
+            t.RedeemInvite: self.redeem_invite,
             t.ShowTickets: self.show_tickets,
             t.RefundTicket: self.refund_ticket,
             t.SetReminder: self.set_reminder,
@@ -127,18 +133,39 @@ class Dispatcher:
     # --- spaces --------------------------------------------------------------------------
 
     async def _space_reply(
-        self, actor: Actor, space_id: int, *, ephemeral: bool = True, prefix: str = ""
+        self,
+        actor: Actor,
+        space_id: int,
+        *,
+        ephemeral: bool = True,
+        prefix: str = "",
+        line: bool = True,
     ) -> Reply:
         core = self.core
         space = await core.spaces.get_in(space_id, actor.community_id)
         host = await core.identities.get(space.host_id)
         lines = space_lines(space, host, await self.tz_of(actor), core.clock.now())
+        if line:  # a new Space has no waitlist yet
+            lines += await self._line_lines(actor, space_id)
         return Reply(
             (prefix + "\n" if prefix else "") + "\n".join(lines),
             ephemeral=ephemeral,
             title=space_title(space),
             buttons=space_buttons(space),
         )
+
+    async def _line_lines(self, actor: Actor, space_id: int) -> list[str]:
+        """The waitlist as `actor` may see it: the host's staff see the line, a person in
+        it their place."""
+        core = self.core
+        space = await core.spaces.get(space_id)
+        if staff_role(await core.spaces.roles(space, actor)) is not None:
+            line = await core.waitlist.line(space_id)
+            return waitlist_lines(line) if line.waiting or line.offered else []
+        me = await core.identities.ensure(actor)
+        assert me.id is not None
+        place = await core.waitlist.place_of(me.id, space_id)
+        return [] if place is None else [f"You are number {place} in line for a seat."]
 
     async def create_space(self, actor: Actor, cmd: t.CreateSpace) -> Reply:
         space = await self.core.spaces.create(actor, cmd.draft)
@@ -147,12 +174,13 @@ class Dispatcher:
             actor,
             space.id,
             ephemeral=False,
+            line=False,
             prefix=f"Space #{space.id} is announced. Your desk (holders, sales, refunds): "
             f"/space manage {space.id}.",
         )
 
     async def list_spaces(self, actor: Actor, cmd: t.ListSpaces) -> Reply:
-        spaces = await self.core.spaces.list_spaces(actor.community_id)
+        spaces = await self.core.spaces.list_spaces(actor.community_id, listed_only=True)
         if not spaces:
             return Reply("No upcoming Spaces here. Host one with /space create.")
         tz = await self.tz_of(actor)
@@ -273,12 +301,27 @@ class Dispatcher:
 
     # --- tickets -------------------------------------------------------------------------
 
+    async def make_invite(self, actor: Actor, cmd: t.MakeInvite) -> Reply:
+        invite = await self.core.invites.create(actor, cmd.space_id, cmd.uses)
+        return Reply(
+            f"An invite to Space #{cmd.space_id}, good for {cmd.uses} ticket(s). Share this "
+            f"with the people you invite; each gets a ticket with:\n"
+            f"/ticket redeem {invite.token}"
+        )
+
+    async def redeem_invite(self, actor: Actor, cmd: t.RedeemInvite) -> Reply:
+        return await self._reserved(actor, await self.core.tickets.redeem(actor, cmd.token), 1)
+
     async def buy_ticket(self, actor: Actor, cmd: t.BuyTicket) -> Reply:
         try:
             res = await self.core.tickets.reserve(actor, cmd.space_id, cmd.quantity, code=cmd.code)
         except BuyerLimitReached as exc:
             pay = (Button(f"Pay #{cmd.space_id}", url=exc.pay_url),) if exc.pay_url else ()
             return Reply(exc.message, error=True, buttons=pay)
+        return await self._reserved(actor, res, cmd.quantity)
+
+    async def _reserved(self, actor: Actor, res: Reservation, quantity: int) -> Reply:
+        """A claim's reply: the tickets, or the hold and where to pay for it."""
         if res.tickets:
             ids = ", ".join(ticket.id for ticket in res.tickets)
             return Reply(
@@ -289,9 +332,20 @@ class Dispatcher:
         tz = await self.tz_of(actor)
         mode = f" ({TEST_MODE})" if res.checkout.test_mode else ""
         return Reply(
-            f"{cmd.quantity} ticket(s) for {res.space.title} are held for you until "
+            f"{quantity} ticket(s) for {res.space.title} are held for you until "
             f"{format_when(res.hold.expires_at, tz)}. Pay to confirm{mode}.",
             buttons=(Button("Pay now", url=res.checkout.url),),
+        )
+
+    async def waitlist(self, actor: Actor, cmd: t.JoinWaitlist) -> Reply:
+        if cmd.leave:
+            await self.core.waitlist.leave(actor, cmd.space_id)
+            return Reply(f"You left the waitlist of Space #{cmd.space_id}.")
+        place = await self.core.waitlist.join(actor, cmd.space_id)
+        return Reply(
+            f"You are number {place} in line for Space #{cmd.space_id}. When a seat comes "
+            "free it is held for you and I send you the link to pay by DM. Leave the line "
+            f"with /ticket waitlist {cmd.space_id} leave."
         )
 
     async def show_tickets(self, actor: Actor, cmd: t.ShowTickets) -> Reply:
@@ -366,6 +420,7 @@ class Dispatcher:
         assert cmd.user is not None
         actions = {
             "promote": (stage.promote, "{} is now a speaker."),
+            "invite": (stage.invite, "{} is invited to speak: a speaker on joining."),
             "demote": (stage.demote, "{} is a listener again."),
             "remove": (stage.remove, "{} was removed from the Space."),
             "allow": (stage.allow, "{} may join the Space's stage again."),

@@ -149,6 +149,29 @@ class Help:
     topic: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class JoinWaitlist:
+    """Get in line for a sold-out Space (`leave`: get out of it)."""
+
+    space_id: int
+    leave: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MakeInvite:
+    """An invite link to a Space, good for `uses` tickets."""
+
+    space_id: int
+    uses: int
+
+
+@dataclass(frozen=True, slots=True)
+class RedeemInvite:
+    """A ticket through an invite link's token."""
+
+    token: str
+
+
 Command = (
     CreateSpace
     | ListSpaces
@@ -162,6 +185,9 @@ Command = (
     | SetCohost
     | PromoCommand
     | BuyTicket
+    | JoinWaitlist
+    | MakeInvite
+    | RedeemInvite
     | ShowTickets
     | RefundTicket
     | Tip

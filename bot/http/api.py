@@ -208,8 +208,14 @@ async def create_hold(space_id: SpaceId, body: HoldCreate, core: CoreDep) -> Hol
     Space issues the tickets at once (with their tokens); a paid one returns the checkout
     link, and the tickets follow when the payment webhook confirms the hold. Claims are
     rate-limited per buyer and per community (429 with `Retry-After` in seconds), and a
-    buyer may have only so many unpaid holds open across Spaces (422 `limit_exceeded`)."""
-    reservation = await core.tickets.reserve(body.buyer.actor(), space_id, body.quantity)
+    buyer may have only so many unpaid holds open across Spaces (422 `limit_exceeded`).
+    `invite`: an invite's token, redeemed as in `/ticket redeem`."""
+    if body.invite is not None:
+        reservation = await core.tickets.redeem(
+            body.buyer.actor(), body.invite, body.quantity, space_id=space_id
+        )
+    else:
+        reservation = await core.tickets.reserve(body.buyer.actor(), space_id, body.quantity)
     space = reservation.space
     tickets = [
         _ticket_out(core, t, space, token)

@@ -24,7 +24,7 @@ from fastapi.responses import HTMLResponse, Response
 from bot.commands.times import format_when
 from bot.errors import NotFound
 from bot.http.dependencies import CoreDep
-from bot.models import Space, SpaceStatus
+from bot.models import Space, SpaceStatus, Visibility
 from bot.wording import price, seats_left
 
 _env = jinja2.Environment(
@@ -141,13 +141,16 @@ def calendar_file(space: Space, page_url: str, host: str, now: datetime) -> byte
 async def _space(space_id: str, core: CoreDep) -> Space:
     if not SPACE_ID.match(space_id):
         raise NotFound(f"There is no Space #{space_id}.")
-    return await core.spaces.get(int(space_id))
+    space = await core.spaces.get(int(space_id))
+    if space.visibility == Visibility.INVITE:  # invite-only: no public page, no calendar
+        raise NotFound(f"There is no Space #{space_id}.")
+    return space
 
 
 @router.get("/", response_class=HTMLResponse)
 async def front_page(core: CoreDep) -> HTMLResponse:
     """The Spaces that are live or ahead, soonest first: a friendly front door."""
-    spaces = await core.spaces.list_spaces(upcoming_only=True, limit=50)
+    spaces = await core.spaces.list_spaces(upcoming_only=True, limit=50, listed_only=True)
     return render("index.html", rows=[_row(space) for space in spaces])
 
 

@@ -183,6 +183,12 @@ class CancelOut(BaseModel):
 class HoldCreate(_In):
     buyer: PersonIn
     quantity: int = Field(1, json_schema_extra={"minimum": 1})
+    invite: str | None = Field(
+        None,
+        max_length=1000,
+        description="An invite's token (`/space invite`): invite-only Spaces need one; "
+        "each ticket takes one of its uses.",
+    )
 
 
 class TicketOut(BaseModel):

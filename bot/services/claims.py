@@ -19,6 +19,9 @@ buyers claiming paid seats are counted (a batch of free claims costs nothing mor
 buyer whose unpaid hold on a Space lapsed waits `lapse_cooldown_minutes` before holding
 seats of that Space again, so the same accounts cannot keep a Space held hold after hold.
 
+A claim through an invite link takes the link's use the same way
+(`bot.services.invites.take`); an invite-only Space takes no other claims.
+
 A claim with a promo code takes the code's uses in the same transaction
 (`bot.services.promos.redeem`, one conditional UPDATE), after every other rule has let it
 through; its hold costs the discounted price, and a 100% code makes free tickets at once.
@@ -47,15 +50,20 @@ from bot.models import (
     Hold,
     HoldStatus,
     Identity,
+    InviteRedemption,
     PromoRedemption,
     Space,
     Ticket,
     TicketStatus,
+    Visibility,
+    WaitlistEntry,
+    WaitlistStatus,
 )
-from bot.services import promos, refusals
+from bot.services import invites, promos, refusals
 from bot.services.identities import IdentityService
 
 log = structlog.get_logger(__name__)
+_WAITLIST = WaitlistEntry.__table__  # type: ignore[attr-defined]
 
 #: The capacity rule, the one place it is written: seats move only if they fit. `:sold`
 #: seats become tickets, `:held` seats wait for payment.
@@ -79,6 +87,30 @@ ADD_QUOTA = sa.text(
     ON CONFLICT (space_id, buyer_id) DO UPDATE SET taken = buyer_quotas.taken + excluded.taken
     """
 )
+
+
+async def waiting_counts(conn: AsyncConnection, space_ids: list[int]) -> dict[int, int]:
+    """How many people wait in line for each of `space_ids` (absent: none)."""
+    rows = await conn.execute(
+        sa.select(_WAITLIST.c.space_id, sa.func.count())
+        .where(
+            _WAITLIST.c.space_id.in_(space_ids),
+            _WAITLIST.c.status == WaitlistStatus.WAITING.value,
+        )
+        .group_by(_WAITLIST.c.space_id)
+    )
+    return {space_id: n for space_id, n in rows}
+
+
+def _waitlisted(space: Space | None, waiting: int) -> UserError | None:
+    """While people wait in line, a seat that comes back is theirs (`bot.services.waitlist`)."""
+    if space is None or not waiting:
+        return None
+    return SoldOut(
+        f"{waiting} {'person is' if waiting == 1 else 'people are'} on the waitlist of "
+        f"Space #{space.id}; seats that come back go to them first. "
+        f"Join the line with /ticket waitlist {space.id}."
+    )
 
 
 def _paid(space: Space | None) -> bool:
@@ -132,6 +164,7 @@ class _Claim:
     buyer: Actor
     quantity: int
     code: str | None = None  # a promo code, upper case
+    invite: str | None = None  # an invite link's id (its token already verified)
     buyer_id: int = 0  # resolved inside the batch
 
 
@@ -157,10 +190,16 @@ class ClaimDesk:
         )
 
     async def claim(
-        self, space_id: int, buyer: Actor, quantity: int, code: str | None = None
+        self,
+        space_id: int,
+        buyer: Actor,
+        quantity: int,
+        code: str | None = None,
+        invite: str | None = None,
     ) -> Granted:
-        """Seats for one buyer (at a promo `code`'s price), or the `UserError` saying why not."""
-        return await self.commits.submit(_Claim(space_id, buyer, quantity, code))
+        """Seats for one buyer (at a promo `code`'s price, through an `invite` link), or
+        the `UserError` saying why not."""
+        return await self.commits.submit(_Claim(space_id, buyer, quantity, code, invite))
 
     async def close(self) -> None:
         await self.commits.close()
@@ -181,11 +220,13 @@ class ClaimDesk:
             if not self.db.is_sqlite:
                 query = query.with_for_update()
             spaces = {s.id: s for s in await session.exec(query)}
+            waiting = await waiting_counts(conn, sorted(by_space))
             paying = {c.buyer_id for c in claims if _paid(spaces.get(c.space_id))}
             open_holds = await self._open_holds(conn, paying, now)
             holds: list[dict[str, object]] = []
             tickets: list[dict[str, object]] = []
             redemptions: list[dict[str, object]] = []
+            invited: list[dict[str, object]] = []
             granted: dict[int, tuple[Hold, list[Ticket]]] = {}
             for space_id, indexes in by_space.items():
                 space = spaces.get(space_id)
@@ -204,14 +245,21 @@ class ClaimDesk:
                 for i in indexes:
                     claim = claims[i]
                     mine = open_holds[claim.buyer_id]
-                    refusal = self._refuse(
-                        space, claim, quotas.get(claim.buyer_id, 0), seats
-                    ) or self._hoarding(space, mine, now)
+                    refusal = (
+                        self._refuse(space, claim, quotas.get(claim.buyer_id, 0), seats)
+                        or _waitlisted(space, waiting.get(space_id, 0))
+                        or self._hoarding(space, mine, now)
+                    )
                     if refusal is not None:
                         outcomes[i] = refusal
                         continue
                     assert space is not None
                     unit = space.price_minor
+                    if claim.invite is not None:
+                        refused = await invites.take(conn, space, claim.invite, claim.quantity)
+                        if refused is not None:
+                            outcomes[i] = refused
+                            continue
                     redeemed = None
                     if claim.code is not None:
                         result = await promos.redeem(conn, space, claim.code, claim.quantity, now)
@@ -234,6 +282,14 @@ class ClaimDesk:
                             {
                                 "hold_id": hold.id,
                                 "promo_id": redeemed.promo_id,
+                                "quantity": claim.quantity,
+                            }
+                        )
+                    if claim.invite is not None:
+                        invited.append(
+                            {
+                                "hold_id": hold.id,
+                                "invite_id": claim.invite,
                                 "quantity": claim.quantity,
                             }
                         )
@@ -269,6 +325,8 @@ class ClaimDesk:
                 await conn.execute(sa.insert(Ticket), tickets)
             if redemptions:
                 await conn.execute(sa.insert(PromoRedemption), redemptions)
+            if invited:
+                await conn.execute(sa.insert(InviteRedemption), invited)
         self.identities.remember(ids)
         return outcomes
 
@@ -343,6 +401,10 @@ class ClaimDesk:
     def _refuse(space: Space | None, claim: _Claim, taken: int, seats: int) -> UserError | None:
         if space is None or space.community_id != claim.buyer.community_id:
             return NotFound(f"There is no Space #{claim.space_id} here.")
+        if space.visibility == Visibility.INVITE and claim.invite is None:
+            return NotFound(
+                f"Space #{claim.space_id} is invite-only: ask its host for an invite link."
+            )
         if space.host_id == claim.buyer_id:
             return Conflict("You are the host of this Space; you don't need a ticket.")
         if not space.status.is_open_for_sale:
@@ -355,9 +417,12 @@ class ClaimDesk:
             if (space.held if space.is_free else seats - space.sold) > 0:
                 return SoldOut(
                     f"Every seat of Space #{space.id} is sold or held for a buyer who has not "
-                    "paid yet. Held seats come back if unpaid: try again later."
+                    "paid yet. Held seats come back if unpaid: join the waitlist with "
+                    f"/ticket waitlist {space.id}."
                 )
-            return SoldOut(f"Space #{space.id} is sold out.")
+            return SoldOut(
+                f"Space #{space.id} is sold out. Join the waitlist: /ticket waitlist {space.id}."
+            )
         if claim.quantity > left:
             return SoldOut(f"Only {left} tickets are left for Space #{space.id}.")
         return None

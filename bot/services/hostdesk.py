@@ -13,7 +13,7 @@ re-read from the web, so a moderator's link stands on its signature until it exp
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -29,6 +29,7 @@ from bot.services.context import Service, ServiceContext
 from bot.services.spaces import SpaceService
 from bot.services.stage import StageService
 from bot.services.tickets import TicketService
+from bot.services.waitlist import Line
 from bot.tokens import DESK_KIND, InvalidToken, TicketClaims, TokenSigner
 
 DESK_LINK_TTL = timedelta(hours=1)
@@ -101,6 +102,7 @@ class DeskSheet:
     totals: DeskTotals
     sales: list[tuple[datetime, int]]  # valid tickets over time, oldest first
     policy: str
+    waitlist: Line = field(default_factory=lambda: Line([], []))  # the line, in order
 
 
 class HostDeskService(Service):
@@ -250,7 +252,8 @@ class HostDeskService(Service):
         for at, step in sorted(events, key=lambda e: e[0]):
             count += step
             sales.append((at, count))
-        return DeskSheet(space, rows, totals, sales, policy_text(space, self.settings, tz))
+        line = await self.tickets.waitlist.line(space.id)
+        return DeskSheet(space, rows, totals, sales, policy_text(space, self.settings, tz), line)
 
     # --- refunding -----------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from bot.models import (
     SpaceStatus,
     Ticket,
     TicketStatus,
+    Visibility,
 )
 from bot.money import currency as lookup_currency
 from bot.money import format_minor, parse_amount
@@ -51,6 +52,7 @@ class SpaceDraft:
     description: str = ""
     per_buyer_limit: int | None = None
     manual_start: bool = False
+    visibility: Visibility = Visibility.PUBLIC
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,7 @@ class SpaceChanges:
     description: str | None = None
     per_buyer_limit: int | None = None
     voice_bridge: BridgeMode | None = None
+    visibility: Visibility | None = None
 
     def given(self) -> dict[str, Any]:
         return {
@@ -97,6 +100,7 @@ EDITABLE = (
     "currency",
     "capacity",
     "per_buyer_limit",
+    "visibility",
 )
 
 
@@ -154,9 +158,17 @@ class SpaceService(Service):
         return space
 
     async def list_spaces(
-        self, community_id: str | None = None, *, upcoming_only: bool = True, limit: int = 50
+        self,
+        community_id: str | None = None,
+        *,
+        upcoming_only: bool = True,
+        limit: int = 50,
+        listed_only: bool = False,
     ) -> list[Space]:
+        """Spaces by start; `listed_only`: not the invite-only ones (public listings)."""
         query = select(Space).order_by(col(Space.starts_at)).limit(limit)
+        if listed_only:
+            query = query.where(Space.visibility == Visibility.PUBLIC.value)
         if community_id is not None:
             query = query.where(Space.community_id == community_id)
         if upcoming_only:
@@ -297,6 +309,7 @@ class SpaceService(Service):
             capacity=draft.capacity,
             per_buyer_limit=draft.per_buyer_limit,
             manual_start=draft.manual_start,
+            visibility=draft.visibility,
             created_at=now,
             updated_at=now,
         )
@@ -364,6 +377,7 @@ class SpaceService(Service):
             description=space.description,
             per_buyer_limit=space.per_buyer_limit,
             manual_start=space.manual_start,
+            visibility=space.visibility,
         )
         draft = self._validate(
             replace(current, **given), sold=space.taken, check_start="starts_at" in given

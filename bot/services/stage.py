@@ -20,6 +20,7 @@ from bot.models import (
     Space,
     SpaceCohost,
     SpaceStatus,
+    StageInvite,
     StageMember,
     StageRole,
     Ticket,
@@ -179,6 +180,35 @@ class StageService(Service):
         seat.hand_raised_at = None
         seat.muted = False
         await self._save(actor, seat, space, target, "promoted")
+        return seat
+
+    async def invite(self, actor: Actor, space_id: int, who: UserRef) -> StageMember:
+        """Make someone a speaker ahead of time (a scheduled or live Space): by the seat
+        rule they are a speaker as soon as they join with a ticket (`_rule`)."""
+        space = await self.spaces.get_in(space_id, actor.community_id)
+        if not space.status.is_open_for_sale:
+            raise refusals.not_now(space, Action.RUN_STAGE)
+        target, seat = await self._target(actor, space, who)
+        if target.id == space.host_id or target.id in await self.spaces.cohost_ids(space_id):
+            raise Conflict(f"{target.display_name} is a host and always on stage.")
+        if seat.removed:
+            raise refusals.removed_from_stage(target.display_name)
+        if seat.role == StageRole.SPEAKER:
+            raise Conflict(f"{target.display_name} is already a speaker.")
+        me = await self.identities.ensure(actor)
+        assert me.id is not None and target.id is not None
+        seat.role = StageRole.SPEAKER
+        seat.hand_raised_at = None
+        async with self.db.write() as session:
+            await session.merge(
+                StageInvite(
+                    space_id=space_id,
+                    identity_id=target.id,
+                    invited_by=me.id,
+                    created_at=self.clock.now(),
+                )
+            )
+        await self._save(actor, seat, space, target, "invited")
         return seat
 
     async def demote(self, actor: Actor, space_id: int, who: UserRef) -> StageMember:

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 
 from bot.actors import Actor
@@ -29,12 +30,14 @@ from bot.permissions import Action, SpaceRole, require, staff_role
 from bot.ports import Checkout, Confirmation, Payment, PaymentRecorder
 from bot.ratelimits import ClaimLimits
 from bot.refund_policy import check_refund_window
-from bot.services import audit, refusals
+from bot.services import audit, invites, refusals
 from bot.services.claims import FREE_HELD, FREE_SOLD, ClaimDesk
 from bot.services.confirmations import ConfirmDesk
 from bot.services.context import Service, ServiceContext
+from bot.services.invites import InviteService
 from bot.services.promos import give_back, promo_code
 from bot.services.spaces import SpaceService
+from bot.services.waitlist import Offer, WaitlistService, offer_seats
 from bot.tokens import InvalidToken, TicketClaims, TokenSigner
 
 log = structlog.get_logger(__name__)
@@ -87,14 +90,23 @@ class TicketService(Service):
             lapse_cooldown_minutes=s.hold_lapse_cooldown_minutes,
         )
         self.confirmations = ConfirmDesk(ctx.db, ctx.bus, ctx.clock)
+        self.waitlist = WaitlistService(ctx, spaces)
+        self.invites = InviteService(ctx, spaces, signer)
 
     # --- reserving -----------------------------------------------------------------------
 
     async def reserve(
-        self, actor: Actor, space_id: int, quantity: int = 1, *, code: str | None = None
+        self,
+        actor: Actor,
+        space_id: int,
+        quantity: int = 1,
+        *,
+        code: str | None = None,
+        invite: str | None = None,
     ) -> Reservation:
         """Take a hold on `quantity` seats, atomically; free Spaces (and 100% promo codes)
-        issue tickets at once. A promo `code` takes its uses in the claim's transaction.
+        issue tickets at once. A promo `code` (and an `invite` link, by its id) takes its
+        uses in the claim's transaction.
 
         The seats are decided by the claim desk (`bot.services.claims`): the one place
         where the capacity, per-buyer and open-holds rules are applied. A claim too fast
@@ -108,7 +120,7 @@ class TicketService(Service):
             code = promo_code(code)
         self.limits.admit(actor)
         try:
-            granted = await self.desk.claim(space_id, actor, quantity, code)
+            granted = await self.desk.claim(space_id, actor, quantity, code, invite)
         except refusals.BuyerLimitReached as exc:
             raise await self.limit_refusal(actor, exc) from None
         hold, space = granted.hold, granted.space
@@ -204,6 +216,17 @@ class TicketService(Service):
             Payment(hold_id, fee_minor, reference, recorder=recorder, record=record)
         )
 
+    async def redeem(
+        self, actor: Actor, token: str, quantity: int = 1, *, space_id: int | None = None
+    ) -> Reservation:
+        """A ticket through an invite (`/ticket redeem TOKEN`, the API's `invite`): the
+        token is checked first (for `space_id` when given), then it is a claim like any
+        other, taking one of the invite's uses per ticket."""
+        claims = self.invites.read(token, self.clock.now())
+        if space_id is not None and claims.space_id != space_id:
+            raise InvalidToken(f"This invite is for another Space than #{space_id}.")
+        return await self.reserve(actor, claims.space_id, quantity, invite=claims.ticket_id)
+
     async def release(self, hold_id: str, *, expired: bool) -> bool:
         """Give an active hold's seats (and its promo code's uses) back. False when it was
         no longer active."""
@@ -223,6 +246,8 @@ class TicketService(Service):
             await conn.execute(FREE_HELD, params)
             await conn.execute(_GIVE_QUOTA, params)
             await give_back(conn, hold_id)
+            await invites.give_back(conn, hold_id)
+            offers = await self._offer(conn, row.space_id)
         space = await self.spaces.get(row.space_id)
         buyer = await self.identities.get(row.buyer_id)
         self.bus.publish(
@@ -235,7 +260,14 @@ class TicketService(Service):
                 expired=expired,
             )
         )
+        await self.waitlist.tell(offers)
         return True
+
+    async def _offer(self, conn: AsyncConnection, space_id: int) -> list[Offer]:
+        """The seats just freed go to the Space's waitlist, in the freeing transaction."""
+        return await offer_seats(
+            conn, space_id, self.clock.now(), self.settings.hold_minutes, lock=False
+        )
 
     async def expire_holds(self) -> int:
         """Release every active hold past its expiry; returns how many."""
@@ -276,6 +308,7 @@ class TicketService(Service):
             params = {"space_id": row.space_id, "buyer_id": row.holder_id, "n": 1}
             await conn.execute(FREE_SOLD, params)
             await conn.execute(_GIVE_QUOTA, params)
+            offers = await self._offer(conn, row.space_id)
         async with self.db.write() as session:
             audit.record(
                 session,
@@ -298,6 +331,7 @@ class TicketService(Service):
                 reason=reason,
             )
         )
+        await self.waitlist.tell(offers)
         return True
 
     async def refund(self, ticket: Ticket, *, reason: str, actor_id: int | None = None) -> bool:

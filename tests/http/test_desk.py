@@ -298,3 +298,19 @@ async def test_a_form_that_is_not_the_desks_gets_a_page(
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert crowded.status_code == 401 and "needs the link the bot sent you" in crowded.text
+
+
+async def test_the_desk_shows_the_waitlist_in_order(
+    chat: Chat, core: Core, anon: httpx.AsyncClient
+) -> None:
+    core.use_payments(StubPayments())
+    space_id = await create(chat, "Full", "2030-01-05 18:00", "tickets:1 price:5")
+    await ok(chat, "bob", f"/ticket buy {space_id}")
+    for person in ("carol", "dave"):
+        await ok(chat, person, f"/ticket waitlist {space_id}")
+    page = await anon.get(desk_path(await ok(chat, "alice", f"/space manage {space_id}")))
+    assert page.status_code == 200, page.text
+    assert '<p class="host" id="waitlist-count">2 waiting.' in page.text
+    line = re.search(r'<ol id="waitlist">(.*?)</ol>', page.text, re.S)
+    assert line is not None
+    assert re.findall(r"<li>([^<]+)</li>", line.group(1)) == ["carol", "dave"]

@@ -93,7 +93,9 @@ async def test_free_ticket_reminder_and_dms(slack: Slack) -> None:
 async def test_sold_out_and_per_buyer_limit(slack: Slack) -> None:
     space_id = await create_space(slack, "Tiny", tickets=1)
     assert (await buy(slack, BOB, space_id)).startswith("You're in!")
-    assert await buy(slack, EVE, space_id) == "Space #1 is sold out."
+    assert await buy(slack, EVE, space_id) == (
+        "Space #1 is sold out. Join the waitlist: /ticket waitlist 1."
+    )
     assert "Sold out" in texts(announcements(slack, space_id)[-1])
     assert slack.fake.dms_to(EVE) == []
 

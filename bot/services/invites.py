@@ -1,0 +1,119 @@
+"""Invite links: signed tokens that get someone a ticket to a Space, invite-only or not.
+
+A link names an `InviteLink` row (its id) in a token signed like a ticket's
+(`bot.tokens`, kind "invite"), so a forged or altered link is refused before anything is
+read. A redemption is a claim (`TicketService.reserve(..., invite=...)`): the claim desk
+takes the link's use in the claim's transaction with ONE conditional UPDATE (`take`), so
+racing redeemers never take more than `max_uses`; an unpaid hold that lapses gives its use
+back (`give_back`), as promo codes do.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.actors import Actor
+from bot.errors import InvalidInput, LimitExceeded, UserError
+from bot.models import InviteLink, InviteRedemption, Space
+from bot.permissions import Action, require
+from bot.services.context import Service, ServiceContext
+from bot.services.spaces import SpaceService
+from bot.tokens import TicketClaims, TokenSigner
+
+INVITE_KIND = "invite"
+_LINKS = InviteLink.__table__  # type: ignore[attr-defined]
+_REDEMPTIONS = InviteRedemption.__table__  # type: ignore[attr-defined]
+
+
+async def take(
+    conn: AsyncConnection, space: Space, invite_id: str, quantity: int
+) -> UserError | None:
+    """Take `quantity` uses of an invite in the caller's transaction, or the refusal."""
+    row = (
+        await conn.execute(
+            sa.update(_LINKS)
+            .where(
+                _LINKS.c.id == invite_id,
+                _LINKS.c.space_id == space.id,
+                _LINKS.c.uses + quantity <= _LINKS.c.max_uses,
+            )
+            .values(uses=_LINKS.c.uses + quantity)
+            .returning(_LINKS.c.id)
+        )
+    ).first()
+    if row is not None:
+        return None
+    return LimitExceeded(f"This invite link to Space #{space.id} is used up.")
+
+
+async def give_back(conn: AsyncConnection, hold_id: str) -> None:
+    """An unpaid hold's use goes back to its invite (in the release's transaction)."""
+    row = (
+        await conn.execute(
+            sa.delete(_REDEMPTIONS)
+            .where(_REDEMPTIONS.c.hold_id == hold_id)
+            .returning(_REDEMPTIONS.c.invite_id, _REDEMPTIONS.c.quantity)
+        )
+    ).first()
+    if row is not None:
+        await conn.execute(
+            sa.update(_LINKS)
+            .where(_LINKS.c.id == row.invite_id)
+            .values(uses=_LINKS.c.uses - row.quantity)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Invite:
+    """A new invite link: the row, and the signed token that names it."""
+
+    link: InviteLink
+    token: str
+
+
+class InviteService(Service):
+    """Hosts and co-hosts make invite links; anyone reads a link's Space from its token."""
+
+    def __init__(self, ctx: ServiceContext, spaces: SpaceService, signer: TokenSigner) -> None:
+        super().__init__(ctx)
+        self.spaces = spaces
+        self.signer = signer
+
+    async def create(self, actor: Actor, space_id: int, uses: int) -> Invite:
+        space = await self.spaces.get_in(space_id, actor.community_id)
+        require(Action.INVITE, await self.spaces.roles(space, actor))
+        if not 1 <= uses <= 100_000:
+            raise InvalidInput("uses: must be within 1..100,000.", field="uses")
+        me = await self.identities.ensure(actor)
+        assert me.id is not None
+        link = InviteLink(
+            id=secrets.token_hex(8),
+            space_id=space_id,
+            max_uses=uses,
+            created_by=me.id,
+            created_at=self.clock.now(),
+        )
+        async with self.db.write() as session:
+            session.add(link)
+        return Invite(link, self.token_for(link, space))
+
+    def token_for(self, link: InviteLink, space: Space) -> str:
+        return self.signer.sign(
+            TicketClaims(
+                ticket_id=link.id,
+                space_id=link.space_id,
+                holder_key="",
+                role="listener",
+                expires_at=self.spaces.ends_at(space) + timedelta(days=1),
+                kind=INVITE_KIND,
+            )
+        )
+
+    def read(self, token: str, now: datetime) -> TicketClaims:
+        """The invite a token names (`InvalidToken` when forged, altered or expired)."""
+        return self.signer.verifier.verify(token, now=now, kind=INVITE_KIND)
