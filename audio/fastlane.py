@@ -39,6 +39,7 @@ from typing import Any, NamedTuple
 import aioice.ice
 from aiortc import RTCDtlsTransport, RTCRtpSender, clock
 from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcdtlstransport import State
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 from av.packet import Packet
@@ -50,6 +51,8 @@ RTP_CLOCK = 48_000
 """Opus's RTP clock rate (RFC 7587): always 48 kHz."""
 
 _SEQ_TS = struct.Struct("!HI")
+_REPORT_EVERY = 16
+"""The sender report's counters are brought up to date every this many fast packets."""
 _ABS_SEND_TIME_PROBE = 0xA5C3F1
 
 # aiortc's sender keeps these private; the RTP loop we run in its place keeps them current.
@@ -103,6 +106,7 @@ class RtpStream:
         self.packets = 0
         self.fast_packets = 0
         self.send_errors = 0
+        self._octets = 0
         self._header: bytearray | None = None
         self._abs_at = 0
         self._dtls: RTCDtlsTransport | None = None
@@ -149,7 +153,7 @@ class RtpStream:
                 and self._nominated is not None
                 and self._nominated.get(1) is self._pair
                 and self._dtls is self.sender.transport
-                and self._dtls.state == "connected"
+                and self._dtls._state is State.CONNECTED
             ):
                 return True
             self._leave()
@@ -162,7 +166,10 @@ class RtpStream:
         assert self._protect is not None and self._sendto is not None
         data, timestamp = self._stamp(wire)
         self.fast_packets += 1
-        self._sent(timestamp, len(wire.payload), wire.ntp)
+        self.packets += 1
+        self._octets += len(wire.payload)
+        if not self.packets % _REPORT_EVERY:
+            self._report(timestamp, wire.ntp)
         try:
             self._sendto(self._protect(data), self._addr)  # type: ignore[arg-type]
         except OSError:
@@ -216,7 +223,9 @@ class RtpStream:
                 wire = Wire.of(packet)
                 data, timestamp = self._stamp(wire)
                 await sender.transport._send_rtp(data)
-                self._sent(timestamp, len(wire.payload), wire.ntp)
+                self.packets += 1
+                self._octets += len(wire.payload)
+                self._report(timestamp, wire.ntp)
         except (asyncio.CancelledError, ConnectionError, MediaStreamError):
             pass
         except Exception:
@@ -235,15 +244,13 @@ class RtpStream:
         self.sequence = (self.sequence + 1) & 0xFFFF
         return bytes(header) + wire.payload, timestamp
 
-    def _sent(self, timestamp: int, octets: int, ntp: int) -> None:
+    def _report(self, timestamp: int, ntp: int) -> None:
         """Keep the sender report aiortc sends every second true to both paths."""
         sender = self.sender
-        self.packets += 1
         setattr(sender, _SENDER + "rtp_timestamp", timestamp)
         setattr(sender, _SENDER + "ntp_timestamp", ntp)
         setattr(sender, _SENDER + "packet_count", self.packets)
-        count = getattr(sender, _SENDER + "octet_count")
-        setattr(sender, _SENDER + "octet_count", count + octets)
+        setattr(sender, _SENDER + "octet_count", self._octets)
 
 
 def _plain_udp(pair: aioice.ice.CandidatePair) -> bool:
