@@ -144,13 +144,13 @@ class Fanout:
                 ended.append(track)
                 continue
             stream = track.stream
-            if stream is not None and stream.is_fast():
+            if stream is not None and stream.fast:
                 if wire is None:
                     wire = Wire.of(packet)
-                stream.send(wire)
-                fast += 1
-                delivered += 1
-                continue
+                if stream.send(wire):
+                    fast += 1
+                    delivered += 1
+                    continue
             if track.push(packet):
                 dropped += 1
             delivered += 1
