@@ -21,9 +21,14 @@ A stream stays on the aiortc path when anything is unusual: DTLS not connected, 
 selected ICE pair not plain UDP (a TURN relay, TCP), the pair changed, the sender moved to
 another transport (renegotiation), or the room turned the fast lane off.
 
-Measured on this machine (bench/audio_fanout.py): the transport's public ``sendto`` costs
-the same as the raw socket's within noise, and every listener has its own ICE socket, so
-``sendmmsg`` (one syscall for many datagrams on *one* socket) has nothing to batch here.
+No ``sendmmsg``: every listener has its own ICE socket, so there is nothing to batch per
+call, and measured here on one socket for 100 destinations it cost the kernel the same time
+per datagram as ``sendto``. The send goes through the asyncio transport's public
+``sendto``, which also keeps its buffering when a socket is momentarily full.
+
+aiortc keeps what this module uses private (the sender's RTP loop and report counters, the
+DTLS transport's SRTP session and state, aioice's selected pairs); tests/audio/
+test_fastlane.py breaks if an aiortc upgrade moves them.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ import struct
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import NamedTuple, Protocol
 
 import aioice.ice
 from aiortc import RTCDtlsTransport, RTCRtpSender, clock
@@ -58,6 +63,13 @@ _ABS_SEND_TIME_PROBE = 0xA5C3F1
 
 # aiortc's sender keeps these private; the RTP loop we run in its place keeps them current.
 _SENDER = "_RTCRtpSender__"
+
+
+class PacketSource(Protocol):
+    """What the sender's RTP loop reads: a `PacketTrack`."""
+
+    async def recv(self) -> Packet[Stream]: ...
+    def stop(self) -> None: ...
 
 
 class Wire(NamedTuple):
@@ -92,7 +104,7 @@ class RtpStream:
     def __init__(
         self,
         sender: RTCRtpSender,
-        track: Any,
+        track: PacketSource,
         *,
         first_sequence: int | None = None,
         fast: bool = True,
@@ -117,7 +129,7 @@ class RtpStream:
     def attach(
         cls,
         sender: RTCRtpSender,
-        track: Any,
+        track: PacketSource,
         *,
         first_sequence: int | None = None,
         fast: bool = True,
@@ -155,7 +167,8 @@ class RtpStream:
         """Send one packet on the fast lane if it is open for this stream; False leaves the
         packet to the aiortc path (the caller queues it on the track).
 
-        The fan-out calls this once per listener per packet, so it is written flat.
+        The fan-out calls this once per listener per packet, so it is written flat. A
+        socket error loses the packet (counted in ``send_errors``), like any UDP loss.
         """
         lane = self._lane
         if lane is None or not self.fast or not lane.open(self.sender):
