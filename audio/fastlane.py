@@ -286,6 +286,7 @@ class _Lane:
             self.nominated.get(1) is self.pair
             and self.dtls is sender.transport
             and self.dtls._state is State.CONNECTED
+            and sender._enabled
         )
 
 
