@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import time
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av.packet import Packet
@@ -110,6 +111,8 @@ class Fanout:
         self._tracks: dict[PacketTrack, None] = {}
         self.fast = 0
         """Listeners served on the fast lane by the last `publish`; the rest queued."""
+        self.busy = 0.0
+        """Thread CPU seconds spent in `publish` so far (the fan-out's own cost)."""
 
     def __len__(self) -> int:
         return len(self._tracks)
@@ -132,6 +135,7 @@ class Fanout:
         Tracks that have ended (their peer closed) are forgotten here, so a vanished listener
         costs nothing after its first missed tick.
         """
+        started = time.thread_time()
         delivered = dropped = fast = 0
         wire: Wire | None = None
         ended: list[PacketTrack] = []
@@ -140,17 +144,18 @@ class Fanout:
                 ended.append(track)
                 continue
             stream = track.stream
-            if stream is not None and stream.is_fast():
+            if stream is not None and stream.fast:
                 if wire is None:
                     wire = Wire.of(packet)
-                stream.send(wire)
-                fast += 1
-                delivered += 1
-                continue
+                if stream.send(wire):
+                    fast += 1
+                    delivered += 1
+                    continue
             if track.push(packet):
                 dropped += 1
             delivered += 1
         for track in ended:
             del self._tracks[track]
         self.fast = fast
+        self.busy += time.thread_time() - started
         return delivered, dropped

@@ -21,9 +21,14 @@ A stream stays on the aiortc path when anything is unusual: DTLS not connected, 
 selected ICE pair not plain UDP (a TURN relay, TCP), the pair changed, the sender moved to
 another transport (renegotiation), or the room turned the fast lane off.
 
-Measured on this machine (bench/audio_fanout.py): the transport's public ``sendto`` costs
-the same as the raw socket's within noise, and every listener has its own ICE socket, so
-``sendmmsg`` (one syscall for many datagrams on *one* socket) has nothing to batch here.
+No ``sendmmsg``: every listener has its own ICE socket, so there is nothing to batch per
+call, and measured here on one socket for 100 destinations it cost the kernel the same time
+per datagram as ``sendto``. The send goes through the asyncio transport's public
+``sendto``, which also keeps its buffering when a socket is momentarily full.
+
+aiortc keeps what this module uses private (the sender's RTP loop and report counters, the
+DTLS transport's SRTP session and state, aioice's selected pairs); tests/audio/
+test_fastlane.py breaks if an aiortc upgrade moves them.
 """
 
 from __future__ import annotations
@@ -34,11 +39,13 @@ import random
 import struct
 import traceback
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
 
 import aioice.ice
 from aiortc import RTCDtlsTransport, RTCRtpSender, clock
 from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcdtlstransport import State
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 from av.packet import Packet
@@ -50,10 +57,19 @@ RTP_CLOCK = 48_000
 """Opus's RTP clock rate (RFC 7587): always 48 kHz."""
 
 _SEQ_TS = struct.Struct("!HI")
+_REPORT_EVERY = 16
+"""The sender report's counters are brought up to date every this many fast packets."""
 _ABS_SEND_TIME_PROBE = 0xA5C3F1
 
 # aiortc's sender keeps these private; the RTP loop we run in its place keeps them current.
 _SENDER = "_RTCRtpSender__"
+
+
+class PacketSource(Protocol):
+    """What the sender's RTP loop reads: a `PacketTrack`."""
+
+    async def recv(self) -> Packet[Stream]: ...
+    def stop(self) -> None: ...
 
 
 class Wire(NamedTuple):
@@ -88,7 +104,7 @@ class RtpStream:
     def __init__(
         self,
         sender: RTCRtpSender,
-        track: Any,
+        track: PacketSource,
         *,
         first_sequence: int | None = None,
         fast: bool = True,
@@ -103,21 +119,17 @@ class RtpStream:
         self.packets = 0
         self.fast_packets = 0
         self.send_errors = 0
+        self._octets = 0
         self._header: bytearray | None = None
         self._abs_at = 0
-        self._dtls: RTCDtlsTransport | None = None
-        self._pair: aioice.ice.CandidatePair | None = None
-        self._nominated: dict[int, aioice.ice.CandidatePair] | None = None
-        self._sendto: Callable[[bytes, tuple[str, int]], None] | None = None
-        self._addr: tuple[str, int] | None = None
-        self._protect: Callable[[bytes], bytes] | None = None
+        self._lane: _Lane | None = None
         self._on_fast: Callable[[], None] | None = None
 
     @classmethod
     def attach(
         cls,
         sender: RTCRtpSender,
-        track: Any,
+        track: PacketSource,
         *,
         first_sequence: int | None = None,
         fast: bool = True,
@@ -143,55 +155,65 @@ class RtpStream:
 
     def is_fast(self) -> bool:
         """True while the next packet may take the fast lane (checked per packet: cheap)."""
-        if self._pair is not None:
-            if (
-                self.fast
-                and self._nominated is not None
-                and self._nominated.get(1) is self._pair
-                and self._dtls is self.sender.transport
-                and self._dtls.state == "connected"
-            ):
-                return True
-            self._leave()
-            return False
-        return self.fast and self._header is not None and self._enter()
+        lane = self._lane
+        if lane is None:
+            return self.fast and self._header is not None and self._enter()
+        if self.fast and lane.open(self.sender):
+            return True
+        self._lane = None
+        return False
 
     def send(self, wire: Wire) -> bool:
-        """Send one packet on the fast lane (the caller checked `is_fast`); False if the
-        socket refused it (counted, and the packet is lost like any UDP packet)."""
-        assert self._protect is not None and self._sendto is not None
-        data, timestamp = self._stamp(wire)
+        """Send one packet on the fast lane if it is open for this stream; False leaves the
+        packet to the aiortc path (the caller queues it on the track).
+
+        The fan-out calls this once per listener per packet, so it is written flat. A
+        socket error loses the packet (counted in ``send_errors``), like any UDP loss.
+        """
+        lane = self._lane
+        if lane is None or not self.fast or not lane.open(self.sender):
+            if not self.is_fast():
+                return False
+            lane = self._lane
+            assert lane is not None
+        header = self._header
+        assert header is not None
+        sequence = self.sequence
+        timestamp = (self.origin + wire.offset) & 0xFFFFFFFF
+        _SEQ_TS.pack_into(header, 2, sequence, timestamp)
+        if self._abs_at:
+            header[self._abs_at : self._abs_at + 3] = wire.abs_send_time
+        self.sequence = (sequence + 1) & 0xFFFF
+        packets = self.packets = self.packets + 1
         self.fast_packets += 1
-        self._sent(timestamp, len(wire.payload), wire.ntp)
+        self._octets += len(wire.payload)
+        if not packets % _REPORT_EVERY:
+            self._report(timestamp, wire.ntp)
         try:
-            self._sendto(self._protect(data), self._addr)  # type: ignore[arg-type]
+            lane.sendto(lane.protect(bytes(header) + wire.payload), lane.addr)
         except OSError:
-            self.send_errors += 1
-            return False
+            self.send_errors += 1  # lost like any UDP packet; the stream goes on
         return True
 
     def _enter(self) -> bool:
         dtls = self.sender.transport
-        if dtls.state != "connected" or dtls._tx_srtp is None:
+        if dtls._state is not State.CONNECTED or dtls._tx_srtp is None:
             return False
         connection = dtls.transport._connection
         pair = connection._nominated.get(1)
         if pair is None or not _plain_udp(pair):
             return False
-        self._dtls = dtls
-        self._nominated = connection._nominated
-        self._pair = pair
-        self._addr = pair.remote_addr
-        self._sendto = pair.protocol.transport.sendto
-        self._protect = dtls._tx_srtp.protect
+        self._lane = _Lane(
+            dtls=dtls,
+            nominated=connection._nominated,
+            pair=pair,
+            addr=pair.remote_addr,
+            sendto=pair.protocol.transport.sendto,
+            protect=dtls._tx_srtp.protect,
+        )
         if self._on_fast is not None:
             self._on_fast()
         return True
-
-    def _leave(self) -> None:
-        self._pair = self._nominated = self._dtls = None
-        self._sendto = self._protect = None
-        self._addr = None
 
     # -- the aiortc path ----------------------------------------------------------------
 
@@ -216,7 +238,9 @@ class RtpStream:
                 wire = Wire.of(packet)
                 data, timestamp = self._stamp(wire)
                 await sender.transport._send_rtp(data)
-                self._sent(timestamp, len(wire.payload), wire.ntp)
+                self.packets += 1
+                self._octets += len(wire.payload)
+                self._report(timestamp, wire.ntp)
         except (asyncio.CancelledError, ConnectionError, MediaStreamError):
             pass
         except Exception:
@@ -235,15 +259,35 @@ class RtpStream:
         self.sequence = (self.sequence + 1) & 0xFFFF
         return bytes(header) + wire.payload, timestamp
 
-    def _sent(self, timestamp: int, octets: int, ntp: int) -> None:
+    def _report(self, timestamp: int, ntp: int) -> None:
         """Keep the sender report aiortc sends every second true to both paths."""
         sender = self.sender
-        self.packets += 1
         setattr(sender, _SENDER + "rtp_timestamp", timestamp)
         setattr(sender, _SENDER + "ntp_timestamp", ntp)
         setattr(sender, _SENDER + "packet_count", self.packets)
-        count = getattr(sender, _SENDER + "octet_count")
-        setattr(sender, _SENDER + "octet_count", count + octets)
+        setattr(sender, _SENDER + "octet_count", self._octets)
+
+
+@dataclass(frozen=True, slots=True)
+class _Lane:
+    """A stream's way out on the fast lane: the libsrtp session and UDP transport of the
+    connection's selected ICE pair, while it stays selected and DTLS stays up."""
+
+    dtls: RTCDtlsTransport
+    nominated: dict[int, aioice.ice.CandidatePair]
+    """aioice's selected pairs by component, watched for a change of pair."""
+    pair: aioice.ice.CandidatePair
+    addr: tuple[str, int]
+    sendto: Callable[[bytes, tuple[str, int]], None]
+    protect: Callable[[bytes], bytes]
+
+    def open(self, sender: RTCRtpSender) -> bool:
+        return (
+            self.nominated.get(1) is self.pair
+            and self.dtls is sender.transport
+            and self.dtls._state is State.CONNECTED
+            and sender._enabled
+        )
 
 
 def _plain_udp(pair: aioice.ice.CandidatePair) -> bool:

@@ -115,7 +115,10 @@ class LiveAudio:
         if registry is None:
             registry = RoomRegistry(
                 ice_servers=rtc_ice_servers(settings.ice_servers),
-                settings=RoomSettings(deny_private_ice=settings.room_deny_private_ice),
+                settings=RoomSettings(
+                    deny_private_ice=settings.room_deny_private_ice,
+                    fast_lane=settings.room_fast_lane,
+                ),
                 link=nats_link(settings),
             )
         self.registry = registry

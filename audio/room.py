@@ -56,7 +56,7 @@ from audio.errors import (
     RoleChangeError,
     RoomClosed,
 )
-from audio.fanout import DEFAULT_QUEUE_PACKETS, PacketTrack
+from audio.fanout import DEFAULT_QUEUE_PACKETS, Fanout, PacketTrack
 from audio.fastlane import RtpStream
 from audio.jitter import JitterBuffer, PutResult
 from audio.metrics import RoomMetrics
@@ -447,6 +447,11 @@ class Room:
         if self.metrics is not None:
             self.metrics.paths(delivered, self._mixer.listeners.fast)
         return delivered, dropped
+
+    @property
+    def fanout(self) -> Fanout:
+        """The listener fan-out (its counters: `Fanout.fast`, `Fanout.busy`)."""
+        return self._mixer.listeners
 
     def _origin_only(self) -> OriginOnly:
         where = f" ({self.origin_url})" if self.origin_url else ""

@@ -148,7 +148,7 @@ async def measure(mode: str, listeners: int, args: argparse.Namespace) -> Run:
     registry = RoomRegistry(metrics=metrics, link=origin_link)
     room = await registry.open(SPACE)
     edge = await EdgeProcess.start(args.nats) if mode == "edge" else None
-    child = await Child.start(listeners, args.connect)
+    child = await Child.start(listeners, args.connect, speaker=True)
     try:
         offers = [await child.read() for _ in range(listeners + 1)]
         for offer in sorted(offers, key=lambda o: int(o["id"])):

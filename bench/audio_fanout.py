@@ -1,15 +1,19 @@
-"""Server CPU per listener-second and packets/s per listener: Stagepass's shared-encode room
-beside aiortc's MediaRelay serving the same load, in the same run.
+"""Server CPU per listener-second and packets/s per listener: Stagepass's fast lane, its
+shared-encode room on aiortc's per-sender path, and aiortc's MediaRelay serving the same
+load, in the same run.
 
-    .venv/bin/python bench/audio_fanout.py [--listeners 10 50 150 300] [--window 5]
-                                           [--warmup 2] [--impl stagepass relay]
+    nice .venv/bin/python bench/audio_fanout.py [--listeners 10 50 150 300] [--window 5]
+        [--warmup 2] [--impl fastlane stagepass relay] [--per-child 100]
 
-Load: one speaker sending a 440 Hz tone (Opus, 20 ms) and N listeners, all aiortc peers in a
-child process (bench/audio_peers.py) so that this process is only the server. Each listener
-counts the RTP packets it receives (no decoding).
+Load: one speaker sending a 440 Hz tone (Opus, 20 ms) and N listeners, all aiortc peers in
+child processes (bench/audio_peers.py, ``--per-child`` listeners each) so that this process
+is only the server. Each listener counts the RTP packets it receives (no decoding); the
+children's CPU is reported on its own.
 
-* ``stagepass``: a `Room`; the speaker is the host; listeners get the listener mix, encoded
-  once per tick and handed to every sender as the same `av.Packet`.
+* ``fastlane``: a `Room` with the fast lane on (the default): once a listener's ICE and DTLS
+  are up, the mixer's one packet goes to every listener from one loop (`audio.fastlane`).
+* ``stagepass``: the same room with the fast lane off; listeners get the listener mix,
+  encoded once per tick and handed to every aiortc sender as the same `av.Packet`.
 * ``relay``: aiortc's ``MediaRelay`` (unbuffered, so a slow sender skips frames instead of
   queueing them without bound) fans the speaker's decoded track out; every listener's
   `RTCRtpSender` encodes it on its own (aiortc default Opus settings).
@@ -39,7 +43,7 @@ from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamTrack
 from prometheus_client import CollectorRegistry
 
-from audio import Admission, RoomRegistry
+from audio import Admission, RoomRegistry, RoomSettings
 from audio.metrics import AudioMetrics
 from bench.audio_peers import use_loopback_if_needed
 from bench.common import JsonLinesChild
@@ -67,16 +71,19 @@ class Server(Protocol):
     async def start(self) -> None: ...
     async def answer(self, peer: int, sdp: str, kind: str) -> tuple[str, str]: ...
     def mark(self) -> None: ...
+    def fanout_seconds(self) -> float: ...
+    def paths(self) -> str: ...
     def lateness(self) -> str: ...
     async def close(self) -> None: ...
 
 
 class StagepassServer:
-    name = "stagepass"
-
-    def __init__(self) -> None:
+    def __init__(self, *, fast_lane: bool) -> None:
+        self.name = "fastlane" if fast_lane else "stagepass"
         self.metrics = CollectorRegistry()
-        self.registry = RoomRegistry(metrics=AudioMetrics(self.metrics))
+        self.registry = RoomRegistry(
+            metrics=AudioMetrics(self.metrics), settings=RoomSettings(fast_lane=fast_lane)
+        )
         self._marked = (0.0, 0.0, 0.0, 0.0)
 
     async def start(self) -> None:
@@ -92,6 +99,11 @@ class StagepassServer:
     def mark(self) -> None:
         """Start the lateness window (the histogram also holds the set-up period)."""
         self._marked = self._lateness_counts()
+        self._busy = self.room.fanout.busy
+
+    def fanout_seconds(self) -> float:
+        """CPU seconds the fan-out loop spent since `mark`."""
+        return self.room.fanout.busy - self._busy
 
     def _lateness_counts(self) -> tuple[float, float, float, float]:
         labels = {"room": str(SPACE)}
@@ -105,6 +117,17 @@ class StagepassServer:
             self.metrics.get_sample_value(name, where) or 0.0 for name, where in names
         )
         return total, count, within, skipped
+
+    def paths(self) -> str:
+        """Listeners per path as the room's /metrics gauge says."""
+        counts = [
+            self.metrics.get_sample_value(
+                "stagepass_audio_listener_paths", {"room": str(SPACE), "path": path}
+            )
+            or 0
+            for path in ("fast", "aiortc")
+        ]
+        return f"{counts[0]:.0f} fast, {counts[1]:.0f} aiortc"
 
     def lateness(self) -> str:
         now = self._lateness_counts()
@@ -150,6 +173,12 @@ class RelayServer:
     def mark(self) -> None:
         pass
 
+    def fanout_seconds(self) -> float:
+        return float("nan")
+
+    def paths(self) -> str:
+        return "-"
+
     def lateness(self) -> str:
         return "-"
 
@@ -168,6 +197,9 @@ class Result:
     child_seconds: float
     child_cpu: float
     lateness: str
+    paths: str
+    fanout: float
+    """CPU seconds in the fan-out loop itself (publish: the fast lane's sends)."""
     setup: float
     starved: float
     """Share of the window the server was runnable but had no CPU."""
@@ -190,18 +222,28 @@ class Result:
         return self.cpu / delivered * 1e6 if delivered else float("nan")
 
     @property
+    def fanout_us_per_packet(self) -> float:
+        delivered = sum(self.packets) / self.child_seconds * self.seconds
+        return self.fanout / delivered * 1e6 if delivered else float("nan")
+
+    @property
     def pps_min(self) -> float:
         return min(self.packets) / self.child_seconds
 
 
 class Child(JsonLinesChild):
-    """The child process hosting the client peers (bench/audio_peers.py)."""
+    """One child process hosting client peers (bench/audio_peers.py); the first also hosts
+    the speaker."""
 
     name = "client"
 
     @classmethod
-    async def start(cls, listeners: int, connect_seconds: float) -> Child:
-        return cls(await cls.spawn("bench.audio_peers", str(listeners), str(connect_seconds)))
+    async def start(cls, listeners: int, connect_seconds: float, speaker: bool) -> Child:
+        return cls(
+            await cls.spawn(
+                "bench.audio_peers", str(listeners), str(connect_seconds), str(int(speaker))
+            )
+        )
 
     async def finish(self) -> None:
         await self.send("quit")
@@ -211,36 +253,54 @@ class Child(JsonLinesChild):
 
 async def measure(server: Server, listeners: int, args: argparse.Namespace) -> Result:
     started = time.monotonic()
-    child = await Child.start(listeners, args.connect)
+    shares = [args.per_child] * (listeners // args.per_child)
+    if listeners % args.per_child:
+        shares.append(listeners % args.per_child)
+    children = [await Child.start(n, args.connect, speaker=i == 0) for i, n in enumerate(shares)]
     await server.start()
     try:
-        offers = [await child.read() for _ in range(listeners + 1)]
-        for offer in sorted(offers, key=lambda o: int(o["id"])):
-            sdp, kind = await server.answer(int(offer["id"]), offer["sdp"], offer["type"])
+        # Peer 0 is the speaker (the first child's id 0), answered first; listeners are
+        # numbered across the children.
+        offers: list[tuple[int, Child, dict[str, str]]] = []
+        base = 0
+        for child, n in zip(children, shares, strict=True):
+            count = n + 1 if child is children[0] else n
+            for _ in range(count):
+                offer = await child.read()
+                local = int(offer["id"])
+                offers.append((0 if local == 0 else base + local, child, offer))
+            base += n
+        for peer, child, offer in sorted(offers, key=lambda o: o[0]):
+            sdp, kind = await server.answer(peer, offer["sdp"], offer["type"])
             await child.send({"id": offer["id"], "sdp": sdp, "type": kind})
-        connected = int((await child.read())["ready"])
+        connected = sum([int((await child.read())["ready"]) for child in children])
         setup = time.monotonic() - started
         await asyncio.sleep(args.warmup)
-        await child.send("mark")
-        await child.read()
+        for child in children:
+            await child.ask("mark")
         server.mark()
         cpu0, wall0, wait0 = time.process_time(), time.monotonic(), runqueue_wait()
         await asyncio.sleep(args.window)
-        await child.send("report")
-        report = await child.read()
+        reports = [await child.ask("report") for child in children]
         cpu, seconds = time.process_time() - cpu0, time.monotonic() - wall0
         starved = (runqueue_wait() - wait0) / seconds
         lateness = server.lateness()
-        await child.finish()
+        paths = server.paths()
+        fanout = server.fanout_seconds()
+        for child in children:
+            await child.finish()
     finally:
         await server.close()
-        if child.proc.returncode is None:
-            child.proc.kill()
-            await child.proc.wait()
+        for child in children:
+            if child.proc.returncode is None:
+                child.proc.kill()
+                await child.proc.wait()
     return Result(
         impl=server.name, listeners=listeners, connected=connected, cpu=cpu, seconds=seconds,
-        packets=report["counts"], child_seconds=report["seconds"], child_cpu=report["cpu"],
-        lateness=lateness, setup=setup, starved=starved,
+        packets=[c for r in reports for c in r["counts"]],
+        child_seconds=max(r["seconds"] for r in reports),
+        child_cpu=sum(r["cpu"] for r in reports),
+        lateness=lateness, paths=paths, fanout=fanout, setup=setup, starved=starved,
     )  # fmt: skip
 
 
@@ -248,32 +308,37 @@ def print_table(results: list[Result]) -> None:
     print()
     print(
         f"{'listeners':>9} {'impl':>9} {'connected':>9} {'server cores':>12} "
-        f"{'CPU ms/listener-s':>17} {'CPU us/packet':>13} {'pkts/s/listener':>16} {'min':>6}"
-        f" {'starved':>7}  mixer tick lateness"
+        f"{'CPU ms/listener-s':>17} {'CPU us/packet':>13} {'fan-out us/pkt':>14} "
+        f"{'pkts/s/listener':>16} {'min':>6} {'starved':>7} {'clients':>7}  "
+        "listener paths; mixer tick lateness"
     )
     for r in results:
         print(
             f"{r.listeners:>9} {r.impl:>9} {r.connected:>9} {r.cores:>12.2f} "
             f"{r.cpu_ms_per_listener_second:>17.2f} {r.cpu_us_per_packet:>13.0f} "
-            f"{r.pps_mean:>16.1f} {r.pps_min:>6.1f} {r.starved:>7.0%}  "
-            f"{r.lateness}"
+            f"{r.fanout_us_per_packet:>14.1f} "
+            f"{r.pps_mean:>16.1f} {r.pps_min:>6.1f} {r.starved:>7.0%} "
+            f"{r.child_cpu / r.child_seconds:>7.2f}  {r.paths}; {r.lateness}"
         )
     by = {(r.impl, r.listeners): r for r in results}
-    ratios = [
-        f"{n}: {by['relay', n].cpu_ms_per_listener_second / s.cpu_ms_per_listener_second:.1f}x"
-        for (impl, n), s in by.items()
-        if impl == "stagepass" and ("relay", n) in by
-    ]
-    per_packet = [
-        f"{n}: {by['relay', n].cpu_us_per_packet / s.cpu_us_per_packet:.1f}x"
-        for (impl, n), s in by.items()
-        if impl == "stagepass" and ("relay", n) in by
-    ]
-    if ratios:
-        print("\nCPU per listener-second, relay / stagepass: " + ", ".join(ratios))
-        print("CPU per packet delivered, relay / stagepass: " + ", ".join(per_packet))
-        print("(a relay row below 50 pkts/s/listener is saturated: its CPU per listener-second")
-        print(" understates the cost, CPU per packet delivered does not)")
+    for slow, fast in (("relay", "stagepass"), ("relay", "fastlane"), ("stagepass", "fastlane")):
+        pairs = [
+            (n, by[slow, n], s) for (impl, n), s in by.items() if impl == fast and (slow, n) in by
+        ]
+        if not pairs:
+            continue
+        ratios = ", ".join(
+            f"{n}: {a.cpu_ms_per_listener_second / b.cpu_ms_per_listener_second:.1f}x"
+            for n, a, b in pairs
+        )
+        per_packet = ", ".join(
+            f"{n}: {a.cpu_us_per_packet / b.cpu_us_per_packet:.1f}x" for n, a, b in pairs
+        )
+        print(f"\nCPU per listener-second, {slow} / {fast}: {ratios}")
+        print(f"CPU per packet delivered, {slow} / {fast}: {per_packet}")
+    print("\n(a row below 50 pkts/s/listener is saturated: its CPU per listener-second")
+    print(" understates the cost, CPU per packet delivered does not; 'clients' is the cores")
+    print(" the listener processes used, not counted in the server's figures)")
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -283,12 +348,15 @@ async def main(args: argparse.Namespace) -> None:
     print(
         f"audio fan-out bench: {platform.python_implementation()} {platform.python_version()}, "
         f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; window {args.window}s after "
-        f"{args.warmup}s warm-up; listeners in a child process"
+        f"{args.warmup}s warm-up; listeners in child processes of {args.per_child}; "
+        f"server nice {os.nice(0)}"
     )
     results = []
     for listeners in args.listeners:
         for impl in args.impl:
-            server: Server = StagepassServer() if impl == "stagepass" else RelayServer()
+            server: Server = (
+                RelayServer() if impl == "relay" else StagepassServer(fast_lane=impl == "fastlane")
+            )
             result = await measure(server, listeners, args)
             results.append(result)
             print(
@@ -296,7 +364,7 @@ async def main(args: argparse.Namespace) -> None:
                 f"{result.cpu_ms_per_listener_second:.2f} ms CPU/listener-s, "
                 f"{result.pps_mean:.1f} pkts/s/listener ({result.connected} connected; "
                 f"clients {result.child_cpu / result.child_seconds:.2f} cores; "
-                f"set-up {result.setup:.0f}s)",
+                f"set-up {result.setup:.0f}s; {result.paths})",
                 flush=True,
             )
     print_table(results)
@@ -309,8 +377,10 @@ async def main(args: argparse.Namespace) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--listeners", type=int, nargs="+", default=[10, 50, 150, 300])
-    parser.add_argument("--impl", nargs="+", choices=["stagepass", "relay"],
-                        default=["stagepass", "relay"])  # fmt: skip
+    parser.add_argument("--impl", nargs="+", choices=["fastlane", "stagepass", "relay"],
+                        default=["fastlane", "stagepass", "relay"])  # fmt: skip
+    parser.add_argument("--per-child", type=int, default=100,
+                        help="listeners per client process")  # fmt: skip
     parser.add_argument("--window", type=float, default=5.0, help="measured seconds")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring")
     parser.add_argument("--connect", type=float, default=30.0, help="connect deadline, s")

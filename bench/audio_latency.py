@@ -1,7 +1,7 @@
 """Mouth-to-ear delay speaker -> room -> listener, p50/p99, with 0% and 2% packet loss.
 
     .venv/bin/python bench/audio_latency.py [--seconds 20] [--sessions 4] [--loss 0 0.02]
-                                            [--period 0.25]
+                                            [--period 0.25] [--paths fast aiortc]
 
 A speaker (aiortc peer, host role) sends silence with a 20 ms 1 kHz burst every ``period``
 seconds; a listener (aiortc peer) takes the room's packets straight off the wire through
@@ -15,7 +15,9 @@ buffer, the wait for the next 20 ms mixer tick, the room's encode and fan-out, b
 listener's own playout buffer (a browser's NetEq adds roughly 20-60 ms) nor sound-card I/O.
 Loss is injected in the speaker's path (dropped before its DTLS transport sends them; RTCP
 is left alone), seeded, so runs are comparable. All peers share this process and its clock.
-Prints figures; never passes or fails on time.
+``--paths``: the listener is served on the fast lane (`audio.fastlane`, the default room)
+and on aiortc's per-sender path (``fast_lane=False``), sessions of both taking turns so
+both see the same machine load. Prints figures; never passes or fails on time.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.rtp import RtpPacket, is_rtcp
 from prometheus_client import CollectorRegistry
 
-from audio import Admission, Room, RoomRegistry
+from audio import Admission, Room, RoomRegistry, RoomSettings
 from audio.metrics import AudioMetrics
 from audio.opus import OpusDecoder
 from audio.pcm import level, samples
@@ -72,6 +74,7 @@ class OnsetDetector:
 
 @dataclass
 class Outcome:
+    path: str
     loss: float
     bursts: int
     delays: list[float]
@@ -102,9 +105,12 @@ async def connect(room: Room, pc: RTCPeerConnection, admission: Admission) -> No
     await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=kind))
 
 
-async def run(loss: float, seconds: float, period: float, seed: int) -> Outcome:
+async def run(path: str, loss: float, seconds: float, period: float, seed: int) -> Outcome:
     loop = asyncio.get_running_loop()
-    async with RoomRegistry(metrics=AudioMetrics(CollectorRegistry())) as registry:
+    async with RoomRegistry(
+        metrics=AudioMetrics(CollectorRegistry()),
+        settings=RoomSettings(fast_lane=path == "fast"),
+    ) as registry:
         room = await registry.open(SPACE)
         config = RTCConfiguration(iceServers=[])
         listener = RTCPeerConnection(config)
@@ -137,7 +143,7 @@ async def run(loss: float, seconds: float, period: float, seed: int) -> Outcome:
         earlier = [m for m in mouths if m <= ear]
         if earlier and ear - earlier[-1] < period * 0.8:
             delays.append(ear - earlier[-1])
-    return Outcome(loss, len(mouths), delays, stats.lost, stats.late, stats.received)
+    return Outcome(path, loss, len(mouths), delays, stats.lost, stats.late, stats.received)
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -151,31 +157,35 @@ async def main(args: argparse.Namespace) -> None:
     for loss in args.loss:
         # Several short sessions: each new room ticks at a new phase relative to the
         # speaker's frames, which moves the wait for the next tick anywhere in 0-20 ms.
-        parts = [
-            await run(loss, args.seconds / args.sessions, args.period, args.seed + i)
-            for i in range(args.sessions)
-        ]
-        outcomes.append(
-            Outcome(
-                loss=loss,
-                bursts=sum(p.bursts for p in parts),
-                delays=[d for p in parts for d in p.delays],
-                lost=sum(p.lost for p in parts),
-                late=sum(p.late for p in parts),
-                received=sum(p.received for p in parts),
+        parts: dict[str, list[Outcome]] = {path: [] for path in args.paths}
+        for i in range(args.sessions):
+            for path in args.paths:
+                seconds = args.seconds / args.sessions
+                parts[path].append(await run(path, loss, seconds, args.period, args.seed + i))
+        for path, runs in parts.items():
+            outcomes.append(
+                Outcome(
+                    path=path,
+                    loss=loss,
+                    bursts=sum(p.bursts for p in runs),
+                    delays=[d for p in runs for d in p.delays],
+                    lost=sum(p.lost for p in runs),
+                    late=sum(p.late for p in runs),
+                    received=sum(p.received for p in runs),
+                )
             )
-        )
     print(
-        f"\n{'loss':>5} {'bursts':>6} {'heard':>5} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} "
-        f"{'max ms':>7} {'mean ms':>7}  room jitter buffer (received/lost/late)"
+        f"\n{'path':>6} {'loss':>5} {'bursts':>6} {'heard':>5} {'p50 ms':>7} {'p90 ms':>7} "
+        f"{'p99 ms':>7} {'max ms':>7} {'mean ms':>7}  room jitter buffer (received/lost/late)"
     )
     for o in outcomes:
         if not o.delays:
-            print(f"{o.loss:>5.0%} {o.bursts:>6} {0:>5}  no bursts detected")
+            print(f"{o.path:>6} {o.loss:>5.0%} {o.bursts:>6} {0:>5}  no bursts detected")
             continue
         print(
-            f"{o.loss:>5.0%} {o.bursts:>6} {len(o.delays):>5} {o.percentile(0.5) * 1e3:>7.1f} "
-            f"{o.percentile(0.9) * 1e3:>7.1f} {o.percentile(0.99) * 1e3:>7.1f} "
+            f"{o.path:>6} {o.loss:>5.0%} {o.bursts:>6} {len(o.delays):>5} "
+            f"{o.percentile(0.5) * 1e3:>7.1f} {o.percentile(0.9) * 1e3:>7.1f} "
+            f"{o.percentile(0.99) * 1e3:>7.1f} "
             f"{max(o.delays) * 1e3:>7.1f} {statistics.fmean(o.delays) * 1e3:>7.1f}  "
             f"{o.received}/{o.lost}/{o.late}"
         )
@@ -192,6 +202,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--period", type=float, default=0.25, help="seconds between bursts")
     parser.add_argument("--sessions", type=int, default=4, help="rooms per loss rate")
     parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--paths", nargs="+", choices=["fast", "aiortc"],
+                        default=["fast", "aiortc"])  # fmt: skip
     return parser.parse_args(argv)
 
 

@@ -7,7 +7,8 @@ the speaker), reads the answers in any order, prints ``{"ready": connected}``, t
 ``quit``. Listeners count RTP packets through `audio.rtptap` instead of decoding them, so
 the child stays light.
 
-    .venv/bin/python -m bench.audio_peers LISTENERS   (started by bench/audio_fanout.py)
+    .venv/bin/python -m bench.audio_peers LISTENERS [CONNECT_SECONDS [SPEAKER]]
+        (started by bench/audio_fanout.py; SPEAKER 0: listeners only, ids from 1)
 """
 
 from __future__ import annotations
@@ -108,13 +109,14 @@ async def _until_connected(peers: list[RTCPeerConnection], deadline: float) -> N
         await asyncio.sleep(0.05)
 
 
-async def child(listeners: int, connect_seconds: float) -> None:
+async def child(listeners: int, connect_seconds: float, with_speaker: bool = True) -> None:
     use_loopback_if_needed()
     loop = asyncio.get_running_loop()
     config = RTCConfiguration(iceServers=[])
     speaker = RTCPeerConnection(config)
     speaker.addTransceiver(ToneTrack(440), direction="sendonly")
     peers = [speaker]
+    first = 0 if with_speaker else 1
     counts = [0] * listeners
     for i in range(listeners):
         pc = RTCPeerConnection(config)
@@ -125,11 +127,11 @@ async def child(listeners: int, connect_seconds: float) -> None:
 
         install_tap(receiver, count)
         peers.append(pc)
-    for i, pc in enumerate(peers):
+    for i, pc in enumerate(peers[first:], start=first):
         await pc.setLocalDescription(await pc.createOffer())
         _emit({"id": i, "sdp": pc.localDescription.sdp, "type": pc.localDescription.type})
     answers = {}
-    for _ in peers:
+    for _ in peers[first:]:
         answer = json.loads(await _read_line())
         answers[int(answer["id"])] = RTCSessionDescription(sdp=answer["sdp"], type=answer["type"])
     # Listeners connect first and the speaker last, so the server is not already busy
@@ -138,8 +140,9 @@ async def child(listeners: int, connect_seconds: float) -> None:
         await pc.setRemoteDescription(answers[i])
     deadline = loop.time() + connect_seconds
     await _until_connected(peers[1:], deadline)
-    await speaker.setRemoteDescription(answers[0])
-    await _until_connected([speaker], deadline)
+    if with_speaker:
+        await speaker.setRemoteDescription(answers[0])
+        await _until_connected([speaker], deadline)
     _emit({"ready": sum(pc.connectionState == "connected" for pc in peers[1:])})
     marked, cpu_marked = loop.time(), time.process_time()
     while True:
@@ -163,4 +166,10 @@ async def child(listeners: int, connect_seconds: float) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(child(int(sys.argv[1]), float(sys.argv[2]) if len(sys.argv) > 2 else 60.0))
+    asyncio.run(
+        child(
+            int(sys.argv[1]),
+            float(sys.argv[2]) if len(sys.argv) > 2 else 60.0,
+            sys.argv[3] != "0" if len(sys.argv) > 3 else True,
+        )
+    )

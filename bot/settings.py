@@ -245,6 +245,9 @@ class Settings(BaseSettings):
     room_deny_private_ice: bool = Field(
         False, validation_alias=_env("STAGEPASS_ROOM_DENY_PRIVATE_ICE")
     )
+    # Send the listener mix on the audio fast lane once a listener's ICE and DTLS are up
+    # (audio/fastlane.py); false keeps every packet on aiortc's per-sender path.
+    room_fast_lane: bool = Field(True, validation_alias=_env("STAGEPASS_ROOM_FAST_LANE"))
 
     # --- HTTP edges: slow clients and /metrics -------------------------------------------
     # Seconds a client may take to send its request headers / its body; idle keep-alive.

@@ -30,8 +30,8 @@ SMALLEST = {
     "bridge_latency.py": (["--seconds", "1"], "discord -> room"),
     "audio_latency.py": (["--seconds", "1", "--sessions", "1", "--loss", "0"], "bursts heard"),
     "audio_fanout.py": (
-        ["--listeners", "3", "--impl", "stagepass", "--window", "1", "--warmup", "0.5"],
-        "stagepass",
+        ["--listeners", "3", "--impl", "fastlane", "stagepass", "--window", "1", "--warmup", "0.5"],
+        "stagepass / fastlane",
     ),
     "audio_edges.py": (["--listeners", "3", "--window", "1", "--warmup", "0.5"], "NATS hop"),
     "hostile.py": (

@@ -234,6 +234,10 @@ async def test_a_browser_listens_speaks_when_promoted_and_sees_every_state(
     later = await room.evaluate(INBOUND)
     assert later["packets"] - first["packets"] >= 30, (first, later)  # ~50/s
     assert later["bytes"] > first["bytes"] > 0
+    session = world.room().session(ann.key)
+    assert session is not None and session.outbound.stream is not None
+    assert session.outbound.stream.path == "fast"  # audio.fastlane: what Chromium decodes
+    assert session.outbound.stream.fast_packets >= 30
     peak = await room.evaluate(PEAK)
     assert abs(peak["frequency"] - HOST_TONE) < 15, peak
     await page.wait_for_selector("#stage li.speaking >> text=Hal")

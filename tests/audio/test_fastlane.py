@@ -9,13 +9,15 @@ import asyncio
 import contextlib
 import random
 
+import aioice.ice
 import pytest
+from aioice import Candidate
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtp import RtpPacket
 from av.audio.frame import AudioFrame
 from prometheus_client import CollectorRegistry
 
-from audio import Admission, Room
+from audio import Admission, Room, fastlane
 from audio.fastlane import RtpStream
 from audio.opus import OpusEncoder
 from audio.rtptap import install_tap
@@ -196,3 +198,50 @@ async def test_srtp_rollover_past_sequence_65535(
     log.assert_continuous()
     assert log.packets[0][0] >= 65_500
     assert stream.send_errors == 0
+
+
+async def test_a_listener_on_an_unusual_pair_stays_on_aiortcs_path(
+    join: JoinFn, room: Room, metrics_registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fastlane, "_plain_udp", lambda pair: False)  # as a TURN relay would be
+    await join("host", "host", tone=440)
+    listener = await join("listener", "listener")
+    await eventually(lambda: listener.probe.share(440) > 0.9, what="the tone heard")
+    stream = stream_of(room, "listener")
+    await eventually(lambda: stream.packets > 50, what="packets on aiortc's path")
+    assert stream.path == "aiortc" and stream.fast_packets == 0
+    labels = {"room": str(SPACE)}
+    sample = metrics_registry.get_sample_value
+    assert sample("stagepass_audio_listener_paths", {**labels, "path": "aiortc"}) == 1.0
+    assert sample("stagepass_audio_listener_paths", {**labels, "path": "fast"}) == 0.0
+
+
+def _candidate(kind: str = "host", transport: str = "udp") -> Candidate:
+    return Candidate(
+        foundation="1", component=1, transport=transport, priority=1,
+        host="127.0.0.1", port=5000, type=kind,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("protocol_kind", "local", "remote", "plain"),
+    [
+        ("stun", "host", "udp", True),
+        ("stun", "srflx", "udp", True),
+        ("stun", "relay", "udp", False),
+        ("stun", "host", "tcp", False),
+        ("turn", "relay", "udp", False),
+    ],
+)
+async def test_only_a_plain_udp_pair_takes_the_fast_lane(
+    protocol_kind: str, local: str, remote: str, plain: bool
+) -> None:
+    class TurnLike(aioice.ice.StunProtocol):
+        """Stands for aioice's TURN client protocols (their own classes)."""
+
+    kind = aioice.ice.StunProtocol if protocol_kind == "stun" else TurnLike
+    protocol = kind(receiver=None)  # type: ignore[arg-type]
+    protocol.local_candidate = _candidate(local)
+    protocol.transport = object()  # type: ignore[assignment]
+    pair = aioice.ice.CandidatePair(protocol, _candidate("host", remote))
+    assert fastlane._plain_udp(pair) is plain
