@@ -76,6 +76,8 @@ class Connection:
         response = await self.client.sync(timeout=0, full_state=True)
         if not isinstance(response, SyncResponse):
             raise ConfigError(f"Matrix: the first sync failed ({response})")
+        if self.client.should_upload_keys:  # people can encrypt to this device at once
+            await self.client.keys_upload()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Sync until `stop` is set; nio uploads, queries and claims keys between syncs."""

@@ -20,7 +20,8 @@ from bot.errors import ConfigError
 from bot.settings import Settings
 
 _USER_ID = re.compile(r"^@[^:\s]+:[\w.-]+(?::\d+)?$")
-_ROOM = re.compile(r"^[!#][^:\s]+:[\w.-]+(?::\d+)?$")
+#: a room id (`!abc:example.org`; rooms of version 12 on have no server part) or an alias
+_ROOM = re.compile(r"^(?:![^\s]+|#[^:\s]+:[\w.-]+(?::\d+)?)$")
 
 
 def _secret(value: SecretStr | None) -> str | None:
