@@ -109,6 +109,17 @@ class Connection:
         async with asyncio.timeout(ROOM_WAIT), self.synced:
             await self.synced.wait_for(lambda: room_id in self.client.rooms)
 
+    async def joined(self, room_id: str, user_id: str) -> None:
+        """Wait until `user_id` has joined `room_id`: an encrypted room's keys are shared
+        with members' devices only, so a direct room's first message waits for the join."""
+
+        def member() -> bool:
+            room = self.client.rooms.get(room_id)
+            return room is not None and user_id in room.users and user_id not in room.invited_users
+
+        async with asyncio.timeout(ROOM_WAIT), self.synced:
+            await self.synced.wait_for(member)
+
     async def resolve(self, room: str) -> str:
         """A room id for `room` (an id, or an alias resolved by the homeserver)."""
         if room.startswith("!"):

@@ -69,8 +69,8 @@ class Member:
         return str(self.client.user_id)
 
     async def start(self) -> None:
-        self.client.add_event_callback(self._on_message, RoomMessage)  # type: ignore[arg-type]
-        self.client.add_event_callback(self._on_invite, InviteMemberEvent)  # type: ignore[arg-type]
+        self.client.add_event_callback(self._on_message, RoomMessage)
+        self.client.add_event_callback(self._on_invite, InviteMemberEvent)
         await self.client.sync(timeout=0, full_state=True)
         if self.client.should_upload_keys:
             await self.client.keys_upload()

@@ -19,10 +19,10 @@ CREATE = '!space create title:"Jazz night" starts:"2030-01-03 18:00" tickets:3 p
 
 def link(source: dict[str, object], label: str) -> str:
     """The URL after `label: ` in a message's plain body."""
-    for line in body(source).splitlines():  # type: ignore[arg-type]
+    for line in body(source).splitlines():
         if line.startswith(label + ": "):
             return line.split(": ", 1)[1]
-    raise AssertionError(f"no {label!r} link in {body(source)!r}")  # type: ignore[arg-type]
+    raise AssertionError(f"no {label!r} link in {body(source)!r}")
 
 
 async def onboard(mx: MatrixWorld, host: Member) -> None:
