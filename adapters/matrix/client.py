@@ -120,6 +120,16 @@ class Connection:
         async with asyncio.timeout(ROOM_WAIT), self.synced:
             await self.synced.wait_for(member)
 
+    async def prepare(self, room_id: str) -> None:
+        """Share this device's room key with the members of an encrypted room now, so the
+        first command's answer does not wait for it."""
+        if not (ENCRYPTION_ENABLED and self.encrypted(room_id)):
+            return
+        await self.client.joined_members(room_id)
+        if self.client.should_query_keys:
+            await self.client.keys_query()
+        await self.client.share_group_session(room_id, ignore_unverified_devices=True)
+
     async def resolve(self, room: str) -> str:
         """A room id for `room` (an id, or an alias resolved by the homeserver)."""
         if room.startswith("!"):

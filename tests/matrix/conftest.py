@@ -25,6 +25,7 @@ from nio import (
     RoomMessage,
     RoomPreset,
     RoomSendResponse,
+    SyncResponse,
 )
 from pydantic import SecretStr
 
@@ -71,6 +72,7 @@ class Member:
     async def start(self) -> None:
         self.client.add_event_callback(self._on_message, RoomMessage)
         self.client.add_event_callback(self._on_invite, InviteMemberEvent)
+        self.client.add_response_callback(self._on_sync, SyncResponse)
         await self.client.sync(timeout=0, full_state=True)
         if self.client.should_upload_keys:
             await self.client.keys_upload()
@@ -84,6 +86,10 @@ class Member:
             await asyncio.gather(self.task, return_exceptions=True)
         await self.client.close()
 
+    async def _on_sync(self, response: SyncResponse) -> None:
+        async with self.seen:
+            self.seen.notify_all()
+
     async def _on_message(self, room: MatrixRoom, event: RoomMessage) -> None:
         async with self.seen:
             self.messages.append((room.room_id, event.source))
@@ -92,6 +98,21 @@ class Member:
     async def _on_invite(self, room: MatrixRoom, event: InviteMemberEvent) -> None:
         if event.state_key == self.user_id and event.membership == "invite":
             await self.client.join(room.room_id)
+
+    async def prepare(self, room_id: str, bot: str) -> None:
+        """What a client that has been in an encrypted room a while has done already:
+        its room key shared with every member's devices (the bot's included)."""
+
+        def bot_joined() -> bool:
+            room = self.client.rooms.get(room_id)
+            return room is not None and bot in room.users and bot not in room.invited_users
+
+        async with asyncio.timeout(20), self.seen:
+            await self.seen.wait_for(bot_joined)
+        await self.client.joined_members(room_id)
+        if self.client.should_query_keys:
+            await self.client.keys_query()
+        await self.client.share_group_session(room_id, ignore_unverified_devices=True)
 
     async def say(self, room_id: str, text: str) -> str:
         async with asyncio.timeout(20), self.seen:
@@ -279,6 +300,9 @@ async def matrix(
             if runner.done():
                 await runner  # its error: the adapter did not start
             assert adapter.ready.is_set(), "the Matrix adapter did not start within 60 s"
+            if encrypted:
+                for member in people.values():
+                    await member.prepare(room_id, bot)
             try:
                 yield MatrixWorld(world, adapter, room_id, bot, people, encrypted)
             finally:
