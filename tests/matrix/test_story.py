@@ -108,5 +108,9 @@ async def test_announce_sell_out_start_promote_and_cancel(matrix: MatrixWorld) -
     for holder in (ann, ben, cat):
         await holder.dm(mx.bot, "refund")
     await mx.card_shows(dan, 1, "Status: cancelled (Storm)")
+    # the one-time password login kept its token where only the bot's user reads it
+    saved = mx.world.core.settings.data_dir / "matrix" / "credentials.json"
+    assert saved.stat().st_mode & 0o777 == 0o600
+
     timings = mx.adapter.commands.timings if mx.adapter.commands else []
     print(f"matrix: {len(timings)} commands, slowest {max(timings) * 1000:.0f} ms in the adapter")
