@@ -102,3 +102,37 @@ def test_settings(settings: Settings) -> None:
             MatrixConfig.from_settings(_settings(settings, **{**full, name: bad}))
     room_v12 = {**full, "matrix_announce_room": "!O-aCAmWyLwEa1-X5ShUuYXnbw9mOM7lneyIjhXVBgxs"}
     assert MatrixConfig.from_settings(_settings(settings, **room_v12)) is not None
+
+
+class _Connection:
+    """What `Commands.actor` reads of the connection: power levels and display names."""
+
+    def __init__(self, levels: dict[str, int]) -> None:
+        self.levels = levels
+        self.client = type("Client", (), {"rooms": {}})()
+
+    def power_level(self, room_id: str, user_id: str) -> int:
+        return self.levels.get(user_id, 0)
+
+    def display_name(self, room_id: str, user_id: str) -> str:
+        return user_id.split(":")[0].lstrip("@").title()
+
+
+@pytest.mark.parametrize(("level", "moderator"), [(100, True), (50, True), (49, False), (0, False)])
+def test_moderators_are_members_at_the_moderator_power_level(level: int, moderator: bool) -> None:
+    from typing import Any, cast
+
+    from adapters.matrix.commands import Commands
+
+    commands = Commands(
+        cast(Any, None),
+        cast(Any, None),
+        cast(Any, _Connection({"@ann:example.org": level})),
+        cast(Any, None),
+        room_id="!room:example.org",
+        moderator_level=50,
+    )
+    actor = commands.actor("@ann:example.org")
+    assert actor.is_moderator is moderator
+    assert actor.key == "matrix:!room:example.org:@ann:example.org"
+    assert actor.display_name == "Ann"
