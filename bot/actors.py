@@ -16,6 +16,16 @@ def community_id(platform: Platform | str, external_id: str) -> str:
     return f"{Platform(platform).value}:{external_id}"
 
 
+def split_key(key: str) -> tuple[str, str]:
+    """An identity key `platform:community:user` -> (community id, user id). A Matrix
+    user id (`@bob:example.org`) holds a colon itself: it starts at the first `:@`."""
+    at = key.find(":@")
+    if at >= 0:
+        return key[:at], key[at + 1 :]
+    community, _, user_id = key.rpartition(":")
+    return community, user_id
+
+
 @dataclass(frozen=True, slots=True)
 class UserRef:
     """A person named in a command (a mention), in the actor's community."""

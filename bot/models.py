@@ -44,6 +44,7 @@ class Platform(enum.StrEnum):
     DISCORD = "discord"
     SLACK = "slack"
     SHELL = "shell"
+    MATRIX = "matrix"
 
 
 class SpaceStatus(enum.StrEnum):

@@ -228,6 +228,20 @@ class Settings(BaseSettings):
     slack_moderator_group: str | None = Field(None, validation_alias=_env("SLACK_MODERATOR_GROUP"))
     slack_api_base: str | None = Field(None, validation_alias=_env("SLACK_API_BASE"))
 
+    # --- Matrix adapter (adapters/matrix) ------------------------------------------------
+    # MATRIX_ACCESS_TOKEN, or MATRIX_PASSWORD for a one-time login (the token is then kept
+    # in the data directory).
+    matrix_homeserver: str | None = Field(None, validation_alias=_env("MATRIX_HOMESERVER"))
+    matrix_user_id: str | None = Field(None, validation_alias=_env("MATRIX_USER_ID"))
+    matrix_access_token: SecretStr | None = Field(
+        None, validation_alias=_env("MATRIX_ACCESS_TOKEN")
+    )
+    matrix_password: SecretStr | None = Field(None, validation_alias=_env("MATRIX_PASSWORD"))
+    matrix_announce_room: str | None = Field(None, validation_alias=_env("MATRIX_ANNOUNCE_ROOM"))
+    matrix_moderator_level: int = Field(
+        50, ge=0, le=100, validation_alias=_env("MATRIX_MODERATOR_LEVEL")
+    )
+
     # --- audio room ----------------------------------------------------------------------
     audio_enabled: bool = Field(True, validation_alias=_env("STAGEPASS_AUDIO_ENABLED"))
     ice_servers: Annotated[list[IceServer], NoDecode] = Field(

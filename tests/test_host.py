@@ -50,7 +50,7 @@ def test_a_missing_requirement_a_circle_or_a_twin_is_a_clear_error() -> None:
 
 def test_the_entry_points_declare_every_package_and_their_order() -> None:
     order = _names(discover_packages())
-    assert sorted(order) == ["audio", "billing", "discord", "scheduler", "shell", "slack"]
+    assert sorted(order) == ["audio", "billing", "discord", "matrix", "scheduler", "shell", "slack"]
     assert order.index("audio") < order.index("discord")
     assert order.index("billing") < order.index("scheduler")
     assert set(discover_commands()) == {"billing", "discord", "shell"}

@@ -284,6 +284,9 @@ USAGES: tuple[Usage, ...] = (
 )
 _BY_PATH = {u.path: u for u in USAGES}
 _GROUPS = sorted({u.path.split()[0] for u in USAGES})
+GROUPS = frozenset(_GROUPS)
+"""The first word of every command (space, ticket, stage, ...): adapters without a command
+registry (Matrix) tell a command from talk by it."""
 
 
 def help_text(topic: str = "") -> str:

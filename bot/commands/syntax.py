@@ -1,7 +1,7 @@
 """The lexer: `/space create title:"Ask me anything" tickets:100` -> words and options.
 
 Mentions are normalised here from every platform's form: Discord `<@123>`, Slack
-`<@U123|name>` and the shell's `@alice`.
+`<@U123|name>`, Matrix `@bob:example.org` and the shell's `@alice`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ _TOKEN = re.compile(
     )""",
     re.X,
 )
-_MENTION = re.compile(r"^<@!?([A-Za-z0-9_.-]+)(?:\|([^>]*))?>$|^@([\w.-]+)$")
+_MENTION = re.compile(
+    r"^<@!?([A-Za-z0-9_.-]+)(?:\|([^>]*))?>$|^@([\w.-]+)$|^(@[\w.=/+-]+:[\w.-]+(?::\d+)?)$"
+)
 
 
 @dataclass
@@ -61,6 +63,8 @@ def mention(word: str) -> UserRef | None:
     match = _MENTION.match(word.strip())
     if match is None:
         return None
+    if match[4]:
+        return UserRef(match[4])  # a Matrix user id, kept whole
     if match[3]:
         return UserRef(match[3], match[3])
     return UserRef(match[1], match[2] or "")

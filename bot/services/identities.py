@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 
-from bot.actors import Actor
+from bot.actors import Actor, split_key
 from bot.clock import Clock
 from bot.db import Database
 from bot.errors import InvalidInput, NotFound
@@ -192,7 +192,7 @@ class IdentityService:
         cached = self._rows.by_key(key)
         if cached is not None:
             return cached
-        community, _, user_id = key.rpartition(":")
+        community, user_id = split_key(key)
         async with self.db.session() as session:
             found = (
                 await session.exec(
