@@ -4,6 +4,7 @@ audio room installed on a live Space."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -30,6 +31,7 @@ from bot.services.spaces import SpaceDraft
 from bot.settings import Settings
 from bot.wiring import Stagepass
 from tests.audio.rtc_harness import Client, eventually
+from tests.serving import serve_asgi
 
 SPACE = 7
 
@@ -239,3 +241,25 @@ async def close_world(world: World) -> None:
     await world.http.aclose()
     await world.core.bus.drain()
     await world.audio.registry.aclose()
+
+
+@pytest.fixture
+async def scheduled(core: Core, settings: Settings, metrics: AudioMetrics) -> AsyncIterator[World]:
+    """A Space two hours ahead, not started, with the rooms' job running (as `run` does):
+    the room opens on SpaceStarted."""
+    world = await build_world(core, settings, metrics, live=False)
+    stop = asyncio.Event()
+    job = asyncio.get_running_loop().create_task(world.audio.run(stop), name="audio-rooms")
+    try:
+        yield world
+    finally:
+        stop.set()
+        await asyncio.wait_for(job, 15)
+        await close_world(world)
+
+
+@pytest.fixture
+async def base_url(scheduled: World) -> AsyncIterator[str]:
+    """`scheduled`'s app served on 127.0.0.1 for a real browser."""
+    async with serve_asgi(scheduled.app) as base:
+        yield base

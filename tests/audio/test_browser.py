@@ -25,15 +25,11 @@ import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
 
 from audio.gate import Role
-from audio.metrics import AudioMetrics
 from audio.room import BridgedParticipant
 from bot.actors import Actor, UserRef
-from bot.core import Core
 from bot.models import Platform
-from bot.settings import Settings
-from tests.audio.conftest import HOST, World, build_world, close_world
+from tests.audio.conftest import HOST, World
 from tests.audio.rtc_harness import RATE, eventually
-from tests.serving import serve_asgi
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
@@ -131,26 +127,6 @@ def tone_wav(tmp_path: Path) -> Path:
         out.setframerate(RATE)
         out.writeframes(samples.tobytes())
     return path
-
-
-@pytest.fixture
-async def scheduled(core: Core, settings: Settings, metrics: AudioMetrics) -> AsyncIterator[World]:
-    """A Space two hours ahead, not started; the room opens on SpaceStarted."""
-    world = await build_world(core, settings, metrics, live=False)
-    stop = asyncio.Event()
-    job = asyncio.get_running_loop().create_task(world.audio.run(stop), name="audio-rooms")
-    try:
-        yield world
-    finally:
-        stop.set()
-        await asyncio.wait_for(job, 15)
-        await close_world(world)
-
-
-@pytest.fixture
-async def base_url(scheduled: World) -> AsyncIterator[str]:
-    async with serve_asgi(scheduled.app) as base:
-        yield base
 
 
 @pytest.fixture
