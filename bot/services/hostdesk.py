@@ -13,7 +13,7 @@ re-read from the web, so a moderator's link stands on its signature until it exp
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -21,10 +21,10 @@ from sqlmodel import col, select
 
 from bot.actors import Actor
 from bot.errors import NotFound, PermissionDenied
-from bot.models import Hold, HoldStatus, Identity, Space, Ticket, TicketStatus
+from bot.models import AuditEntry, Hold, HoldStatus, Identity, Space, Ticket, TicketStatus
 from bot.permissions import Action, SpaceRole, allowed, require, staff_role
 from bot.refund_policy import check_refund_window, policy_text
-from bot.services import refusals
+from bot.services import audit, refusals
 from bot.services.context import Service, ServiceContext
 from bot.services.spaces import SpaceService
 from bot.services.stage import StageService
@@ -32,6 +32,8 @@ from bot.services.tickets import TicketService
 from bot.tokens import DESK_KIND, InvalidToken, TicketClaims, TokenSigner
 
 DESK_LINK_TTL = timedelta(hours=1)
+LISTENERS_ACTION = "room.listeners"
+"""The audit log's entry for a listener count the room reported (details: ``count``)."""
 
 
 class EntryStatus(enum.StrEnum):
@@ -101,6 +103,8 @@ class DeskSheet:
     totals: DeskTotals
     sales: list[tuple[datetime, int]]  # valid tickets over time, oldest first
     policy: str
+    listeners: list[tuple[datetime, int]] = field(default_factory=list)
+    """People listening in the room over the Space, as the room reported them, oldest first."""
 
 
 class HostDeskService(Service):
@@ -250,7 +254,31 @@ class HostDeskService(Service):
         for at, step in sorted(events, key=lambda e: e[0]):
             count += step
             sales.append((at, count))
-        return DeskSheet(space, rows, totals, sales, policy_text(space, self.settings, tz))
+        return DeskSheet(
+            space,
+            rows,
+            totals,
+            sales,
+            policy_text(space, self.settings, tz),
+            await self.listeners(space.id),
+        )
+
+    # --- listeners over the Space --------------------------------------------------------
+
+    async def record_listeners(self, space_id: int, count: int) -> None:
+        """The room reports how many listen now (it calls on a change, not on every join)."""
+        async with self.db.write() as session:
+            audit.record(session, self.clock, LISTENERS_ACTION, space_id=space_id, count=count)
+
+    async def listeners(self, space_id: int) -> list[tuple[datetime, int]]:
+        """The listener counts the room reported for `space_id`, oldest first."""
+        async with self.db.session() as session:
+            rows = await session.exec(
+                select(AuditEntry.at, AuditEntry.details)
+                .where(AuditEntry.space_id == space_id, AuditEntry.action == LISTENERS_ACTION)
+                .order_by(col(AuditEntry.at), col(AuditEntry.id))
+            )
+            return [(at, int(details.get("count", 0))) for at, details in rows]
 
     # --- refunding -----------------------------------------------------------------------
 

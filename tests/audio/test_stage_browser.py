@@ -5,6 +5,7 @@ the host's page shows it live and promotes, the listener's page becomes a speake
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -49,7 +50,7 @@ window.RTCPeerConnection = class extends Native {
 async def any_browser(request: pytest.FixtureRequest) -> AsyncIterator[Browser]:
     name: str = request.param
     path = CHROMIUM if name == "chromium" else FIREFOX
-    if not Path(path).exists():
+    if not await asyncio.to_thread(Path(path).exists):
         pytest.skip(
             f"BROWSER TEST SKIPPED: no {name} at {path}. `make browser` installs Debian's "
             "chromium and firefox-esr; the room page is untested in this browser."

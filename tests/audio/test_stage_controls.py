@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import pytest
 
+from audio import Room, RoomRegistry
+from audio.attendance import ListenerLog
 from bot.actors import Actor, UserRef
 from bot.events import SpaceEnded, StageChanged
 from bot.models import Platform
-from tests.audio.conftest import HOST, World
+from tests.audio.conftest import HOST, SPACE, JoinFn, World
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -158,3 +160,27 @@ async def test_staff_end_the_space_from_the_room(world: World) -> None:
     assert [e.space_id for e in ended] == [world.space_id]
     again = await world.http.post(f"/rooms/{world.space_id}/end", headers=world.host.bearer)
     assert again.status_code == 403  # the room's gate: the Space is not live any more
+
+
+async def test_the_room_reports_listener_counts_when_they_change(
+    registry: RoomRegistry, room: Room, join: JoinFn
+) -> None:
+    reported: list[tuple[int, int]] = []
+
+    async def report(space_id: int, count: int) -> None:
+        reported.append((space_id, count))
+
+    log = ListenerLog(registry, report)
+    await log.sample()
+    assert reported == [(SPACE, 0)]
+    await join("hal", "host")
+    await join("ann", "listener")
+    await join("bob", "listener")
+    await log.sample()
+    await log.sample()  # nothing changed: nothing reported
+    assert reported == [(SPACE, 0), (SPACE, 2)]
+    await room.remove("ann")
+    await log.sample()
+    await registry.close(SPACE)
+    await log.sample()  # the room closed with a listener in it
+    assert reported[2:] == [(SPACE, 1), (SPACE, 0)]
