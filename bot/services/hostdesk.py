@@ -21,7 +21,16 @@ from sqlmodel import col, select
 
 from bot.actors import Actor
 from bot.errors import NotFound, PermissionDenied
-from bot.models import AuditEntry, Hold, HoldStatus, Identity, Space, Ticket, TicketStatus
+from bot.models import (
+    AuditEntry,
+    Hold,
+    HoldStatus,
+    Identity,
+    Space,
+    SpaceStatus,
+    Ticket,
+    TicketStatus,
+)
 from bot.permissions import Action, SpaceRole, allowed, require, staff_role
 from bot.refund_policy import check_refund_window, policy_text
 from bot.services import audit, refusals
@@ -260,8 +269,16 @@ class HostDeskService(Service):
             totals,
             sales,
             policy_text(space, self.settings, tz),
-            await self.listeners(space.id),
+            await self._listeners_until_now(space),
         )
+
+    async def _listeners_until_now(self, space: Space) -> list[tuple[datetime, int]]:
+        """`listeners`, the last count carried on to now while the Space is live."""
+        assert space.id is not None
+        points = await self.listeners(space.id)
+        if points and space.status == SpaceStatus.LIVE:
+            points.append((self.clock.now(), points[-1][1]))
+        return points
 
     # --- listeners over the Space --------------------------------------------------------
 

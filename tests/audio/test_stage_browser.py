@@ -23,7 +23,7 @@ from tests.audio.browsers import (
     shot,
     wait_for,
 )
-from tests.audio.conftest import World
+from tests.audio.conftest import HOST, World
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
@@ -140,3 +140,30 @@ async def test_a_raised_hand_is_promoted_from_the_hosts_page(
     await state(listener, "ended")
     space = await world.core.spaces.get(world.space_id)
     assert space.status.value == "ended"
+
+
+async def test_the_desk_and_the_public_page_on_desktop_and_phone(
+    scheduled: World, base_url: str, any_browser: Browser
+) -> None:
+    world = scheduled
+    await world.start()
+    ann = await world.ticket("ann")
+    listener = await world.join(ann)
+    await world.core.host_desk.record_listeners(world.space_id, 1)
+    token = await world.core.host_desk.link_token(HOST, world.space_id)
+    desk = await any_browser.tab(width=1100, height=900)
+    await desk.goto(f"{base_url}/spaces/{world.space_id}/manage?token={token}")
+    await wait_for(desk, f"!!{selector('#listeners-chart svg')}", what="the listeners chart")
+    assert "Night radio" in await desk.evaluate("document.title")
+    public = await any_browser.tab(width=1100, height=900)
+    await public.goto(f"{base_url}/spaces/{world.space_id}")
+    assert "Night radio" in await public.evaluate("document.body.textContent")
+    for tab, name in ((desk, "desk"), (public, "public-page")):
+        await shot(tab, name)
+        await tab.set_viewport(*PHONE)
+        await shot(tab, f"{name}-phone")
+        overflow = await tab.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 1, f"{name} scrolls sideways on a phone by {overflow}px"
+    await listener.close()
