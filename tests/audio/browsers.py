@@ -26,13 +26,17 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import aiohttp
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import ConsoleMessage, Page, async_playwright
 
 CHROMIUM = os.environ.get("STAGEPASS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 FIREFOX = (
     os.environ.get("STAGEPASS_FIREFOX") or shutil.which("firefox-esr") or "/usr/bin/firefox-esr"
 )
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+CHROMIUM_MIC_TONE = 880
+"""Chromium's fake microphone plays the test's WAV file of this tone."""
+FIREFOX_MIC_TONE = 1000
+"""Firefox's fake microphone (media.navigator.streams.fake) is a 1 kHz tone."""
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -75,8 +79,13 @@ class Tab(Protocol):
     """What the room's browser tests do with a page, in either browser."""
 
     browser: str
+    errors: list[str]
+    """Script errors and Content-Security-Policy violations the page logged."""
 
     async def goto(self, url: str) -> None: ...
+
+    async def press(self, key: str) -> None:
+        """Press a key ("Enter") on whatever has the focus."""
 
     async def evaluate(self, expression: str) -> Any: ...
 
@@ -122,6 +131,16 @@ class PlaywrightTab:
     def __init__(self, page: Page, browser: str) -> None:
         self.page = page
         self.browser = browser
+        self.errors: list[str] = []
+        page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
+        page.on("console", self._console)
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type == "error" and "Content Security Policy" in message.text:
+            self.errors.append(f"CSP: {message.text}")
+
+    async def press(self, key: str) -> None:
+        await self.page.keyboard.press(key)
 
     async def goto(self, url: str) -> None:
         await self.page.goto(url)
@@ -136,6 +155,10 @@ class PlaywrightTab:
         await self.page.screenshot(path=str(path), full_page=True)
 
 
+_KEYS = {"Enter": "\ue007", "Tab": "\ue004", "Escape": "\ue00c"}
+"""WebDriver's key codes for the keys the tests press."""
+
+
 class BidiError(Exception):
     pass
 
@@ -147,6 +170,8 @@ class BidiSession:
         self.ws = ws
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.logs: dict[str, list[str]] = {}
+        """Per browsing context: script errors and CSP reports (log.entryAdded)."""
         self._reader = asyncio.get_running_loop().create_task(self._read(), name="bidi-reader")
 
     async def _read(self) -> None:
@@ -154,12 +179,23 @@ class BidiSession:
             if message.type != aiohttp.WSMsgType.TEXT:
                 break
             data = json.loads(message.data)
+            if data.get("method") == "log.entryAdded":
+                self._log(data["params"])
+                continue
             waiter = self._waiting.pop(data.get("id", -1), None)
             if waiter is not None and not waiter.done():
                 waiter.set_result(data)
         for waiter in self._waiting.values():
             if not waiter.done():
                 waiter.set_exception(BidiError("Firefox closed the BiDi connection"))
+
+    def _log(self, entry: dict[str, Any]) -> None:
+        context = entry.get("source", {}).get("context", "")
+        text = str(entry.get("text", ""))
+        if entry.get("type") == "javascript" and entry.get("level") == "error":
+            self.logs.setdefault(context, []).append(f"pageerror: {text}")
+        elif "Content-Security-Policy" in text or "Content Security Policy" in text:
+            self.logs.setdefault(context, []).append(f"CSP: {text}")
 
     async def send(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         command_id = next(self._ids)
@@ -184,6 +220,26 @@ class BidiTab:
         self.session = session
         self.context = context
         self.browser = "firefox"
+        self.errors = session.logs.setdefault(context, [])
+
+    async def press(self, key: str) -> None:
+        value = _KEYS.get(key, key)
+        await self.session.send(
+            "input.performActions",
+            {
+                "context": self.context,
+                "actions": [
+                    {
+                        "type": "key",
+                        "id": "keyboard",
+                        "actions": [
+                            {"type": "keyDown", "value": value},
+                            {"type": "keyUp", "value": value},
+                        ],
+                    }
+                ],
+            },
+        )
 
     async def goto(self, url: str) -> None:
         await self.session.send(
@@ -220,12 +276,15 @@ class BidiTab:
 
 class Browser(Protocol):
     name: str
+    mic_tone: int
+    """The frequency the browser's fake microphone plays."""
 
     async def tab(self, *, width: int = 820, height: int = 900, init_script: str = "") -> Tab: ...
 
 
 class ChromiumBrowser:
     name = "chromium"
+    mic_tone = CHROMIUM_MIC_TONE
 
     def __init__(self, browser: Any) -> None:
         self._browser = browser
@@ -241,6 +300,7 @@ class ChromiumBrowser:
 
 class FirefoxBrowser:
     name = "firefox"
+    mic_tone = FIREFOX_MIC_TONE
 
     def __init__(self, session: BidiSession) -> None:
         self.session = session
@@ -308,6 +368,7 @@ async def firefox() -> AsyncIterator[Browser]:
                 ws = await http.ws_connect(f"{address}/session", max_msg_size=64 * 1024 * 1024)
                 session = BidiSession(ws)
                 await session.send("session.new", {"capabilities": {}})
+                await session.send("session.subscribe", {"events": ["log.entryAdded"]})
                 try:
                     yield FirefoxBrowser(session)
                 finally:

@@ -5,21 +5,14 @@ the host's page shows it live and promotes, the listener's page becomes a speake
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from tests.audio.browsers import (
-    CHROMIUM,
-    FIREFOX,
     Browser,
     Tab,
-    chromium,
     click,
-    firefox,
     shot,
     wait_for,
 )
@@ -44,20 +37,6 @@ window.RTCPeerConnection = class extends Native {
   constructor(...args) { super(...args); window.__pcs.push(this); }
 };
 """
-
-
-@pytest.fixture(params=["chromium", "firefox"])
-async def any_browser(request: pytest.FixtureRequest) -> AsyncIterator[Browser]:
-    name: str = request.param
-    path = CHROMIUM if name == "chromium" else FIREFOX
-    if not await asyncio.to_thread(Path(path).exists):
-        pytest.skip(
-            f"BROWSER TEST SKIPPED: no {name} at {path}. `make browser` installs Debian's "
-            "chromium and firefox-esr; the room page is untested in this browser."
-        )
-    launch = chromium([]) if name == "chromium" else firefox()
-    async with launch as browser:
-        yield browser
 
 
 def selector(css: str) -> str:
