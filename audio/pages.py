@@ -8,7 +8,7 @@
     GET  /rooms/{id}/stage           Bearer, staff: the raised hands and the speakers
     POST /rooms/{id}/stage           Bearer, staff: {"action", "who"} promote, dismiss,
                                      mute, unmute or remove someone; answers the new stage
-    POST /rooms/{id}/end             Bearer, staff: end the Space
+    POST /rooms/{id}/end             Bearer, staff: {"confirm": true} end the Space
     POST /rooms/{id}/recording       Bearer, host/co-host: {"on": bool}
     GET  /rooms/{id}/recordings      Bearer, after the Space ended: the finished parts
     GET  /rooms/{id}/recordings/{n}  Bearer: one part, audio/ogg (Range requests work)
@@ -36,7 +36,7 @@ import re
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -151,6 +151,12 @@ class StageOut(BaseModel):
 
     hands: list[StagePersonOut]
     speakers: list[StagePersonOut]
+
+
+class EndIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    confirm: Literal[True]
+    """The page asked twice; a stray POST without it ends nothing."""
 
 
 class EndOut(BaseModel):
@@ -403,7 +409,7 @@ def make_page_router(
 
     @router.post("/rooms/{space_id}/end", response_model=EndOut)
     async def end(
-        space_id: SpaceId, authorization: Annotated[str | None, Header()] = None
+        space_id: SpaceId, body: EndIn, authorization: Annotated[str | None, Header()] = None
     ) -> EndOut:
         found = await check(space_id, authorization)
         space = await core.spaces.end(_acting(found), space_id)

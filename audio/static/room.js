@@ -639,7 +639,7 @@
     window.clearTimeout(endArmed);
     endArmed = 0;
     busy(button, async function () {
-      await api("POST", "/end", {});
+      await api("POST", "/end", { confirm: true });
       button.textContent = "End the Space";
       await loadInfo();
       route();

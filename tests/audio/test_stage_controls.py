@@ -112,7 +112,9 @@ async def test_listeners_and_strangers_are_refused_by_the_core(world: World) -> 
         url, json={"action": "promote", "who": bob.key}, headers=ann.bearer
     )
     assert promote.status_code == 403
-    end = await world.http.post(f"/rooms/{world.space_id}/end", headers=ann.bearer)
+    end = await world.http.post(
+        f"/rooms/{world.space_id}/end", json={"confirm": True}, headers=ann.bearer
+    )
     assert end.status_code == 403
     wrong = await world.http.post(
         url, json={"action": "promote", "who": "slack:T1:U1"}, headers=world.host.bearer
@@ -154,11 +156,17 @@ async def test_staff_end_the_space_from_the_room(world: World) -> None:
         ended.append(event)
 
     world.core.bus.subscribe(SpaceEnded, seen)
-    response = await world.http.post(f"/rooms/{world.space_id}/end", headers=world.host.bearer)
+    unconfirmed = await world.http.post(f"/rooms/{world.space_id}/end", headers=world.host.bearer)
+    assert unconfirmed.status_code == 422  # a stray POST ends nothing
+    response = await world.http.post(
+        f"/rooms/{world.space_id}/end", json={"confirm": True}, headers=world.host.bearer
+    )
     assert response.status_code == 200 and response.json() == {"status": "ended"}
     await world.core.bus.drain()
     assert [e.space_id for e in ended] == [world.space_id]
-    again = await world.http.post(f"/rooms/{world.space_id}/end", headers=world.host.bearer)
+    again = await world.http.post(
+        f"/rooms/{world.space_id}/end", json={"confirm": True}, headers=world.host.bearer
+    )
     assert again.status_code == 403  # the room's gate: the Space is not live any more
 
 
