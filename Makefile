@@ -28,12 +28,15 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
-# Browser tests drive Debian's Chromium through Playwright (no browser download).
+# Browser tests drive Debian's Chromium through Playwright and Debian's Firefox ESR over
+# WebDriver BiDi (tests/audio/browsers.py); no browser download.
 browser:
-	@command -v chromium >/dev/null || { \
-		echo "Installing Debian's chromium for the browser tests"; \
+	@missing=""; command -v chromium >/dev/null || missing="chromium"; \
+	command -v firefox-esr >/dev/null || missing="$$missing firefox-esr"; \
+	[ -z "$$missing" ] || { \
+		echo "Installing Debian's$$missing for the browser tests"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; }
 
 # ruff, then the import contracts in pyproject.toml ([tool.importlinter]; README: Architecture).
 lint: $(STAMP)

@@ -39,6 +39,7 @@ from fastapi import APIRouter
 from nats.aio.client import Client as NATS
 from sqlmodel import col, select
 
+from audio.attendance import ListenerLog
 from audio.control import Action, ControlMessage
 from audio.cors import CrossOrigin
 from audio.edges import EdgeLink, NatsLink, OriginLink
@@ -198,6 +199,10 @@ class LiveAudio:
         link, url = self.registry.link, self.core.settings.audio_nats_url
         if isinstance(link, NatsLink) and url:
             link.start(url)
+        listeners = ListenerLog(self.registry, self.core.host_desk.record_listeners)
+        counting = asyncio.get_running_loop().create_task(
+            listeners.run(stop), name="audio-listener-log"
+        )
         try:
             while not stop.is_set():
                 try:
@@ -208,6 +213,9 @@ class LiveAudio:
                     await asyncio.wait_for(stop.wait(), RECONCILE_SECONDS)
         finally:
             self.serving = False
+            counting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await counting
             await self.registry.aclose()
             if isinstance(link, NatsLink):
                 await link.aclose()

@@ -5,6 +5,10 @@
     GET  /rooms/{id}/info            public: title, host, status, start, server time
     GET  /rooms/{id}/me              Bearer: your role, hand, mute, ICE servers, may record
     POST /rooms/{id}/hand            Bearer: {"up": bool} raise or lower your hand
+    GET  /rooms/{id}/stage           Bearer, staff: the raised hands and the speakers
+    POST /rooms/{id}/stage           Bearer, staff: {"action", "who"} promote, dismiss,
+                                     mute, unmute or remove someone; answers the new stage
+    POST /rooms/{id}/end             Bearer, staff: {"confirm": true} end the Space
     POST /rooms/{id}/recording       Bearer, host/co-host: {"on": bool}
     GET  /rooms/{id}/recordings      Bearer, after the Space ended: the finished parts
     GET  /rooms/{id}/recordings/{n}  Bearer: one part, audio/ogg (Range requests work)
@@ -12,6 +16,10 @@
 Signaling (``/offer``, ``/state``) is `audio.signaling`. Every Bearer endpoint goes through
 the same `TicketGate`; its refusals are the room's `AudioError` statuses. Core errors (a hand
 raised twice) go to the app's error envelope.
+
+The stage controls act through the core's `StageService` as the token's holder, so the
+core's one staff rule decides (a refusal is its 403) and Discord and Slack follow from the
+same `StageChanged` events.
 
 The page is locked down by CSP: scripts and styles only from here, fetches only to here,
 media from here or blob: (a replayed recording is fetched with the token, then played). On
@@ -23,17 +31,18 @@ pages call ``/recording`` (a host records where the room is mixed).
 from __future__ import annotations
 
 import asyncio
+import enum
 import re
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import jinja2
 from fastapi import APIRouter, Header, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from audio.admission import Role
 from audio.cors import CrossOrigin
@@ -42,13 +51,14 @@ from audio.recordings import RecordingStore
 from audio.registry import RoomRegistry
 from audio.signaling import MAX_TOKEN_CHARS
 from audio.ticket_gate import Pass, TicketGate
-from bot.actors import Actor
+from bot.actors import Actor, UserRef
 from bot.commands.times import format_when
 from bot.core import Core
-from bot.errors import Conflict, NotFound
+from bot.errors import Conflict, InvalidInput, NotFound
 from bot.http.params import PartNumber, SpaceId
 from bot.models import Identity, Platform, SpaceStatus
 from bot.permissions import Action, SpaceRole, allowed
+from bot.services.stage import Seated, StageState
 from bot.settings import IceServer
 
 #: The page's JSON calls (raise a hand, start a recording) are a few bytes each.
@@ -99,6 +109,8 @@ class MeOut(BaseModel):
     muted: bool
     hand_raised: bool
     can_record: bool
+    runs_stage: bool
+    """Host, co-host or moderator: the page shows the stage controls."""
     ice_servers: list[dict[str, Any]]
     """RTCIceServer objects for the browser's RTCPeerConnection."""
 
@@ -110,6 +122,45 @@ class HandIn(BaseModel):
 
 class HandOut(BaseModel):
     up: bool
+
+
+class StageAction(enum.StrEnum):
+    PROMOTE = "promote"
+    DISMISS = "dismiss"
+    MUTE = "mute"
+    UNMUTE = "unmute"
+    REMOVE = "remove"
+
+
+class StageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    action: StageAction
+    who: str = Field(min_length=3, max_length=200)
+    """The person's identity key, as `StageOut` lists it."""
+
+
+class StagePersonOut(BaseModel):
+    key: str
+    display_name: str
+    role: str
+    muted: bool
+
+
+class StageOut(BaseModel):
+    """What the staff's controls show: hands raised (oldest first) and promoted speakers."""
+
+    hands: list[StagePersonOut]
+    speakers: list[StagePersonOut]
+
+
+class EndIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    confirm: Literal[True]
+    """The page asked twice; a stray POST without it ends nothing."""
+
+
+class EndOut(BaseModel):
+    status: str
 
 
 class RecordingIn(BaseModel):
@@ -144,10 +195,37 @@ def browser_ice_servers(servers: Sequence[IceServer]) -> list[dict[str, Any]]:
     return out
 
 
-def actor_of(identity: Identity) -> Actor:
-    """The `Actor` a verified ticket holder acts as from the web (no platform rights)."""
+def actor_of(identity: Identity, *, moderator: bool = False) -> Actor:
+    """The `Actor` a verified token's holder acts as from the web: no platform rights but a
+    moderator's, which their signed staff pass carries."""
     _, _, community = identity.community_id.partition(":")
-    return Actor(Platform(identity.platform), community, identity.user_id, identity.display_name)
+    return Actor(
+        Platform(identity.platform),
+        community,
+        identity.user_id,
+        identity.display_name,
+        is_moderator=moderator,
+    )
+
+
+def _acting(found: Pass) -> Actor:
+    return actor_of(found.identity, moderator=found.moderator)
+
+
+def _person(seated: Seated) -> StagePersonOut:
+    identity = seated.identity
+    return StagePersonOut(
+        key=identity.key,
+        display_name=identity.display_name or identity.user_id,
+        role=seated.seat.role.value,
+        muted=seated.seat.muted,
+    )
+
+
+def _stage_out(state: StageState) -> StageOut:
+    return StageOut(
+        hands=[_person(s) for s in state.queue], speakers=[_person(s) for s in state.speakers]
+    )
 
 
 def _bearer(authorization: str | None) -> str:
@@ -273,6 +351,7 @@ def make_page_router(
         role = found.role
         return MeOut(
             display_name=found.admission.display_name,
+            runs_stage=found.staff,
             role=role.value,
             muted=found.admission.muted,
             hand_raised=found.hand_raised,
@@ -290,7 +369,7 @@ def make_page_router(
         if found.hand_raised == body.up:
             return HandOut(up=body.up)  # already so (the page may retry after a lost reply)
         try:
-            await core.stage.raise_hand(actor_of(found.identity), space_id, body.up)
+            await core.stage.raise_hand(_acting(found), space_id, body.up)
         except Conflict:
             # Raced with another tab or a cached pass: answer with what the stage now says.
             fresh = await gate.check(space_id, _bearer(authorization), live=False)
@@ -298,6 +377,44 @@ def make_page_router(
                 raise
         gate.forget(space_id)
         return HandOut(up=body.up)
+
+    @router.get("/rooms/{space_id}/stage", response_model=StageOut)
+    async def stage(
+        space_id: SpaceId, authorization: Annotated[str | None, Header()] = None
+    ) -> StageOut:
+        found = await check(space_id, authorization)
+        return _stage_out(await core.stage.queue(_acting(found), space_id))
+
+    @router.post("/rooms/{space_id}/stage", response_model=StageOut)
+    async def stage_action(
+        space_id: SpaceId, body: StageIn, authorization: Annotated[str | None, Header()] = None
+    ) -> StageOut:
+        found = await check(space_id, authorization)
+        actor = _acting(found)
+        prefix = actor.community_id + ":"
+        if not body.who.startswith(prefix):
+            raise InvalidInput("That person is not in this Space's community.", field="who")
+        who = UserRef(body.who.removeprefix(prefix))
+        act = {
+            StageAction.PROMOTE: core.stage.promote,
+            StageAction.DISMISS: core.stage.dismiss,
+            StageAction.REMOVE: core.stage.remove,
+        }
+        if body.action in act:
+            await act[body.action](actor, space_id, who)
+        else:
+            await core.stage.mute(actor, space_id, who, body.action == StageAction.MUTE)
+        gate.forget(space_id)
+        return _stage_out(await core.stage.queue(actor, space_id))
+
+    @router.post("/rooms/{space_id}/end", response_model=EndOut)
+    async def end(
+        space_id: SpaceId, body: EndIn, authorization: Annotated[str | None, Header()] = None
+    ) -> EndOut:
+        found = await check(space_id, authorization)
+        space = await core.spaces.end(_acting(found), space_id)
+        gate.forget(space_id)
+        return EndOut(status=space.status.value)
 
     @crossing.post("/rooms/{space_id}/recording", response_model=RecordingOut)
     async def recording(

@@ -56,6 +56,8 @@ class Pass:
     staff: bool
     """A host, co-host or moderator token (no ticket behind it)."""
     hand_raised: bool
+    moderator: bool = False
+    """A moderator's staff pass: the signed token says the platform made them one."""
 
     @property
     def role(self) -> Role:
@@ -148,4 +150,5 @@ class TicketGate:
             space=space,
             staff=staff,
             hand_raised=seat.hand_raised,
+            moderator=staff and claims.role == "moderator",
         )

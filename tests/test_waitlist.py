@@ -307,12 +307,12 @@ async def holds_per_person(db: Database, space_id: int) -> Counter[int]:
 
 async def active_holds(db: Database, space_id: int) -> int:
     async with db.session() as session:
-        row = await session.exec(
+        count = await session.scalar(
             sa.select(sa.func.count())
             .select_from(Hold)
             .where(col(Hold.space_id) == space_id, col(Hold.status) == HoldStatus.ACTIVE.value)
         )
-        return int(row.one()[0])
+        return int(count or 0)
 
 
 @pytest.mark.timeout(240)

@@ -310,8 +310,11 @@
     if (attemptPlay && attemptPlay.catch) {
       attemptPlay.catch(function () {
         // Autoplay refused until the person interacts with the page.
-        el("btn-listen").hidden = false;
-        tell("Press Start listening to hear the room.");
+        var listen = el("btn-listen");
+        listen.textContent = ON_STAGE[role] ? "Go on air" : "Start listening";
+        listen.hidden = false;
+        tell("Press " + listen.textContent + " to " +
+             (ON_STAGE[role] ? "go on air." : "hear the room."));
       });
     }
   }
@@ -414,6 +417,7 @@
         var state = await api("GET", "/state", undefined, roomBase);
         if (mine !== generation) { return; }
         render(state);
+        if (me && me.runs_stage) { renderStage(await api("GET", "/stage")); }
       } catch (err) {
         if (mine !== generation) { return; }
         if (err.status === 401 || err.status === 403) { await failed(err); return; }
@@ -526,7 +530,8 @@
     var micButton = el("btn-mic");
     micButton.hidden = !onStage;
     if (!mic) {
-      micButton.textContent = "Turn on my microphone";
+      micButton.textContent = role === "host" || role === "cohost" ? "Go on air"
+                                                                     : "Turn on my microphone";
       micButton.setAttribute("aria-pressed", "false");
     } else {
       micButton.textContent = micMuted ? "Unmute my microphone" : "Mute my microphone";
@@ -538,11 +543,108 @@
     record.setAttribute("aria-pressed", recording ? "true" : "false");
     record.textContent = recording ? "Stop recording" : "Start recording";
 
+    el("stage-controls").hidden = !(me && me.runs_stage);
+
     var line = el("you-line");
     var label = ROLE_LABEL[role] || "Listener";
     var extra = me && me.muted && onStage ? " · muted by a moderator" : "";
     line.textContent = me ? "You: " + me.display_name + " · " + label + extra : "";
   }
+
+  // --- stage controls (host, co-hosts, moderators) -------------------------------------------
+
+  var peopleShape = null;
+  var endArmed = 0;         // the End button asks again before it ends the Space
+
+  function personItem(p, actions) {
+    var item = document.createElement("li");
+    item.setAttribute("data-key", p.key);
+    var name = document.createElement("span");
+    name.className = "name";
+    name.textContent = p.display_name;
+    item.appendChild(name);
+    if (p.muted) {
+      var tag = document.createElement("span");
+      tag.className = "tag";
+      tag.textContent = "Muted";
+      item.appendChild(tag);
+    }
+    actions.forEach(function (pair) {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = pair[2] || "";
+      button.textContent = pair[1];
+      button.setAttribute("data-action", pair[0]);
+      button.setAttribute("aria-label", pair[1] + " " + p.display_name);
+      button.addEventListener("click", function () {
+        busy(button, async function () {
+          var result = await api("POST", "/stage", { action: pair[0], who: p.key });
+          renderStage(result);
+          tell(DONE[pair[0]].replace("{name}", p.display_name));
+        });
+      });
+      item.appendChild(button);
+    });
+    return item;
+  }
+
+  var DONE = {
+    promote: "{name} is now a speaker.", dismiss: "{name}'s hand is lowered.",
+    mute: "{name} is muted.", unmute: "{name} is unmuted.",
+    remove: "{name} was removed from the Space."
+  };
+
+  function fill(list, people, empty, actions) {
+    list.textContent = "";
+    people.forEach(function (p) { list.appendChild(personItem(p, actions(p))); });
+    if (!people.length) {
+      var none = document.createElement("li");
+      none.className = "empty";
+      none.textContent = empty;
+      list.appendChild(none);
+    }
+  }
+
+  function renderStage(stage) {
+    var shape = JSON.stringify([stage.hands, stage.speakers]);
+    if (shape === peopleShape) { return; }
+    var before = peopleShape === null ? [] : JSON.parse(peopleShape)[0];
+    peopleShape = shape;
+    el("hand-count").textContent = String(stage.hands.length);
+    fill(el("hand-queue"), stage.hands, "No hands raised.", function () {
+      return [["promote", "Promote", "primary"], ["dismiss", "Dismiss"]];
+    });
+    fill(el("speaker-list"), stage.speakers, "No speakers besides the hosts.", function (p) {
+      return [p.muted ? ["unmute", "Unmute"] : ["mute", "Mute"], ["remove", "Remove", "danger"]];
+    });
+    var known = {};
+    before.forEach(function (p) { known[p.key] = true; });
+    var raised = stage.hands.filter(function (p) { return !known[p.key]; });
+    if (raised.length) {
+      announce(raised.map(function (p) { return p.display_name; }).join(", ") +
+               " raised " + (raised.length > 1 ? "their hands." : "a hand."));
+    }
+  }
+
+  el("btn-end").addEventListener("click", function (event) {
+    var button = event.currentTarget;
+    if (!endArmed) {
+      button.textContent = "Press again to end the Space for everyone";
+      endArmed = window.setTimeout(function () {
+        endArmed = 0;
+        button.textContent = "End the Space";
+      }, 5000);
+      return;
+    }
+    window.clearTimeout(endArmed);
+    endArmed = 0;
+    busy(button, async function () {
+      await api("POST", "/end", { confirm: true });
+      button.textContent = "End the Space";
+      await loadInfo();
+      route();
+    });
+  });
 
   // --- microphone -------------------------------------------------------------------------
 
@@ -591,9 +693,10 @@
 
   el("btn-listen").addEventListener("click", function () {
     var audio = el("room-audio");
-    audio.play().then(function () {
+    audio.play().then(async function () {
       el("btn-listen").hidden = true;
-      tell("Listening.");
+      if (ON_STAGE[role]) { await micOn(); }
+      tell(ON_STAGE[role] ? "You are on air." : "Listening.");
     }).catch(function (err) { tell("The audio could not start: " + err.message); });
   });
 

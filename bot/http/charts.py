@@ -9,9 +9,11 @@ from markupsafe import Markup, escape
 WIDTH, HEIGHT, PAD = 640, 200, 32
 
 
-def sales_svg(points: list[tuple[datetime, int]], *, label: str) -> Markup:
+def sales_svg(
+    points: list[tuple[datetime, int]], *, label: str, empty: str = "No sales yet"
+) -> Markup:
     """A step line of a count over time (`points` oldest first), with its maximum and its
-    first and last dates marked. No points: an empty frame saying so."""
+    first and last dates marked. No points: an empty frame saying `empty`."""
     frame = (
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
         f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">'
@@ -21,7 +23,7 @@ def sales_svg(points: list[tuple[datetime, int]], *, label: str) -> Markup:
     if not points:
         return Markup(
             frame + f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" '
-            'fill="currentColor" fill-opacity=".6">No sales yet</text></svg>'
+            f'fill="currentColor" fill-opacity=".6">{escape(empty)}</text></svg>'
         )
     first, last = points[0][0], points[-1][0]
     span = max((last - first).total_seconds(), 1.0)

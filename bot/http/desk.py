@@ -98,6 +98,11 @@ async def _page(
         totals=sheet.totals,
         money=money,
         chart=sales_svg(sheet.sales, label=f"Tickets of Space #{space.id} over time"),
+        listeners_chart=sales_svg(
+            sheet.listeners,
+            label=f"Listeners in Space #{space.id}'s room over time",
+            empty="Nobody has listened yet",
+        ),
         token=desk.token,
         token_q=quote(desk.token, safe=""),
         may_refund=desk.may_refund,

@@ -21,10 +21,19 @@ from sqlmodel import col, select
 
 from bot.actors import Actor
 from bot.errors import NotFound, PermissionDenied
-from bot.models import Hold, HoldStatus, Identity, Space, Ticket, TicketStatus
+from bot.models import (
+    AuditEntry,
+    Hold,
+    HoldStatus,
+    Identity,
+    Space,
+    SpaceStatus,
+    Ticket,
+    TicketStatus,
+)
 from bot.permissions import Action, SpaceRole, allowed, require, staff_role
 from bot.refund_policy import check_refund_window, policy_text
-from bot.services import refusals
+from bot.services import audit, refusals
 from bot.services.context import Service, ServiceContext
 from bot.services.spaces import SpaceService
 from bot.services.stage import StageService
@@ -33,6 +42,8 @@ from bot.services.waitlist import Line
 from bot.tokens import DESK_KIND, InvalidToken, TicketClaims, TokenSigner
 
 DESK_LINK_TTL = timedelta(hours=1)
+LISTENERS_ACTION = "room.listeners"
+"""The audit log's entry for a listener count the room reported (details: ``count``)."""
 
 
 class EntryStatus(enum.StrEnum):
@@ -103,6 +114,8 @@ class DeskSheet:
     sales: list[tuple[datetime, int]]  # valid tickets over time, oldest first
     policy: str
     waitlist: Line = field(default_factory=lambda: Line([], []))  # the line, in order
+    listeners: list[tuple[datetime, int]] = field(default_factory=list)
+    """People listening in the room over the Space, as the room reported them, oldest first."""
 
 
 class HostDeskService(Service):
@@ -253,7 +266,40 @@ class HostDeskService(Service):
             count += step
             sales.append((at, count))
         line = await self.tickets.waitlist.line(space.id)
-        return DeskSheet(space, rows, totals, sales, policy_text(space, self.settings, tz), line)
+        return DeskSheet(
+            space,
+            rows,
+            totals,
+            sales,
+            policy_text(space, self.settings, tz),
+            line,
+            await self._listeners_until_now(space),
+        )
+
+    async def _listeners_until_now(self, space: Space) -> list[tuple[datetime, int]]:
+        """`listeners`, the last count carried on to now while the Space is live."""
+        assert space.id is not None
+        points = await self.listeners(space.id)
+        if points and space.status == SpaceStatus.LIVE:
+            points.append((self.clock.now(), points[-1][1]))
+        return points
+
+    # --- listeners over the Space --------------------------------------------------------
+
+    async def record_listeners(self, space_id: int, count: int) -> None:
+        """The room reports how many listen now (it calls on a change, not on every join)."""
+        async with self.db.write() as session:
+            audit.record(session, self.clock, LISTENERS_ACTION, space_id=space_id, count=count)
+
+    async def listeners(self, space_id: int) -> list[tuple[datetime, int]]:
+        """The listener counts the room reported for `space_id`, oldest first."""
+        async with self.db.session() as session:
+            rows = await session.exec(
+                select(AuditEntry.at, AuditEntry.details)
+                .where(AuditEntry.space_id == space_id, AuditEntry.action == LISTENERS_ACTION)
+                .order_by(col(AuditEntry.at), col(AuditEntry.id))
+            )
+            return [(at, int(details.get("count", 0))) for at, details in rows]
 
     # --- refunding -----------------------------------------------------------------------
 

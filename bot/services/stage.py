@@ -211,6 +211,16 @@ class StageService(Service):
         await self._save(actor, seat, space, target, "invited")
         return seat
 
+    async def dismiss(self, actor: Actor, space_id: int, who: UserRef) -> StageMember:
+        """Lower someone else's raised hand (staff turning a request to speak down)."""
+        space = await self._live(actor, space_id)
+        target, seat = await self._target(actor, space, who)
+        if seat.hand_raised_at is None:
+            raise Conflict(f"{target.display_name} has no hand raised.")
+        seat.hand_raised_at = None
+        await self._save(actor, seat, space, target, "hand_lowered")
+        return seat
+
     async def demote(self, actor: Actor, space_id: int, who: UserRef) -> StageMember:
         space = await self._live(actor, space_id)
         target, seat = await self._target(actor, space, who)

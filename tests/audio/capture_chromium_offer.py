@@ -22,7 +22,7 @@ from pathlib import Path
 
 from playwright.async_api import async_playwright
 
-from tests.audio.test_browser import CHROMIUM, FLAGS
+from tests.audio.browsers import CHROMIUM, CHROMIUM_FLAGS
 
 OUT = Path(__file__).with_name("chromium_offer.sdp")
 PAGE = b"<!doctype html><title>offer</title>"
@@ -64,7 +64,9 @@ async def capture() -> str:
     thread.start()
     try:
         async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            browser = await playwright.chromium.launch(
+                executable_path=CHROMIUM, args=CHROMIUM_FLAGS
+            )
             try:
                 page = await browser.new_page()
                 await page.goto(f"http://127.0.0.1:{server.server_address[1]}/")

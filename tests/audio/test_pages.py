@@ -73,10 +73,11 @@ async def test_me_needs_a_ticket_and_tells_the_role(world: World) -> None:
         "muted": False,
         "hand_raised": False,
         "can_record": False,
+        "runs_stage": False,
         "ice_servers": [],
     }
     host = (await world.http.get(url, headers=world.host.bearer)).json()
-    assert host["role"] == "host" and host["can_record"] is True
+    assert host["role"] == "host" and host["can_record"] is True and host["runs_stage"] is True
 
 
 async def test_raising_and_lowering_a_hand(world: World) -> None:

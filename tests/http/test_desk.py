@@ -129,6 +129,25 @@ async def test_the_host_sees_holders_totals_chart_and_links(
     assert page.headers["referrer-policy"] == "no-referrer"
 
 
+async def test_the_desk_charts_the_listeners_the_room_reported(
+    chat: Chat, core: Core, anon: httpx.AsyncClient
+) -> None:
+    space_id = await paid_space(chat, core, StubPayments())
+    path = desk_path(await ok(chat, "alice", f"/space manage {space_id}"))
+    quiet = (await anon.get(path)).text
+    chart = quiet.split('<div id="listeners-chart">', 1)[1].split("</div>", 1)[0]
+    assert "Nobody has listened yet" in chart and "<path" not in chart
+    assert isinstance(core.clock, ManualClock)
+    for count in (2, 7, 3):
+        await core.host_desk.record_listeners(space_id, count)
+        core.clock.advance(timedelta(minutes=5))
+    assert [n for _, n in await core.host_desk.listeners(space_id)] == [2, 7, 3]
+    html = (await anon.get(path)).text
+    chart = html.split('<div id="listeners-chart">', 1)[1].split("</div>", 1)[0]
+    assert f"Listeners in Space #{space_id}&#39;s room over time" in chart
+    assert "<path d=" in chart and ">7</text>" in chart  # the peak is marked
+
+
 async def test_refund_one_ticket_from_the_desk(
     chat: Chat, core: Core, anon: httpx.AsyncClient
 ) -> None:

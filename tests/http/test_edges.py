@@ -36,6 +36,8 @@ LIMITS = {
     "/billing/dev/checkout/{session_id}": 4 * 1024,
     "/rooms/{space_id}/offer": OFFER_BODY_BYTES,
     "/rooms/{space_id}/hand": PAGE_BODY_BYTES,
+    "/rooms/{space_id}/stage": PAGE_BODY_BYTES,
+    "/rooms/{space_id}/end": PAGE_BODY_BYTES,
     "/rooms/{space_id}/recording": PAGE_BODY_BYTES,
     "/slack/events": SLACK_BODY_BYTES,
     "/spaces/{space_id}/manage/refund": DESK_BODY_BYTES,
