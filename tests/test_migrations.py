@@ -25,6 +25,7 @@ OWNERS = {
         "audit_log", "buyer_quotas", "communities", "holds", "identities",
         "outbox_messages", "reminders", "space_cohosts", "spaces", "stage_members",
         "tickets", "promo_codes", "promo_redemptions",
+        "community_links", "community_link_codes", "space_communities",
     },
     "scheduler.models": {
         "apscheduler_jobs", "reminder_deliveries", "slot_occurrences", "slot_series",

@@ -52,7 +52,7 @@ from bot.models import (
     Ticket,
     TicketStatus,
 )
-from bot.services import promos, refusals
+from bot.services import communities, promos, refusals
 from bot.services.identities import IdentityService
 
 log = structlog.get_logger(__name__)
@@ -179,6 +179,7 @@ class ClaimDesk:
             if not self.db.is_sqlite:
                 query = query.with_for_update()
             spaces = {s.id: s for s in await session.exec(query)}
+            shared = await communities.shares(conn, sorted(by_space))
             paying = {c.buyer_id for c in claims if _paid(spaces.get(c.space_id))}
             open_holds = await self._open_holds(conn, paying, now)
             holds: list[dict[str, object]] = []
@@ -203,7 +204,7 @@ class ClaimDesk:
                     claim = claims[i]
                     mine = open_holds[claim.buyer_id]
                     refusal = self._refuse(
-                        space, claim, quotas.get(claim.buyer_id, 0), seats
+                        space, claim, quotas.get(claim.buyer_id, 0), seats, shared
                     ) or self._hoarding(space, mine, now)
                     if refusal is not None:
                         outcomes[i] = refusal
@@ -338,8 +339,10 @@ class ClaimDesk:
         )
 
     @staticmethod
-    def _refuse(space: Space | None, claim: _Claim, taken: int, seats: int) -> UserError | None:
-        if space is None or space.community_id != claim.buyer.community_id:
+    def _refuse(
+        space: Space | None, claim: _Claim, taken: int, seats: int, shared: set[tuple[int, str]]
+    ) -> UserError | None:
+        if space is None or not communities.shown_here(space, claim.buyer.community_id, shared):
             return NotFound(f"There is no Space #{claim.space_id} here.")
         if space.host_id == claim.buyer_id:
             return Conflict("You are the host of this Space; you don't need a ticket.")
