@@ -158,6 +158,7 @@ class SpaceCommands(
         limit="Tickets one person may get (default 1)",
         description="A few lines about it",
         manual="Start it by hand with /space start instead of at the start time",
+        also="Announce it in linked communities too: slack, shell, all, or a name (commas)",
     )
     @app_commands.choices(currency=CURRENCY_CHOICES)
     async def create(
@@ -172,6 +173,7 @@ class SpaceCommands(
         limit: Range[int, 1, 100] | None = None,
         description: Range[str, 1, 2000] | None = None,
         manual: bool = False,
+        also: Range[str, 1, 200] | None = None,
     ) -> None:
         async def build(actor: Actor) -> t.Command:
             values = await space_changes(
@@ -202,6 +204,7 @@ class SpaceCommands(
                     description=values.description or "",
                     per_buyer_limit=values.per_buyer_limit,
                     manual_start=manual,
+                    also=(also,) if also else (),
                 )
             )
 
@@ -559,6 +562,32 @@ class TimezoneCommands(_AdapterGroup, name="tz", description="Your time zone", g
         await self.adapter.command(interaction, _const(t.SetTimezone(None)))
 
 
+class CommunityCommands(
+    _AdapterGroup,
+    name="community",
+    description="Link this server with another community you run",
+    guild_only=True,
+):
+    @app_commands.command(
+        description="Without a code: get a one-time code. With one: confirm a link made elsewhere."
+    )
+    @app_commands.describe(code="The code /community link printed in the other community")
+    async def link(
+        self, interaction: discord.Interaction[Any], code: Range[str, 1, 16] | None = None
+    ) -> None:
+        await self.adapter.command(interaction, _const(t.CommunityCommand("link", code)))
+
+    @app_commands.command(description="The communities linked with this server.")
+    async def links(self, interaction: discord.Interaction[Any]) -> None:
+        await self.adapter.command(interaction, _const(t.CommunityCommand("links")))
+
+    @app_commands.command(description="Remove a link (name the community, or its platform).")
+    async def unlink(
+        self, interaction: discord.Interaction[Any], community: Range[str, 1, 120]
+    ) -> None:
+        await self.adapter.command(interaction, _const(t.CommunityCommand("unlink", community)))
+
+
 def build_commands(
     adapter: DiscordAdapter,
 ) -> list[app_commands.Group | app_commands.Command[Any, Any, Any]]:
@@ -601,6 +630,7 @@ def build_commands(
         SlotCommands(adapter),
         PayoutsCommands(adapter),
         TimezoneCommands(adapter),
+        CommunityCommands(adapter),
         tip,
         help_,
     ]

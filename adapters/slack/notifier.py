@@ -163,7 +163,7 @@ class Notifier:
     # --- public events: said once, under the announcement --------------------------------
 
     async def on_started(self, event: SpaceStarted) -> None:
-        team = team_of(event.community_id)
+        team = await self._team(event)
         if team is not None:
             space = await self.core.spaces.get(event.space_id)
             await self.announcements.in_thread(
@@ -174,7 +174,7 @@ class Notifier:
             )
 
     async def on_stage_changed(self, event: StageChanged) -> None:
-        team = team_of(event.community_id)
+        team = await self._team(event)
         if team is None or event.change != "promoted":
             return
         space = await self.core.spaces.get(event.space_id)
@@ -185,12 +185,19 @@ class Notifier:
         )
 
     async def on_space_changed(self, event: SpaceEvent) -> None:
-        team = team_of(event.community_id)
+        team = await self._team(event)
         if team is None:
             return
         if isinstance(event, _ANNOUNCED_STATE):
             await self.announcements.sync(event.space_id)
         await self.home.refresh_people(self._concerned(event))
+
+    async def _team(self, event: SpaceEvent) -> str | None:
+        """The workspace that shows the event's Space: its own, or a linked one."""
+        shown = await self.core.communities.shown_on(
+            event.space_id, event.community_id, Platform.SLACK
+        )
+        return team_of(shown) if shown else None
 
     @staticmethod
     def _concerned(event: SpaceEvent) -> list[str]:
