@@ -46,16 +46,33 @@ def holder_terms(space: Space, settings: Settings, now: datetime, tz: ZoneInfo) 
     )
 
 
-def check_refund_window(
-    space: Space, ticket: Ticket, settings: Settings, now: datetime, tz: ZoneInfo
-) -> None:
-    """`Conflict` when the policy allows no refund of `ticket` now."""
+def refund_open(space: Space, ticket: Ticket, settings: Settings, now: datetime) -> bool:
+    """Whether the policy allows refunding `ticket` now (free tickets: voiding it)."""
     if ticket.price_minor <= 0 or space.status == SpaceStatus.CANCELLED:
+        return True
+    return now < refund_deadline(space, settings)
+
+
+def check_refund_window(
+    space: Space,
+    ticket: Ticket,
+    settings: Settings,
+    now: datetime,
+    tz: ZoneInfo,
+    *,
+    holder: bool = False,
+) -> None:
+    """`Conflict` when the policy allows no refund of `ticket` now; worded for the
+    `holder` asking for their own refund (who can only ask the host), or for the host."""
+    if refund_open(space, ticket, settings, now):
         return
     deadline = refund_deadline(space, settings)
-    if now >= deadline:
+    if holder:
         raise Conflict(
-            f"Refunds for Space #{space.id} closed at {format_when(deadline, tz)} "
-            f"({settings.refund_cutoff_hours} h before the start); the refund "
-            "policy allows none after."
+            f"Refunds for Space #{space.id} closed at {format_when(deadline, tz)}; ask the host."
         )
+    raise Conflict(
+        f"Refunds for Space #{space.id} closed at {format_when(deadline, tz)} "
+        f"({settings.refund_cutoff_hours} h before the start); the refund "
+        "policy allows none after."
+    )

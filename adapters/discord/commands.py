@@ -380,7 +380,7 @@ class TicketCommands(_AdapterGroup, name="ticket", description="Your tickets", g
     ) -> None:
         await self.adapter.command(interaction, _const(t.ShowTickets(space)))
 
-    @app_commands.command(description="Refund one ticket (hosts).")
+    @app_commands.command(description="Refund your ticket (or, as host, one of your Space's).")
     async def refund(
         self, interaction: discord.Interaction[Any], ticket: Range[str, 1, 40]
     ) -> None:

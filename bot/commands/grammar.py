@@ -170,8 +170,9 @@ USAGES: tuple[Usage, ...] = (
     Usage(
         "ticket refund",
         "/ticket refund TICKET",
-        "Refund one ticket (hosts).",
-        action=Action.REFUND,
+        "Refund your own ticket within the refund policy (hosts: any of their Space's).",
+        who="the ticket's holder, and the host of its Space.",
+        notes=("Refunds close some hours before the start (see the ticket's message).",),
     ),
     Usage(
         "tip",

@@ -26,6 +26,7 @@ from bot.notices import CancelProgress
 from bot.replies import Button, Reply
 from bot.services.communities import label
 from bot.services.promos import PromoDraft
+from bot.services.refusals import BuyerLimitReached
 from bot.wording import (
     TEST_MODE,
     change_lines,
@@ -280,7 +281,11 @@ class Dispatcher:
     # --- tickets -------------------------------------------------------------------------
 
     async def buy_ticket(self, actor: Actor, cmd: t.BuyTicket) -> Reply:
-        res = await self.core.tickets.reserve(actor, cmd.space_id, cmd.quantity, code=cmd.code)
+        try:
+            res = await self.core.tickets.reserve(actor, cmd.space_id, cmd.quantity, code=cmd.code)
+        except BuyerLimitReached as exc:
+            pay = (Button(f"Pay #{cmd.space_id}", url=exc.pay_url),) if exc.pay_url else ()
+            return Reply(exc.message, error=True, buttons=pay)
         if res.tickets:
             ids = ", ".join(ticket.id for ticket in res.tickets)
             return Reply(

@@ -350,9 +350,7 @@ class ClaimDesk:
             return refusals.not_on_sale(space)
         limit = space.per_buyer_limit
         if taken + claim.quantity > limit:
-            return LimitExceeded(
-                f"You can have at most {limit} ticket{'s' if limit > 1 else ''} for this Space."
-            )
+            return refusals.buyer_limit(space)
         left = space.capacity - seats
         if left <= 0:
             if (space.held if space.is_free else seats - space.sold) > 0:

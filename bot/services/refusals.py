@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.commands.times import format_delta
-from bot.errors import Conflict, PermissionDenied
+from bot.errors import Conflict, LimitExceeded, PermissionDenied
 from bot.models import Space, SpaceStatus
 from bot.permissions import Action
 
@@ -151,4 +151,27 @@ def removed_from_stage(name: str | None = None) -> Conflict:
         )
     return Conflict(
         f"{name} was removed from this Space's stage; let them back in with /stage allow first."
+    )
+
+
+class BuyerLimitReached(LimitExceeded):
+    """A buyer asked for more tickets of a Space than its per-buyer limit lets them
+    (counting their valid tickets and pending holds). The ticket service words it again
+    with what they hold (`TicketService.limit_refusal`); `pay_url`: a pending hold's."""
+
+    def __init__(
+        self, message: str, *, space_id: int, limit: int, pay_url: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.space_id = space_id
+        self.limit = limit
+        self.pay_url = pay_url
+
+
+def buyer_limit(space: Space) -> BuyerLimitReached:
+    limit = space.per_buyer_limit
+    return BuyerLimitReached(
+        f"You can have at most {limit} ticket{'s' if limit > 1 else ''} for this Space.",
+        space_id=space.id or 0,
+        limit=limit,
     )

@@ -13,18 +13,22 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 import structlog
 from sqlmodel import col, select
 
 from bot.actors import Actor
+from bot.commands.times import format_when
 from bot.errors import InvalidInput, NotFound, PermissionDenied
 from bot.events import HoldCreated, HoldReleased, TicketClosed, TicketIssued
 from bot.models import Hold, HoldStatus, Identity, Space, Ticket, TicketStatus
+from bot.money import format_minor
 from bot.permissions import Action, SpaceRole, require, staff_role
 from bot.ports import Checkout, Confirmation, Payment, PaymentRecorder
 from bot.ratelimits import ClaimLimits
+from bot.refund_policy import check_refund_window
 from bot.services import audit, refusals
 from bot.services.claims import FREE_HELD, FREE_SOLD, ClaimDesk
 from bot.services.confirmations import ConfirmDesk
@@ -103,7 +107,10 @@ class TicketService(Service):
         if code is not None:
             code = promo_code(code)
         self.limits.admit(actor)
-        granted = await self.desk.claim(space_id, actor, quantity, code)
+        try:
+            granted = await self.desk.claim(space_id, actor, quantity, code)
+        except refusals.BuyerLimitReached as exc:
+            raise await self.limit_refusal(actor, exc) from None
         hold, space = granted.hold, granted.space
         self.bus.publish(
             HoldCreated(
@@ -129,6 +136,39 @@ class TicketService(Service):
             await self.release(hold.id, expired=False)
             raise
         return Reservation(hold=hold, space=space, checkout=checkout)
+
+    async def limit_refusal(
+        self, actor: Actor, refusal: refusals.BuyerLimitReached
+    ) -> refusals.BuyerLimitReached:
+        """The per-buyer limit refusal, saying what the buyer already holds: their
+        tickets' ids and their pending holds (with the pay link of the first)."""
+        me = await self.identities.ensure(actor)
+        assert me.id is not None
+        tickets = await self.tickets_of(me.id, refusal.space_id)
+        holds = await self.pending_holds(me.id, refusal.space_id)
+        have = [f"ticket {t.id}" for t in tickets]
+        pay_url = None
+        for hold in holds:
+            paid = format_minor(hold.amount_minor, hold.currency)
+            have.append(
+                f"{hold.quantity} seat(s) held for you, awaiting payment of {paid} until "
+                f"{format_when(hold.expires_at, ZoneInfo(me.tz))}"
+            )
+            pay_url = pay_url or await self.payments.pay_link(hold)
+        if not have:
+            return refusal
+        limit = refusal.limit
+        text = (
+            f"You can have at most {limit} ticket{'s' if limit > 1 else ''} for Space "
+            f"#{refusal.space_id}, and you already have {'; '.join(have)}."
+        )
+        if holds:
+            text += " Pay for it to keep your seats" + (f": {pay_url}" if pay_url else ".")
+        else:
+            text += f" See them with /ticket show {refusal.space_id}."
+        return refusals.BuyerLimitReached(
+            text, space_id=refusal.space_id, limit=limit, pay_url=pay_url
+        )
 
     def _issued(self, space: Space, holder_key: str, hold_id: str, tickets: list[Ticket]) -> None:
         assert space.id is not None
@@ -321,15 +361,34 @@ class TicketService(Service):
         return done, failed
 
     async def refund_one(self, actor: Actor, ticket_id: str) -> Ticket:
-        """A host refunds one ticket, within the refund policy."""
+        """`/ticket refund`: the holder refunds their own ticket, or the host refunds one
+        of their Space's; both within the refund policy (`bot.refund_policy`)."""
         ticket = await self.get(ticket_id)
         space = await self.spaces.get_in(ticket.space_id, actor.community_id)
+        me = await self.identities.ensure(actor)
+        if ticket.holder_id == me.id:
+            return await self.refund_own(me, ticket)
         require(Action.REFUND, await self.spaces.roles(space, actor))
         if ticket.status != TicketStatus.VALID:
             raise refusals.ticket_closed(ticket_id, ticket.status.value)
-        me = await self.identities.ensure(actor)
+        check_refund_window(space, ticket, self.settings, self.clock.now(), ZoneInfo(me.tz))
         await self.refund(ticket, reason="Refunded by the host.", actor_id=me.id)
         return await self.get(ticket_id)
+
+    async def refund_own(self, holder: Identity, ticket: Ticket) -> Ticket:
+        """The holder refunds (a free ticket: gives back) their own ticket, within the
+        host's refund policy; past it they are told when it closed and to ask the host.
+        Chat (`/ticket refund`) and the manage-my-ticket page both come here."""
+        if ticket.holder_id != holder.id:
+            raise PermissionDenied("This is not your ticket.")
+        if ticket.status != TicketStatus.VALID:
+            raise refusals.ticket_closed(ticket.id, ticket.status.value)
+        space = await self.spaces.get(ticket.space_id)
+        check_refund_window(
+            space, ticket, self.settings, self.clock.now(), ZoneInfo(holder.tz), holder=True
+        )
+        await self.refund(ticket, reason="Refunded at your request.", actor_id=holder.id)
+        return await self.get(ticket.id)
 
     # --- reading -------------------------------------------------------------------------
 
