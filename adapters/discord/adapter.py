@@ -304,7 +304,7 @@ class DiscordAdapter:
         await self._step(event.space_id, "Stage sync", self.stage.mirror(event))
         if event.change == "promoted":
             space = await self.core.spaces.get(event.space_id)
-            text = render.new_speaker(space, event.identity_key)
+            text = render.new_speaker(space, event.identity_key, await self._outsider(event))
             await self._step(
                 event.space_id, "speaker post", self.announcer.tell(guild, space.id, text)
             )
@@ -374,6 +374,13 @@ class DiscordAdapter:
             await self._step(
                 event.space_id, "announcement refresh", self.announcer.refresh(event.space_id)
             )
+
+    async def _outsider(self, event: StageChanged) -> str:
+        """The name of someone from a linked community (not a member here), else ""."""
+        if event.identity_key.startswith(f"{Platform.DISCORD.value}:"):
+            return ""
+        found = await self.core.identities.by_key(event.identity_key)
+        return found.display_name if found is not None else "someone"
 
     async def _space_guild(self, event: SpaceEvent) -> discord.Guild | None:
         """The server that shows the event's Space: its own, or a linked one."""

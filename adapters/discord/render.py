@@ -179,9 +179,11 @@ def live(space: Space, channel: discord.abc.GuildChannel | None) -> str:
     )
 
 
-def new_speaker(space: Space, identity_key: str) -> str:
-    """The public post when someone is made a speaker."""
-    return f"🎙️ {mention(identity_key)} is now a speaker in **{quote(space.title)}**."
+def new_speaker(space: Space, identity_key: str, name: str = "") -> str:
+    """The public post when someone is made a speaker; `name` for a person from a linked
+    community (not a member here, so not mentioned)."""
+    who = quote(name) if name else mention(identity_key)
+    return f"🎙️ {who} is now a speaker in **{quote(space.title)}**."
 
 
 def clip(text: str, limit: int) -> str:

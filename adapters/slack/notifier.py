@@ -181,7 +181,8 @@ class Notifier:
         await self.announcements.in_thread(
             team,
             event.space_id,
-            f"{mention(event.identity_key)} is now a speaker in {escape(space_title(space))}.",
+            f"{await self._who(event.identity_key)} is now a speaker in "
+            f"{escape(space_title(space))}.",
         )
 
     async def on_space_changed(self, event: SpaceEvent) -> None:
@@ -191,6 +192,13 @@ class Notifier:
         if isinstance(event, _ANNOUNCED_STATE):
             await self.announcements.sync(event.space_id)
         await self.home.refresh_people(self._concerned(event))
+
+    async def _who(self, identity_key: str) -> str:
+        """A mention, or the name of someone from a linked community (not in Slack)."""
+        if slack_user(identity_key) is not None:
+            return mention(identity_key)
+        found = await self.core.identities.by_key(identity_key)
+        return escape(found.display_name) if found is not None else "someone"
 
     async def _team(self, event: SpaceEvent) -> str | None:
         """The workspace that shows the event's Space: its own, or a linked one."""

@@ -94,6 +94,14 @@ async def test_one_space_in_discord_and_slack(both: Both) -> None:
     assert "You asked to speak" in (await slack.answer(response, name))["text"]
     queue = await bot.answer(await fake.slash(guild, server.mo, "stage queue", space=1))
     assert "Raised hands: Bob" in queue.text(), queue.text()
+    # a Slack admin moderates the shared stage; the new speaker is told of on both sides
+    response, name = await slack.command(CAROL, "/stage", f"promote <@{BOB}> space:1")
+    assert "is now a speaker" in (await slack.answer(response, name))["text"]
+    await both.settle()
+    posts = [m.text() for m in fake.channel_messages(server.announce)]
+    assert "🎙️ Bob is now a speaker in **Both sides**." in posts, posts
+    threads = [c.params["text"] for c in slack.fake.called("chat.postMessage")]
+    assert any(f"<@{BOB}> is now a speaker" in text for text in threads), threads
     space = await core.spaces.get(1)
     for holder in (Actor(Platform.SLACK, TEAM, BOB), Actor(Platform.DISCORD, str(guild.id),
                    str(server.bob.user.id))):  # fmt: skip
