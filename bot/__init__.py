@@ -8,6 +8,7 @@ the `Host` the composition root (`bot.wiring`) hands each package's installer.
       models.py        the persisted domain: communities, identities, Spaces, holds, tickets
       services/        the only code that changes domain state
         spaces, tickets, stage, reminders, promos, hostdesk, identities
+        communities     linked communities; where each Space is announced
         claims, confirmations   the claim and confirm desks (group commit, no oversell)
         refusals, eligibility, audit, context
       commands/        one grammar for every platform: syntax -> types -> handlers

@@ -11,6 +11,7 @@ from bot.events import EventBus
 from bot.files import private_dir
 from bot.outbox import Outbox
 from bot.ports import NoPayments, PaymentGateway
+from bot.services.communities import CommunityService
 from bot.services.context import Service, ServiceContext
 from bot.services.hostdesk import HostDeskService
 from bot.services.identities import IdentityService
@@ -90,6 +91,11 @@ class Core(Service):
             HostDeskService(ctx, spaces, tickets, stage, signer),
             promos=PromoService(ctx, spaces),
         )
+
+    @property
+    def communities(self) -> CommunityService:
+        """Linked communities and where each Space is announced."""
+        return self.spaces.communities
 
     def use_payments(self, payments: PaymentGateway) -> None:
         """Swap the payment gateway (billing's installer does this once billing is built)."""

@@ -129,6 +129,30 @@ class Community(SQLModel, table=True):
     created_at: datetime = utc_field()
 
 
+class CommunityLink(SQLModel, table=True):
+    """Two communities one host runs, linked from both sides (`/community link`): a Space
+    of one may be announced in the other (`also:`). Stored once, `first_id < second_id`."""
+
+    __tablename__ = "community_links"
+    __table_args__ = (sa.CheckConstraint("first_id < second_id", name="ck_community_link_order"),)
+
+    first_id: str = Field(foreign_key="communities.id", primary_key=True, max_length=120)
+    second_id: str = Field(foreign_key="communities.id", primary_key=True, max_length=120)
+    linked_by: int = Field(foreign_key="identities.id")  # who confirmed with the code
+    created_at: datetime = utc_field()
+
+
+class CommunityLinkCode(SQLModel, table=True):
+    """A one-time code from `/community link`, entered on the other side to confirm."""
+
+    __tablename__ = "community_link_codes"
+
+    code: str = Field(primary_key=True, max_length=16)
+    community_id: str = Field(foreign_key="communities.id", max_length=120)
+    created_by: int = Field(foreign_key="identities.id")
+    expires_at: datetime = utc_field(index=True)
+
+
 class Identity(SQLModel, table=True):
     __tablename__ = "identities"
     __table_args__ = (sa.UniqueConstraint("community_id", "user_id", name="uq_identity"),)
@@ -199,6 +223,19 @@ class Space(SQLModel, table=True):
     @property
     def tickets_left(self) -> int:
         return self.capacity - self.taken
+
+
+class SpaceShare(SQLModel, table=True):
+    """A linked community a Space is announced in besides its own: its people see and buy
+    the same seats ("Space #12" resolves there too)."""
+
+    __tablename__ = "space_communities"
+
+    space_id: int = Field(foreign_key="spaces.id", primary_key=True)
+    community_id: str = Field(
+        foreign_key="communities.id", primary_key=True, max_length=120, index=True
+    )
+    created_at: datetime = utc_field()
 
 
 class SpaceCohost(SQLModel, table=True):

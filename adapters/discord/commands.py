@@ -155,6 +155,7 @@ class SpaceCommands(
         limit="Tickets one person may get (default 1)",
         description="A few lines about it",
         manual="Start it by hand with /space start instead of at the start time",
+        also="Announce it in linked communities too: slack, shell, all, or a name (commas)",
         visibility="invite: not listed, no public page; tickets only through /space invite",
     )
     @app_commands.choices(
@@ -174,6 +175,7 @@ class SpaceCommands(
         description: Range[str, 1, 2000] | None = None,
         manual: bool = False,
         visibility: str = Visibility.PUBLIC.value,
+        also: Range[str, 1, 200] | None = None,
     ) -> None:
         async def build(actor: Actor) -> t.Command:
             values = await space_changes(
@@ -206,6 +208,7 @@ class SpaceCommands(
                     per_buyer_limit=values.per_buyer_limit,
                     manual_start=manual,
                     visibility=Visibility(visibility),
+                    also=(also,) if also else (),
                 )
             )
 
@@ -599,6 +602,34 @@ class TimezoneCommands(_CommandGroup, name="tz", description="Your time zone", g
         await self.interactions.command(interaction, _const(t.SetTimezone(None)))
 
 
+class CommunityCommands(
+    _CommandGroup,
+    name="community",
+    description="Link this server with another community you run",
+    guild_only=True,
+):
+    @app_commands.command(
+        description="Without a code: get a one-time code. With one: confirm a link made elsewhere."
+    )
+    @app_commands.describe(code="The code /community link printed in the other community")
+    async def link(
+        self, interaction: discord.Interaction[Any], code: Range[str, 1, 16] | None = None
+    ) -> None:
+        await self.interactions.command(interaction, _const(t.CommunityCommand("link", code)))
+
+    @app_commands.command(description="The communities linked with this server.")
+    async def links(self, interaction: discord.Interaction[Any]) -> None:
+        await self.interactions.command(interaction, _const(t.CommunityCommand("links")))
+
+    @app_commands.command(description="Remove a link (name the community, or its platform).")
+    async def unlink(
+        self, interaction: discord.Interaction[Any], community: Range[str, 1, 120]
+    ) -> None:
+        await self.interactions.command(
+            interaction, _const(t.CommunityCommand("unlink", community))
+        )
+
+
 def build_commands(
     interactions: Interactions,
 ) -> list[app_commands.Group | app_commands.Command[Any, Any, Any]]:
@@ -641,6 +672,7 @@ def build_commands(
         SlotCommands(interactions),
         PayoutsCommands(interactions),
         TimezoneCommands(interactions),
+        CommunityCommands(interactions),
         tip,
         help_,
     ]

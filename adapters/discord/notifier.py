@@ -46,7 +46,7 @@ from bot.events import (
     TicketIssued,
     TipReceived,
 )
-from bot.models import Space
+from bot.models import Platform, Space
 from bot.notices import dispute_alert
 
 log = structlog.get_logger(__name__)
@@ -117,7 +117,10 @@ class Notifier:
         refused: set[int] = set()
         for space_id in dict.fromkeys(task.space_id for task in await self.store.tasks()):
             space = await self.core.spaces.get(space_id)
-            guild_id = guild_of(space.community_id)
+            shown = await self.core.communities.shown_on(
+                space_id, space.community_id, Platform.DISCORD
+            )
+            guild_id = guild_of(shown) if shown is not None else None
             guild = self.client.get_guild(guild_id) if guild_id is not None else None
             if guild is None or guild.id in refused or (only is not None and only.id != guild.id):
                 continue
@@ -129,7 +132,7 @@ class Notifier:
     # --- core events -> Discord ----------------------------------------------------------
 
     async def on_announced(self, event: SpaceAnnounced) -> None:
-        guild = await self._guild(event.community_id)
+        guild = await self._space_guild(event)
         if guild is not None:
             await self._settle(guild, event.space_id)
 
@@ -177,13 +180,13 @@ class Notifier:
         await self._member_role(event, event.identity_key, grant=event.added)
 
     async def on_stage_changed(self, event: StageChanged) -> None:
-        guild = await self._guild(event.community_id)
+        guild = await self._space_guild(event)
         if guild is None:
             return
         await self._step(event.space_id, "Stage sync", self.stage.mirror(event))
         if event.change == "promoted":
             space = await self.core.spaces.get(event.space_id)
-            text = render.new_speaker(space, event.identity_key)
+            text = render.new_speaker(space, event.identity_key, await self._outsider(event))
             await self._step(
                 event.space_id, "speaker post", self.announcer.tell(guild, space.id, text)
             )
@@ -242,7 +245,7 @@ class Notifier:
             await self._step(space_id, "scheduled event", self.stage.schedule(guild, space, row))
 
     async def _locked(self, event: SpaceEvent, what: str, work: SpaceWork) -> None:
-        guild = await self._guild(event.community_id)
+        guild = await self._space_guild(event)
         if guild is None:
             return
         async with self.locks.hold(event.space_id):
@@ -251,10 +254,24 @@ class Notifier:
             await self._step(event.space_id, what, work(guild, space, row))
 
     async def _refresh(self, event: SpaceEvent) -> None:
-        if await self._guild(event.community_id) is not None:
+        if await self._space_guild(event) is not None:
             await self._step(
                 event.space_id, "announcement refresh", self.announcer.refresh(event.space_id)
             )
+
+    async def _outsider(self, event: StageChanged) -> str:
+        """The name of someone from a linked community (not a member here), else ""."""
+        if event.identity_key.startswith(f"{Platform.DISCORD.value}:"):
+            return ""
+        found = await self.core.identities.by_key(event.identity_key)
+        return found.display_name if found is not None else "someone"
+
+    async def _space_guild(self, event: SpaceEvent) -> discord.Guild | None:
+        """The server that shows the event's Space: its own, or a linked one."""
+        shown = await self.core.communities.shown_on(
+            event.space_id, event.community_id, Platform.DISCORD
+        )
+        return await self._guild(shown) if shown is not None else None
 
     async def _guild(self, community_id: str) -> discord.Guild | None:
         """The server of a core event, once connected; None when it is not ours."""

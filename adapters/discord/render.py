@@ -18,7 +18,7 @@ import structlog
 
 from adapters.discord.components import CommandButton, TipButton, fits
 from bot.commands.times import mark_times
-from bot.models import Identity, Space, SpaceStatus
+from bot.models import Identity, Platform, Space, SpaceStatus
 from bot.replies import Button, Reply
 from bot.wording import full_label, price, seats_left, space_buttons
 
@@ -133,7 +133,8 @@ def announcement(space: Space, host: Identity) -> Rendered:
         description=clip(space.description, 4096) or None,
         colour=colour.get(status, _BRAND),
     )
-    embed.add_field(name="Host", value=f"<@{host.user_id}>")
+    here = host.platform == Platform.DISCORD  # a linked community's host is named, not pinged
+    embed.add_field(name="Host", value=f"<@{host.user_id}>" if here else quote(host.display_name))
     embed.add_field(
         name="Starts", value=f"{timestamp(space.starts_at)} ({timestamp(space.starts_at, 'R')})"
     )
@@ -178,9 +179,11 @@ def live(space: Space, channel: discord.abc.GuildChannel | None) -> str:
     )
 
 
-def new_speaker(space: Space, identity_key: str) -> str:
-    """The public post when someone is made a speaker."""
-    return f"🎙️ {mention(identity_key)} is now a speaker in **{quote(space.title)}**."
+def new_speaker(space: Space, identity_key: str, name: str = "") -> str:
+    """The public post when someone is made a speaker; `name` for a person from a linked
+    community (not a member here, so not mentioned)."""
+    who = quote(name) if name else mention(identity_key)
+    return f"🎙️ {who} is now a speaker in **{quote(space.title)}**."
 
 
 def clip(text: str, limit: int) -> str:

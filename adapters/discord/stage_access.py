@@ -31,7 +31,7 @@ from adapters.discord.members import actor_for, guild_of, moderator_roles
 from adapters.discord.models import DiscordSpace, DiscordStageLock
 from adapters.discord.store import DiscordStore, SpaceLocks
 from bot.errors import Conflict, PermissionDenied
-from bot.models import Space, SpaceStatus
+from bot.models import Platform, Space, SpaceStatus
 
 if TYPE_CHECKING:
     from adapters.discord.alerts import Alerts
@@ -76,9 +76,12 @@ class StageAccess:
 
     async def claim(self, session: AsyncSession, space: Space) -> None:
         """The core's start check: take the Space's channel, or refuse the start."""
-        guild_id = guild_of(space.community_id)
+        if space.id is None:
+            return
+        shown = await self.core.communities.shown_on(space.id, space.community_id, Platform.DISCORD)
+        guild_id = guild_of(shown) if shown is not None else None
         guild = self.client.get_guild(guild_id) if guild_id is not None else None
-        if guild is None or space.id is None or not self.config.serves(guild.id):
+        if guild is None or not self.config.serves(guild.id):
             return
         channel = self.venue(guild, await session.get(DiscordSpace, space.id))
         if channel is None:

@@ -114,7 +114,10 @@ class Chat:
         await self.core.outbox.sent(message.id)
 
     async def _on_space_event(self, event: SpaceAnnounced | SpaceStarted | SpaceCancelled) -> None:
-        if event.community_id != self.community_id:
+        shown = await self.core.communities.shown_on(
+            event.space_id, event.community_id, Platform.SHELL
+        )
+        if shown != self.community_id:
             return
         space = await self.core.spaces.get(event.space_id)
         what = {SpaceAnnounced: "New Space", SpaceStarted: "Live now", SpaceCancelled: "Cancelled"}[

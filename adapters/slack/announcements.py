@@ -34,7 +34,7 @@ from adapters.slack.people import mention, team_of
 from bot.coalescing import Coalescer
 from bot.core import Core
 from bot.events import TipReceived
-from bot.models import Identity, Space, SpaceStatus
+from bot.models import Identity, Platform, Space, SpaceStatus
 from bot.notices import tip_thanks
 from bot.replies import Button
 from bot.wording import price, seats_left, space_buttons
@@ -88,6 +88,11 @@ def tip_value(space: Space, host: Identity) -> str:
     return json.dumps({"space": space.id, "host": host.user_id})
 
 
+def host_name(host: Identity) -> str:
+    """The host as a mention, or by name when they host from a linked community."""
+    return f"<@{host.user_id}>" if host.platform == Platform.SLACK else escape(host.display_name)
+
+
 def announcement(space: Space, host: Identity) -> dict[str, Any]:
     """`text` and `blocks` of a Space's announcement in its current state."""
     left = seats_left(space)
@@ -101,7 +106,7 @@ def announcement(space: Space, host: Identity) -> dict[str, Any]:
         fields(
             f"*Starts*\n{date_token(space.starts_at)}",
             f"*Duration*\n{space.duration_minutes} min",
-            f"*Host*\n<@{host.user_id}>",
+            f"*Host*\n{host_name(host)}",
             f"*Price*\n{escape(price(space))}",
             f"*Tickets left*\n{left}",
             f"*Status*\n{status}",
@@ -110,7 +115,8 @@ def announcement(space: Space, host: Identity) -> dict[str, Any]:
     if space.status.is_open_for_sale:
         elements = [buy_button(space, f"{RUN}:0")]
         elements += [reply_button(b, i) for i, b in enumerate(space_buttons(space)) if i]
-        elements.append(button("Tip the host", TIP, value=tip_value(space, host)))
+        if host.platform == Platform.SLACK:  # a host in a linked community is tipped there
+            elements.append(button("Tip the host", TIP, value=tip_value(space, host)))
         blocks.append(actions(*elements, block_id=f"space:{space.id}"))
     blocks.append(
         context(
@@ -178,7 +184,8 @@ class Announcements:
 
     async def _sync(self, space_id: int) -> None:
         space = await self.core.spaces.get(space_id)
-        team = team_of(space.community_id)
+        shown = await self.core.communities.shown_on(space_id, space.community_id, Platform.SLACK)
+        team = team_of(shown) if shown else None
         if team is None:
             return
         row = await self._row(space_id)
@@ -242,8 +249,8 @@ class Announcements:
         """The host learns why their Space is not announced: in the reply to their command
         when it is waiting, else by DM, with a "Post it again" button either way."""
         assert space.id is not None
-        if self._record(space.id, error, channel):
-            return
+        if self._record(space.id, error, channel) or host.platform != Platform.SLACK:
+            return  # a host in a linked community has the logged warning only
         text = not_announced(space.id, error, channel)
         opened = await client.conversations_open(users=host.user_id)
         again = reply_button(repost_button(space.id), 0)

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "/slot": "slot",
     "/payouts": "payouts",
     "/tz": "tz",
+    "/community": "community",
     "/help": "help",
     "/stagepass": "",
 }

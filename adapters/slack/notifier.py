@@ -163,7 +163,7 @@ class Notifier:
     # --- public events: said once, under the announcement --------------------------------
 
     async def on_started(self, event: SpaceStarted) -> None:
-        team = team_of(event.community_id)
+        team = await self._team(event)
         if team is not None:
             space = await self.core.spaces.get(event.space_id)
             await self.announcements.in_thread(
@@ -174,23 +174,38 @@ class Notifier:
             )
 
     async def on_stage_changed(self, event: StageChanged) -> None:
-        team = team_of(event.community_id)
+        team = await self._team(event)
         if team is None or event.change != "promoted":
             return
         space = await self.core.spaces.get(event.space_id)
         await self.announcements.in_thread(
             team,
             event.space_id,
-            f"{mention(event.identity_key)} is now a speaker in {escape(space_title(space))}.",
+            f"{await self._who(event.identity_key)} is now a speaker in "
+            f"{escape(space_title(space))}.",
         )
 
     async def on_space_changed(self, event: SpaceEvent) -> None:
-        team = team_of(event.community_id)
+        team = await self._team(event)
         if team is None:
             return
         if isinstance(event, _ANNOUNCED_STATE):
             await self.announcements.sync(event.space_id)
         await self.home.refresh_people(self._concerned(event))
+
+    async def _who(self, identity_key: str) -> str:
+        """A mention, or the name of someone from a linked community (not in Slack)."""
+        if slack_user(identity_key) is not None:
+            return mention(identity_key)
+        found = await self.core.identities.by_key(identity_key)
+        return escape(found.display_name) if found is not None else "someone"
+
+    async def _team(self, event: SpaceEvent) -> str | None:
+        """The workspace that shows the event's Space: its own, or a linked one."""
+        shown = await self.core.communities.shown_on(
+            event.space_id, event.community_id, Platform.SLACK
+        )
+        return team_of(shown) if shown else None
 
     @staticmethod
     def _concerned(event: SpaceEvent) -> list[str]:

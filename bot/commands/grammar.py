@@ -85,9 +85,9 @@ USAGES: tuple[Usage, ...] = (
     Usage(
         "space create",
         '/space create title:"…" starts:"fri 18:00" tickets:100 [price:5] '
-        '[currency:usd] [duration:60] [limit:1] [description:"…"] [manual:yes]',
+        '[currency:usd] [duration:60] [limit:1] [description:"…"] [manual:yes] [also:slack]',
         "Announce a Space; times are read in your zone (/tz set).",
-        (*_SPACE_FIELDS, "manual"),
+        (*_SPACE_FIELDS, "manual", "also"),
         who="whoever this community's host rules allow (STAGEPASS_HOST_RULES; by default anyone).",
         notes=(
             WHEN_FORMATS,
@@ -98,6 +98,9 @@ USAGES: tuple[Usage, ...] = (
             "/space invite links (default public).",
             "duration: minutes or 1h30m (default 60); manual:yes: you start it with "
             "/space start instead of at the start time.",
+            "also: announce it in linked communities too (/community links): a platform "
+            "(slack, discord, shell), a community's name, or all; several with commas. One "
+            "set of seats, one stage, one room.",
         ),
         example='/space create title:"Ask me anything" starts:"fri 18:00" tickets:100 '
         "price:5 duration:90",
@@ -280,6 +283,26 @@ USAGES: tuple[Usage, ...] = (
     Usage("payouts connect", "/payouts connect", "Connect a Stripe account to get paid."),
     Usage("payouts status", "/payouts status", "Whether you can sell and get paid."),
     Usage("tz set", "/tz set Europe/Berlin", "Your time zone; `/tz` shows it."),
+    Usage(
+        "community link",
+        "/community link [CODE]",
+        "Link this community with another you run: without CODE you get a one-time code; "
+        "enter it there with /community link CODE.",
+        who="whoever may host Spaces in each community (STAGEPASS_HOST_RULES).",
+        notes=(
+            "The code works once, for 15 minutes. Linked, a Space made with also: is "
+            "announced on both sides, with one set of seats.",
+        ),
+        example="/community link K7QD3MZP",
+    ),
+    Usage("community links", "/community links", "The communities linked with this one."),
+    Usage(
+        "community unlink",
+        "/community unlink COMMUNITY",
+        "Remove a link (name the community, or its platform). Spaces already announced "
+        "there go on.",
+        who="whoever may host Spaces here (STAGEPASS_HOST_RULES).",
+    ),
     Usage("help", "/help [command]", "This help."),
 )
 _BY_PATH = {u.path: u for u in USAGES}
@@ -378,6 +401,9 @@ class _Reader:
         raise InvalidInput(f"{name}: takes yes or no, not {raw!r}.", field=name)
 
 
+_Parser = Callable[["_Reader", ZoneInfo, datetime, str], t.Command]
+
+
 def _space_values(
     r: _Reader, tz: ZoneInfo, now: datetime, default_currency: str, *, edit: bool = False
 ) -> dict[str, object]:
@@ -424,7 +450,10 @@ def _create(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
         if key not in values:
             raise r.fail(f"{name}: is missing.")
     values.setdefault("currency", lookup_currency(cur).code)
-    return t.CreateSpace(SpaceDraft(manual_start=bool(r.flag("manual")), **values))  # type: ignore[arg-type]
+    also = (r.option("also") or "").strip()
+    return t.CreateSpace(
+        SpaceDraft(manual_start=bool(r.flag("manual")), also=(also,) if also else (), **values)  # type: ignore[arg-type]
+    )
 
 
 def bridge_mode(word: str) -> BridgeMode:
@@ -670,6 +699,20 @@ def _payouts(verb: str) -> Callable[[_Reader, ZoneInfo, datetime, str], t.Comman
     return parse
 
 
+def _community(verb: str) -> _Parser:
+    def parse(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
+        if verb == "links":
+            r.max_positional(0)
+            return t.CommunityCommand(verb)
+        target = r.positional(0)
+        if verb == "unlink" and not target:
+            raise r.fail("Name the community to unlink (see /community links).")
+        r.max_positional(1)
+        return t.CommunityCommand(verb, target)
+
+    return parse
+
+
 def _tz(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
     zone = r.positional(0)
     if zone is None:
@@ -678,7 +721,6 @@ def _tz(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
     return t.SetTimezone(zone)
 
 
-_Parser = Callable[[_Reader, ZoneInfo, datetime, str], t.Command]
 _PARSERS: dict[str, _Parser] = {
     "space create": _create,
     "space list": lambda r, *_: (r.max_positional(0), t.ListSpaces())[1],
@@ -716,6 +758,7 @@ _PARSERS: dict[str, _Parser] = {
     },
     **{f"slot {v}": _slot(v) for v in ("add", "list", "remove")},
     **{f"payouts {v}": _payouts(v) for v in ("connect", "status")},
+    **{f"community {v}": _community(v) for v in ("link", "links", "unlink")},
     "tz set": _tz,
     "tz": lambda r, *_: (r.max_positional(0), t.SetTimezone(None))[1],
     "help": lambda r, *_: t.Help(" ".join(r.words.positional)),

@@ -25,6 +25,7 @@ from bot.models import BridgeMode, SpaceStatus
 from bot.notices import CancelProgress
 from bot.permissions import staff_role
 from bot.replies import Button, Reply
+from bot.services.communities import label
 from bot.services.promos import PromoDraft
 from bot.services.refusals import BuyerLimitReached
 from bot.services.tickets import Reservation
@@ -77,6 +78,7 @@ class Dispatcher:
             t.SetReminder: self.set_reminder,
             t.StageCommand: self.stage,
             t.SetTimezone: self.timezone,
+            t.CommunityCommand: self.community,
             t.Help: self.help,
             t.Tip: self._not_configured("Tips need billing, which is not configured yet."),
             t.PayoutsCommand: self._not_configured(
@@ -170,13 +172,18 @@ class Dispatcher:
     async def create_space(self, actor: Actor, cmd: t.CreateSpace) -> Reply:
         space = await self.core.spaces.create(actor, cmd.draft)
         assert space.id is not None
+        shared = await self.core.communities.shared_with(space.id)
+        also = ""
+        if shared:
+            names = {c.id: label(c) for c in await self.core.communities.linked(actor.community_id)}
+            also = " It is announced in " + ", ".join(names.get(c, c) for c in shared) + " too."
         return await self._space_reply(
             actor,
             space.id,
             ephemeral=False,
             line=False,
-            prefix=f"Space #{space.id} is announced. Your desk (holders, sales, refunds): "
-            f"/space manage {space.id}.",
+            prefix=f"Space #{space.id} is announced.{also} Your desk (holders, sales, "
+            f"refunds): /space manage {space.id}.",
         )
 
     async def list_spaces(self, actor: Actor, cmd: t.ListSpaces) -> Reply:
@@ -442,6 +449,38 @@ class Dispatcher:
         identity = await self.core.identities.set_timezone(actor, cmd.zone)
         now = format_when(self.core.clock.now(), ZoneInfo(identity.tz))
         return Reply(f"Your time zone is now {identity.tz} (it is {now}).")
+
+    async def community(self, actor: Actor, cmd: t.CommunityCommand) -> Reply:
+        communities = self.core.communities
+        if cmd.verb == "links":
+            linked = await communities.linked(actor.community_id)
+            if not linked:
+                return Reply(
+                    "This community is not linked with any other. Link one you run: /community link"
+                )
+            return Reply(
+                "\n".join(f"{label(c)} — {c.id}" for c in linked), title="Linked communities"
+            )
+        if cmd.verb == "unlink":
+            assert cmd.target is not None
+            other = await communities.unlink(actor, cmd.target)
+            return Reply(
+                f"This community is no longer linked with {label(other)}. Spaces already "
+                "announced there go on."
+            )
+        if cmd.target is None:
+            made = await communities.link_code(actor)
+            until = format_when(made.expires_at, await self.tz_of(actor))
+            return Reply(
+                f"Your link code is {made.code}. In the other community (Discord, Slack or "
+                f"the shell), run /community link {made.code} before {until}; it works once."
+            )
+        other = await communities.confirm(actor, cmd.target)
+        return Reply(
+            f"Linked with {label(other)}. Announce a Space on both sides with "
+            "/space create … also:" + other.platform.value,
+            ephemeral=False,
+        )
 
     async def help(self, actor: Actor, cmd: t.Help) -> Reply:
         return Reply(help_text(cmd.topic), title="Stagepass commands")

@@ -145,6 +145,14 @@ class SetTimezone:
 
 
 @dataclass(frozen=True, slots=True)
+class CommunityCommand:
+    """`/community link [CODE]`, `/community links`, `/community unlink COMMUNITY`."""
+
+    verb: str  # link | links | unlink
+    target: str | None = None  # the code to confirm, or the community to unlink
+
+
+@dataclass(frozen=True, slots=True)
 class Help:
     topic: str = ""
 
@@ -196,5 +204,6 @@ Command = (
     | SlotCommand
     | PayoutsCommand
     | SetTimezone
+    | CommunityCommand
     | Help
 )

@@ -59,7 +59,7 @@ from bot.models import (
     WaitlistEntry,
     WaitlistStatus,
 )
-from bot.services import invites, promos, refusals
+from bot.services import communities, invites, promos, refusals
 from bot.services.identities import IdentityService
 
 log = structlog.get_logger(__name__)
@@ -221,6 +221,7 @@ class ClaimDesk:
                 query = query.with_for_update()
             spaces = {s.id: s for s in await session.exec(query)}
             waiting = await waiting_counts(conn, sorted(by_space))
+            shared = await communities.shares(conn, sorted(by_space))
             paying = {c.buyer_id for c in claims if _paid(spaces.get(c.space_id))}
             open_holds = await self._open_holds(conn, paying, now)
             holds: list[dict[str, object]] = []
@@ -246,7 +247,7 @@ class ClaimDesk:
                     claim = claims[i]
                     mine = open_holds[claim.buyer_id]
                     refusal = (
-                        self._refuse(space, claim, quotas.get(claim.buyer_id, 0), seats)
+                        self._refuse(space, claim, quotas.get(claim.buyer_id, 0), seats, shared)
                         or _waitlisted(space, waiting.get(space_id, 0))
                         or self._hoarding(space, mine, now)
                     )
@@ -398,8 +399,10 @@ class ClaimDesk:
         )
 
     @staticmethod
-    def _refuse(space: Space | None, claim: _Claim, taken: int, seats: int) -> UserError | None:
-        if space is None or space.community_id != claim.buyer.community_id:
+    def _refuse(
+        space: Space | None, claim: _Claim, taken: int, seats: int, shared: set[tuple[int, str]]
+    ) -> UserError | None:
+        if space is None or not communities.shown_here(space, claim.buyer.community_id, shared):
             return NotFound(f"There is no Space #{claim.space_id} here.")
         if space.visibility == Visibility.INVITE and claim.invite is None:
             return NotFound(

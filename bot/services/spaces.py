@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -26,6 +27,7 @@ from bot.models import (
     Identity,
     Space,
     SpaceCohost,
+    SpaceShare,
     SpaceStatus,
     Ticket,
     TicketStatus,
@@ -35,6 +37,7 @@ from bot.money import currency as lookup_currency
 from bot.money import format_minor, parse_amount
 from bot.permissions import Action, SpaceRole, require
 from bot.services import audit, refusals
+from bot.services.communities import CommunityService
 from bot.services.context import Service, ServiceContext
 from bot.services.eligibility import HostEligibility
 
@@ -53,6 +56,8 @@ class SpaceDraft:
     per_buyer_limit: int | None = None
     manual_start: bool = False
     visibility: Visibility = Visibility.PUBLIC
+    also: tuple[str, ...] = ()
+    """Linked communities to announce it in too, as typed (`slack`, `all`, a name)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +128,7 @@ class SpaceService(Service):
     def __init__(self, ctx: ServiceContext) -> None:
         super().__init__(ctx)
         self.eligibility = HostEligibility(ctx.settings.host_rules)
+        self.communities = CommunityService(ctx, lambda: self.eligibility)
         self._schedule_checks: list[ScheduleCheck] = []
         self._start_checks: list[StartCheck] = []
 
@@ -151,9 +157,10 @@ class SpaceService(Service):
         return space
 
     async def get_in(self, space_id: int, community_id: str) -> Space:
-        """A Space, but only if it belongs to the asking community."""
+        """A Space, but only if the asking community shows it (its own, or a linked
+        community it was announced in)."""
         space = await self.get(space_id)
-        if space.community_id != community_id:
+        if not await self.communities.is_shown_in(space, community_id):
             raise NotFound(f"There is no Space #{space_id} here.")
         return space
 
@@ -170,7 +177,10 @@ class SpaceService(Service):
         if listed_only:
             query = query.where(Space.visibility == Visibility.PUBLIC.value)
         if community_id is not None:
-            query = query.where(Space.community_id == community_id)
+            shared = select(SpaceShare.space_id).where(SpaceShare.community_id == community_id)
+            query = query.where(
+                sa.or_(col(Space.community_id) == community_id, col(Space.id).in_(shared))
+            )
         if upcoming_only:
             query = query.where(
                 col(Space.status).in_([SpaceStatus.SCHEDULED.value, SpaceStatus.LIVE.value])
@@ -189,7 +199,7 @@ class SpaceService(Service):
         """Every role `actor` holds for `space`."""
         identity = await self.identities.ensure(actor)
         roles = {SpaceRole.MEMBER}
-        if actor.is_moderator and actor.community_id == space.community_id:
+        if actor.is_moderator and await self.communities.is_shown_in(space, actor.community_id):
             roles.add(SpaceRole.MODERATOR)
         if identity.id == space.host_id:
             roles.add(SpaceRole.HOST)
@@ -284,13 +294,20 @@ class SpaceService(Service):
         self.eligibility.check(actor, self.clock.now())
         draft = self._validate(draft)
         host = await self.identities.ensure(actor)
-        return await self.create_for(host, draft, actor_key=actor.key)
+        also = await self.communities.resolve_also(actor, draft.also)
+        return await self.create_for(host, draft, actor_key=actor.key, also=also)
 
     async def create_for(
-        self, host: Identity, draft: SpaceDraft, *, actor_key: str | None = None
+        self,
+        host: Identity,
+        draft: SpaceDraft,
+        *,
+        actor_key: str | None = None,
+        also: tuple[str, ...] = (),
     ) -> Space:
-        """Create a Space for a known host. The platform eligibility check is the
-        caller's (`create` does it; the scheduler did it when the slot was booked)."""
+        """Create a Space for a known host, announced in the linked communities `also`
+        (ids, checked by `CommunityService.resolve_also`) too. The platform eligibility
+        check is the caller's (`create` does it; the scheduler did it for a slot)."""
         now = self.clock.now()
         draft = self._validate(draft)
         await self.payments.ensure_can_sell(host, draft.price_minor)
@@ -326,6 +343,7 @@ class SpaceService(Service):
             )
             session.add(space)
             await session.flush()
+            self.communities.add_shares(session, space, also)
             audit.record(
                 session,
                 self.clock,

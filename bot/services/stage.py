@@ -368,7 +368,9 @@ class StageService(Service):
         Space, unless they were removed from it. Raises `PermissionDenied` saying what to
         do next."""
         me = await self.identities.ensure(actor)
-        moderator = actor.is_moderator and actor.community_id == space.community_id
+        moderator = actor.is_moderator and await self.spaces.communities.is_shown_in(
+            space, actor.community_id
+        )
         seat = await self.seat(space, me, moderator=moderator)
         if seat.removed:
             raise refusals.removed_from_live(space)
