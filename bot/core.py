@@ -14,8 +14,10 @@ from bot.ports import NoPayments, PaymentGateway
 from bot.services.context import Service, ServiceContext
 from bot.services.hostdesk import HostDeskService
 from bot.services.identities import IdentityService
+from bot.services.mytickets import MyTicketService
 from bot.services.promos import PromoService
 from bot.services.reminders import ReminderService
+from bot.services.replays import ReplayService
 from bot.services.spaces import SpaceService
 from bot.services.stage import StageService
 from bot.services.tickets import TicketService
@@ -42,6 +44,10 @@ class Core(Service):
     host_desk: HostDeskService
     #: hosts' promo codes (redeemed by the claim desk)
     promos: PromoService
+    #: recordings for ticket holders after the end, within the host's window
+    replays: ReplayService
+    #: a holder's manage-my-ticket page (its link, refund, replays)
+    my_tickets: MyTicketService
 
     @classmethod
     def build(
@@ -66,6 +72,7 @@ class Core(Service):
         spaces = SpaceService(ctx)
         tickets = TicketService(ctx, spaces, signer)
         stage = StageService(ctx, spaces)
+        replays = ReplayService(ctx, spaces)
         return cls(
             ctx,
             signer,
@@ -77,6 +84,8 @@ class Core(Service):
             cipher or settings_cipher(settings),
             HostDeskService(ctx, spaces, tickets, stage, signer),
             promos=PromoService(ctx, spaces),
+            replays=replays,
+            my_tickets=MyTicketService(ctx, spaces, tickets, stage, replays, signer),
         )
 
     def use_payments(self, payments: PaymentGateway) -> None:

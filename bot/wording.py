@@ -9,8 +9,10 @@ from bot.commands.times import format_delta, format_when
 from bot.events import FieldChange
 from bot.models import Hold, Identity, PromoCode, Space, SpaceStatus, Ticket
 from bot.money import format_minor
+from bot.ports import Recording
 from bot.replies import Button
 from bot.services.promos import describe as describe_promo
+from bot.services.replays import ReplayService
 from bot.services.stage import Seat
 
 #: How a simulated payment (billing's keyless TEST MODE) is named wherever money shows.
@@ -76,6 +78,7 @@ _FIELD_NAMES = {
     "capacity": "Tickets",
     "per_buyer_limit": "Tickets per buyer",
     "voice_bridge": "Discord voice bridge",
+    "replay_days": "Replay days after the end",
 }
 
 
@@ -147,6 +150,12 @@ def desk_link(public_url: str, space_id: int, token: str) -> str:
     return f"{public_url}/spaces/{space_id}/manage?token={token}"
 
 
+def ticket_link(public_url: str, ticket_id: str, token: str) -> str:
+    """The holder's manage-my-ticket page (rendered on the server: the token rides in the
+    query; the page sends no referrer and the token expires within a day)."""
+    return f"{public_url}/tickets/{ticket_id}?token={token}"
+
+
 def ticket_line(ticket: Ticket, seat: Seat | None = None) -> str:
     """A ticket as its holder reads it; with their `seat`, a removal from the stage shows
     (the ticket is still theirs, but it does not admit them until a moderator allows it)."""
@@ -168,3 +177,21 @@ def promo_line(promo: PromoCode, currency: str, tz: ZoneInfo, now: datetime) -> 
     if not promo.active:
         parts.append("off")
     return " — ".join(parts)
+
+
+def recording_line(part: Recording) -> str:
+    """`Recording 2 (1.4 MB)`."""
+    return f"Recording {part.number} ({part.size / 1_000_000:.1f} MB)"
+
+
+def replay_window(replays: ReplayService, space: Space, tz: ZoneInfo) -> str:
+    """Until when the Space's holders may replay its recordings, as anyone reads it."""
+    days = replays.days(space)
+    if days == 0:
+        return "No replays: the host keeps none for ticket holders."
+    until = replays.until(space)
+    if until is None:
+        return f"Ticket holders may replay the recordings for {days} day(s) after the end."
+    if replays.is_open(space):
+        return f"Ticket holders may replay the recordings until {format_when(until, tz)}."
+    return f"Replays closed at {format_when(until, tz)}."

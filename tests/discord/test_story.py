@@ -69,9 +69,11 @@ async def test_host_creates_listener_buys_reminds_and_the_stage_runs(
     assert answer.ephemeral and "You're in!" in answer.text()
     [dm] = fake.dms(bob)
     assert "Your ticket for Ask me anything" in dm.text()
-    [[join]] = [row["components"] for row in dm.components]
+    [[join, manage]] = [row["components"] for row in dm.components]
     assert join["label"] == "Join the room"
     assert re.fullmatch(r"http://stagepass\.test/rooms/1#token=\S+", join["url"])
+    assert manage["label"] == "Manage my ticket"
+    assert re.fullmatch(r"http://stagepass\.test/tickets/[0-9a-f]+\?token=\S+", manage["url"])
     [ticket_role] = [r for r in guild.roles.values() if r.name == "🎟 #1 Ask me anything"]
     assert ticket_role.id in bob.roles and ticket_role.id in alice.roles  # the host has it
     assert fake.calls_to("PUT", f"/guilds/{G}/members/{bob.user.id}/roles/{ticket_role.id}")
