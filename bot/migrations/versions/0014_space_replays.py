@@ -16,14 +16,19 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('spaces', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('replay_days', sa.Integer(), nullable=True))
-        batch_op.add_column(
-            sa.Column('replays_deleted_at', bot.models.UTCDateTime(timezone=True), nullable=True)
-        )
+    # plain ADD COLUMN on every database: a batch rebuild on SQLite would drop `spaces`
+    # (which holds and tickets point at) and move its column CHECKs (see 0009)
+    op.add_column('spaces', sa.Column('replay_days', sa.Integer(), nullable=True))
+    op.add_column(
+        'spaces',
+        sa.Column('replays_deleted_at', bot.models.UTCDateTime(timezone=True), nullable=True),
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('spaces', schema=None) as batch_op:
-        batch_op.drop_column('replays_deleted_at')
-        batch_op.drop_column('replay_days')
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("ALTER TABLE spaces DROP COLUMN replays_deleted_at")
+        op.execute("ALTER TABLE spaces DROP COLUMN replay_days")
+    else:
+        op.drop_column('spaces', 'replays_deleted_at')
+        op.drop_column('spaces', 'replay_days')
