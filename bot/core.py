@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from bot.announcements import AnnouncementLinks
 from bot.clock import Clock, SystemClock
 from bot.db import Database
 from bot.encryption import Cipher, settings_cipher
@@ -48,6 +49,8 @@ class Core(Service):
     replays: ReplayService
     #: a holder's manage-my-ticket page (its link, refund, replays)
     my_tickets: MyTicketService
+    #: links to each Space's announcement in chat (the chat adapters register finders)
+    announcements: AnnouncementLinks = field(default_factory=AnnouncementLinks)
 
     @classmethod
     def build(

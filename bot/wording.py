@@ -32,6 +32,16 @@ def seats_left(space: Space) -> str:
     return text + (f" ({space.held:,} held, awaiting payment)" if space.held else "")
 
 
+def seats_on_sale(space: Space) -> str:
+    """Tickets left as the public page sells them: `3 left, 1 held awaiting payment`."""
+    if space.sold >= space.capacity:
+        return "Sold out"
+    left = f"{max(space.tickets_left, 0):,} left"
+    if space.held:
+        return f"{left}, {space.held:,} held awaiting payment"
+    return f"{left} of {space.capacity:,}"
+
+
 def seats_taken(space: Space) -> str:
     """Sold vs held, for the host: `3 sold, 1 held (awaiting payment), 1 left of 5`."""
     held = f"{space.held:,} held" + (" (awaiting payment)" if space.held else "")

@@ -20,7 +20,7 @@ from discord.app_commands import Choice
 
 from adapters.discord import render
 from adapters.discord.alerts import Alerts
-from adapters.discord.announcements import Announcer
+from adapters.discord.announcements import Announcer, announcement_link
 from adapters.discord.client import StagepassClient
 from adapters.discord.commands import Build, SpaceKind
 from adapters.discord.config import DiscordConfig
@@ -32,6 +32,7 @@ from adapters.discord.stage import StageSync
 from adapters.discord.stage_access import StageAccess
 from adapters.discord.store import DiscordStore, SpaceLocks
 from bot.actors import Actor, UserRef
+from bot.announcements import AnnouncementLink
 from bot.commands import types as t
 from bot.commands.handlers import Dispatcher
 from bot.commands.times import format_when
@@ -98,9 +99,14 @@ class DiscordAdapter:
 
     # --- life cycle ----------------------------------------------------------------------
 
+    async def announcement_link(self, space_id: int) -> AnnouncementLink | None:
+        """The link to the Space's announcement here (the public page's call to action)."""
+        return announcement_link(await self.store.get(space_id))
+
     def subscribe(self) -> None:
         """Listen to the core's events (once per core)."""
         self.core.spaces.add_start_check(self.access.claim)
+        self.core.announcements.register(self.announcement_link)
         bus = self.core.bus
         bus.subscribe(SpaceAnnounced, self.on_announced)
         bus.subscribe(SpaceUpdated, self.on_updated)

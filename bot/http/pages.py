@@ -25,7 +25,7 @@ from bot.commands.times import format_when
 from bot.errors import NotFound
 from bot.http.dependencies import CoreDep
 from bot.models import Space, SpaceStatus
-from bot.wording import price, seats_left
+from bot.wording import price, seats_on_sale
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("bot.http", "templates"),
@@ -170,7 +170,7 @@ def _row(space: Space) -> dict[str, Any]:
         "when_iso": iso_utc(when),
         "when_utc": format_when(when, ZoneInfo("UTC")),
         "price": price(space),
-        "tickets_left": seats_left(space),
+        "tickets_left": seats_on_sale(space),
     }
 
 
@@ -214,7 +214,8 @@ async def space_page(space_id: str, core: CoreDep) -> HTMLResponse:
         starts_iso=iso_utc(when),
         starts_utc=format_when(when, ZoneInfo("UTC")),
         price=price(space),
-        tickets_left=seats_left(space),
+        tickets_left=seats_on_sale(space),
         on_sale=space.status.is_open_for_sale,
+        announced=await core.announcements.of(space.id or 0),
         calendar=calendar_links(space, page_url) if ahead else {},
     )

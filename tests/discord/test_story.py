@@ -49,6 +49,12 @@ async def test_host_creates_listener_buys_reminds_and_the_stage_runs(
     assert f"<t:{unix}:F>" in announcement.text()
     assert "Tickets left: 10 of 10" in announcement.text()
     assert announcement.custom_ids() == ["sp:/ticket buy 1", "sp:/remind on 1", "sp-tip:1"]
+    # the public page's call to action opens it: Discord's message link
+    [link] = await core.announcements.of(1)
+    assert (link.platform, link.url) == (
+        "Discord",
+        f"https://discord.com/channels/{guild.id}/{server.announce.id}/{announcement.id}",
+    )
 
     # a Stage scheduled event in the Stage channel; no role yet (it comes with a sale),
     # and the Stage stays open until a Space is live on it
