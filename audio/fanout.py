@@ -10,6 +10,9 @@ Each listener has its own `PacketTrack` with a small bounded queue. The mixer ne
 a sender: if a listener's sender falls behind (slow event loop turn, congested socket), the
 oldest queued packet is dropped, so one slow listener cannot hold the room back or grow
 memory.
+
+A track whose `RtpStream` is on the fast lane (`audio.fastlane`) is not queued at all:
+`Fanout.publish` sends its copy of the packet at once, from the same loop.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import collections
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av.packet import Packet
 from av.stream import Stream
+
+from audio.fastlane import RtpStream, Wire
 
 DEFAULT_QUEUE_PACKETS = 5
 """Per-listener queue bound: 100 ms of audio."""
@@ -44,6 +49,14 @@ class PacketTrack(MediaStreamTrack):
         self._started = False
         self.sent = 0
         self.dropped = 0
+        self.stream: RtpStream | None = None
+        """The sender's RTP stream, once the room attached one; the fan-out sends on its fast
+        lane when it can."""
+
+    def discard(self) -> None:
+        """Forget what is queued (the stream went onto the fast lane: it would come late)."""
+        self.dropped += len(self._queue)
+        self._queue.clear()
 
     def push(self, packet: Packet[Stream]) -> bool:
         """Queue a packet without ever blocking; True if the oldest queued one was dropped."""
@@ -95,6 +108,8 @@ class Fanout:
     def __init__(self) -> None:
         # dict keeps insertion order, so delivery order is stable and predictable.
         self._tracks: dict[PacketTrack, None] = {}
+        self.fast = 0
+        """Listeners served on the fast lane by the last `publish`; the rest queued."""
 
     def __len__(self) -> int:
         return len(self._tracks)
@@ -111,20 +126,31 @@ class Fanout:
         self._tracks.pop(track, None)
 
     def publish(self, packet: Packet[Stream]) -> tuple[int, int]:
-        """Give ``packet`` to every live subscriber; returns (delivered, dropped-oldest).
+        """Give ``packet`` to every live subscriber, on the fast lane where it is open;
+        returns (delivered, dropped-oldest).
 
         Tracks that have ended (their peer closed) are forgotten here, so a vanished listener
         costs nothing after its first missed tick.
         """
-        delivered = dropped = 0
+        delivered = dropped = fast = 0
+        wire: Wire | None = None
         ended: list[PacketTrack] = []
         for track in self._tracks:
             if track.readyState != "live":
                 ended.append(track)
+                continue
+            stream = track.stream
+            if stream is not None and stream.is_fast():
+                if wire is None:
+                    wire = Wire.of(packet)
+                stream.send(wire)
+                fast += 1
+                delivered += 1
                 continue
             if track.push(packet):
                 dropped += 1
             delivered += 1
         for track in ended:
             del self._tracks[track]
+        self.fast = fast
         return delivered, dropped

@@ -58,6 +58,13 @@ class AudioMetrics:
             labels,
             registry=registry,
         )
+        self.listener_paths = Gauge(
+            "stagepass_audio_listener_paths",
+            "Listeners served by the last listener packet, by path: fast (the fast lane) or "
+            "aiortc (the per-sender path).",
+            ("room", "path"),
+            registry=registry,
+        )
         self.tick_lateness = Histogram(
             "stagepass_audio_mixer_tick_lateness_seconds",
             "How late each 20 ms mixer tick started.",
@@ -84,6 +91,8 @@ class AudioMetrics:
             packets_dropped=self.packets_dropped.labels(label),
             packets_lost=self.packets_lost.labels(label),
             packets_late=self.packets_late.labels(label),
+            listeners_fast=self.listener_paths.labels(label, "fast"),
+            listeners_aiortc=self.listener_paths.labels(label, "aiortc"),
             tick_lateness=self.tick_lateness.labels(label),
             ticks_skipped=self.ticks_skipped.labels(label),
         )
@@ -101,6 +110,8 @@ class AudioMetrics:
             self.ticks_skipped,
         ):
             family.remove(label)  # a no-op for series the room never touched
+        for path in ("fast", "aiortc"):
+            self.listener_paths.remove(label, path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +126,15 @@ class RoomMetrics:
     packets_dropped: Counter
     packets_lost: Counter
     packets_late: Counter
+    listeners_fast: Gauge
+    listeners_aiortc: Gauge
     tick_lateness: Histogram
     ticks_skipped: Counter
+
+    def paths(self, delivered: int, fast: int) -> None:
+        """Count the listeners of the last listener packet by path."""
+        self.listeners_fast.set(fast)
+        self.listeners_aiortc.set(delivered - fast)
 
     def forget(self) -> None:
         """Drop this room's series from the registry (call when the room closes)."""

@@ -253,6 +253,8 @@ class Mixer:
             delivered, lost_here = self.listeners.publish(packet)
             sent += delivered
             dropped += lost_here
+            if self._metrics is not None:
+                self._metrics.paths(delivered, self.listeners.fast)
             for sink in sinks:
                 sink(packet)
         for voice, packets in rendered.voice_packets:

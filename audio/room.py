@@ -56,6 +56,7 @@ from audio.errors import (
     RoomClosed,
 )
 from audio.fanout import DEFAULT_QUEUE_PACKETS, PacketTrack
+from audio.fastlane import RtpStream
 from audio.gate import Admission, Role
 from audio.jitter import JitterBuffer, PutResult
 from audio.metrics import RoomMetrics
@@ -96,6 +97,9 @@ class RoomSettings:
     """A session whose peer has not connected after this many seconds is dropped."""
     watch_interval: float = 1.0
     """How often the room looks for sessions that never connected."""
+    fast_lane: bool = True
+    """Send the listener mix on the fast lane (`audio.fastlane`) once a listener's ICE and
+    DTLS are up; False keeps every packet on aiortc's per-sender path."""
     deny_private_ice: bool = False
     """Leave out offered ICE candidates in private, loopback, link-local and mDNS addresses,
     so peers cannot make the server probe its own network (STAGEPASS_ROOM_DENY_PRIVATE_ICE)."""
@@ -315,6 +319,12 @@ class Room:
     async def _negotiate(self, session: PeerSession, offer_sdp: str, offer_type: str) -> None:
         pc = session.pc
         transceiver = pc.addTransceiver(session.outbound, direction="sendrecv")
+        session.outbound.stream = RtpStream.attach(
+            transceiver.sender,
+            session.outbound,
+            fast=self.settings.fast_lane,
+            on_fast=session.outbound.discard,
+        )
         transceiver.setCodecPreferences(self._opus)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type=offer_type))
         install_tap(transceiver.receiver, functools.partial(self._on_rtp, session), self.clock)
@@ -433,7 +443,10 @@ class Room:
     def relay(self, packet: Packet[Stream]) -> tuple[int, int]:
         """Give one listener-mix packet made elsewhere (the origin's, over NATS) to every
         listener here; returns (delivered, dropped-oldest) as `Fanout.publish`."""
-        return self._mixer.listeners.publish(packet)
+        delivered, dropped = self._mixer.listeners.publish(packet)
+        if self.metrics is not None:
+            self.metrics.paths(delivered, self._mixer.listeners.fast)
+        return delivered, dropped
 
     def _origin_only(self) -> OriginOnly:
         where = f" ({self.origin_url})" if self.origin_url else ""
