@@ -90,6 +90,7 @@ async def _page(
             (p, f"/tickets/{ticket.id}/replays/{p.number}?token={token_q}") for p in view.replays
         ],
         replays_until=format_when(view.replays_until, tz) if view.replays_until else "",
+        replays_until_iso=iso_utc(view.replays_until) if view.replays_until else "",
         public_url=page_url,
         token=held.token,
         notice=done,
