@@ -85,7 +85,7 @@ class Core(Service):
             ReminderService(ctx, spaces),
             Outbox(db, bus, clock),
             cipher or settings_cipher(settings),
-            HostDeskService(ctx, spaces, tickets, stage, signer),
+            HostDeskService(ctx, spaces, tickets, stage, signer, replays),
             promos=PromoService(ctx, spaces),
             replays=replays,
             my_tickets=MyTicketService(ctx, spaces, tickets, stage, replays, signer),

@@ -13,7 +13,7 @@ re-read from the web, so a moderator's link stands on its signature until it exp
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -23,9 +23,11 @@ from bot.actors import Actor
 from bot.errors import NotFound, PermissionDenied
 from bot.models import Hold, HoldStatus, Identity, Space, Ticket, TicketStatus
 from bot.permissions import Action, SpaceRole, allowed, require, staff_role
+from bot.ports import Recording
 from bot.refund_policy import check_refund_window, policy_text
 from bot.services import refusals
 from bot.services.context import Service, ServiceContext
+from bot.services.replays import ReplayService
 from bot.services.spaces import SpaceService
 from bot.services.stage import StageService
 from bot.services.tickets import TicketService
@@ -101,6 +103,8 @@ class DeskSheet:
     totals: DeskTotals
     sales: list[tuple[datetime, int]]  # valid tickets over time, oldest first
     policy: str
+    replays: list[Recording] = field(default_factory=list)  # recordings still kept
+    replays_until: datetime | None = None  # when holders stop hearing them (after the end)
 
 
 class HostDeskService(Service):
@@ -111,12 +115,14 @@ class HostDeskService(Service):
         tickets: TicketService,
         stage: StageService,
         signer: TokenSigner,
+        replays: ReplayService,
     ) -> None:
         super().__init__(ctx)
         self.spaces = spaces
         self.tickets = tickets
         self.stage = stage
         self.signer = signer
+        self.replays = replays
 
     # --- the link ------------------------------------------------------------------------
 
@@ -250,7 +256,15 @@ class HostDeskService(Service):
         for at, step in sorted(events, key=lambda e: e[0]):
             count += step
             sales.append((at, count))
-        return DeskSheet(space, rows, totals, sales, policy_text(space, self.settings, tz))
+        return DeskSheet(
+            space,
+            rows,
+            totals,
+            sales,
+            policy_text(space, self.settings, tz),
+            replays=await self.replays.of_space(space),
+            replays_until=self.replays.until(space),
+        )
 
     # --- refunding -----------------------------------------------------------------------
 
@@ -269,3 +283,10 @@ class HostDeskService(Service):
         check_refund_window(desk.space, ticket, self.settings, self.clock.now(), tz)
         await self.tickets.refund(ticket, reason="Refunded by the host.", actor_id=desk.identity.id)
         return await self.tickets.get(ticket_id)
+
+    # --- recordings ----------------------------------------------------------------------
+
+    async def delete_recording(self, desk: DeskPass, number: int) -> None:
+        """Delete one recording of the desk's Space (those who may record: host, co-hosts)."""
+        require(Action.RECORD, desk.roles)
+        await self.replays.delete_part(desk.space, number)

@@ -40,6 +40,7 @@ LIMITS = {
     "/rooms/{space_id}/recording": PAGE_BODY_BYTES,
     "/slack/events": SLACK_BODY_BYTES,
     "/spaces/{space_id}/manage/refund": DESK_BODY_BYTES,
+    "/spaces/{space_id}/manage/recordings": DESK_BODY_BYTES,
     "/tickets/{ticket_id}/refund": TICKET_BODY_BYTES,
 }
 #: The TEST MODE Pay button posts an empty form that is never read: a chunked body there is

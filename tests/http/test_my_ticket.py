@@ -19,7 +19,7 @@ from bot.clock import ManualClock
 from bot.core import Core
 from bot.models import TicketStatus
 from bot.services.spaces import SpaceChanges
-from tests.http.test_desk import StubPayments, create, ok, paid_space
+from tests.http.test_desk import StubPayments, create, desk_path, ok, paid_space
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -195,3 +195,32 @@ async def test_room_link_while_live_and_replays_in_the_window(
     assert await core.replays.purge_expired() == 1
     assert not (directory / "part-001.ogg").exists()
     assert await core.replays.purge_expired() == 0  # once
+
+
+async def test_the_desk_lists_recordings_and_the_host_deletes_one(
+    chat: Chat, core: Core, anon: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    store = RecordingStore(tmp_path)
+    core.replays.use_store(StoreRecordings(store))
+    space_id = await create(chat, "Recorded", "in 2 hours", "tickets:5")
+    await ok(chat, "alice", f"/space start {space_id} confirm:yes")
+    await ok(chat, "alice", f"/space end {space_id}")
+    directory = store.directory(space_id)
+    directory.mkdir(parents=True)
+    for n in (1, 2):
+        (directory / f"part-00{n}.ogg").write_bytes(b"OggS" + bytes(2_000_000))
+    desk = desk_path(await ok(chat, "alice", f"/space manage {space_id}"))
+    page = await anon.get(desk)
+    assert "Ticket holders may replay the recordings until" in page.text
+    assert page.text.count('aria-label="Delete recording') == 2
+    assert "Recording 1 (2.0 MB)" in page.text
+    token = desk.split("token=")[1]
+    done = await anon.post(
+        f"/spaces/{space_id}/manage/recordings", data={"token": token, "delete": "1"}
+    )
+    assert done.status_code == 303
+    assert [p.number for p in await core.replays.of_space(await core.spaces.get(space_id))] == [2]
+    again = await anon.post(
+        f"/spaces/{space_id}/manage/recordings", data={"token": token, "delete": "1"}
+    )
+    assert again.status_code == 404 and f"Space #{space_id} has no recording 1." in again.text
