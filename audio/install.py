@@ -44,7 +44,7 @@ from audio.control import Action, ControlMessage
 from audio.cors import CrossOrigin
 from audio.edges import EdgeLink, NatsLink, OriginLink
 from audio.pages import make_page_router
-from audio.recordings import RecordingStore
+from audio.recordings import RecordingStore, StoreRecordings
 from audio.registry import RoomRegistry
 from audio.room import RoomSettings
 from audio.signaling import make_router
@@ -126,6 +126,7 @@ class LiveAudio:
         self.registry.is_live = self.is_live
         self.gate = TicketGate(core) if gate is None else gate
         self.store = RecordingStore(settings.resolved_recording_dir) if store is None else store
+        core.replays.use_store(StoreRecordings(self.store))
         self.registry.on_control = self.on_control
         self.serving = False
         """True while `run` runs: only a serving process opens rooms on SpaceStarted (a

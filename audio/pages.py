@@ -10,8 +10,11 @@
                                      mute, unmute or remove someone; answers the new stage
     POST /rooms/{id}/end             Bearer, staff: {"confirm": true} end the Space
     POST /rooms/{id}/recording       Bearer, host/co-host: {"on": bool}
-    GET  /rooms/{id}/recordings      Bearer, after the Space ended: the finished parts
+    GET  /rooms/{id}/recordings      Bearer, in the replay window after the end: the parts
     GET  /rooms/{id}/recordings/{n}  Bearer: one part, audio/ogg (Range requests work)
+
+The replay window (`bot.services.replays`) decides what is served: nothing before the end
+or after the host's window.
 
 Signaling (``/offer``, ``/state``) is `audio.signaling`. Every Bearer endpoint goes through
 the same `TicketGate`; its refusals are the room's `AudioError` statuses. Core errors (a hand
@@ -56,7 +59,7 @@ from bot.commands.times import format_when
 from bot.core import Core
 from bot.errors import Conflict, InvalidInput, NotFound
 from bot.http.params import PartNumber, SpaceId
-from bot.models import Identity, Platform, SpaceStatus
+from bot.models import Identity, Platform
 from bot.permissions import Action, SpaceRole, allowed
 from bot.services.stage import Seated, StageState
 from bot.settings import IceServer
@@ -443,8 +446,8 @@ def make_page_router(
         space_id: SpaceId, authorization: Annotated[str | None, Header()] = None
     ) -> RecordingsOut:
         found = await check(space_id, authorization, live=False)
-        _require_ended(found)
-        parts = await asyncio.to_thread(store.parts, space_id)
+        core.replays.check_open(found.space, ZoneInfo(found.identity.tz))
+        parts = await core.replays.available(found.space)
         return RecordingsOut(
             parts=[
                 RecordingPartOut(
@@ -461,10 +464,10 @@ def make_page_router(
         authorization: Annotated[str | None, Header()] = None,
     ) -> FileResponse:
         found = await check(space_id, authorization, live=False)
-        _require_ended(found)
-        part = await asyncio.to_thread(store.part, space_id, number)
-        if part is None:
-            raise HTTPException(404, "There is no such recording.")
+        try:
+            part = await core.replays.part(found.space, number, ZoneInfo(found.identity.tz))
+        except NotFound:
+            raise HTTPException(404, "There is no such recording.") from None
         return FileResponse(
             part.path,
             media_type="audio/ogg",
@@ -480,8 +483,3 @@ def make_page_router(
 def _may_record(role: Role) -> bool:
     stage_role = _STAGE_ROLES.get(role)
     return stage_role is not None and allowed(Action.RECORD, frozenset({stage_role}))
-
-
-def _require_ended(found: Pass) -> None:
-    if found.space.status != SpaceStatus.ENDED:
-        raise Conflict("Recordings can be replayed once the Space has ended.")

@@ -12,12 +12,14 @@ The methods touch the file system: call them off the event loop (``asyncio.to_th
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from audio.recorder import PARTIAL_SUFFIX
+from bot.ports import Recording
 
 _PART: Final = re.compile(r"^part-(\d{3,6})\.ogg$")
 _ANY_PART: Final = re.compile(r"^part-(\d{3,6})\.ogg(" + re.escape(PARTIAL_SUFFIX) + ")?$")
@@ -64,6 +66,30 @@ class RecordingStore:
     def part(self, space_id: int, number: int) -> RecordingPart | None:
         """One finished part, or None."""
         return next((p for p in self.parts(space_id) if p.number == number), None)
+
+    def delete(self, space_id: int, number: int | None = None) -> int:
+        """Delete one finished part, or (`number` None) every finished part of the Space;
+        how many files went. A part being written is left alone."""
+        gone = 0
+        for part in self.parts(space_id):
+            if number is None or part.number == number:
+                part.path.unlink(missing_ok=True)
+                gone += 1
+        return gone
+
+
+class StoreRecordings:
+    """The store as the core's `bot.ports.RecordingStore` (its replays), off the loop."""
+
+    def __init__(self, store: RecordingStore) -> None:
+        self.store = store
+
+    async def parts(self, space_id: int) -> list[Recording]:
+        found = await asyncio.to_thread(self.store.parts, space_id)
+        return [Recording(p.number, p.path, p.size) for p in found]
+
+    async def delete(self, space_id: int, number: int | None = None) -> int:
+        return await asyncio.to_thread(self.store.delete, space_id, number)
 
 
 def _listing(directory: Path) -> list[Path]:

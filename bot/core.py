@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from bot.announcements import AnnouncementLinks
 from bot.clock import Clock, SystemClock
 from bot.db import Database
 from bot.encryption import Cipher, settings_cipher
@@ -16,8 +17,10 @@ from bot.services.context import Service, ServiceContext
 from bot.services.hostdesk import HostDeskService
 from bot.services.identities import IdentityService
 from bot.services.invites import InviteService
+from bot.services.mytickets import MyTicketService
 from bot.services.promos import PromoService
 from bot.services.reminders import ReminderService
+from bot.services.replays import ReplayService
 from bot.services.spaces import SpaceService
 from bot.services.stage import StageService
 from bot.services.tickets import TicketService
@@ -45,6 +48,12 @@ class Core(Service):
     host_desk: HostDeskService
     #: hosts' promo codes (redeemed by the claim desk)
     promos: PromoService
+    #: recordings for ticket holders after the end, within the host's window
+    replays: ReplayService
+    #: a holder's manage-my-ticket page (its link, refund, replays)
+    my_tickets: MyTicketService
+    #: links to each Space's announcement in chat (the chat adapters register finders)
+    announcements: AnnouncementLinks = field(default_factory=AnnouncementLinks)
 
     @property
     def invites(self) -> InviteService:
@@ -79,6 +88,7 @@ class Core(Service):
         spaces = SpaceService(ctx)
         tickets = TicketService(ctx, spaces, signer)
         stage = StageService(ctx, spaces)
+        replays = ReplayService(ctx, spaces)
         return cls(
             ctx,
             signer,
@@ -88,8 +98,10 @@ class Core(Service):
             ReminderService(ctx, spaces),
             Outbox(db, bus, clock),
             cipher or settings_cipher(settings),
-            HostDeskService(ctx, spaces, tickets, stage, signer),
+            HostDeskService(ctx, spaces, tickets, stage, signer, replays),
             promos=PromoService(ctx, spaces),
+            replays=replays,
+            my_tickets=MyTicketService(ctx, spaces, tickets, stage, replays, signer),
         )
 
     @property

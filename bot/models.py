@@ -210,6 +210,10 @@ class Space(SQLModel, table=True):
         sa_type=enum_type(Visibility),
         sa_column_kwargs={"server_default": Visibility.PUBLIC.value},
     )
+    # Replays: days after the end that holders may play the recordings (None: the
+    # STAGEPASS_REPLAY_DAYS default); when the scheduled job deleted them, past that.
+    replay_days: int | None = None
+    replays_deleted_at: datetime | None = utc_field(default=None, nullable=True)
 
     @property
     def is_free(self) -> bool:

@@ -31,7 +31,7 @@ from bot.events import (
 from bot.models import Identity, Space
 from bot.money import format_minor
 from bot.refund_policy import holder_terms
-from bot.wording import TEST_MODE, change_lines, room_link
+from bot.wording import TEST_MODE, change_lines, room_link, ticket_link
 
 _STAGE_WORDS = {
     "promoted": "You are now a speaker in {title}. Your microphone turns on in the room.",
@@ -138,6 +138,9 @@ class EventMessenger:
                 core.tickets.token_for(ticket, space),
             )
             links.append(("Join the room", url))
+            manage = core.my_tickets.link_token(ticket)
+            public = core.settings.resolved_public_url
+            links.append(("Manage my ticket", ticket_link(public, ticket.id, manage)))
         await self._dm(event.holder_key, "\n".join(lines), tuple(links))
 
     async def on_waitlist_offered(self, event: WaitlistOffered) -> None:

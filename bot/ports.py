@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -130,3 +131,37 @@ class NoPayments:
 
     async def tips(self, space_id: int) -> TipTotals:
         return TipTotals()
+
+
+# --- recordings (the audio package's) -----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    """One finished recording of a Space: its part number (1, 2, … in order), file, bytes."""
+
+    number: int
+    path: Path
+    size: int
+
+
+class RecordingStore(Protocol):
+    """Where a Space's recordings are kept (audio's recordings directory)."""
+
+    async def parts(self, space_id: int) -> list[Recording]:
+        """The Space's finished recordings, oldest first."""
+        ...
+
+    async def delete(self, space_id: int, number: int | None = None) -> int:
+        """Delete one part (`number`) or every recording of the Space; how many went."""
+        ...
+
+
+class NoRecordings:
+    """The store when audio is not installed in this process: nothing is recorded here."""
+
+    async def parts(self, space_id: int) -> list[Recording]:
+        return []
+
+    async def delete(self, space_id: int, number: int | None = None) -> int:
+        return 0

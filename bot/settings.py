@@ -248,6 +248,9 @@ class Settings(BaseSettings):
         default_factory=list, validation_alias=_env("STAGEPASS_ICE_SERVERS")
     )
     recording_dir: Path | None = Field(None, validation_alias=_env("STAGEPASS_RECORDING_DIR"))
+    # Replays: holders may play a Space's recordings this many days after its end (a host
+    # sets their own with /space edit SPACE replay_days:N); then they are deleted.
+    replay_days: int = Field(7, ge=0, le=365, validation_alias=_env("STAGEPASS_REPLAY_DAYS"))
     # Scale-out: with a NATS URL an origin publishes each room's listener mix and edges
     # (STAGEPASS_AUDIO_NODE=edge) relay it to their own listeners. Empty: all in-process.
     audio_nats_url: str | None = Field(None, validation_alias=_env("STAGEPASS_AUDIO_NATS_URL"))

@@ -3,7 +3,8 @@
 A token is `base64url(payload) "." base64url(signature)` where the payload is compact
 JSON naming the ticket (`t`), the Space (`s`), the holder (`h`), the role it admits
 (`r`) and an expiry (`e`, unix seconds); a token of another kind than a ticket (`k`:
-"desk", the host's desk link) is refused where a ticket is asked for, and the reverse.
+"desk", the host's desk link; "manage", a holder's manage-my-ticket link) is refused where
+a ticket is asked for, and the reverse.
 Any edge can check the signature offline; revocation is a separate database check
 (`TicketService.verify_token`).
 """
@@ -28,6 +29,7 @@ from bot.logs import add_secrets
 TOKEN_VERSION = 1
 TICKET_KIND = "ticket"
 DESK_KIND = "desk"
+MANAGE_KIND = "manage"
 
 
 class InvalidToken(UserError):

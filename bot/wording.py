@@ -9,8 +9,10 @@ from bot.commands.times import format_delta, format_when
 from bot.events import FieldChange
 from bot.models import Hold, Identity, PromoCode, Space, SpaceStatus, Ticket
 from bot.money import format_minor
+from bot.ports import Recording
 from bot.replies import Button
 from bot.services.promos import describe as describe_promo
+from bot.services.replays import ReplayService
 from bot.services.stage import Seat
 from bot.services.waitlist import Line
 
@@ -29,6 +31,16 @@ def seats_left(space: Space) -> str:
         return "Sold out"
     text = f"{space.tickets_left:,} of {space.capacity:,}"
     return text + (f" ({space.held:,} held, awaiting payment)" if space.held else "")
+
+
+def seats_on_sale(space: Space) -> str:
+    """Tickets left as the public page sells them: `3 left, 1 held awaiting payment`."""
+    if space.sold >= space.capacity:
+        return "Sold out"
+    left = f"{max(space.tickets_left, 0):,} left"
+    if space.held:
+        return f"{left}, {space.held:,} held awaiting payment"
+    return f"{left} of {space.capacity:,}"
 
 
 def seats_taken(space: Space) -> str:
@@ -77,6 +89,7 @@ _FIELD_NAMES = {
     "capacity": "Tickets",
     "per_buyer_limit": "Tickets per buyer",
     "voice_bridge": "Discord voice bridge",
+    "replay_days": "Replay days after the end",
 }
 
 
@@ -152,6 +165,12 @@ def desk_link(public_url: str, space_id: int, token: str) -> str:
     return f"{public_url}/spaces/{space_id}/manage?token={token}"
 
 
+def ticket_link(public_url: str, ticket_id: str, token: str) -> str:
+    """The holder's manage-my-ticket page (rendered on the server: the token rides in the
+    query; the page sends no referrer and the token expires within a day)."""
+    return f"{public_url}/tickets/{ticket_id}?token={token}"
+
+
 def ticket_line(ticket: Ticket, seat: Seat | None = None) -> str:
     """A ticket as its holder reads it; with their `seat`, a removal from the stage shows
     (the ticket is still theirs, but it does not admit them until a moderator allows it)."""
@@ -185,3 +204,21 @@ def waitlist_lines(line: Line, shown: int = 10) -> list[str]:
         offered = ", ".join(i.display_name or i.user_id for i, _ in line.offered[:shown])
         lines.append(f"Seats offered, awaiting payment: {offered}")
     return lines
+
+
+def recording_line(part: Recording) -> str:
+    """`Recording 2 (1.4 MB)`."""
+    return f"Recording {part.number} ({part.size / 1_000_000:.1f} MB)"
+
+
+def replay_window(replays: ReplayService, space: Space, tz: ZoneInfo) -> str:
+    """Until when the Space's holders may replay its recordings, as anyone reads it."""
+    days = replays.days(space)
+    if days == 0:
+        return "No replays: the host keeps none for ticket holders."
+    until = replays.until(space)
+    if until is None:
+        return f"Ticket holders may replay the recordings for {days} day(s) after the end."
+    if replays.is_open(space):
+        return f"Ticket holders may replay the recordings until {format_when(until, tz)}."
+    return f"Replays closed at {format_when(until, tz)}."

@@ -62,6 +62,11 @@ async def expire_holds() -> None:
     await _run(lambda s: s.core.tickets.expire_holds())
 
 
+async def purge_replays() -> None:
+    """Delete the recordings whose replay window has closed (`ReplayService`)."""
+    await _run(lambda s: s.core.replays.purge_expired())
+
+
 async def materialise_slots() -> None:
     await _run(lambda s: s.slots.materialise_all())
 

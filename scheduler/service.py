@@ -70,6 +70,7 @@ class DueWork:
     slots: Materialised = field(default_factory=Materialised)
     lifecycle: list[tuple[str, int, str]] = field(default_factory=list)
     reminders_sent: int = 0
+    replays_purged: int = 0
 
 
 def default_lock(core: Core) -> OwnerLock:
@@ -233,6 +234,7 @@ class Scheduling:
             ("holds", "scheduler.jobs:expire_holds", s.hold_sweep_seconds),
             ("slots", "scheduler.jobs:materialise_slots", 3600),
             ("sweep", "scheduler.jobs:sweep", s.scheduler_sweep_seconds),
+            ("replays", "scheduler.jobs:purge_replays", 3600),
         ):
             await self.aps.call(
                 self.aps.add_job,
@@ -256,6 +258,7 @@ class Scheduling:
         work.holds_released = await self.core.tickets.expire_holds()
         work.slots = await self.slots.materialise_all()
         work.lifecycle, work.reminders_sent = await self._lifecycle_and_reminders()
+        work.replays_purged = await self.core.replays.purge_expired()
         return work
 
     async def catch_up(self) -> None:

@@ -80,8 +80,10 @@ def summarise(claims: list[tuple[str, int]], results: list[Outcome]) -> dict[str
         if isinstance(result, Reservation):
             outcomes["ok"] += 1
             per_buyer[user] += len(result.tickets)
-        elif isinstance(result, SoldOut | LimitExceeded):
-            outcomes[type(result).__name__] += 1
+        elif isinstance(result, SoldOut):
+            outcomes["SoldOut"] += 1
+        elif isinstance(result, LimitExceeded):  # the per-buyer limit (its subtypes too)
+            outcomes["LimitExceeded"] += 1
         else:
             outcomes["unexpected"] += 1
             if len(unexpected) < 5:

@@ -39,7 +39,7 @@ OWNERS = {
     "adapters.slack.models": {"slack_announcements", "slack_installations", "slack_oauth_states"},
     "adapters.matrix.models": {"matrix_announcements", "matrix_direct_rooms"},
 }  # fmt: skip
-"""Which module declares which table: the 38 tables the migrations up to 0013 build."""
+"""Which module declares which table: the 38 tables the migrations up to 0014 build."""
 
 _REGISTERED_BY_EACH = """
 import importlib, json, sys

@@ -19,6 +19,7 @@ import structlog
 from adapters.discord import render
 from adapters.discord.models import DiscordSpace
 from adapters.discord.store import DELETED
+from bot.announcements import AnnouncementLink
 from bot.coalescing import Coalescer
 from bot.events import TipReceived
 from bot.models import Space
@@ -31,6 +32,17 @@ if TYPE_CHECKING:
     from bot.core import Core
 
 log = structlog.get_logger(__name__)
+
+MESSAGE_URL = "https://discord.com/channels/{guild}/{channel}/{message}"
+"""A message's link as Discord's "Copy Message Link" gives it (opens the app or the web)."""
+
+
+def announcement_link(row: DiscordSpace | None) -> AnnouncementLink | None:
+    """The link to a Space's posted announcement, or None (not posted, or deleted)."""
+    if row is None or not row.channel_id or not row.message_id or row.message_id == DELETED:
+        return None
+    url = MESSAGE_URL.format(guild=row.guild_id, channel=row.channel_id, message=row.message_id)
+    return AnnouncementLink("Discord", url)
 
 
 @dataclass(eq=False, repr=False)

@@ -16,7 +16,7 @@ import discord
 import structlog
 
 from adapters.discord.alerts import Alerts
-from adapters.discord.announcements import Announcer
+from adapters.discord.announcements import Announcer, announcement_link
 from adapters.discord.client import StagepassClient
 from adapters.discord.config import DiscordConfig
 from adapters.discord.dms import DirectMessages
@@ -26,6 +26,7 @@ from adapters.discord.roles import TicketRoles
 from adapters.discord.stage import StageSync
 from adapters.discord.stage_access import StageAccess
 from adapters.discord.store import DiscordStore
+from bot.announcements import AnnouncementLink
 from bot.commands.handlers import Dispatcher
 from bot.core import Core
 from bot.models import Platform
@@ -76,8 +77,13 @@ class DiscordAdapter:
     def subscribe(self) -> None:
         """Listen to the core's events and guard its Space starts (once per core)."""
         self.core.spaces.add_start_check(self.access.claim)
+        self.core.announcements.register(self.announcement_link)
         self.notifier.subscribe(self.core.bus)
         self.core.outbox.delivers(Platform.DISCORD)
+
+    async def announcement_link(self, space_id: int) -> AnnouncementLink | None:
+        """The link to the Space's announcement here (the public page's call to action)."""
+        return announcement_link(await self.store.get(space_id))
 
     # --- life cycle ----------------------------------------------------------------------
 

@@ -229,6 +229,7 @@ class SpaceCommands(
         starts='New start, e.g. "sat 20:00" (your zone)',
         bridge="Bridge the Discord Stage or voice channel into the room (speak: voice-channel "
         "ticket holders may talk)",
+        replay_days="Days after the end that ticket holders may replay its recordings (0: none)",
     )
     @app_commands.choices(
         currency=CURRENCY_CHOICES,
@@ -249,6 +250,7 @@ class SpaceCommands(
         description: Range[str, 1, 2000] | None = None,
         bridge: str | None = None,
         visibility: str | None = None,
+        replay_days: Range[int, 0, 365] | None = None,
     ) -> None:
         async def build(actor: Actor) -> t.Command:
             changes = await space_changes(
@@ -267,6 +269,8 @@ class SpaceCommands(
                 changes = replace(changes, voice_bridge=bridge_mode(bridge))
             if visibility is not None:
                 changes = replace(changes, visibility=Visibility(visibility))
+            if replay_days is not None:
+                changes = replace(changes, replay_days=replay_days)
             if not changes.given():
                 raise InvalidInput("Say what to change, e.g. title or starts.")
             return t.EditSpace(space, changes)
@@ -315,6 +319,16 @@ class SpaceCommands(
         page: Range[int, 1, 10_000] = 1,
     ) -> None:
         await self.interactions.command(interaction, _const(t.ListSpaceTickets(space, page)))
+
+    @app_commands.command(description="The Space's recordings; delete one with delete.")
+    @app_commands.describe(delete="The number of the recording to delete")
+    async def replays(
+        self,
+        interaction: discord.Interaction[Any],
+        space: Transform[int, SpaceHere],
+        delete: Range[int, 1, 999_999] | None = None,
+    ) -> None:
+        await self.interactions.command(interaction, _const(t.SpaceReplays(space, delete)))
 
     @app_commands.command(description="Add or remove a co-host (at most 2).")
     @app_commands.choices(

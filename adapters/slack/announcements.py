@@ -12,6 +12,7 @@ import asyncio
 import json
 from collections import OrderedDict
 from typing import Any
+from urllib.parse import urlencode
 
 import structlog
 from slack_sdk.errors import SlackApiError
@@ -31,6 +32,7 @@ from adapters.slack.clients import WebClients
 from adapters.slack.messages import RUN, buy_button, reply_button
 from adapters.slack.models import SlackAnnouncement
 from adapters.slack.people import mention, team_of
+from bot.announcements import AnnouncementLink
 from bot.coalescing import Coalescer
 from bot.core import Core
 from bot.events import TipReceived
@@ -44,6 +46,8 @@ log = structlog.get_logger(__name__)
 TIP = "tip"  # action_id of the announcement's Tip button
 #: the command line of the "Post it again" button (Slack's own, not the core's)
 REPOST = "/slack-repost"
+APP_REDIRECT = "https://slack.com/app_redirect?"
+"""Slack's documented deep link into a channel (`team`, `channel`): the fallback link."""
 PENDING = "pending"  # `outcome`: the first post has not been tried yet
 
 _NO_CHANNEL = "no_channel"
@@ -139,6 +143,7 @@ class Announcements:
         # a command reply that asks after it; the latest 256
         self._outcomes: OrderedDict[int, tuple[str | None, str | None]] = OrderedDict()
         self._waiting: dict[int, asyncio.Event] = {}
+        self._permalinks: OrderedDict[int, str] = OrderedDict()  # space id -> permalink
 
     async def outcome(self, space_id: int, within: float) -> tuple[str | None, str | None]:
         """(error or None, channel) of the Space's first post, waiting up to `within`
@@ -177,6 +182,36 @@ class Announcements:
     async def sync(self, space_id: int) -> None:
         """Post the announcement, or bring the posted one up to date."""
         await self.coalescer.run(("announcement", space_id), lambda: self._sync(space_id))
+
+    async def link(self, space_id: int) -> AnnouncementLink | None:
+        """The announcement's permalink (`chat.getPermalink`, asked once per Space), or,
+        when Slack cannot say, the documented `app_redirect` to its channel."""
+        row = await self._row(space_id)
+        if row is None:
+            return None
+        known = self._permalinks.get(space_id)
+        if known is None:
+            known = await self._permalink(row)
+            if known is not None:
+                self._permalinks[space_id] = known
+                while len(self._permalinks) > 1024:
+                    self._permalinks.popitem(last=False)
+        url = known or APP_REDIRECT + urlencode({"team": row.team_id, "channel": row.channel_id})
+        return AnnouncementLink("Slack", url)
+
+    async def _permalink(self, row: SlackAnnouncement) -> str | None:
+        client = await self.clients.for_team(row.team_id)
+        if client is None:
+            return None
+        try:
+            answer = await client.chat_getPermalink(channel=row.channel_id, message_ts=row.ts)
+        except (SlackApiError, OSError, TimeoutError) as exc:
+            log.info("no permalink for an announcement", space_id=row.space_id, error=str(exc))
+            return None
+        permalink = answer.get("permalink")
+        if isinstance(permalink, str) and permalink.startswith("https://"):
+            return permalink
+        return None
 
     async def _row(self, space_id: int) -> SlackAnnouncement | None:
         async with self.core.db.session() as session:

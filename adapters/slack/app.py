@@ -94,6 +94,7 @@ class SlackAdapter:
         )
         self.home = Home(core, self.clients, coalescer)
         self.announcements = Announcements(core, self.clients, coalescer)
+        core.announcements.register(self.announcements.link)
         self.bolt = self._bolt_app()
         self.interactions = Interactions(
             core,

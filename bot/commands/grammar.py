@@ -109,10 +109,15 @@ USAGES: tuple[Usage, ...] = (
     Usage("space info", "/space info SPACE", "Details of a Space."),
     Usage(
         "space edit",
-        "/space edit SPACE [title:…] [starts:…] [tickets:…] [bridge:off|listen|speak|default] …",
+        "/space edit SPACE [title:…] [starts:…] [tickets:…] [bridge:off|listen|speak|default] "
+        "[replay_days:7] …",
         "Change a Space you host; bridge: whether its Discord channel joins the room.",
-        (*_SPACE_FIELDS, "bridge"),
-        notes=(WHEN_FORMATS,),
+        (*_SPACE_FIELDS, "bridge", "replay_days"),
+        notes=(
+            WHEN_FORMATS,
+            "replay_days: how many days after the end ticket holders may replay its "
+            "recordings (0: none); works after the end too.",
+        ),
         action=Action.EDIT,
     ),
     Usage(
@@ -148,6 +153,14 @@ USAGES: tuple[Usage, ...] = (
         "The Space's holders and sales in chat (hosts, co-hosts, moderators).",
         ("page",),
         action=Action.SEE_SALES,
+    ),
+    Usage(
+        "space replays",
+        "/space replays SPACE [delete:N]",
+        "The Space's recordings and until when holders may replay them; delete:N deletes one.",
+        ("delete",),
+        notes=("The replay window: /space edit SPACE replay_days:N (days after the end).",),
+        action=Action.RECORD,
     ),
     Usage(
         "space promo",
@@ -472,6 +485,8 @@ def _edit(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
     values = _space_values(r, tz, now, cur, edit=True)
     if (bridge := r.option("bridge")) is not None:
         values["voice_bridge"] = bridge_mode(bridge)
+    if (days := r.integer("replay_days", minimum=0)) is not None:
+        values["replay_days"] = days
     if not values:
         raise r.fail("Say what to change.")
     return t.EditSpace(space, SpaceChanges(**values))  # type: ignore[arg-type]
@@ -510,6 +525,13 @@ def _space_tickets(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Comma
     assert space is not None
     r.max_positional(1)
     return t.ListSpaceTickets(space, r.integer("page") or 1)
+
+
+def _space_replays(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
+    space = r.space(0)
+    assert space is not None
+    r.max_positional(1)
+    return t.SpaceReplays(space, r.integer("delete"))
 
 
 def _cohost(r: _Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
@@ -731,6 +753,7 @@ _PARSERS: dict[str, _Parser] = {
     "space end": _space_only(t.EndSpace),
     "space manage": _space_only(t.ManageSpace),
     "space tickets": _space_tickets,
+    "space replays": _space_replays,
     "space cohost": _cohost,
     "space promo": _promo,
     "ticket buy": _buy,

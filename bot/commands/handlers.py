@@ -35,11 +35,14 @@ from bot.wording import (
     desk_link,
     hold_line,
     promo_line,
+    recording_line,
+    replay_window,
     room_link,
     space_buttons,
     space_lines,
     space_title,
     ticket_line,
+    ticket_link,
     waitlist_lines,
 )
 
@@ -68,6 +71,7 @@ class Dispatcher:
             t.SetCohost: self.set_cohost,
             t.ManageSpace: self.manage_space,
             t.ListSpaceTickets: self.space_tickets,
+            t.SpaceReplays: self.space_replays,
             t.PromoCommand: self.promo,
             t.BuyTicket: self.buy_ticket,
             t.JoinWaitlist: self.waitlist,
@@ -274,6 +278,19 @@ class Dispatcher:
         text, title = desk_page(sheet, cmd.page, tz)
         return Reply(text, ephemeral=True, title=title)
 
+    async def space_replays(self, actor: Actor, cmd: t.SpaceReplays) -> Reply:
+        replays = self.core.replays
+        if cmd.delete is not None:
+            await replays.delete(actor, cmd.space_id, cmd.delete)
+            return Reply(f"Recording {cmd.delete} of Space #{cmd.space_id} is deleted.")
+        space, parts = await replays.of_host(actor, cmd.space_id)
+        tz = await self.tz_of(actor)
+        lines = [replay_window(replays, space, tz)]
+        lines += [recording_line(p) for p in parts] or ["No recordings."]
+        if parts:
+            lines.append(f"Delete one with /space replays {cmd.space_id} delete:N")
+        return Reply("\n".join(lines), title=f"Recordings of #{cmd.space_id}")
+
     async def set_cohost(self, actor: Actor, cmd: t.SetCohost) -> Reply:
         await self.core.spaces.set_cohost(actor, cmd.space_id, cmd.user, cmd.add)
         who = cmd.user.display_name or cmd.user.user_id
@@ -363,19 +380,24 @@ class Dispatcher:
         holds = await core.tickets.pending_holds(me.id, cmd.space_id)
         if not tickets and not holds:
             return Reply("You have no valid tickets. Find a Space with /space list.")
-        lines, buttons = [], []
+        tz = await self.tz_of(actor)
+        public = core.settings.resolved_public_url
+        lines, buttons, pay = [], [], []
         for ticket in tickets:
             space = await core.spaces.get(ticket.space_id)
             seat = await core.stage.seat(space, me)
-            lines.append(f"{ticket_line(ticket, seat)} — {space_title(space)}")
+            line = f"{ticket_line(ticket, seat)} — {space_title(space)}"
+            replays = await core.replays.available(space)
+            until = core.replays.until(space)
+            if replays and until is not None:
+                line += f" — {len(replays)} replay(s) until {format_when(until, tz)}"
+            lines.append(line)
             if seat.may_listen and space.status in (SpaceStatus.SCHEDULED, SpaceStatus.LIVE):
-                url = room_link(
-                    core.settings.resolved_public_url,
-                    ticket.space_id,
-                    core.tickets.token_for(ticket, space),
-                )
+                url = room_link(public, ticket.space_id, core.tickets.token_for(ticket, space))
                 buttons.append(Button(f"Join #{space.id}", url=url))
-        tz = await self.tz_of(actor)
+            manage = ticket_link(public, ticket.id, core.my_tickets.link_token(ticket))
+            label = f"Replays #{space.id}" if replays else f"Manage {ticket.id[:6]}"
+            buttons.append(Button(label, url=manage))
         for hold in holds:
             space = await core.spaces.get(hold.space_id)
             link = await core.payments.pay_link(hold)
@@ -384,8 +406,9 @@ class Dispatcher:
                 + ("" if link else " (the pay link is unavailable right now)")
             )
             if link:
-                buttons.append(Button(f"Pay #{space.id}", url=link))
-        return Reply("\n".join(lines), title="Your tickets", buttons=tuple(buttons[:5]))
+                pay.append(Button(f"Pay #{space.id}", url=link))
+        # a pending hold lapses soonest: its Pay button first (platforms show only five)
+        return Reply("\n".join(lines), title="Your tickets", buttons=tuple([*pay, *buttons][:5]))
 
     async def refund_ticket(self, actor: Actor, cmd: t.RefundTicket) -> Reply:
         ticket = await self.core.tickets.refund_one(actor, cmd.ticket_id)

@@ -56,6 +56,14 @@ class ManageSpace:
 
 
 @dataclass(frozen=True, slots=True)
+class SpaceReplays:
+    """A Space's recordings for its host: list them, or delete one (`delete`: its number)."""
+
+    space_id: int
+    delete: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ListSpaceTickets:
     """The desk's list in chat, a page at a time."""
 
@@ -190,6 +198,7 @@ Command = (
     | EndSpace
     | ManageSpace
     | ListSpaceTickets
+    | SpaceReplays
     | SetCohost
     | PromoCommand
     | BuyTicket

@@ -29,7 +29,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from bot.core import Core
 from bot.errors import ConfigError
-from bot.http import api, desk, errors, pages
+from bot.http import api, desk, errors, mytickets, pages
 from bot.http.dependencies import BearerAuth
 from bot.http.metrics import CoreMetrics, core_metrics
 from bot.http.middleware import RequestContext
@@ -91,6 +91,7 @@ def create_app(
     app.include_router(api.router, dependencies=[operator])
     app.include_router(pages.router)
     app.include_router(desk.router)
+    app.include_router(mytickets.router)
     for router in routers:
         app.include_router(router)
     _document(app, core)

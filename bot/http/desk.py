@@ -3,6 +3,7 @@ sends), its refund button and its CSV export.
 
     GET  /spaces/{id}/manage?token=T        the desk (holders, totals, chart, refunds)
     POST /spaces/{id}/manage/refund         form: token, ticket -> 303 back to the desk
+    POST /spaces/{id}/manage/recordings     form: token, delete (a number) -> 303 back
     GET  /spaces/{id}/manage.csv?token=T    every row as CSV
 
 Every request re-checks the token and the rights behind it (`HostDeskService.admit`).
@@ -28,10 +29,10 @@ from bot.http.charts import sales_svg
 from bot.http.dependencies import CoreDep
 from bot.http.pages import SPACE_ID, STATUS_LABELS, render
 from bot.money import format_minor
-from bot.permissions import staff_role
+from bot.permissions import Action, allowed, staff_role
 from bot.services.hostdesk import DeskPass, DeskSheet
 from bot.tokens import InvalidToken
-from bot.wording import room_link
+from bot.wording import recording_line, replay_window, room_link
 
 UTC_ZONE = ZoneInfo("UTC")
 _MAX_TOKEN = 1024
@@ -110,6 +111,10 @@ async def _page(
         public_url=f"{public}/spaces/{space.id}",
         notice=notice,
         error=error,
+        replays=[recording_line(p) for p in sheet.replays],
+        replay_numbers=[p.number for p in sheet.replays],
+        replay_window=replay_window(core.replays, space, tz),
+        may_delete=allowed(Action.RECORD, desk.roles),
     )
 
 
@@ -160,6 +165,31 @@ async def refund(space_id: str, request: Request, core: CoreDep) -> Response:
     return RedirectResponse(
         f"/spaces/{space_id}/manage?token={quote(token, safe='')}&refunded={ticket_id.lower()}",
         status_code=303,
+    )
+
+
+@router.post("/spaces/{space_id}/manage/recordings", response_class=HTMLResponse)
+async def delete_recording(space_id: str, request: Request, core: CoreDep) -> Response:
+    body = await request.body()  # read whole first: the router's size limit counts it
+    try:
+        form = parse_qs(body.decode("utf-8", "replace"), max_num_fields=8)
+    except ValueError:
+        form = {}
+    token = (form.get("token") or [""])[0]
+    number = (form.get("delete") or [""])[0].strip()
+    desk = await _admit(core, space_id, token)
+    if isinstance(desk, HTMLResponse):
+        return desk
+    if not number.isdigit() or len(number) > 6:
+        return await _page(core, desk, status=400, error="Choose a recording to delete.")
+    try:
+        await core.host_desk.delete_recording(desk, int(number))
+    except PermissionDenied as exc:
+        return await _page(core, desk, status=403, error=exc.message)
+    except UserError as exc:
+        return await _page(core, desk, status=404, error=exc.message)
+    return RedirectResponse(
+        f"/spaces/{space_id}/manage?token={quote(token, safe='')}", status_code=303
     )
 
 

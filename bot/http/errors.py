@@ -111,9 +111,8 @@ def too_large_response() -> JSONResponse:
 async def on_user_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, UserError)
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
-    return error_response(
-        status_for(exc), snake_case(type(exc).__name__), exc.message, exc.field, headers=headers
-    )
+    type_ = getattr(exc, "api_type", None) or snake_case(type(exc).__name__)
+    return error_response(status_for(exc), type_, exc.message, exc.field, headers=headers)
 
 
 _SOURCES = frozenset({"body", "query", "path", "header", "cookie"})

@@ -25,7 +25,7 @@ from bot.commands.times import format_when
 from bot.errors import NotFound
 from bot.http.dependencies import CoreDep
 from bot.models import Space, SpaceStatus, Visibility
-from bot.wording import price, seats_left
+from bot.wording import price, seats_on_sale
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("bot.http", "templates"),
@@ -48,17 +48,25 @@ router = APIRouter(include_in_schema=False)
 
 
 def render(
-    template: str, *, status_code: int = 200, form_action: str = "'none'", **context: Any
+    template: str,
+    *,
+    status_code: int = 200,
+    form_action: str = "'none'",
+    media: bool = False,
+    **context: Any,
 ) -> HTMLResponse:
-    """A page with a CSP of its own nonce; `form_action` "'self'" for a page with forms."""
+    """A page with a CSP of its own nonce; `form_action` "'self'" for a page with forms;
+    `media`: it plays audio from this origin (replays)."""
     nonce = secrets.token_urlsafe(16)
+    media_src = " media-src 'self';" if media else ""
     html = _env.get_template(template).render(nonce=nonce, **context)
     return HTMLResponse(
         html,
         status_code=status_code,
         headers={
             "Content-Security-Policy": (
-                f"default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; "
+                f"default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}';"
+                f"{media_src} "
                 f"base-uri 'none'; form-action {form_action}; frame-ancestors 'none'"
             ),
             "X-Content-Type-Options": "nosniff",
@@ -68,7 +76,8 @@ def render(
     )
 
 
-def _iso(moment: datetime) -> str:
+def iso_utc(moment: datetime) -> str:
+    """A moment as the pages' `<time datetime>` takes it (UTC, seconds)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -106,8 +115,8 @@ def calendar_links(space: Space, page_url: str) -> dict[str, str]:
             "subject": space.title,
             "body": details,
             "location": page_url,
-            "startdt": _iso(start),
-            "enddt": _iso(end),
+            "startdt": iso_utc(start),
+            "enddt": iso_utc(end),
         }
     )
     return {
@@ -161,10 +170,10 @@ def _row(space: Space) -> dict[str, Any]:
         "space": space,
         "status_label": STATUS_LABELS[space.status],
         "when_label": label,
-        "when_iso": _iso(when),
+        "when_iso": iso_utc(when),
         "when_utc": format_when(when, ZoneInfo("UTC")),
         "price": price(space),
-        "tickets_left": seats_left(space),
+        "tickets_left": seats_on_sale(space),
     }
 
 
@@ -205,10 +214,11 @@ async def space_page(space_id: str, core: CoreDep) -> HTMLResponse:
         host_name=host.display_name or host.user_id,
         status_label=STATUS_LABELS[space.status],
         when_label=when_label,
-        starts_iso=_iso(when),
+        starts_iso=iso_utc(when),
         starts_utc=format_when(when, ZoneInfo("UTC")),
         price=price(space),
-        tickets_left=seats_left(space),
+        tickets_left=seats_on_sale(space),
         on_sale=space.status.is_open_for_sale,
+        announced=await core.announcements.of(space.id or 0),
         calendar=calendar_links(space, page_url) if ahead else {},
     )

@@ -32,9 +32,11 @@ from bot.models import (
     TicketStatus,
 )
 from bot.permissions import Action, SpaceRole, allowed, require, staff_role
+from bot.ports import Recording
 from bot.refund_policy import check_refund_window, policy_text
 from bot.services import audit, refusals
 from bot.services.context import Service, ServiceContext
+from bot.services.replays import ReplayService
 from bot.services.spaces import SpaceService
 from bot.services.stage import StageService
 from bot.services.tickets import TicketService
@@ -116,6 +118,8 @@ class DeskSheet:
     waitlist: Line = field(default_factory=lambda: Line([], []))  # the line, in order
     listeners: list[tuple[datetime, int]] = field(default_factory=list)
     """People listening in the room over the Space, as the room reported them, oldest first."""
+    replays: list[Recording] = field(default_factory=list)  # recordings still kept
+    replays_until: datetime | None = None  # when holders stop hearing them (after the end)
 
 
 class HostDeskService(Service):
@@ -126,12 +130,14 @@ class HostDeskService(Service):
         tickets: TicketService,
         stage: StageService,
         signer: TokenSigner,
+        replays: ReplayService,
     ) -> None:
         super().__init__(ctx)
         self.spaces = spaces
         self.tickets = tickets
         self.stage = stage
         self.signer = signer
+        self.replays = replays
 
     # --- the link ------------------------------------------------------------------------
 
@@ -274,6 +280,8 @@ class HostDeskService(Service):
             policy_text(space, self.settings, tz),
             line,
             await self._listeners_until_now(space),
+            replays=await self.replays.of_space(space),
+            replays_until=self.replays.until(space),
         )
 
     async def _listeners_until_now(self, space: Space) -> list[tuple[datetime, int]]:
@@ -318,3 +326,10 @@ class HostDeskService(Service):
         check_refund_window(desk.space, ticket, self.settings, self.clock.now(), tz)
         await self.tickets.refund(ticket, reason="Refunded by the host.", actor_id=desk.identity.id)
         return await self.tickets.get(ticket_id)
+
+    # --- recordings ----------------------------------------------------------------------
+
+    async def delete_recording(self, desk: DeskPass, number: int) -> None:
+        """Delete one recording of the desk's Space (those who may record: host, co-hosts)."""
+        require(Action.RECORD, desk.roles)
+        await self.replays.delete_part(desk.space, number)

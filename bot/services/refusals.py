@@ -159,6 +159,9 @@ class BuyerLimitReached(LimitExceeded):
     (counting their valid tickets and pending holds). The ticket service words it again
     with what they hold (`TicketService.limit_refusal`); `pay_url`: a pending hold's."""
 
+    api_type = "limit_exceeded"
+    """What the HTTP API calls it: the type its clients have always seen."""
+
     def __init__(
         self, message: str, *, space_id: int, limit: int, pay_url: str | None = None
     ) -> None:

@@ -76,6 +76,8 @@ class SpaceChanges:
     per_buyer_limit: int | None = None
     voice_bridge: BridgeMode | None = None
     visibility: Visibility | None = None
+    replay_days: int | None = None
+    """Days after the end that holders may replay the recordings (editable after the end)."""
 
     def given(self) -> dict[str, Any]:
         return {
@@ -119,6 +121,8 @@ class SpaceEdit:
 
 #: starting more than this many minutes before the announced time needs confirm:yes
 EARLY_START_MINUTES = 15
+MAX_REPLAY_DAYS = 365
+"""The longest replay window a host may set (`replay_days:`)."""
 
 ScheduleCheck = Callable[[AsyncSession, ScheduleRequest], Awaitable[None]]
 StartCheck = Callable[[AsyncSession, Space], Awaitable[None]]
@@ -367,9 +371,10 @@ class SpaceService(Service):
         another; the outcome lists each changed field with its old and new value."""
         space = await self.get_in(space_id, actor.community_id)
         require(Action.EDIT, await self.roles(space, actor))
-        if space.status.is_final:
-            raise refusals.not_now(space, Action.EDIT)
         given = changes.given()
+        replays_only = set(given) == {"replay_days"} and space.status == SpaceStatus.ENDED
+        if space.status.is_final and not replays_only:
+            raise refusals.not_now(space, Action.EDIT)
         if not given:
             raise InvalidInput('Say what to change, e.g. title:"New title" or starts:"fri 18:00".')
         if space.status == SpaceStatus.LIVE and "starts_at" in given:
@@ -385,6 +390,11 @@ class SpaceService(Service):
         ):
             raise refusals.price_locked(space)
         bridge = given.pop("voice_bridge", space.voice_bridge)
+        replay_days = given.pop("replay_days", space.replay_days)
+        if replay_days is not None and not 0 <= replay_days <= MAX_REPLAY_DAYS:
+            raise InvalidInput(
+                f"replay_days: must be between 0 and {MAX_REPLAY_DAYS}.", field="replay_days"
+            )
         current = SpaceDraft(
             title=space.title,
             starts_at=space.starts_at,
@@ -406,6 +416,7 @@ class SpaceService(Service):
         changed = tuple(
             name for name in EDITABLE if getattr(draft, name) != getattr(space, name)
         ) + (("voice_bridge",) if bridge != space.voice_bridge else ())
+        changed += ("replay_days",) if replay_days != space.replay_days else ()
         if not changed:
             return SpaceEdit(space, ())
         identity = await self.identities.ensure(actor)
@@ -431,7 +442,9 @@ class SpaceService(Service):
                 FieldChange(
                     name,
                     getattr(fresh, name),
-                    bridge if name == "voice_bridge" else getattr(draft, name),
+                    {"voice_bridge": bridge, "replay_days": replay_days}.get(
+                        name, getattr(draft, name, None)
+                    ),
                 )
                 for name in changed
             )

@@ -26,7 +26,10 @@ async def test_ticket_show_lists_a_pending_hold_with_its_pay_link(world: World) 
     await world.buy_and_pay("carol", space_id)
     carol = await world.say("carol", "/ticket show")
     assert "held, awaiting payment" not in carol.text  # paid: a ticket, no hold
-    assert [b.label for b in carol.buttons] == [f"Join #{space_id}"]
+    [ticket_id] = [w for w in carol.text.split() if len(w) == 16 and w.isalnum()]
+    join, manage = carol.buttons
+    assert join.label == f"Join #{space_id}" and manage.label == f"Manage {ticket_id[:6]}"
+    assert manage.url and manage.url.startswith(f"http://stagepass.test/tickets/{ticket_id}?token=")
 
     world.clock.advance(timedelta(hours=2))  # the hold lapses
     lapsed = await world.say("bob", "/ticket show")

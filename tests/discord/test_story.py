@@ -50,6 +50,12 @@ async def test_host_creates_listener_buys_reminds_and_the_stage_runs(
     assert f"<t:{unix}:F>" in announcement.text()
     assert "Tickets left: 10 of 10" in announcement.text()
     assert announcement.custom_ids() == ["sp:/ticket buy 1", "sp:/remind on 1", "sp-tip:1"]
+    # the public page's call to action opens it: Discord's message link
+    [link] = await core.announcements.of(1)
+    assert (link.platform, link.url) == (
+        "Discord",
+        f"https://discord.com/channels/{guild.id}/{server.announce.id}/{announcement.id}",
+    )
 
     # a Stage scheduled event in the Stage channel; no role yet (it comes with a sale),
     # and the Stage stays open until a Space is live on it
@@ -70,9 +76,11 @@ async def test_host_creates_listener_buys_reminds_and_the_stage_runs(
     assert answer.ephemeral and "You're in!" in answer.text()
     [dm] = fake.dms(bob)
     assert "Your ticket for Ask me anything" in dm.text()
-    [[join]] = [row["components"] for row in dm.components]
+    [[join, manage]] = [row["components"] for row in dm.components]
     assert join["label"] == "Join the room"
     assert re.fullmatch(r"http://stagepass\.test/rooms/1#token=\S+", join["url"])
+    assert manage["label"] == "Manage my ticket"
+    assert re.fullmatch(r"http://stagepass\.test/tickets/[0-9a-f]+\?token=\S+", manage["url"])
     [ticket_role] = [r for r in guild.roles.values() if r.name == "🎟 #1 Ask me anything"]
     assert ticket_role.id in bob.roles and ticket_role.id in alice.roles  # the host has it
     assert fake.calls_to("PUT", f"/guilds/{G}/members/{bob.user.id}/roles/{ticket_role.id}")

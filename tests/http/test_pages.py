@@ -9,8 +9,11 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import icalendar
 
+from adapters.shell.chat import Chat
+from bot.announcements import AnnouncementLink
 from bot.core import Core
 from tests.http.conftest import space_body
+from tests.http.test_desk import StubPayments, paid_space
 
 
 async def _create(client: httpx.AsyncClient, **overrides: object) -> int:
@@ -35,7 +38,7 @@ async def test_space_page_shows_the_space(
         '<time datetime="2030-01-03T16:00:00Z" data-local>Thu 3 Jan 2030, 16:00 UTC</time>' in html
     )  # the no-JS fallback
     assert "Intl.DateTimeFormat" in html
-    assert "Free" in html and "25 of 25" in html and "Scheduled" in html
+    assert "Free" in html and "25 left of 25" in html and "Scheduled" in html
     assert f"/ticket buy {space_id}" in html
 
     nonce = re.search(r"'nonce-([^']+)'", page.headers["content-security-policy"])
@@ -147,3 +150,29 @@ async def test_a_space_goes_into_a_calendar(
     ).walk("VEVENT")
     assert str(cancelled["status"]) == "CANCELLED" and cancelled["uid"] == event["uid"]
     assert (await anon.get("/spaces/99999999999999999999/calendar.ics")).status_code == 404
+
+
+async def test_the_page_sells_with_links_to_the_announcements_and_shows_held_seats(
+    chat: Chat, core: Core, anon: httpx.AsyncClient
+) -> None:
+    space_id = await paid_space(chat, core, StubPayments())  # 2 paid, 1 held, of 10
+
+    async def discord(found: int) -> AnnouncementLink | None:
+        url = f"https://discord.com/channels/1/2/{found}00"
+        return AnnouncementLink("Discord", url) if found == space_id else None
+
+    async def broken(found: int) -> AnnouncementLink | None:
+        raise RuntimeError("the platform is down")
+
+    core.announcements.register(discord)
+    core.announcements.register(broken)  # left out, logged: the page still shows
+    html = (await anon.get(f"/spaces/{space_id}")).text
+    assert "7 left, 1 held awaiting payment" in html
+    cta = re.search(r'<div class="cta" id="cta">(.*?)</div>', html, re.S)
+    assert cta is not None
+    assert re.findall(r'<a href="([^"]+)"', cta.group(1)) == [
+        f"https://discord.com/channels/1/2/{space_id}00"
+    ]
+    assert "Get a ticket in Discord" in cta.group(1) and f"/ticket buy {space_id}" in cta.group(1)
+    front = (await anon.get("/")).text
+    assert "7 left, 1 held awaiting payment" in front

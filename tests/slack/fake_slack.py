@@ -21,6 +21,7 @@ from aiohttp import WSMsgType, web
 from tests.waiting import PATIENCE
 
 TEAM = "T0ACME"
+SITE = "https://acme.slack.com/"  # the workspace's web address (auth.test, permalinks)
 BOT_TOKEN = "xoxb-acme"
 BOT_USER = "UBOT"
 BOT_ID = "BBOT"
@@ -178,7 +179,7 @@ class FakeSlack:
                     "user_id": BOT_USER,
                     "bot_id": BOT_ID,
                     "user": "stagepass",
-                    "url": "https://acme.slack.com/",
+                    "url": SITE,
                     "is_enterprise_install": False,
                 }
             case "users.info":
@@ -204,6 +205,10 @@ class FakeSlack:
                 return ok | {"channel": params.get("channel"), "ts": ts}
             case "chat.update":
                 return ok | {"channel": params.get("channel"), "ts": params.get("ts")}
+            case "chat.getPermalink":
+                ts = str(params.get("message_ts", "")).replace(".", "")
+                channel = params.get("channel")
+                return ok | {"channel": channel, "permalink": f"{SITE}archives/{channel}/p{ts}"}
             case "views.open" | "views.publish" | "views.update":
                 return ok | {"view": {"id": params.get("view_id") or f"V{next(self._views):04d}"}}
             case "apps.connections.open":

@@ -60,9 +60,11 @@ async def test_free_ticket_reminder_and_dms(slack: Slack) -> None:
     assert reply.startswith("You're in! Ticket ")
     [dm] = slack.fake.dms_to(BOB)
     assert dm.params["text"].startswith("Your ticket for Ask me anything (#1)")
-    [join] = buttons(dm.json("blocks"))
+    [join, manage] = buttons(dm.json("blocks"))
     assert join["text"]["text"] == "Join the room"
     assert join["url"].startswith("http://stagepass.test/rooms/1#token=")
+    assert manage["text"]["text"] == "Manage my ticket"
+    assert manage["url"].startswith("http://stagepass.test/tickets/")
     assert [c.params["users"] for c in slack.fake.called("conversations.open")] == [BOB]
     assert "2 of 3" in texts(announcements(slack, space_id)[-1])  # kept current
 
