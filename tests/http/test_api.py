@@ -184,7 +184,7 @@ async def test_limits_and_lookups(client: httpx.AsyncClient, core: Core) -> None
     greedy = await client.post(
         f"/api/v1/spaces/{space_id}/holds", json={"buyer": person("bob"), "quantity": 2}
     )
-    assert greedy.status_code == 422 and error_of(greedy)["type"] == "buyer_limit_reached"
+    assert greedy.status_code == 422 and error_of(greedy)["type"] == "limit_exceeded"
     zero = await client.post(
         f"/api/v1/spaces/{space_id}/holds", json={"buyer": person("bob"), "quantity": 0}
     )

@@ -128,12 +128,14 @@ class Synapse:
 
     def start(self, deadline: float = 60.0) -> None:
         config = self.write_config()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "synapse.app.homeserver", "--config-path", str(config)],
-            cwd=self.directory,
-            stdout=(self.directory / "stdout.log").open("wb"),
-            stderr=subprocess.STDOUT,
-        )
+        # the child keeps its own copy of the log's descriptor; ours closes at once
+        with (self.directory / "stdout.log").open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "synapse.app.homeserver", "--config-path", str(config)],
+                cwd=self.directory,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         end = time.monotonic() + deadline
         while time.monotonic() < end:
             if self.process.poll() is not None:

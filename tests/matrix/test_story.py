@@ -79,7 +79,7 @@ async def test_announce_sell_out_start_promote_and_cancel(matrix: MatrixWorld) -
 
     refused = await dan.command(mx.room_id, "!ticket buy 1")
     assert content(refused)["msgtype"] == "m.notice"
-    assert body(refused) == "Space #1 is sold out."
+    assert body(refused).startswith("Space #1 is sold out.")
 
     # a mistyped command is a notice in its thread too
     typo = await dan.command(mx.room_id, "!space lst")
