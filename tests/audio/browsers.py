@@ -28,6 +28,8 @@ from typing import Any, Protocol
 import aiohttp
 from playwright.async_api import ConsoleMessage, Page, async_playwright
 
+from tests.waiting import eventually
+
 CHROMIUM = os.environ.get("STAGEPASS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 FIREFOX = (
     os.environ.get("STAGEPASS_FIREFOX") or shutil.which("firefox-esr") or "/usr/bin/firefox-esr"
@@ -96,15 +98,12 @@ class Tab(Protocol):
 
 async def wait_for(tab: Tab, expression: str, *, within: float = 20.0, what: str = "") -> Any:
     """Poll ``expression`` in the page until it is truthy; its value."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        value = await tab.evaluate(expression)
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"{tab.browser}: timed out waiting for {what or expression}")
-        await asyncio.sleep(0.1)
+    return await eventually(
+        lambda: tab.evaluate(expression),
+        what=f"{tab.browser}: {what or expression}",
+        within=within,
+        every=0.1,
+    )
 
 
 async def click(tab: Tab, selector: str) -> None:
