@@ -296,8 +296,8 @@ async def profile_claims(name: str, db: Database, data_dir: Path, claims: int) -
         checkouts[0] += 1
 
     tickets = core.tickets
-    tickets.desk.claim = timed(  # type: ignore[method-assign,assignment]
-        "desk.claim (queued, batched write tx)", tickets.desk.claim
+    tickets.claims.claim = timed(  # type: ignore[method-assign,assignment]
+        "claims.claim (queued, batched write tx)", tickets.claims.claim
     )
     engine = db.engine.sync_engine
     sa.event.listen(engine, "before_cursor_execute", count_sql)

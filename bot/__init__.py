@@ -9,7 +9,7 @@ the `Host` the composition root (`bot.wiring`) hands each package's installer.
       services/        the only code that changes domain state
         spaces, tickets, stage, reminders, promos, hostdesk, identities
         communities     linked communities; where each Space is announced
-        claims, confirmations   the claim and confirm desks (group commit, no oversell)
+        claims, confirmations   the claim and confirm batchers (group commit, no oversell)
         refusals, eligibility, audit, context
       commands/        one grammar for every platform: syntax -> types -> handlers
       http/            operator API, public pages, the host's desk, health, metrics, server

@@ -124,7 +124,7 @@ async def race(settings: Settings, db: Database) -> None:
         assert space is not None and (space.sold, space.held) == (0, USES)
     finally:
         for core in cores:
-            await core.tickets.desk.close()
+            await core.tickets.claims.close()
             await core.bus.close()
 
 

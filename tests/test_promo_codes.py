@@ -220,7 +220,7 @@ USES = 50
 
 
 async def race(settings: Settings, db: Database) -> None:
-    """Two cores on one database (two claim desks: on PostgreSQL their batches are
+    """Two cores on one database (two claim batchers: on PostgreSQL their batches are
     concurrent transactions), 500 buyers split between them, all at once."""
     settings = settings.model_copy(
         update={"claims_per_minute_person": 0, "claims_per_minute_community": 0}
@@ -267,7 +267,7 @@ async def race(settings: Settings, db: Database) -> None:
         assert s is not None and (s.sold, s.held) == (USES, 0)
     finally:
         for core in cores:
-            await core.tickets.desk.close()
+            await core.tickets.claims.close()
             await core.bus.close()
 
 

@@ -268,7 +268,7 @@ async def race(settings: Settings, db: Database) -> None:
         assert max(held_holds.values()) == 1  # no seat offered twice to anyone
     finally:
         for core in cores:
-            await core.tickets.desk.close()
+            await core.tickets.claims.close()
             await core.bus.close()
 
 

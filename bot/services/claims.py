@@ -1,4 +1,4 @@
-"""The claim desk: ticket claims decided in batches, one transaction per batch.
+"""The claim batcher: ticket claims decided in batches, one transaction per batch.
 
 Every claim waits in one queue; a single owned task takes everything that is waiting,
 opens ONE write transaction, locks the Spaces involved (`BEGIN IMMEDIATE` on SQLite,
@@ -168,7 +168,10 @@ class _Claim:
     buyer_id: int = 0  # resolved inside the batch
 
 
-class ClaimDesk:
+class ClaimBatcher:
+    """Batches seat claims into group commits: every claim waiting is decided in one write
+    transaction (see the module docstring). `close()` stops its owned task."""
+
     def __init__(
         self,
         db: Database,
@@ -186,7 +189,7 @@ class ClaimDesk:
         self.max_open_holds = max_open_holds  # 0: no cap
         self.lapse_cooldown = timedelta(minutes=lapse_cooldown_minutes)  # 0: none
         self.commits: GroupCommit[_Claim, Granted] = GroupCommit(
-            "claim-desk", self._decide, max_batch=max_batch
+            "claim-batcher", self._decide, max_batch=max_batch
         )
 
     async def claim(

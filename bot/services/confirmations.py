@@ -1,4 +1,4 @@
-"""The confirm desk: paid holds become tickets in batches, one transaction per batch.
+"""The confirm batcher: paid holds become tickets in batches, one transaction per batch.
 
 Payments that arrive together (a burst of webhooks) are confirmed together
 (`bot.batching`): the holds are read, and locked (`BEGIN IMMEDIATE` on SQLite,
@@ -56,13 +56,16 @@ class _Hold:
     outcome: Confirmation | None = None  # set by the first payment decided for it
 
 
-class ConfirmDesk:
+class ConfirmBatcher:
+    """Batches payment confirmations into group commits: every payment waiting becomes
+    tickets in one write transaction (see the module docstring)."""
+
     def __init__(self, db: Database, bus: EventBus, clock: Clock, max_batch: int = 500) -> None:
         self.db = db
         self.bus = bus
         self.clock = clock
         self.commits: GroupCommit[Payment, Confirmation] = GroupCommit(
-            "confirm-desk", self._decide, max_batch=max_batch
+            "confirm-batcher", self._decide, max_batch=max_batch
         )
 
     async def confirm(self, payment: Payment) -> Confirmation:

@@ -2,7 +2,7 @@
 
 A link names an `InviteLink` row (its id) in a token signed like a ticket's
 (`bot.tokens`, kind "invite"), so a forged or altered link is refused before anything is
-read. A redemption is a claim (`TicketService.reserve(..., invite=...)`): the claim desk
+read. A redemption is a claim (`TicketService.reserve(..., invite=...)`): the claim batcher
 takes the link's use in the claim's transaction with ONE conditional UPDATE (`take`), so
 racing redeemers never take more than `max_uses`; an unpaid hold that lapses gives its use
 back (`give_back`), as promo codes do.

@@ -1,7 +1,7 @@
 """Promo codes: a percent or an amount off each ticket of one Space, for a number of
 tickets, until a moment.
 
-A code's uses move in ONE conditional statement (`redeem`), run by the claim desk in the
+A code's uses move in ONE conditional statement (`redeem`), run by the claim batcher in the
 same transaction as the claim it discounts, so racing buyers never take more uses than
 `max_uses`. A hold that lapses or is released unpaid gives its uses back (`give_back`,
 in the release's transaction); a refund does not. Codes are case-insensitive (stored

@@ -4,12 +4,12 @@ A seat that comes back (a hold that lapsed or was released, a refunded ticket, a
 capacity) is offered to the next person in line as their own hold, in the SAME write
 transaction that freed it (`offer_seats`, called by `TicketService.release` and
 `.close`; a capacity edit runs it right after). The offer takes its seat through the
-claim desk's conditional seat update (`claims.TAKE_SEATS`), under the Space's row lock,
+claim batcher's conditional seat update (`claims.TAKE_SEATS`), under the Space's row lock,
 so no seat is offered twice and none is oversold. An offer on a paid Space is a hold that
 lapses like any other; its lapse frees the seat again, which goes to the next in line.
 A free Space's offer is a ticket at once (a free claim is confirmed at once too).
 
-While anyone waits, new buyers are sent to the line (`ClaimDesk` reads `waiting`), so a
+While anyone waits, new buyers are sent to the line (`ClaimBatcher` reads `waiting`), so a
 seat between its release and its offer cannot be taken past the people waiting for it.
 """
 
