@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.batching import GroupCommit
 from bot.clock import Clock
-from bot.db import Database
+from bot.db import Database, table_of
 from bot.errors import NotFound
 from bot.events import EventBus, TicketIssued
 from bot.models import AuditEntry, Hold, HoldStatus, Identity, Space, Ticket
@@ -39,10 +39,10 @@ from bot.ports import Confirmation, Payment, PaymentRecorder
 from bot.services import audit
 from bot.services.claims import ADD_QUOTA, SELL_HELD, TAKE_SEATS, new_tickets
 
-_HOLDS = Hold.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
-_SPACES = Space.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
-_IDENTITIES = Identity.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
-_TICKETS = Ticket.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
+_HOLDS = table_of(Hold)
+_SPACES = table_of(Space)
+_IDENTITIES = table_of(Identity)
+_TICKETS = table_of(Ticket)
 
 
 @dataclass(slots=True)

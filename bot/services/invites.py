@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.actors import Actor
+from bot.db import table_of
 from bot.errors import InvalidInput, LimitExceeded, UserError
 from bot.models import InviteLink, InviteRedemption, Space
 from bot.permissions import Action, require
@@ -26,8 +27,8 @@ from bot.services.spaces import SpaceService
 from bot.tokens import TicketClaims, TokenSigner
 
 INVITE_KIND = "invite"
-_LINKS = InviteLink.__table__  # type: ignore[attr-defined]
-_REDEMPTIONS = InviteRedemption.__table__  # type: ignore[attr-defined]
+_LINKS = table_of(InviteLink)
+_REDEMPTIONS = table_of(InviteRedemption)
 
 
 async def take(

@@ -22,6 +22,7 @@ from sqlmodel import col, select
 
 from bot.actors import Actor
 from bot.commands.times import format_when
+from bot.db import table_of
 from bot.errors import Conflict, InvalidInput, LimitExceeded, NotFound, UserError
 from bot.models import PromoCode, PromoRedemption, Space
 from bot.money import format_minor, parse_amount
@@ -30,8 +31,8 @@ from bot.services.context import Service, ServiceContext
 from bot.services.spaces import SpaceService
 
 _CODE = re.compile(r"^[A-Z0-9_-]{1,32}$")
-_PROMOS = PromoCode.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
-_REDEMPTIONS = PromoRedemption.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
+_PROMOS = table_of(PromoCode)
+_REDEMPTIONS = table_of(PromoRedemption)
 
 
 def promo_code(text: str) -> str:

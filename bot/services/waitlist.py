@@ -25,6 +25,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.actors import Actor
+from bot.db import table_of
 from bot.errors import Conflict, NotFound
 from bot.events import SpaceUpdated, TicketIssued, WaitlistOffered
 from bot.models import (
@@ -45,9 +46,9 @@ from bot.services.spaces import SpaceService
 
 log = structlog.get_logger(__name__)
 
-_ENTRIES = WaitlistEntry.__table__  # type: ignore[attr-defined]
-_SPACES = Space.__table__  # type: ignore[attr-defined]
-_QUOTAS = BuyerQuota.__table__  # type: ignore[attr-defined]
+_ENTRIES = table_of(WaitlistEntry)
+_SPACES = table_of(Space)
+_QUOTAS = table_of(BuyerQuota)
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,7 +50,7 @@ async def browser(chromium_path: str) -> AsyncIterator[Browser]:  # noqa: F811
 
 
 async def new_page(browser: Browser, errors: list[str], **options: object) -> Page:
-    context = await browser.new_context(timezone_id="America/New_York", locale="en-GB", **options)  # type: ignore[arg-type]
+    context = await browser.new_context(timezone_id="America/New_York", locale="en-GB", **options)  # type: ignore[arg-type]  # Playwright's own keyword types, passed through
     page = await context.new_page()
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
