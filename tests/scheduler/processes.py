@@ -203,3 +203,12 @@ async def wait_for_dms(
     with contextlib.suppress(AssertionError):
         await eventually(lambda: len(read_dms(path)) >= count, what=f"{count} DMs", within=within)
     return read_dms(path)
+
+
+async def expect_dms(path: Path, *names: str) -> None:
+    """Wait for as many DMs as `names`, then check they are the reminders of exactly the
+    listeners `l-<name>`, one each."""
+    delivered = await wait_for_dms(path, len(names))
+    assert sorted(str(m["key"]) for m in delivered) == sorted(
+        f"shell:local:l-{name}" for name in names
+    ), delivered

@@ -23,10 +23,10 @@ from tests.scheduler.processes import (
     FileClock,
     Runner,
     book,
+    expect_dms,
     make_settings,
     read_dms,
     runner_env,
-    wait_for_dms,
 )
 from tests.waiting import eventually
 
@@ -66,21 +66,15 @@ async def test_sigkill_and_restart_deliver_each_reminder_within_grace_once(
     try:
         first.wait_for("OWNER")
         clock.set(T0 + timedelta(seconds=10))
-        delivered = await wait_for_dms(dms, 1)
-        assert [m["key"] for m in delivered] == ["shell:local:l-a"]
+        await expect_dms(dms, "a")
         first.kill()
 
         clock.set(restart)
         second = Runner.start(env, ROOT)
         second.wait_for("OWNER")
-        delivered = await wait_for_dms(dms, 3)
-        assert sorted(str(m["key"]) for m in delivered) == [
-            "shell:local:l-a",
-            "shell:local:l-b",
-            "shell:local:l-c",
-        ]
+        await expect_dms(dms, "a", "b", "c")
         clock.set(T0 + timedelta(seconds=60))
-        await wait_for_dms(dms, 4)
+        await expect_dms(dms, "a", "b", "c", "e")
     finally:
         first.stop()
         if second is not None:
