@@ -20,8 +20,8 @@ import asyncio
 import base64
 import contextlib
 import itertools
-import logging
 import json
+import logging
 import os
 import re
 import shutil
