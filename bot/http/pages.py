@@ -56,7 +56,8 @@ def render(
     **context: Any,
 ) -> HTMLResponse:
     """A page with a CSP of its own nonce; `form_action` "'self'" for a page with forms;
-    `media`: it plays audio from this origin (replays)."""
+    `media`: it plays audio from this origin (replays). Its icon is inline (`img-src
+    data:`), so no browser asks for a /favicon.ico the policy would refuse."""
     nonce = secrets.token_urlsafe(16)
     media_src = " media-src 'self';" if media else ""
     html = _env.get_template(template).render(nonce=nonce, **context)
@@ -66,7 +67,7 @@ def render(
         headers={
             "Content-Security-Policy": (
                 f"default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}';"
-                f"{media_src} "
+                f"{media_src} img-src data:; "
                 f"base-uri 'none'; form-action {form_action}; frame-ancestors 'none'"
             ),
             "X-Content-Type-Options": "nosniff",
