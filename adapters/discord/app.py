@@ -29,7 +29,6 @@ from adapters.discord.store import DiscordStore
 from bot.announcements import AnnouncementLink
 from bot.commands.handlers import Dispatcher
 from bot.core import Core
-from bot.models import Platform
 from bot.tasks import TaskGroup
 
 log = structlog.get_logger(__name__)
@@ -79,7 +78,6 @@ class DiscordAdapter:
         self.core.spaces.add_start_check(self.access.claim)
         self.core.announcements.register(self.announcement_link)
         self.notifier.subscribe(self.core.bus)
-        self.core.outbox.delivers(Platform.DISCORD)
 
     async def announcement_link(self, space_id: int) -> AnnouncementLink | None:
         """The link to the Space's announcement here (the public page's call to action)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import discord
 import structlog
@@ -27,13 +28,12 @@ from adapters.discord.roles import TicketRoles
 from adapters.discord.stage import StageSync
 from adapters.discord.stage_access import StageAccess
 from adapters.discord.store import DiscordStore, SpaceLocks
+from bot.chat_events import ChatRoutes, subscribe
 from bot.core import Core
 from bot.events import (
     CohostChanged,
     DirectMessage,
     EventBus,
-    HoldCreated,
-    HoldReleased,
     PaymentDisputed,
     SpaceAnnounced,
     SpaceCancelled,
@@ -85,22 +85,28 @@ class Notifier:
         self.dms = dms
         self.ready = ready
         self.ready_timeout = ready_timeout
+        #: the Discord work an announcement event brings beyond the refresh (a seat taken
+        #: or freed only refreshes)
+        self._space_work: dict[type[SpaceEvent], Callable[[Any], Awaitable[None]]] = {
+            SpaceAnnounced: self.on_announced,
+            SpaceUpdated: self.on_updated,
+            SpaceStarted: self.on_started,
+            SpaceEnded: self.on_over,
+            SpaceCancelled: self.on_over,
+            TicketIssued: self.on_ticket_issued,
+            TicketClosed: self.on_ticket_closed,
+        }
 
     def subscribe(self, bus: EventBus) -> None:
-        bus.subscribe(SpaceAnnounced, self.on_announced)
-        bus.subscribe(SpaceUpdated, self.on_updated)
-        bus.subscribe(SpaceStarted, self.on_started)
-        bus.subscribe(SpaceEnded, self.on_over)
-        bus.subscribe(SpaceCancelled, self.on_over)
-        bus.subscribe(TicketIssued, self.on_ticket_issued)
-        bus.subscribe(TicketClosed, self.on_ticket_closed)
-        bus.subscribe(HoldCreated, self.on_seats)
-        bus.subscribe(HoldReleased, self.on_seats)
-        bus.subscribe(CohostChanged, self.on_cohost)
-        bus.subscribe(StageChanged, self.on_stage_changed)
-        bus.subscribe(DirectMessage, self.on_direct_message)
-        bus.subscribe(TipReceived, self.on_tip)
-        bus.subscribe(PaymentDisputed, self.on_payment_disputed)
+        routes = ChatRoutes(
+            announcement=self.on_space_changed,
+            direct_message=self.on_direct_message,
+            people=self.on_people,
+            stage=self.on_stage_changed,
+            tip=self.on_tip,
+            dispute=self.on_payment_disputed,
+        )
+        subscribe(bus, self.core.outbox, Platform.DISCORD, routes)
 
     # --- catching up ---------------------------------------------------------------------
 
@@ -131,6 +137,15 @@ class Notifier:
 
     # --- core events -> Discord ----------------------------------------------------------
 
+    async def on_space_changed(self, event: SpaceEvent) -> None:
+        """Do what the event asks of Discord, then bring the announcement up to date (the
+        first post of a new one is already up to date)."""
+        work = self._space_work.get(type(event))
+        if work is not None:
+            await work(event)
+        if not isinstance(event, SpaceAnnounced):
+            await self._refresh(event)
+
     async def on_announced(self, event: SpaceAnnounced) -> None:
         guild = await self._space_guild(event)
         if guild is not None:
@@ -138,7 +153,6 @@ class Notifier:
 
     async def on_updated(self, event: SpaceUpdated) -> None:
         await self._locked(event, "scheduled event edit", self.stage.updated)
-        await self._refresh(event)
 
     async def on_started(self, event: SpaceStarted) -> None:
         async def start(guild: discord.Guild, space: Space, row: DiscordSpace) -> None:
@@ -153,7 +167,6 @@ class Notifier:
             )
 
         await self._locked(event, "start of Space", start)
-        await self._refresh(event)
 
     async def on_over(self, event: SpaceEnded | SpaceCancelled) -> None:
         async def finish(guild: discord.Guild, space: Space, row: DiscordSpace) -> None:
@@ -163,21 +176,17 @@ class Notifier:
             await self.roles.delete(guild, space, row)
 
         await self._locked(event, "end of Space", finish)
-        await self._refresh(event)
 
     async def on_ticket_issued(self, event: TicketIssued) -> None:
         await self._member_role(event, event.holder_key, grant=True)
-        await self._refresh(event)
 
     async def on_ticket_closed(self, event: TicketClosed) -> None:
         await self._member_role(event, event.holder_key, grant=False)
-        await self._refresh(event)
 
-    async def on_seats(self, event: HoldCreated | HoldReleased) -> None:
-        await self._refresh(event)
-
-    async def on_cohost(self, event: CohostChanged) -> None:
-        await self._member_role(event, event.identity_key, grant=event.added)
+    async def on_people(self, event: SpaceEvent) -> None:
+        """A co-host gets (or loses) the Space's role; a reminder shows nothing here."""
+        if isinstance(event, CohostChanged):
+            await self._member_role(event, event.identity_key, grant=event.added)
 
     async def on_stage_changed(self, event: StageChanged) -> None:
         guild = await self._space_guild(event)

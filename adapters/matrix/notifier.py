@@ -18,21 +18,14 @@ from adapters.matrix.directs import Directs
 from adapters.matrix.messages import Content, bang, dm_content, edit, in_thread
 from adapters.matrix.models import MatrixAnnouncement
 from bot.actors import split_key
+from bot.chat_events import ChatRoutes, subscribe
 from bot.core import Core
 from bot.events import (
     DirectMessage,
     EventBus,
-    HoldCreated,
-    HoldReleased,
-    SpaceAnnounced,
-    SpaceCancelled,
-    SpaceEnded,
     SpaceEvent,
     SpaceStarted,
-    SpaceUpdated,
     StageChanged,
-    TicketClosed,
-    TicketIssued,
     TipReceived,
 )
 from bot.models import Platform, Space
@@ -42,19 +35,6 @@ from bot.wording import space_buttons, space_lines, space_title
 log = structlog.get_logger(__name__)
 
 _UTC = ZoneInfo("UTC")
-
-#: events that change what a card shows (status, details, tickets left)
-_ANNOUNCED_STATE = (
-    SpaceAnnounced,
-    SpaceUpdated,
-    SpaceStarted,
-    SpaceEnded,
-    SpaceCancelled,
-    TicketIssued,
-    TicketClosed,
-    HoldCreated,
-    HoldReleased,
-)
 
 #: the homeserver's answers that no retry changes: the DM is marked refused
 _REFUSED = frozenset({"M_FORBIDDEN", "M_NOT_FOUND", "M_UNKNOWN_USER", "M_INVALID_PARAM"})
@@ -78,13 +58,14 @@ class Notifier:
         self._locks: dict[int, asyncio.Lock] = {}
 
     def subscribe(self, bus: EventBus) -> None:
-        bus.subscribe(DirectMessage, self.on_direct_message)
-        self.core.outbox.delivers(Platform.MATRIX)
-        for event_type in _ANNOUNCED_STATE:
-            bus.subscribe(event_type, self.on_space_changed)
-        bus.subscribe(SpaceStarted, self.on_started)
-        bus.subscribe(StageChanged, self.on_stage_changed)
-        bus.subscribe(TipReceived, self.on_tip)
+        routes = ChatRoutes(
+            announcement=self.on_space_changed,
+            direct_message=self.on_direct_message,
+            started=self.on_started,
+            stage=self.on_stage_changed,
+            tip=self.on_tip,
+        )
+        subscribe(bus, self.core.outbox, Platform.MATRIX, routes)
 
     # --- DMs -----------------------------------------------------------------------------
 
