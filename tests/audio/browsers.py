@@ -16,22 +16,26 @@ feature override, so a dark tab opens in a second Firefox whose profile prefers 
 
 from __future__ import annotations
 
+import array
 import asyncio
 import base64
 import contextlib
 import itertools
 import json
 import logging
+import math
 import os
 import re
 import shutil
 import tempfile
+import wave
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
 import aiohttp
+import pytest
 from playwright.async_api import ConsoleMessage, Page, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
@@ -477,3 +481,44 @@ async def _listening(stream: asyncio.StreamReader) -> str:
 async def _drain(stream: asyncio.StreamReader) -> None:
     while await stream.readline():
         pass
+
+
+MIC_RATE = 48_000
+
+
+# --- the fixtures (tests/conftest.py offers them to every test) -----------------------------
+
+
+@pytest.fixture
+def tone_wav(tmp_path: Path) -> Path:
+    """Ten seconds of 880 Hz, 48 kHz mono s16: Chromium's fake microphone loops it."""
+    path = tmp_path / "mic-880.wav"
+    samples = array.array(
+        "h",
+        (
+            int(12_000 * math.sin(2 * math.pi * CHROMIUM_MIC_TONE * n / MIC_RATE))
+            for n in range(MIC_RATE * 10)
+        ),
+    )
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(MIC_RATE)
+        out.writeframes(samples.tobytes())
+    return path
+
+
+@pytest.fixture(params=["chromium", "firefox"])
+async def any_browser(request: pytest.FixtureRequest, tone_wav: Path) -> AsyncIterator[Browser]:
+    """The test once in headless Chromium and once in Firefox ESR (`tests.audio.browsers`)."""
+    name: str = request.param
+    path = CHROMIUM if name == "chromium" else FIREFOX
+    if not await asyncio.to_thread(Path(path).exists):
+        pytest.skip(
+            f"BROWSER TEST SKIPPED: no {name} at {path}. `make browser` installs Debian's "
+            "chromium and firefox-esr; the room page is untested in this browser."
+        )
+    capture = f"--use-file-for-fake-audio-capture={tone_wav}"
+    launch = chromium([capture]) if name == "chromium" else firefox()
+    async with launch as browser:
+        yield browser

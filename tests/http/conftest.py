@@ -15,7 +15,6 @@ from bot.core import Core
 from bot.http import create_app
 from bot.settings import Settings
 from bot.wiring import Stagepass
-from tests.audio.conftest import any_browser, tone_wav  # noqa: F401 (the browser fixtures)
 
 TOKEN = "test-token"
 BASE_URL = "http://stagepass.test"
