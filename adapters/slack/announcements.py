@@ -89,7 +89,10 @@ def repost_button(space_id: int) -> Button:
 
 
 def tip_value(space: Space, host: Identity) -> str:
-    return json.dumps({"space": space.id, "host": host.user_id})
+    """The Tip button's value: the Space, and the host's Slack id when they are in Slack
+    (a host in a linked community is tipped through the Space)."""
+    slack_host = host.user_id if host.platform == Platform.SLACK else None
+    return json.dumps({"space": space.id, "host": slack_host})
 
 
 def host_name(host: Identity) -> str:
@@ -119,8 +122,7 @@ def announcement(space: Space, host: Identity) -> dict[str, Any]:
     if space.status.is_open_for_sale:
         elements = [buy_button(space, f"{RUN}:0")]
         elements += [reply_button(b, i) for i, b in enumerate(space_buttons(space)) if i]
-        if host.platform == Platform.SLACK:  # a host in a linked community is tipped there
-            elements.append(button("Tip the host", TIP, value=tip_value(space, host)))
+        elements.append(button("Tip the host", TIP, value=tip_value(space, host)))
         blocks.append(actions(*elements, block_id=f"space:{space.id}"))
     blocks.append(
         context(
