@@ -21,6 +21,7 @@ from adapters.discord.client import StagepassClient
 from adapters.discord.config import DiscordConfig
 from adapters.discord.dms import DirectMessages
 from adapters.discord.interactions import Interactions
+from adapters.discord.members import guild_of
 from adapters.discord.notifier import Notifier
 from adapters.discord.roles import TicketRoles
 from adapters.discord.stage import StageSync
@@ -81,7 +82,11 @@ class DiscordAdapter:
 
     async def announcement_link(self, space_id: int) -> AnnouncementLink | None:
         """The link to the Space's announcement here (the public page's call to action)."""
-        return announcement_link(await self.store.get(space_id))
+        space = await self.core.spaces.get(space_id)
+        guild = guild_of(space.community_id)
+        rows = await self.store.rows(space_id)
+        home = [row for row in rows if row.guild_id == str(guild)]  # its own server first
+        return announcement_link((home or rows)[0] if rows else None)
 
     # --- life cycle ----------------------------------------------------------------------
 

@@ -91,14 +91,21 @@ class Notifier:
 
     # --- the card ------------------------------------------------------------------------
 
+    async def _shows(self, event: SpaceEvent) -> bool:
+        """Whether this room shows the event's Space: its own, or linked with it."""
+        shown = await self.core.communities.shown_on(
+            event.space_id, event.community_id, Platform.MATRIX
+        )
+        return self.community_id in shown
+
     async def on_space_changed(self, event: SpaceEvent) -> None:
-        if event.community_id != self.community_id:
+        if not await self._shows(event):
             return
         async with self._locks.setdefault(event.space_id, asyncio.Lock()):
             space = await self.core.spaces.get(event.space_id)
             content = await self.card(space)
             async with self.core.db.session() as session:
-                row = await session.get(MatrixAnnouncement, event.space_id)
+                row = await session.get(MatrixAnnouncement, (event.space_id, self.room_id))
             if row is not None:
                 await self.connection.send(row.room_id, edit(content, row.event_id))
                 return
@@ -138,7 +145,7 @@ class Notifier:
         row = None
         if space_id is not None:
             async with self.core.db.session() as session:
-                row = await session.get(MatrixAnnouncement, space_id)
+                row = await session.get(MatrixAnnouncement, (space_id, self.room_id))
         content: Content = {"msgtype": "m.text", "body": text}
         if row is None:
             await self.connection.send(self.room_id, content)
@@ -148,7 +155,7 @@ class Notifier:
     # --- public news ---------------------------------------------------------------------
 
     async def on_started(self, event: SpaceStarted) -> None:
-        if event.community_id != self.community_id:
+        if not await self._shows(event):
             return
         space = await self.core.spaces.get(event.space_id)
         await self._in_card_thread(
@@ -158,7 +165,7 @@ class Notifier:
         )
 
     async def on_stage_changed(self, event: StageChanged) -> None:
-        if event.community_id != self.community_id or event.change != "promoted":
+        if event.change != "promoted" or not await self._shows(event):
             return
         space = await self.core.spaces.get(event.space_id)
         who = matrix_user(event.identity_key, self.community_id) or event.identity_key

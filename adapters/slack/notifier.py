@@ -146,8 +146,7 @@ class Notifier:
     # --- public events: said once, under the announcement --------------------------------
 
     async def on_started(self, event: SpaceStarted) -> None:
-        team = await self._team(event)
-        if team is not None:
+        for team in await self._teams(event):
             space = await self.core.spaces.get(event.space_id)
             await self.announcements.in_thread(
                 team,
@@ -157,20 +156,19 @@ class Notifier:
             )
 
     async def on_stage_changed(self, event: StageChanged) -> None:
-        team = await self._team(event)
-        if team is None or event.change != "promoted":
+        if event.change != "promoted":
             return
-        space = await self.core.spaces.get(event.space_id)
-        await self.announcements.in_thread(
-            team,
-            event.space_id,
-            f"{await self._who(event.identity_key)} is now a speaker in "
-            f"{escape(space_title(space))}.",
-        )
+        for team in await self._teams(event):
+            space = await self.core.spaces.get(event.space_id)
+            await self.announcements.in_thread(
+                team,
+                event.space_id,
+                f"{await self._who(event.identity_key)} is now a speaker in "
+                f"{escape(space_title(space))}.",
+            )
 
     async def on_space_changed(self, event: SpaceEvent) -> None:
-        team = await self._team(event)
-        if team is None:
+        if not await self._teams(event):
             return
         if isinstance(event, ANNOUNCEMENT):
             await self.announcements.sync(event.space_id)
@@ -183,12 +181,9 @@ class Notifier:
         found = await self.core.identities.by_key(identity_key)
         return escape(found.display_name) if found is not None else "someone"
 
-    async def _team(self, event: SpaceEvent) -> str | None:
-        """The workspace that shows the event's Space: its own, or a linked one."""
-        shown = await self.core.communities.shown_on(
-            event.space_id, event.community_id, Platform.SLACK
-        )
-        return team_of(shown) if shown else None
+    async def _teams(self, event: SpaceEvent) -> list[str]:
+        """The workspaces that show the event's Space: its own, and linked ones."""
+        return await self.announcements.teams(event.space_id, event.community_id)
 
     @staticmethod
     def _concerned(event: SpaceEvent) -> list[str]:
