@@ -39,6 +39,8 @@ import pytest
 from playwright.async_api import ConsoleMessage, Page, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
+from tests.waiting import eventually
+
 logger = logging.getLogger(__name__)
 
 CHROMIUM = os.environ.get("STAGEPASS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -114,21 +116,17 @@ class Tab(Protocol):
 async def wait_for(tab: Tab, expression: str, *, within: float = 20.0, what: str = "") -> Any:
     """Poll ``expression`` in the page until it is truthy; its value. A script that fails
     because the page is navigating (a form was sent) is asked again."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
+
+    async def value() -> Any:
         try:
-            value = await tab.evaluate(expression)
+            return await tab.evaluate(expression)
         except (BidiError, PlaywrightError) as exc:
-            if loop.time() > deadline:
-                raise
             logger.debug("%s: asking again after %s", tab.browser, exc)
-            value = None
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"{tab.browser}: timed out waiting for {what or expression}")
-        await asyncio.sleep(0.1)
+            return None
+
+    return await eventually(
+        value, what=f"{tab.browser}: {what or expression}", within=within, every=0.1
+    )
 
 
 async def text_of(tab: Tab, selector: str) -> str:
