@@ -27,6 +27,7 @@ from bot.http.dependencies import CoreDep
 from bot.http.pages import STATUS_LABELS, calendar_links, iso_utc, render
 from bot.http.params import PartNumber
 from bot.http.session import sign_in
+from bot.models import Visibility
 from bot.money import format_minor
 from bot.services.mytickets import TicketPass
 from bot.tokens import InvalidToken
@@ -95,6 +96,7 @@ async def _page(
         replays_until=format_when(view.replays_until, tz) if view.replays_until else "",
         replays_until_iso=iso_utc(view.replays_until) if view.replays_until else "",
         public_url=page_url,
+        listed=space.visibility != Visibility.INVITE,  # invite-only: no public page, no .ics
         token=held.token,
         notice=done,
         error=error,
