@@ -143,7 +143,7 @@ class RtpStream:
         stream = cls(sender, track, first_sequence=first_sequence, fast=fast)
         stream._on_fast = on_fast
         # An instance attribute shadows the method; aiortc's send() starts it as its task.
-        sender._run_rtp = stream._run_rtp  # type: ignore[method-assign]
+        sender._run_rtp = stream._run_rtp  # type: ignore[method-assign]  # the hook aiortc's send() starts (see above)
         return stream
 
     # -- the fast lane ------------------------------------------------------------------

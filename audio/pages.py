@@ -39,13 +39,13 @@ import re
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import jinja2
 from fastapi import APIRouter, Header, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from audio.admission import Role
 from audio.cors import CrossOrigin
@@ -158,8 +158,16 @@ class StageOut(BaseModel):
 
 class EndIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    confirm: Literal[True]
-    """The page asked twice; a stray POST without it ends nothing."""
+    confirm: StrictBool
+    """The page asked twice; a stray POST without it ends nothing. JSON `true` only: a
+    `Literal[True]` would take `1` as well (1 == True)."""
+
+    @field_validator("confirm")
+    @classmethod
+    def _confirmed(cls, value: bool) -> bool:
+        if value is not True:
+            raise ValueError("must be true: the page asks before it ends the Space")
+        return value
 
 
 class EndOut(BaseModel):

@@ -139,10 +139,10 @@ def new_core(db: Database, data_dir: Path) -> Core:
 
 
 async def close_cores() -> None:
-    """Stop the cores' owned tasks (the claim desk); the caller disposes the database."""
+    """Stop the cores' owned tasks (the claim batcher); the caller disposes the database."""
     while _OPEN:
         core = _OPEN.pop()
-        await core.tickets.desk.close()
+        await core.tickets.claims.close()
         await core.bus.close()
 
 

@@ -4,7 +4,7 @@ the core's bare ticket issuance measured in the same run.
     .venv/bin/python bench/webhooks.py [--events 2000] [--concurrency 1 16 64] [--no-postgres]
 
 Concurrent deliveries are looked up together (`Ledger.seen_and_checkout`) and confirmed
-together (the core's confirm desk, `bot.services.confirmations`): one transaction per
+together (the core's confirm batcher, `bot.services.confirmations`): one transaction per
 burst, so the figures at concurrency 16 and 64 are the ones Stripe's parallel retries and
 a sale's opening rush meet; concurrency 1 is a quiet day (latency, not throughput).
 
@@ -198,7 +198,7 @@ async def bare_holds(core: Core, n: int) -> list[str]:
     assert space.id is not None
     holds = []
     for i in range(n):
-        granted = await core.tickets.desk.claim(space.id, person(f"base{i}"), 1)
+        granted = await core.tickets.claims.claim(space.id, person(f"base{i}"), 1)
         holds.append(granted.hold.id)
     return holds
 

@@ -30,11 +30,11 @@ from billing.models import (
 from billing.stripe_api import Account, CheckoutSession, EventRef
 from bot.batching import GroupCommit
 from bot.clock import Clock
-from bot.db import Database
+from bot.db import Database, table_of
 from bot.ports import TipTotals
 
-_CHECKOUTS = BillingCheckout.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
-_EVENTS = BillingEvent.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
+_CHECKOUTS = table_of(BillingCheckout)
+_EVENTS = table_of(BillingEvent)
 
 
 class Ledger:

@@ -1,6 +1,6 @@
 """What billing writes in the transaction that turns a paid hold into tickets.
 
-`PaymentRecords` is billing's `PaymentRecorder` (bot/ports.py): the core's confirm desk
+`PaymentRecords` is billing's `PaymentRecorder` (bot/ports.py): the core's confirm batcher
 hands it every payment of a batch, twice, in the batch's one transaction:
 - `admit`: the triggering events are stored once (a payment whose event is already
   stored, or stored by an earlier delivery in the same batch, is a `DuplicateEvent`

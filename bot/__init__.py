@@ -7,9 +7,10 @@ the `Host` the composition root (`bot.wiring`) hands each package's installer.
     bot/
       models.py        the persisted domain: communities, identities, Spaces, holds, tickets
       services/        the only code that changes domain state
-        spaces, tickets, stage, reminders, promos, hostdesk, identities
+        spaces, tickets, stage, reminders, promos, invites, hostdesk, identities
+        uses            uses of invites and promo codes, counted in the claim's transaction
         communities     linked communities; where each Space is announced
-        claims, confirmations   the claim and confirm desks (group commit, no oversell)
+        claims, confirmations   the claim and confirm batchers (group commit, no oversell)
         refusals, eligibility, audit, context
       commands/        one grammar for every platform: syntax -> types -> handlers
       http/            operator API, public pages, the host's desk, health, metrics, server

@@ -47,7 +47,7 @@ class Core(Service):
     cipher: Cipher
     #: the host's desk: holders, sales and refunds of a Space (web and `/space tickets`)
     host_desk: HostDeskService
-    #: hosts' promo codes (redeemed by the claim desk)
+    #: hosts' promo codes (redeemed by the claim batcher)
     promos: PromoService
     #: recordings for ticket holders after the end, within the host's window
     replays: ReplayService
@@ -118,7 +118,7 @@ class Core(Service):
         self.ctx.payments = payments
 
     async def close(self) -> None:
-        await self.tickets.desk.close()
+        await self.tickets.claims.close()
         await self.tickets.confirmations.close()
         await self.outbox.close()
         await self.bus.close()

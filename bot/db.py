@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import configure_mappers
+from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.errors import ConfigError
@@ -31,6 +32,15 @@ if TYPE_CHECKING:
     from bot.encryption import Cipher
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def table_of(model: type[SQLModel]) -> sa.Table:
+    """The Core `Table` of a table model, for statements written in SQLAlchemy Core
+    (SQLModel leaves `__table__` untyped)."""
+    table = sa.inspect(model).local_table
+    if not isinstance(table, sa.Table):
+        raise TypeError(f"{model.__name__} is not a table model")
+    return table
 
 
 def normalise_url(url: str) -> str:

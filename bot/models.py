@@ -281,7 +281,7 @@ class BuyerQuota(SQLModel, table=True):
 
 class PromoCode(SQLModel, table=True):
     """A discount code for one Space: a percent or an amount off each ticket, up to
-    `max_uses` tickets, until `until`. `uses` moves only in the claim desk's transaction
+    `max_uses` tickets, until `until`. `uses` moves only in the claim batcher's transaction
     (`bot.services.promos.REDEEM`), so racing buyers never exceed `max_uses`."""
 
     __tablename__ = "promo_codes"
@@ -323,7 +323,7 @@ class WaitlistStatus(enum.StrEnum):
 class WaitlistEntry(SQLModel, table=True):
     """One person in line for a sold-out Space; the line is first come, first served
     (`id` order). Owned by `bot.services.waitlist`: seats move only through the claim
-    desk's conditional seat update (`claims.TAKE_SEATS`)."""
+    batcher's conditional seat update (`claims.TAKE_SEATS`)."""
 
     __tablename__ = "waitlist_entries"
     __table_args__ = (

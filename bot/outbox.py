@@ -30,13 +30,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.batching import GroupCommit
 from bot.clock import Clock
-from bot.db import Database
+from bot.db import Database, table_of
 from bot.events import DirectMessage, EventBus
 from bot.models import OutboxMessage, OutboxStatus, Platform
 
 log = structlog.get_logger(__name__)
 
-_OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
+_OUTBOX = table_of(OutboxMessage)
 
 #: how often `stagepass run` sweeps
 SWEEP_INTERVAL = timedelta(seconds=30)

@@ -149,7 +149,7 @@ async def core(settings: Settings, sqlite_db: Database, clock: ManualClock) -> A
     core = Core.build(settings, db=sqlite_db, clock=clock)
     EventMessenger(core)
     yield core
-    await core.tickets.desk.close()
+    await core.tickets.claims.close()
     await core.bus.close()
     if core.bus.failures:  # a handler's failure is a bug even when the test saw nothing
         pytest.fail(f"{core.bus.failures} event handler(s) failed: see 'event handler failed'")

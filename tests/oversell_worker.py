@@ -131,7 +131,7 @@ async def main(url: str, space_id: int, n: int, prefix: str, community: str) -> 
             claims_per_minute_community=0,
         )
         core = Core.build(settings, db=Database(url, pool_size=10), clock=ManualClock())
-        core.tickets.desk.commits.max_batch = TWO_PROCESS_BATCH
+        core.tickets.claims.commits.max_batch = TWO_PROCESS_BATCH
         try:
             await core.spaces.get(space_id)  # connect and warm up before the start line
             claims = plan(prefix, n, pairs=PAIRS, shared=SHARED)

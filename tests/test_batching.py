@@ -1,8 +1,8 @@
-"""Group commit (`bot.batching.GroupCommit`) and the confirm desk built on it.
+"""Group commit (`bot.batching.GroupCommit`) and the confirm batcher built on it.
 
 A group commit must batch what arrives together, answer every request with its own outcome,
 retry a batch that lost a lock to another process, and let one bad request fail alone.
-The confirm desk must issue exactly one set of tickets per hold however its payments
+The confirm batcher must issue exactly one set of tickets per hold however its payments
 are batched, and keep a gateway's records in the same transaction.
 """
 
@@ -41,25 +41,25 @@ async def test_requests_that_arrive_together_are_decided_together() -> None:
         await asyncio.sleep(0)  # give the others time to queue up
         return [n * 10 for n in batch]
 
-    desk: GroupCommit[int, int] = GroupCommit("test", decide)
-    results = await asyncio.gather(*(desk.submit(n) for n in range(100)))
+    commits: GroupCommit[int, int] = GroupCommit("test", decide)
+    results = await asyncio.gather(*(commits.submit(n) for n in range(100)))
     assert results == [n * 10 for n in range(100)]
     assert sorted(n for batch in seen for n in batch) == list(range(100))
     assert len(seen) < 10, [len(b) for b in seen]  # batched, not one by one
-    assert desk.requests == 100
-    await desk.close()
+    assert commits.requests == 100
+    await commits.close()
 
 
 async def test_each_request_gets_its_own_exception() -> None:
     async def decide(batch: list[int]) -> Sequence[int | Exception]:
         return [NotFound(f"no {n}") if n % 2 else n for n in batch]
 
-    desk: GroupCommit[int, int] = GroupCommit("test", decide)
-    results = await asyncio.gather(*(desk.submit(n) for n in range(6)), return_exceptions=True)
+    commits: GroupCommit[int, int] = GroupCommit("test", decide)
+    results = await asyncio.gather(*(commits.submit(n) for n in range(6)), return_exceptions=True)
     assert [r if isinstance(r, int) else str(r) for r in results] == [
         0, "no 1", 2, "no 3", 4, "no 5"
     ]  # fmt: skip
-    await desk.close()
+    await commits.close()
 
 
 async def test_a_failing_batch_is_decided_again_one_by_one() -> None:
@@ -71,14 +71,14 @@ async def test_a_failing_batch_is_decided_again_one_by_one() -> None:
             raise RuntimeError("13 breaks whatever batch it is in")
         return batch
 
-    desk: GroupCommit[int, int] = GroupCommit("test", decide)
+    commits: GroupCommit[int, int] = GroupCommit("test", decide)
     results = await asyncio.gather(
-        *(desk.submit(n) for n in (11, 12, 13, 14)), return_exceptions=True
+        *(commits.submit(n) for n in (11, 12, 13, 14)), return_exceptions=True
     )
     assert results[:2] == [11, 12] and results[3] == 14
     assert isinstance(results[2], RuntimeError)
     assert [11, 12, 13, 14] in calls and [13] in calls and [14] in calls
-    await desk.close()
+    await commits.close()
 
 
 async def test_a_batch_that_lost_a_lock_is_retried_whole() -> None:
@@ -93,10 +93,10 @@ async def test_a_batch_that_lost_a_lock_is_retried_whole() -> None:
             raise sa.exc.DBAPIError("UPDATE ...", {}, Deadlock("deadlock detected"))
         return batch
 
-    desk: GroupCommit[int, int] = GroupCommit("test", decide)
-    assert list(await asyncio.gather(desk.submit(1), desk.submit(2))) == [1, 2]
+    commits: GroupCommit[int, int] = GroupCommit("test", decide)
+    assert list(await asyncio.gather(commits.submit(1), commits.submit(2))) == [1, 2]
     assert attempts == [[1, 2], [1, 2]]
-    await desk.close()
+    await commits.close()
 
 
 async def test_closing_fails_what_still_waits_and_drops_cancelled_callers() -> None:
@@ -108,32 +108,32 @@ async def test_closing_fails_what_still_waits_and_drops_cancelled_callers() -> N
         await release.wait()
         return batch
 
-    desk: GroupCommit[int, int] = GroupCommit("test", decide)
-    first = asyncio.create_task(desk.submit(1))
+    commits: GroupCommit[int, int] = GroupCommit("test", decide)
+    first = asyncio.create_task(commits.submit(1))
     await eventually(lambda: decided == [[1]], what="1 being decided")
-    gone = asyncio.create_task(desk.submit(2))
-    waiting = asyncio.create_task(desk.submit(3))
-    await eventually(lambda: desk._queue.qsize() == 2, what="2 and 3 queued behind 1")
+    gone = asyncio.create_task(commits.submit(2))
+    waiting = asyncio.create_task(commits.submit(3))
+    await eventually(lambda: commits._queue.qsize() == 2, what="2 and 3 queued behind 1")
     gone.cancel()
     release.set()
     assert await first == 1 and await waiting == 3
     assert decided == [[1], [3]]  # the cancelled caller's request was never decided
 
     release.clear()
-    stuck = asyncio.create_task(desk.submit(4))
-    behind = asyncio.create_task(desk.submit(5))
+    stuck = asyncio.create_task(commits.submit(4))
+    behind = asyncio.create_task(commits.submit(5))
     await eventually(lambda: len(decided) == 3, what="4 being decided")
-    await desk.close()
+    await commits.close()
     for task in (stuck, behind):  # the one being decided, and the one behind it
         with pytest.raises(Conflict, match="shutting down"):
             await task
 
 
-# --- the confirm desk ------------------------------------------------------------------
+# --- the confirm batcher ------------------------------------------------------------------
 
 
 class AnyPrice:
-    """A gateway that lets anyone sell (the confirm desk does not care how they pay)."""
+    """A gateway that lets anyone sell (the confirm batcher does not care how they pay)."""
 
     test_mode = False
 

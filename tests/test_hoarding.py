@@ -130,7 +130,7 @@ async def test_a_community_claiming_too_fast_is_slowed_but_a_refusal_costs_nothi
         await core.tickets.reserve(member("d"), space_id)
         assert core.tickets.limits.people.wait(member("d").key, clock.now().timestamp()) == 0
     finally:
-        await core.tickets.desk.close()
+        await core.tickets.claims.close()
         await core.bus.drain()
         await core.bus.close()
 
@@ -232,7 +232,7 @@ def racing_db(request: pytest.FixtureRequest) -> Database:
 async def test_racing_claims_by_one_buyer_never_pass_the_cap(
     racing_db: Database, settings: Settings, clock: ManualClock
 ) -> None:
-    """Two cores, each with its own connections and claim desk (as two processes have),
+    """Two cores, each with its own connections and claim batcher (as two processes have),
     take every buyer's claims at the same moment, each for its own half of the paid
     Spaces (so no Space's lock orders them): the open-holds count is read under the
     buyer's lock, so no buyer ends with more than the cap."""
@@ -285,7 +285,7 @@ async def test_racing_claims_by_one_buyer_never_pass_the_cap(
         assert sum(held.values()) == BUYERS * CAP
     finally:
         for core in cores:
-            await core.tickets.desk.close()
+            await core.tickets.claims.close()
             await core.bus.drain()
             await core.bus.close()
         await other_db.dispose()

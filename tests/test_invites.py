@@ -13,16 +13,14 @@ import pytest
 from sqlmodel import select
 
 from adapters.shell.chat import Chat
-from bot.actors import Actor
 from bot.clock import ManualClock
 from bot.core import Core
 from bot.db import Database
-from bot.errors import UserError
-from bot.models import Hold, HoldStatus, InviteLink, Platform, Space, Visibility
-from bot.services.spaces import SpaceDraft
+from bot.models import Hold, HoldStatus, InviteLink, Space, Visibility
 from bot.services.tickets import Reservation
 from bot.settings import Settings
 from tests.http.test_api import FakeGateway
+from tests.racing import HOST, outcome, person, racing
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestCollectionWarning")
 
@@ -80,37 +78,14 @@ PEOPLE, USES = 50, 10
 
 async def race(settings: Settings, db: Database) -> None:
     """Two cores on one database, 50 people redeem one link good for 10, all at once."""
-    settings = settings.model_copy(
-        update={"claims_per_minute_person": 0, "claims_per_minute_community": 0}
-    )
-    clock = ManualClock()
-    cores = [Core.build(settings, db=db, clock=clock) for _ in range(2)]
-    for core in cores:
-        core.use_payments(FakeGateway())
-    try:
-        host = Actor(Platform.DISCORD, "guild1", "host", "Host")
-        created = await cores[0].spaces.create(
-            host,
-            SpaceDraft(
-                title="Race",
-                starts_at=clock.now() + timedelta(days=2),
-                capacity=PEOPLE,
-                price_minor=1000,
-                currency="usd",
-                visibility=Visibility.INVITE,
-            ),
+    async with racing(settings, db, capacity=PEOPLE, visibility=Visibility.INVITE) as race:
+        invite = await race.cores[0].invites.create(HOST, race.space_id, USES)
+        outcomes = await asyncio.gather(
+            *(
+                outcome(race.core(n).tickets.redeem(person(n, "p"), invite.token))
+                for n in range(PEOPLE)
+            )
         )
-        assert created.id is not None
-        invite = await cores[0].invites.create(host, created.id, USES)
-
-        async def redeem(n: int) -> object:
-            person = Actor(Platform.DISCORD, "guild1", f"p{n}", f"P{n}")
-            try:
-                return await cores[n % 2].tickets.redeem(person, invite.token)
-            except UserError as exc:
-                return exc
-
-        outcomes = await asyncio.gather(*(redeem(n) for n in range(PEOPLE)))
         kinds = Counter(type(o).__name__ for o in outcomes)
         assert kinds == {"Reservation": USES, "LimitExceeded": PEOPLE - USES}, kinds
         assert all(isinstance(o, Reservation) or "used up" in str(o) for o in outcomes)
@@ -119,13 +94,9 @@ async def race(settings: Settings, db: Database) -> None:
             holds = list(
                 await session.exec(select(Hold).where(Hold.status == HoldStatus.ACTIVE.value))
             )
-            space = await session.get(Space, created.id)
+            space = await session.get(Space, race.space_id)
         assert row.uses == USES and len(holds) == USES
         assert space is not None and (space.sold, space.held) == (0, USES)
-    finally:
-        for core in cores:
-            await core.tickets.desk.close()
-            await core.bus.close()
 
 
 @pytest.mark.timeout(120)

@@ -200,7 +200,7 @@ async def test_dms_a_crash_left_unsent_are_delivered_after_a_restart(
     await first.bus.drain()
     [row] = await rows(first)
     assert row.status == OutboxStatus.PENDING and row.identity_key == "shell:local:bob"
-    await first.tickets.desk.close()
+    await first.tickets.claims.close()
     await first.bus.close()
 
     # a new process on the same database: its start-up sweep delivers it, once
@@ -219,7 +219,7 @@ async def test_dms_a_crash_left_unsent_are_delivered_after_a_restart(
         assert await sweep(second) == 0
         assert len(chat.dms("bob")) == 1
     finally:
-        await second.tickets.desk.close()
+        await second.tickets.claims.close()
         await second.bus.close()
         await db.dispose()
 

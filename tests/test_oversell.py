@@ -194,7 +194,7 @@ async def test_no_oversell_postgres_two_processes(
     settings: Settings, pg_db: Database, tmp_path: Path
 ) -> None:
     core, space_id = await open_space(settings, pg_db)
-    core.tickets.desk.commits.max_batch = TWO_PROCESS_BATCH
+    core.tickets.claims.commits.max_batch = TWO_PROCESS_BATCH
     half = CLAIMS // 2
     with (tmp_path / "worker.stderr").open("wb") as stderr:
         worker = await asyncio.create_subprocess_exec(

@@ -16,16 +16,15 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from adapters.shell.chat import Chat
-from bot.actors import Actor
 from bot.clock import ManualClock
 from bot.core import Core
 from bot.db import Database
 from bot.errors import UserError
-from bot.models import Hold, HoldStatus, Platform, PromoCode, Space, Ticket
+from bot.models import Hold, HoldStatus, PromoCode, Space, Ticket
 from bot.services.promos import PromoDraft, unit_price
-from bot.services.spaces import SpaceDraft
 from bot.settings import Settings
 from tests.http.test_api import FakeGateway
+from tests.racing import HOST, outcome, person, racing
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestCollectionWarning")
 
@@ -220,39 +219,18 @@ USES = 50
 
 
 async def race(settings: Settings, db: Database) -> None:
-    """Two cores on one database (two claim desks: on PostgreSQL their batches are
-    concurrent transactions), 500 buyers split between them, all at once."""
-    settings = settings.model_copy(
-        update={"claims_per_minute_person": 0, "claims_per_minute_community": 0}
-    )
-    clock = ManualClock()
-    cores = [Core.build(settings, db=db, clock=clock) for _ in range(2)]
-    for core in cores:
-        core.use_payments(FakeGateway())
-    try:
-        host = Actor(Platform.DISCORD, "guild1", "host", "Host")
-        created = await cores[0].spaces.create(
-            host,
-            SpaceDraft(
-                title="Race",
-                starts_at=clock.now() + timedelta(days=2),
-                capacity=BUYERS,
-                price_minor=1000,
-                currency="usd",
-            ),
+    """Two cores on one database, 500 buyers split between them, all at once, for a code
+    good for 50."""
+    async with racing(settings, db, capacity=BUYERS) as race:
+        await race.cores[0].promos.create(
+            HOST, race.space_id, PromoDraft("RACE", USES, percent=100)
         )
-        space_id = created.id
-        assert space_id is not None
-        await cores[0].promos.create(host, space_id, PromoDraft("RACE", USES, percent=100))
-
-        async def buy(n: int) -> object:
-            buyer = Actor(Platform.DISCORD, "guild1", f"b{n}", f"B{n}")
-            try:
-                return await cores[n % 2].tickets.reserve(buyer, space_id, code="race")
-            except UserError as exc:
-                return exc
-
-        outcomes = await asyncio.gather(*(buy(n) for n in range(BUYERS)))
+        outcomes = await asyncio.gather(
+            *(
+                outcome(race.core(n).tickets.reserve(person(n), race.space_id, code="race"))
+                for n in range(BUYERS)
+            )
+        )
         kinds = Counter(
             type(o).__name__ if isinstance(o, UserError) else "ticket" for o in outcomes
         )
@@ -261,14 +239,10 @@ async def race(settings: Settings, db: Database) -> None:
         async with db.session() as session:
             code = (await session.exec(select(PromoCode))).one()
             tickets = (await session.exec(select(sa.func.count()).select_from(Ticket))).one()
-            s = await session.get(Space, space_id)
+            s = await session.get(Space, race.space_id)
         assert code.uses == USES
         assert tickets == USES
         assert s is not None and (s.sold, s.held) == (USES, 0)
-    finally:
-        for core in cores:
-            await core.tickets.desk.close()
-            await core.bus.close()
 
 
 @pytest.mark.timeout(120)

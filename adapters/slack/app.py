@@ -186,7 +186,7 @@ class SlackAdapter:
         bolt_request = AsyncBoltRequest(
             body=body.decode("utf-8"),
             query=request.query_params,  # type: ignore[arg-type]  # Bolt reads it as a map
-            headers=request.headers,  # type: ignore[arg-type]
+            headers=request.headers,  # type: ignore[arg-type]  # Bolt reads it as a map
         )
         return to_starlette_response(await self.bolt.async_dispatch(bolt_request))
 

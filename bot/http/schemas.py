@@ -11,7 +11,7 @@ integer minor units plus a lowercase ISO currency code; times are ISO 8601 in UT
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
@@ -37,6 +37,16 @@ _ID = r"^[^\s:]+$"  # identity keys are colon-joined: no colons inside a part
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class _Out(BaseModel):
+    """A response body drawn from a core object: `_of` copies each field from the object's
+    attribute of the same name, except those `given`."""
+
+    @classmethod
+    def _of(cls, source: object, **given: Any) -> Self:
+        copied = {name: getattr(source, name) for name in cls.model_fields if name not in given}
+        return cls(**copied, **given)
 
 
 # --- people -------------------------------------------------------------------------------
@@ -108,7 +118,7 @@ class SpaceCreate(_In):
         return value
 
 
-class SpaceOut(BaseModel):
+class SpaceOut(_Out):
     id: int
     community_id: str = Field(description="`platform:community`, the `community` filter.")
     title: str
@@ -137,30 +147,7 @@ class SpaceOut(BaseModel):
     @classmethod
     def of(cls, space: Space, host: Identity, *, ends_at: datetime, page_url: str) -> SpaceOut:
         assert space.id is not None
-        return cls(
-            id=space.id,
-            community_id=space.community_id,
-            title=space.title,
-            description=space.description,
-            status=space.status,
-            host=PersonOut.of(host),
-            starts_at=space.starts_at,
-            ends_at=ends_at,
-            duration_minutes=space.duration_minutes,
-            price_minor=space.price_minor,
-            currency=space.currency,
-            capacity=space.capacity,
-            sold=space.sold,
-            held=space.held,
-            tickets_left=space.tickets_left,
-            per_buyer_limit=space.per_buyer_limit,
-            manual_start=space.manual_start,
-            page_url=page_url,
-            created_at=space.created_at,
-            started_at=space.started_at,
-            ended_at=space.ended_at,
-            cancel_reason=space.cancel_reason,
-        )
+        return cls._of(space, host=PersonOut.of(host), ends_at=ends_at, page_url=page_url)
 
 
 class SpaceList(BaseModel):
@@ -191,7 +178,7 @@ class HoldCreate(_In):
     )
 
 
-class TicketOut(BaseModel):
+class TicketOut(_Out):
     id: str
     space_id: int
     status: TicketStatus
@@ -211,25 +198,14 @@ class TicketOut(BaseModel):
     def of(
         cls, ticket: Ticket, *, token: str | None, join_url: str | None, removed: bool = False
     ) -> TicketOut:
-        return cls(
-            id=ticket.id,
-            space_id=ticket.space_id,
-            status=ticket.status,
-            price_minor=ticket.price_minor,
-            currency=ticket.currency,
-            issued_at=ticket.issued_at,
-            closed_at=ticket.closed_at,
-            token=token,
-            join_url=join_url,
-            removed=removed,
-        )
+        return cls._of(ticket, token=token, join_url=join_url, removed=removed)
 
 
 class TicketList(BaseModel):
     tickets: list[TicketOut]
 
 
-class HoldOut(BaseModel):
+class HoldOut(_Out):
     id: str
     space_id: int
     quantity: int
@@ -245,17 +221,7 @@ class HoldOut(BaseModel):
 
     @classmethod
     def of(cls, hold: Hold, tickets: list[TicketOut], checkout_url: str | None) -> HoldOut:
-        return cls(
-            id=hold.id,
-            space_id=hold.space_id,
-            quantity=hold.quantity,
-            amount_minor=hold.amount_minor,
-            currency=hold.currency,
-            status=hold.status,
-            expires_at=hold.expires_at,
-            tickets=tickets,
-            checkout_url=checkout_url,
-        )
+        return cls._of(hold, tickets=tickets, checkout_url=checkout_url)
 
 
 class VerifyIn(_In):

@@ -80,7 +80,7 @@ class SlowClientGuard(H11Protocol):
         self.lingering = False
         self._dropped = 0
         self._socket = transport
-        super().connection_made(_LingeringTransport(transport, self))  # type: ignore[arg-type]
+        super().connection_made(_LingeringTransport(transport, self))  # type: ignore[arg-type]  # a stand-in: the real transport's API, close() lingers
         self._watch()
 
     def data_received(self, data: bytes) -> None:
@@ -171,7 +171,7 @@ def server(app: FastAPI, settings: Settings, *, host: str, port: int) -> Server:
         http=guarded_protocol(
             header_timeout=settings.http_header_timeout, body_timeout=settings.http_body_timeout
         ),
-        timeout_keep_alive=settings.http_keep_alive_timeout,  # type: ignore[arg-type]
+        timeout_keep_alive=settings.http_keep_alive_timeout,  # type: ignore[arg-type]  # uvicorn says int; it only hands it to call_later
         log_config=None,
         access_log=False,
         lifespan="on",

@@ -1,4 +1,4 @@
-"""The claim desk: ticket claims decided in batches, one transaction per batch.
+"""The claim batcher: ticket claims decided in batches, one transaction per batch.
 
 Every claim waits in one queue; a single owned task takes everything that is waiting,
 opens ONE write transaction, locks the Spaces involved (`BEGIN IMMEDIATE` on SQLite,
@@ -43,7 +43,7 @@ from bot.actors import Actor
 from bot.batching import GroupCommit
 from bot.clock import Clock, as_utc
 from bot.commands.times import format_delta
-from bot.db import Database
+from bot.db import Database, table_of
 from bot.errors import Conflict, LimitExceeded, NotFound, SoldOut, UserError
 from bot.models import (
     BuyerQuota,
@@ -63,7 +63,7 @@ from bot.services import communities, invites, promos, refusals
 from bot.services.identities import IdentityService
 
 log = structlog.get_logger(__name__)
-_WAITLIST = WaitlistEntry.__table__  # type: ignore[attr-defined]
+_WAITLIST = table_of(WaitlistEntry)
 
 #: The capacity rule, the one place it is written: seats move only if they fit. `:sold`
 #: seats become tickets, `:held` seats wait for payment.
@@ -168,7 +168,10 @@ class _Claim:
     buyer_id: int = 0  # resolved inside the batch
 
 
-class ClaimDesk:
+class ClaimBatcher:
+    """Batches seat claims into group commits: every claim waiting is decided in one write
+    transaction (see the module docstring). `close()` stops its owned task."""
+
     def __init__(
         self,
         db: Database,
@@ -186,7 +189,7 @@ class ClaimDesk:
         self.max_open_holds = max_open_holds  # 0: no cap
         self.lapse_cooldown = timedelta(minutes=lapse_cooldown_minutes)  # 0: none
         self.commits: GroupCommit[_Claim, Granted] = GroupCommit(
-            "claim-desk", self._decide, max_batch=max_batch
+            "claim-batcher", self._decide, max_batch=max_batch
         )
 
     async def claim(
@@ -341,14 +344,14 @@ class ClaimDesk:
             return found
         ordered = sorted(buyer_ids)
         if not self.db.is_sqlite:
-            identities = Identity.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
+            identities = table_of(Identity)
             await conn.execute(
                 sa.select(identities.c.id)
                 .where(identities.c.id.in_(ordered))
                 .order_by(identities.c.id)
                 .with_for_update()
             )
-        holds = Hold.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
+        holds = table_of(Hold)
         rows = await conn.execute(
             sa.select(holds.c.buyer_id, sa.func.count(), sa.func.min(holds.c.expires_at))
             .where(

@@ -58,7 +58,7 @@ def ordered(a: str, b: str) -> tuple[str, str]:
 
 async def shares(conn: AsyncConnection, space_ids: Sequence[int]) -> set[tuple[int, str]]:
     """(space id, community id) of every linked community these Spaces are announced in,
-    read in the caller's transaction (the claim desk's)."""
+    read in the caller's transaction (the claim batcher's)."""
     if not space_ids:
         return set()
     rows = await conn.execute(

@@ -1,4 +1,4 @@
-"""The confirm desk: paid holds become tickets in batches, one transaction per batch.
+"""The confirm batcher: paid holds become tickets in batches, one transaction per batch.
 
 Payments that arrive together (a burst of webhooks) are confirmed together
 (`bot.batching`): the holds are read, and locked (`BEGIN IMMEDIATE` on SQLite,
@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.batching import GroupCommit
 from bot.clock import Clock
-from bot.db import Database
+from bot.db import Database, table_of
 from bot.errors import NotFound
 from bot.events import EventBus, TicketIssued
 from bot.models import AuditEntry, Hold, HoldStatus, Identity, Space, Ticket
@@ -39,10 +39,10 @@ from bot.ports import Confirmation, Payment, PaymentRecorder
 from bot.services import audit
 from bot.services.claims import ADD_QUOTA, SELL_HELD, TAKE_SEATS, new_tickets
 
-_HOLDS = Hold.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
-_SPACES = Space.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
-_IDENTITIES = Identity.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
-_TICKETS = Ticket.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
+_HOLDS = table_of(Hold)
+_SPACES = table_of(Space)
+_IDENTITIES = table_of(Identity)
+_TICKETS = table_of(Ticket)
 
 
 @dataclass(slots=True)
@@ -56,13 +56,16 @@ class _Hold:
     outcome: Confirmation | None = None  # set by the first payment decided for it
 
 
-class ConfirmDesk:
+class ConfirmBatcher:
+    """Batches payment confirmations into group commits: every payment waiting becomes
+    tickets in one write transaction (see the module docstring)."""
+
     def __init__(self, db: Database, bus: EventBus, clock: Clock, max_batch: int = 500) -> None:
         self.db = db
         self.bus = bus
         self.clock = clock
         self.commits: GroupCommit[Payment, Confirmation] = GroupCommit(
-            "confirm-desk", self._decide, max_batch=max_batch
+            "confirm-batcher", self._decide, max_batch=max_batch
         )
 
     async def confirm(self, payment: Payment) -> Confirmation:

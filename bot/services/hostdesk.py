@@ -108,7 +108,7 @@ class DeskPass:
         return allowed(Action.REFUND, self.roles)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeskSheet:
     space: Space
     rows: list[DeskRow]  # newest first
@@ -273,13 +273,13 @@ class HostDeskService(Service):
             sales.append((at, count))
         line = await self.tickets.waitlist.line(space.id)
         return DeskSheet(
-            space,
-            rows,
-            totals,
-            sales,
-            policy_text(space, self.settings, tz),
-            line,
-            await self._listeners_until_now(space),
+            space=space,
+            rows=rows,
+            totals=totals,
+            sales=sales,
+            policy=policy_text(space, self.settings, tz),
+            waitlist=line,
+            listeners=await self._listeners_until_now(space),
             replays=await self.replays.of_space(space),
             replays_until=self.replays.until(space),
         )

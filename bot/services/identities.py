@@ -67,7 +67,7 @@ class IdentityService:
 
     async def resolve_many(self, conn: AsyncConnection, actors: Sequence[Actor]) -> dict[str, int]:
         """Ids for many actors inside the caller's transaction, the new ones created in
-        bulk (the claim desk resolves a whole batch of buyers this way). Call `remember`
+        bulk (the claim batcher resolves a whole batch of buyers this way). Call `remember`
         with the result once that transaction has committed."""
         found = {a.key: self._ids[a.key] for a in actors if a.key in self._ids}
         # sorted: concurrent batches (other processes) take the unique-index locks in one

@@ -2,10 +2,9 @@
 
 A link names an `InviteLink` row (its id) in a token signed like a ticket's
 (`bot.tokens`, kind "invite"), so a forged or altered link is refused before anything is
-read. A redemption is a claim (`TicketService.reserve(..., invite=...)`): the claim desk
-takes the link's use in the claim's transaction with ONE conditional UPDATE (`take`), so
-racing redeemers never take more than `max_uses`; an unpaid hold that lapses gives its use
-back (`give_back`), as promo codes do.
+read. A redemption is a claim (`TicketService.reserve(..., invite=...)`): the claim batcher
+takes the link's use in the claim's transaction (`take`), and an unpaid hold that lapses
+gives it back (`give_back`): counted as promo codes are (`bot.services.uses`).
 """
 
 from __future__ import annotations
@@ -14,58 +13,38 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.actors import Actor
+from bot.db import table_of
 from bot.errors import InvalidInput, LimitExceeded, UserError
 from bot.models import InviteLink, InviteRedemption, Space
 from bot.permissions import Action, require
 from bot.services.context import Service, ServiceContext
 from bot.services.spaces import SpaceService
+from bot.services.uses import UseCounter
 from bot.tokens import TicketClaims, TokenSigner
 
 INVITE_KIND = "invite"
-_LINKS = InviteLink.__table__  # type: ignore[attr-defined]
-_REDEMPTIONS = InviteRedemption.__table__  # type: ignore[attr-defined]
+_LINKS = table_of(InviteLink)
+_USES = UseCounter(_LINKS, table_of(InviteRedemption), "invite_id")
 
 
 async def take(
     conn: AsyncConnection, space: Space, invite_id: str, quantity: int
 ) -> UserError | None:
     """Take `quantity` uses of an invite in the caller's transaction, or the refusal."""
-    row = (
-        await conn.execute(
-            sa.update(_LINKS)
-            .where(
-                _LINKS.c.id == invite_id,
-                _LINKS.c.space_id == space.id,
-                _LINKS.c.uses + quantity <= _LINKS.c.max_uses,
-            )
-            .values(uses=_LINKS.c.uses + quantity)
-            .returning(_LINKS.c.id)
-        )
-    ).first()
-    if row is not None:
+    taken = await _USES.take(
+        conn, quantity, _LINKS.c.id == invite_id, _LINKS.c.space_id == space.id
+    )
+    if taken is not None:
         return None
     return LimitExceeded(f"This invite link to Space #{space.id} is used up.")
 
 
 async def give_back(conn: AsyncConnection, hold_id: str) -> None:
     """An unpaid hold's use goes back to its invite (in the release's transaction)."""
-    row = (
-        await conn.execute(
-            sa.delete(_REDEMPTIONS)
-            .where(_REDEMPTIONS.c.hold_id == hold_id)
-            .returning(_REDEMPTIONS.c.invite_id, _REDEMPTIONS.c.quantity)
-        )
-    ).first()
-    if row is not None:
-        await conn.execute(
-            sa.update(_LINKS)
-            .where(_LINKS.c.id == row.invite_id)
-            .values(uses=_LINKS.c.uses - row.quantity)
-        )
+    await _USES.give_back(conn, hold_id)
 
 
 @dataclass(frozen=True, slots=True)

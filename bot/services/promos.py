@@ -1,10 +1,9 @@
 """Promo codes: a percent or an amount off each ticket of one Space, for a number of
 tickets, until a moment.
 
-A code's uses move in ONE conditional statement (`redeem`), run by the claim desk in the
-same transaction as the claim it discounts, so racing buyers never take more uses than
-`max_uses`. A hold that lapses or is released unpaid gives its uses back (`give_back`,
-in the release's transaction); a refund does not. Codes are case-insensitive (stored
+A code's uses are taken in the claim's transaction (`redeem`, run by the claim batcher)
+and an unpaid hold that lapses or is released gives them back (`give_back`); a refund
+does not. Counted as invite links are (`bot.services.uses`). Codes are case-insensitive (stored
 upper case), A-Z 0-9 - _, at most 32 characters.
 """
 
@@ -22,16 +21,18 @@ from sqlmodel import col, select
 
 from bot.actors import Actor
 from bot.commands.times import format_when
+from bot.db import table_of
 from bot.errors import Conflict, InvalidInput, LimitExceeded, NotFound, UserError
 from bot.models import PromoCode, PromoRedemption, Space
 from bot.money import format_minor, parse_amount
 from bot.permissions import Action, require
 from bot.services.context import Service, ServiceContext
 from bot.services.spaces import SpaceService
+from bot.services.uses import UseCounter
 
 _CODE = re.compile(r"^[A-Z0-9_-]{1,32}$")
-_PROMOS = PromoCode.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
-_REDEMPTIONS = PromoRedemption.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
+_PROMOS = table_of(PromoCode)
+_USES = UseCounter(_PROMOS, table_of(PromoRedemption), "promo_id")
 
 
 def promo_code(text: str) -> str:
@@ -74,22 +75,16 @@ async def redeem(
     conn: AsyncConnection, space: Space, code: str, quantity: int, now: datetime
 ) -> Redeemed | UserError:
     """Take `quantity` uses of `code` for `space` in the caller's transaction, or the
-    refusal saying why not. One conditional UPDATE decides; the row lock it takes (and
-    PostgreSQL's re-check of the WHERE after waiting for it) keeps racing buyers out."""
-    row = (
-        await conn.execute(
-            sa.update(_PROMOS)
-            .where(
-                _PROMOS.c.space_id == space.id,
-                _PROMOS.c.code == code,
-                _PROMOS.c.active.is_(True),
-                _PROMOS.c.uses + quantity <= _PROMOS.c.max_uses,
-                sa.or_(_PROMOS.c.until.is_(None), _PROMOS.c.until > now),
-            )
-            .values(uses=_PROMOS.c.uses + quantity)
-            .returning(_PROMOS.c.id, _PROMOS.c.percent_off, _PROMOS.c.amount_off_minor)
-        )
-    ).first()
+    refusal saying why not (`UseCounter.take`: one conditional UPDATE decides)."""
+    row = await _USES.take(
+        conn,
+        quantity,
+        _PROMOS.c.space_id == space.id,
+        _PROMOS.c.code == code,
+        _PROMOS.c.active.is_(True),
+        sa.or_(_PROMOS.c.until.is_(None), _PROMOS.c.until > now),
+        returning=(_PROMOS.c.percent_off, _PROMOS.c.amount_off_minor),
+    )
     if row is not None:
         unit = unit_price(space.price_minor, row.percent_off, row.amount_off_minor)
         return Redeemed(row.id, unit)
@@ -124,19 +119,7 @@ def _refusal(
 
 async def give_back(conn: AsyncConnection, hold_id: str) -> None:
     """An unpaid hold's uses go back to its code (in the release's transaction)."""
-    row = (
-        await conn.execute(
-            sa.delete(_REDEMPTIONS)
-            .where(_REDEMPTIONS.c.hold_id == hold_id)
-            .returning(_REDEMPTIONS.c.promo_id, _REDEMPTIONS.c.quantity)
-        )
-    ).first()
-    if row is not None:
-        await conn.execute(
-            sa.update(_PROMOS)
-            .where(_PROMOS.c.id == row.promo_id)
-            .values(uses=_PROMOS.c.uses - row.quantity)
-        )
+    await _USES.give_back(conn, hold_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 The capacity rule lives in ONE conditional statement (`claims.TAKE_SEATS`): read-then-write
 counting oversells on SQLite and PostgreSQL alike (DESIGN.md). Claims are decided in
-batches by the claim desk (`bot.services.claims`), which also keeps the per-buyer limit
+batches by the claim batcher (`bot.services.claims`), which also keeps the per-buyer limit
 in `buyer_quotas` and the open-holds cap; claims are rate-limited first (`bot.ratelimits`).
 The invariants, checked by the tests: `spaces.sold == valid tickets`, `spaces.held ==
 quantity of active holds`, `sold + held <= capacity`.
@@ -31,8 +31,8 @@ from bot.ports import Checkout, Confirmation, Payment, PaymentRecorder
 from bot.ratelimits import ClaimLimits
 from bot.refund_policy import check_refund_window
 from bot.services import audit, invites, refusals
-from bot.services.claims import FREE_HELD, FREE_SOLD, ClaimDesk
-from bot.services.confirmations import ConfirmDesk
+from bot.services.claims import FREE_HELD, FREE_SOLD, ClaimBatcher
+from bot.services.confirmations import ConfirmBatcher
 from bot.services.context import Service, ServiceContext
 from bot.services.invites import InviteService
 from bot.services.promos import give_back, promo_code
@@ -81,7 +81,7 @@ class TicketService(Service):
             per_person=s.claims_per_minute_person,
             per_community=s.claims_per_minute_community,
         )
-        self.desk = ClaimDesk(
+        self.claims = ClaimBatcher(
             ctx.db,
             ctx.clock,
             ctx.identities,
@@ -89,7 +89,7 @@ class TicketService(Service):
             max_open_holds=s.max_open_holds,
             lapse_cooldown_minutes=s.hold_lapse_cooldown_minutes,
         )
-        self.confirmations = ConfirmDesk(ctx.db, ctx.bus, ctx.clock)
+        self.confirmations = ConfirmBatcher(ctx.db, ctx.bus, ctx.clock)
         self.waitlist = WaitlistService(ctx, spaces)
         self.invites = InviteService(ctx, spaces, signer)
 
@@ -108,7 +108,7 @@ class TicketService(Service):
         issue tickets at once. A promo `code` (and an `invite` link, by its id) takes its
         uses in the claim's transaction.
 
-        The seats are decided by the claim desk (`bot.services.claims`): the one place
+        The seats are decided by the claim batcher (`bot.services.claims`): the one place
         where the capacity, per-buyer and open-holds rules are applied. A claim too fast
         (`bot.ratelimits`) is refused with `RateLimited` before anything is read."""
         if not 1 <= quantity <= self.settings.max_per_buyer:
@@ -120,7 +120,7 @@ class TicketService(Service):
             code = promo_code(code)
         self.limits.admit(actor)
         try:
-            granted = await self.desk.claim(space_id, actor, quantity, code, invite)
+            granted = await self.claims.claim(space_id, actor, quantity, code, invite)
         except refusals.BuyerLimitReached as exc:
             raise await self.limit_refusal(actor, exc) from None
         hold, space = granted.hold, granted.space
@@ -209,7 +209,7 @@ class TicketService(Service):
         tickets. A hold that expired meanwhile takes its seats again if any are left;
         otherwise `sold_out_late` tells the caller to refund.
 
-        Confirmations are decided in batches by the confirm desk
+        Confirmations are decided in batches by the confirm batcher
         (`bot.services.confirmations`); `recorder` keeps the gateway's own records of the
         payment (`record`) in the same transaction (see `PaymentRecorder`)."""
         return await self.confirmations.confirm(

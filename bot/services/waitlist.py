@@ -4,12 +4,12 @@ A seat that comes back (a hold that lapsed or was released, a refunded ticket, a
 capacity) is offered to the next person in line as their own hold, in the SAME write
 transaction that freed it (`offer_seats`, called by `TicketService.release` and
 `.close`; a capacity edit runs it right after). The offer takes its seat through the
-claim desk's conditional seat update (`claims.TAKE_SEATS`), under the Space's row lock,
+claim batcher's conditional seat update (`claims.TAKE_SEATS`), under the Space's row lock,
 so no seat is offered twice and none is oversold. An offer on a paid Space is a hold that
 lapses like any other; its lapse frees the seat again, which goes to the next in line.
 A free Space's offer is a ticket at once (a free claim is confirmed at once too).
 
-While anyone waits, new buyers are sent to the line (`ClaimDesk` reads `waiting`), so a
+While anyone waits, new buyers are sent to the line (`ClaimBatcher` reads `waiting`), so a
 seat between its release and its offer cannot be taken past the people waiting for it.
 """
 
@@ -25,6 +25,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.actors import Actor
+from bot.db import table_of
 from bot.errors import Conflict, NotFound
 from bot.events import SpaceUpdated, TicketIssued, WaitlistOffered
 from bot.models import (
@@ -45,9 +46,9 @@ from bot.services.spaces import SpaceService
 
 log = structlog.get_logger(__name__)
 
-_ENTRIES = WaitlistEntry.__table__  # type: ignore[attr-defined]
-_SPACES = Space.__table__  # type: ignore[attr-defined]
-_QUOTAS = BuyerQuota.__table__  # type: ignore[attr-defined]
+_ENTRIES = table_of(WaitlistEntry)
+_SPACES = table_of(Space)
+_QUOTAS = table_of(BuyerQuota)
 
 
 @dataclass(frozen=True, slots=True)

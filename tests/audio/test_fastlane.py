@@ -240,8 +240,8 @@ async def test_only_a_plain_udp_pair_takes_the_fast_lane(
         """Stands for aioice's TURN client protocols (their own classes)."""
 
     kind = aioice.ice.StunProtocol if protocol_kind == "stun" else TurnLike
-    protocol = kind(receiver=None)  # type: ignore[arg-type]
+    protocol = kind(receiver=None)  # type: ignore[arg-type]  # no ICE connection behind it
     protocol.local_candidate = _candidate(local)
-    protocol.transport = object()  # type: ignore[assignment]
+    protocol.transport = object()  # type: ignore[assignment]  # never written to here
     pair = aioice.ice.CandidatePair(protocol, _candidate("host", remote))
     assert fastlane._plain_udp(pair) is plain

@@ -102,7 +102,7 @@ def test_install_tap_fails_loudly_if_aiortc_moved_its_buffer() -> None:
         pass
 
     with pytest.raises(RuntimeError, match="aiortc"):
-        install_tap(NotAReceiver(), lambda p, t: None)  # type: ignore[arg-type]
+        install_tap(NotAReceiver(), lambda p, t: None)  # type: ignore[arg-type]  # the wrong type is the test
 
 
 def test_decoder_conceals_empty_and_corrupt_packets_and_keeps_working() -> None:

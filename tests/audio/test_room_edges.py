@@ -279,7 +279,7 @@ async def test_a_peer_that_aiortc_cannot_close_still_has_its_transports_stopped(
     await pc.setLocalDescription(await pc.createOffer())  # gathered: its ICE socket is open
     dtls = transceiver.sender.transport
     assert dtls.transport._connection._protocols
-    transceiver.receiver.setTransport(None)  # type: ignore[arg-type]
+    transceiver.receiver.setTransport(None)  # type: ignore[arg-type]  # no transport: the edge under test
 
     await close_peer(pc)
     assert "closing a peer connection failed" in caplog.text

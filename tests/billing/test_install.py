@@ -26,7 +26,7 @@ async def test_install_plugs_billing_into_the_app(settings: Settings) -> None:
         assert isinstance(stagepass.core.payments, StripeGateway)
         assert stagepass.core.tickets.payments is stagepass.core.payments
         assert [job.__name__ for job in stagepass.background] == ["reconcile_periodically"]
-        paths = {route.path for router in stagepass.routers for route in router.routes}  # type: ignore[attr-defined]
+        paths = {route.path for router in stagepass.routers for route in router.routes}  # type: ignore[attr-defined]  # APIRoutes, typed as BaseRoute
         assert {
             "/webhooks/stripe",
             "/billing/checkout/done",

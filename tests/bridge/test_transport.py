@@ -21,7 +21,7 @@ from audio.bridge.transport import (
 def discordpy_packets(key: bytes, payloads: list[bytes]) -> list[bytes]:
     """Packets built by discord.py's own VoiceClient send path (header + encryption)."""
     client = discord.VoiceClient.__new__(discord.VoiceClient)
-    client._connection = SimpleNamespace(  # type: ignore[assignment]
+    client._connection = SimpleNamespace(  # type: ignore[assignment]  # only what the send path reads
         secret_key=list(key), mode=XCHACHA, ssrc=1234, dave_session=None, can_encrypt=False
     )
     client._incr_nonce = 0

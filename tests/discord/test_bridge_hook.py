@@ -41,7 +41,7 @@ async def test_the_spaces_setting_starts_and_stops_its_bridge(
     bot: Bot, fake: FakeDiscord, server: Server
 ) -> None:
     bridges = RecordingBridges()
-    bot.adapter.stage.bridges = bridges  # type: ignore[assignment]
+    bot.adapter.stage.bridges = bridges  # type: ignore[assignment]  # a recording stand-in
     guild, alice = server.guild, server.host
     created = await fake.slash(
         guild, alice, "space create", title="Bridged", starts="tomorrow 18:00", tickets=5
@@ -80,7 +80,7 @@ async def test_the_global_setting_is_the_default_of_every_space(
     bot: Bot, fake: FakeDiscord, server: Server
 ) -> None:
     bridges = RecordingBridges()
-    bot.adapter.stage.bridges = bridges  # type: ignore[assignment]
+    bot.adapter.stage.bridges = bridges  # type: ignore[assignment]  # a recording stand-in
     bot.core.ctx.settings = bot.core.settings.model_copy(update={"discord_voice_bridge": True})
     guild, alice = server.guild, server.host
     await bot.answer(

@@ -166,7 +166,7 @@ def _check_dict(value: dict[str, Any], cls: type, prefix: str) -> None:
         if key not in fields:
             raise FakeAPIError(f"Received unknown parameter: {path}", path)
         _check_value(item, fields[key], path)
-    for key in sorted(cls.__required_keys__ - _OPTION_KEYS):  # type: ignore[attr-defined]
+    for key in sorted(cls.__required_keys__ - _OPTION_KEYS):  # type: ignore[attr-defined]  # a TypedDict class, typed as type
         if key not in value:
             path = f"{prefix}[{key}]" if prefix else key
             raise FakeAPIError(f"Missing required param: {path}.", path)

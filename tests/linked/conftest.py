@@ -70,7 +70,7 @@ async def both(settings: Settings, sqlite_db: Database, clock: ManualClock) -> A
                     await adapter.settle()
                 await adapter.tasks.close(grace=5)
     finally:
-        await core.tickets.desk.close()
+        await core.tickets.claims.close()
         await core.bus.close()
         await db.dispose()
         await slack_fake.stop()

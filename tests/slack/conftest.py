@@ -76,7 +76,7 @@ class GatedDatabase(Database):
             await self.gate.wait()
 
     def session(self) -> AsyncSession:
-        return _GatedSession(self, super().session())  # type: ignore[return-value]
+        return _GatedSession(self, super().session())  # type: ignore[return-value]  # a gated stand-in for the session
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:

@@ -83,7 +83,7 @@ async def test_install(settings: Settings, core: Core, dispatcher: Dispatcher) -
     await install(app)
     assert app.modes == ["slack"]
     [router] = app.routers
-    assert {(r.path, *sorted(r.methods)) for r in router.routes} == {  # type: ignore[attr-defined]
+    assert {(r.path, *sorted(r.methods)) for r in router.routes} == {  # type: ignore[attr-defined]  # APIRoutes, typed as BaseRoute
         ("/slack/events", "POST"),
         ("/slack/install", "GET"),
         ("/slack/oauth_redirect", "GET"),
@@ -97,7 +97,7 @@ async def test_install(settings: Settings, core: Core, dispatcher: Dispatcher) -
     one = settings.model_copy(update=SINGLE)
     single = Stagepass(one, core, dispatcher, services={"chat": chat})
     await install(single)
-    assert [r.path for r in single.routers[0].routes] == ["/slack/events"]  # type: ignore[attr-defined]
+    assert [r.path for r in single.routers[0].routes] == ["/slack/events"]  # type: ignore[attr-defined]  # APIRoutes, typed as BaseRoute
 
 
 def test_command_lines() -> None:

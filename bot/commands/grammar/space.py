@@ -173,7 +173,7 @@ def _create(r: Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
     values.setdefault("currency", lookup_currency(cur).code)
     also = (r.option("also") or "").strip()
     return t.CreateSpace(
-        SpaceDraft(manual_start=bool(r.flag("manual")), also=(also,) if also else (), **values)  # type: ignore[arg-type]
+        SpaceDraft(manual_start=bool(r.flag("manual")), also=(also,) if also else (), **values)  # type: ignore[arg-type]  # each key parsed above with its field's type
     )
 
 
@@ -197,7 +197,7 @@ def _edit(r: Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
         values["replay_days"] = days
     if not values:
         raise r.fail("Say what to change.")
-    return t.EditSpace(space, SpaceChanges(**values))  # type: ignore[arg-type]
+    return t.EditSpace(space, SpaceChanges(**values))  # type: ignore[arg-type]  # each key parsed above with its field's type
 
 
 def _space_only(
