@@ -195,3 +195,20 @@ async def test_a_paid_space_sold_from_two_servers_and_a_workspace(paid: Both) ->
     await pay(both, pay_session(str(reply.params)))
     assert (list(stripe.transfers.values())[-1]["destination"]) == account
     assert sum("tipped you $5.00" in m.text() for m in fake.dms(home.host)) == 2
+
+    # live: the Stage opens in the server the Space is run from, never in the other one,
+    # whose scheduled event points at the room; both servers are told it is live
+    started = await both.discord.answer(
+        await fake.slash(home.guild, home.host, "space start", space=1, confirm=True)
+    )
+    assert "is live" in started.text(), started.text()
+    await both.settle()
+    [stage] = home.guild.stages.values()
+    assert stage.channel_id == home.stage.id
+    assert other.guild.stages == {}
+    [home_event] = home.guild.events.values()
+    [other_event] = other.guild.events.values()
+    assert (home_event.entity_type, other_event.entity_type) == (1, 3)  # Stage, external
+    assert other_event.status == 2  # started with the Space
+    for server in (home, other):
+        assert any("is live now" in m.text() for m in fake.channel_messages(server.announce))
