@@ -141,7 +141,9 @@ async def test_a_paid_space_sold_from_two_servers_and_a_workspace(paid: Both) ->
     assert "Space #1 is sold out." in refused.text()
     for shown in (in_home, in_other):
         assert "Tickets left: Sold out" in shown.text()
+        assert not shown.button("Join the waitlist").get("disabled")
     assert "Sold out" in texts(announcements(slack, 1)[-1])
+    assert "Join the waitlist" in str(announcements(slack, 1)[-1])
 
     # one room: join links from each side open the same room
     links = [
