@@ -12,6 +12,7 @@ from nio import (
     AsyncClient,
     ErrorResponse,
     JoinError,
+    KeysQueryResponse,
     RoomCreateError,
     RoomPreset,
     RoomResolveAliasResponse,
@@ -45,7 +46,10 @@ class Connection:
         self.synced = asyncio.Condition()
         self.ready = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._kept: set[str] = set()  # encrypted rooms whose room key is shared ahead
+        self._sharing: set[str] = set()
         client.add_response_callback(self._on_sync, SyncResponse)
+        client.add_response_callback(self._on_keys, KeysQueryResponse)
 
     @property
     def user_id(self) -> str:
@@ -54,6 +58,11 @@ class Connection:
     async def _on_sync(self, response: SyncResponse) -> None:
         async with self.synced:
             self.synced.notify_all()
+        if not self.client.should_query_keys:  # else: once the keys have come (`_on_keys`)
+            self._share_ahead()
+
+    async def _on_keys(self, response: KeysQueryResponse) -> None:
+        self._share_ahead()
 
     def spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         """Run `work` as an owned, named task (cancelled and awaited by `close`)."""
@@ -120,15 +129,40 @@ class Connection:
         async with asyncio.timeout(ROOM_WAIT), self.synced:
             await self.synced.wait_for(member)
 
-    async def prepare(self, room_id: str) -> None:
-        """Share this device's room key with the members of an encrypted room now, so the
-        first command's answer does not wait for it."""
+    async def keep_shared(self, room_id: str) -> None:
+        """Share this device's room key with the members of an encrypted room now, and
+        again whenever nio drops it (a member joined or left, a device changed), so an
+        answer only encrypts: setting a room key up costs a key query, a claim and one
+        Olm message per device. Whoever joins later gets the new key before they speak."""
         if not (ENCRYPTION_ENABLED and self.encrypted(room_id)):
             return
+        self._kept.add(room_id)
         await self.client.joined_members(room_id)
         if self.client.should_query_keys:
             await self.client.keys_query()
-        await self.client.share_group_session(room_id, ignore_unverified_devices=True)
+        await self._share(room_id)
+
+    def _share_ahead(self) -> None:
+        for room_id in self._kept - self._sharing:
+            if self._should_share(room_id):
+                self.spawn(self._share(room_id), f"matrix-share-{room_id}")
+
+    def _should_share(self, room_id: str) -> bool:
+        olm = self.client.olm
+        return (
+            olm is not None
+            and room_id in self.client.rooms
+            and room_id not in self.client.sharing_session  # a send is sharing it now
+            and olm.should_share_group_session(room_id)
+        )
+
+    async def _share(self, room_id: str) -> None:
+        self._sharing.add(room_id)
+        try:
+            if self._should_share(room_id):
+                await self.client.share_group_session(room_id, ignore_unverified_devices=True)
+        finally:
+            self._sharing.discard(room_id)
 
     async def resolve(self, room: str) -> str:
         """A room id for `room` (an id, or an alias resolved by the homeserver)."""

@@ -30,12 +30,14 @@ from nio import (
 from pydantic import SecretStr
 
 from adapters.matrix import MatrixAdapter, MatrixConfig
+from adapters.matrix.store import Store
 from bot.clock import ManualClock
 from bot.db import Database
 from bot.settings import Settings
 from tests.billing.conftest import World, fake, live_settings, make_world
 from tests.fakes.stripe_api import FakeStripe
 from tests.matrix.synapse import Synapse
+from tests.waiting import eventually
 
 __all__ = ["fake"]  # the Stripe fake fixture, shared with tests/billing
 
@@ -169,6 +171,24 @@ class Member:
         return await self.reply_to(await self.say(room_id, text))
 
 
+def keys_settled(clients: list[AsyncClient], room_id: str) -> bool:
+    """Whether every client holds every other client's current room key for `room_id`
+    (what people who have been in an encrypted room a while have)."""
+    for sender in clients:
+        assert sender.olm is not None
+        outbound = sender.olm.outbound_group_sessions.get(room_id)
+        if outbound is None:
+            return False
+        key = sender.olm.account.identity_keys["curve25519"]
+        for reader in clients:
+            assert reader.olm is not None
+            if reader is not sender and not reader.olm.inbound_group_store.get(
+                room_id, key, outbound.id
+            ):
+                return False
+    return True
+
+
 def content(source: Source) -> dict[str, Any]:
     got: dict[str, Any] = source.get("content", {})
     return got
@@ -232,7 +252,9 @@ async def _member(
         synapse.url,
         login["user_id"],
         store_path=str(store),
-        config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False),
+        # the bot's store (WAL): people's clients share this process and its CPU with the
+        # bot, and each fsync of theirs would be counted in the bot's answer times
+        config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False, store=Store),
     )
     client.restore_login(login["user_id"], login["device_id"], login["access_token"])
     return Member(client), {**login, "password": password}
@@ -303,6 +325,12 @@ async def matrix(
             if encrypted:
                 for member in people.values():
                     await member.prepare(room_id, bot)
+                assert adapter.connection is not None
+                clients = [adapter.connection.client, *(m.client for m in people.values())]
+                await eventually(
+                    lambda: keys_settled(clients, room_id),
+                    what="every room key of the room at every other member's device",
+                )
             try:
                 yield MatrixWorld(world, adapter, room_id, bot, people, encrypted)
             finally:
