@@ -234,7 +234,7 @@ class RtpStream:
         length = lane.length
         length[0] = end
         if _srtp_protect(lane.srtp, lane.cdata, length):
-            self.send_errors += 1  # libsrtp refused (it logs why); the stream goes on
+            self.send_errors += 1  # libsrtp refused (replay, key limit); the stream goes on
             return True
         try:
             lane.sock.sendto(view[: length[0]], lane.addr)
@@ -305,7 +305,7 @@ class RtpStream:
     async def _run_rtcp(self) -> None:
         """aiortc's sender-report loop (SR, SDES, BYE at the end), with RFC 3550's 5 s
         minimum interval while the stream is on the fast lane: aiortc reports every 0.5-1.5 s,
-        which was a fifth of what a fast-lane listener cost the server beside its packets."""
+        about a fifth of what a fast-lane listener cost the server beside its packets."""
         sender = self.sender
         getattr(sender, _SENDER + "rtcp_started").set()
         try:
