@@ -139,6 +139,11 @@ class JitterBuffer:
         return max(0, self._highest - self._next + 1)
 
     @property
+    def buffered(self) -> int:
+        """Packets stored and not yet played out (0 once everything received has played)."""
+        return len(self._packets)
+
+    @property
     def playing(self) -> bool:
         """True once primed and until the stream goes idle."""
         return self._primed

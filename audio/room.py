@@ -467,6 +467,11 @@ class Room:
     def recording(self) -> bool:
         return self._recorder is not None
 
+    @property
+    def recorded_seconds(self) -> float:
+        """Audio written to the running recording so far (0 when not recording)."""
+        return 0.0 if self._recorder is None else self._recorder.seconds
+
     async def start_recording(self, path: Path) -> bool:
         """Write the listeners' mix to ``path`` (Ogg/Opus) from the next tick on.
 

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import structlog
 from fastapi import APIRouter, FastAPI
 
+from bot.clock import Clock
 from bot.commands.handlers import Dispatcher
 from bot.core import Core
 from bot.errors import ConfigError
@@ -56,12 +57,13 @@ class Stagepass:
         migrate: bool = True,
         install: bool = True,
         packages: Iterable[Package] | None = None,
+        clock: Clock | None = None,
     ) -> Stagepass:
         """The app with every package installed: `packages` in their given order, or else
         every one the entry points declare (`install=False`: the core only, for tests that
         install one package themselves). A package whose settings say it is off installs
-        nothing."""
-        core = Core.build(settings)
+        nothing. `clock` is the system clock unless a test passes its own."""
+        core = Core.build(settings, clock=clock)
         if migrate:
             await core.db.migrate(cipher=lambda: core.cipher)
         EventMessenger(core)

@@ -170,6 +170,11 @@ class DiscordVoices(JitterBuffer):
         self._users.pop(user_id, None)
 
     @property
+    def buffered(self) -> int:
+        """Packets of every user stored and not yet played out."""
+        return sum(user.buffer.buffered for user in self._users.values())
+
+    @property
     def users(self) -> frozenset[int]:
         return frozenset(self._users)
 

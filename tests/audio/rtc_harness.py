@@ -46,6 +46,8 @@ class ToneTrack(MediaStreamTrack):
             self._start = loop.time()
         else:
             self._pts += FRAME
+            # a live microphone's pace: aiortc sends what recv() returns at once, and the
+            # room's jitter buffer and mixer play in real time
             await asyncio.sleep(max(0.0, self._start + self._pts / RATE - loop.time()))
         offset = (self._pts % RATE) * 2
         frame = AudioFrame(format="s16", layout="mono", samples=FRAME)
@@ -148,7 +150,8 @@ class Client:
 
 
 async def holds(condition: Callable[[], bool], *, duration: float, what: str) -> None:
-    """Assert ``condition`` stays true for ``duration`` seconds (checked every 50 ms)."""
+    """Assert ``condition`` stays true for ``duration`` seconds (checked every 50 ms): a
+    window to watch for something that must not happen, never a wait for what should."""
     loop = asyncio.get_running_loop()
     end = loop.time() + duration
     while loop.time() < end:

@@ -11,9 +11,9 @@ browsers offer their loopback candidates themselves (Chromium's
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
+from typing import Any
 
 import pytest
 
@@ -23,6 +23,7 @@ from bot.actors import Actor, UserRef
 from bot.models import Platform
 from tests.audio.browsers import CHROMIUM, CHROMIUM_FLAGS, Browser, Tab, shot, wait_for
 from tests.audio.conftest import HOST, World
+from tests.audio.rtc_harness import holds
 from tests.waiting import eventually
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
@@ -154,9 +155,12 @@ async def test_a_browser_listens_speaks_when_promoted_and_sees_every_state(
     await world.join(world.host, tone=HOST_TONE)
     await state(room, "live", within=30)
     first = await room.evaluate(INBOUND)
-    await asyncio.sleep(1.0)  # a second of packets to count
-    later = await room.evaluate(INBOUND)
-    assert later["packets"] - first["packets"] >= 30, (first, later)  # ~50/s
+
+    async def counted() -> Any:
+        later = await room.evaluate(INBOUND)
+        return later if later["packets"] - first["packets"] >= 30 else None  # ~50/s
+
+    later = await eventually(counted, what="30 more packets in the page")
     assert later["bytes"] > first["bytes"] > 0
     session = world.room().session(ann.key)
     assert session is not None and session.outbound.stream is not None
@@ -228,7 +232,8 @@ async def test_a_browser_listens_speaks_when_promoted_and_sees_every_state(
     assert await room.evaluate(SENDER_TRACK) is None
 
     # -- the end: the page says so and offers the recording --------------------------------
-    await asyncio.sleep(1.0)  # a second of recording worth replaying
+    recording = world.room()
+    await eventually(lambda: recording.recorded_seconds >= 1.0, what="a second recorded")
     await core.spaces.end(HOST, space_id)
     await state(room, "ended", within=30)
     await press_on(room, "#recording-list button")
@@ -288,7 +293,15 @@ async def test_leave_rejoin_and_a_second_tab(
     await state(second, "live", within=30)
     await state(first, "replaced", within=30)
     await shot(first, "room-replaced")
-    await asyncio.sleep(3)  # the first tab must not take the ticket back in this time
+    # Not a wait but a window to watch: a tab that reconnects retries within 1.25 s (the
+    # page's first back-off), so in 3 s the first tab would have taken the ticket back.
+    kept = world.room().session(ann.key)
+    assert kept is not None
+    await holds(
+        lambda: world.room().session(ann.key) is kept,
+        duration=3,
+        what="the second tab keeps the ticket",
+    )
     assert await second.evaluate(f"{q('#room')}.dataset.state") == "live"
     assert len(world.room()) == 2  # the host and one session for the ticket
 

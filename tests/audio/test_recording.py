@@ -132,10 +132,10 @@ async def test_record_then_replay_after_the_end(world: World) -> None:
     assert state["recording"] is True  # what the listeners' page shows
     room = world.room()
     await eventually(lambda: room.state().stage[0].speaking, what="host heard by the mixer")
-    await asyncio.sleep(1.5)
+    await eventually(lambda: room.recorded_seconds >= 1.5, what="1.5 s recorded")
     await http.post(toggle, json={"on": False}, headers=world.host.bearer)
     await http.post(toggle, json={"on": True}, headers=world.host.bearer)  # a second part...
-    await asyncio.sleep(0.5)
+    await eventually(lambda: room.recorded_seconds >= 0.5, what="0.5 s of a second part")
 
     response = await http.get(listing, headers=ann.bearer)
     assert response.status_code == 409  # not before the end

@@ -29,6 +29,7 @@ from audio.fanout import PacketTrack
 from audio.jitter import JitterBuffer
 from audio.registry import RoomRegistry
 from audio.room import Room
+from tests.bridge.playout import handled, heard_from_discord, played_out, reached_discord
 from tests.bridge.tones import decode_all, dominant, opus_tone
 from tests.discord.fake_discord import Channel, FakeDiscord, Guild, Member
 from tests.discord.fake_discord.dave import DaveGateway
@@ -82,15 +83,10 @@ class World:
     async def hear(self, member: Member, ssrc: int, tone: float, frames: int = 25) -> bytes:
         """``member`` speaks ``frames`` frames of ``tone``; what the room's listener got."""
         stats = self.bridge.receiver.stats
-
-        def handled() -> int:  # the first may beat SPEAKING to the bot: an unknown SSRC
-            return stats.packets + stats.unknown_ssrc
-
-        before, failed = handled(), stats.dave_failed
+        count, failed = handled(self.bridge) + frames, stats.dave_failed
         self.listener._queue.clear()
         await self.voice.speak_as(member, ssrc, opus_tone(tone, frames))
-        await self.fake.until(lambda: handled() >= before + frames, what="packets")
-        await asyncio.sleep(0.1)  # the jitter buffer's last 60 ms
+        await heard_from_discord(self.bridge, count)
         assert stats.dave_failed == failed, "a DAVE frame failed to decrypt"
         return drain(self.listener)
 
@@ -169,8 +165,10 @@ async def test_the_bots_audio_is_end_to_end_encrypted_and_opens_for_discord_user
         w.voice.undecryptable = 0
         for i, payload in enumerate(opus_tone(ROOM_TONE, 50)):
             browser.put(i, i * 960, payload, loop.time())
-            await asyncio.sleep(0.020)
-        await w.fake.until(lambda: len(w.voice.bot_packets) >= 40, what="the bot's packets")
+            await asyncio.sleep(0.020)  # a live stream's pace: the mixer plays in real time
+        await played_out(browser, what="the browser's packets played out")
+        await reached_discord(w.channel.guild, w.voice)
+        assert len(w.voice.bot_packets) >= 40
         assert w.voice.undecryptable == 0  # every packet opened with alice's DAVE session
         sound = decode_all([body for _, body in w.voice.bot_packets if body != OPUS_SILENCE])
         assert dominant(sound, TONES) == ROOM_TONE

@@ -21,6 +21,7 @@ from audio.fanout import PacketTrack
 from audio.jitter import JitterBuffer
 from audio.registry import RoomRegistry
 from audio.room import Room
+from tests.bridge.playout import handled, heard_from_discord, played_out, reached_discord
 from tests.bridge.tones import decode_all, dominant, opus_tone, power
 from tests.discord.fake_discord import STAGE, Channel, FakeDiscord, Guild, Member
 from tests.discord.fake_discord.voice import FakeVoice
@@ -113,11 +114,12 @@ async def test_discord_speaker_is_heard_in_the_room_and_suppressed_member_is_not
             w.voice.session is not None
             and w.voice.session.mode == "aead_xchacha20_poly1305_rtpsize"
         )  # discord.py has no AES-GCM
+        count = handled(w.bridge) + 100
         await asyncio.gather(
             w.voice.speak_as(w.alice, 111, opus_tone(ALICE_TONE, 50)),
             w.voice.speak_as(w.bob, 222, opus_tone(BOB_TONE, 50)),
         )
-        await asyncio.sleep(0.1)  # the jitter buffer's last 60 ms
+        await heard_from_discord(w.bridge, count)
         heard = drain(w.listener)
         assert len(heard) > 30 * 1920
         assert dominant(heard, TONES) == ALICE_TONE
@@ -134,13 +136,16 @@ async def test_room_tone_reaches_discord_as_opus_without_discord_echo() -> None:
         async def browser_speaks() -> None:
             for i, payload in enumerate(opus_tone(ROOM_TONE, 50)):
                 browser.put(i, i * 960, payload, loop.time())
-                await asyncio.sleep(0.020)
+                await asyncio.sleep(0.020)  # a live stream's pace: the mixer plays in real time
 
         w.voice.bot_packets.clear()
+        count = handled(w.bridge) + 50
         await asyncio.gather(
             browser_speaks(), w.voice.speak_as(w.alice, 111, opus_tone(ALICE_TONE, 50))
         )
-        await asyncio.sleep(0.2)
+        await heard_from_discord(w.bridge, count)
+        await played_out(browser, what="the browser's packets played out")
+        await reached_discord(w.channel.guild, w.voice)
         payloads = [body for _, body in w.voice.bot_packets]
         assert w.voice.undecryptable == 0
         assert len(payloads) >= 40 and all(payloads)
@@ -166,8 +171,9 @@ async def test_bridge_recovers_from_forced_voice_disconnect_within_5s() -> None:
         )
         assert loop.time() - kicked_at < 5
         w.listener._queue.clear()
+        count = handled(w.bridge) + 25
         await w.voice.speak_as(w.alice, 111, opus_tone(ALICE_TONE, 25))
-        await asyncio.sleep(0.1)
+        await heard_from_discord(w.bridge, count)
         assert dominant(drain(w.listener), TONES) == ALICE_TONE
 
 
@@ -181,8 +187,9 @@ async def test_bridge_rejoins_after_being_disconnected() -> None:
         await w.fake.until(lambda: w.voice.bot_address is not None)
         assert loop.time() - kicked_at < 5
         w.listener._queue.clear()
+        count = handled(w.bridge) + 25
         await w.voice.speak_as(w.alice, 333, opus_tone(ALICE_TONE, 25))
-        await asyncio.sleep(0.1)
+        await heard_from_discord(w.bridge, count)
         assert dominant(drain(w.listener), TONES) == ALICE_TONE
 
 
@@ -193,8 +200,9 @@ async def test_bridges_start_and_stop_per_space() -> None:
         assert await bridges.start(w.room.space_id, w.channel) is bridge
         await w.fake.until(lambda: bridge.playing and w.voice.bot_address is not None)
         assert w.room._mixer.has_voice(VOICE_KEY)
+        count = handled(bridge) + 25
         await w.voice.speak_as(w.alice, 111, opus_tone(ALICE_TONE, 25))
-        await asyncio.sleep(0.1)
+        await heard_from_discord(bridge, count)
         assert dominant(drain(w.listener), TONES) == ALICE_TONE
         assert await bridges.stop(w.room.space_id)
         assert not w.room._mixer.has_voice(VOICE_KEY)

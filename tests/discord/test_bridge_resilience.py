@@ -16,6 +16,7 @@ import pytest
 
 from audio.fanout import PacketTrack
 from audio.jitter import JitterBuffer
+from tests.bridge.playout import handled, heard_from_discord, played_out
 from tests.bridge.test_fake_voice import ALICE_TONE, ROOM_TONE, TONES, World, drain, world
 from tests.bridge.tones import dominant, opus_tone
 from tests.discord.fake_discord.voice import FakeVoice
@@ -25,12 +26,10 @@ pytestmark = pytest.mark.timeout(40)
 
 async def alice_is_heard(w: World, voice: FakeVoice, ssrc: int) -> bool:
     """Alice speaks through ``voice``; whether the room's listener hears her tone."""
-    stats = w.bridge.receiver.stats
-    before = stats.packets + stats.unknown_ssrc
+    count = handled(w.bridge) + 25
     w.listener._queue.clear()
     await voice.speak_as(w.alice, ssrc, opus_tone(ALICE_TONE, 25))
-    await w.fake.until(lambda: stats.packets + stats.unknown_ssrc >= before + 25)
-    await asyncio.sleep(0.1)  # the jitter buffer's last 60 ms
+    await heard_from_discord(w.bridge, count)
     return dominant(drain(w.listener), TONES) == ALICE_TONE
 
 
@@ -90,8 +89,8 @@ async def test_room_keeps_running_while_discord_is_gone_and_hears_it_again_after
         w.listener._queue.clear()
         for i, payload in enumerate(opus_tone(ROOM_TONE, 25)):
             browser.put(i, i * 960, payload, loop.time())
-            await asyncio.sleep(0.020)
-        await asyncio.sleep(0.1)
+            await asyncio.sleep(0.020)  # a live stream's pace: the mixer plays in real time
+        await played_out(browser, what="the browser's packets played out")
         assert not w.room.closed
         assert dominant(drain(w.listener), TONES) == ROOM_TONE
         # Discord comes back: the bridge's next attempt gets in, and alice is heard again.

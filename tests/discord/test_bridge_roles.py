@@ -26,6 +26,7 @@ from bot.commands.handlers import Dispatcher
 from bot.core import Core
 from bot.models import BridgeMode
 from bot.settings import Settings
+from tests.bridge.playout import discord_quiet, handled, heard_from_discord
 from tests.bridge.tones import decode_all, opus_tone, power
 from tests.discord.conftest import Bot, Server, config_for
 from tests.discord.fake_discord import Channel, FakeDiscord, Member
@@ -79,9 +80,13 @@ class Bridged:
         listener = PacketTrack(max_queue=500)
         self.room._mixer.listeners.subscribe(listener)  # a browser listener's stream
         try:
+            count = handled(self.bridge) + 30
             await self.voice.speak_as(member, ssrc, opus_tone(tone, 30))
-            # the jitter buffer's last frames (up to 60 ms, more on a loaded machine)
-            await asyncio.sleep(0.3)
+            await heard_from_discord(self.bridge, count)
+            # listening on until the room is quiet: the listeners' encoder (which runs only
+            # while someone listens) then ends on silence, and the next measurement starts
+            # with no tail of this one
+            await discord_quiet(self.room)
         finally:
             self.room._mixer.listeners.unsubscribe(listener)
         packets = [bytes(listener._queue.popleft()) for _ in range(len(listener._queue))]

@@ -1,8 +1,13 @@
-"""Runner subprocesses for the restart and failover tests, and the shared setup."""
+"""Runner subprocesses for the restart and failover tests, and the shared setup.
+
+The runners and the test share one clock, a file the test writes (`FileClock`): time moves
+only when the test moves it, so whether a reminder is due, late or past its grace never
+depends on how fast a loaded machine runs the processes. The test then waits for what it
+expects (a DM, a line on stdout) with a generous deadline.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -16,7 +21,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.actors import Actor
-from bot.clock import SystemClock
 from bot.core import Core
 from bot.models import Platform
 from bot.services.spaces import SpaceDraft
@@ -27,8 +31,32 @@ from tests.waiting import PATIENCE, eventually
 ROOT = Path(__file__).resolve().parents[2]
 
 
+#: The shared clock starts here: a Monday years after the wall clock, so APScheduler's own
+#: date triggers (which run on wall time) never fire during a test and every reminder goes
+#: out through the owner's take-over and its catch-up sweep, both on the shared clock.
+T0 = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
+
+
+class FileClock:
+    """A `Clock` kept in a file: the test `set`s it, every runner process reads it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def now(self) -> datetime:
+        return datetime.fromisoformat(self.path.read_text())
+
+    def set(self, when: datetime) -> None:
+        """Move every process's time to `when` at once (an atomic replace of the file)."""
+        if when.tzinfo is None:
+            raise ValueError("FileClock needs an aware datetime")
+        draft = self.path.with_name(self.path.name + ".new")
+        draft.write_text(when.astimezone(UTC).isoformat())
+        os.replace(draft, self.path)
+
+
 def runner_env(
-    data_dir: Path, dms: Path, database_url: str | None = None, **extra: str
+    data_dir: Path, dms: Path, clock: FileClock, database_url: str | None = None, **extra: str
 ) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STAGEPASS_", "DATABASE_"))}
     env.update(
@@ -38,9 +66,10 @@ def runner_env(
         STAGEPASS_REMINDER_OFFSETS="1",
         STAGEPASS_HOST_REMINDER_OFFSETS="",
         STAGEPASS_REMINDER_GRACE_SECONDS="15",
-        STAGEPASS_SCHEDULER_SWEEP_SECONDS="3600",
+        STAGEPASS_SCHEDULER_SWEEP_SECONDS="1",
         STAGEPASS_SCHEDULER_STANDBY_POLL_SECONDS="0.3",
         RUNNER_DMS=str(dms),
+        RUNNER_CLOCK=str(clock.path),
         PYTHONPATH=str(ROOT),
     )
     env.update(extra)
@@ -66,50 +95,46 @@ class Runner:
                 [sys.executable, "-m", "tests.scheduler.runner"],
                 env=env,
                 cwd=cwd,
-                stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=err,
                 text=True,
             )
         return cls(proc, [], log)
 
-    @classmethod
-    def prepare(cls, env: dict[str, str], cwd: Path) -> Runner:
-        """Start one that loads its modules and then waits for `go()`: what a test times
-        begins at `go()`, not at the (load-dependent) imports."""
-        runner = cls.start({**env, "RUNNER_WAIT_GO": "1"}, cwd)
-        runner.wait_for("IMPORTED", timeout=60)
-        return runner
-
-    def go(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write("GO\n")
-        self.proc.stdin.flush()
-
-    def wait_for(self, word: str, timeout: float = 2 * PATIENCE) -> None:
+    def wait_for(self, word: str, timeout: float = 4 * PATIENCE) -> None:
         """Wait until the runner prints a line `word` (reading the pipe unbuffered, so
         several lines arriving at once are all seen)."""
         deadline = time.monotonic() + timeout
-        assert self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
         while word not in self.lines:
             left = deadline - time.monotonic()
             if left <= 0 or self.proc.poll() is not None:
                 raise AssertionError(f"runner never said {word}: {self.lines} {self.stderr()}")
-            ready, _, _ = select.select([fd], [], [], left)
-            if ready:
-                chunk = os.read(fd, 65536).decode()
-                self._partial += chunk
-                *complete, self._partial = self._partial.split("\n")
-                self.lines += [line.strip() for line in complete]
+            self._read(left)
+
+    def said(self, word: str) -> bool:
+        """Whether the runner has printed a line `word` so far (reads what is there now)."""
+        while self._read(0):
+            pass
+        return word in self.lines
+
+    def _read(self, timeout: float) -> bool:
+        """Read what the pipe holds, waiting up to `timeout` for something; False if none."""
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        ready, _, _ = select.select([fd], [], [], timeout)
+        if not ready:
+            return False
+        chunk = os.read(fd, 65536).decode()
+        self._partial += chunk
+        *complete, self._partial = self._partial.split("\n")
+        self.lines += [line.strip() for line in complete]
+        return bool(chunk)
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -170,17 +195,9 @@ def read_dms(path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def now() -> datetime:
-    return SystemClock().now().astimezone(UTC)
-
-
-async def wait_until(moment: datetime) -> None:
-    delay = (moment - now()).total_seconds()
-    if delay > 0:
-        await asyncio.sleep(delay)
-
-
-async def wait_for_dms(path: Path, count: int, *, within: float = 30) -> list[dict[str, object]]:
+async def wait_for_dms(
+    path: Path, count: int, *, within: float = 2 * PATIENCE
+) -> list[dict[str, object]]:
     """The DMs recorded so far, once there are at least `count` (or after `within` seconds:
     the caller's assertion then says what is missing)."""
     with contextlib.suppress(AssertionError):

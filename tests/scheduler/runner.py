@@ -4,10 +4,8 @@ signal handling — with every `DirectMessage` recorded. For the restart and fai
     STAGEPASS_DATA_DIR=... [DATABASE_URL=...] RUNNER_DMS=dms.jsonl python -m tests.scheduler.runner
 
 Each DM is appended to RUNNER_DMS as one fsynced JSON line with this process's pid;
-stdout says READY once serving, then OWNER when this process owns the scheduler. With
-RUNNER_WAIT_GO set it says IMPORTED once its modules are loaded and waits for a line on
-stdin before it starts: the slow part of a start (imports) then happens before the test's
-timeline begins, so a loaded machine does not push deliveries past their grace.
+stdout says READY once serving, then OWNER when this process owns the scheduler. The
+process's clock is the file RUNNER_CLOCK, which the test moves (`FileClock`).
 """
 
 from __future__ import annotations
@@ -16,19 +14,20 @@ import asyncio
 import contextlib
 import json
 import os
-import sys
+from pathlib import Path
 
 from bot.events import DirectMessage
 from bot.logs import configure
 from bot.settings import load_settings
 from bot.wiring import Stagepass
 from scheduler import installed
+from tests.scheduler.processes import FileClock
 
 
 async def main() -> None:
     settings = load_settings()
     configure("info", "console")
-    app = await Stagepass.build(settings)
+    app = await Stagepass.build(settings, clock=FileClock(Path(os.environ["RUNNER_CLOCK"])))
     scheduling = installed(app)
     assert scheduling is not None
     log_path = os.environ["RUNNER_DMS"]
@@ -59,7 +58,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    if os.environ.get("RUNNER_WAIT_GO"):
-        print("IMPORTED", flush=True)
-        sys.stdin.readline()
     asyncio.run(main())

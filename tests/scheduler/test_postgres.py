@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from adapters.shell.chat import Chat
-from bot.clock import ManualClock, SystemClock
+from bot.clock import ManualClock
 from bot.commands.handlers import Dispatcher
 from bot.commands.types import SlotCommand
 from bot.core import Core
@@ -23,15 +23,17 @@ from scheduler.service import Scheduling
 from tests.scheduler.helpers import at, deliveries, reminders_of, say_ok
 from tests.scheduler.processes import (
     ROOT,
+    T0,
+    FileClock,
     Runner,
     book,
     make_settings,
-    now,
     read_dms,
     runner_env,
     wait_for_dms,
 )
 from tests.services import drop_postgres_database, fresh_postgres_database
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.postgres
 
@@ -88,35 +90,47 @@ async def test_advisory_lock_elects_one_owner(pg_db: Database) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(300)
 async def test_failover_between_two_processes(tmp_path: Path) -> None:
+    """The owner is killed with reminders pending: the standby takes over and sends each
+    one exactly once. Both runners and the test share a clock the test moves (see
+    processes.py), so nothing here depends on how fast the processes run."""
     url, name = fresh_postgres_database()
     dms = tmp_path / "dms.jsonl"
-    core = Core.build(make_settings(tmp_path / "data", url), clock=SystemClock())
+    clock = FileClock(tmp_path / "clock")
+    clock.set(T0)
+    core = Core.build(make_settings(tmp_path / "data", url), clock=clock)
     runners: list[Runner] = []
     try:
         await core.db.migrate()
-        env = runner_env(tmp_path / "data", dms, url)
-        # Both load their modules before the timeline starts (see Runner.prepare).
-        owner = Runner.prepare(env, ROOT)
+        env = runner_env(tmp_path / "data", dms, clock, url)
+        # seconds after T0 on the shared clock; the grace is 15 s (runner_env)
+        await book(core, T0, {"a": 3, "b": 10, "c": 13, "d": 16})
+        owner = Runner.start(env, ROOT)
         runners.append(owner)
-        standby = Runner.prepare(env, ROOT)
-        runners.append(standby)
-        t0 = now() + timedelta(seconds=3)
-        await book(core, t0, {"a": 3, "b": 10, "c": 13, "d": 16})
-        owner.go()
         owner.wait_for("OWNER")
-        standby.go()
+        standby = Runner.start(env, ROOT)
+        runners.append(standby)
         standby.wait_for("READY")
-        before_b = (t0 + timedelta(seconds=9) - now()).total_seconds()
-        delivered = await wait_for_dms(dms, 1, within=before_b)
-        assert "OWNER" not in standby.lines
+        await eventually(
+            lambda: "the scheduler already runs in" in standby.stderr(),
+            what="the second runner to say it stands by",
+        )
+        clock.set(T0 + timedelta(seconds=3))
+        delivered = await wait_for_dms(dms, 1)
+        assert not standby.said("OWNER")
         assert [m["key"] for m in delivered] == ["shell:local:l-a"]
         owner.kill()
-        assert now() < t0 + timedelta(seconds=10), "the owner outlived b's due time"
+        clock.set(T0 + timedelta(seconds=14))  # b and c due while the owner is gone
         standby.wait_for("OWNER")
-        until_d_is_late = (t0 + timedelta(seconds=16 + 15) - now()).total_seconds()
-        await wait_for_dms(dms, 4, within=until_d_is_late)
+        delivered = await wait_for_dms(dms, 3)
+        assert sorted(str(m["key"]) for m in delivered) == [
+            "shell:local:l-a",
+            "shell:local:l-b",
+            "shell:local:l-c",
+        ]
+        clock.set(T0 + timedelta(seconds=16))
+        await wait_for_dms(dms, 4)
     finally:
         for runner in runners:
             runner.stop()

@@ -313,6 +313,7 @@ class FakeVoice:
             if session is not None and session.key and self._media and self._media.transport:
                 datagram = seal(session.mode, session.key, header, body, next(self._counters))
                 self._media.transport.sendto(datagram, self.bot_address)
+            # a live speaker's pace: the bridge's jitter buffers play in real time
             await asyncio.sleep(max(0.0, start + (i + 1) * 0.020 - loop.time()))
 
     async def push(self, message: dict[str, Any]) -> None:
