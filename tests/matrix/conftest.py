@@ -22,8 +22,10 @@ from nio import (
     InviteMemberEvent,
     MatrixRoom,
     RoomCreateResponse,
+    RoomGetStateEventResponse,
     RoomMessage,
     RoomPreset,
+    RoomPutStateResponse,
     RoomSendResponse,
     SyncResponse,
 )
@@ -241,10 +243,32 @@ class MatrixWorld:
     async def settle(self) -> None:
         await asyncio.wait_for(self.adapter.settle(), 20)
 
+    @property
+    def bot_client(self) -> AsyncClient:
+        assert self.adapter.connection is not None
+        return self.adapter.connection.client
 
-async def _member(
+    async def set_power_level(self, user_id: str, level: int) -> None:
+        """The host gives `user_id` power `level` in the room; returns once the bot knows."""
+        host = self.people["host"].client
+        got = await host.room_get_state_event(self.room_id, "m.room.power_levels")
+        assert isinstance(got, RoomGetStateEventResponse), got
+        users = {**got.content.get("users", {}), user_id: level}
+        put = await host.room_put_state(
+            self.room_id, "m.room.power_levels", {**got.content, "users": users}
+        )
+        assert isinstance(put, RoomPutStateResponse), put
+        room = self.bot_client.rooms[self.room_id]
+        await eventually(
+            lambda: room.power_levels.get_user_level(user_id) == level,
+            what=f"the bot to see {user_id} at power level {level}",
+        )
+
+
+async def register_member(
     synapse: Synapse, name: str, store: Path, tag: str
 ) -> tuple[Member, dict[str, str]]:
+    """A new account `name-tag` on `synapse` and its client (not started)."""
     password = secrets.token_hex(8)
     login = await asyncio.to_thread(synapse.register, f"{name}-{tag}", password)
     await asyncio.to_thread(store.mkdir, parents=True, exist_ok=True)
@@ -275,7 +299,7 @@ async def matrix(
     names = ("host", "ann", "ben", "cat", "dan")
     people: dict[str, Member] = {}
     for name in names:
-        people[name], _ = await _member(synapse, name, tmp_path / "people" / name, tag)
+        people[name], _ = await register_member(synapse, name, tmp_path / "people" / name, tag)
     bot_password = secrets.token_hex(8)
     bot = (await asyncio.to_thread(synapse.register, f"stagepass-{tag}", bot_password))["user_id"]
     host = people["host"]
