@@ -15,6 +15,8 @@ Subjects, per Space id::
     stagepass.audio.<space>.control  revocations, stage changes, the end (`audio.control`):
                                      every node, origin or edge, follows them all
     stagepass.audio.origins          request/reply: any origin answers with its public URL
+    stagepass.audio.<space>.listeners an edge's listener count of the room; the origin sums
+                                     them into the desk's listeners chart (`audio.attendance`)
 
 An edge sends ``{"edge": "<its public URL>"}`` with each request and an origin answers
 ``{"origin": "<its public URL>"}``: the origin learns which edges relay its rooms (their
@@ -53,6 +55,13 @@ from nats.errors import Error as NatsError
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
+from audio.attendance import (
+    LISTENERS_SUBJECTS,
+    EdgeCounts,
+    decode_count,
+    encode_count,
+    listeners_subject,
+)
 from audio.control import (
     CONTROL_SUBJECTS,
     ControlHandler,
@@ -255,6 +264,9 @@ class OriginLink(NatsLink):
         self._sender: asyncio.Task[None] | None = None
         self._edges: set[str] = set()
         self._origins_responder: Subscription | None = None
+        self._counts_subscription: Subscription | None = None
+        self.edge_listeners = EdgeCounts()
+        """The listeners each edge says it serves, per room (`audio.attendance`)."""
         self.published = 0
         self.dropped = 0
 
@@ -276,6 +288,7 @@ class OriginLink(NatsLink):
         room.tap(_TAP, None)
         if self._rooms.get(room.space_id) is room:
             del self._rooms[room.space_id]
+            self.edge_listeners.forget(room.space_id)
         responder = self._responders.pop(room.space_id, None)
         if responder is not None and self.nc.is_connected:
             await responder.unsubscribe()
@@ -304,8 +317,21 @@ class OriginLink(NatsLink):
                 await msg.respond(self._reply)
 
             self._origins_responder = await self.nc.subscribe(ORIGINS_SUBJECT, cb=where)
+        if self._counts_subscription is None:
+            self._counts_subscription = await self.nc.subscribe(
+                LISTENERS_SUBJECTS, cb=self._on_count
+            )
         for space_id in list(self._rooms):
             await self._answer(space_id)
+
+    async def _on_count(self, msg: Msg) -> None:
+        try:
+            space_id, node, count = decode_count(msg.subject, msg.data)
+        except ValueError as exc:
+            logger.warning("ignoring a message on %s: %s", msg.subject, exc)
+            return
+        if space_id in self._rooms:  # a room closed here counts nobody any more
+            self.edge_listeners.heard(space_id, node, count)
 
     async def _answer(self, space_id: int) -> None:
         if space_id in self._responders or not self.nc.is_connected:
@@ -444,6 +470,16 @@ class EdgeLink(NatsLink):
         if feed is not None and feed.room is room:
             feed.stopping = True
             feed.changed.set()
+
+    async def report_listeners(self, space_id: int, count: int) -> None:
+        """Tell the origins how many listen to ``space_id`` here (`audio.attendance`); a
+        count NATS cannot take now is only logged: the next sample says it again."""
+        if not self.nc.is_connected:
+            return
+        try:
+            await self.nc.publish(listeners_subject(space_id), encode_count(self.node, count))
+        except NatsError as exc:
+            logger.warning("publishing room %s's listener count failed: %s", space_id, exc)
 
     def subscribed(self, space_id: int) -> bool:
         """True while this edge takes the room's mix from NATS."""

@@ -200,7 +200,12 @@ class LiveAudio:
         link, url = self.registry.link, self.core.settings.audio_nats_url
         if isinstance(link, NatsLink) and url:
             link.start(url)
-        listeners = ListenerLog(self.registry, self.core.host_desk.record_listeners)
+        listeners = ListenerLog(
+            self.registry,
+            self.core.host_desk.record_listeners,
+            edges=link.edge_listeners.count if isinstance(link, OriginLink) else None,
+            share=link.report_listeners if isinstance(link, EdgeLink) else None,
+        )
         counting = asyncio.get_running_loop().create_task(
             listeners.run(stop), name="audio-listener-log"
         )

@@ -203,6 +203,9 @@ class Result:
     setup: float
     starved: float
     """Share of the window the server was runnable but had no CPU."""
+    kernel: float
+    """Of ``cpu``, the seconds in the kernel (on loopback, sending a datagram also pays
+    for its delivery to the listener's socket)."""
 
     @property
     def cpu_ms_per_listener_second(self) -> float:
@@ -280,9 +283,12 @@ async def measure(server: Server, listeners: int, args: argparse.Namespace) -> R
             await child.ask("mark")
         server.mark()
         cpu0, wall0, wait0 = time.process_time(), time.monotonic(), runqueue_wait()
+        times0 = os.times()
         await asyncio.sleep(args.window)
         reports = [await child.ask("report") for child in children]
         cpu, seconds = time.process_time() - cpu0, time.monotonic() - wall0
+        times = os.times()
+        kernel = times.system - times0.system
         starved = (runqueue_wait() - wait0) / seconds
         lateness = server.lateness()
         paths = server.paths()
@@ -301,6 +307,7 @@ async def measure(server: Server, listeners: int, args: argparse.Namespace) -> R
         child_seconds=max(r["seconds"] for r in reports),
         child_cpu=sum(r["cpu"] for r in reports),
         lateness=lateness, paths=paths, fanout=fanout, setup=setup, starved=starved,
+        kernel=kernel,
     )  # fmt: skip
 
 
@@ -309,7 +316,7 @@ def print_table(results: list[Result]) -> None:
     print(
         f"{'listeners':>9} {'impl':>9} {'connected':>9} {'server cores':>12} "
         f"{'CPU ms/listener-s':>17} {'CPU us/packet':>13} {'fan-out us/pkt':>14} "
-        f"{'pkts/s/listener':>16} {'min':>6} {'starved':>7} {'clients':>7}  "
+        f"{'pkts/s/listener':>16} {'min':>6} {'kernel':>6} {'starved':>7} {'clients':>7}  "
         "listener paths; mixer tick lateness"
     )
     for r in results:
@@ -317,7 +324,7 @@ def print_table(results: list[Result]) -> None:
             f"{r.listeners:>9} {r.impl:>9} {r.connected:>9} {r.cores:>12.2f} "
             f"{r.cpu_ms_per_listener_second:>17.2f} {r.cpu_us_per_packet:>13.0f} "
             f"{r.fanout_us_per_packet:>14.1f} "
-            f"{r.pps_mean:>16.1f} {r.pps_min:>6.1f} {r.starved:>7.0%} "
+            f"{r.pps_mean:>16.1f} {r.pps_min:>6.1f} {r.kernel / r.cpu:>6.0%} {r.starved:>7.0%} "
             f"{r.child_cpu / r.child_seconds:>7.2f}  {r.paths}; {r.lateness}"
         )
     by = {(r.impl, r.listeners): r for r in results}
@@ -338,7 +345,8 @@ def print_table(results: list[Result]) -> None:
         print(f"CPU per packet delivered, {slow} / {fast}: {per_packet}")
     print("\n(a row below 50 pkts/s/listener is saturated: its CPU per listener-second")
     print(" understates the cost, CPU per packet delivered does not; 'clients' is the cores")
-    print(" the listener processes used, not counted in the server's figures)")
+    print(" the listener processes used, not counted in the server's figures; 'kernel' the")
+    print(" share of the server's CPU spent in the kernel)")
 
 
 async def main(args: argparse.Namespace) -> None:

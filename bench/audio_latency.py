@@ -138,12 +138,19 @@ async def run(path: str, loss: float, seconds: float, period: float, seed: int) 
             await listener.close()
     warm = mic.burst_times[0] + 1.0 if mic.burst_times else 0.0
     mouths = [t for t in mic.burst_times if t >= warm]
+    delays = match_delays(mouths, detector.onsets, period)
+    return Outcome(path, loss, len(mouths), delays, stats.lost, stats.late, stats.received)
+
+
+def match_delays(mouths: list[float], onsets: list[float], period: float) -> list[float]:
+    """Mouth-to-ear delay of each onset heard: from the latest burst sent before it, if that
+    burst is recent enough to be its own (an onset matches no burst a period earlier)."""
     delays = []
-    for ear in detector.onsets:
+    for ear in onsets:
         earlier = [m for m in mouths if m <= ear]
         if earlier and ear - earlier[-1] < period * 0.8:
             delays.append(ear - earlier[-1])
-    return Outcome(path, loss, len(mouths), delays, stats.lost, stats.late, stats.received)
+    return delays
 
 
 async def main(args: argparse.Namespace) -> None:

@@ -70,7 +70,8 @@ class BillingCommands:
 
     async def tip(self, actor: Actor, cmd: t.Tip) -> Reply:
         tip, checkout = await self.tips.start(actor, cmd)
-        who = cmd.user.display_name or cmd.user.user_id
+        host = await self.core.identities.get(tip.host_id)
+        who = cmd.user.display_name or cmd.user.user_id if cmd.user else host.display_name
         mode = f" ({TEST_MODE})" if checkout.test_mode else ""
         how = "thanked in the channel" if tip.public else "told privately"
         return Reply(

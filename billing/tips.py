@@ -34,7 +34,13 @@ class Tips:
         """Validate the tip and open its checkout."""
         core, settings = self.core, self.core.settings
         tipper = await core.identities.ensure(actor)
-        host = await core.identities.ensure(actor.peer(cmd.user))
+        if cmd.user is not None:
+            host = await core.identities.ensure(actor.peer(cmd.user))
+        elif cmd.space_id is not None:  # its host, in whichever community they host from
+            space = await core.spaces.get_in(cmd.space_id, actor.community_id)
+            host = await core.identities.get(space.host_id)
+        else:
+            raise InvalidInput("Say whom to tip, e.g. /tip @host 5.")
         if host.id == tipper.id:
             raise InvalidInput("You can't tip yourself.")
         cur = lookup_currency(cmd.currency or settings.default_currency)

@@ -25,6 +25,7 @@ from bot.services.spaces import SpaceService
 from bot.services.stage import StageService
 from bot.services.tickets import TicketService
 from bot.services.waitlist import WaitlistService
+from bot.services.websignin import WebSignIn
 from bot.settings import Settings
 from bot.tokens import TokenSigner, load_signing_key
 
@@ -52,6 +53,8 @@ class Core(Service):
     replays: ReplayService
     #: a holder's manage-my-ticket page (its link, refund, replays)
     my_tickets: MyTicketService
+    #: buyers signed in on the web through a link the bot sent (buy, redeem invites)
+    web: WebSignIn
     #: links to each Space's announcement in chat (the chat adapters register finders)
     announcements: AnnouncementLinks = field(default_factory=AnnouncementLinks)
 
@@ -102,6 +105,7 @@ class Core(Service):
             promos=PromoService(ctx, spaces),
             replays=replays,
             my_tickets=MyTicketService(ctx, spaces, tickets, stage, replays, signer),
+            web=WebSignIn(ctx, signer),
         )
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from bot.commands.times import format_delta, format_when
@@ -163,6 +164,17 @@ def desk_link(public_url: str, space_id: int, token: str) -> str:
     """The host's desk. The page is rendered on the server, so the token rides in the
     query; the page sends no referrer and the token expires within the hour."""
     return f"{public_url}/spaces/{space_id}/manage?token={token}"
+
+
+def web_signin_link(public_url: str, token: str, next_path: str = "/") -> str:
+    """A link that signs its person in on the web (`bot.http.buying`), then opens
+    `next_path` there."""
+    return f"{public_url.rstrip('/')}/signin?token={token}&next={quote(next_path, safe='/')}"
+
+
+def invite_link(public_url: str, token: str) -> str:
+    """An invite's web page: its Space, redeemed there by a signed-in buyer."""
+    return f"{public_url.rstrip('/')}/invites/{token}"
 
 
 def ticket_link(public_url: str, ticket_id: str, token: str) -> str:

@@ -22,6 +22,7 @@ from bot.db import Database
 from bot.logs import SLICE, redactor
 from bot.notices import EventMessenger
 from bot.settings import Settings, load_settings
+from tests.audio.browsers import any_browser, tone_wav  # noqa: F401 (fixtures for every test)
 from tests.services import drop_postgres_database, fresh_postgres_database
 
 _TEMPLATE: dict[str, Path] = {}

@@ -88,11 +88,14 @@ NATS_URL = f"nats://{NATS_HOST}:{NATS_PORT}"
 NATS_SERVER = "/usr/sbin/nats-server"
 
 
-def ensure_nats() -> str:
-    """Start the machine's nats-server if it is down; its URL, or skip loudly if we can't."""
-    if _port_open(NATS_HOST, NATS_PORT):
-        return NATS_URL
-    if os.path.exists(NATS_SERVER):
+def start_nats(host: str = NATS_HOST, port: int = NATS_PORT) -> str | None:
+    """Start the machine's nats-server if it is down (when it is meant to be on ``host``:
+    ``port``, this machine's); its URL, or None if it is not up and could not be started.
+    Also used by bench/audio_edges.py."""
+    url = f"nats://{host}:{port}"
+    if _port_open(host, port):
+        return url
+    if (host, port) == (NATS_HOST, NATS_PORT) and os.path.exists(NATS_SERVER):
         subprocess.run(
             [
                 "start-stop-daemon", "--start", "--oknodo", "--background",
@@ -105,9 +108,17 @@ def ensure_nats() -> str:
             timeout=30,
         )  # fmt: skip
         for _ in range(50):
-            if _port_open(NATS_HOST, NATS_PORT):
-                return NATS_URL
+            if _port_open(host, port):
+                return url
             time.sleep(0.2)
+    return None
+
+
+def ensure_nats() -> str:
+    """Start the machine's nats-server if it is down; its URL, or skip loudly if we can't."""
+    url = start_nats()
+    if url is not None:
+        return url
     pytest.skip(
         f"NATS is not running on {NATS_HOST}:{NATS_PORT} and could not be started "
         f"({NATS_SERVER} via start-stop-daemon); NATS audio edge tests did NOT run"

@@ -96,12 +96,22 @@ class Announcer:
         await self._edits.run(space_id, lambda: self._edit(space_id))
 
     async def _edit(self, space_id: int) -> None:
-        row = await self.store.get(space_id)
-        if row is None or row.channel_id is None or row.message_id in (None, DELETED):
+        """Edit the announcement in every server that shows the Space."""
+        rows = [
+            row
+            for row in await self.store.rows(space_id)
+            if row.channel_id is not None and row.message_id not in (None, DELETED)
+        ]
+        if not rows:
             return
         space = await self.core.spaces.get(space_id)
         host = await self.core.identities.get(space.host_id)
-        shown = render.announcement(space, host)
+        for row in rows:
+            await self._edit_one(row, render.announcement(space, host))
+
+    async def _edit_one(self, row: DiscordSpace, shown: render.Rendered) -> None:
+        space_id = row.space_id
+        assert row.channel_id is not None and row.message_id is not None
         channel = self.client.get_partial_messageable(int(row.channel_id))
         try:
             await channel.get_partial_message(int(row.message_id)).edit(
@@ -109,7 +119,9 @@ class Announcer:
             )
         except discord.NotFound:
             # deleted by someone in Discord: a deliberate act, so it is not re-posted
-            log.warning("announcement was deleted in Discord", space_id=space_id)
+            log.warning(
+                "announcement was deleted in Discord", space_id=space_id, guild=row.guild_id
+            )
             row.message_id = DELETED
             await self.store.save(row)
         except discord.HTTPException as exc:
@@ -138,7 +150,7 @@ class Announcer:
         """Post a public event once, where the Space was announced: in reply to its
         announcement (or in the server's announcement channel for one outside any Space,
         or when the announcement was never posted)."""
-        row = await self.store.get(space_id) if space_id is not None else None
+        row = await self.store.get(space_id, guild.id) if space_id is not None else None
         channel: discord.abc.Messageable | None
         reference = None
         if row is not None and row.channel_id is not None:

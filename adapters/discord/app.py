@@ -21,6 +21,7 @@ from adapters.discord.client import StagepassClient
 from adapters.discord.config import DiscordConfig
 from adapters.discord.dms import DirectMessages
 from adapters.discord.interactions import Interactions
+from adapters.discord.members import guild_of
 from adapters.discord.notifier import Notifier
 from adapters.discord.roles import TicketRoles
 from adapters.discord.stage import StageSync
@@ -29,7 +30,6 @@ from adapters.discord.store import DiscordStore
 from bot.announcements import AnnouncementLink
 from bot.commands.handlers import Dispatcher
 from bot.core import Core
-from bot.models import Platform
 from bot.tasks import TaskGroup
 
 log = structlog.get_logger(__name__)
@@ -79,11 +79,14 @@ class DiscordAdapter:
         self.core.spaces.add_start_check(self.access.claim)
         self.core.announcements.register(self.announcement_link)
         self.notifier.subscribe(self.core.bus)
-        self.core.outbox.delivers(Platform.DISCORD)
 
     async def announcement_link(self, space_id: int) -> AnnouncementLink | None:
         """The link to the Space's announcement here (the public page's call to action)."""
-        return announcement_link(await self.store.get(space_id))
+        space = await self.core.spaces.get(space_id)
+        guild = guild_of(space.community_id)
+        rows = await self.store.rows(space_id)
+        home = [row for row in rows if row.guild_id == str(guild)]  # its own server first
+        return announcement_link((home or rows)[0] if rows else None)
 
     # --- life cycle ----------------------------------------------------------------------
 

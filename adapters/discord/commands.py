@@ -18,16 +18,16 @@ from discord.app_commands import Choice, Range, Transform
 
 from adapters.discord.interactions import Build, Interactions, SpaceKind, interactions_of
 from adapters.discord.members import user_ref
+from adapters.discord.space_options import SpaceFields, space_changes, space_options
 from bot.actors import Actor
 from bot.commands import types as t
 from bot.commands.grammar import USAGES, bridge_mode, invite_token, promo_command
-from bot.commands.times import parse_duration, parse_when
 from bot.errors import InvalidInput
 from bot.models import BridgeMode, Visibility
 from bot.money import CURRENCIES, parse_amount
 from bot.money import currency as lookup_currency
 from bot.services.promos import promo_code
-from bot.services.spaces import SpaceChanges, SpaceDraft
+from bot.services.spaces import SpaceDraft
 from bot.settings import Settings
 
 CURRENCY_CHOICES = [Choice(name=code.upper(), value=code) for code in CURRENCIES][:25]
@@ -75,37 +75,6 @@ class LiveSpace(_SpaceOption):
     """Spaces live in this server right now."""
 
     kind = "live"
-
-
-async def space_changes(
-    interactions: Interactions,
-    actor: Actor,
-    *,
-    title: str | None = None,
-    starts: str | None = None,
-    tickets: int | None = None,
-    price: str | None = None,
-    currency: str | None = None,
-    duration: str | None = None,
-    description: str | None = None,
-    limit: int | None = None,
-) -> SpaceChanges:
-    """Options -> typed values, reading `starts` in the member's zone, as the grammar does.
-    The price stays as typed: an edit reads it in the Space's own currency (the core's
-    rule), a create in `currency` or the default."""
-    tz = await interactions.dispatcher.tz_of(actor)
-    return SpaceChanges(
-        title=title,
-        starts_at=parse_when(starts, tz, interactions.core.clock.now())
-        if starts is not None
-        else None,
-        capacity=tickets,
-        price=price,
-        currency=lookup_currency(currency).code if currency else None,
-        duration_minutes=parse_duration(duration) if duration is not None else None,
-        description=description,
-        per_buyer_limit=limit,
-    )
 
 
 def title_limit(interactions: Interactions | None) -> int:
@@ -162,34 +131,17 @@ class SpaceCommands(
         currency=CURRENCY_CHOICES,
         visibility=[Choice(name=v.value, value=v.value) for v in Visibility],
     )
+    @space_options("title", "starts", "tickets")
     async def create(
         self,
         interaction: discord.Interaction[Any],
-        title: Range[str, 1, 200],
-        starts: Range[str, 1, 100],
-        tickets: Range[int, 1, 1_000_000],
-        price: Range[str, 1, 16] | None = None,
-        currency: str | None = None,
-        duration: Range[str, 1, 16] | None = None,
-        limit: Range[int, 1, 100] | None = None,
-        description: Range[str, 1, 2000] | None = None,
+        fields: SpaceFields,
         manual: bool = False,
         visibility: str = Visibility.PUBLIC.value,
         also: Range[str, 1, 200] | None = None,
     ) -> None:
         async def build(actor: Actor) -> t.Command:
-            values = await space_changes(
-                self.interactions,
-                actor,
-                title=title,
-                starts=starts,
-                tickets=tickets,
-                price=price,
-                currency=currency,
-                duration=duration,
-                description=description,
-                limit=limit,
-            )
+            values = await space_changes(self.interactions, actor, fields)
             assert values.title is not None and values.starts_at is not None
             assert values.capacity is not None
             code = (
@@ -236,35 +188,18 @@ class SpaceCommands(
         bridge=[Choice(name=m.value, value=m.value) for m in BridgeMode],
         visibility=[Choice(name=v.value, value=v.value) for v in Visibility],
     )
+    @space_options()
     async def edit(
         self,
         interaction: discord.Interaction[Any],
         space: Transform[int, YourSpace],
-        title: Range[str, 1, 200] | None = None,
-        starts: Range[str, 1, 100] | None = None,
-        tickets: Range[int, 1, 1_000_000] | None = None,
-        price: Range[str, 1, 16] | None = None,
-        currency: str | None = None,
-        duration: Range[str, 1, 16] | None = None,
-        limit: Range[int, 1, 100] | None = None,
-        description: Range[str, 1, 2000] | None = None,
+        fields: SpaceFields,
         bridge: str | None = None,
         visibility: str | None = None,
         replay_days: Range[int, 0, 365] | None = None,
     ) -> None:
         async def build(actor: Actor) -> t.Command:
-            changes = await space_changes(
-                self.interactions,
-                actor,
-                title=title,
-                starts=starts,
-                tickets=tickets,
-                price=price,
-                currency=currency,
-                duration=duration,
-                description=description,
-                limit=limit,
-            )
+            changes = await space_changes(self.interactions, actor, fields)
             if bridge is not None:
                 changes = replace(changes, voice_bridge=bridge_mode(bridge))
             if visibility is not None:

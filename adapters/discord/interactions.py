@@ -22,7 +22,7 @@ from discord.app_commands import Choice
 from adapters.discord import render
 from adapters.discord.config import DiscordConfig
 from adapters.discord.members import actor_for
-from bot.actors import Actor, UserRef
+from bot.actors import Actor
 from bot.commands import types as t
 from bot.commands.handlers import Dispatcher
 from bot.commands.times import format_when
@@ -100,11 +100,10 @@ class Interactions:
 
         async def build(actor: Actor) -> t.Command:
             space = await self.core.spaces.get_in(space_id, actor.community_id)
-            host = await self.core.identities.get(space.host_id)
             code = lookup_currency(space.currency).code
             parse_amount(amount, code)
             return t.Tip(
-                UserRef(host.user_id, host.display_name),
+                None,  # the Space's host, also from a linked community's announcement
                 amount.strip(),
                 code,
                 message.strip()[:300],

@@ -16,14 +16,16 @@ from bot.models import utc_field
 
 
 class DiscordSpace(SQLModel, table=True):
-    """Where a Space lives in Discord: its announcement, scheduled event and ticket role.
+    """Where a Space lives in one Discord server: its announcement, scheduled event and
+    ticket role (a Space shown in two linked servers has a row in each); the Stage only in
+    the server it is run from (`CommunityService.run_from`).
 
     The announcement's message id is what keeps a restart from posting it twice."""
 
     __tablename__ = "discord_spaces"
 
     space_id: int = Field(foreign_key="spaces.id", primary_key=True)
-    guild_id: str = Field(max_length=32, index=True)
+    guild_id: str = Field(max_length=32, primary_key=True, index=True)
     channel_id: str | None = Field(default=None, max_length=32)
     message_id: str | None = Field(default=None, max_length=32)
     event_id: str | None = Field(default=None, max_length=32)
@@ -34,13 +36,15 @@ class DiscordSpace(SQLModel, table=True):
 
 
 class DiscordRoleTask(SQLModel, table=True):
-    """A ticket-role change Discord refused (or could not take yet), retried until done.
+    """A ticket-role change Discord refused (or could not take yet) in one server, retried
+    until done.
 
     `action` is grant or remove for one member, or delete_role (user_id "*")."""
 
     __tablename__ = "discord_role_tasks"
 
     space_id: int = Field(foreign_key="spaces.id", primary_key=True)
+    guild_id: str = Field(max_length=32, primary_key=True)
     user_id: str = Field(primary_key=True, max_length=32)
     action: str = Field(max_length=16)
     attempts: int = 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import discord
 import structlog
@@ -27,13 +28,12 @@ from adapters.discord.roles import TicketRoles
 from adapters.discord.stage import StageSync
 from adapters.discord.stage_access import StageAccess
 from adapters.discord.store import DiscordStore, SpaceLocks
+from bot.chat_events import ChatRoutes, subscribe
 from bot.core import Core
 from bot.events import (
     CohostChanged,
     DirectMessage,
     EventBus,
-    HoldCreated,
-    HoldReleased,
     PaymentDisputed,
     SpaceAnnounced,
     SpaceCancelled,
@@ -51,7 +51,9 @@ from bot.notices import dispute_alert
 
 log = structlog.get_logger(__name__)
 
-SpaceWork = Callable[[discord.Guild, Space, DiscordSpace], Awaitable[None]]
+SpaceWork = Callable[[discord.Guild, Space, DiscordSpace, bool], Awaitable[None]]
+"""Work on one server's objects of a Space: (server, Space, its row there, whether the
+server runs the Space's Stage)."""
 
 
 class Notifier:
@@ -85,22 +87,28 @@ class Notifier:
         self.dms = dms
         self.ready = ready
         self.ready_timeout = ready_timeout
+        #: the Discord work an announcement event brings beyond the refresh (a seat taken
+        #: or freed only refreshes)
+        self._space_work: dict[type[SpaceEvent], Callable[[Any], Awaitable[None]]] = {
+            SpaceAnnounced: self.on_announced,
+            SpaceUpdated: self.on_updated,
+            SpaceStarted: self.on_started,
+            SpaceEnded: self.on_over,
+            SpaceCancelled: self.on_over,
+            TicketIssued: self.on_ticket_issued,
+            TicketClosed: self.on_ticket_closed,
+        }
 
     def subscribe(self, bus: EventBus) -> None:
-        bus.subscribe(SpaceAnnounced, self.on_announced)
-        bus.subscribe(SpaceUpdated, self.on_updated)
-        bus.subscribe(SpaceStarted, self.on_started)
-        bus.subscribe(SpaceEnded, self.on_over)
-        bus.subscribe(SpaceCancelled, self.on_over)
-        bus.subscribe(TicketIssued, self.on_ticket_issued)
-        bus.subscribe(TicketClosed, self.on_ticket_closed)
-        bus.subscribe(HoldCreated, self.on_seats)
-        bus.subscribe(HoldReleased, self.on_seats)
-        bus.subscribe(CohostChanged, self.on_cohost)
-        bus.subscribe(StageChanged, self.on_stage_changed)
-        bus.subscribe(DirectMessage, self.on_direct_message)
-        bus.subscribe(TipReceived, self.on_tip)
-        bus.subscribe(PaymentDisputed, self.on_payment_disputed)
+        routes = ChatRoutes(
+            announcement=self.on_space_changed,
+            direct_message=self.on_direct_message,
+            people=self.on_people,
+            stage=self.on_stage_changed,
+            tip=self.on_tip,
+            dispute=self.on_payment_disputed,
+        )
+        subscribe(bus, self.core.outbox, Platform.DISCORD, routes)
 
     # --- catching up ---------------------------------------------------------------------
 
@@ -115,15 +123,12 @@ class Notifier:
 
     async def retry_roles(self, only: discord.Guild | None = None) -> None:
         refused: set[int] = set()
-        for space_id in dict.fromkeys(task.space_id for task in await self.store.tasks()):
-            space = await self.core.spaces.get(space_id)
-            shown = await self.core.communities.shown_on(
-                space_id, space.community_id, Platform.DISCORD
-            )
-            guild_id = guild_of(shown) if shown is not None else None
-            guild = self.client.get_guild(guild_id) if guild_id is not None else None
+        owed = dict.fromkeys((task.space_id, task.guild_id) for task in await self.store.tasks())
+        for space_id, guild_id in owed:
+            guild = self.client.get_guild(int(guild_id))
             if guild is None or guild.id in refused or (only is not None and only.id != guild.id):
                 continue
+            space = await self.core.spaces.get(space_id)
             async with self.locks.hold(space_id):
                 row = await self.store.get_or_new(space_id, guild.id)
                 if not await self.roles.retry(guild, space, row):
@@ -131,65 +136,85 @@ class Notifier:
 
     # --- core events -> Discord ----------------------------------------------------------
 
+    async def on_space_changed(self, event: SpaceEvent) -> None:
+        """Do what the event asks of Discord, then bring the announcement up to date (the
+        first post of a new one is already up to date)."""
+        work = self._space_work.get(type(event))
+        if work is not None:
+            await work(event)
+        if not isinstance(event, SpaceAnnounced):
+            await self._refresh(event)
+
     async def on_announced(self, event: SpaceAnnounced) -> None:
-        guild = await self._space_guild(event)
-        if guild is not None:
+        for guild in await self._space_guilds(event):
             await self._settle(guild, event.space_id)
 
     async def on_updated(self, event: SpaceUpdated) -> None:
-        await self._locked(event, "scheduled event edit", self.stage.updated)
-        await self._refresh(event)
+        async def edit(guild: discord.Guild, space: Space, row: DiscordSpace, stage: bool) -> None:
+            await self.stage.updated(guild, space, row, runs_stage=stage)
+
+        await self._locked(event, "scheduled event edit", edit)
 
     async def on_started(self, event: SpaceStarted) -> None:
-        async def start(guild: discord.Guild, space: Space, row: DiscordSpace) -> None:
+        async def start(guild: discord.Guild, space: Space, row: DiscordSpace, stage: bool) -> None:
             await self._step(
-                event.space_id, "Stage instance", self.stage.started(guild, space, row)
+                event.space_id,
+                "Stage instance",
+                self.stage.started(guild, space, row, runs_stage=stage),
             )
             await self.roles.prepare(guild, space, row)  # the host's way in, without sales
-            await self._step(event.space_id, "Stage lock", self.access.lock(guild, space, row))
-            text = render.live(space, self.access.venue(guild, row))
+            if stage:
+                await self._step(event.space_id, "Stage lock", self.access.lock(guild, space, row))
+            text = render.live(space, self.access.venue(guild, row) if stage else None)
             await self._step(
                 event.space_id, "live post", self.announcer.tell(guild, space.id, text)
             )
 
         await self._locked(event, "start of Space", start)
-        await self._refresh(event)
 
     async def on_over(self, event: SpaceEnded | SpaceCancelled) -> None:
-        async def finish(guild: discord.Guild, space: Space, row: DiscordSpace) -> None:
+        async def finish(
+            guild: discord.Guild, space: Space, row: DiscordSpace, stage: bool
+        ) -> None:
             sync = self.stage.ended if isinstance(event, SpaceEnded) else self.stage.cancelled
-            await self._step(event.space_id, "scheduled event", sync(guild, space, row))
-            await self._step(event.space_id, "Stage unlock", self.access.unlock(guild, space, row))
+            await self._step(
+                event.space_id, "scheduled event", sync(guild, space, row, runs_stage=stage)
+            )
+            if stage:
+                await self._step(
+                    event.space_id, "Stage unlock", self.access.unlock(guild, space, row)
+                )
             await self.roles.delete(guild, space, row)
 
         await self._locked(event, "end of Space", finish)
-        await self._refresh(event)
 
     async def on_ticket_issued(self, event: TicketIssued) -> None:
         await self._member_role(event, event.holder_key, grant=True)
-        await self._refresh(event)
 
     async def on_ticket_closed(self, event: TicketClosed) -> None:
         await self._member_role(event, event.holder_key, grant=False)
-        await self._refresh(event)
 
-    async def on_seats(self, event: HoldCreated | HoldReleased) -> None:
-        await self._refresh(event)
-
-    async def on_cohost(self, event: CohostChanged) -> None:
-        await self._member_role(event, event.identity_key, grant=event.added)
+    async def on_people(self, event: SpaceEvent) -> None:
+        """A co-host gets (or loses) the Space's role; a reminder shows nothing here."""
+        if isinstance(event, CohostChanged):
+            await self._member_role(event, event.identity_key, grant=event.added)
 
     async def on_stage_changed(self, event: StageChanged) -> None:
-        guild = await self._space_guild(event)
-        if guild is None:
+        guilds = await self._space_guilds(event)
+        if not guilds:
             return
-        await self._step(event.space_id, "Stage sync", self.stage.mirror(event))
+        run_from = await self._stage_guild_id(event)
+        if run_from is not None:
+            await self._step(event.space_id, "Stage sync", self.stage.mirror(event, run_from))
         if event.change == "promoted":
             space = await self.core.spaces.get(event.space_id)
-            text = render.new_speaker(space, event.identity_key, await self._outsider(event))
-            await self._step(
-                event.space_id, "speaker post", self.announcer.tell(guild, space.id, text)
-            )
+            name = await self._name(event.identity_key)
+            for guild in guilds:
+                here = event.identity_key.startswith(f"{Platform.DISCORD.value}:{guild.id}:")
+                text = render.new_speaker(space, event.identity_key, "" if here else name)
+                await self._step(
+                    event.space_id, "speaker post", self.announcer.tell(guild, space.id, text)
+                )
 
     async def on_direct_message(self, event: DirectMessage) -> None:
         ids = split_key(event.identity_key)
@@ -219,59 +244,85 @@ class Notifier:
         )
 
     async def _member_role(self, event: SpaceEvent, identity_key: str, *, grant: bool) -> None:
+        """Grant or take back the Space's role in the member's own server (a member of a
+        server that shows the Space)."""
         ids = split_key(identity_key)
         if ids is None:
             return
-        user_id = str(ids[1])
+        guild_id, user_id = ids
 
-        async def change(guild: discord.Guild, space: Space, row: DiscordSpace) -> None:
+        async def change(
+            guild: discord.Guild, space: Space, row: DiscordSpace, stage: bool
+        ) -> None:
             if grant:
-                await self.roles.grant(guild, space, row, user_id)
+                await self.roles.grant(guild, space, row, str(user_id))
             else:
-                await self.roles.revoke(guild, space, row, user_id)
-                await self.access.recheck(guild, space, row, int(user_id))
+                await self.roles.revoke(guild, space, row, str(user_id))
+                if stage:
+                    await self.access.recheck(guild, space, row, user_id)
 
-        await self._locked(event, "ticket role", change)
+        await self._locked(event, "ticket role", change, only=guild_id)
 
     async def _settle(self, guild: discord.Guild, space_id: int) -> None:
-        """Give a Space its announcement and scheduled event (its role comes with the
-        first sale, or at the start); idempotent."""
+        """Give a Space its announcement and scheduled event in one server (its role comes
+        with the first sale, or at the start); idempotent."""
         async with self.locks.hold(space_id):
             space = await self.core.spaces.get(space_id)
             if space.status.is_final:
                 return
+            assert space.id is not None
+            stage = await self._stage_guild_id_of(space.id, space.community_id) == guild.id
             row = await self.store.get_or_new(space_id, guild.id)
             await self._step(space_id, "announcement", self.announcer.post(guild, space, row))
-            await self._step(space_id, "scheduled event", self.stage.schedule(guild, space, row))
+            await self._step(
+                space_id,
+                "scheduled event",
+                self.stage.schedule(guild, space, row, runs_stage=stage),
+            )
 
-    async def _locked(self, event: SpaceEvent, what: str, work: SpaceWork) -> None:
-        guild = await self._space_guild(event)
-        if guild is None:
+    async def _locked(
+        self, event: SpaceEvent, what: str, work: SpaceWork, *, only: int | None = None
+    ) -> None:
+        """Do `work` in each server that shows the event's Space (`only`: in that one, if
+        it does), under the Space's lock; `work` learns whether the server runs its Stage."""
+        guilds = [g for g in await self._space_guilds(event) if only is None or g.id == only]
+        if not guilds:
             return
+        run_from = await self._stage_guild_id(event)
         async with self.locks.hold(event.space_id):
             space = await self.core.spaces.get(event.space_id)
-            row = await self.store.get_or_new(event.space_id, guild.id)
-            await self._step(event.space_id, what, work(guild, space, row))
+            for guild in guilds:
+                row = await self.store.get_or_new(event.space_id, guild.id)
+                await self._step(
+                    event.space_id, what, work(guild, space, row, guild.id == run_from)
+                )
 
     async def _refresh(self, event: SpaceEvent) -> None:
-        if await self._space_guild(event) is not None:
+        if await self._space_guilds(event):
             await self._step(
                 event.space_id, "announcement refresh", self.announcer.refresh(event.space_id)
             )
 
-    async def _outsider(self, event: StageChanged) -> str:
-        """The name of someone from a linked community (not a member here), else ""."""
-        if event.identity_key.startswith(f"{Platform.DISCORD.value}:"):
-            return ""
-        found = await self.core.identities.by_key(event.identity_key)
+    async def _name(self, identity_key: str) -> str:
+        """The name of someone, for a server they are not a member of (not mentioned)."""
+        found = await self.core.identities.by_key(identity_key)
         return found.display_name if found is not None else "someone"
 
-    async def _space_guild(self, event: SpaceEvent) -> discord.Guild | None:
-        """The server that shows the event's Space: its own, or a linked one."""
+    async def _space_guilds(self, event: SpaceEvent) -> list[discord.Guild]:
+        """The servers of ours that show the event's Space: its own, and linked ones."""
         shown = await self.core.communities.shown_on(
             event.space_id, event.community_id, Platform.DISCORD
         )
-        return await self._guild(shown) if shown is not None else None
+        guilds = [await self._guild(community) for community in shown]
+        return [guild for guild in guilds if guild is not None]
+
+    async def _stage_guild_id(self, event: SpaceEvent) -> int | None:
+        return await self._stage_guild_id_of(event.space_id, event.community_id)
+
+    async def _stage_guild_id_of(self, space_id: int, community_id: str) -> int | None:
+        """The server whose Stage the Space is run on (never another's)."""
+        run_from = await self.core.communities.stage_on(space_id, community_id, Platform.DISCORD)
+        return guild_of(run_from) if run_from is not None else None
 
     async def _guild(self, community_id: str) -> discord.Guild | None:
         """The server of a core event, once connected; None when it is not ours."""

@@ -28,7 +28,7 @@ from adapters.discord.store import (
     GRANT,
     REMOVE,
 )
-from bot.models import Space
+from bot.models import Platform, Space
 
 if TYPE_CHECKING:
     from adapters.discord.alerts import Alerts
@@ -76,7 +76,7 @@ class TicketRoles:
         """Create the Space's role unless it exists (it goes to the host and co-hosts at
         once): at the start, when no sale has made it yet."""
         assert space.id is not None
-        if row.role_id is None and not await self.store.tasks(space.id):
+        if row.role_id is None and not await self.store.tasks(row):
             await self._change(guild, space, row, EVERYONE, CREATE_ROLE)
 
     async def grant(
@@ -95,9 +95,9 @@ class TicketRoles:
     async def delete(self, guild: discord.Guild, space: Space, row: DiscordSpace) -> None:
         """The Space is over: delete its role, which removes it from everyone at once."""
         assert space.id is not None
-        await self.store.drop_member_tasks(space.id)
+        await self.store.drop_member_tasks(row)
         if row.role_id is None:
-            await self.store.drop_task(space.id, EVERYONE)
+            await self.store.drop_task(row, EVERYONE)
             return
         await self._change(guild, space, row, EVERYONE, DELETE_ROLE)
 
@@ -105,14 +105,14 @@ class TicketRoles:
         """Try the Space's pending changes again. False when Discord still refuses, so the
         caller can leave the server's other Spaces for the next round."""
         assert space.id is not None
-        for task in await self.store.tasks(space.id):
+        for task in await self.store.tasks(row):
             try:
                 await self._apply(guild, space, row, task.user_id, task.action)
             except RoleRefused as refused:
-                await self.store.put_task(space.id, task.user_id, task.action, str(refused))
+                await self.store.put_task(row, task.user_id, task.action, str(refused))
                 await self._report(guild, space, row, refused)
                 return False
-            await self.store.drop_task(space.id, task.user_id)
+            await self.store.drop_task(row, task.user_id)
         if row.role_alert is not None:
             row.role_alert = None
             await self.store.save(row)
@@ -131,15 +131,15 @@ class TicketRoles:
         self, guild: discord.Guild, space: Space, row: DiscordSpace, user_id: str, action: str
     ) -> None:
         assert space.id is not None
-        if await self.store.tasks(space.id):
+        if await self.store.tasks(row):
             # earlier changes are waiting: queue behind them so the order holds
-            await self.store.put_task(space.id, user_id, action, "waiting for earlier changes")
+            await self.store.put_task(row, user_id, action, "waiting for earlier changes")
             await self.retry(guild, space, row)
             return
         try:
             await self._apply(guild, space, row, user_id, action)
         except RoleRefused as refused:
-            await self.store.put_task(space.id, user_id, action, str(refused))
+            await self.store.put_task(row, user_id, action, str(refused))
             await self._report(guild, space, row, refused)
 
     async def _apply(
@@ -182,15 +182,17 @@ class TicketRoles:
     async def _give_staff(
         self, guild: discord.Guild, space: Space, row: DiscordSpace, role: discord.Role
     ) -> None:
-        """A new role goes to the host and co-hosts (they run the Stage); a refusal waits
-        with the other pending changes."""
+        """A new role goes to the host and co-hosts who are members here (they run the
+        Stage); a refusal waits with the other pending changes."""
         assert space.id is not None
         staff = [space.host_id, *await self.core.spaces.cohost_ids(space.id)]
         for identity in (await self.core.identities.keys_for(staff)).values():
+            if not identity.key.startswith(f"{Platform.DISCORD.value}:{guild.id}:"):
+                continue  # a linked community's host: not a member of this server
             try:
                 await self._member_change(guild, space, row, role, identity.user_id, grant=True)
             except RoleRefused as refused:
-                await self.store.put_task(space.id, identity.user_id, GRANT, str(refused))
+                await self.store.put_task(row, identity.user_id, GRANT, str(refused))
 
     async def _ensure_role(
         self, guild: discord.Guild, space: Space, row: DiscordSpace
@@ -287,7 +289,7 @@ class TicketRoles:
         )
         if refused.kind == UNAVAILABLE or row.role_alert == refused.kind:
             return
-        waiting = len(await self.store.tasks(space.id))
+        waiting = len(await self.store.tasks(row))
         host = await self.core.identities.get(space.host_id)
         await self.alerts.tell_staff(
             guild, _int(host.user_id), self.advice(guild, space, refused, waiting)

@@ -82,11 +82,14 @@ class StageSync:
 
     # --- scheduled events ----------------------------------------------------------------
 
-    async def schedule(self, guild: discord.Guild, space: Space, row: DiscordSpace) -> None:
-        """Create the Space's scheduled event, once."""
+    async def schedule(
+        self, guild: discord.Guild, space: Space, row: DiscordSpace, *, runs_stage: bool = True
+    ) -> None:
+        """Create the Space's scheduled event, once: on the Stage in the server it is run
+        from (`runs_stage`), else an external event that points at the room."""
         if row.event_id is not None or space.status != SpaceStatus.SCHEDULED:
             return
-        stage = self.config.stage_channel(guild)
+        stage = self.config.stage_channel(guild) if runs_stage else None
         try:
             if stage is not None:
                 event = await guild.create_scheduled_event(
@@ -118,8 +121,10 @@ class StageSync:
         row.stage_channel_id = str(stage.id) if stage is not None else None
         await self.store.save(row)
 
-    async def updated(self, guild: discord.Guild, space: Space, row: DiscordSpace) -> None:
-        if space.status == SpaceStatus.LIVE:
+    async def updated(
+        self, guild: discord.Guild, space: Space, row: DiscordSpace, *, runs_stage: bool = True
+    ) -> None:
+        if space.status == SpaceStatus.LIVE and runs_stage:
             await self.bridge(guild, space, row)
         event = await self._event(guild, row)
         if event is None or event.status != discord.EventStatus.scheduled:
@@ -138,10 +143,12 @@ class StageSync:
                 start_time=space.starts_at,
             )
 
-    async def started(self, guild: discord.Guild, space: Space, row: DiscordSpace) -> None:
+    async def started(
+        self, guild: discord.Guild, space: Space, row: DiscordSpace, *, runs_stage: bool = True
+    ) -> None:
         """Open the Stage instance (which starts a linked Stage event), or start the
-        external event."""
-        stage = self._stage_of(guild, row)
+        external event; a server that shows a Space run from another opens no Stage."""
+        stage = self._stage_of(guild, row) if runs_stage else None
         event = await self._event(guild, row)
         if stage is not None:
             try:
@@ -164,11 +171,14 @@ class StageSync:
             return
         if event is not None and event.status == discord.EventStatus.scheduled:
             await event.start(reason=f"Stagepass Space #{space.id} is live")
-        await self.bridge(guild, space, row)
+        if runs_stage:
+            await self.bridge(guild, space, row)
 
-    async def ended(self, guild: discord.Guild, space: Space, row: DiscordSpace) -> None:
+    async def ended(
+        self, guild: discord.Guild, space: Space, row: DiscordSpace, *, runs_stage: bool = True
+    ) -> None:
         await self._unbridge(space)
-        stage = self._stage_of(guild, row)
+        stage = self._stage_of(guild, row) if runs_stage else None
         if stage is not None:
             try:
                 instance = stage.instance or await stage.fetch_instance()
@@ -182,9 +192,11 @@ class StageSync:
         elif event is not None and event.status == discord.EventStatus.scheduled:
             await event.cancel(reason=f"Stagepass Space #{space.id} ended")
 
-    async def cancelled(self, guild: discord.Guild, space: Space, row: DiscordSpace) -> None:
+    async def cancelled(
+        self, guild: discord.Guild, space: Space, row: DiscordSpace, *, runs_stage: bool = True
+    ) -> None:
         if space.started_at is not None:  # cancelled while live: close the Stage as an end does
-            await self.ended(guild, space, row)
+            await self.ended(guild, space, row, runs_stage=runs_stage)
             return
         await self._unbridge(space)
         event = await self._event(guild, row)
@@ -196,7 +208,7 @@ class StageSync:
         for space in await self.core.spaces.list_spaces(f"discord:{guild.id}"):
             if space.status != SpaceStatus.SCHEDULED or space.id is None:
                 continue
-            row = await self.store.get(space.id)
+            row = await self.store.get(space.id, guild.id)
             event = await self._event(guild, row) if row is not None else None
             if event is None:
                 continue
@@ -341,16 +353,18 @@ class StageSync:
 
     # --- Stagepass -> Discord's Stage ----------------------------------------------------
 
-    async def mirror(self, event: StageChanged) -> None:
+    async def mirror(self, event: StageChanged, stage_guild_id: int) -> None:
+        """A stage change made in Stagepass, done on the Discord Stage too: for members of
+        the server the Space is run from (`stage_guild_id`)."""
         ids = split_key(event.identity_key)
         guild = self.client.get_guild(ids[0]) if ids else None
-        if ids is None or guild is None:
+        if ids is None or guild is None or guild.id != stage_guild_id:
             return
         member = guild.get_member(ids[1])
         voice = member.voice if member is not None else None
         if member is None or voice is None or voice.channel is None:
             return  # not in Discord's voice (maybe in the web room)
-        row = await self.store.get(event.space_id)
+        row = await self.store.get(event.space_id, guild.id)
         channel = self._channel_of(guild, row)
         if channel is None or voice.channel.id != channel.id:
             return
@@ -388,7 +402,12 @@ class StageSync:
         ]
         for space in sorted(live, key=lambda s: s.started_at or s.starts_at, reverse=True):
             assert space.id is not None
-            row = await self.store.get(space.id)
+            run_from = await self.core.communities.stage_on(
+                space.id, space.community_id, Platform.DISCORD
+            )
+            if run_from != f"{Platform.DISCORD.value}:{guild.id}":
+                continue  # shown here, run on another server's Stage
+            row = await self.store.get(space.id, guild.id)
             channel = self._channel_of(guild, row)
             if channel is not None and channel.id == channel_id:
                 return space

@@ -78,12 +78,14 @@ class StageAccess:
         """The core's start check: take the Space's channel, or refuse the start."""
         if space.id is None:
             return
-        shown = await self.core.communities.shown_on(space.id, space.community_id, Platform.DISCORD)
-        guild_id = guild_of(shown) if shown is not None else None
+        run_from = await self.core.communities.stage_on(
+            space.id, space.community_id, Platform.DISCORD
+        )
+        guild_id = guild_of(run_from) if run_from is not None else None
         guild = self.client.get_guild(guild_id) if guild_id is not None else None
         if guild is None or not self.config.serves(guild.id):
             return
-        channel = self.venue(guild, await session.get(DiscordSpace, space.id))
+        channel = self.venue(guild, await session.get(DiscordSpace, (space.id, str(guild.id))))
         if channel is None:
             return
         now = self.core.clock.now()

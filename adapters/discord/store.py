@@ -41,12 +41,19 @@ class DiscordStore:
         self.db = db
         self.clock = clock
 
-    async def get(self, space_id: int) -> DiscordSpace | None:
+    async def get(self, space_id: int, guild_id: int | str) -> DiscordSpace | None:
+        """The Space's row in one server (a Space shown in several has a row in each)."""
         async with self.db.session() as session:
-            return await session.get(DiscordSpace, space_id)
+            return await session.get(DiscordSpace, (space_id, str(guild_id)))
+
+    async def rows(self, space_id: int) -> list[DiscordSpace]:
+        """The Space's rows in every server that shows it, by server id."""
+        async with self.db.session() as session:
+            query = select(DiscordSpace).where(DiscordSpace.space_id == space_id)
+            return list(await session.exec(query.order_by(col(DiscordSpace.guild_id))))
 
     async def get_or_new(self, space_id: int, guild_id: int) -> DiscordSpace:
-        row = await self.get(space_id)
+        row = await self.get(space_id, guild_id)
         if row is None:
             row = DiscordSpace(
                 space_id=space_id, guild_id=str(guild_id), updated_at=self.clock.now()
@@ -68,23 +75,27 @@ class DiscordStore:
 
     # --- role changes to retry -----------------------------------------------------------
 
-    async def tasks(self, space_id: int | None = None) -> list[DiscordRoleTask]:
+    async def tasks(self, row: DiscordSpace | None = None) -> list[DiscordRoleTask]:
+        """The changes still owed: of one Space in one server (`row`), or all."""
         query = select(DiscordRoleTask).order_by(
             col(DiscordRoleTask.space_id), col(DiscordRoleTask.created_at)
         )
-        if space_id is not None:
-            query = query.where(DiscordRoleTask.space_id == space_id)
+        if row is not None:
+            query = query.where(
+                DiscordRoleTask.space_id == row.space_id, DiscordRoleTask.guild_id == row.guild_id
+            )
         async with self.db.session() as session:
             return list(await session.exec(query))
 
-    async def put_task(self, space_id: int, user_id: str, action: str, error: str) -> None:
+    async def put_task(self, row: DiscordSpace, user_id: str, action: str, error: str) -> None:
         """Remember a refused change; a later change for the same member replaces it."""
         now = self.clock.now()
         async with self.db.write() as session:
-            task = await session.get(DiscordRoleTask, (space_id, user_id))
+            task = await session.get(DiscordRoleTask, (row.space_id, row.guild_id, user_id))
             if task is None:
                 task = DiscordRoleTask(
-                    space_id=space_id,
+                    space_id=row.space_id,
+                    guild_id=row.guild_id,
                     user_id=user_id,
                     action=action,
                     created_at=now,
@@ -97,18 +108,21 @@ class DiscordStore:
             task.updated_at = now
             session.add(task)
 
-    async def drop_task(self, space_id: int, user_id: str) -> None:
+    async def drop_task(self, row: DiscordSpace, user_id: str) -> None:
         async with self.db.write() as session:
-            task = await session.get(DiscordRoleTask, (space_id, user_id))
+            task = await session.get(DiscordRoleTask, (row.space_id, row.guild_id, user_id))
             if task is not None:
                 await session.delete(task)
 
-    async def drop_member_tasks(self, space_id: int) -> None:
-        """Forget every member's pending change (the role itself is going away)."""
+    async def drop_member_tasks(self, row: DiscordSpace) -> None:
+        """Forget every member's pending change in the row's server (the role itself is
+        going away)."""
         async with self.db.write() as session:
             for task in await session.exec(
                 select(DiscordRoleTask).where(
-                    DiscordRoleTask.space_id == space_id, DiscordRoleTask.user_id != EVERYONE
+                    DiscordRoleTask.space_id == row.space_id,
+                    DiscordRoleTask.guild_id == row.guild_id,
+                    DiscordRoleTask.user_id != EVERYONE,
                 )
             ):
                 await session.delete(task)

@@ -39,7 +39,8 @@ class MatrixAdapter:
             room_id = await connection.resolve(self.config.announce_room)
             await connection.join(room_id)
             await connection.first_sync()
-            await connection.prepare(room_id)
+            await self.core.db.warm()  # the first command does not configure the ORM
+            await connection.keep_shared(room_id)
             encrypted = connection.encrypted(room_id)
             if encrypted and not ENCRYPTION_ENABLED:
                 raise ConfigError(

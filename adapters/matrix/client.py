@@ -4,7 +4,9 @@ until a room the bot just made or joined has come down a sync), and the tasks it
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Coroutine
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -12,7 +14,10 @@ from nio import (
     AsyncClient,
     ErrorResponse,
     JoinError,
+    KeysQueryResponse,
     RoomCreateError,
+    RoomCreateEvent,
+    RoomMemberEvent,
     RoomPreset,
     RoomResolveAliasResponse,
     RoomSendResponse,
@@ -27,6 +32,11 @@ log = structlog.get_logger(__name__)
 
 SYNC_TIMEOUT_MS = 30_000
 ROOM_WAIT = 30.0
+
+#: a room creator's power level from room version 12 on: above any level (MSC4289)
+CREATOR_POWER = sys.maxsize
+#: room versions whose creators hold only the level the power levels give them
+_LEGACY_ROOM_VERSIONS = frozenset(str(n) for n in range(1, 12))
 
 
 class MatrixError(StagepassError):
@@ -45,15 +55,55 @@ class Connection:
         self.synced = asyncio.Condition()
         self.ready = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._kept: set[str] = set()  # encrypted rooms whose room key is shared ahead
+        self._sharing: set[str] = set()
+        self._joined_at: dict[tuple[str, str], datetime] = {}
+        self._creators: dict[str, frozenset[str]] = {}
         client.add_response_callback(self._on_sync, SyncResponse)
+        client.add_response_callback(self._on_keys, KeysQueryResponse)
 
     @property
     def user_id(self) -> str:
         return str(self.client.user_id)
 
     async def _on_sync(self, response: SyncResponse) -> None:
+        self._note_state(response)
         async with self.synced:
             self.synced.notify_all()
+        if not self.client.should_query_keys:  # else: once the keys have come (`_on_keys`)
+            self._share_ahead()
+
+    async def _on_keys(self, response: KeysQueryResponse) -> None:
+        self._share_ahead()
+
+    def _note_state(self, response: SyncResponse) -> None:
+        """What nio's rooms do not keep: when each member joined (from the member events a
+        sync carries; the first, full-state one has every member's current event, and a
+        profile change only says they were in by then), and who created each room."""
+        for room_id, info in response.rooms.join.items():
+            for event in [*info.state, *info.timeline.events]:
+                if isinstance(event, RoomCreateEvent):
+                    self._note_creators(room_id, event)
+                if not isinstance(event, RoomMemberEvent) or event.membership != "join":
+                    continue
+                key = (room_id, str(event.state_key))
+                at = datetime.fromtimestamp(event.server_timestamp / 1000, UTC)
+                if event.prev_membership == "join":
+                    self._joined_at.setdefault(key, at)
+                else:
+                    self._joined_at[key] = at
+
+    def _note_creators(self, room_id: str, event: RoomCreateEvent) -> None:
+        """From room version 12 on, the creators (the create event's sender and its
+        `additional_creators`) outrank every power level and are not listed in them."""
+        if event.room_version in _LEGACY_ROOM_VERSIONS:
+            return
+        more = event.source.get("content", {}).get("additional_creators") or []
+        self._creators[room_id] = frozenset({event.sender, *map(str, more)})
+
+    def member_since(self, room_id: str, user_id: str) -> datetime | None:
+        """When `user_id` joined `room_id` (at the latest), if the bot has seen it."""
+        return self._joined_at.get((room_id, user_id))
 
     def spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         """Run `work` as an owned, named task (cancelled and awaited by `close`)."""
@@ -76,6 +126,7 @@ class Connection:
         response = await self.client.sync(timeout=0, full_state=True)
         if not isinstance(response, SyncResponse):
             raise ConfigError(f"Matrix: the first sync failed ({response})")
+        self._note_state(response)  # `sync` alone runs no response callbacks
         if self.client.should_upload_keys:  # people can encrypt to this device at once
             await self.client.keys_upload()
 
@@ -120,15 +171,40 @@ class Connection:
         async with asyncio.timeout(ROOM_WAIT), self.synced:
             await self.synced.wait_for(member)
 
-    async def prepare(self, room_id: str) -> None:
-        """Share this device's room key with the members of an encrypted room now, so the
-        first command's answer does not wait for it."""
+    async def keep_shared(self, room_id: str) -> None:
+        """Share this device's room key with the members of an encrypted room now, and
+        again whenever nio drops it (a member joined or left, a device changed), so an
+        answer only encrypts: setting a room key up costs a key query, a claim and one
+        Olm message per device. Whoever joins later gets the new key before they speak."""
         if not (ENCRYPTION_ENABLED and self.encrypted(room_id)):
             return
+        self._kept.add(room_id)
         await self.client.joined_members(room_id)
         if self.client.should_query_keys:
             await self.client.keys_query()
-        await self.client.share_group_session(room_id, ignore_unverified_devices=True)
+        await self._share(room_id)
+
+    def _share_ahead(self) -> None:
+        for room_id in self._kept - self._sharing:
+            if self._should_share(room_id):
+                self.spawn(self._share(room_id), f"matrix-share-{room_id}")
+
+    def _should_share(self, room_id: str) -> bool:
+        olm = self.client.olm
+        return (
+            olm is not None
+            and room_id in self.client.rooms
+            and room_id not in self.client.sharing_session  # a send is sharing it now
+            and olm.should_share_group_session(room_id)
+        )
+
+    async def _share(self, room_id: str) -> None:
+        self._sharing.add(room_id)
+        try:
+            if self._should_share(room_id):
+                await self.client.share_group_session(room_id, ignore_unverified_devices=True)
+        finally:
+            self._sharing.discard(room_id)
 
     async def resolve(self, room: str) -> str:
         """A room id for `room` (an id, or an alias resolved by the homeserver)."""
@@ -191,6 +267,8 @@ class Connection:
         return str(made.room_id)
 
     def power_level(self, room_id: str, user_id: str) -> int:
+        if user_id in self._creators.get(room_id, ()):
+            return CREATOR_POWER
         room = self.client.rooms.get(room_id)
         return 0 if room is None else int(room.power_levels.get_user_level(user_id))
 
@@ -198,6 +276,10 @@ class Connection:
         room = self.client.rooms.get(room_id)
         name = room.user_name(user_id) if room is not None else None
         return str(name or user_id)
+
+    def room_name(self, room_id: str) -> str:
+        room = self.client.rooms.get(room_id)
+        return str(room.display_name) if room is not None else room_id
 
     def encrypted(self, room_id: str) -> bool:
         room = self.client.rooms.get(room_id)

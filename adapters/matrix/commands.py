@@ -4,12 +4,15 @@ room with the bot) runs as that person; the reply goes into a thread of the comm
 Matrix has no private replies in a room: a reply that is only for the asker and carries a
 link (a payment link, the host's room pass) goes to their direct room, and the thread says
 so. Moderators are members whose power level in the announcement room is at least
-MATRIX_MODERATOR_LEVEL (50 by default).
+MATRIX_MODERATOR_LEVEL (50 by default); a member's age (`member_days:` host rules) counts
+from their join event in that room.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import structlog
 from nio import MatrixRoom, MegolmEvent, RoomMessageText
@@ -25,7 +28,14 @@ from bot.replies import Reply
 
 log = structlog.get_logger(__name__)
 
+E = TypeVar("E")
+
 _IN_DMS = "I've sent you the details in a direct message."
+_UNDECRYPTABLE = (
+    "I could not decrypt your message: your device has not shared its key with mine. "
+    "Please send it again; if I still cannot read you, verify my session (Stagepass) or "
+    "sign out and in again on your device."
+)
 
 
 class Commands:
@@ -45,13 +55,14 @@ class Commands:
         self.directs = directs
         self.room_id = room_id
         self.moderator_level = moderator_level
+        self._told: set[tuple[str, str]] = set()  # (sender, session) told it is unreadable
         self.timings: list[float] = []
         """Seconds from a command's arrival to its reply being sent (tests print them)."""
 
     def register(self) -> None:
         client = self.connection.client
-        client.add_event_callback(self.on_text, RoomMessageText)
-        client.add_event_callback(self.on_undecryptable, MegolmEvent)
+        client.add_event_callback(_guarded(self.on_text), RoomMessageText)
+        client.add_event_callback(_guarded(self.on_undecryptable), MegolmEvent)
 
     def actor(self, user_id: str) -> Actor:
         room = self.room_id
@@ -61,9 +72,8 @@ class Commands:
             user_id,
             self.connection.display_name(room, user_id),
             is_moderator=self.connection.power_level(room, user_id) >= self.moderator_level,
-            community_name=self.connection.client.rooms[room].display_name
-            if room in self.connection.client.rooms
-            else "",
+            member_since=self.connection.member_since(room, user_id),
+            community_name=self.connection.room_name(room),
         )
 
     async def on_text(self, room: MatrixRoom, event: RoomMessageText) -> None:
@@ -83,13 +93,8 @@ class Commands:
     ) -> None:
         root = _thread_root(event)
         if room_id != self.room_id and room_id not in await self.directs.room_ids():
-            await self.connection.send(
-                room_id,
-                in_thread(
-                    notice("I take commands in the Stagepass room and in direct messages."),
-                    root,
-                ),
-            )
+            log.info("matrix: a command outside its rooms", room=room_id, sender=event.sender)
+            await self.connection.send(room_id, in_thread(notice(self._elsewhere()), root))
             return
         actor = self.actor(event.sender)
         reply = await self.dispatcher.handle(actor, line)
@@ -108,20 +113,58 @@ class Commands:
             return
         await self.connection.send(room_id, in_thread(content, root))
 
-    async def on_undecryptable(self, room: MatrixRoom, event: MegolmEvent) -> None:
-        """A message the bot has no key for: said once in its thread, not ignored silently."""
-        log.warning("matrix: cannot decrypt a message", room=room.room_id, sender=event.sender)
-        content = in_thread(
-            notice(
-                "I could not decrypt that message (no key for my device yet). Please send it again."
-            ),
-            event.event_id,
+    def _elsewhere(self) -> str:
+        """The refusal of a command typed in a room that is neither the announcement room
+        nor the person's direct room with the bot (Matrix rooms are not linked)."""
+        return (
+            f"I take commands in {self.connection.room_name(self.room_id)} and in your "
+            "direct messages with me, not in this room."
         )
+
+    async def on_undecryptable(self, room: MatrixRoom, event: MegolmEvent) -> None:
+        """A message the bot has no room key for: logged (ids only, never key material),
+        and said once per sending session in its thread, so talk from that device does
+        not draw a notice per line. The sync loop goes on."""
+        told = (event.sender, str(event.session_id))
+        log.warning(
+            "matrix: cannot decrypt a message",
+            room=room.room_id,
+            sender=event.sender,
+            device=event.device_id,
+            session=event.session_id,
+            event_id=event.event_id,
+            first=told not in self._told,
+        )
+        if event.sender == self.connection.user_id or told in self._told:
+            return
+        self._told.add(told)
+        content = in_thread(notice(_UNDECRYPTABLE), event.event_id)
 
         async def say() -> None:
             await self.connection.send(room.room_id, content)
 
         self.connection.spawn(say(), f"matrix-undecryptable-{event.event_id}")
+
+
+def _guarded(
+    handler: Callable[[MatrixRoom, E], Awaitable[None]],
+) -> Callable[[MatrixRoom, E], Awaitable[None]]:
+    """`handler` run by nio's sync loop, which ends on the first error a callback raises:
+    an error is logged with the event's ids, and the loop goes on."""
+
+    async def guarded(room: MatrixRoom, event: E) -> None:
+        try:
+            await handler(room, event)
+        except Exception:
+            log.exception(
+                "matrix: an event handler failed",
+                handler=getattr(handler, "__name__", repr(handler)),
+                room=room.room_id,
+                sender=getattr(event, "sender", None),
+                event_id=getattr(event, "event_id", None),
+            )
+
+    return guarded
 
 
 def _thread_root(event: RoomMessageText) -> str:

@@ -10,12 +10,13 @@ from sqlmodel import Field, SQLModel
 
 
 class MatrixAnnouncement(SQLModel, table=True):
-    """A Space's card in the announcement room: its event, edited as the Space changes."""
+    """A Space's card in an announcement room (one a room that shows it): its event,
+    edited as the Space changes."""
 
     __tablename__ = "matrix_announcements"
 
     space_id: int = Field(foreign_key="spaces.id", primary_key=True)
-    room_id: str = Field(max_length=255)
+    room_id: str = Field(max_length=255, primary_key=True)
     event_id: str = Field(max_length=255)
 
 

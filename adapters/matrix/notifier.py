@@ -18,21 +18,14 @@ from adapters.matrix.directs import Directs
 from adapters.matrix.messages import Content, bang, dm_content, edit, in_thread
 from adapters.matrix.models import MatrixAnnouncement
 from bot.actors import split_key
+from bot.chat_events import ChatRoutes, subscribe
 from bot.core import Core
 from bot.events import (
     DirectMessage,
     EventBus,
-    HoldCreated,
-    HoldReleased,
-    SpaceAnnounced,
-    SpaceCancelled,
-    SpaceEnded,
     SpaceEvent,
     SpaceStarted,
-    SpaceUpdated,
     StageChanged,
-    TicketClosed,
-    TicketIssued,
     TipReceived,
 )
 from bot.models import Platform, Space
@@ -42,19 +35,6 @@ from bot.wording import space_buttons, space_lines, space_title
 log = structlog.get_logger(__name__)
 
 _UTC = ZoneInfo("UTC")
-
-#: events that change what a card shows (status, details, tickets left)
-_ANNOUNCED_STATE = (
-    SpaceAnnounced,
-    SpaceUpdated,
-    SpaceStarted,
-    SpaceEnded,
-    SpaceCancelled,
-    TicketIssued,
-    TicketClosed,
-    HoldCreated,
-    HoldReleased,
-)
 
 #: the homeserver's answers that no retry changes: the DM is marked refused
 _REFUSED = frozenset({"M_FORBIDDEN", "M_NOT_FOUND", "M_UNKNOWN_USER", "M_INVALID_PARAM"})
@@ -78,13 +58,14 @@ class Notifier:
         self._locks: dict[int, asyncio.Lock] = {}
 
     def subscribe(self, bus: EventBus) -> None:
-        bus.subscribe(DirectMessage, self.on_direct_message)
-        self.core.outbox.delivers(Platform.MATRIX)
-        for event_type in _ANNOUNCED_STATE:
-            bus.subscribe(event_type, self.on_space_changed)
-        bus.subscribe(SpaceStarted, self.on_started)
-        bus.subscribe(StageChanged, self.on_stage_changed)
-        bus.subscribe(TipReceived, self.on_tip)
+        routes = ChatRoutes(
+            announcement=self.on_space_changed,
+            direct_message=self.on_direct_message,
+            started=self.on_started,
+            stage=self.on_stage_changed,
+            tip=self.on_tip,
+        )
+        subscribe(bus, self.core.outbox, Platform.MATRIX, routes)
 
     # --- DMs -----------------------------------------------------------------------------
 
@@ -110,14 +91,21 @@ class Notifier:
 
     # --- the card ------------------------------------------------------------------------
 
+    async def _shows(self, event: SpaceEvent) -> bool:
+        """Whether this room shows the event's Space: its own, or linked with it."""
+        shown = await self.core.communities.shown_on(
+            event.space_id, event.community_id, Platform.MATRIX
+        )
+        return self.community_id in shown
+
     async def on_space_changed(self, event: SpaceEvent) -> None:
-        if event.community_id != self.community_id:
+        if not await self._shows(event):
             return
         async with self._locks.setdefault(event.space_id, asyncio.Lock()):
             space = await self.core.spaces.get(event.space_id)
             content = await self.card(space)
             async with self.core.db.session() as session:
-                row = await session.get(MatrixAnnouncement, event.space_id)
+                row = await session.get(MatrixAnnouncement, (event.space_id, self.room_id))
             if row is not None:
                 await self.connection.send(row.room_id, edit(content, row.event_id))
                 return
@@ -157,7 +145,7 @@ class Notifier:
         row = None
         if space_id is not None:
             async with self.core.db.session() as session:
-                row = await session.get(MatrixAnnouncement, space_id)
+                row = await session.get(MatrixAnnouncement, (space_id, self.room_id))
         content: Content = {"msgtype": "m.text", "body": text}
         if row is None:
             await self.connection.send(self.room_id, content)
@@ -167,7 +155,7 @@ class Notifier:
     # --- public news ---------------------------------------------------------------------
 
     async def on_started(self, event: SpaceStarted) -> None:
-        if event.community_id != self.community_id:
+        if not await self._shows(event):
             return
         space = await self.core.spaces.get(event.space_id)
         await self._in_card_thread(
@@ -177,7 +165,7 @@ class Notifier:
         )
 
     async def on_stage_changed(self, event: StageChanged) -> None:
-        if event.community_id != self.community_id or event.change != "promoted":
+        if event.change != "promoted" or not await self._shows(event):
             return
         space = await self.core.spaces.get(event.space_id)
         who = matrix_user(event.identity_key, self.community_id) or event.identity_key

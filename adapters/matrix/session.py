@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import structlog
@@ -43,16 +44,16 @@ def _save(path: Path, credentials: dict[str, str]) -> None:
 def _client(config: MatrixConfig) -> AsyncClient:
     store = config.store_dir / "store"
     store.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return AsyncClient(
-        config.homeserver,
-        config.user_id,
-        store_path=str(store),
-        config=AsyncClientConfig(
-            encryption_enabled=ENCRYPTION_ENABLED,
-            store_sync_tokens=True,  # a restart does not answer old commands again
-            max_timeouts=None,
-        ),
+    options = AsyncClientConfig(
+        encryption_enabled=ENCRYPTION_ENABLED,
+        store_sync_tokens=True,  # a restart does not answer old commands again
+        max_timeouts=None,
     )
+    if ENCRYPTION_ENABLED:
+        from adapters.matrix.store import Store  # needs the crypto extra (peewee)
+
+        options = replace(options, store=Store)
+    return AsyncClient(config.homeserver, config.user_id, store_path=str(store), config=options)
 
 
 async def open_session(config: MatrixConfig) -> AsyncClient:

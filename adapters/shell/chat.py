@@ -117,7 +117,7 @@ class Chat:
         shown = await self.core.communities.shown_on(
             event.space_id, event.community_id, Platform.SHELL
         )
-        if shown != self.community_id:
+        if self.community_id not in shown:
             return
         space = await self.core.spaces.get(event.space_id)
         what = {SpaceAnnounced: "New Space", SpaceStarted: "Live now", SpaceCancelled: "Cancelled"}[

@@ -89,7 +89,10 @@ def repost_button(space_id: int) -> Button:
 
 
 def tip_value(space: Space, host: Identity) -> str:
-    return json.dumps({"space": space.id, "host": host.user_id})
+    """The Tip button's value: the Space, and the host's Slack id when they are in Slack
+    (a host in a linked community is tipped through the Space)."""
+    slack_host = host.user_id if host.platform == Platform.SLACK else None
+    return json.dumps({"space": space.id, "host": slack_host})
 
 
 def host_name(host: Identity) -> str:
@@ -119,8 +122,7 @@ def announcement(space: Space, host: Identity) -> dict[str, Any]:
     if space.status.is_open_for_sale:
         elements = [buy_button(space, f"{RUN}:0")]
         elements += [reply_button(b, i) for i, b in enumerate(space_buttons(space)) if i]
-        if host.platform == Platform.SLACK:  # a host in a linked community is tipped there
-            elements.append(button("Tip the host", TIP, value=tip_value(space, host)))
+        elements.append(button("Tip the host", TIP, value=tip_value(space, host)))
         blocks.append(actions(*elements, block_id=f"space:{space.id}"))
     blocks.append(
         context(
@@ -186,7 +188,7 @@ class Announcements:
     async def link(self, space_id: int) -> AnnouncementLink | None:
         """The announcement's permalink (`chat.getPermalink`, asked once per Space), or,
         when Slack cannot say, the documented `app_redirect` to its channel."""
-        row = await self._row(space_id)
+        row = await self._first_row(space_id)
         if row is None:
             return None
         known = self._permalinks.get(space_id)
@@ -213,17 +215,36 @@ class Announcements:
             return permalink
         return None
 
-    async def _row(self, space_id: int) -> SlackAnnouncement | None:
+    async def _row(self, space_id: int, team: str) -> SlackAnnouncement | None:
         async with self.core.db.session() as session:
-            return await session.get(SlackAnnouncement, space_id)
+            return await session.get(SlackAnnouncement, (space_id, team))
+
+    async def _first_row(self, space_id: int) -> SlackAnnouncement | None:
+        """The announcement in the Space's own workspace, else in the first linked one."""
+        space = await self.core.spaces.get(space_id)
+        for team in await self.teams(space_id, space.community_id):
+            row = await self._row(space_id, team)
+            if row is not None:
+                return row
+        return None
+
+    async def teams(self, space_id: int, community_id: str) -> list[str]:
+        """The workspaces that show a Space (`community_id`: its own): its own first,
+        then the linked ones."""
+        shown = await self.core.communities.shown_on(space_id, community_id, Platform.SLACK)
+        return [team for team in map(team_of, shown) if team is not None]
 
     async def _sync(self, space_id: int) -> None:
         space = await self.core.spaces.get(space_id)
-        shown = await self.core.communities.shown_on(space_id, space.community_id, Platform.SLACK)
-        team = team_of(shown) if shown else None
-        if team is None:
-            return
-        row = await self._row(space_id)
+        for index, team in enumerate(await self.teams(space_id, space.community_id)):
+            # a command reply waits for the first workspace's post: the host's own
+            await self._sync_in(space, team, reported=index == 0)
+
+    async def _sync_in(self, space: Space, team: str, *, reported: bool) -> None:
+        """Post the announcement in one workspace, or bring the posted one up to date."""
+        assert space.id is not None
+        space_id = space.id
+        row = await self._row(space_id, team)
         if row is None and not space.status.is_open_for_sale:
             return  # over before it was ever posted
         client = await self.clients.for_team(team)
@@ -248,7 +269,8 @@ class Announcements:
                     "SLACK_ANNOUNCE_CHANNEL, or reinstall and pick one)",
                     team=team,
                 )
-            await self._failed(client, space, host, _NO_CHANNEL, None)
+            if reported:
+                await self._failed(client, space, host, _NO_CHANNEL, None)
             return
         try:
             posted = await client.chat_postMessage(
@@ -263,9 +285,11 @@ class Announcements:
                 channel=channel,
                 error=error,
             )
-            await self._failed(client, space, host, error, channel)
+            if reported:
+                await self._failed(client, space, host, error, channel)
             return
-        self._record(space_id, None, channel)
+        if reported:
+            self._record(space_id, None, channel)
         async with self.core.db.write() as session:
             session.add(
                 SlackAnnouncement(
@@ -311,7 +335,7 @@ class Announcements:
         client = await self.clients.for_team(team)
         if client is None:
             return
-        row = await self._row(space_id) if space_id is not None else None
+        row = await self._row(space_id, team) if space_id is not None else None
         channel = row.channel_id if row else await self.clients.announce_channel(team)
         if channel is None:
             return

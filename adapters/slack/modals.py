@@ -316,7 +316,9 @@ def read_create(values: FormValues, tz: ZoneInfo, default_currency: str) -> t.Cr
 
 
 def read_tip(values: FormValues, meta: Meta, default_currency: str) -> t.Tip:
-    if not meta.host:
+    """The tip form -> `Tip`: for the host mentioned, or (no Slack host: a Space hosted
+    from a linked community) for the Space's host."""
+    if not meta.host and meta.space_id is None:
         raise InvalidInput("This tip form lost track of the host; open it again.")
     amount = str(values.get("amount") or "").strip()
     if not amount:
@@ -324,7 +326,7 @@ def read_tip(values: FormValues, meta: Meta, default_currency: str) -> t.Tip:
     code = lookup_currency(values.get("currency") or default_currency).code
     parse_amount(amount, code)  # checked here so the error lands on the field
     return t.Tip(
-        UserRef(meta.host),
+        UserRef(meta.host) if meta.host else None,
         amount,
         code,
         str(values.get("message") or "").strip()[:300],

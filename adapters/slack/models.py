@@ -55,13 +55,14 @@ class SlackOAuthState(SQLModel, table=True):
 
 
 class SlackAnnouncement(SQLModel, table=True):
-    """Where a Space was announced in Slack, so the message is updated (tickets left,
-    status) instead of posted again."""
+    """Where a Space was announced in one Slack workspace (a row in each linked workspace
+    that shows it), so the message is updated (tickets left, status) instead of posted
+    again."""
 
     __tablename__ = "slack_announcements"
 
     space_id: int = Field(foreign_key="spaces.id", primary_key=True)
-    team_id: str = Field(max_length=32, index=True)
+    team_id: str = Field(max_length=32, primary_key=True, index=True)
     channel_id: str = Field(max_length=32)
     ts: str = Field(max_length=32)
     posted_at: datetime = utc_field()

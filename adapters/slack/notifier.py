@@ -19,6 +19,7 @@ from adapters.slack.clients import WebClients
 from adapters.slack.home import Home
 from adapters.slack.messages import dm_message
 from adapters.slack.people import Directory, mention, slack_user, team_of
+from bot.chat_events import ANNOUNCEMENT, ChatRoutes, subscribe
 from bot.core import Core
 from bot.events import (
     CohostChanged,
@@ -28,35 +29,17 @@ from bot.events import (
     HoldReleased,
     PaymentDisputed,
     ReminderSet,
-    SpaceAnnounced,
-    SpaceCancelled,
-    SpaceEnded,
     SpaceEvent,
     SpaceStarted,
-    SpaceUpdated,
     StageChanged,
     TicketClosed,
     TicketIssued,
-    TipReceived,
 )
 from bot.models import Platform
 from bot.notices import dispute_alert
 from bot.wording import space_title
 
 log = structlog.get_logger(__name__)
-
-#: events that change what an announcement shows (status, details, tickets left)
-_ANNOUNCED_STATE = (
-    SpaceAnnounced,
-    SpaceUpdated,
-    SpaceStarted,
-    SpaceEnded,
-    SpaceCancelled,
-    TicketIssued,
-    TicketClosed,
-    HoldCreated,
-    HoldReleased,
-)
 
 #: Slack's answers that no retry changes: the DM is marked refused
 _REFUSED = frozenset({"user_not_found", "cannot_dm_bot", "user_disabled"})
@@ -78,16 +61,16 @@ class Notifier:
         self.directory = directory
 
     def subscribe(self, bus: EventBus) -> None:
-        bus.subscribe(DirectMessage, self.on_direct_message)
-        self.core.outbox.delivers(Platform.SLACK)
-        for event_type in _ANNOUNCED_STATE:
-            bus.subscribe(event_type, self.on_space_changed)
-        bus.subscribe(CohostChanged, self.on_space_changed)
-        bus.subscribe(ReminderSet, self.on_space_changed)
-        bus.subscribe(TipReceived, self.announcements.thank)
-        bus.subscribe(SpaceStarted, self.on_started)
-        bus.subscribe(StageChanged, self.on_stage_changed)
-        bus.subscribe(PaymentDisputed, self.on_payment_disputed)
+        routes = ChatRoutes(
+            announcement=self.on_space_changed,
+            direct_message=self.on_direct_message,
+            people=self.on_space_changed,
+            started=self.on_started,
+            stage=self.on_stage_changed,
+            tip=self.announcements.thank,
+            dispute=self.on_payment_disputed,
+        )
+        subscribe(bus, self.core.outbox, Platform.SLACK, routes)
 
     async def on_direct_message(self, message: DirectMessage) -> None:
         """Deliver a core DM and tell the outbox how it went: Slack's permanent refusals
@@ -163,8 +146,7 @@ class Notifier:
     # --- public events: said once, under the announcement --------------------------------
 
     async def on_started(self, event: SpaceStarted) -> None:
-        team = await self._team(event)
-        if team is not None:
+        for team in await self._teams(event):
             space = await self.core.spaces.get(event.space_id)
             await self.announcements.in_thread(
                 team,
@@ -174,22 +156,21 @@ class Notifier:
             )
 
     async def on_stage_changed(self, event: StageChanged) -> None:
-        team = await self._team(event)
-        if team is None or event.change != "promoted":
+        if event.change != "promoted":
             return
-        space = await self.core.spaces.get(event.space_id)
-        await self.announcements.in_thread(
-            team,
-            event.space_id,
-            f"{await self._who(event.identity_key)} is now a speaker in "
-            f"{escape(space_title(space))}.",
-        )
+        for team in await self._teams(event):
+            space = await self.core.spaces.get(event.space_id)
+            await self.announcements.in_thread(
+                team,
+                event.space_id,
+                f"{await self._who(event.identity_key)} is now a speaker in "
+                f"{escape(space_title(space))}.",
+            )
 
     async def on_space_changed(self, event: SpaceEvent) -> None:
-        team = await self._team(event)
-        if team is None:
+        if not await self._teams(event):
             return
-        if isinstance(event, _ANNOUNCED_STATE):
+        if isinstance(event, ANNOUNCEMENT):
             await self.announcements.sync(event.space_id)
         await self.home.refresh_people(self._concerned(event))
 
@@ -200,12 +181,9 @@ class Notifier:
         found = await self.core.identities.by_key(identity_key)
         return escape(found.display_name) if found is not None else "someone"
 
-    async def _team(self, event: SpaceEvent) -> str | None:
-        """The workspace that shows the event's Space: its own, or a linked one."""
-        shown = await self.core.communities.shown_on(
-            event.space_id, event.community_id, Platform.SLACK
-        )
-        return team_of(shown) if shown else None
+    async def _teams(self, event: SpaceEvent) -> list[str]:
+        """The workspaces that show the event's Space: its own, and linked ones."""
+        return await self.announcements.teams(event.space_id, event.community_id)
 
     @staticmethod
     def _concerned(event: SpaceEvent) -> list[str]:

@@ -34,6 +34,7 @@ from bot.wording import (
     change_lines,
     desk_link,
     hold_line,
+    invite_link,
     promo_line,
     recording_line,
     replay_window,
@@ -44,6 +45,7 @@ from bot.wording import (
     ticket_line,
     ticket_link,
     waitlist_lines,
+    web_signin_link,
 )
 
 log = structlog.get_logger(__name__)
@@ -327,10 +329,11 @@ class Dispatcher:
 
     async def make_invite(self, actor: Actor, cmd: t.MakeInvite) -> Reply:
         invite = await self.core.invites.create(actor, cmd.space_id, cmd.uses)
+        page = invite_link(self.core.settings.resolved_public_url, invite.token)
         return Reply(
             f"An invite to Space #{cmd.space_id}, good for {cmd.uses} ticket(s). Share this "
-            f"with the people you invite; each gets a ticket with:\n"
-            f"/ticket redeem {invite.token}"
+            f"with the people you invite; each gets a ticket on the web at {page}\n"
+            f"or in chat with:\n/ticket redeem {invite.token}"
         )
 
     async def redeem_invite(self, actor: Actor, cmd: t.RedeemInvite) -> Reply:
@@ -379,7 +382,12 @@ class Dispatcher:
         tickets = await core.tickets.tickets_of(me.id, cmd.space_id)
         holds = await core.tickets.pending_holds(me.id, cmd.space_id)
         if not tickets and not holds:
-            return Reply("You have no valid tickets. Find a Space with /space list.")
+            signin = web_signin_link(core.settings.resolved_public_url, core.web.link_token(me))
+            return Reply(
+                "You have no valid tickets. Find a Space with /space list, or on the web "
+                "(this link signs you in there, so you can buy on a Space's page).",
+                buttons=(Button("Find Spaces on the web", url=signin),),
+            )
         tz = await self.tz_of(actor)
         public = core.settings.resolved_public_url
         lines, buttons, pay = [], [], []

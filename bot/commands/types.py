@@ -111,7 +111,10 @@ class RefundTicket:
 
 @dataclass(frozen=True, slots=True)
 class Tip:
-    user: UserRef
+    """A tip for `user` (mentioned where the tipper is), or with `user` None for the host of
+    `space_id` wherever they host from: an announcement's Tip button in a linked community."""
+
+    user: UserRef | None
     amount: str
     currency: str | None = None
     message: str = ""

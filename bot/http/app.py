@@ -13,6 +13,9 @@ Routes:
     /api/v1/...                          `bot.http.api`, bearer token
     GET  /spaces/{id}                    `bot.http.pages`
     /spaces/{id}/manage...               `bot.http.desk`, the host's desk (desk link token)
+    /tickets/{id}...                     `bot.http.mytickets`, manage my ticket
+    /signin, /spaces/{id}/buy|pay,
+    /invites/{token}                     `bot.http.buying`, buying on the web, signed in
 
 There is no Swagger UI: it loads its assets from a CDN, and Stagepass serves none.
 """
@@ -29,7 +32,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from bot.core import Core
 from bot.errors import ConfigError
-from bot.http import api, desk, errors, mytickets, pages
+from bot.http import api, buying, desk, errors, mytickets, pages
 from bot.http.dependencies import BearerAuth
 from bot.http.metrics import CoreMetrics, core_metrics
 from bot.http.middleware import RequestContext
@@ -92,6 +95,7 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(desk.router)
     app.include_router(mytickets.router)
+    app.include_router(buying.router)
     for router in routers:
         app.include_router(router)
     _document(app, core)

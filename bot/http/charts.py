@@ -13,7 +13,8 @@ def sales_svg(
     points: list[tuple[datetime, int]], *, label: str, empty: str = "No sales yet"
 ) -> Markup:
     """A step line of a count over time (`points` oldest first), with its maximum and its
-    first and last dates marked. No points: an empty frame saying `empty`."""
+    first and last dates marked. No points: an empty frame saying `empty`. Points at one
+    moment (a sale and a refund in the same second) count as the last of them."""
     frame = (
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
         f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">'
@@ -25,6 +26,10 @@ def sales_svg(
             frame + f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" '
             f'fill="currentColor" fill-opacity=".6">{escape(empty)}</text></svg>'
         )
+    merged: dict[datetime, int] = {}
+    for at, count in points:
+        merged[at] = count
+    points = list(merged.items())
     first, last = points[0][0], points[-1][0]
     span = max((last - first).total_seconds(), 1.0)
     top = max(max(count for _, count in points), 1)

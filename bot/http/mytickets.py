@@ -6,6 +6,8 @@ in `/ticket show`), its refund button and its replays.
     GET  /tickets/{id}/replays/{n}?token=T    one recording, audio/ogg (Range requests work)
 
 Every request re-checks the link (`MyTicketService.admit`); its token is not the room's.
+Opening the page signs the holder in on the web (`bot.http.session`): the public pages then
+let them buy more, or redeem an invite, as themselves.
 The form carries the link's token, which a cross-site page cannot know: its CSRF guard.
 Refused links get a page saying why (401 / 403 / 409), never the JSON envelope.
 """
@@ -24,6 +26,8 @@ from bot.errors import Conflict, NotFound, PermissionDenied, UserError
 from bot.http.dependencies import CoreDep
 from bot.http.pages import STATUS_LABELS, calendar_links, iso_utc, render
 from bot.http.params import PartNumber
+from bot.http.session import sign_in
+from bot.models import Visibility
 from bot.money import format_minor
 from bot.services.mytickets import TicketPass
 from bot.tokens import InvalidToken
@@ -92,6 +96,7 @@ async def _page(
         replays_until=format_when(view.replays_until, tz) if view.replays_until else "",
         replays_until_iso=iso_utc(view.replays_until) if view.replays_until else "",
         public_url=page_url,
+        listed=space.visibility != Visibility.INVITE,  # invite-only: no public page, no .ics
         token=held.token,
         notice=done,
         error=error,
@@ -105,8 +110,13 @@ async def ticket_page(
     held = await _admit(core, ticket_id, token)
     if isinstance(held, HTMLResponse):
         return held
-    notice = f"Ticket {held.ticket.id} is {held.ticket.status.value}." if done == "refund" else ""
-    return await _page(core, held, done=notice)
+    notice = {
+        "refund": f"Ticket {held.ticket.id} is {held.ticket.status.value}.",
+        "bought": f"You're in! This is your ticket {held.ticket.id}.",
+    }.get(done, "")
+    page = await _page(core, held, done=notice)
+    sign_in(core, page, core.web.session_for(held.holder))  # the holder may buy on the web
+    return page
 
 
 @router.post("/tickets/{ticket_id}/refund", response_class=HTMLResponse)

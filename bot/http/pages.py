@@ -18,13 +18,16 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 import jinja2
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from bot.commands.times import format_when
+from bot.core import Core
 from bot.errors import NotFound
 from bot.http.dependencies import CoreDep
+from bot.http.session import csrf_of, current_buyer
 from bot.models import Space, SpaceStatus, Visibility
+from bot.services.websignin import WebBuyer
 from bot.wording import price, seats_on_sale
 
 _env = jinja2.Environment(
@@ -56,7 +59,8 @@ def render(
     **context: Any,
 ) -> HTMLResponse:
     """A page with a CSP of its own nonce; `form_action` "'self'" for a page with forms;
-    `media`: it plays audio from this origin (replays)."""
+    `media`: it plays audio from this origin (replays). Its icon is inline (`img-src
+    data:`), so no browser asks for a /favicon.ico the policy would refuse."""
     nonce = secrets.token_urlsafe(16)
     media_src = " media-src 'self';" if media else ""
     html = _env.get_template(template).render(nonce=nonce, **context)
@@ -66,7 +70,7 @@ def render(
         headers={
             "Content-Security-Policy": (
                 f"default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}';"
-                f"{media_src} "
+                f"{media_src} img-src data:; "
                 f"base-uri 'none'; form-action {form_action}; frame-ancestors 'none'"
             ),
             "X-Content-Type-Options": "nosniff",
@@ -147,7 +151,7 @@ def calendar_file(space: Space, page_url: str, host: str, now: datetime) -> byte
     return ical
 
 
-async def _space(space_id: str, core: CoreDep) -> Space:
+async def public_space(space_id: str, core: CoreDep) -> Space:
     if not SPACE_ID.match(space_id):
         raise NotFound(f"There is no Space #{space_id}.")
     space = await core.spaces.get(int(space_id))
@@ -181,7 +185,7 @@ def _row(space: Space) -> dict[str, Any]:
 async def space_calendar(space_id: str, core: CoreDep) -> Response:
     """The Space for a calendar app (text/calendar), from the page's "Add to calendar"."""
     try:
-        space = await _space(space_id, core)
+        space = await public_space(space_id, core)
     except NotFound as exc:
         return render("not_found.html", status_code=404, message=exc.message)
     base = core.settings.resolved_public_url.rstrip("/")
@@ -198,18 +202,29 @@ async def space_calendar(space_id: str, core: CoreDep) -> Response:
 
 
 @router.get("/spaces/{space_id}", response_class=HTMLResponse)
-async def space_page(space_id: str, core: CoreDep) -> HTMLResponse:
-    """A Space's public page; an unknown id gets the 404 page, not the JSON envelope."""
+async def space_page(space_id: str, request: Request, core: CoreDep) -> HTMLResponse:
+    """A Space's public page; an unknown id gets the 404 page, not the JSON envelope. A
+    buyer signed in on the web (`bot.http.session`) is offered Buy here."""
     try:
-        space = await _space(space_id, core)
+        space = await public_space(space_id, core)
     except NotFound as exc:
         return render("not_found.html", status_code=404, message=exc.message)
+    return await space_view(core, space, await current_buyer(core, request))
+
+
+async def space_view(
+    core: Core, space: Space, buyer: WebBuyer | None, *, status: int = 200, error: str = ""
+) -> HTMLResponse:
+    """The public page of `space`, for `buyer` (signed in on the web, or None); `error`:
+    why their purchase was refused."""
     host = await core.identities.get(space.host_id)
     when_label, when = _when(space)
     ahead = space.status in (SpaceStatus.SCHEDULED, SpaceStatus.LIVE)
     page_url = f"{core.settings.resolved_public_url.rstrip('/')}/spaces/{space.id}"
     return render(
         "space.html",
+        status_code=status,
+        form_action="'self'" if buyer else "'none'",
         space=space,
         host_name=host.display_name or host.user_id,
         status_label=STATUS_LABELS[space.status],
@@ -221,4 +236,14 @@ async def space_page(space_id: str, core: CoreDep) -> HTMLResponse:
         on_sale=space.status.is_open_for_sale,
         announced=await core.announcements.of(space.id or 0),
         calendar=calendar_links(space, page_url) if ahead else {},
+        buyer=buyer_name(buyer) if buyer else "",
+        csrf=csrf_of(buyer.session) if buyer else "",
+        max_quantity=core.settings.max_per_buyer,
+        error=error,
     )
+
+
+def buyer_name(buyer: WebBuyer) -> str:
+    """Who the page says is signed in: their name and platform."""
+    identity = buyer.identity
+    return f"{identity.display_name or identity.user_id} ({identity.platform.value.title()})"

@@ -6,8 +6,9 @@ and enters it in the other (`/community link CODE`): both sides agreed, the two 
 `SpaceShare` row each, written in the Space's own transaction): one capacity, one stage,
 one room; people there see it and buy its seats as if it were theirs.
 
-Each adapter keeps one announcement per Space, so a Space is shown in at most one
-community per platform (its own counts).
+Each adapter keeps one announcement per Space and community, so a Space may be shown in
+two servers of one platform (two Discord servers, two Slack workspaces); its Stage is
+opened in one of them only (`stage_on`).
 """
 
 from __future__ import annotations
@@ -208,7 +209,7 @@ class CommunityService(Service):
 
     async def resolve_also(self, actor: Actor, words: Iterable[str]) -> tuple[str, ...]:
         """The community ids an `also:` option names (comma-separated words), checked:
-        linked with the actor's community, one community per platform in all."""
+        linked with the actor's community."""
         chosen: dict[str, Community] = {}
         wanted = [w for word in words for w in word.split(",") if w.strip()]
         if not wanted:
@@ -217,16 +218,6 @@ class CommunityService(Service):
         for word in wanted:
             for community in self._named(linked, word):
                 chosen[community.id] = community
-        platforms = {actor.platform}
-        for community in chosen.values():
-            if community.platform in platforms:
-                raise InvalidInput(
-                    f"A Space is announced in one {community.platform.value} community at "
-                    f"most, and {label(community)} would be a second. Name the communities "
-                    "one by one, e.g. also:slack.",
-                    field="also",
-                )
-            platforms.add(community.platform)
         return tuple(sorted(chosen))
 
     def add_shares(self, session: AsyncSession, space: Space, community_ids: Sequence[str]) -> None:
@@ -269,12 +260,18 @@ class CommunityService(Service):
         assert space.id is not None
         return community_id in await self.shared_with(space.id)
 
-    async def shown_on(self, space_id: int, community_id: str, platform: Platform) -> str | None:
-        """The community of `platform` that shows a Space (`community_id`: its own, as
-        every core event carries it), or None: where an adapter renders the Space."""
-        if community_id.startswith(f"{platform.value}:"):
-            return community_id
-        for shared in await self.shared_with(space_id):
-            if shared.startswith(f"{platform.value}:"):
-                return shared
-        return None
+    async def shown_on(
+        self, space_id: int, community_id: str, platform: Platform
+    ) -> tuple[str, ...]:
+        """The communities of `platform` that show a Space (`community_id`: its own, as
+        every core event carries it), its own first: where an adapter renders the Space."""
+        prefix = f"{platform.value}:"
+        own = (community_id,) if community_id.startswith(prefix) else ()
+        return own + tuple(c for c in await self.shared_with(space_id) if c.startswith(prefix))
+
+    async def stage_on(self, space_id: int, community_id: str, platform: Platform) -> str | None:
+        """The one community of `platform` whose Stage a Space is run on: its own when it
+        is on `platform`, else the first linked one that shows it; None when none does.
+        A ticket opens that Stage only, never another community's."""
+        shown = await self.shown_on(space_id, community_id, platform)
+        return shown[0] if shown else None

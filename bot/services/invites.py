@@ -81,6 +81,11 @@ class InviteService(Service):
             session.add(link)
         return Invite(link, self.token_for(link, space))
 
+    async def get(self, invite_id: str) -> InviteLink | None:
+        """The invite row a token names (None: there is none, the host revoked it)."""
+        async with self.db.session() as session:
+            return await session.get(InviteLink, invite_id)
+
     def token_for(self, link: InviteLink, space: Space) -> str:
         return self.signer.sign(
             TicketClaims(

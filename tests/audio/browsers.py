@@ -1,34 +1,47 @@
-"""One small tab interface over two browsers, so the room's browser tests run in both:
-Chromium through Playwright (CDP), and Debian's Firefox ESR through WebDriver BiDi.
+"""One small tab interface over two browsers, so every browser test (the room, the desk, the
+public page, manage-my-ticket) runs in both: Chromium through Playwright (CDP), and Debian's
+Firefox ESR through WebDriver BiDi.
 
 Playwright's own Firefox path for a system browser (``channel="moz-firefox"``) needs BiDi
 commands Firefox ESR 153 lacks: every new context sends ``emulation.setMediaFeaturesOverride``
 and ESR answers "unknown command". So Firefox is driven here by a minimal BiDi client over
 aiohttp's websocket (session, browsing context, script, screenshot, viewport).
 
-Scripts are expressions; their value comes back through JSON, so both drivers agree.
+Scripts are expressions; their value comes back through JSON, so both drivers agree. A tab
+may ask for dark mode, a time zone and a locale: Chromium's context takes all three; Firefox
+takes the zone and locale over BiDi (``emulation.set*Override``), but ESR has no media
+feature override, so a dark tab opens in a second Firefox whose profile prefers dark
+(``layout.css.prefers-color-scheme.content-override``), launched on first use.
 """
 
 from __future__ import annotations
 
+import array
 import asyncio
 import base64
 import contextlib
 import itertools
 import json
+import logging
+import math
 import os
 import re
 import shutil
 import tempfile
+import wave
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
 import aiohttp
+import pytest
 from playwright.async_api import ConsoleMessage, Page, async_playwright
+from playwright.async_api import Error as PlaywrightError
 
 from tests.waiting import eventually
+
+logger = logging.getLogger(__name__)
 
 CHROMIUM = os.environ.get("STAGEPASS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 FIREFOX = (
@@ -71,6 +84,10 @@ FIREFOX_PREFS: dict[str, bool | int | str] = {
     "browser.safebrowsing.update.enabled": False,
     "remote.prefs.recommended": True,
 }
+FIREFOX_DARK: dict[str, bool | int | str] = {
+    # pages see prefers-color-scheme: dark (0 dark, 1 light, 2 as the browser's theme)
+    "layout.css.prefers-color-scheme.content-override": 0,
+}
 
 
 def _wrap(expression: str) -> str:
@@ -97,13 +114,27 @@ class Tab(Protocol):
 
 
 async def wait_for(tab: Tab, expression: str, *, within: float = 20.0, what: str = "") -> Any:
-    """Poll ``expression`` in the page until it is truthy; its value."""
+    """Poll ``expression`` in the page until it is truthy; its value. A script that fails
+    because the page is navigating (a form was sent) is asked again."""
+
+    async def value() -> Any:
+        try:
+            return await tab.evaluate(expression)
+        except (BidiError, PlaywrightError) as exc:
+            logger.debug("%s: asking again after %s", tab.browser, exc)
+            return None
+
     return await eventually(
-        lambda: tab.evaluate(expression),
-        what=f"{tab.browser}: {what or expression}",
-        within=within,
-        every=0.1,
+        value, what=f"{tab.browser}: {what or expression}", within=within, every=0.1
     )
+
+
+async def text_of(tab: Tab, selector: str) -> str:
+    """The text content of the first element matching ``selector`` ("" if none)."""
+    found = await tab.evaluate(
+        f"(document.querySelector({json.dumps(selector)}) || {{}}).textContent || ''"
+    )
+    return str(found or "").strip()
 
 
 async def click(tab: Tab, selector: str) -> None:
@@ -278,7 +309,16 @@ class Browser(Protocol):
     mic_tone: int
     """The frequency the browser's fake microphone plays."""
 
-    async def tab(self, *, width: int = 820, height: int = 900, init_script: str = "") -> Tab: ...
+    async def tab(
+        self,
+        *,
+        width: int = 820,
+        height: int = 900,
+        init_script: str = "",
+        dark: bool = False,
+        timezone: str | None = None,
+        locale: str | None = None,
+    ) -> Tab: ...
 
 
 class ChromiumBrowser:
@@ -288,8 +328,22 @@ class ChromiumBrowser:
     def __init__(self, browser: Any) -> None:
         self._browser = browser
 
-    async def tab(self, *, width: int = 820, height: int = 900, init_script: str = "") -> Tab:
-        context = await self._browser.new_context(viewport={"width": width, "height": height})
+    async def tab(
+        self,
+        *,
+        width: int = 820,
+        height: int = 900,
+        init_script: str = "",
+        dark: bool = False,
+        timezone: str | None = None,
+        locale: str | None = None,
+    ) -> Tab:
+        context = await self._browser.new_context(
+            viewport={"width": width, "height": height},
+            color_scheme="dark" if dark else "light",
+            timezone_id=timezone,
+            locale=locale,
+        )
         if init_script:
             await context.add_init_script(init_script)
         page = await context.new_page()
@@ -301,10 +355,33 @@ class FirefoxBrowser:
     name = "firefox"
     mic_tone = FIREFOX_MIC_TONE
 
-    def __init__(self, session: BidiSession) -> None:
+    def __init__(self, session: BidiSession, twins: contextlib.AsyncExitStack) -> None:
         self.session = session
+        self._twins = twins
+        self._dark: FirefoxBrowser | None = None
 
-    async def tab(self, *, width: int = 820, height: int = 900, init_script: str = "") -> Tab:
+    async def tab(
+        self,
+        *,
+        width: int = 820,
+        height: int = 900,
+        init_script: str = "",
+        dark: bool = False,
+        timezone: str | None = None,
+        locale: str | None = None,
+    ) -> Tab:
+        if dark:
+            if self._dark is None:
+                twin = await self._twins.enter_async_context(firefox(dark=True))
+                assert isinstance(twin, FirefoxBrowser)
+                self._dark = twin
+            return await self._dark.tab(
+                width=width,
+                height=height,
+                init_script=init_script,
+                timezone=timezone,
+                locale=locale,
+            )
         user_context = (await self.session.send("browser.createUserContext", {}))["userContext"]
         created = await self.session.send(
             "browsingContext.create", {"type": "tab", "userContext": user_context}
@@ -319,6 +396,15 @@ class FirefoxBrowser:
             )
         tab = BidiTab(self.session, created["context"])
         await tab.set_viewport(width, height)
+        contexts = [created["context"]]
+        if timezone:
+            await self.session.send(
+                "emulation.setTimezoneOverride", {"timezone": timezone, "contexts": contexts}
+            )
+        if locale:
+            await self.session.send(
+                "emulation.setLocaleOverride", {"locale": locale, "contexts": contexts}
+            )
         return tab
 
 
@@ -341,10 +427,12 @@ _LISTENING = re.compile(rb"WebDriver BiDi listening on (ws://[0-9.:]+)")
 
 
 @asynccontextmanager
-async def firefox() -> AsyncIterator[Browser]:
+async def firefox(*, dark: bool = False) -> AsyncIterator[Browser]:
+    """Firefox ESR over BiDi; ``dark``: its pages prefer a dark colour scheme."""
     with tempfile.TemporaryDirectory(prefix="stagepass-firefox-") as profile:
+        chosen = {**FIREFOX_PREFS, **(FIREFOX_DARK if dark else {})}
         prefs = "".join(
-            f"user_pref({json.dumps(k)}, {json.dumps(v)});\n" for k, v in FIREFOX_PREFS.items()
+            f"user_pref({json.dumps(k)}, {json.dumps(v)});\n" for k, v in chosen.items()
         )
         await asyncio.to_thread(Path(profile, "user.js").write_text, prefs)
         process = await asyncio.create_subprocess_exec(
@@ -369,7 +457,8 @@ async def firefox() -> AsyncIterator[Browser]:
                 await session.send("session.new", {"capabilities": {}})
                 await session.send("session.subscribe", {"events": ["log.entryAdded"]})
                 try:
-                    yield FirefoxBrowser(session)
+                    async with contextlib.AsyncExitStack() as twins:
+                        yield FirefoxBrowser(session, twins)
                 finally:
                     with contextlib.suppress(BidiError, ConnectionError, TimeoutError):
                         await session.send("browser.close", {})
@@ -392,3 +481,44 @@ async def _listening(stream: asyncio.StreamReader) -> str:
 async def _drain(stream: asyncio.StreamReader) -> None:
     while await stream.readline():
         pass
+
+
+MIC_RATE = 48_000
+
+
+# --- the fixtures (tests/conftest.py offers them to every test) -----------------------------
+
+
+@pytest.fixture
+def tone_wav(tmp_path: Path) -> Path:
+    """Ten seconds of 880 Hz, 48 kHz mono s16: Chromium's fake microphone loops it."""
+    path = tmp_path / "mic-880.wav"
+    samples = array.array(
+        "h",
+        (
+            int(12_000 * math.sin(2 * math.pi * CHROMIUM_MIC_TONE * n / MIC_RATE))
+            for n in range(MIC_RATE * 10)
+        ),
+    )
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(MIC_RATE)
+        out.writeframes(samples.tobytes())
+    return path
+
+
+@pytest.fixture(params=["chromium", "firefox"])
+async def any_browser(request: pytest.FixtureRequest, tone_wav: Path) -> AsyncIterator[Browser]:
+    """The test once in headless Chromium and once in Firefox ESR (`tests.audio.browsers`)."""
+    name: str = request.param
+    path = CHROMIUM if name == "chromium" else FIREFOX
+    if not await asyncio.to_thread(Path(path).exists):
+        pytest.skip(
+            f"BROWSER TEST SKIPPED: no {name} at {path}. `make browser` installs Debian's "
+            "chromium and firefox-esr; the room page is untested in this browser."
+        )
+    capture = f"--use-file-for-fake-audio-capture={tone_wav}"
+    launch = chromium([capture]) if name == "chromium" else firefox()
+    async with launch as browser:
+        yield browser

@@ -4,14 +4,10 @@ audio room installed on a live Space."""
 
 from __future__ import annotations
 
-import array
 import asyncio
-import math
-import wave
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 
 import aioice.ice
 import httpx
@@ -34,8 +30,7 @@ from bot.models import Platform, Space
 from bot.services.spaces import SpaceDraft
 from bot.settings import Settings
 from bot.wiring import Stagepass
-from tests.audio.browsers import CHROMIUM, CHROMIUM_MIC_TONE, FIREFOX, Browser, chromium, firefox
-from tests.audio.rtc_harness import RATE, Client
+from tests.audio.rtc_harness import Client
 from tests.serving import serve_asgi
 from tests.waiting import eventually
 
@@ -269,41 +264,3 @@ async def base_url(scheduled: World) -> AsyncIterator[str]:
     """`scheduled`'s app served on 127.0.0.1 for a real browser."""
     async with serve_asgi(scheduled.app) as base:
         yield base
-
-
-# --- a real browser: Chromium or Firefox ---------------------------------------------------
-
-
-@pytest.fixture
-def tone_wav(tmp_path: Path) -> Path:
-    """Ten seconds of 880 Hz, 48 kHz mono s16: Chromium's fake microphone loops it."""
-    path = tmp_path / "mic-880.wav"
-    samples = array.array(
-        "h",
-        (
-            int(12_000 * math.sin(2 * math.pi * CHROMIUM_MIC_TONE * n / RATE))
-            for n in range(RATE * 10)
-        ),
-    )
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(RATE)
-        out.writeframes(samples.tobytes())
-    return path
-
-
-@pytest.fixture(params=["chromium", "firefox"])
-async def any_browser(request: pytest.FixtureRequest, tone_wav: Path) -> AsyncIterator[Browser]:
-    """The test once in headless Chromium and once in Firefox ESR (`tests.audio.browsers`)."""
-    name: str = request.param
-    path = CHROMIUM if name == "chromium" else FIREFOX
-    if not await asyncio.to_thread(Path(path).exists):
-        pytest.skip(
-            f"BROWSER TEST SKIPPED: no {name} at {path}. `make browser` installs Debian's "
-            "chromium and firefox-esr; the room page is untested in this browser."
-        )
-    capture = f"--use-file-for-fake-audio-capture={tone_wav}"
-    launch = chromium([capture]) if name == "chromium" else firefox()
-    async with launch as browser:
-        yield browser

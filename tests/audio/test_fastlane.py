@@ -245,3 +245,25 @@ async def test_only_a_plain_udp_pair_takes_the_fast_lane(
     protocol.transport = object()  # type: ignore[assignment]  # never written to here
     pair = aioice.ice.CandidatePair(protocol, _candidate("host", remote))
     assert fastlane._plain_udp(pair) is plain
+
+
+async def test_the_fast_lane_keeps_sending_sender_reports(
+    join: JoinFn, room: Room, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stream's own RTCP loop sends SRs the listener understands: its receiver reports
+    echo them back, so the server's sender measures a round trip (from our SR's LSR)."""
+    monkeypatch.setattr(fastlane, "FAST_REPORT_SECONDS", 0.2)
+    await join("host", "host", tone=440)
+    await join("listener", "listener")
+    stream = stream_of(room, "listener")
+    await eventually(lambda: stream.path == "fast", what="the fast lane")
+
+    async def round_trip() -> tuple[float] | None:
+        report = await stream.sender.getStats()
+        for stats in report.values():
+            if stats.type == "remote-inbound-rtp" and stats.roundTripTime is not None:
+                assert stats.packetsReceived > 0
+                return (float(stats.roundTripTime),)
+        return None
+
+    await eventually(round_trip, what="a round trip measured from our sender reports")

@@ -146,3 +146,35 @@ async def test_the_desk_and_the_public_page_on_desktop_and_phone(
         )
         assert overflow <= 1, f"{name} scrolls sideways on a phone by {overflow}px"
     await listener.close()
+
+
+async def test_the_room_in_dark_mode(scheduled: World, base_url: str, any_browser: Browser) -> None:
+    """The room page when the system prefers dark: waiting, then live for a listener and
+    for the host with the stage controls, on desktop and phone."""
+    world = scheduled
+    ann = await world.ticket("ann")
+    room = f"{base_url}/rooms/{world.space_id}"
+    listener = await any_browser.tab(dark=True)
+    await listener.goto(f"{room}#token={ann.token}")
+    await state(listener, "waiting")
+    assert await listener.evaluate("matchMedia('(prefers-color-scheme: dark)').matches") is True
+    await shot(listener, "room-dark-waiting")
+
+    await world.start()
+    await state(listener, "live")
+    host = await any_browser.tab(dark=True, width=1100, height=900)
+    await host.goto(f"{room}#token={world.host.token}")
+    await state(host, "live")
+    await wait_for(host, f"!{selector('#stage-controls')}.hidden", what="the stage controls")
+    await click(listener, "#btn-hand")
+    hand = f'#hand-queue li[data-key="{ann.key}"]'
+    await wait_for(host, f"!!{selector(hand)}", what="Ann's hand on the host's page")
+    await shot(listener, "room-dark-listener")
+    await shot(host, "room-dark-host")
+    for tab in (host, listener):
+        await tab.set_viewport(*PHONE)
+    await shot(host, "room-dark-host-phone")
+    await shot(listener, "room-dark-listener-phone")
+    background = await host.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background != "rgb(255, 255, 255)", background
+    assert host.errors == [] and listener.errors == []

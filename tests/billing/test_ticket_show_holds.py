@@ -33,4 +33,6 @@ async def test_ticket_show_lists_a_pending_hold_with_its_pay_link(world: World) 
 
     world.clock.advance(timedelta(hours=2))  # the hold lapses
     lapsed = await world.say("bob", "/ticket show")
-    assert lapsed.text == "You have no valid tickets. Find a Space with /space list."
+    assert lapsed.text.startswith("You have no valid tickets. Find a Space with /space list")
+    [signin] = lapsed.buttons  # signs bob in on the web, to buy on a Space's page
+    assert signin.url and signin.url.startswith("http://stagepass.test/signin?token=")

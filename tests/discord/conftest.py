@@ -45,8 +45,10 @@ class Server:
     dave: Member  # a member with no rights
 
 
-def build_server(fake: FakeDiscord, *, bot_permissions: int = P.BOT_INVITE) -> Server:
-    guild = fake.add_guild("Stagepass HQ", bot_permissions=bot_permissions)
+def build_server(
+    fake: FakeDiscord, *, bot_permissions: int = P.BOT_INVITE, name: str = "Stagepass HQ"
+) -> Server:
+    guild = fake.add_guild(name, bot_permissions=bot_permissions)
     general = fake.add_channel(guild, "general")
     announce = fake.add_channel(guild, "announcements")
     alerts = fake.add_channel(guild, "mod-alerts")

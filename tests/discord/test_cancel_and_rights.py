@@ -200,7 +200,7 @@ async def test_missing_manage_roles_is_explained_and_retried(
             "Server Settings → Roles → **Stagepass** → turn on **Manage Roles**" in message.text()
         )
         assert "nothing is lost" in message.text()
-    tasks = await bot.adapter.store.tasks(1)
+    tasks = await bot.adapter.store.tasks(await bot.adapter.store.get(1, guild.id))
     assert sorted(t.action for t in tasks) == ["grant", "grant"]  # bob, carol (the role with them)
 
     # an admin fixes the bot's role: Discord says so, and the bot catches up at once
@@ -210,7 +210,7 @@ async def test_missing_manage_roles_is_explained_and_retried(
     role = ticket_role(server, 1)
     for member in (server.host, server.bob, server.carol):
         assert role.id in member.roles
-    assert await bot.adapter.store.tasks(1) == []
+    assert await bot.adapter.store.tasks(await bot.adapter.store.get(1, guild.id)) == []
     assert any(m.text().startswith("Fixed: every ticket holder") for m in fake.dms(server.host))
 
 
@@ -232,9 +232,10 @@ async def test_role_above_the_bot_is_explained(
         in to_mods.text()
     )
     assert "drag **Stagepass** above **🎟 #1 Hierarchy**" in to_mods.text()
-    assert [(t.user_id, t.action) for t in await bot.adapter.store.tasks(1)] == [
-        (str(server.bob.user.id), "grant")
-    ]
+    assert [
+        (t.user_id, t.action)
+        for t in await bot.adapter.store.tasks(await bot.adapter.store.get(1, guild.id))
+    ] == [(str(server.bob.user.id), "grant")]
 
     await fake.update_role(guild, role, position=1)
     await bot.until(lambda: role.id in server.bob.roles, "the retried grant")

@@ -19,6 +19,7 @@ from audio.pages import PAGE_BODY_BYTES
 from audio.signaling import OFFER_BODY_BYTES
 from billing.webhooks import MAX_BODY_BYTES as STRIPE_BODY_BYTES
 from bot.http.api import MAX_BODY_BYTES as API_BODY_BYTES
+from bot.http.buying import BUY_BODY_BYTES
 from bot.http.desk import DESK_BODY_BYTES
 from bot.http.mytickets import TICKET_BODY_BYTES
 from bot.http.params import MAX_ID
@@ -44,6 +45,8 @@ LIMITS = {
     "/spaces/{space_id}/manage/refund": DESK_BODY_BYTES,
     "/spaces/{space_id}/manage/recordings": DESK_BODY_BYTES,
     "/tickets/{ticket_id}/refund": TICKET_BODY_BYTES,
+    "/spaces/{space_id}/buy": BUY_BODY_BYTES,
+    "/invites/{token}": BUY_BODY_BYTES,
 }
 #: The TEST MODE Pay button posts an empty form that is never read: a chunked body there is
 #: left unread (and the connection closed), so it answers as if it had none.

@@ -1,8 +1,8 @@
-"""Manage my ticket and the public page in a real browser: headless Chromium (Debian's,
-driven by Playwright) opens the link from the ticket DM in a New York time zone, sees the
-Space's time in that zone, refunds with the button, and plays a replay of an ended Space
-(the page's CSP lets audio from here only); the public page shows its call to action and
-held seats. Screenshots (light, dark, mobile) go to tests/artifacts/tickets/."""
+"""Manage my ticket and the public page in a real browser, in Chromium and in Firefox ESR
+(`tests.audio.browsers`): the holder opens the link from the ticket DM in a New York time
+zone, sees the Space's time in that zone, refunds with the button, and plays a replay of an
+ended Space (the page's CSP lets audio from here only); the public page shows its call to
+action and held seats. Screenshots (light, dark, mobile) go to tests/artifacts/{browser}/."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from urllib.parse import urlsplit
 
 import pytest
 from fastapi import FastAPI
-from playwright.async_api import Browser, Page, async_playwright
 
 from adapters.shell.chat import Chat
 from audio.opus import FRAME_SAMPLES, OpusEncoder
@@ -20,15 +19,16 @@ from audio.recorder import Recorder
 from audio.recordings import RecordingStore, StoreRecordings
 from bot.announcements import AnnouncementLink
 from bot.core import Core
-from tests.audio.test_browser import FLAGS, chromium_path  # noqa: F401 (fixture)
+from tests.audio.browsers import Browser, Tab, click, shot, text_of, wait_for
 from tests.audio.test_recording import tone
 from tests.http.test_desk import StubPayments, create, ok, paid_space
 from tests.http.test_my_ticket import manage_path, ticket_dm
 from tests.serving import serve_asgi
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "tickets"
+NEW_YORK = "America/New_York"
+OVERFLOW = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
 
 
 @pytest.fixture
@@ -37,67 +37,56 @@ async def served(app: FastAPI) -> AsyncIterator[str]:
         yield base
 
 
-@pytest.fixture
-async def browser(chromium_path: str) -> AsyncIterator[Browser]:  # noqa: F811
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=chromium_path, headless=True, args=FLAGS, timeout=30_000
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
+async def new_tab(
+    browser: Browser, url: str, *, width: int = 1000, height: int = 900, dark: bool = False
+) -> Tab:
+    """A tab in New York (en-GB) on ``url``."""
+    tab = await browser.tab(
+        width=width, height=height, dark=dark, timezone=NEW_YORK, locale="en-GB"
+    )
+    await tab.goto(url)
+    return tab
 
 
-async def new_page(browser: Browser, errors: list[str], **options: object) -> Page:
-    context = await browser.new_context(timezone_id="America/New_York", locale="en-GB", **options)  # type: ignore[arg-type]  # Playwright's own keyword types, passed through
-    page = await context.new_page()
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    return page
-
-
-async def shots(browser: Browser, page: Page, url: str, name: str, errors: list[str]) -> None:
+async def shots(browser: Browser, page: Tab, url: str, name: str) -> list[Tab]:
     """Light (as it is), dark and mobile screenshots of `url`; the phone never scrolls
-    sideways."""
-    await page.screenshot(path=str(ARTIFACTS / f"{name}-light.png"), full_page=True)
-    await page.emulate_media(color_scheme="dark")
-    await page.screenshot(path=str(ARTIFACTS / f"{name}-dark.png"), full_page=True)
-    await page.emulate_media(color_scheme="light")
-    mobile = await new_page(browser, errors, viewport={"width": 390, "height": 844})
-    await mobile.goto(url)
-    await mobile.screenshot(path=str(ARTIFACTS / f"{name}-mobile.png"), full_page=True)
-    assert await mobile.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    sideways. The tabs opened, for their errors."""
+    await shot(page, f"{name}-light")
+    dark = await new_tab(browser, url, dark=True)
+    assert await dark.evaluate("matchMedia('(prefers-color-scheme: dark)').matches") is True
+    await shot(dark, f"{name}-dark")
+    mobile = await new_tab(browser, url, width=390, height=844)
+    await shot(mobile, f"{name}-mobile")
+    assert await mobile.evaluate(OVERFLOW) <= 1, f"{name} scrolls sideways on a phone"
+    return [dark, mobile]
 
 
-async def test_the_holder_refunds_from_the_manage_page_in_chromium(
-    chat: Chat, core: Core, served: str, browser: Browser
+async def test_the_holder_refunds_from_the_manage_page(
+    chat: Chat, core: Core, served: str, any_browser: Browser
 ) -> None:
     payments = StubPayments()
     await paid_space(chat, core, payments)  # Sat 5 Jan 2030, 18:00 UTC
     path = manage_path(ticket_dm(chat, "bob"))
     ticket_id = path.split("/")[2].split("?")[0]
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    errors: list[str] = []
-    page = await new_page(browser, errors, viewport={"width": 1000, "height": 900})
-    await page.goto(served + path)
-    starts = await page.inner_text("#starts")
+    page = await new_tab(any_browser, served + path)
+    starts = await wait_for(page, "(document.querySelector('#starts') || {}).textContent")
     assert "5 Jan 2030, 13:00 GMT-5" in starts, starts  # 18:00 UTC in New York
-    assert "America/New_York" in await page.inner_text("[data-zone]")
-    await shots(browser, page, served + path, "manage", errors)
+    assert NEW_YORK in await text_of(page, "[data-zone]")
+    others = await shots(any_browser, page, served + path, "manage")
 
-    await page.click("#refund")
-    notice = await page.wait_for_selector("#notice", timeout=15_000)
-    assert notice is not None and await notice.inner_text() == f"Ticket {ticket_id} is refunded."
-    assert await page.inner_text("#ticket-status") == "refunded"
-    assert await page.query_selector("#refund") is None
+    await click(page, "#refund")
+    notice = await wait_for(page, "(document.querySelector('#notice') || {}).textContent")
+    assert notice.strip() == f"Ticket {ticket_id} is refunded."
+    assert await text_of(page, "#ticket-status") == "refunded"
+    assert await page.evaluate("!document.querySelector('#refund')") is True
     assert payments.refunded == [ticket_id]
-    await page.screenshot(path=str(ARTIFACTS / "manage-refunded.png"), full_page=True)
-    assert errors == []  # no script error, no CSP violation
+    await shot(page, "manage-refunded")
+    for tab in (page, *others):
+        assert tab.errors == []  # no script error, no CSP violation
 
 
-async def test_a_replay_plays_on_the_manage_page_in_chromium(
-    chat: Chat, core: Core, served: str, browser: Browser, tmp_path: Path
+async def test_a_replay_plays_on_the_manage_page(
+    chat: Chat, core: Core, served: str, any_browser: Browser, tmp_path: Path
 ) -> None:
     store = RecordingStore(tmp_path)
     core.replays.use_store(StoreRecordings(store))
@@ -118,13 +107,10 @@ async def test_a_replay_plays_on_the_manage_page_in_chromium(
     assert url is not None
     parts = urlsplit(url)
 
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    errors: list[str] = []
-    page = await new_page(browser, errors, viewport={"width": 1000, "height": 900})
-    await page.goto(f"{served}{parts.path}?{parts.query}")
-    await page.wait_for_selector("#replays audio")
+    page = await new_tab(any_browser, f"{served}{parts.path}?{parts.query}")
+    await wait_for(page, "!!document.querySelector('#replays audio')", what="the replay")
     duration = await page.evaluate(
-        """() => new Promise((done, fail) => {
+        """new Promise((done, fail) => {
             const audio = document.querySelector("#replays audio");
             audio.addEventListener("loadedmetadata", () => done(audio.duration));
             audio.addEventListener("error", () => fail(new Error("audio error")));
@@ -133,13 +119,13 @@ async def test_a_replay_plays_on_the_manage_page_in_chromium(
         })"""
     )
     assert 1.5 < duration < 2.5, duration
-    assert "GMT-5" in await page.inner_text("#replays-until")  # the viewer's zone
-    await page.screenshot(path=str(ARTIFACTS / "manage-replays.png"), full_page=True)
-    assert errors == []
+    assert "GMT-5" in await text_of(page, "#replays-until")  # the viewer's zone
+    await shot(page, "manage-replays")
+    assert page.errors == []
 
 
-async def test_the_public_page_sells_in_chromium(
-    chat: Chat, core: Core, served: str, browser: Browser
+async def test_the_public_page_sells(
+    chat: Chat, core: Core, served: str, any_browser: Browser
 ) -> None:
     space_id = await paid_space(chat, core, StubPayments())
 
@@ -147,14 +133,12 @@ async def test_the_public_page_sells_in_chromium(
         return AnnouncementLink("Discord", f"https://discord.com/channels/1/2/{found}")
 
     core.announcements.register(discord)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    errors: list[str] = []
-    page = await new_page(browser, errors, viewport={"width": 1000, "height": 900})
     url = f"{served}/spaces/{space_id}"
-    await page.goto(url)
-    cta = page.locator("#cta a")
-    assert await cta.inner_text() == "Get a ticket in Discord"
-    assert await cta.get_attribute("href") == f"https://discord.com/channels/1/2/{space_id}"
-    assert "7 left, 1 held awaiting payment" in await page.inner_text("main")
-    await shots(browser, page, url, "public", errors)
-    assert errors == []
+    page = await new_tab(any_browser, url)
+    assert await text_of(page, "#cta a") == "Get a ticket in Discord"
+    href = await page.evaluate("document.querySelector('#cta a').getAttribute('href')")
+    assert href == f"https://discord.com/channels/1/2/{space_id}"
+    assert "7 left, 1 held awaiting payment" in await text_of(page, "main")
+    others = await shots(any_browser, page, url, "public")
+    for tab in (page, *others):
+        assert tab.errors == []

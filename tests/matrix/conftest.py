@@ -22,20 +22,24 @@ from nio import (
     InviteMemberEvent,
     MatrixRoom,
     RoomCreateResponse,
+    RoomGetStateEventResponse,
     RoomMessage,
     RoomPreset,
+    RoomPutStateResponse,
     RoomSendResponse,
     SyncResponse,
 )
 from pydantic import SecretStr
 
 from adapters.matrix import MatrixAdapter, MatrixConfig
+from adapters.matrix.store import Store
 from bot.clock import ManualClock
 from bot.db import Database
 from bot.settings import Settings
 from tests.billing.conftest import World, fake, live_settings, make_world
 from tests.fakes.stripe_api import FakeStripe
 from tests.matrix.synapse import Synapse
+from tests.waiting import eventually
 
 __all__ = ["fake"]  # the Stripe fake fixture, shared with tests/billing
 
@@ -169,6 +173,24 @@ class Member:
         return await self.reply_to(await self.say(room_id, text))
 
 
+def keys_settled(clients: list[AsyncClient], room_id: str) -> bool:
+    """Whether every client holds every other client's current room key for `room_id`
+    (what people who have been in an encrypted room a while have)."""
+    for sender in clients:
+        assert sender.olm is not None
+        outbound = sender.olm.outbound_group_sessions.get(room_id)
+        if outbound is None:
+            return False
+        key = sender.olm.account.identity_keys["curve25519"]
+        for reader in clients:
+            assert reader.olm is not None
+            if reader is not sender and not reader.olm.inbound_group_store.get(
+                room_id, key, outbound.id
+            ):
+                return False
+    return True
+
+
 def content(source: Source) -> dict[str, Any]:
     got: dict[str, Any] = source.get("content", {})
     return got
@@ -221,10 +243,32 @@ class MatrixWorld:
     async def settle(self) -> None:
         await asyncio.wait_for(self.adapter.settle(), 20)
 
+    @property
+    def bot_client(self) -> AsyncClient:
+        assert self.adapter.connection is not None
+        return self.adapter.connection.client
 
-async def _member(
+    async def set_power_level(self, user_id: str, level: int) -> None:
+        """The host gives `user_id` power `level` in the room; returns once the bot knows."""
+        host = self.people["host"].client
+        got = await host.room_get_state_event(self.room_id, "m.room.power_levels")
+        assert isinstance(got, RoomGetStateEventResponse), got
+        users = {**got.content.get("users", {}), user_id: level}
+        put = await host.room_put_state(
+            self.room_id, "m.room.power_levels", {**got.content, "users": users}
+        )
+        assert isinstance(put, RoomPutStateResponse), put
+        room = self.bot_client.rooms[self.room_id]
+        await eventually(
+            lambda: room.power_levels.get_user_level(user_id) == level,
+            what=f"the bot to see {user_id} at power level {level}",
+        )
+
+
+async def register_member(
     synapse: Synapse, name: str, store: Path, tag: str
 ) -> tuple[Member, dict[str, str]]:
+    """A new account `name-tag` on `synapse` and its client (not started)."""
     password = secrets.token_hex(8)
     login = await asyncio.to_thread(synapse.register, f"{name}-{tag}", password)
     await asyncio.to_thread(store.mkdir, parents=True, exist_ok=True)
@@ -232,7 +276,9 @@ async def _member(
         synapse.url,
         login["user_id"],
         store_path=str(store),
-        config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False),
+        # the bot's store (WAL): people's clients share this process and its CPU with the
+        # bot, and each fsync of theirs would be counted in the bot's answer times
+        config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False, store=Store),
     )
     client.restore_login(login["user_id"], login["device_id"], login["access_token"])
     return Member(client), {**login, "password": password}
@@ -253,7 +299,7 @@ async def matrix(
     names = ("host", "ann", "ben", "cat", "dan")
     people: dict[str, Member] = {}
     for name in names:
-        people[name], _ = await _member(synapse, name, tmp_path / "people" / name, tag)
+        people[name], _ = await register_member(synapse, name, tmp_path / "people" / name, tag)
     bot_password = secrets.token_hex(8)
     bot = (await asyncio.to_thread(synapse.register, f"stagepass-{tag}", bot_password))["user_id"]
     host = people["host"]
@@ -303,6 +349,12 @@ async def matrix(
             if encrypted:
                 for member in people.values():
                     await member.prepare(room_id, bot)
+                assert adapter.connection is not None
+                clients = [adapter.connection.client, *(m.client for m in people.values())]
+                await eventually(
+                    lambda: keys_settled(clients, room_id),
+                    what="every room key of the room at every other member's device",
+                )
             try:
                 yield MatrixWorld(world, adapter, room_id, bot, people, encrypted)
             finally:

@@ -3,9 +3,16 @@ look, and what the settings must say."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any, cast
+
 import pytest
+import structlog
+from nio import AsyncClient, MatrixRoom, RoomMessageText, SyncResponse
 from pydantic import SecretStr
 
+from adapters.matrix.client import Connection
+from adapters.matrix.commands import Commands
 from adapters.matrix.config import MatrixConfig
 from adapters.matrix.messages import command_line, dm_content, in_thread, reply_content
 from bot.actors import split_key
@@ -104,35 +111,118 @@ def test_settings(settings: Settings) -> None:
     assert MatrixConfig.from_settings(_settings(settings, **room_v12)) is not None
 
 
-class _Connection:
-    """What `Commands.actor` reads of the connection: power levels and display names."""
-
-    def __init__(self, levels: dict[str, int]) -> None:
-        self.levels = levels
-        self.client = type("Client", (), {"rooms": {}})()
-
-    def power_level(self, room_id: str, user_id: str) -> int:
-        return self.levels.get(user_id, 0)
-
-    def display_name(self, room_id: str, user_id: str) -> str:
-        return user_id.split(":")[0].lstrip("@").title()
+ROOM = "!room:example.org"
 
 
-@pytest.mark.parametrize(("level", "moderator"), [(100, True), (50, True), (49, False), (0, False)])
-def test_moderators_are_members_at_the_moderator_power_level(level: int, moderator: bool) -> None:
-    from typing import Any, cast
+def _event(kind: str, sender: str, content: dict[str, Any], at: int, **more: Any) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "sender": sender,
+        "content": content,
+        "event_id": f"${kind}-{sender}-{at}",
+        "origin_server_ts": at,
+        "unsigned": {},
+        **more,
+    }
 
-    from adapters.matrix.commands import Commands
 
+def _member(user_id: str, at: int, prev: str | None = None) -> dict[str, Any]:
+    unsigned = {"prev_content": {"membership": prev}} if prev else {}
+    return {
+        **_event("m.room.member", user_id, {"membership": "join"}, at, state_key=user_id),
+        "unsigned": unsigned,
+    }
+
+
+def _sync(state: list[dict[str, Any]], timeline: list[dict[str, Any]]) -> SyncResponse:
+    response = SyncResponse.from_dict(
+        {
+            "next_batch": "s1",
+            "rooms": {
+                "join": {
+                    ROOM: {
+                        "state": {"events": state},
+                        "timeline": {"events": timeline, "limited": False},
+                        "ephemeral": {"events": []},
+                        "account_data": {"events": []},
+                    }
+                }
+            },
+        }
+    )
+    assert isinstance(response, SyncResponse), response
+    return response
+
+
+DAY = 86_400_000  # ms
+
+
+@pytest.mark.parametrize("version", ["12", "11"])
+async def test_actors_from_power_levels_creators_and_join_events(version: str) -> None:
+    """What `Commands.actor` reads from what a sync brought: the moderator level, room
+    creators (above every level from room version 12 on), and when someone joined."""
+    client = AsyncClient("http://127.0.0.1:9", "@bot:example.org")
+    connection = Connection(client)
+    levels = {"@mod:example.org": 50, "@low:example.org": 49}
+    if version == "11":
+        levels["@host:example.org"] = 100
+    create = {"room_version": version, "additional_creators": ["@co:example.org"]}
+    response = _sync(
+        [
+            _event("m.room.create", "@host:example.org", create, 1, state_key=""),
+            _event("m.room.power_levels", "@host:example.org", {"users": levels}, 2, state_key=""),
+            *(_member(user, 3) for user in ("@host:example.org", "@co:example.org")),
+            *(_member(user, 3) for user in ("@mod:example.org", "@low:example.org")),
+            _member("@new:example.org", 5 * DAY, prev="join"),  # a later profile change
+        ],
+        [_member("@low:example.org", 9 * DAY, prev="leave")],  # left and joined again
+    )
+    await client.receive_response(response)
+    await client.run_response_callbacks([response])
     commands = Commands(
         cast(Any, None),
         cast(Any, None),
-        cast(Any, _Connection({"@ann:example.org": level})),
+        connection,
         cast(Any, None),
-        room_id="!room:example.org",
+        room_id=ROOM,
         moderator_level=50,
     )
-    actor = commands.actor("@ann:example.org")
-    assert actor.is_moderator is moderator
-    assert actor.key == "matrix:!room:example.org:@ann:example.org"
-    assert actor.display_name == "Ann"
+    moderators = {
+        user: commands.actor(f"@{user}:example.org").is_moderator
+        for user in ("host", "co", "mod", "low", "new")
+    }
+    assert moderators == {
+        "host": True,
+        "co": version == "12",  # an additional creator; listed nowhere in version 11
+        "mod": True,
+        "low": False,
+        "new": False,
+    }
+    since = {
+        user: commands.actor(f"@{user}:example.org").member_since for user in ("mod", "low", "new")
+    }
+    assert since == {
+        "mod": datetime.fromtimestamp(3 / 1000, UTC),
+        "low": datetime.fromtimestamp(9 * DAY / 1000, UTC),
+        "new": datetime.fromtimestamp(5 * DAY / 1000, UTC),
+    }
+    actor = commands.actor("@mod:example.org")
+    assert actor.key == "matrix:!room:example.org:@mod:example.org"
+    await client.close()
+
+
+async def test_a_failing_event_handler_is_logged_and_the_sync_loop_goes_on() -> None:
+    from adapters.matrix.commands import _guarded
+
+    async def broken(room: MatrixRoom, event: RoomMessageText) -> None:
+        raise ValueError("a bug")
+
+    event = RoomMessageText.from_dict(
+        _event("m.room.message", "@ann:example.org", {"msgtype": "m.text", "body": "hi"}, 1)
+    )
+    with structlog.testing.capture_logs() as logs:
+        await _guarded(broken)(MatrixRoom(ROOM, "@bot:example.org"), event)  # no raise
+    [entry] = logs
+    assert entry["event"] == "matrix: an event handler failed"
+    assert entry["handler"] == "broken" and entry["room"] == ROOM
+    assert entry["sender"] == "@ann:example.org" and entry["event_id"] == event.event_id

@@ -143,7 +143,7 @@ async def test_tip_with_a_tip_handler_closes_the_modal_and_answers(slack: Slack)
         public=True,
         space_id=1,
     )
-    assert command.user.user_id == HOST
+    assert command.user is not None and command.user.user_id == HOST
 
 
 async def test_a_promo_code_is_made_and_entered_as_slash_command_text(slack: Slack) -> None:

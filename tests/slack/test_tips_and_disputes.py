@@ -97,7 +97,7 @@ async def test_a_public_tip_is_thanked_under_the_announcement(slack: Slack) -> N
         f'Thank you <@{BOB}> for tipping <@{HOST}> $5.00: "Great &lt;show&gt; &amp; more"'
     )
     async with slack.core.db.session() as session:
-        row = await session.get(SlackAnnouncement, space_id)
+        row = await session.get(SlackAnnouncement, (space_id, TEAM))
     assert row is not None and thanks.params["thread_ts"] == row.ts  # in its thread
     [to_host] = slack.fake.dms_to(HOST)
     assert "Bob tipped you $5.00 for Tip jar" in to_host.params["text"]
