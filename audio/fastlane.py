@@ -257,7 +257,7 @@ class RtpStream:
             pair=pair,
             addr=pair.remote_addr,
             # asyncio's own socket (private; see the module docstring)
-            sock=pair.protocol.transport._sock,  # type: ignore[attr-defined]
+            sock=pair.protocol.transport._sock,  # type: ignore[attr-defined]  # asyncio private
             srtp=srtp._srtp[0],
             cdata=srtp._cdata,
             view=memoryview(srtp._buffer),
