@@ -350,7 +350,7 @@ class WaitlistEntry(SQLModel, table=True):
 class InviteLink(SQLModel, table=True):
     """An invite link to an invite-only (or any) Space: a signed token names `id`; each
     redemption takes uses in the claim's transaction, so racing redeemers never take
-    more than `max_uses` (`bot.services.invites.take`)."""
+    more than `max_uses`, nor any once it is revoked (`bot.services.invites.take`)."""
 
     __tablename__ = "invite_links"
     __table_args__ = (sa.CheckConstraint("uses >= 0 AND uses <= max_uses", name="ck_invite_uses"),)
@@ -361,6 +361,8 @@ class InviteLink(SQLModel, table=True):
     uses: int = 0
     created_by: int = Field(foreign_key="identities.id")
     created_at: datetime = utc_field()
+    #: when the host withdrew it (`/space invite SPACE revoke:ID`): redemptions are refused
+    revoked_at: datetime | None = utc_field(default=None, nullable=True)
 
 
 class InviteRedemption(SQLModel, table=True):

@@ -8,10 +8,11 @@ from zoneinfo import ZoneInfo
 
 from bot.commands.times import format_delta, format_when
 from bot.events import FieldChange
-from bot.models import Hold, Identity, PromoCode, Space, SpaceStatus, Ticket
+from bot.models import Hold, Identity, InviteLink, PromoCode, Space, SpaceStatus, Ticket
 from bot.money import format_minor
 from bot.ports import Recording
 from bot.replies import Button
+from bot.services.invites import short_id
 from bot.services.promos import describe as describe_promo
 from bot.services.replays import ReplayService
 from bot.services.stage import Seat
@@ -203,6 +204,17 @@ def promo_line(promo: PromoCode, currency: str, tz: ZoneInfo, now: datetime) -> 
         parts.append(("ended " if promo.until <= now else "until ") + format_when(promo.until, tz))
     if not promo.active:
         parts.append("off")
+    return " — ".join(parts)
+
+
+def invite_line(link: InviteLink, expires_at: datetime, tz: ZoneInfo, now: datetime) -> str:
+    """`3f9a0c1b — 3 of 10 tickets taken — expires Sat 5 Dec 2026, 20:00 CET — open`."""
+    parts = [short_id(link), f"{link.uses} of {link.max_uses} tickets taken"]
+    parts.append(("expired " if expires_at <= now else "expires ") + format_when(expires_at, tz))
+    if link.revoked_at is not None:
+        parts.append("withdrawn " + format_when(link.revoked_at, tz))
+    else:
+        parts.append("used up" if link.uses >= link.max_uses else "open")
     return " — ".join(parts)
 
 

@@ -44,6 +44,18 @@ def test_zero_decimal_currency_takes_whole_amounts() -> None:
         p('/space create title:x starts:"2030-02-01 10:00" price:5.5 currency:jpy tickets:5')
 
 
+def test_invite_makes_lists_and_withdraws_links() -> None:
+    assert p("/space invite 12 uses:10") == t.MakeInvite(12, 10)
+    assert p("/space invite #12 revoke:3f9a0c1b") == t.RevokeInvite(12, "3f9a0c1b")
+    assert p("/space invites 12") == t.ListInvites(12)
+    with pytest.raises(InvalidInput, match="not both"):
+        p("/space invite 12 uses:10 revoke:3f9a0c1b")
+    with pytest.raises(InvalidInput, match="uses: is missing"):
+        p("/space invite 12")
+    with pytest.raises(InvalidInput, match="Unknown option uses: for /space invites"):
+        p("/space invites 12 uses:3")
+
+
 def test_smart_quotes_and_platform_mentions() -> None:
     cmd = p("/space create title:\u201cFancy quotes\u201d starts:\u201cfri 18:00\u201d tickets:3")
     assert isinstance(cmd, t.CreateSpace) and cmd.draft.title == "Fancy quotes"

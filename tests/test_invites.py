@@ -1,22 +1,38 @@
 """Invite links (issue 16 item 3): a host makes a link good for N tickets; people redeem it
 in chat (`/ticket redeem`); uses are taken in the claim's transaction, so racing
-redeemers never get more than N. Invite-only Spaces take no other claims.
+redeemers never get more than N. Invite-only Spaces take no other claims. Hosts list
+their links (`/space invites`) and withdraw one (`/space invite SPACE revoke:ID`): a
+redemption racing the revoke either took its use before the revoke committed or is
+refused, and none is counted after it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import Counter
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from adapters.shell.chat import Chat
+from bot.actors import Actor
 from bot.clock import ManualClock
+from bot.commands.times import format_when
 from bot.core import Core
 from bot.db import Database
-from bot.models import Hold, HoldStatus, InviteLink, Space, Visibility
+from bot.models import (
+    Hold,
+    HoldStatus,
+    InviteLink,
+    InviteRedemption,
+    Platform,
+    Space,
+    Visibility,
+)
+from bot.services.invites import WITHDRAWN
 from bot.services.tickets import Reservation
 from bot.settings import Settings
 from tests.http.test_api import FakeGateway
@@ -71,6 +87,124 @@ async def test_an_invite_link_gets_a_ticket_until_its_uses_are_gone(
     assert "Secret" not in (await chat.say("bob", "/space list")).text
 
 
+# --- listing and withdrawing -----------------------------------------------------------------
+
+LINE = re.compile(r"^([0-9a-f]{8}) — (\d+) of (\d+) tickets taken — expires (.+) — (open|used up)$")
+
+
+async def made_link(chat: Chat, space_id: int, uses: int) -> str:
+    """The token of a new link from the host's `/space invite` reply."""
+    made = await chat.say("alice", f"/space invite {space_id} uses:{uses}")
+    assert not made.error, made.text
+    return made.text.splitlines()[-1].split()[-1]
+
+
+async def held_by(core: Core, name: str) -> list[Hold]:
+    person = await core.identities.ensure(Actor(Platform.SHELL, "local", name, name))
+    async with core.db.session() as session:
+        return list(await session.exec(select(Hold).where(Hold.buyer_id == person.id)))
+
+
+async def test_a_host_lists_and_withdraws_invite_links(
+    chat: Chat, core: Core, clock: ManualClock
+) -> None:
+    core.use_payments(FakeGateway())
+    made = await chat.say(
+        "alice",
+        '/space create title:"Secret" starts:"in 2 days" tickets:10 price:5 visibility:invite',
+    )
+    assert not made.error, made.text
+    empty = await chat.say("alice", "/space invites 1")
+    assert empty.text == "Space #1 has no invite links. Make one with /space invite 1 uses:10"
+    first = await made_link(chat, 1, 2)
+    second = await made_link(chat, 1, 5)
+    assert not (await chat.say("bob", f"/ticket redeem {first}")).error
+
+    listed = await chat.say("alice", "/space invites 1")
+    assert not listed.error and listed.title == "Invite links of #1", listed.text
+    *lines, hint = listed.text.splitlines()
+    assert hint == "Withdraw one with /space invite 1 revoke:ID"
+    rows = [LINE.match(line) for line in lines]
+    assert all(rows), lines
+    space = await core.spaces.get(1)
+    expires = format_when(core.invites.expires_at(space), ZoneInfo("UTC"))
+    links = {row.group(1): row.groups()[1:] for row in rows if row}
+    by_token = {t: core.invites.read(t, clock.now()).ticket_id[:8] for t in (first, second)}
+    assert links == {
+        by_token[first]: ("1", "2", expires, "open"),
+        by_token[second]: ("0", "5", expires, "open"),
+    }
+
+    # the people it concerns, and nobody else
+    assert (await chat.say("bob", "/space invites 1")).text == (
+        "Only the host and co-hosts can make invite links."
+    )
+    refused = await chat.say("bob", f"/space invite 1 revoke:{by_token[first]}")
+    assert (refused.error, refused.text) == (
+        True,
+        "Only the host and co-hosts can make invite links.",
+    )
+    assert not (await chat.say("alice", "/space cohost add 1 @carol")).error
+    assert (await chat.say("carol", "/space invites 1")).text == listed.text
+
+    revoked = await chat.say("carol", f"/space invite 1 revoke:{by_token[first]}")
+    assert revoked.text == (
+        f"Invite {by_token[first]} of Space #1 is withdrawn: it got 1 of its 2 ticket(s), "
+        "and gets no more. Tickets already got through it stay."
+    )
+    relisted = (await chat.say("alice", "/space invites 1")).text.splitlines()
+    withdrawn = format_when(clock.now(), ZoneInfo("UTC"))
+    assert sorted(relisted) == sorted(
+        [
+            f"{by_token[first]} — 1 of 2 tickets taken — expires {expires} — withdrawn {withdrawn}",
+            next(line for line in lines if line.startswith(by_token[second])),
+            hint,
+        ]
+    )
+
+    # redeeming the withdrawn link is refused and claims nothing; the other one works
+    before = await link_row(core, by_token[first])
+    used = await chat.say("dave", f"/ticket redeem {first}")
+    assert (used.error, used.text) == (True, WITHDRAWN)
+    assert await link_row(core, by_token[first]) == before
+    assert await held_by(core, "dave") == []
+    assert (await core.spaces.get(1)).held == 1  # bob's hold only
+    assert not (await chat.say("dave", f"/ticket redeem {second}")).error
+
+    # the refusals, each saying why
+    again = await chat.say("alice", f"/space invite 1 revoke:{by_token[first].upper()}")
+    assert again.text == f"Invite {by_token[first]} of Space #1 is already withdrawn."
+    unknown = await chat.say("alice", "/space invite 1 revoke:0000000000")
+    assert unknown.text == "There is no invite 0000000000: /space invites 1 lists them."
+    junk = await chat.say("alice", "/space invite 1 revoke:x!y")
+    assert junk.text == "'x!y' is not an invite id: /space invites 1 lists them."
+    both = await chat.say("alice", f"/space invite 1 uses:3 revoke:{by_token[second]}")
+    assert both.error and "not both" in both.text, both.text
+    neither = await chat.say("alice", "/space invite 1")
+    assert neither.error and "uses: is missing" in neither.text, neither.text
+    other = await chat.say("alice", '/space create title:"Other" starts:"in 3 days" tickets:5')
+    assert not other.error, other.text
+    elsewhere = core.invites.read(await made_link(chat, 2, 1), clock.now()).ticket_id[:8]
+    foreign = await chat.say("alice", f"/space invite 1 revoke:{elsewhere}")
+    assert (
+        foreign.text == f"Invite {elsewhere} is not one of Space #1's: /space invites 1 lists them."
+    )
+    assert (await link_row(core, elsewhere)).revoked_at is None
+    assert (await link_row(core, by_token[second])).revoked_at is None
+
+    # an unpaid hold through a withdrawn link still gives its use back; the link stays shut
+    clock.advance(timedelta(minutes=core.settings.hold_minutes + 1))
+    assert await core.tickets.expire_holds() == 2
+    assert (await link_row(core, by_token[first])).uses == 0
+    assert (await chat.say("erin", f"/ticket redeem {first}")).text == WITHDRAWN
+
+
+async def link_row(core: Core, short: str) -> InviteLink:
+    async with core.db.session() as session:
+        rows = await session.exec(select(InviteLink).where(col(InviteLink.id).startswith(short)))
+        return rows.one()
+
+
 # --- the race ------------------------------------------------------------------------------
 
 PEOPLE, USES = 50, 10
@@ -112,6 +246,62 @@ async def test_50_racing_redemptions_of_a_10_use_link_give_exactly_10_postgres(
     settings: Settings, pg_db: Database
 ) -> None:
     await race(settings, pg_db)
+
+
+REDEEMERS, BEFORE = 60, 20
+
+
+async def revoke_race(settings: Settings, db: Database) -> None:
+    """60 people redeem one link good for 1,000 on two cores, and the host withdraws it
+    once the first of 20 has its answer, while 40 more come in, then 10 after the revoke
+    returned: the uses counted when the revoke committed are all there ever are, each a
+    hold; everyone else is told the link was withdrawn."""
+    async with racing(settings, db, capacity=2 * REDEEMERS, visibility=Visibility.INVITE) as race:
+        invite = await race.cores[0].invites.create(HOST, race.space_id, 1000)
+        short = invite.link.id[:8]
+
+        def redeem(n: int) -> asyncio.Task[object]:
+            claim = race.core(n).tickets.redeem(person(n, "p"), invite.token)
+            return asyncio.ensure_future(outcome(claim))
+
+        early = [redeem(n) for n in range(BEFORE)]
+        await asyncio.wait(early, return_when=asyncio.FIRST_COMPLETED)  # some are in
+        revoking = asyncio.ensure_future(race.cores[1].invites.revoke(HOST, race.space_id, short))
+        late = [redeem(n) for n in range(BEFORE, REDEEMERS)]
+        revoked = await revoking
+        after = [redeem(n) for n in range(REDEEMERS, REDEEMERS + 10)]  # once it committed
+        outcomes = await asyncio.gather(*early, *late, *after)
+
+        got = [o for o in outcomes if isinstance(o, Reservation)]
+        refused = [o for o in outcomes if not isinstance(o, Reservation)]
+        assert all(str(o) == WITHDRAWN for o in refused), Counter(map(str, refused))
+        assert all(str(o) == WITHDRAWN for o in outcomes[REDEEMERS:])
+        assert 1 <= len(got) <= REDEEMERS
+        async with db.session() as session:
+            row = (await session.exec(select(InviteLink))).one()
+            redemptions = list(await session.exec(select(InviteRedemption)))
+            holds = list(
+                await session.exec(select(Hold).where(Hold.status == HoldStatus.ACTIVE.value))
+            )
+            space = await session.get(Space, race.space_id)
+        assert row.revoked_at is not None
+        assert row.uses == revoked.link.uses == len(got) == len(holds) == len(redemptions)
+        assert space is not None and (space.sold, space.held) == (0, len(got))
+
+
+@pytest.mark.timeout(120)
+async def test_redemptions_racing_a_revoke_count_none_after_it_sqlite(
+    settings: Settings, sqlite_db: Database
+) -> None:
+    await revoke_race(settings, sqlite_db)
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(180)
+async def test_redemptions_racing_a_revoke_count_none_after_it_postgres(
+    settings: Settings, pg_db: Database
+) -> None:
+    await revoke_race(settings, pg_db)
 
 
 async def test_a_speaker_invite_puts_someone_on_stage_when_they_join(

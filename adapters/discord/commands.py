@@ -21,7 +21,13 @@ from adapters.discord.members import user_ref
 from adapters.discord.space_options import SpaceFields, space_changes, space_options
 from bot.actors import Actor
 from bot.commands import types as t
-from bot.commands.grammar import USAGES, bridge_mode, invite_token, promo_command
+from bot.commands.grammar import (
+    USAGES,
+    bridge_mode,
+    invite_command,
+    invite_token,
+    promo_command,
+)
 from bot.errors import InvalidInput
 from bot.models import BridgeMode, Visibility
 from bot.money import CURRENCIES, parse_amount
@@ -315,15 +321,28 @@ class SpaceCommands(
 
         await self.interactions.command(interaction, build)
 
-    @app_commands.command(description="An invite good for a number of tickets.")
-    @app_commands.describe(uses="How many tickets the invite may get")
+    @app_commands.command(description="An invite good for a number of tickets, or withdraw one.")
+    @app_commands.describe(
+        uses="How many tickets the invite may get",
+        revoke="Withdraw the invite with this id (/space invites lists them)",
+    )
     async def invite(
         self,
         interaction: discord.Interaction[Any],
         space: Transform[int, YourSpace],
-        uses: Range[int, 1, 100_000],
+        uses: Range[int, 1, 100_000] | None = None,
+        revoke: Range[str, 1, 32] | None = None,
     ) -> None:
-        await self.interactions.command(interaction, _const(t.MakeInvite(space, uses)))
+        async def build(actor: Actor) -> t.Command:
+            return invite_command(space, uses=uses, revoke=revoke)
+
+        await self.interactions.command(interaction, build)
+
+    @app_commands.command(description="The Space's invite links: uses, expiry, withdrawn or not.")
+    async def invites(
+        self, interaction: discord.Interaction[Any], space: Transform[int, YourSpace]
+    ) -> None:
+        await self.interactions.command(interaction, _const(t.ListInvites(space)))
 
 
 class TicketCommands(_CommandGroup, name="ticket", description="Your tickets", guild_only=True):

@@ -26,6 +26,7 @@ from bot.notices import CancelProgress
 from bot.permissions import staff_role
 from bot.replies import Button, Reply
 from bot.services.communities import label
+from bot.services.invites import short_id
 from bot.services.promos import PromoDraft
 from bot.services.refusals import BuyerLimitReached
 from bot.services.tickets import Reservation
@@ -34,6 +35,7 @@ from bot.wording import (
     change_lines,
     desk_link,
     hold_line,
+    invite_line,
     invite_link,
     promo_line,
     recording_line,
@@ -78,6 +80,8 @@ class Dispatcher:
             t.BuyTicket: self.buy_ticket,
             t.JoinWaitlist: self.waitlist,
             t.MakeInvite: self.make_invite,
+            t.ListInvites: self.list_invites,
+            t.RevokeInvite: self.revoke_invite,
             t.RedeemInvite: self.redeem_invite,
             t.ShowTickets: self.show_tickets,
             t.RefundTicket: self.refund_ticket,
@@ -334,6 +338,29 @@ class Dispatcher:
             f"An invite to Space #{cmd.space_id}, good for {cmd.uses} ticket(s). Share this "
             f"with the people you invite; each gets a ticket on the web at {page}\n"
             f"or in chat with:\n/ticket redeem {invite.token}"
+        )
+
+    async def list_invites(self, actor: Actor, cmd: t.ListInvites) -> Reply:
+        invites = self.core.invites
+        space, links = await invites.list_links(actor, cmd.space_id)
+        if not links:
+            return Reply(
+                f"Space #{cmd.space_id} has no invite links. Make one with "
+                f"/space invite {cmd.space_id} uses:10"
+            )
+        tz, now = await self.tz_of(actor), self.core.clock.now()
+        lines = [invite_line(link, invites.expires_at(space), tz, now) for link in links]
+        if any(link.revoked_at is None for link in links):
+            lines.append(f"Withdraw one with /space invite {cmd.space_id} revoke:ID")
+        return Reply("\n".join(lines), title=f"Invite links of #{cmd.space_id}")
+
+    async def revoke_invite(self, actor: Actor, cmd: t.RevokeInvite) -> Reply:
+        revoked = await self.core.invites.revoke(actor, cmd.space_id, cmd.invite_id)
+        link = revoked.link
+        return Reply(
+            f"Invite {short_id(link)} of Space #{cmd.space_id} is withdrawn: it got "
+            f"{link.uses} of its {link.max_uses} ticket(s), and gets no more. Tickets "
+            "already got through it stay."
         )
 
     async def redeem_invite(self, actor: Actor, cmd: t.RedeemInvite) -> Reply:

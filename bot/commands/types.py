@@ -185,6 +185,21 @@ class MakeInvite:
 
 
 @dataclass(frozen=True, slots=True)
+class ListInvites:
+    """A Space's invite links: id, uses, expiry, withdrawn or not."""
+
+    space_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class RevokeInvite:
+    """Withdraw a Space's invite link, named by (the start of) its id."""
+
+    space_id: int
+    invite_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class RedeemInvite:
     """A ticket through an invite link's token."""
 
@@ -207,6 +222,8 @@ Command = (
     | BuyTicket
     | JoinWaitlist
     | MakeInvite
+    | ListInvites
+    | RevokeInvite
     | RedeemInvite
     | ShowTickets
     | RefundTicket

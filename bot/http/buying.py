@@ -191,6 +191,14 @@ async def _invite(core: Core, token: str) -> tuple[InviteLink, Space] | HTMLResp
     if link is None or link.space_id != claims.space_id:
         return refused(410, "This invite was withdrawn", "The host revoked this invite link.")
     space = await core.spaces.get(link.space_id)
+    if link.revoked_at is not None:
+        return refused(
+            410,
+            "This invite was withdrawn by the host",
+            f"The host of {space.title} withdrew this link on "
+            f"{format_when(link.revoked_at, ZoneInfo('UTC'))}: it gets no more tickets. "
+            "Tickets already got through it stay. Ask the host for a new one.",
+        )
     if space.status in (SpaceStatus.ENDED, SpaceStatus.CANCELLED):
         return refused(410, "This invite has expired", f"{space.title} is {space.status.value}.")
     if link.uses >= link.max_uses:

@@ -1,8 +1,8 @@
 """Invite links on the web (issue 16.3, "redeems in chat or on the web"): the link the host
 gets from `/space invite` opens `/invites/{token}`, which shows the Space and redeems it for a
 buyer signed in on the web (free: the ticket at once; paid: Stripe Checkout), and says
-plainly when the link is used up, expired, forged or revoked. Over ASGI, then in Chromium
-and Firefox ESR."""
+plainly when the link is used up, expired, forged, gone or withdrawn by the host. Over
+ASGI, then in Chromium and Firefox ESR."""
 
 from __future__ import annotations
 
@@ -103,6 +103,27 @@ async def test_forged_expired_and_revoked_invites_say_so(world: World) -> None:
         world.clock.advance(timedelta(days=4))  # past the Space's end and a day more
         expired = await anon.get(path)
         assert expired.status_code == 410 and "This invite has expired" in expired.text
+
+
+async def test_a_withdrawn_invite_says_the_host_withdrew_it(world: World) -> None:
+    """Withdrawn with `/space invite SPACE revoke:ID` while a buyer has its page open: the
+    page and the Redeem button both answer 410 with their own text; nothing is claimed."""
+    space_id = await inner(world)
+    path = await invite(world, space_id, uses=3)
+    invite_id = world.core.invites.read(path.rsplit("/", 1)[1], world.clock.now()).ticket_id
+    async with visitor(world) as bob:
+        await signed_in(world, bob, "bob")
+        found = CSRF.search((await bob.get(path)).text)
+        assert found
+        revoked = await world.say("alice", f"/space invite {space_id} revoke:{invite_id[:8]}")
+        assert not revoked.error and "is withdrawn" in revoked.text, revoked.text
+        for response in (await bob.get(path), await bob.post(path, data={"csrf": found.group(1)})):
+            assert response.status_code == 410
+            assert "This invite was withdrawn by the host" in response.text
+            assert "Inner circle" in response.text and "Ask the host for a new one" in response.text
+    row = await world.core.invites.get(invite_id)
+    assert row is not None and row.uses == 0
+    assert (await world.core.spaces.get(space_id)).taken == 0
 
 
 @pytest.mark.browser

@@ -75,3 +75,29 @@ async def test_an_invite_only_space_and_its_invite(
     assert "You're in!" in got.text(), got.text()
     used = await bot.answer(await fake.slash(guild, server.carol, "ticket redeem", token=token))
     assert "used up" in used.text()
+
+
+async def test_a_host_lists_and_withdraws_an_invite_with_slash_options(
+    bot: Bot, fake: FakeDiscord, server: Server, core: Core
+) -> None:
+    """`/space invites` and `/space invite revoke:` reach the same core as the text grammar."""
+    guild = server.guild
+    await bot.answer(
+        await fake.slash(
+            guild, server.host, "space create", title="Inner", starts="tomorrow 18:00",
+            tickets=5, visibility="invite",
+        )
+    )  # fmt: skip
+    invite = await bot.answer(await fake.slash(guild, server.host, "space invite", space=1, uses=2))
+    token = invite.text().split("/ticket redeem ")[-1].strip().strip("`")
+    short = core.invites.read(token, core.clock.now()).ticket_id[:8]
+    listed = await bot.answer(await fake.slash(guild, server.host, "space invites", space=1))
+    assert f"{short} — 0 of 2 tickets taken" in listed.text(), listed.text()
+    neither = await bot.answer(await fake.slash(guild, server.host, "space invite", space=1))
+    assert "uses: is missing" in neither.text(), neither.text()
+    withdrawn = await bot.answer(
+        await fake.slash(guild, server.host, "space invite", space=1, revoke=short)
+    )
+    assert f"Invite {short} of Space #1 is withdrawn" in withdrawn.text(), withdrawn.text()
+    refused = await bot.answer(await fake.slash(guild, server.bob, "ticket redeem", token=token))
+    assert "This invite was withdrawn by the host." in refused.text(), refused.text()

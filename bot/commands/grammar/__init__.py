@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from bot.commands import types as t
 from bot.commands.grammar import account, community, space, stage, ticket
 from bot.commands.grammar.reader import Parser, Reader
-from bot.commands.grammar.space import bridge_mode, promo_command, visibility
+from bot.commands.grammar.space import bridge_mode, invite_command, promo_command, visibility
 from bot.commands.grammar.ticket import invite_token
 from bot.commands.grammar.usage import Usage, did_you_mean
 from bot.commands.syntax import lex
@@ -27,6 +27,7 @@ __all__ = [
     "bridge_mode",
     "did_you_mean",
     "help_text",
+    "invite_command",
     "invite_token",
     "parse",
     "promo_command",

@@ -115,11 +115,22 @@ USAGES: tuple[Usage, ...] = (
     ),
     Usage(
         "space invite",
-        "/space invite SPACE uses:10",
-        "An invite good for `uses` tickets (free or paid); invite-only Spaces need one.",
-        ("uses",),
-        notes=("The people you invite get a ticket with /ticket redeem TOKEN",),
+        "/space invite SPACE uses:10 | revoke:ID",
+        "An invite good for `uses` tickets (free or paid); invite-only Spaces need one. "
+        "revoke: withdraws one.",
+        ("uses", "revoke"),
+        notes=(
+            "The people you invite get a ticket with /ticket redeem TOKEN",
+            "revoke:ID: the id /space invites shows; tickets already got stay, the link "
+            "gets no more.",
+        ),
         example="/space invite 12 uses:10",
+        action=Action.INVITE,
+    ),
+    Usage(
+        "space invites",
+        "/space invites SPACE",
+        "The Space's invite links: id, tickets taken, expiry, withdrawn or not.",
         action=Action.INVITE,
     ),
 )
@@ -311,14 +322,25 @@ def _promo(r: Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
     )
 
 
+def invite_command(space: int, *, uses: int | None, revoke: str | None) -> t.Command:
+    """`/space invite`'s options -> the command (the text grammar and Discord's options
+    both come here): uses: makes a link, revoke: withdraws one."""
+    if revoke is not None:
+        if uses is not None:
+            raise InvalidInput("Give uses: to make an invite or revoke: to withdraw one, not both.")
+        return t.RevokeInvite(space, revoke.strip())
+    if uses is None:
+        raise InvalidInput(
+            "uses: is missing: how many tickets the link may get, e.g. uses:10.", field="uses"
+        )
+    return t.MakeInvite(space, uses)
+
+
 def _invite(r: Reader, tz: ZoneInfo, now: datetime, cur: str) -> t.Command:
     space = r.space(0)
     assert space is not None
     r.max_positional(1)
-    uses = r.integer("uses")
-    if uses is None:
-        raise r.fail("uses: is missing: how many tickets the link may get, e.g. uses:10.")
-    return t.MakeInvite(space, uses)
+    return invite_command(space, uses=r.integer("uses"), revoke=r.option("revoke"))
 
 
 PARSERS: dict[str, Parser] = {
@@ -335,4 +357,5 @@ PARSERS: dict[str, Parser] = {
     "space cohost": _cohost,
     "space promo": _promo,
     "space invite": _invite,
+    "space invites": _space_only(t.ListInvites),
 }
