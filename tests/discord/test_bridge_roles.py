@@ -284,9 +284,11 @@ async def test_only_members_who_may_listen_are_listed_or_mixed(
             "stage, and listening needs a ticket for it. Get one with /ticket buy 1, then join "
             "again."
         )
-        # a ticket holder: listed
+        # a ticket holder, and a moderator without one: listed
         await fake.join_voice(guild, bob, stage)
+        await fake.join_voice(guild, server.mo, stage)
         await w.until_seen(bob, "a listener", role="listener", via="discord")
+        await w.until_seen(server.mo, "a listener", role="listener", via="discord")
 
         # the server takes Move Members and Mute Members from the bot: dave stays on the
         # Stage, and a Discord admin makes him a speaker there
