@@ -93,6 +93,7 @@ class DiscordAdapter:
     async def run(self, token: str, stop: asyncio.Event) -> None:
         """Connect and serve until `stop` is set, then close and await everything owned.
         Raises what ended the client early (a bad token, say), after logging it."""
+        await self.core.db.warm()  # the first command does not configure the ORM
         # only the client can fail here (the upkeep loop catches its own errors)
         running = TaskGroup("discord", failed="the Discord client stopped")
         client = running.spawn(self.client.start(token), name="client")

@@ -245,7 +245,8 @@ class Notifier:
 
     async def _member_role(self, event: SpaceEvent, identity_key: str, *, grant: bool) -> None:
         """Grant or take back the Space's role in the member's own server (a member of a
-        server that shows the Space)."""
+        server that shows the Space); where it runs the Stage, the bridged room lists or
+        drops them at once, and one who may no longer listen is moved out."""
         ids = split_key(identity_key)
         if ids is None:
             return
@@ -254,6 +255,8 @@ class Notifier:
         async def change(
             guild: discord.Guild, space: Space, row: DiscordSpace, stage: bool
         ) -> None:
+            if stage and space.id is not None:  # the bridged room's list first: in or out
+                await self.stage.reseat(space.id, user_id)
             if grant:
                 await self.roles.grant(guild, space, row, str(user_id))
             else:

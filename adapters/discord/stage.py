@@ -247,7 +247,8 @@ class StageSync:
 
     async def seat(self, space_id: int, member: discord.Member) -> Seat:
         """The core's seat rule for a member of the bridged channel, mapped for the bridge:
-        host or co-host, muted on the stage, and whether they may speak in a voice channel."""
+        admitted (may listen: the room lists only them), host or co-host, muted on the
+        stage, and whether they may speak in a voice channel."""
         from audio.admission import Role
         from audio.bridge.speakers import Seat  # the bridge is optional: imported when used
 
@@ -255,15 +256,21 @@ class StageSync:
         seat = await self._core_seat(member, space)
         staff = seat.role in (SeatRole.HOST, SeatRole.COHOST)
         return Seat(
+            admitted=seat.may_listen,
             role=Role(seat.role.value) if staff else None,
             may_speak=self.core.stage.may_speak_in_voice(space, seat),
             muted=seat.muted,
         )
 
     async def _core_seat(self, member: discord.Member, space: Space) -> CoreSeat:
-        actor = actor_for(member, self.config.moderator_roles)
-        identity = await self.core.identities.ensure(actor)
-        return await self.core.stage.seat(space, identity, moderator=actor.is_moderator)
+        return await self.core.stage.seat_of(actor_for(member, self.config.moderator_roles), space)
+
+    async def reseat(self, space_id: int, user_id: int) -> None:
+        """Someone's right to listen changed (a refund, a revoked ticket, no longer
+        co-host): the bridge asks again now, so the room drops them before Discord has
+        moved them out."""
+        if self.bridges is not None:
+            await self.bridges.reseat(space_id, user_id)
 
     # --- Discord's Stage -> Stagepass ----------------------------------------------------
 
@@ -321,7 +328,16 @@ class StageSync:
             log.info(
                 "Discord promotion refused by Stagepass", space_id=space.id, reason=exc.message
             )
-            await member.edit(suppress=True, reason=f"Stagepass: {exc.message}"[:500])
+            try:
+                await member.edit(suppress=True, reason=f"Stagepass: {exc.message}"[:500])
+            except discord.Forbidden as refused:  # the room still never mixes them
+                await self._missing(
+                    member.guild,
+                    space,
+                    "stage_moderation",
+                    refused,
+                    "**Mute Members** and **Move Members** on the Stage channel",
+                )
 
     async def _muted_in_discord(self, member: discord.Member, space: Space, muted: bool) -> None:
         """A moderator server-muted (or unmuted) someone in Discord: the same on the stage.

@@ -207,6 +207,7 @@ class SlackAdapter:
     async def run(self, stop: asyncio.Event) -> None:
         """The background job: Socket Mode when configured; on `stop`, finish the work
         in flight (and cancel what is still running after ten seconds)."""
+        await self.core.db.warm()  # the first command does not configure the ORM
         socket = None
         if self.config.app_token:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler

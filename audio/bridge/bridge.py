@@ -8,7 +8,8 @@ voice server moves and resumes; if the client is disconnected for good, `run` jo
 
 Who is heard: a Discord user is mixed while Discord lets them speak (`on_stage`, read live
 from discord.py's cache: present, not server-muted, not suppressed in a Stage) *and* the
-room does (their `BridgedParticipant`, kept by the `Roster`: on stage and not muted). So a
+room does (their `BridgedParticipant`, kept by the `Roster`: admitted to the Space, on
+stage and not muted). So a
 mute on either side silences them from the next tick, before the other side catches up.
 """
 
@@ -157,6 +158,10 @@ class VoiceBridge:
             if key is not None and level:
                 levels[key] = level
         return levels
+
+    async def reseat(self, user_id: int) -> bool:
+        """Ask the Space about this member of the channel again now (`Roster.reseat`)."""
+        return await self.roster.reseat(user_id)
 
     async def follow(self, channel: discord.VoiceChannel | discord.StageChannel) -> None:
         """Bring the room's list of Discord participants up to date; a failure to look a

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import discord
 
 from audio.bridge.bridge import VoiceBridge, on_stage
-from audio.bridge.speakers import Seat, no_seat
+from audio.bridge.speakers import Seat, nobody
 from audio.registry import RoomRegistry
 from bot.tasks import TaskGroup
 
@@ -35,16 +35,17 @@ SpaceSeats = Callable[[int, discord.Member], Awaitable[Seat]]
 """``(space_id, member) -> Seat``: what a Space says about a member of its channel."""
 
 
-async def _no_seat(space_id: int, member: discord.Member) -> Seat:
-    return await no_seat(member)
+async def _nobody(space_id: int, member: discord.Member) -> Seat:
+    return await nobody(member)
 
 
 class DiscordBridges:
-    """The running bridges. ``seats`` is set by the Discord adapter (it asks the core)."""
+    """The running bridges. ``seats`` is set by the Discord adapter (it asks the core);
+    until then nobody in a bridged channel is admitted to the room."""
 
     def __init__(self, registry: RoomRegistry) -> None:
         self._registry = registry
-        self.seats: SpaceSeats = _no_seat
+        self.seats: SpaceSeats = _nobody
         self._running: dict[int, _Running] = {}
         self._tasks = TaskGroup("discord-bridges")
 
@@ -67,6 +68,12 @@ class DiscordBridges:
         self._running[space_id] = _Running(bridge, stop, task)
         logger.info("bridging space %s with Discord channel %s", space_id, channel.id)
         return bridge
+
+    async def reseat(self, space_id: int, user_id: int) -> bool:
+        """Ask the Space about a member of its bridged channel again now (their right to
+        listen changed); False if no bridge runs or they are not in its channel."""
+        running = self._running.get(space_id)
+        return running is not None and await running.bridge.reseat(user_id)
 
     async def stop(self, space_id: int) -> bool:
         """Leave the channel and detach from the room; False if no bridge ran."""

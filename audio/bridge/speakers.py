@@ -1,6 +1,10 @@
 """Who speaks from Discord: who is behind each SSRC (the voice gateway's SPEAKING and
 CLIENT_DISCONNECT events), and who of the bridged channel the room lists, in which role
-(`Roster`, from discord.py's voice-state cache and the Space's `Seat` of each member)."""
+(`Roster`, from discord.py's voice-state cache and the Space's `Seat` of each member).
+
+The room lists (and so mixes) only members the Space admits (``Seat.admitted``: the
+core's answer to who may listen). Someone in the channel without that right is never
+listed, whether or not Discord has moved them out yet."""
 
 from __future__ import annotations
 
@@ -65,10 +69,12 @@ class SsrcMap:
 @dataclass(frozen=True, slots=True)
 class Seat:
     """What the Space says about one Discord member of the bridged channel (the adapter asks
-    the core). ``role`` is HOST or COHOST for those on stage by right, else None: then a
-    Stage's suppress flag decides, and in a voice channel (no speaker rules) ``may_speak``
-    does. ``muted``: muted on the Space's stage."""
+    the core). ``admitted``: they may listen to the Space (a ticket, or staff), so the room
+    lists them; nobody else is listed or mixed. ``role`` is HOST or COHOST for those on
+    stage by right, else None: then a Stage's suppress flag decides, and in a voice channel
+    (no speaker rules) ``may_speak`` does. ``muted``: muted on the Space's stage."""
 
+    admitted: bool = False
     role: Role | None = None
     may_speak: bool = False
     muted: bool = False
@@ -79,7 +85,13 @@ Seats = Callable[[discord.Member], Awaitable[Seat]]
 
 
 async def no_seat(member: discord.Member) -> Seat:
-    """Without the core: Discord's own Stage rules only; nobody speaks in a voice channel."""
+    """A bridge without a Space (tests, benchmarks): everyone in the channel is listed,
+    Discord's own Stage rules only; nobody speaks in a voice channel."""
+    return Seat(admitted=True)
+
+
+async def nobody(member: discord.Member) -> Seat:
+    """Before the Space's rule is known: nobody is listed (the safe side)."""
     return Seat()
 
 
@@ -123,21 +135,32 @@ class BridgedRoom(Protocol):
     def bridged(self, identity_key: str) -> BridgedParticipant | None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    key: str
+    member: discord.Member
+    presence: Presence
+    listed: bool
+    """The Space admitted them, so the room lists them."""
+
+
 class Roster:
     """Keeps the room's list of Discord participants in step with the channel's voice
-    states (discord.py's cache). A member is looked up again (`Seats`) only when their
-    voice state changes, so a promotion or mute made on the room's side stands until
-    Discord reports something new. Use from the event loop.
+    states (discord.py's cache). A member is looked up (`Seats`) before the room lists
+    them, and again only when their voice state changes or `reseat` is called (a ticket
+    refunded), so a promotion or mute made on the room's side stands until Discord reports
+    something new. A member the Space does not admit is remembered but never listed. Use
+    from the event loop.
     """
 
     def __init__(self, room: BridgedRoom, seats: Seats = no_seat) -> None:
         self._room = room
         self._seats = seats
-        self._seen: dict[int, tuple[str, Presence]] = {}
+        self._seen: dict[int, _Seen] = {}
         self._lock = asyncio.Lock()
 
     def mixed(self, user_id: int) -> bool:
-        """Whether the room lets this user be heard (on stage and not muted)."""
+        """Whether the room lets this user be heard (listed, on stage and not muted)."""
         key = self.identity_key(user_id)
         participant = self._room.bridged(key) if key is not None else None
         return participant is not None and participant.mixed
@@ -145,7 +168,7 @@ class Roster:
     def identity_key(self, user_id: int) -> str | None:
         """The room's identity key of this user while the room lists them."""
         seen = self._seen.get(user_id)
-        return seen[0] if seen is not None else None
+        return seen.key if seen is not None and seen.listed else None
 
     async def refresh(self, channel: discord.VoiceChannel | discord.StageChannel) -> None:
         """Bring the room's list in line with who is in ``channel`` now."""
@@ -163,19 +186,34 @@ class Roster:
                     Presence(user_id, member.display_name, stage, state.suppress, state.mute),
                 )
             for user_id in [u for u in self._seen if u not in present]:
-                key, _ = self._seen.pop(user_id)
-                self._room.drop_bridged(key)
+                self._room.drop_bridged(self._seen.pop(user_id).key)
             for user_id, (member, presence) in present.items():
                 seen = self._seen.get(user_id)
-                if seen is not None and seen[1] == presence:
+                if seen is not None and seen.presence == presence:
                     continue
-                key = f"discord:{channel.guild.id}:{user_id}"
-                seat = await self._seats(member)
-                self._seen[user_id] = (key, presence)
-                self._room.put_bridged(bridged_participant(key, presence, seat))
+                await self._seat(f"discord:{channel.guild.id}:{user_id}", member, presence)
+
+    async def reseat(self, user_id: int) -> bool:
+        """Ask the Space about a member in the channel again now (their right to listen
+        may have changed: a refund, a revoked ticket, no longer co-host); listed or dropped
+        before Discord reports anything. False if they are not in the channel."""
+        async with self._lock:
+            seen = self._seen.get(user_id)
+            if seen is None:
+                return False
+            await self._seat(seen.key, seen.member, seen.presence)
+            return True
+
+    async def _seat(self, key: str, member: discord.Member, presence: Presence) -> None:
+        seat = await self._seats(member)
+        self._seen[presence.user_id] = _Seen(key, member, presence, seat.admitted)
+        if seat.admitted:
+            self._room.put_bridged(bridged_participant(key, presence, seat))
+        else:
+            self._room.drop_bridged(key)
 
     def clear(self) -> None:
         """The bridge left: nobody is here through it any more."""
-        for key, _ in self._seen.values():
-            self._room.drop_bridged(key)
+        for seen in self._seen.values():
+            self._room.drop_bridged(seen.key)
         self._seen.clear()

@@ -362,20 +362,27 @@ class StageService(Service):
             )
         return live[0]
 
-    async def admit(self, actor: Actor, space: Space) -> None:
-        """Whether `actor` may listen to `space` live (its Stage, its room), by the seat
-        rule: the host, co-hosts, moderators and holders of a valid ticket for *this*
-        Space, unless they were removed from it. Raises `PermissionDenied` saying what to
-        do next."""
+    async def seat_of(self, actor: Actor, space: Space) -> Seat:
+        """`seat` of a platform user as their platform sees them: a moderator counts as one
+        only in a community that shows `space`. Its ``may_listen`` is `admit`'s answer, for
+        a caller that maps it instead of raising (the voice bridge's list of who is in)."""
         me = await self.identities.ensure(actor)
         moderator = actor.is_moderator and await self.spaces.communities.is_shown_in(
             space, actor.community_id
         )
-        seat = await self.seat(space, me, moderator=moderator)
+        return await self.seat(space, me, moderator=moderator)
+
+    async def admit(self, actor: Actor, space: Space) -> Seat:
+        """Whether `actor` may listen to `space` live (its Stage, its room), by the seat
+        rule: the host, co-hosts, moderators and holders of a valid ticket for *this*
+        Space, unless they were removed from it. Returns their seat; raises
+        `PermissionDenied` saying what to do next."""
+        seat = await self.seat_of(actor, space)
         if seat.removed:
             raise refusals.removed_from_live(space)
         if not seat.may_listen:
             raise refusals.listening_needs_ticket(space)
+        return seat
 
 
 def _rule(

@@ -44,7 +44,7 @@ TONES = (ALICE_TONE, CAROL_TONE, ROOM_TONE)
 
 async def anyone_speaks(member: discord.Member) -> Seat:
     """The Space lets everyone in the voice channel speak."""
-    return Seat(may_speak=True)
+    return Seat(admitted=True, may_speak=True)
 
 
 @dataclass

@@ -17,6 +17,7 @@ import discord
 import pytest
 
 from audio.bridge import VOICE_KEY, DiscordBridges, VoiceBridge, on_stage
+from audio.bridge.speakers import Seat
 from audio.fanout import PacketTrack
 from audio.jitter import JitterBuffer
 from audio.registry import RoomRegistry
@@ -193,9 +194,14 @@ async def test_bridge_rejoins_after_being_disconnected() -> None:
         assert dominant(drain(w.listener), TONES) == ALICE_TONE
 
 
+async def _everyone(space_id: int, member: discord.Member) -> Seat:
+    return Seat(admitted=True)
+
+
 async def test_bridges_start_and_stop_per_space() -> None:
     async with world(bridged=False) as w:
         bridges = DiscordBridges(w.rooms)
+        bridges.seats = _everyone  # what the Discord adapter sets: the Space's rule
         bridge = await bridges.start(w.room.space_id, w.channel)
         assert await bridges.start(w.room.space_id, w.channel) is bridge
         await w.fake.until(lambda: bridge.playing and w.voice.bot_address is not None)

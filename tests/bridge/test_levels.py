@@ -54,7 +54,7 @@ def channel_of(*user_ids: int) -> Any:
 
 
 async def may_speak(member: Any) -> Seat:
-    return Seat(may_speak=True)
+    return Seat(admitted=True, may_speak=True)
 
 
 def key(user_id: int) -> str:

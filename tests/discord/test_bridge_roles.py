@@ -21,7 +21,7 @@ from audio.bridge import DiscordBridges, VoiceBridge
 from audio.fanout import PacketTrack
 from audio.install import LiveAudio
 from audio.registry import RoomRegistry
-from audio.room import ParticipantState, Room
+from audio.room import BridgedParticipant, ParticipantState, Room
 from bot.commands.handlers import Dispatcher
 from bot.core import Core
 from bot.models import BridgeMode
@@ -30,6 +30,7 @@ from tests.bridge.playout import discord_quiet, handled, heard_from_discord
 from tests.bridge.tones import decode_all, opus_tone, power
 from tests.discord.conftest import Bot, Server, config_for
 from tests.discord.fake_discord import Channel, FakeDiscord, Member
+from tests.discord.fake_discord import permissions as P
 from tests.discord.fake_discord.state import VOICE
 from tests.discord.fake_discord.voice import FakeVoice
 
@@ -234,14 +235,93 @@ async def test_voice_channel_mixes_ticket_holders_only_when_the_host_allows(
         allowed = mode == BridgeMode.SPEAK
         await w.until_seen(server.host, "the host", role="host")
         await w.until_seen(server.bob, "seated", role="speaker" if allowed else "listener")
-        # no ticket: disconnected (the channel is the live Space's), and out of the room's
-        # list once the bridge's client hears of it (until then listed, never mixed)
+        # no ticket: disconnected (the channel is the live Space's), never listed or mixed
         await w.bot.until(
             lambda: guild.voice[server.dave.user.id].channel_id is None, "dave disconnected"
         )
         assert not w.bridge.admits(server.dave.user.id)
-        await w.bot.until(lambda: w.seen(server.dave) is None, "dave out of the room's list")
+        assert w.seen(server.dave) is None
         await w.bot.until(lambda: w.bridge.admits(server.host.user.id), "the host mixed")
         assert (await w.heard(server.host, 401) > 1.0) is True  # hosts always speak
         assert w.bridge.admits(server.bob.user.id) is allowed
         assert (await w.heard(server.bob, 402) > 1.0) is allowed  # a ticket holder
+
+
+async def test_only_members_who_may_listen_are_listed_or_mixed(
+    core: Core,
+    dispatcher: Dispatcher,
+    settings: Settings,
+    fake: FakeDiscord,
+    server: Server,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The room lists (and mixes) a Discord member only once the Space admits them: not
+    for the moment before Stagepass moves them out, nor while Discord cannot move them."""
+    async with bridged(core, dispatcher, settings, fake, server, mode=BridgeMode.LISTEN) as w:
+        guild, stage, bob, carol, dave = (
+            server.guild,
+            w.channel,
+            server.bob,
+            server.carol,
+            server.dave,
+        )
+        listed: list[str] = []
+        put_bridged = w.room.put_bridged
+
+        def put(participant: BridgedParticipant) -> None:
+            listed.append(participant.identity_key)
+            put_bridged(participant)
+
+        monkeypatch.setattr(w.room, "put_bridged", put)
+        dave_key = f"discord:{guild.id}:{dave.user.id}"
+
+        # no ticket: moved out and told why, never in the room
+        await fake.join_voice(guild, dave, stage)
+        await w.bot.until(lambda: guild.voice[dave.user.id].channel_id is None, "dave moved out")
+        await w.bot.until(lambda: _told(fake, dave), "dave's DM")
+        assert _told(fake, dave) == (
+            f"You were disconnected from <#{stage.id}>: “Bridged” (Space #1) is live on this "
+            "stage, and listening needs a ticket for it. Get one with /ticket buy 1, then join "
+            "again."
+        )
+        # a ticket holder, and a moderator without one: listed
+        await fake.join_voice(guild, bob, stage)
+        await fake.join_voice(guild, server.mo, stage)
+        await w.until_seen(bob, "a listener", role="listener", via="discord")
+        await w.until_seen(server.mo, "a listener", role="listener", via="discord")
+
+        # the server takes Move Members and Mute Members from the bot: dave stays on the
+        # Stage, and a Discord admin makes him a speaker there
+        bot_role = fake.bot_role(guild)
+        denied = bot_role.permissions & ~(P.MOVE_MEMBERS | P.MUTE_MEMBERS)
+        await fake.update_role(guild, bot_role, permissions=denied)
+        await fake.join_voice(guild, dave, stage)
+        await fake.set_suppress(guild, dave, False)
+        await fake.join_voice(guild, carol, stage)  # listed in the pass that sees dave too
+        await w.until_seen(carol, "a listener", role="listener")
+        await w.bot.settle()
+        assert guild.voice[dave.user.id].channel_id == stage.id
+        assert not guild.voice[dave.user.id].suppress  # Discord would let him speak
+        assert w.seen(dave) is None and not w.bridge.admits(dave.user.id)
+        assert await w.heard(dave, 501) < 1.0  # his voice never reaches the web listeners
+
+        # bob's ticket is refunded while he is on the Stage: out of the room at once, with
+        # no help from Discord (the bot cannot move him out now)
+        holder = await core.identities.by_key(f"discord:{guild.id}:{bob.user.id}")
+        assert holder is not None and holder.id is not None
+        [ticket] = await core.tickets.tickets_of(holder.id, 1)
+        refunded = await w.bot.answer(
+            await fake.slash(guild, server.host, "ticket refund", ticket=ticket.id)
+        )
+        assert f"Ticket {ticket.id} is revoked" in refunded.text()
+        await w.bot.until(lambda: w.seen(bob) is None, "bob out of the room's list")
+        assert guild.voice[bob.user.id].channel_id == stage.id
+        assert not w.bridge.admits(bob.user.id)
+        assert dave_key not in listed
+        assert w.seen(carol) is not None  # still a holder
+
+
+def _told(fake: FakeDiscord, member: Member) -> str:
+    """The DM telling `member` why they were disconnected ("" until it arrives)."""
+    found = [m.text() for m in fake.dms(member) if "disconnected" in m.text()]
+    return found[-1] if found else ""
