@@ -120,7 +120,7 @@ class MeOut(BaseModel):
 
 class HandIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    up: bool
+    up: StrictBool  # JSON true or false; "yes" or 1 is a mistake, not a hand
 
 
 class HandOut(BaseModel):
@@ -176,7 +176,7 @@ class EndOut(BaseModel):
 
 class RecordingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    on: bool
+    on: StrictBool  # JSON true or false; "yes" or 1 starts no recording
 
 
 class RecordingOut(BaseModel):

@@ -107,6 +107,11 @@ async def test_only_the_host_and_cohosts_may_record(world: World) -> None:
     assert (await world.http.post(url, json={"on": True}, headers=mod.bearer)).status_code == 403
     assert not world.room().recording
 
+    for loose in ("yes", "true", 1):  # JSON true or false only
+        response = await world.http.post(url, json={"on": loose}, headers=world.host.bearer)
+        assert response.status_code == 422, loose
+    assert not world.room().recording
+
     await world.core.spaces.set_cohost(HOST, world.space_id, UserRef("cora", "Cora"), add=True)
     cora = await world.staff(Actor(Platform.DISCORD, "guild1", "cora", "Cora"), "cohost")
     response = await world.http.post(url, json={"on": True}, headers=cora.bearer)
