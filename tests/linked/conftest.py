@@ -29,6 +29,7 @@ from tests.discord.fake_discord import FakeDiscord
 from tests.fakes.stripe_api import FakeStripe
 from tests.slack.conftest import USERS, GatedDatabase, Slack, serving, slack_settings, slack_user
 from tests.slack.fake_slack import FakeSlack
+from tests.waiting import PATIENCE
 
 
 @dataclass
@@ -72,6 +73,7 @@ async def running_both(
     slack_config = SlackConfig.from_settings(configured)
     assert slack_config is not None
     adapter = SlackAdapter(core, dispatcher, slack_config)
+    adapter.interactions.announce_wait = PATIENCE  # the post, however loaded the machine
     stagepass = Stagepass(configured, core, dispatcher)
     try:
         async with FakeStripe(

@@ -32,7 +32,7 @@ from bot.http import create_app
 from bot.notices import EventMessenger
 from bot.settings import Settings
 from tests.slack.fake_slack import BOT_TOKEN, TEAM, FakeSlack
-from tests.waiting import eventually
+from tests.waiting import PATIENCE, eventually
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 ANNOUNCE = "CANNOUNCE"
@@ -336,6 +336,9 @@ async def make_slack(
         config = SlackConfig.from_settings(configured)
         assert config is not None
         adapter = SlackAdapter(core, dispatcher(core), config, ack_budget=ack_budget)
+        # the reply waits for the announcement's post: 1 s in production, however long a
+        # loaded machine takes here (test_trust sets 0 for the "on its way" answer)
+        adapter.interactions.announce_wait = PATIENCE
         app = create_app(
             core, api_token="test-token", routers=[adapter.router()], registry=CollectorRegistry()
         )
