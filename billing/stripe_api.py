@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 import stripe
-from pydantic import SecretStr
 from stripe.params import (
     AccountCreateParams,
     AccountLinkCreateParams,
@@ -27,7 +26,7 @@ from stripe.params.checkout import SessionCreateParams
 
 from billing.errors import StripeNotFound, StripeRejected, StripeUnavailable
 from bot.errors import ConfigError
-from bot.settings import Settings
+from bot.settings import Settings, secret_of
 
 T = TypeVar("T")
 
@@ -268,12 +267,6 @@ class ContentHTTPXClient(stripe.HTTPXClient):
         elif data:
             kwargs["data"] = data
         return [args, kwargs]
-
-
-def secret_of(value: SecretStr | None) -> str | None:
-    """A secret setting's value; a blank one (`KEY=` in .env) counts as not set."""
-    text = value.get_secret_value().strip() if value is not None else ""
-    return text or None
 
 
 def build_client(settings: Settings) -> tuple[stripe.StripeClient, stripe.HTTPXClient]:
