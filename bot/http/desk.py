@@ -27,7 +27,7 @@ from bot.core import Core
 from bot.errors import NotFound, PermissionDenied, UserError
 from bot.http.charts import sales_svg
 from bot.http.dependencies import CoreDep
-from bot.http.links import form_fields, refusal_page, unreadable
+from bot.http.links import REFUND_FAILED, form_fields, refusal_page, unreadable
 from bot.http.pages import SPACE_ID, STATUS_LABELS, render
 from bot.money import format_minor
 from bot.permissions import Action, allowed, staff_role
@@ -147,13 +147,7 @@ async def refund(space_id: str, request: Request, core: CoreDep) -> Response:
     except UserError as exc:
         return await _page(core, desk, status=409, error=exc.message)
     except Exception:  # the gateway failed: the ticket stays valid; say so, keep the page
-        return await _page(
-            core,
-            desk,
-            status=502,
-            error="The payment service could not refund this ticket just now; it stays "
-            "valid. Try again in a minute.",
-        )
+        return await _page(core, desk, status=502, error=REFUND_FAILED)
     return RedirectResponse(
         f"/spaces/{space_id}/manage?token={quote(token, safe='')}&refunded={ticket_id.lower()}",
         status_code=303,

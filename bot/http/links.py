@@ -21,6 +21,11 @@ from bot.tokens import InvalidToken
 
 #: Longer than any token we sign: not ours, refused before any check.
 MAX_TOKEN = 1024
+#: A refund button's answer (502) when the payment service failed: the ticket stays valid.
+REFUND_FAILED = (
+    "The payment service could not refund this ticket just now; it stays valid. Try again "
+    "in a minute."
+)
 
 
 def unreadable(token: str) -> InvalidToken | None:

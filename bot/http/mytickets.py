@@ -24,7 +24,7 @@ from bot.commands.times import format_when
 from bot.core import Core
 from bot.errors import Conflict, NotFound, PermissionDenied, UserError
 from bot.http.dependencies import CoreDep
-from bot.http.links import form_fields, refusal_page, unreadable
+from bot.http.links import REFUND_FAILED, form_fields, refusal_page, unreadable
 from bot.http.pages import STATUS_LABELS, calendar_links, iso_utc, render
 from bot.http.params import PartNumber
 from bot.http.session import sign_in
@@ -128,13 +128,7 @@ async def refund(ticket_id: str, request: Request, core: CoreDep) -> Response:
     except UserError as exc:
         return await _page(core, held, status=409, error=exc.message)
     except Exception:  # the gateway failed: the ticket stays valid; say so, keep the page
-        return await _page(
-            core,
-            held,
-            status=502,
-            error="The payment service could not refund this ticket just now; it stays "
-            "valid. Try again in a minute.",
-        )
+        return await _page(core, held, status=502, error=REFUND_FAILED)
     return RedirectResponse(
         f"/tickets/{held.ticket.id}?token={quote(token, safe='')}&done=refund", status_code=303
     )
