@@ -307,6 +307,18 @@ async def _call(pending: Awaitable[T]) -> T:
         raise StripeRejected(str(exc.user_message or exc), code=exc.code) from exc
 
 
+async def _every(page: Any) -> AsyncIterator[dict[str, Any]]:
+    """Every item of a Stripe list, page after page, as a dict; each page fetched through
+    `_call` (so its errors are billing's)."""
+    pages = page.auto_paging_iter()
+    while True:
+        try:
+            item = await _call(pages.__anext__())
+        except StopAsyncIteration:
+            return
+        yield item.to_dict()
+
+
 class LiveStripe:
     """`StripeAPI` over the real client. `http`, when given, is closed by `aclose()`."""
 
@@ -341,13 +353,8 @@ class LiveStripe:
                 {"created": {"gte": created_gte}, "limit": 100, "expand": ["data.payment_intent"]}
             )
         )
-        pages = page.auto_paging_iter()
-        while True:
-            try:
-                item = await _call(pages.__anext__())
-            except StopAsyncIteration:
-                return
-            yield session_from(item.to_dict())
+        async for item in _every(page):
+            yield session_from(item)
 
     async def retrieve_charge(self, charge_id: str) -> Charge:
         return charge_from((await _call(self.v1.charges.retrieve_async(charge_id))).to_dict())
@@ -381,13 +388,8 @@ class LiveStripe:
                 {"types": list(types), "created": {"gte": created_gte}, "limit": 100}
             )
         )
-        pages = page.auto_paging_iter()
-        while True:
-            try:
-                item = await _call(pages.__anext__())
-            except StopAsyncIteration:
-                return
-            yield event_from(item.to_dict())
+        async for item in _every(page):
+            yield event_from(item)
 
     async def aclose(self) -> None:
         if self._http is not None:
