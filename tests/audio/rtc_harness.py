@@ -21,6 +21,18 @@ from av.audio.frame import AudioFrame
 from bench.audio_peers import RATE, ToneTrack
 
 
+class PeerSpy:
+    """A peer factory for the room that counts the peers it makes (a refused offer must
+    make none)."""
+
+    def __init__(self) -> None:
+        self.created = 0
+
+    def __call__(self, config: RTCConfiguration) -> RTCPeerConnection:
+        self.created += 1
+        return RTCPeerConnection(config)
+
+
 class Probe:
     """Keeps the last second of what a client hears (left channel of aiortc's output)."""
 
