@@ -16,6 +16,15 @@ from adapters.discord.commands.options import (
     offer_title_limit,
 )
 from adapters.discord.interactions import Interactions
+from adapters.discord.space_options import (
+    Description,
+    Duration,
+    Limit,
+    Price,
+    Starts,
+    Tickets,
+    Title,
+)
 from bot.commands import types as t
 
 _ZONES = sorted(available_timezones())
@@ -38,19 +47,19 @@ class SlotCommands(CommandGroup, name="slot", description="Booked time slots", g
     async def add(
         self,
         interaction: discord.Interaction[Any],
-        title: Range[str, 1, 200],
-        starts: Range[str, 1, 100],
-        tickets: Range[int, 1, 1_000_000] | None = None,
+        title: Title,
+        starts: Starts,
+        tickets: Tickets | None = None,
         every: str | None = None,
         days: Range[str, 1, 40] | None = None,
         until: Range[str, 1, 40] | None = None,
         count: Range[int, 1, 500] | None = None,
         interval: Range[int, 1, 52] | None = None,
-        price: Range[str, 1, 16] | None = None,
+        price: Price | None = None,
         currency: str | None = None,
-        duration: Range[str, 1, 16] | None = None,
-        limit: Range[int, 1, 100] | None = None,
-        description: Range[str, 1, 2000] | None = None,
+        duration: Duration | None = None,
+        limit: Limit | None = None,
+        description: Description | None = None,
     ) -> None:
         given = {
             "title": title,
