@@ -182,3 +182,11 @@ class DiscordAdapter:
     def roles_changed(self) -> None:
         """Retry refused role changes now."""
         self._wake.set()
+
+    def channel_changed(self, channel: discord.abc.GuildChannel) -> None:
+        """A live Space's bridge may start (its channel was locked) or must stop (opened);
+        only while Stagepass leaves the channel's permissions to the server."""
+        if self.config.ticket_only_stage or self.stage.bridges is None:
+            return
+        if self.config.serves(channel.guild.id):
+            self._spawn(self.notifier.on_channel_changed(channel), f"channel:{channel.id}")

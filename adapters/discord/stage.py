@@ -235,10 +235,47 @@ class StageSync:
         if mode == BridgeMode.OFF or channel is None:
             await self._unbridge(space)
             return
+        if open_to := self.access.open_to(guild, channel, space, row):
+            await self._unbridge(space)
+            await self._open_channel(guild, space, channel, open_to)
+            return
         if self._bridged.get(space_id, mode) != mode:
             await self._unbridge(space)
         self._bridged[space_id] = mode
+        self.alerts.forget(guild, _open_channel_alert(space))
         await self.bridges.start(space_id, channel)
+
+    async def _open_channel(
+        self, guild: discord.Guild, space: Space, channel: Bridgeable, open_to: list[discord.Role]
+    ) -> None:
+        """Tell the host (and the moderators) once why a paid Space's bridge is not running:
+        its channel is open to people without a ticket (`StageAccess.open_to`)."""
+        log.warning(
+            "voice bridge not started: the channel is open to members without a ticket",
+            guild=guild.id,
+            channel=channel.id,
+            space_id=space.id,
+            open_to_roles=[role.id for role in open_to],
+        )
+        who = ", ".join(
+            "everyone in the server"
+            if role.is_default()
+            else f"the role **{discord.utils.escape_mentions(role.name)}**"
+            for role in open_to
+        )
+        host = await self.core.identities.get(space.host_id)
+        await self.alerts.once(
+            guild,
+            _open_channel_alert(space),
+            f"The Discord voice bridge of “{space.title}” (#{space.id}) is not running: "
+            f"{channel.mention} is open to {who}, so people without a ticket would hear this "
+            "paid Space there, and DISCORD_TICKET_ONLY_STAGE is off.\nTo fix, either: "
+            f"deny **Connect** on {channel.mention} to everyone but the ticket holders (the "
+            "bridge starts as soon as the channel is locked), or set "
+            "DISCORD_TICKET_ONLY_STAGE=true so Stagepass keeps the channel to ticket holders "
+            "while a Space is live.",
+            int(host.user_id) if host.user_id.isdigit() else None,
+        )
 
     async def _unbridge(self, space: Space) -> None:
         if self.bridges is not None and space.id is not None:
@@ -284,7 +321,7 @@ class StageSync:
             channel.id not in self.config.stage_channels
         ):
             return  # a voice channel Spaces do not use
-        space = await self._live_on(member.guild, channel.id)
+        space = await self.live_on(member.guild, channel.id)
         if space is None or space.id is None:
             return
         same_channel = before.channel is not None and before.channel.id == channel.id
@@ -409,7 +446,7 @@ class StageSync:
 
     # --- helpers -------------------------------------------------------------------------
 
-    async def _live_on(self, guild: discord.Guild, channel_id: int) -> Space | None:
+    async def live_on(self, guild: discord.Guild, channel_id: int) -> Space | None:
         """The live Space on this Stage channel (the latest started, if several)."""
         live = [
             s
@@ -480,3 +517,8 @@ class StageSync:
             await work
         except UserError as exc:
             log.info("stage change from Discord not applied", reason=exc.message)
+
+
+def _open_channel_alert(space: Space) -> str:
+    """The `Alerts` key of a Space's bridge refused on an open channel."""
+    return f"open_channel:{space.id}"
