@@ -407,12 +407,17 @@ class StageSync:
     # --- Stagepass -> Discord's Stage ----------------------------------------------------
 
     async def mirror(self, event: StageChanged, stage_guild_id: int) -> None:
-        """A stage change made in Stagepass, done on the Discord Stage too: for members of
-        the server the Space is run from (`stage_guild_id`)."""
+        """A stage change made in Stagepass, done on the Discord Stage (and the bridge's list
+        of who is in) too: for members of the server the Space is run from
+        (`stage_guild_id`)."""
         ids = split_key(event.identity_key)
         guild = self.client.get_guild(ids[0]) if ids else None
         if ids is None or guild is None or guild.id != stage_guild_id:
             return
+        if event.change in ("removed", "allowed"):
+            # whether they may listen changed: the bridged room lists or drops them now
+            # (one let back in while still in the channel needs no voice change first)
+            await self.reseat(event.space_id, ids[1])
         member = guild.get_member(ids[1])
         voice = member.voice if member is not None else None
         if member is None or voice is None or voice.channel is None:

@@ -325,3 +325,27 @@ def _told(fake: FakeDiscord, member: Member) -> str:
     """The DM telling `member` why they were disconnected ("" until it arrives)."""
     found = [m.text() for m in fake.dms(member) if "disconnected" in m.text()]
     return found[-1] if found else ""
+
+
+async def test_a_member_let_back_in_is_listed_again_at_once(
+    core: Core, dispatcher: Dispatcher, settings: Settings, fake: FakeDiscord, server: Server
+) -> None:
+    """`/stage remove`, then `/stage allow`, of someone still in the channel (the bot may
+    not move members out): the room drops them at the remove and lists them again at the
+    allow, with no voice change in Discord in between."""
+    async with bridged(core, dispatcher, settings, fake, server, mode=BridgeMode.LISTEN) as w:
+        guild, stage, bob, mo = server.guild, w.channel, server.bob, server.mo
+        bot_role = fake.bot_role(guild)
+        await fake.update_role(guild, bot_role, permissions=bot_role.permissions & ~P.MOVE_MEMBERS)
+        await fake.join_voice(guild, bob, stage)
+        await w.until_seen(bob, "a listener", role="listener", via="discord")
+
+        removed = await w.bot.answer(await fake.slash(guild, mo, "stage remove", user=bob))
+        assert "was removed" in removed.text()
+        assert w.seen(bob) is None and not w.bridge.admits(bob.user.id)
+        assert guild.voice[bob.user.id].channel_id == stage.id  # Discord did not move him
+
+        allowed = await w.bot.answer(await fake.slash(guild, mo, "stage allow", user=bob))
+        assert "may join the Space's stage again" in allowed.text()
+        listed = w.seen(bob)  # the answer waited for the bot to settle: no polling here
+        assert listed is not None and listed.role == "listener" and listed.via == "discord"
