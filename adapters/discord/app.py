@@ -99,6 +99,7 @@ class DiscordAdapter:
         client = running.spawn(self.client.start(token), name="client")
         stopping = running.spawn(stop.wait(), name="stop")
         running.spawn(self._upkeep(), name="upkeep")
+        running.spawn(self._watch_stages(), name="stage-watch")
         try:
             await asyncio.wait({client, stopping}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -150,6 +151,23 @@ class DiscordAdapter:
                         await self.stage.sync_interested(guild)
         except Exception:
             log.exception("Discord upkeep failed; trying again next round")
+
+    async def _watch_stages(self) -> None:
+        """Every `DiscordConfig.recheck_seconds` while connected: who is on each live
+        Space's channel is checked again (`StageSync.recheck`), so what another process
+        changed (a refund by a Stripe webhook) reaches the Stage and the bridge."""
+        while True:
+            await asyncio.sleep(self.config.recheck_seconds)
+            if self.tasks.closed:
+                return
+            if self.ready.is_set() and not self.client.is_closed():
+                await asyncio.wait({self.tasks.spawn(self._recheck(), name="stage-recheck")})
+
+    async def _recheck(self) -> None:
+        try:
+            await self.stage.recheck()
+        except Exception:
+            log.exception("checking the live Stages failed; trying again next round")
 
     # --- what the gateway reports (`client.Gateway`) ------------------------------------
 

@@ -309,6 +309,47 @@ class StageSync:
         if self.bridges is not None:
             await self.bridges.reseat(space_id, user_id)
 
+    async def recheck(self) -> None:
+        """Ask the core again about everyone on the channel of each live Space this process
+        serves: a refund, a revoked ticket or a removal made by another process (the Stripe
+        webhook on a web worker) reaches this one through the database, as the room's gate
+        sees it at a listener's next poll. One who may no longer listen leaves the bridged
+        room and is moved out (DISCORD_TICKET_ONLY_STAGE), else loses the Stage's speaker
+        seat; one who may listen again (a ticket given to them) is listed."""
+        for lock in await self.store.live_stages():
+            guild = self.client.get_guild(int(lock.guild_id))
+            channel = guild.get_channel(int(lock.channel_id)) if guild is not None else None
+            if guild is None or not self.config.serves(guild.id):
+                continue
+            if not isinstance(channel, discord.StageChannel | discord.VoiceChannel):
+                continue
+            members = [m for m in channel.members if not m.bot]
+            if members:
+                space = await self.core.spaces.get(lock.space_id)
+                for member in members:
+                    await self._recheck(member, channel, space)
+
+    async def _recheck(self, member: discord.Member, channel: Bridgeable, space: Space) -> None:
+        assert space.id is not None
+        seat = await self._core_seat(member, space)
+        listed = self.bridges is not None and self.bridges.lists(space.id, member.id)
+        if seat.may_listen:
+            if not listed:
+                await self.reseat(space.id, member.id)
+            return
+        if listed:
+            await self.reseat(space.id, member.id)
+        if not await self.access.admit(member, channel, space):
+            return  # moved out and told why
+        voice = member.voice
+        if isinstance(channel, discord.StageChannel) and voice is not None and not voice.suppress:
+            try:
+                await member.edit(
+                    suppress=True, reason=f"Stagepass: may not listen to Space #{space.id}"
+                )
+            except discord.Forbidden as exc:
+                await self._cannot_moderate(member.guild, space, exc)
+
     # --- Discord's Stage -> Stagepass ----------------------------------------------------
 
     async def voice_changed(
@@ -368,13 +409,7 @@ class StageSync:
             try:
                 await member.edit(suppress=True, reason=f"Stagepass: {exc.message}"[:500])
             except discord.Forbidden as refused:  # the room still never mixes them
-                await self._missing(
-                    member.guild,
-                    space,
-                    "stage_moderation",
-                    refused,
-                    "**Mute Members** and **Move Members** on the Stage channel",
-                )
+                await self._cannot_moderate(member.guild, space, refused)
 
     async def _muted_in_discord(self, member: discord.Member, space: Space, muted: bool) -> None:
         """A moderator server-muted (or unmuted) someone in Discord: the same on the stage.
@@ -441,13 +476,7 @@ class StageSync:
                     await member.move_to(None, reason=reason)
         except discord.Forbidden as exc:
             space = await self.core.spaces.get(event.space_id)
-            await self._missing(
-                guild,
-                space,
-                "stage_moderation",
-                exc,
-                "**Mute Members** and **Move Members** on the Stage channel",
-            )
+            await self._cannot_moderate(guild, space, exc)
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -513,6 +542,17 @@ class StageSync:
             f"Stagepass could not sync “{space.title}” (#{space.id}) with Discord: "
             f"{exc.text or exc.status}.\nTo fix: give the bot's role {needs}.",
             int(host.user_id) if host.user_id.isdigit() else None,
+        )
+
+    async def _cannot_moderate(
+        self, guild: discord.Guild, space: Space, exc: discord.HTTPException
+    ) -> None:
+        await self._missing(
+            guild,
+            space,
+            "stage_moderation",
+            exc,
+            "**Mute Members** and **Move Members** on the Stage channel",
         )
 
     @staticmethod
