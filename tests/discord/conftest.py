@@ -89,6 +89,7 @@ def config_for(server: Server, settings: Settings, **overrides: Any) -> DiscordC
         "alert_channels": (server.alerts.id,),
         "moderator_roles": frozenset(),
         "retry_seconds": 3600.0,  # tests retry by waking the adapter, never by waiting
+        "recheck_seconds": 3600.0,  # a test of the Stage watch sets its own
         "public_url": settings.resolved_public_url,
         **overrides,
     }
