@@ -35,7 +35,7 @@ from bot.models import (
 from bot.services.invites import WITHDRAWN
 from bot.services.tickets import Reservation
 from bot.settings import Settings
-from tests.http.test_api import FakeGateway
+from tests.fakes.payments import FakeGateway
 from tests.racing import HOST, outcome, person, racing
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestCollectionWarning")

@@ -7,7 +7,7 @@ import pytest
 from bot.core import Core
 from tests.discord.conftest import Bot, Server
 from tests.discord.fake_discord import FakeDiscord
-from tests.discord.test_money_and_stage import StubPayments
+from tests.fakes.payments import StubPayments
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -3,51 +3,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import pytest
 
 from bot.actors import Actor
 from bot.commands import types as t
 from bot.commands.handlers import Dispatcher
 from bot.core import Core
-from bot.models import Hold, Identity, Space, Ticket
-from bot.ports import Checkout, TipTotals
 from bot.replies import Reply
 from bot.settings import Settings
 from tests.discord.conftest import Bot, Server, config_for, running
 from tests.discord.fake_discord import FakeDiscord
+from tests.fakes.payments import StubPayments
 
 pytestmark = pytest.mark.timeout(60)
 
 G = r"\d+"
-
-
-@dataclass
-class StubPayments:
-    """What billing's gateway will do, as far as the adapter can tell."""
-
-    holds: list[str] = field(default_factory=list)
-    test_mode: bool = False
-    refunded: list[str] = field(default_factory=list)
-
-    async def ensure_can_sell(self, host: Identity, space_price_minor: int) -> None:
-        return None
-
-    async def start_checkout(
-        self, *, hold: Hold, space: Space, buyer: Identity, email: str | None
-    ) -> Checkout:
-        self.holds.append(hold.id)
-        return Checkout(f"https://checkout.test/pay/{hold.id}")
-
-    async def tips(self, space_id: int) -> TipTotals:
-        return TipTotals()
-
-    async def pay_link(self, hold: Hold) -> str | None:
-        return None
-
-    async def refund(self, ticket: Ticket, *, reason: str) -> None:
-        self.refunded.append(ticket.id)
 
 
 async def test_paid_spaces_answer_not_configured_without_billing(

@@ -20,7 +20,7 @@ from tests.discord.conftest import Bot, Server, config_for, running
 from tests.discord.fake_discord import FakeDiscord
 from tests.discord.fake_discord import permissions as P
 from tests.discord.test_bridge_hook import RecordingBridges
-from tests.discord.test_money_and_stage import StubPayments
+from tests.fakes.payments import StubPayments
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -12,7 +12,7 @@ from bot.services.stage import SeatRole
 from tests.discord.conftest import Bot, Server
 from tests.discord.fake_discord import FakeDiscord
 from tests.discord.test_cancel_and_rights import create
-from tests.discord.test_money_and_stage import StubPayments
+from tests.fakes.payments import StubPayments
 
 pytestmark = pytest.mark.timeout(60)
 

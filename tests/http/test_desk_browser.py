@@ -13,7 +13,8 @@ import pytest
 from adapters.shell.chat import Chat
 from bot.core import Core
 from tests.audio.browsers import Browser, click, dark_and_mobile, opened, shot, text_of, wait_for
-from tests.http.test_desk import StubPayments, _identity, desk_path, ok, paid_space
+from tests.fakes.payments import StubPayments
+from tests.http.test_desk import _identity, desk_path, ok, paid_space
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 

@@ -19,7 +19,8 @@ from bot.clock import ManualClock
 from bot.core import Core
 from bot.models import Ticket, TicketStatus
 from bot.services.spaces import SpaceChanges
-from tests.http.test_desk import StubPayments, create, desk_path, ok, paid_space
+from tests.fakes.payments import StubPayments
+from tests.http.test_desk import create, desk_path, ok, paid_space
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -29,7 +29,8 @@ from tests.audio.browsers import (
     wait_for,
 )
 from tests.audio.test_recording import tone
-from tests.http.test_desk import StubPayments, create, ok, paid_space
+from tests.fakes.payments import StubPayments
+from tests.http.test_desk import create, ok, paid_space
 from tests.http.test_my_ticket import manage_path, ticket_dm
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
