@@ -35,6 +35,7 @@ from bot.http.pages import (
     render,
     space_view,
 )
+from bot.http.params import whole_number
 from bot.http.session import csrf_of, csrf_ok, current_buyer, sign_in
 from bot.models import InviteLink, Space, SpaceStatus
 from bot.services.refusals import BuyerLimitReached
@@ -97,10 +98,6 @@ async def _after_claim(core: Core, reservation: Reservation) -> Response:
     return RedirectResponse(f"/spaces/{reservation.space.id}/pay", status_code=303)
 
 
-def _quantity(raw: str) -> int | None:
-    return int(raw) if raw.isdigit() and len(raw) <= 3 else None
-
-
 @router.post("/spaces/{space_id}/buy", response_class=HTMLResponse)
 async def buy(space_id: str, request: Request, core: CoreDep) -> Response:
     form = await _form(request)
@@ -118,7 +115,7 @@ async def buy(space_id: str, request: Request, core: CoreDep) -> Response:
             error="Your sign-in ran out. Open a fresh link from /ticket show in chat, then "
             "buy again.",
         )
-    quantity = _quantity(form.get("quantity", "1").strip())
+    quantity = whole_number(form.get("quantity", "1").strip(), digits=3)
     if quantity is None:
         return await space_view(
             core, space, buyer, status=422, error="Tickets: a whole number, please."
