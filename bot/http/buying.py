@@ -5,7 +5,7 @@
                                         or to the new ticket's page (free)
     GET  /spaces/{id}/pay               the buyer's held seats: on to Checkout
     GET  /invites/{token}               an invite link: its Space; Redeem when signed in
-    POST /invites/{token}               form: csrf -> as /buy
+    POST /invites/{token}               form: csrf, code -> as /buy
 
 A purchase is the chat's claim (`TicketService.reserve`, `redeem`): the same seat rule, hold,
 per-buyer limit and promo codes. A refusal re-renders the page with why, never the JSON
@@ -261,8 +261,9 @@ async def redeem(token: str, request: Request, core: CoreDep) -> Response:
             error="Your sign-in ran out. Open a fresh link from /ticket show in chat, then "
             "come back to this invite.",
         )
+    code = form.get("code", "").strip() or None
     try:
-        reservation = await core.tickets.redeem(buyer.actor, token)
+        reservation = await core.tickets.redeem(buyer.actor, token, code=code)
     except BuyerLimitReached as exc:
         if exc.pay_url:
             return RedirectResponse(f"/spaces/{found[1].id}/pay", status_code=303)
