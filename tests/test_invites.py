@@ -23,6 +23,7 @@ from bot.clock import ManualClock
 from bot.commands.times import format_when
 from bot.core import Core
 from bot.db import Database
+from bot.errors import UserError
 from bot.models import (
     Hold,
     HoldStatus,
@@ -85,6 +86,50 @@ async def test_an_invite_link_gets_a_ticket_until_its_uses_are_gone(
     assert not (await chat.say("dave", f"/ticket redeem {token}")).error
     # invite-only Spaces are not listed
     assert "Secret" not in (await chat.say("bob", "/space list")).text
+
+
+# --- an invite and a promo code in one claim ---------------------------------------------------
+
+
+async def test_a_claim_refused_for_its_promo_code_keeps_its_invites_use(
+    chat: Chat, core: Core
+) -> None:
+    """All or nothing: an invite's use taken for a claim whose code is then refused goes
+    back in the same transaction, so the link still gets its N tickets."""
+    core.use_payments(FakeGateway())
+    made = await chat.say(
+        "alice",
+        '/space create title:"Secret" starts:"in 2 days" tickets:10 price:10 limit:4 '
+        "visibility:invite",
+    )
+    assert not made.error, made.text
+    assert not (await chat.say("alice", "/space promo 1 code:ONCE percent:50 uses:1")).error
+    assert not (await chat.say("alice", "/space promo 1 code:OFF percent:50 uses:5")).error
+    assert not (await chat.say("alice", "/space promo 1 code:OFF off")).error
+    invite = await core.invites.create(chat.actor("alice"), 1, 2)
+    bob, dave = chat.actor("bob"), chat.actor("dave")
+
+    for code, quantity, why in (
+        ("NOPE", 1, "There is no code NOPE for Space #1."),
+        ("OFF", 1, "OFF is turned off for Space #1."),
+        ("ONCE", 2, "ONCE has only 1 use left; buy at most 1 ticket with it (2 asked)."),
+    ):
+        with pytest.raises(UserError) as refused:
+            await core.tickets.reserve(bob, 1, quantity, code=code, invite=invite.link.id)
+        assert refused.value.message == why
+        assert (await link(core)).uses == 0, code
+    assert await held_by(core, "bob") == []
+    async with core.db.session() as session:
+        assert list(await session.exec(select(InviteRedemption))) == []
+    space = await core.spaces.get(1)
+    assert (space.sold, space.held) == (0, 0)
+
+    got = await core.tickets.reserve(bob, 1, code="ONCE", invite=invite.link.id)
+    assert (got.hold.amount_minor, (await link(core)).uses) == (500, 1)
+    assert not (await chat.say("carol", f"/ticket redeem {invite.token}")).error
+    with pytest.raises(UserError, match="used up"):  # both of the link's uses are held
+        await core.tickets.reserve(dave, 1, invite=invite.link.id)
+    assert (await link(core)).uses == 2
 
 
 # --- listing and withdrawing -----------------------------------------------------------------

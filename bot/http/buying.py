@@ -5,7 +5,7 @@
                                         or to the new ticket's page (free)
     GET  /spaces/{id}/pay               the buyer's held seats: on to Checkout
     GET  /invites/{token}               an invite link: its Space; Redeem when signed in
-    POST /invites/{token}               form: csrf -> as /buy
+    POST /invites/{token}               form: csrf, code -> as /buy
 
 A purchase is the chat's claim (`TicketService.reserve`, `redeem`): the same seat rule, hold,
 per-buyer limit and promo codes. A refusal re-renders the page with why, never the JSON
@@ -36,6 +36,7 @@ from bot.http.pages import (
     render,
     space_view,
 )
+from bot.http.params import whole_number
 from bot.http.session import csrf_of, csrf_ok, current_buyer, sign_in
 from bot.models import InviteLink, Space, SpaceStatus
 from bot.services.refusals import BuyerLimitReached
@@ -88,10 +89,6 @@ async def _after_claim(core: Core, reservation: Reservation) -> Response:
     return RedirectResponse(f"/spaces/{reservation.space.id}/pay", status_code=303)
 
 
-def _quantity(raw: str) -> int | None:
-    return int(raw) if raw.isdigit() and len(raw) <= 3 else None
-
-
 @router.post("/spaces/{space_id}/buy", response_class=HTMLResponse)
 async def buy(space_id: str, request: Request, core: CoreDep) -> Response:
     form = await form_fields(request)
@@ -109,7 +106,7 @@ async def buy(space_id: str, request: Request, core: CoreDep) -> Response:
             error="Your sign-in ran out. Open a fresh link from /ticket show in chat, then "
             "buy again.",
         )
-    quantity = _quantity(form.get("quantity", "1").strip())
+    quantity = whole_number(form.get("quantity", "1").strip(), digits=3)
     if quantity is None:
         return await space_view(
             core, space, buyer, status=422, error="Tickets: a whole number, please."
@@ -255,8 +252,9 @@ async def redeem(token: str, request: Request, core: CoreDep) -> Response:
             error="Your sign-in ran out. Open a fresh link from /ticket show in chat, then "
             "come back to this invite.",
         )
+    code = form.get("code", "").strip() or None
     try:
-        reservation = await core.tickets.redeem(buyer.actor, token)
+        reservation = await core.tickets.redeem(buyer.actor, token, code=code)
     except BuyerLimitReached as exc:
         if exc.pay_url:
             return RedirectResponse(f"/spaces/{found[1].id}/pay", status_code=303)

@@ -29,6 +29,7 @@ from bot.http.charts import sales_svg
 from bot.http.dependencies import CoreDep
 from bot.http.links import REFUND_FAILED, form_fields, refusal_page, unreadable
 from bot.http.pages import SPACE_ID, STATUS_LABELS, render
+from bot.http.params import whole_number
 from bot.money import format_minor
 from bot.permissions import Action, allowed, staff_role
 from bot.services.hostdesk import DeskPass, DeskSheet
@@ -162,10 +163,11 @@ async def delete_recording(space_id: str, request: Request, core: CoreDep) -> Re
     desk = await _admit(core, space_id, token)
     if isinstance(desk, HTMLResponse):
         return desk
-    if not number.isdigit() or len(number) > 6:
+    part = whole_number(number, digits=6)
+    if part is None:
         return await _page(core, desk, status=400, error="Choose a recording to delete.")
     try:
-        await core.host_desk.delete_recording(desk, int(number))
+        await core.host_desk.delete_recording(desk, part)
     except PermissionDenied as exc:
         return await _page(core, desk, status=403, error=exc.message)
     except UserError as exc:
