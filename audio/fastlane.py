@@ -28,11 +28,11 @@ copied into the libsrtp session's own 1,500-byte buffer, ``srtp_protect`` works 
 place (pylibsrtp's ``Session.protect`` would copy the packet in and out), and the buffer is
 sent straight from asyncio's socket. A full socket buffer loses the packet, as UDP does.
 
-No ``sendmmsg``: every listener has its own ICE socket (aioice binds one per connection),
-and ``sendmmsg`` batches datagrams of one socket. Measured here (300 datagrams of 130 bytes
-to loopback, CPU per datagram): ``sendto`` on one socket 3.6-3.8 us, on a socket each
-3.7 us, one ``sendmmsg`` call (ctypes) 2.5-2.8 us. The saving needs every listener on one
-shared local port, which aioice does not do.
+The send itself is most of the fast lane's cost. Every listener has its own ICE socket
+(aioice binds one per connection), so ``sendmmsg``, which batches the datagrams of one
+socket, cannot batch them; io_uring can (`audio.uring`). Given the caller's
+`DatagramBatch`, ``send`` queues the datagram on the ring and the caller sends the whole
+tick's datagrams with one ``flush``; without one (no io_uring here), it calls ``sendto``.
 
 aiortc keeps what this module uses private (the sender's RTP and RTCP loops and report
 counters, the DTLS transport's SRTP session and state, aioice's selected pairs), and so do
@@ -72,6 +72,8 @@ from av.packet import Packet
 from av.stream import Stream
 from pylibsrtp._binding import ffi as _ffi
 from pylibsrtp._binding import lib as _lib
+
+from audio.uring import DatagramBatch, Slot
 
 logger = logging.getLogger(__name__)
 
@@ -198,9 +200,14 @@ class RtpStream:
         self._lane = None
         return False
 
-    def send(self, wire: Wire) -> bool:
+    def send(self, wire: Wire, batch: DatagramBatch | None = None) -> bool:
         """Send one packet on the fast lane if it is open for this stream; False leaves the
         packet to the aiortc path (the caller queues it on the track).
+
+        With a ``batch``, the protected packet waits in libsrtp's buffer, queued on the
+        ring, until the caller's ``batch.flush()``, which must come before anything else
+        uses this connection's SRTP session (the fan-out flushes at the end of its loop).
+        Without one it is sent at once.
 
         The fan-out calls this once per listener per packet, so it is written flat: the
         header template is copied into libsrtp's own buffer, stamped there, protected in
@@ -220,6 +227,8 @@ class RtpStream:
         end = size + len(wire.payload)
         if end > _LARGEST:
             return False  # too big for libsrtp's buffer with its trailer: aiortc's path
+        if batch is not None:
+            batch.reuse(lane.buffer)
         view[:size] = self._template
         _SEQ_TS.pack_into(view, 2, sequence, timestamp)
         if self._abs_at:
@@ -236,11 +245,22 @@ class RtpStream:
         if _srtp_protect(lane.srtp, lane.cdata, length):
             self.send_errors += 1  # libsrtp refused (replay, key limit); the stream goes on
             return True
+        if batch is not None:
+            slot = lane.slot
+            if slot is None:
+                slot = lane.slot = batch.slot(lane.sock, lane.addr, lane.buffer, self._lost)
+            if slot is not None:
+                batch.queue(slot, length[0])
+                return True
         try:
             lane.sock.sendto(view[: length[0]], lane.addr)
         except OSError:
             self.send_errors += 1  # lost like any UDP packet; the stream goes on
         return True
+
+    def _lost(self, _errno: int) -> None:
+        """A batched datagram the kernel refused: lost like any UDP packet."""
+        self.send_errors += 1
 
     def _enter(self) -> bool:
         dtls = self.sender.transport
@@ -260,6 +280,7 @@ class RtpStream:
             sock=pair.protocol.transport._sock,  # type: ignore[attr-defined]  # asyncio private
             srtp=srtp._srtp[0],
             cdata=srtp._cdata,
+            buffer=int(_ffi.cast("uintptr_t", srtp._cdata)),
             view=memoryview(srtp._buffer),
             length=_ffi.new("int *"),
         )
@@ -352,7 +373,7 @@ class RtpStream:
         setattr(sender, _SENDER + "octet_count", self._octets)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Lane:
     """A stream's way out on the fast lane: the libsrtp session and UDP transport of the
     connection's selected ICE pair, while it stays selected and DTLS stays up."""
@@ -368,9 +389,13 @@ class _Lane:
     """libsrtp's ``srtp_t`` of the DTLS transport's sending session (pylibsrtp's)."""
     cdata: Any
     """That session's packet buffer (``char[1500]``), which ``srtp_protect`` works in."""
+    buffer: int
+    """That buffer's address (the ring sends from it)."""
     view: memoryview
     length: Any
     """An ``int *`` for ``srtp_protect``'s in/out packet length."""
+    slot: Slot | None = None
+    """The lane's entry on the fan-out's `DatagramBatch`, made on its first batched send."""
 
     def open(self, sender: RTCRtpSender) -> bool:
         return (
