@@ -82,7 +82,7 @@ class Slot:
     """One socket and destination, ready to send the bytes at ``buffer`` (its first
     ``length`` bytes, set per datagram with `DatagramBatch.queue`)."""
 
-    __slots__ = ("_keep", "buffer", "entry", "iov", "key", "on_failure")
+    __slots__ = ("_keep", "buffer", "entry", "fd", "iov", "key", "on_failure")
 
     def __init__(
         self, key: int, fd: int, buffer: int, address: bytes, on_failure: Callable[[int], None]
@@ -93,6 +93,7 @@ class Slot:
         self._keep = (name, header)
         """The C structures the kernel reads through the entry's pointers."""
         self.iov = iov
+        self.fd = fd
         self.buffer = buffer
         self.key = key
         self.on_failure = on_failure

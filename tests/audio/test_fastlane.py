@@ -277,3 +277,20 @@ async def test_the_fast_lane_keeps_sending_sender_reports(
         return None
 
     await eventually(round_trip, what="a round trip measured from our sender reports")
+    # Off the fast lane the stream's own loop reports again (every 0.5-1.5 s), and back on
+    # it the fan-out does.
+    for fast in (False, True):
+        stream.fast = fast
+        path = "fast" if fast else "aiortc"
+
+        def on_path(path: str = path) -> bool:
+            return stream.path == path
+
+        await eventually(on_path, what=f"the {path} path")
+        reports = stream.reports
+
+        def reported(reports: int = reports) -> bool:
+            return stream.reports >= reports + 2
+
+        await eventually(reported, what=f"sender reports on the {path} path")
+    assert stream.send_errors == 0
