@@ -241,7 +241,9 @@ class RtpStream:
         full socket buffer loses the packet (counted in ``send_errors``), like any UDP loss.
         """
         lane = self._lane
-        if lane is None or not self.fast or not lane.open(self.sender):
+        # The lane's full check every 8th packet (160 ms): a stale pair or session for a
+        # moment only loses a few packets, and a closed socket is caught below.
+        if lane is None or not self.fast or (not self.packets & 7 and not lane.open(self.sender)):
             if not self.is_fast():
                 return False
             lane = self._lane

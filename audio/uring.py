@@ -54,6 +54,7 @@ _ENTRIES = 512
 """Submission ring size: a larger batch is sent in several calls."""
 
 _SQE = struct.Struct("=BBHiQQIIQHHiQQ")
+_SQE_SIZE = 64
 """``struct io_uring_sqe`` (64 bytes) as far as a SENDMSG uses it: opcode, flags, ioprio, fd,
 off, addr (the msghdr), len (1), msg_flags, user_data, buf_index, personality, file_index,
 addr3, padding."""
@@ -128,7 +129,7 @@ class DatagramBatch:
             )
             self._sqes = mmap.mmap(
                 fd,
-                sq_entries * _SQE.size,
+                sq_entries * _SQE_SIZE,
                 mmap.MAP_SHARED | _MAP_POPULATE,
                 mmap.PROT_READ | mmap.PROT_WRITE,
                 offset=_OFF_SQES,
@@ -147,7 +148,9 @@ class DatagramBatch:
             words[sq_off[6] // 4 + index] = index  # entry i sits in slot i, always
         self._entries = sq_entries
         self._view = memoryview(self._sqes)
-        self._queued: dict[int, Slot] = {}
+        self._queued: list[Slot] = []
+        self._tail = words[self._sq_tail]
+        """The submission tail as we fill it; the kernel's copy moves on `flush`."""
         self._buffers: set[int] = set()
         self._keys = 0
         self.sent = 0
@@ -197,16 +200,16 @@ class DatagramBatch:
     def queue(self, slot: Slot, length: int) -> None:
         """Queue ``length`` bytes of the slot's buffer; sent by the next `flush`. The buffer
         must not change until then (see `reuse`)."""
-        if len(self._queued) == self._entries:
+        queued = self._queued
+        if len(queued) == self._entries:
             self.flush()
-        words = self._words
-        tail = words[self._sq_tail]
-        at = (tail & self._sq_mask) * _SQE.size
-        self._view[at : at + _SQE.size] = slot.entry
+        tail = self._tail
+        at = (tail & self._sq_mask) * _SQE_SIZE
+        self._view[at : at + _SQE_SIZE] = slot.entry
         slot.iov.length = length
-        self._queued[slot.key] = slot
+        queued.append(slot)
         self._buffers.add(slot.buffer)
-        words[self._sq_tail] = (tail + 1) & 0xFFFFFFFF
+        self._tail = (tail + 1) & 0xFFFFFFFF
 
     def flush(self) -> int:
         """Send everything queued in one system call; returns how many sends failed.
@@ -218,6 +221,7 @@ class DatagramBatch:
         count = len(queued)
         if not count:
             return 0
+        self._words[self._sq_tail] = self._tail  # the kernel sees the new entries from here
         try:
             _syscall(_ENTER, self.fd, count, count, 1, 0, 0)  # 1: IORING_ENTER_GETEVENTS
         finally:
@@ -229,18 +233,24 @@ class DatagramBatch:
 
     def _reap(self) -> int:
         queued = self._queued
-        failed = 0
+        failed = completed = 0
+        by_key: dict[int, Slot] | None = None
         words = self._words
         head, tail = words[self._cq_head], words[self._cq_tail]
         while head != tail:
             key, result = _CQE.unpack_from(self._ring, self._cqes + (head & self._cq_mask) * 16)
             head = (head + 1) & 0xFFFFFFFF
-            slot = queued.pop(key, None)
-            if slot is not None and result < 0:
+            completed += 1
+            if result < 0:
                 failed += 1
-                slot.on_failure(-result)
+                if by_key is None:
+                    by_key = {slot.key: slot for slot in queued}
+                slot = by_key.get(key)
+                if slot is not None:
+                    slot.on_failure(-result)
         words[self._cq_head] = head
-        failed += len(queued)  # none: the kernel completes every non-blocking send at once
+        # None left: the kernel completes every non-blocking send before io_uring_enter returns.
+        failed += max(0, len(queued) - completed)
         queued.clear()
         return failed
 
