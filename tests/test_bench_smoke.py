@@ -57,6 +57,6 @@ def test_bench_script_runs(script: str) -> None:
 
 def test_every_bench_script_is_covered_or_explained() -> None:
     scripts = {p.name for p in (ROOT / "bench").glob("*.py")}
-    helpers = {"__init__.py", "common.py", "audio_peers.py"}
+    helpers = {"__init__.py", "common.py", "audio_peers.py", "services.py"}
     own_tests = {"audio_edges.py"}  # tests/test_bench_edges.py (it needs NATS)
     assert scripts - helpers - own_tests - {"reminders.py"} == set(SMALLEST)

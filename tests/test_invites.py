@@ -36,7 +36,7 @@ from bot.models import (
 from bot.services.invites import WITHDRAWN
 from bot.services.tickets import Reservation
 from bot.settings import Settings
-from tests.http.test_api import FakeGateway
+from tests.fakes.payments import FakeGateway
 from tests.racing import HOST, outcome, person, racing
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestCollectionWarning")
@@ -255,6 +255,16 @@ async def link_row(core: Core, short: str) -> InviteLink:
 PEOPLE, USES = 50, 10
 
 
+async def left_by(db: Database, space_id: int) -> tuple[InviteLink, list[Hold], Space]:
+    """What a race left: the (one) invite link, the active holds, and the Space."""
+    async with db.session() as session:
+        row = (await session.exec(select(InviteLink))).one()
+        holds = list(await session.exec(select(Hold).where(Hold.status == HoldStatus.ACTIVE.value)))
+        space = await session.get(Space, space_id)
+    assert space is not None
+    return row, holds, space
+
+
 async def race(settings: Settings, db: Database) -> None:
     """Two cores on one database, 50 people redeem one link good for 10, all at once."""
     async with racing(settings, db, capacity=PEOPLE, visibility=Visibility.INVITE) as race:
@@ -268,14 +278,9 @@ async def race(settings: Settings, db: Database) -> None:
         kinds = Counter(type(o).__name__ for o in outcomes)
         assert kinds == {"Reservation": USES, "LimitExceeded": PEOPLE - USES}, kinds
         assert all(isinstance(o, Reservation) or "used up" in str(o) for o in outcomes)
-        async with db.session() as session:
-            row = (await session.exec(select(InviteLink))).one()
-            holds = list(
-                await session.exec(select(Hold).where(Hold.status == HoldStatus.ACTIVE.value))
-            )
-            space = await session.get(Space, race.space_id)
+        row, holds, space = await left_by(db, race.space_id)
         assert row.uses == USES and len(holds) == USES
-        assert space is not None and (space.sold, space.held) == (0, USES)
+        assert (space.sold, space.held) == (0, USES)
 
 
 @pytest.mark.timeout(120)
@@ -322,16 +327,12 @@ async def revoke_race(settings: Settings, db: Database) -> None:
         assert all(str(o) == WITHDRAWN for o in refused), Counter(map(str, refused))
         assert all(str(o) == WITHDRAWN for o in outcomes[REDEEMERS:])
         assert 1 <= len(got) <= REDEEMERS
+        row, holds, space = await left_by(db, race.space_id)
         async with db.session() as session:
-            row = (await session.exec(select(InviteLink))).one()
             redemptions = list(await session.exec(select(InviteRedemption)))
-            holds = list(
-                await session.exec(select(Hold).where(Hold.status == HoldStatus.ACTIVE.value))
-            )
-            space = await session.get(Space, race.space_id)
         assert row.revoked_at is not None
         assert row.uses == revoked.link.uses == len(got) == len(holds) == len(redemptions)
-        assert space is not None and (space.sold, space.held) == (0, len(got))
+        assert (space.sold, space.held) == (0, len(got))
 
 
 @pytest.mark.timeout(120)

@@ -65,3 +65,7 @@ class Alerts:
         self._told.add((guild.id, key))
         log.warning("told staff about a Discord problem", guild=guild.id, problem=key)
         await self.tell_staff(guild, host, text)
+
+    def forget(self, guild: discord.Guild, key: str) -> None:
+        """The problem is solved: `once` tells about it again if it comes back."""
+        self._told.discard((guild.id, key))

@@ -99,6 +99,7 @@ class DiscordAdapter:
         client = running.spawn(self.client.start(token), name="client")
         stopping = running.spawn(stop.wait(), name="stop")
         running.spawn(self._upkeep(), name="upkeep")
+        running.spawn(self._watch_stages(), name="stage-watch")
         try:
             await asyncio.wait({client, stopping}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -151,6 +152,23 @@ class DiscordAdapter:
         except Exception:
             log.exception("Discord upkeep failed; trying again next round")
 
+    async def _watch_stages(self) -> None:
+        """Every `DiscordConfig.recheck_seconds` while connected: who is on each live
+        Space's channel is checked again (`StageSync.recheck`), so what another process
+        changed (a refund by a Stripe webhook) reaches the Stage and the bridge."""
+        while True:
+            await asyncio.sleep(self.config.recheck_seconds)
+            if self.tasks.closed:
+                return
+            if self.ready.is_set() and not self.client.is_closed():
+                await asyncio.wait({self.tasks.spawn(self._recheck(), name="stage-recheck")})
+
+    async def _recheck(self) -> None:
+        try:
+            await self.stage.recheck()
+        except Exception:
+            log.exception("checking the live Stages failed; trying again next round")
+
     # --- what the gateway reports (`client.Gateway`) ------------------------------------
 
     def connected(self) -> None:
@@ -182,3 +200,11 @@ class DiscordAdapter:
     def roles_changed(self) -> None:
         """Retry refused role changes now."""
         self._wake.set()
+
+    def channel_changed(self, channel: discord.abc.GuildChannel) -> None:
+        """A live Space's bridge may start (its channel was locked) or must stop (opened);
+        only while Stagepass leaves the channel's permissions to the server."""
+        if self.config.ticket_only_stage or self.stage.bridges is None:
+            return
+        if self.config.serves(channel.guild.id):
+            self._spawn(self.notifier.on_channel_changed(channel), f"channel:{channel.id}")

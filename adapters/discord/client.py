@@ -43,6 +43,9 @@ class Gateway(Protocol):
     def roles_changed(self) -> None:
         """Roles (or the bot's own) changed in some server: refused role changes may work now."""
 
+    def channel_changed(self, channel: discord.abc.GuildChannel) -> None:
+        """A channel changed (its permission overwrites, say)."""
+
 
 class StagepassTree(app_commands.CommandTree["StagepassClient"]):
     async def on_error(
@@ -128,6 +131,11 @@ class StagepassClient(discord.Client):
 
     async def on_guild_role_create(self, role: discord.Role) -> None:
         self.gateway.roles_changed()
+
+    async def on_guild_channel_update(
+        self, before: discord.abc.GuildChannel, after: discord.abc.GuildChannel
+    ) -> None:
+        self.gateway.channel_changed(after)
 
     async def on_member_update(self, before: discord.Member, after: discord.Member) -> None:
         if self.user is not None and after.id == self.user.id:

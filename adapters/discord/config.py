@@ -23,6 +23,9 @@ class DiscordConfig:
     moderator_roles: frozenset[str] = frozenset()
     ticket_only_stage: bool = True
     retry_seconds: float = 300.0
+    #: how often everyone on a live Space's channel is checked again (`StageSync.recheck`):
+    #: how late a refund made by another process reaches the Stage at most
+    recheck_seconds: float = 10.0
     public_url: str = "http://127.0.0.1:8080"
     #: Discord drops an interaction not answered within 3 s: past this, defer and follow up.
     ack_within: float = 2.0

@@ -46,7 +46,7 @@ from bot.events import (
     TicketIssued,
     TipReceived,
 )
-from bot.models import Platform, Space
+from bot.models import Platform, Space, SpaceStatus
 from bot.notices import dispute_alert
 
 log = structlog.get_logger(__name__)
@@ -215,6 +215,21 @@ class Notifier:
                 await self._step(
                     event.space_id, "speaker post", self.announcer.tell(guild, space.id, text)
                 )
+
+    async def on_channel_changed(self, channel: discord.abc.GuildChannel) -> None:
+        """A channel changed in Discord: if a Space is live on it, its bridge is asked again
+        (`StageSync.bridge`: it starts once an open channel is locked, stops if opened)."""
+        if not isinstance(channel, discord.StageChannel | discord.VoiceChannel):
+            return
+        guild = channel.guild
+        live = await self.stage.live_on(guild, channel.id)
+        if live is None or live.id is None:
+            return
+        async with self.locks.hold(live.id):
+            space = await self.core.spaces.get(live.id)
+            if space.status == SpaceStatus.LIVE:
+                row = await self.store.get_or_new(live.id, guild.id)
+                await self._step(live.id, "voice bridge", self.stage.bridge(guild, space, row))
 
     async def on_direct_message(self, event: DirectMessage) -> None:
         ids = split_key(event.identity_key)

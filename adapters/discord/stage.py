@@ -235,10 +235,47 @@ class StageSync:
         if mode == BridgeMode.OFF or channel is None:
             await self._unbridge(space)
             return
+        if open_to := self.access.open_to(guild, channel, space, row):
+            await self._unbridge(space)
+            await self._open_channel(guild, space, channel, open_to)
+            return
         if self._bridged.get(space_id, mode) != mode:
             await self._unbridge(space)
         self._bridged[space_id] = mode
+        self.alerts.forget(guild, _open_channel_alert(space))
         await self.bridges.start(space_id, channel)
+
+    async def _open_channel(
+        self, guild: discord.Guild, space: Space, channel: Bridgeable, open_to: list[discord.Role]
+    ) -> None:
+        """Tell the host (and the moderators) once why a paid Space's bridge is not running:
+        its channel is open to people without a ticket (`StageAccess.open_to`)."""
+        log.warning(
+            "voice bridge not started: the channel is open to members without a ticket",
+            guild=guild.id,
+            channel=channel.id,
+            space_id=space.id,
+            open_to_roles=[role.id for role in open_to],
+        )
+        who = ", ".join(
+            "everyone in the server"
+            if role.is_default()
+            else f"the role **{discord.utils.escape_mentions(role.name)}**"
+            for role in open_to
+        )
+        host = await self.core.identities.get(space.host_id)
+        await self.alerts.once(
+            guild,
+            _open_channel_alert(space),
+            f"The Discord voice bridge of “{space.title}” (#{space.id}) is not running: "
+            f"{channel.mention} is open to {who}, so people without a ticket would hear this "
+            "paid Space there, and DISCORD_TICKET_ONLY_STAGE is off.\nTo fix, either: "
+            f"deny **Connect** on {channel.mention} to everyone but the ticket holders (the "
+            "bridge starts as soon as the channel is locked), or set "
+            "DISCORD_TICKET_ONLY_STAGE=true so Stagepass keeps the channel to ticket holders "
+            "while a Space is live.",
+            int(host.user_id) if host.user_id.isdigit() else None,
+        )
 
     async def _unbridge(self, space: Space) -> None:
         if self.bridges is not None and space.id is not None:
@@ -272,6 +309,47 @@ class StageSync:
         if self.bridges is not None:
             await self.bridges.reseat(space_id, user_id)
 
+    async def recheck(self) -> None:
+        """Ask the core again about everyone on the channel of each live Space this process
+        serves: a refund, a revoked ticket or a removal made by another process (the Stripe
+        webhook on a web worker) reaches this one through the database, as the room's gate
+        sees it at a listener's next poll. One who may no longer listen leaves the bridged
+        room and is moved out (DISCORD_TICKET_ONLY_STAGE), else loses the Stage's speaker
+        seat; one who may listen again (a ticket given to them) is listed."""
+        for lock in await self.store.live_stages():
+            guild = self.client.get_guild(int(lock.guild_id))
+            channel = guild.get_channel(int(lock.channel_id)) if guild is not None else None
+            if guild is None or not self.config.serves(guild.id):
+                continue
+            if not isinstance(channel, discord.StageChannel | discord.VoiceChannel):
+                continue
+            members = [m for m in channel.members if not m.bot]
+            if members:
+                space = await self.core.spaces.get(lock.space_id)
+                for member in members:
+                    await self._recheck(member, channel, space)
+
+    async def _recheck(self, member: discord.Member, channel: Bridgeable, space: Space) -> None:
+        assert space.id is not None
+        seat = await self._core_seat(member, space)
+        listed = self.bridges is not None and self.bridges.lists(space.id, member.id)
+        if seat.may_listen:
+            if not listed:
+                await self.reseat(space.id, member.id)
+            return
+        if listed:
+            await self.reseat(space.id, member.id)
+        if not await self.access.admit(member, channel, space):
+            return  # moved out and told why
+        voice = member.voice
+        if isinstance(channel, discord.StageChannel) and voice is not None and not voice.suppress:
+            try:
+                await member.edit(
+                    suppress=True, reason=f"Stagepass: may not listen to Space #{space.id}"
+                )
+            except discord.Forbidden as exc:
+                await self._cannot_moderate(member.guild, space, exc)
+
     # --- Discord's Stage -> Stagepass ----------------------------------------------------
 
     async def voice_changed(
@@ -284,7 +362,7 @@ class StageSync:
             channel.id not in self.config.stage_channels
         ):
             return  # a voice channel Spaces do not use
-        space = await self._live_on(member.guild, channel.id)
+        space = await self.live_on(member.guild, channel.id)
         if space is None or space.id is None:
             return
         same_channel = before.channel is not None and before.channel.id == channel.id
@@ -331,13 +409,7 @@ class StageSync:
             try:
                 await member.edit(suppress=True, reason=f"Stagepass: {exc.message}"[:500])
             except discord.Forbidden as refused:  # the room still never mixes them
-                await self._missing(
-                    member.guild,
-                    space,
-                    "stage_moderation",
-                    refused,
-                    "**Mute Members** and **Move Members** on the Stage channel",
-                )
+                await self._cannot_moderate(member.guild, space, refused)
 
     async def _muted_in_discord(self, member: discord.Member, space: Space, muted: bool) -> None:
         """A moderator server-muted (or unmuted) someone in Discord: the same on the stage.
@@ -370,12 +442,17 @@ class StageSync:
     # --- Stagepass -> Discord's Stage ----------------------------------------------------
 
     async def mirror(self, event: StageChanged, stage_guild_id: int) -> None:
-        """A stage change made in Stagepass, done on the Discord Stage too: for members of
-        the server the Space is run from (`stage_guild_id`)."""
+        """A stage change made in Stagepass, done on the Discord Stage (and the bridge's list
+        of who is in) too: for members of the server the Space is run from
+        (`stage_guild_id`)."""
         ids = split_key(event.identity_key)
         guild = self.client.get_guild(ids[0]) if ids else None
         if ids is None or guild is None or guild.id != stage_guild_id:
             return
+        if event.change in ("removed", "allowed"):
+            # whether they may listen changed: the bridged room lists or drops them now
+            # (one let back in while still in the channel needs no voice change first)
+            await self.reseat(event.space_id, ids[1])
         member = guild.get_member(ids[1])
         voice = member.voice if member is not None else None
         if member is None or voice is None or voice.channel is None:
@@ -399,17 +476,11 @@ class StageSync:
                     await member.move_to(None, reason=reason)
         except discord.Forbidden as exc:
             space = await self.core.spaces.get(event.space_id)
-            await self._missing(
-                guild,
-                space,
-                "stage_moderation",
-                exc,
-                "**Mute Members** and **Move Members** on the Stage channel",
-            )
+            await self._cannot_moderate(guild, space, exc)
 
     # --- helpers -------------------------------------------------------------------------
 
-    async def _live_on(self, guild: discord.Guild, channel_id: int) -> Space | None:
+    async def live_on(self, guild: discord.Guild, channel_id: int) -> Space | None:
         """The live Space on this Stage channel (the latest started, if several)."""
         live = [
             s
@@ -473,6 +544,17 @@ class StageSync:
             int(host.user_id) if host.user_id.isdigit() else None,
         )
 
+    async def _cannot_moderate(
+        self, guild: discord.Guild, space: Space, exc: discord.HTTPException
+    ) -> None:
+        await self._missing(
+            guild,
+            space,
+            "stage_moderation",
+            exc,
+            "**Mute Members** and **Move Members** on the Stage channel",
+        )
+
     @staticmethod
     async def _quietly(work: Awaitable[Any]) -> None:
         """Run a stage change Discord asked for; the core saying no is not an error."""
@@ -480,3 +562,8 @@ class StageSync:
             await work
         except UserError as exc:
             log.info("stage change from Discord not applied", reason=exc.message)
+
+
+def _open_channel_alert(space: Space) -> str:
+    """The `Alerts` key of a Space's bridge refused on an open channel."""
+    return f"open_channel:{space.id}"

@@ -14,7 +14,8 @@
   stops being a co-host) while on it.
 
 Nothing here applies when DISCORD_TICKET_ONLY_STAGE is off, except the lock: two Spaces
-never share a Stage.
+never share a Stage. Then the channel is as open as the server made it, so a paid Space's
+room is not bridged into it while anyone without a ticket may connect (`open_to`).
 """
 
 from __future__ import annotations
@@ -187,6 +188,30 @@ class StageAccess:
             except discord.HTTPException as exc:
                 await self._refused(guild, space, channel, exc)
 
+    def open_to(
+        self, guild: discord.Guild, channel: Venue, space: Space, row: DiscordSpace
+    ) -> list[discord.Role]:
+        """Who may connect to `channel` without a ticket for `space`, when Stagepass does not
+        keep it to ticket holders (DISCORD_TICKET_ONLY_STAGE off): @everyone and every other
+        role whose members Discord lets in (View Channel and Connect, from the role's
+        permissions and the channel's overwrites, as Discord resolves them). Not counted:
+        the Space's ticket role, the moderators' roles and bot or integration roles. Empty
+        when Stagepass keeps the channel, or the Space is free; only @everyone when it may
+        connect."""
+        if self.config.ticket_only_stage or space.is_free:
+            return []
+        staff = {role.id for role in moderator_roles(guild, self.config.moderator_roles)}
+        if row.role_id:
+            staff.add(int(row.role_id))
+        open_to = [
+            role
+            for role in guild.roles
+            if not role.managed and role.id not in staff and _connects(channel, role)
+        ]
+        # every role has @everyone's permissions: when it may connect, it says it all
+        everyone = guild.default_role
+        return [everyone] if everyone in open_to else open_to
+
     # --- who is in the channel -----------------------------------------------------------
 
     async def admit(self, member: discord.Member, channel: Venue, space: Space) -> bool:
@@ -247,6 +272,13 @@ class StageAccess:
             "it **Manage Permissions** and **Move Members** on that channel.",
             int(host.user_id) if host.user_id.isdigit() else None,
         )
+
+
+def _connects(channel: Venue, role: discord.Role) -> bool:
+    """Whether a member with only @everyone and `role` may join `channel` (Discord hides a
+    channel without View Channel, and then Connect does not count)."""
+    permissions = channel.permissions_for(role)
+    return permissions.view_channel and permissions.connect
 
 
 def _reason(space: Space) -> str:

@@ -17,6 +17,7 @@ from sqlmodel import col, select
 from adapters.discord.models import DiscordRoleTask, DiscordSpace, DiscordStageLock
 from bot.clock import Clock
 from bot.db import Database
+from bot.models import Space, SpaceStatus
 
 GRANT = "grant"
 REMOVE = "remove"
@@ -128,6 +129,17 @@ class DiscordStore:
                 await session.delete(task)
 
     # --- the Space live on each Stage (adapters/discord/stage_access.py) ----------------
+
+    async def live_stages(self) -> list[DiscordStageLock]:
+        """The channels a live Space holds now (a lock whose Space is over is free)."""
+        query = (
+            select(DiscordStageLock)
+            .join(Space, col(Space.id) == DiscordStageLock.space_id)
+            .where(col(Space.status) == SpaceStatus.LIVE.value)
+            .order_by(col(DiscordStageLock.channel_id))
+        )
+        async with self.db.session() as session:
+            return list(await session.exec(query))
 
     async def stage_lock(self, channel_id: int) -> DiscordStageLock | None:
         async with self.db.session() as session:

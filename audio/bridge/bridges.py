@@ -69,6 +69,11 @@ class DiscordBridges:
         logger.info("bridging space %s with Discord channel %s", space_id, channel.id)
         return bridge
 
+    def lists(self, space_id: int, user_id: int) -> bool:
+        """Whether the Space's bridge has the room list this Discord member now."""
+        bridge = self.get(space_id)
+        return bridge is not None and bridge.roster.identity_key(user_id) is not None
+
     async def reseat(self, space_id: int, user_id: int) -> bool:
         """Ask the Space about a member of its bridged channel again now (their right to
         listen changed); False if no bridge runs or they are not in its channel."""

@@ -16,7 +16,7 @@ on another origin.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, quote
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
@@ -27,6 +27,7 @@ from bot.core import Core
 from bot.errors import NotFound, UserError
 from bot.http.dependencies import CoreDep
 from bot.http.errors import status_for
+from bot.http.links import MAX_TOKEN, form_fields, refusal_page, unreadable
 from bot.http.pages import (
     SPACE_ID,
     buyer_name,
@@ -45,18 +46,8 @@ from bot.tokens import InvalidToken
 from bot.wording import price
 
 BUY_BODY_BYTES = 4 * 1024
-_MAX_TOKEN = 1024
 
 router = APIRouter(include_in_schema=False, max_body_size=BUY_BODY_BYTES)
-
-
-async def _form(request: Request) -> dict[str, str]:
-    body = await request.body()  # whole first: the router's size limit counts it
-    try:
-        fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=8)
-    except ValueError:
-        return {}
-    return {key: values[0] for key, values in fields.items()}
 
 
 def _local(path: str) -> str:
@@ -69,8 +60,8 @@ def _local(path: str) -> str:
 @router.get("/signin")
 async def signin(core: CoreDep, token: str = "", next: str = "/") -> Response:
     """A sign-in link from chat: the session cookie, then on to `next`."""
-    if not token or len(token) > _MAX_TOKEN:
-        return _refused_signin(InvalidToken("This page needs the link the bot sent you."))
+    if bad := unreadable(token):
+        return _refused_signin(bad)
     try:
         buyer = await core.web.sign_in(token)
     except InvalidToken as exc:
@@ -81,9 +72,9 @@ async def signin(core: CoreDep, token: str = "", next: str = "/") -> Response:
 
 
 def _refused_signin(exc: UserError) -> HTMLResponse:
-    return render(
+    return refusal_page(
         "invite_refused.html",
-        status_code=401,
+        exc,
         heading="This sign-in link does not open",
         message=f"{exc.message} Get a fresh one with /ticket show in your community's chat.",
     )
@@ -100,7 +91,7 @@ async def _after_claim(core: Core, reservation: Reservation) -> Response:
 
 @router.post("/spaces/{space_id}/buy", response_class=HTMLResponse)
 async def buy(space_id: str, request: Request, core: CoreDep) -> Response:
-    form = await _form(request)
+    form = await form_fields(request)
     try:
         space = await public_space(space_id, core)
     except NotFound as exc:
@@ -171,7 +162,7 @@ async def _invite(core: Core, token: str) -> tuple[InviteLink, Space] | HTMLResp
     def refused(status: int, heading: str, message: str) -> HTMLResponse:
         return render("invite_refused.html", status_code=status, heading=heading, message=message)
 
-    if not token or len(token) > _MAX_TOKEN:
+    if not token or len(token) > MAX_TOKEN:
         return refused(401, "This invite link is not valid", "The link is incomplete.")
     try:
         claims = core.invites.read(token, core.clock.now())
@@ -246,7 +237,7 @@ async def invite_page(token: str, request: Request, core: CoreDep) -> HTMLRespon
 
 @router.post("/invites/{token}", response_class=HTMLResponse)
 async def redeem(token: str, request: Request, core: CoreDep) -> Response:
-    form = await _form(request)
+    form = await form_fields(request)
     found = await _invite(core, token)
     if isinstance(found, HTMLResponse):
         return found

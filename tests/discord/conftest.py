@@ -89,6 +89,7 @@ def config_for(server: Server, settings: Settings, **overrides: Any) -> DiscordC
         "alert_channels": (server.alerts.id,),
         "moderator_roles": frozenset(),
         "retry_seconds": 3600.0,  # tests retry by waking the adapter, never by waiting
+        "recheck_seconds": 3600.0,  # a test of the Stage watch sets its own
         "public_url": settings.resolved_public_url,
         **overrides,
     }
@@ -148,6 +149,12 @@ class Bot:
         message = await self.fake.answer(interaction)
         await self.settle()
         return message
+
+    async def host_creates(self, server: Server, **options: Any) -> Message:
+        """The host's `/space create` with these options, answered."""
+        return await self.answer(
+            await self.fake.slash(server.guild, server.host, "space create", **options)
+        )
 
 
 @contextlib.asynccontextmanager

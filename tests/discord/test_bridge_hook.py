@@ -33,6 +33,12 @@ class RecordingBridges:
     async def aclose(self) -> None:
         self.calls.append(("aclose", 0, None))
 
+    async def reseat(self, space_id: int, user_id: int) -> bool:
+        return False
+
+    def lists(self, space_id: int, user_id: int) -> bool:
+        return False
+
     def last(self) -> tuple[str, int, Any]:
         return self.calls[-1]
 

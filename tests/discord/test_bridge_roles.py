@@ -22,13 +22,14 @@ from audio.fanout import PacketTrack
 from audio.install import LiveAudio
 from audio.registry import RoomRegistry
 from audio.room import BridgedParticipant, ParticipantState, Room
+from bot.clock import ManualClock
 from bot.commands.handlers import Dispatcher
 from bot.core import Core
 from bot.models import BridgeMode
 from bot.settings import Settings
 from tests.bridge.playout import discord_quiet, handled, heard_from_discord
 from tests.bridge.tones import decode_all, opus_tone, power
-from tests.discord.conftest import Bot, Server, config_for
+from tests.discord.conftest import Bot, Server, config_for, restarted_core
 from tests.discord.fake_discord import Channel, FakeDiscord, Member
 from tests.discord.fake_discord import permissions as P
 from tests.discord.fake_discord.state import VOICE
@@ -104,8 +105,10 @@ async def bridged(
     *,
     mode: BridgeMode,
     channel_kind: str = "stage",
+    **config: Any,
 ) -> AsyncIterator[Bridged]:
-    overrides: dict[str, Any] = {}
+    """`config`: `DiscordConfig` fields other than `config_for`'s."""
+    overrides: dict[str, Any] = dict(config)
     channel = server.stage
     if channel_kind == "voice":
         channel = fake.add_channel(server.guild, "Lounge", VOICE)
@@ -325,3 +328,81 @@ def _told(fake: FakeDiscord, member: Member) -> str:
     """The DM telling `member` why they were disconnected ("" until it arrives)."""
     found = [m.text() for m in fake.dms(member) if "disconnected" in m.text()]
     return found[-1] if found else ""
+
+
+async def test_a_member_let_back_in_is_listed_again_at_once(
+    core: Core, dispatcher: Dispatcher, settings: Settings, fake: FakeDiscord, server: Server
+) -> None:
+    """`/stage remove`, then `/stage allow`, of someone still in the channel (the bot may
+    not move members out): the room drops them at the remove and lists them again at the
+    allow, with no voice change in Discord in between."""
+    async with bridged(core, dispatcher, settings, fake, server, mode=BridgeMode.LISTEN) as w:
+        guild, stage, bob, mo = server.guild, w.channel, server.bob, server.mo
+        bot_role = fake.bot_role(guild)
+        await fake.update_role(guild, bot_role, permissions=bot_role.permissions & ~P.MOVE_MEMBERS)
+        await fake.join_voice(guild, bob, stage)
+        await w.until_seen(bob, "a listener", role="listener", via="discord")
+
+        removed = await w.bot.answer(await fake.slash(guild, mo, "stage remove", user=bob))
+        assert "was removed" in removed.text()
+        assert w.seen(bob) is None and not w.bridge.admits(bob.user.id)
+        assert guild.voice[bob.user.id].channel_id == stage.id  # Discord did not move him
+
+        allowed = await w.bot.answer(await fake.slash(guild, mo, "stage allow", user=bob))
+        assert "may join the Space's stage again" in allowed.text()
+        listed = w.seen(bob)  # the answer waited for the bot to settle: no polling here
+        assert listed is not None and listed.role == "listener" and listed.via == "discord"
+
+
+@pytest.mark.parametrize("ticket_only", [True, False])
+async def test_a_refund_made_by_another_process_reaches_the_stage_and_the_bridge(
+    core: Core,
+    dispatcher: Dispatcher,
+    settings: Settings,
+    clock: ManualClock,
+    fake: FakeDiscord,
+    server: Server,
+    ticket_only: bool,
+) -> None:
+    """The Stripe webhook is handled by a web worker without Discord: its refund reaches
+    the bot's process through the database they share (no event crosses between them).
+    The refunded speaker leaves the bridged room and loses the Stage: moved out where
+    Stagepass keeps the channel to ticket holders, else back in the audience."""
+    async with bridged(
+        core,
+        dispatcher,
+        settings,
+        fake,
+        server,
+        mode=BridgeMode.LISTEN,
+        ticket_only_stage=ticket_only,
+        recheck_seconds=0.05,
+    ) as w:
+        guild, stage, bob, carol = server.guild, w.channel, server.bob, server.carol
+        for member in (bob, carol):
+            await fake.join_voice(guild, member, stage)
+        await w.bot.answer(await fake.slash(guild, server.mo, "stage promote", user=bob))
+        await w.until_seen(bob, "a speaker", role="speaker")
+        await w.until_seen(carol, "a listener", role="listener")
+        await w.bot.until(lambda: not guild.voice[bob.user.id].suppress, "bob on stage")
+
+        web = await restarted_core(settings, core.db, clock)  # the other process
+        try:
+            holder = await web.identities.by_key(f"discord:{guild.id}:{bob.user.id}")
+            assert holder is not None and holder.id is not None
+            [ticket] = await web.tickets.tickets_of(holder.id, 1)
+            await web.tickets.refund(ticket, reason="Refunded through Stripe.")
+        finally:
+            await web.close()
+
+        await w.bot.until(lambda: w.seen(bob) is None, "bob out of the room's list")
+        assert not w.bridge.admits(bob.user.id)
+        if ticket_only:
+            await w.bot.until(lambda: guild.voice[bob.user.id].channel_id is None, "bob out")
+            await w.bot.until(lambda: _told(fake, bob), "bob's DM")
+            assert "listening needs a ticket for it" in _told(fake, bob)
+        else:
+            await w.bot.until(lambda: guild.voice[bob.user.id].suppress, "bob off the stage")
+            assert guild.voice[bob.user.id].channel_id == stage.id
+        assert w.seen(carol) is not None  # still a holder
+        assert (await core.stage.state(1)).speakers == []

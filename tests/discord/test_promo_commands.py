@@ -9,7 +9,7 @@ from bot.core import Core
 from bot.models import Hold
 from tests.discord.conftest import Bot, Server
 from tests.discord.fake_discord import FakeDiscord
-from tests.http.test_api import FakeGateway
+from tests.fakes.payments import FakeGateway
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -15,6 +15,7 @@ from bot.core import Core
 from bot.http import create_app
 from bot.settings import Settings
 from bot.wiring import Stagepass
+from tests.serving import serve_asgi
 
 TOKEN = "test-token"
 BASE_URL = "http://stagepass.test"
@@ -29,6 +30,13 @@ def registry() -> CollectorRegistry:
 @pytest.fixture
 def app(core: Core, registry: CollectorRegistry) -> FastAPI:
     return create_app(core, api_token=TOKEN, registry=registry)
+
+
+@pytest.fixture
+async def served(app: FastAPI) -> AsyncIterator[str]:
+    """The app served by uvicorn on 127.0.0.1 (for a real browser): its base URL."""
+    async with serve_asgi(app) as base:
+        yield base
 
 
 @pytest.fixture

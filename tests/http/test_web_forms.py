@@ -16,7 +16,7 @@ from bot.http.session import COOKIE, csrf_of
 from bot.models import InviteLink, Platform, Visibility
 from bot.services.promos import PromoDraft
 from bot.services.spaces import SpaceDraft
-from tests.http.test_api import FakeGateway
+from tests.fakes.payments import FakeGateway
 
 HOST = Actor(Platform.DISCORD, "guild1", "alice", "Alice")
 BUYER = Actor(Platform.DISCORD, "guild1", "bob", "Bob")

@@ -53,6 +53,7 @@ from .state import (
     Json,
     Member,
     Message,
+    Overwrite,
     Role,
     User,
     VoiceState,
@@ -287,6 +288,17 @@ class FakeDiscord(InteractionAPI):
         await self.dispatch(
             "GUILD_ROLE_UPDATE", {"guild_id": str(guild.id), "role": role.payload()}, GUILDS
         )
+
+    async def set_overwrite(
+        self, channel: Channel, target: Role, *, allow: int = 0, deny: int = 0
+    ) -> None:
+        """An admin edits a role's permissions on a channel (nothing allowed or denied:
+        the overwrite is removed)."""
+        if allow or deny:
+            channel.overwrites[target.id] = Overwrite(target.id, 0, allow, deny)
+        else:
+            channel.overwrites.pop(target.id, None)
+        await self.dispatch("CHANNEL_UPDATE", channel.payload(), GUILDS)
 
     async def until(
         self, check: Callable[[], object], within: float = PATIENCE, *, what: str = "it"
