@@ -1,7 +1,8 @@
 """A NUL character (U+0000) in a request: PostgreSQL stores none, so text carrying one
-failed deep in the work with a 500 (and a claim's NUL buyer failed the whole claim batch,
-everyone's claims in it). Refused up front now: a 422 naming the body's field, or saying
-the address has one. On SQLite, and on PostgreSQL where the 500s were."""
+failed deep in the work with a 500 (a claim's NUL buyer also cost its claim batch a failed
+transaction before the batcher decided its claims one by one). Refused up front now: a 422
+naming the body's field, or saying the address has one. On SQLite, and on PostgreSQL where
+the 500s were."""
 
 from __future__ import annotations
 
