@@ -47,13 +47,18 @@ async def anon(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
+def operator(app: FastAPI) -> httpx.AsyncClient:
+    """A client of `app` over ASGI carrying the operator token."""
+    return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
         base_url=BASE_URL,
         headers={"Authorization": f"Bearer {TOKEN}"},
-    ) as client:
+    )
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with operator(app) as client:
         yield client
 
 
@@ -107,11 +112,7 @@ def full_app(stagepass: Stagepass) -> FastAPI:
 @pytest.fixture
 async def full(full_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the whole app carrying the operator token."""
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=full_app),
-        base_url=BASE_URL,
-        headers={"Authorization": f"Bearer {TOKEN}"},
-    ) as client:
+    async with operator(full_app) as client:
         yield client
 
 

@@ -223,8 +223,8 @@ class Seeds:
     """What the web routes need to be reached at all: Spaces, a ticket, a held seat, and
     a token of every kind, each for its own route."""
 
-    free: int  # public, free: Bob has a ticket; Alice's desk opens it
-    paid: int  # public, paid: Bob holds a seat awaiting payment; code HALF
+    free: int  # public, free: the buyer has a ticket; the host's desk opens it
+    paid: int  # public, paid: the buyer holds a seat awaiting payment; code HALF
     secret: int  # invite-only, paid: the invite is to it
     ticket: str
     invite: str
