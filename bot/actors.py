@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bot.errors import without_nul
 from bot.models import Platform
 
 
@@ -33,6 +34,9 @@ class UserRef:
     user_id: str
     display_name: str = ""
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "display_name", without_nul(self.display_name))
+
 
 @dataclass(frozen=True, slots=True)
 class Actor:
@@ -47,6 +51,11 @@ class Actor:
     community_name: str = ""
     tz: str | None = None  # the zone the platform says the person is in (first seen: kept)
     is_guest: bool = False  # a guest of the community (Slack single/multi-channel guests)
+
+    def __post_init__(self) -> None:
+        # the names a platform gives are cleaned; a NUL in typed text is refused instead
+        object.__setattr__(self, "display_name", without_nul(self.display_name))
+        object.__setattr__(self, "community_name", without_nul(self.community_name))
 
     @property
     def community_id(self) -> str:

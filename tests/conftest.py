@@ -146,7 +146,19 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 async def core(settings: Settings, sqlite_db: Database, clock: ManualClock) -> AsyncIterator[Core]:
-    core = Core.build(settings, db=sqlite_db, clock=clock)
+    async for built in core_on(settings, sqlite_db, clock):
+        yield built
+
+
+@pytest.fixture
+async def pg_core(settings: Settings, pg_db: Database, clock: ManualClock) -> AsyncIterator[Core]:
+    """`core` on a fresh PostgreSQL database."""
+    async for built in core_on(settings, pg_db, clock):
+        yield built
+
+
+async def core_on(settings: Settings, db: Database, clock: ManualClock) -> AsyncIterator[Core]:
+    core = Core.build(settings, db=db, clock=clock)
     EventMessenger(core)
     yield core
     await core.tickets.claims.close()

@@ -128,6 +128,7 @@ class Dispatcher:
 
     async def execute(self, actor: Actor, command: t.Command) -> Reply:
         try:
+            t.refuse_nul(command)
             return await self._handlers[type(command)](actor, command)
         except UserError as exc:
             return Reply(exc.message, error=True, error_field=exc.field)

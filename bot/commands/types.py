@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime
 
 from bot.actors import UserRef
+from bot.errors import NUL, NUL_MESSAGE, InvalidInput
 from bot.services.spaces import SpaceChanges, SpaceDraft
 
 
@@ -236,3 +237,22 @@ Command = (
     | CommunityCommand
     | Help
 )
+
+
+def refuse_nul(value: object, name: str = "") -> None:
+    """`InvalidInput` naming the field (as typed: `title`, `reason`, a `/slot add` option) of
+    a command whose text holds a NUL character, which PostgreSQL cannot store: every
+    adapter's command passes here before it runs."""
+    if isinstance(value, str):
+        if NUL in value:
+            label = name or "text"
+            raise InvalidInput(f"{label}: {NUL_MESSAGE}", field=name or None)
+    elif is_dataclass(value) and not isinstance(value, type):
+        for item in fields(value):
+            refuse_nul(getattr(value, item.name), item.name)
+    elif isinstance(value, tuple):
+        for item in value:
+            if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+                refuse_nul(item[1], item[0])  # a `/slot add` option: (name, value)
+            else:
+                refuse_nul(item, name)

@@ -18,6 +18,7 @@ from pydantic_core import PydanticCustomError
 
 from bot.actors import Actor
 from bot.clock import as_utc
+from bot.errors import NUL, NUL_MESSAGE
 from bot.models import (
     Hold,
     HoldStatus,
@@ -35,9 +36,8 @@ UTCDateTime = Annotated[datetime, AfterValidator(as_utc)]
 _ID = r"^[^\s:]+$"  # identity keys are colon-joined: no colons inside a part
 
 
-#: PostgreSQL stores no NUL character in text: one in a request's text is refused here (a
-#: 422 naming the field), not by the database after the work began (a 500).
-NUL_MESSAGE = "Text may not contain a NUL character (\\u0000)."
+#: A NUL character in a request's text is refused here (a 422 naming the field), not by
+#: PostgreSQL after the work began (a 500): `bot.errors.NUL_MESSAGE`.
 
 
 class _In(BaseModel):
@@ -46,7 +46,7 @@ class _In(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _no_nul(cls, value: object) -> object:
-        if isinstance(value, str) and "\x00" in value:
+        if isinstance(value, str) and NUL in value:
             raise PydanticCustomError("nul_character", NUL_MESSAGE)
         return value
 

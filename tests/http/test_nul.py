@@ -15,9 +15,9 @@ from prometheus_client import CollectorRegistry
 from bot.clock import ManualClock
 from bot.core import Core
 from bot.db import Database
+from bot.errors import NUL_MESSAGE
 from bot.http import create_app
 from bot.http.middleware import NUL_IN_ADDRESS
-from bot.http.schemas import NUL_MESSAGE
 from bot.settings import Settings
 from tests.http.conftest import TOKEN, error_of, operator, person, space_body
 
