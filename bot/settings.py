@@ -23,9 +23,15 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.errors import ConfigError
+from bot.models import Space
+
+#: The most characters a Space's title column holds (its model's `max_length`): a longer
+#: STAGEPASS_MAX_TITLE_LENGTH would let titles through that the database refuses.
+TITLE_COLUMN_LENGTH: int = Space.__table__.c.title.type.length  # type: ignore[attr-defined]
 
 
 def _env(*names: str) -> Any:
@@ -122,6 +128,18 @@ class Settings(BaseSettings):
     max_speakers: int = Field(10, ge=0, validation_alias=_env("STAGEPASS_MAX_SPEAKERS"))
     max_cohosts: int = Field(2, ge=0, validation_alias=_env("STAGEPASS_MAX_COHOSTS"))
     max_title_length: int = Field(100, gt=0, validation_alias=_env("STAGEPASS_MAX_TITLE_LENGTH"))
+
+    @field_validator("max_title_length")
+    @classmethod
+    def _title_fits_its_column(cls, value: int) -> int:
+        if value > TITLE_COLUMN_LENGTH:
+            raise PydanticCustomError(
+                "title_column",
+                "at most {limit}: a Space's title is stored in {limit} characters",
+                {"limit": TITLE_COLUMN_LENGTH},
+            )
+        return value
+
     max_duration_minutes: int = Field(
         720, gt=0, validation_alias=_env("STAGEPASS_MAX_DURATION_MINUTES")
     )

@@ -46,12 +46,28 @@ def test_malformed_setting_is_one_line_naming_it(monkeypatch: pytest.MonkeyPatch
         ("STAGEPASS_DEFAULT_CURRENCY", "doge"),
         ("STAGEPASS_PLATFORM_FEE_PERCENT", "150"),
         ("STAGEPASS_HOLD_MINUTES", "5"),
+        ("STAGEPASS_MAX_TITLE_LENGTH", "201"),  # the title column holds 200
     ],
 )
 def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError, match=name):
         load_settings()
+
+
+def test_a_title_limit_longer_than_its_column_is_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Above 200, titles the setting allowed failed in PostgreSQL's title column (a 500)."""
+    monkeypatch.setenv("STAGEPASS_MAX_TITLE_LENGTH", "500")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert str(info.value) == (
+        "Setting STAGEPASS_MAX_TITLE_LENGTH: at most 200: a Space's title is stored in 200 "
+        "characters (got '500')"
+    )
+    monkeypatch.setenv("STAGEPASS_MAX_TITLE_LENGTH", "200")
+    assert load_settings().max_title_length == 200
 
 
 def test_cli_stops_with_one_clear_line(tmp_path: Path) -> None:
