@@ -25,9 +25,6 @@ from scheduler.recurrence import Recurrence, parse_weekdays
 from scheduler.series import recurrence_of
 from scheduler.slots import SlotService
 
-#: What a slot's Spaces take from `/space create`; a slot keeps no visibility (its
-#: Spaces are listed), so `visibility:` is not passed on.
-_SPACE_OPTIONS = tuple(name for name in SPACE_FIELDS if name != "visibility")
 _EVERY = re.compile(r"^\s*(?:(\d+)\s*)?(?:w|wk|wks|week|weeks|weekly)\s*$", re.I)
 MAX_COUNT = 520
 MAX_INTERVAL = 52
@@ -38,7 +35,7 @@ def read_slot(
 ) -> tuple[SpaceDraft, Recurrence]:
     """The options of `/slot add` -> the Spaces' draft and the recurrence rule."""
     line = "/space create " + " ".join(
-        f'{name}:"{value}"' for name, value in options.items() if name in _SPACE_OPTIONS
+        f'{name}:"{value}"' for name, value in options.items() if name in SPACE_FIELDS
     )
     command = parse(line, tz=tz, now=now, default_currency=default_currency)
     assert isinstance(command, t.CreateSpace)

@@ -13,7 +13,7 @@ from datetime import date, datetime, time
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from bot.models import UTCDateTime, enum_type, utc_field
+from bot.models import UTCDateTime, Visibility, enum_type, utc_field
 
 
 class ReminderDelivery(SQLModel, table=True):
@@ -65,6 +65,11 @@ class SlotSeries(SQLModel, table=True):
     capacity: int
     duration_minutes: int
     per_buyer_limit: int
+    visibility: Visibility = Field(  # its Spaces': listed, or invite-only
+        default=Visibility.PUBLIC,
+        sa_type=enum_type(Visibility),
+        sa_column_kwargs={"server_default": Visibility.PUBLIC.value},
+    )
     tz: str = Field(max_length=64)
     first_date: date
     local_time: time

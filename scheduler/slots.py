@@ -121,6 +121,7 @@ class SlotService:
                 capacity=draft.capacity,
                 duration_minutes=draft.duration_minutes,
                 per_buyer_limit=draft.per_buyer_limit,
+                visibility=draft.visibility,
                 status=SlotStatus.ACTIVE,
                 created_at=now,
                 tz=rule.tz.key,
@@ -242,6 +243,7 @@ class SlotService:
             duration_minutes=series.duration_minutes,
             description=series.description,
             per_buyer_limit=series.per_buyer_limit,
+            visibility=series.visibility,
         )
         space = await self.core.spaces.create_for(host, draft)
         await self._mark(series.id, start, "created", space_id=space.id)

@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from adapters.shell.chat import Chat
 from bot.clock import ManualClock
 from bot.core import Core
-from bot.models import Space, SpaceStatus, TicketStatus
+from bot.models import Space, SpaceStatus, TicketStatus, Visibility
 from scheduler.models import SlotSeries, SlotStatus
 from scheduler.service import Scheduling
 from tests.scheduler.helpers import at, say_ok
@@ -68,6 +68,23 @@ async def test_weekly_series_is_created_ahead_and_finishes(
     assert series is not None and series.status == SlotStatus.FINISHED
     await at(clock, scheduling, clock.now() + timedelta(days=7))
     assert len(await spaces(core)) == 6
+
+
+async def test_an_invite_only_slot_makes_invite_only_spaces(
+    room: Chat, scheduling: Scheduling, clock: ManualClock, core: Core
+) -> None:
+    """`visibility:` was read by the grammar and dropped: the slot's Spaces were listed."""
+    weekly = 'title:"Inner circle" starts:"2030-01-08 18:00" tickets:10 every:week'
+    await say_ok(room, "alice", f"/slot add {weekly} visibility:invite")
+    await say_ok(room, "alice", '/slot add title:"Open" starts:"2030-01-09 18:00" tickets:10')
+    await at(clock, scheduling, clock.now() + timedelta(days=7))  # the next ones, made later
+    made = {(s.title, s.visibility) for s in await spaces(core)}
+    assert made == {("Inner circle", Visibility.INVITE), ("Open", Visibility.PUBLIC)}
+    assert len(await spaces(core)) == 4
+    listed = await core.spaces.list_spaces(None, upcoming_only=False, listed_only=True)
+    assert {s.title for s in listed} == {"Open"}
+    refused = await room.say("alice", '/slot add title:"X" starts:"2030-01-11 18:00" visibility:x')
+    assert refused.error and refused.text == "visibility: is public or invite."
 
 
 async def test_materialising_twice_at_once_creates_each_space_once(
