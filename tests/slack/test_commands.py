@@ -175,6 +175,8 @@ async def test_modal_reads_the_time_in_the_hosts_zone(slack: Slack) -> None:
         ),
         ({"starts_time": {"selected_time": None}}, "starts_time", "Pick the time"),
         ({"duration": {"value": "9999"}}, "duration", "The duration must be between"),
+        ({"title": {"value": "a\x00b"}}, "title", "title: Text may not contain a NUL"),
+        ({"description": {"value": "\x00"}}, "description", "description: Text may not"),
     ],
 )
 async def test_modal_errors_land_on_their_fields(
