@@ -12,6 +12,7 @@ from sqlmodel import col, select
 from adapters.shell.chat import Chat
 from bot.clock import ManualClock
 from bot.core import Core
+from bot.errors import NUL_MESSAGE
 from bot.models import Space, SpaceStatus, TicketStatus, Visibility
 from scheduler.models import SlotSeries, SlotStatus
 from scheduler.service import Scheduling
@@ -85,6 +86,8 @@ async def test_an_invite_only_slot_makes_invite_only_spaces(
     assert {s.title for s in listed} == {"Open"}
     refused = await room.say("alice", '/slot add title:"X" starts:"2030-01-11 18:00" visibility:x')
     assert refused.error and refused.text == "visibility: is public or invite."
+    nul = await room.say("alice", '/slot add title:"X\x00" starts:"2030-01-20 20:00" tickets:5')
+    assert nul.error and nul.text == f"title: {NUL_MESSAGE}"  # as /space create's options
 
 
 async def test_materialising_twice_at_once_creates_each_space_once(
