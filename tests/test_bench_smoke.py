@@ -31,7 +31,18 @@ SMALLEST = {
     "bridge_latency.py": (["--seconds", "1"], "discord -> room"),
     "audio_latency.py": (["--seconds", "1", "--sessions", "1", "--loss", "0"], "bursts heard"),
     "audio_fanout.py": (
-        "--listeners 3 --impl fastlane sendto stagepass --window 1 --warmup 0.5".split(),
+        [
+            "--listeners",
+            "3",
+            "--impl",
+            "fastlane",
+            "sendto",
+            "stagepass",
+            "--window",
+            "1",
+            "--warmup",
+            "0.5",
+        ],
         "sendto / fastlane",
     ),
     "hostile.py": (
