@@ -289,12 +289,12 @@ _local = threading.local()
 
 def for_this_thread() -> DatagramBatch | None:
     """This thread's ring, made on first use (None where io_uring cannot be used). It lives
-    as long as the thread: one file descriptor and two small mappings."""
-    try:
-        return _local.batch  # type: ignore[no-any-return]  # threading.local is untyped
-    except AttributeError:
-        _local.batch = DatagramBatch.open()
-        return _local.batch  # type: ignore[no-any-return]  # threading.local is untyped
+    as long as the thread: one file descriptor and two small mappings. A forked child makes
+    its own: a ring shared with the parent would mix both processes' entries."""
+    pid = os.getpid()
+    if getattr(_local, "pid", None) != pid:
+        _local.pid, _local.batch = pid, DatagramBatch.open()
+    return _local.batch  # type: ignore[no-any-return]  # threading.local is untyped
 
 
 def _sockaddr(family: int, addr: tuple[Any, ...]) -> bytes | None:

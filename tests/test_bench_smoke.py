@@ -31,8 +31,19 @@ SMALLEST = {
     "bridge_latency.py": (["--seconds", "1"], "discord -> room"),
     "audio_latency.py": (["--seconds", "1", "--sessions", "1", "--loss", "0"], "bursts heard"),
     "audio_fanout.py": (
-        ["--listeners", "3", "--impl", "fastlane", "stagepass", "--window", "1", "--warmup", "0.5"],
-        "stagepass / fastlane",
+        [
+            "--listeners",
+            "3",
+            "--impl",
+            "fastlane",
+            "sendto",
+            "stagepass",
+            "--window",
+            "1",
+            "--warmup",
+            "0.5",
+        ],
+        "sendto / fastlane",
     ),
     "hostile.py": (
         ["--attackers", "5", "--seconds", "1", "--probes", "10", "--rate", "5"],

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import logging
+import os
 import socket
 from collections.abc import Iterator
 
@@ -134,3 +135,18 @@ def test_without_io_uring_open_says_so_and_gives_none(
     with caplog.at_level(logging.INFO, logger="audio.uring"):
         assert DatagramBatch.open() is None
     assert "io_uring unavailable" in caplog.text and "sendto" in caplog.text
+
+
+def test_a_forked_child_gets_its_own_ring(monkeypatch: pytest.MonkeyPatch) -> None:
+    parent = uring.for_this_thread()
+    if parent is None:
+        pytest.skip("NO io_uring ON THIS MACHINE: the batched fast lane is untested here")
+    pid = os.getpid()
+    monkeypatch.setattr(os, "getpid", lambda: pid + 1)  # as in a forked child
+    child = uring.for_this_thread()
+    assert child is not None and child is not parent and child.fd != parent.fd
+    assert uring.for_this_thread() is child
+    child.close()
+    monkeypatch.undo()
+    uring._local.pid, uring._local.batch = pid, parent  # the parent's own again
+    assert uring.for_this_thread() is parent
