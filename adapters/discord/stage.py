@@ -356,6 +356,8 @@ class StageSync:
         self, member: discord.Member, before: discord.VoiceState, after: discord.VoiceState
     ) -> None:
         channel = after.channel
+        if before.channel is not None and (channel is None or channel.id != before.channel.id):
+            self.access.left(member)
         if channel is None or member.bot:
             return
         if not isinstance(channel, discord.StageChannel) and (
