@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import discord
-import pytest
 
 from audio.bridge import VOICE_KEY, DiscordBridges, VoiceBridge, on_stage
 from audio.bridge.speakers import Seat
@@ -26,8 +25,6 @@ from tests.bridge.playout import handled, heard_from_discord, played_out, reache
 from tests.bridge.tones import decode_all, dominant, opus_tone, power
 from tests.discord.fake_discord import STAGE, Channel, FakeDiscord, Guild, Member
 from tests.discord.fake_discord.voice import FakeVoice
-
-pytestmark = pytest.mark.timeout(30)
 
 ALICE_TONE, BOB_TONE, ROOM_TONE = 660.0, 1000.0, 440.0
 TONES = (ALICE_TONE, BOB_TONE, ROOM_TONE)

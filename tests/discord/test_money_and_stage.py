@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import pytest
-
 from bot.actors import Actor
 from bot.commands import types as t
 from bot.commands.handlers import Dispatcher
@@ -17,8 +15,6 @@ from bot.replies import Reply
 from bot.settings import Settings
 from tests.discord.conftest import Bot, Server, config_for, running
 from tests.discord.fake_discord import FakeDiscord
-
-pytestmark = pytest.mark.timeout(60)
 
 G = r"\d+"
 

@@ -21,8 +21,6 @@ from bot.settings import Settings
 from tests.discord.conftest import Server, config_for, running
 from tests.discord.fake_discord import FakeDiscord, Member
 
-pytestmark = pytest.mark.timeout(90)
-
 
 def told(fake: FakeDiscord, member: Member) -> list[str]:
     """Every DM telling `member` why they were disconnected."""
