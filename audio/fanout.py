@@ -25,6 +25,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av.packet import Packet
 from av.stream import Stream
 
+from audio import uring
 from audio.fastlane import RtpStream, Wire
 
 DEFAULT_QUEUE_PACKETS = 5
@@ -106,13 +107,17 @@ class PacketTrack(MediaStreamTrack):
 class Fanout:
     """The set of tracks that receive the listener mix; `publish` hands each the same packet."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, batch_sends: bool = True) -> None:
         # dict keeps insertion order, so delivery order is stable and predictable.
         self._tracks: dict[PacketTrack, None] = {}
         self.fast = 0
         """Listeners served on the fast lane by the last `publish`; the rest queued."""
         self.busy = 0.0
         """Thread CPU seconds spent in `publish` so far (the fan-out's own cost)."""
+        self.batch_sends = batch_sends
+        """Send each tick's fast-lane datagrams in one io_uring call where the kernel lets
+        us (`audio.uring`); False, or no io_uring: one ``sendto`` each."""
+        self._batch: uring.DatagramBatch | None = None
 
     def __len__(self) -> int:
         return len(self._tracks)
@@ -138,6 +143,7 @@ class Fanout:
         started = time.thread_time()
         delivered = dropped = fast = 0
         wire: Wire | None = None
+        batch = self._batch
         ended: list[PacketTrack] = []
         for track in self._tracks:
             if track.readyState != "live":
@@ -147,13 +153,17 @@ class Fanout:
             if stream is not None and stream.fast:
                 if wire is None:
                     wire = Wire.of(packet)
-                if stream.send(wire):
+                    if batch is None and self.batch_sends:
+                        batch = self._batch = uring.for_this_thread()
+                if stream.send(wire, batch):
                     fast += 1
                     delivered += 1
                     continue
             if track.push(packet):
                 dropped += 1
             delivered += 1
+        if batch is not None:
+            batch.flush()
         for track in ended:
             del self._tracks[track]
         self.fast = fast

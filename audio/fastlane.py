@@ -15,9 +15,11 @@ The same `RtpStream` also takes over the sender's RTP loop (aiortc's ``_run_rtp`
 timestamp origin and sent through aiortc's DTLS transport. A participant therefore moves
 between the paths (listener to speaker and back; a fallback) with no jump in sequence
 numbers or timestamps. RTCP stays with aiortc (receiver reports, NACK, consent), except the
-sender's report loop, which the stream also runs: the same SR and SDES as aiortc's, with
-counters from both paths, but every 5 s on average on the fast lane (RFC 3550's minimum)
-instead of every 0.5-1.5 s.
+sender reports: the same SR and SDES as aiortc's, with counters from both paths. On the
+aiortc path the stream's own report loop sends them every 0.5-1.5 s, as aiortc does; on the
+fast lane the fan-out's loop sends each listener's report when it falls due, every 5 s on
+average (RFC 3550's minimum), so a fast-lane listener costs no timer or task wake-up of its
+own between packets.
 
 A stream stays on the aiortc path when anything is unusual: DTLS not connected, the
 selected ICE pair not plain UDP (a TURN relay, TCP), the pair changed, the sender moved to
@@ -28,11 +30,11 @@ copied into the libsrtp session's own 1,500-byte buffer, ``srtp_protect`` works 
 place (pylibsrtp's ``Session.protect`` would copy the packet in and out), and the buffer is
 sent straight from asyncio's socket. A full socket buffer loses the packet, as UDP does.
 
-No ``sendmmsg``: every listener has its own ICE socket (aioice binds one per connection),
-and ``sendmmsg`` batches datagrams of one socket. Measured here (300 datagrams of 130 bytes
-to loopback, CPU per datagram): ``sendto`` on one socket 3.6-3.8 us, on a socket each
-3.7 us, one ``sendmmsg`` call (ctypes) 2.5-2.8 us. The saving needs every listener on one
-shared local port, which aioice does not do.
+The send itself is most of the fast lane's cost. Every listener has its own ICE socket
+(aioice binds one per connection), so ``sendmmsg``, which batches the datagrams of one
+socket, cannot batch them; io_uring can (`audio.uring`). Given the caller's
+`DatagramBatch`, ``send`` queues the datagram on the ring and the caller sends the whole
+tick's datagrams with one ``flush``; without one (no io_uring here), it calls ``sendto``.
 
 aiortc keeps what this module uses private (the sender's RTP and RTCP loops and report
 counters, the DTLS transport's SRTP session and state, aioice's selected pairs), and so do
@@ -43,6 +45,7 @@ tests/audio/test_fastlane.py breaks if an upgrade moves them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import socket
@@ -54,12 +57,11 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
 import aioice.ice
-from aiortc import RTCDtlsTransport, RTCRtpSender, clock
+from aiortc import RTCDtlsTransport, RTCRtpSender
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcdtlstransport import State
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import (
-    AnyRtcpPacket,
     HeaderExtensionsMap,
     RtcpByePacket,
     RtcpSdesPacket,
@@ -73,12 +75,16 @@ from av.stream import Stream
 from pylibsrtp._binding import ffi as _ffi
 from pylibsrtp._binding import lib as _lib
 
+from audio.uring import DatagramBatch, Slot
+
 logger = logging.getLogger(__name__)
 
 RTP_CLOCK = 48_000
 """Opus's RTP clock rate (RFC 7587): always 48 kHz."""
 
 _SEQ_TS = struct.Struct("!HI")
+_NTP_EPOCH_OFFSET = 2_208_988_800
+"""Seconds from 1900 (NTP's epoch) to 1970 (Unix's)."""
 FAST_REPORT_SECONDS = 5.0
 """Mean seconds between RTCP sender reports on the fast lane (RFC 3550 6.2's minimum)."""
 _REPORT_EVERY = 16
@@ -113,6 +119,8 @@ class Wire(NamedTuple):
     """The 24-bit abs-send-time extension value (6.18 fixed-point seconds), big-endian."""
     ntp: int
     """When it was sent, as a 64-bit NTP time (for the sender report)."""
+    at: float
+    """When it was sent, on the monotonic clock (when sender reports fall due)."""
 
     @classmethod
     def of(cls, packet: Packet[Stream]) -> Wire:
@@ -121,8 +129,17 @@ class Wire(NamedTuple):
         offset = pts if base is None or base.denominator == RTP_CLOCK * base.numerator else (
             int(pts * base * RTP_CLOCK)
         )  # fmt: skip
-        ntp = clock.current_ntp_time()
-        return cls(bytes(packet), offset, ((ntp >> 14) & 0xFFFFFF).to_bytes(3, "big"), ntp)
+        ntp = ntp_now()
+        abs_send_time = ((ntp >> 14) & 0xFFFFFF).to_bytes(3, "big")
+        return cls(bytes(packet), offset, abs_send_time, ntp, time.monotonic())
+
+
+def ntp_now() -> int:
+    """The wall clock as a 64-bit NTP timestamp (aiortc's ``clock.current_ntp_time`` goes
+    through datetime objects, several times slower)."""
+    now = time.time()
+    seconds = int(now)
+    return ((seconds + _NTP_EPOCH_OFFSET) << 32) | int((now - seconds) * (1 << 32))
 
 
 class RtpStream:
@@ -158,6 +175,12 @@ class RtpStream:
         self._abs_at = 0
         self._lane: _Lane | None = None
         self._on_fast: Callable[[], None] | None = None
+        self._report_due = 0.0
+        """When the fast lane sends this stream's next sender report (monotonic)."""
+        self._off_lane: asyncio.Event | None = None
+        """Set when the stream leaves the fast lane: the report loop takes over again."""
+        self.reports = 0
+        """Sender reports sent, from either path."""
 
     @classmethod
     def attach(
@@ -195,12 +218,22 @@ class RtpStream:
             return self.fast and self._header is not None and self._enter()
         if self.fast and lane.open(self.sender):
             return True
-        self._lane = None
+        self._leave_lane()
         return False
 
-    def send(self, wire: Wire) -> bool:
+    def _leave_lane(self) -> None:
+        self._lane = None
+        if self._off_lane is not None:
+            self._off_lane.set()
+
+    def send(self, wire: Wire, batch: DatagramBatch | None = None) -> bool:
         """Send one packet on the fast lane if it is open for this stream; False leaves the
         packet to the aiortc path (the caller queues it on the track).
+
+        With a ``batch``, the protected packet waits in libsrtp's buffer, queued on the
+        ring, until the caller's ``batch.flush()``, which must come before anything else
+        uses this connection's SRTP session (the fan-out flushes at the end of its loop).
+        Without one it is sent at once.
 
         The fan-out calls this once per listener per packet, so it is written flat: the
         header template is copied into libsrtp's own buffer, stamped there, protected in
@@ -208,7 +241,9 @@ class RtpStream:
         full socket buffer loses the packet (counted in ``send_errors``), like any UDP loss.
         """
         lane = self._lane
-        if lane is None or not self.fast or not lane.open(self.sender):
+        # The lane's full check every 8th packet (160 ms): a stale pair or session for a
+        # moment only loses a few packets, and a closed socket is caught below.
+        if lane is None or not self.fast or (not self.packets & 7 and not lane.open(self.sender)):
             if not self.is_fast():
                 return False
             lane = self._lane
@@ -220,6 +255,10 @@ class RtpStream:
         end = size + len(wire.payload)
         if end > _LARGEST:
             return False  # too big for libsrtp's buffer with its trailer: aiortc's path
+        if batch is not None:
+            batch.reuse(lane.buffer)
+        if wire.at >= self._report_due:
+            self._send_report(lane, timestamp, wire)
         view[:size] = self._template
         _SEQ_TS.pack_into(view, 2, sequence, timestamp)
         if self._abs_at:
@@ -236,11 +275,54 @@ class RtpStream:
         if _srtp_protect(lane.srtp, lane.cdata, length):
             self.send_errors += 1  # libsrtp refused (replay, key limit); the stream goes on
             return True
+        if batch is not None:
+            slot = lane.slot
+            if slot is None:
+                slot = lane.slot = batch.slot(lane.sock, lane.addr, lane.buffer, self._lost)
+            # A socket closed under a lane still open (a fatal socket error) has fileno -1:
+            # its descriptor may belong to another socket by now.
+            if slot is not None and lane.sock.fileno() == slot.fd:
+                batch.queue(slot, length[0])
+                return True
         try:
             lane.sock.sendto(view[: length[0]], lane.addr)
         except OSError:
             self.send_errors += 1  # lost like any UDP packet; the stream goes on
         return True
+
+    def _send_report(self, lane: _Lane, timestamp: int, wire: Wire) -> None:
+        """Send the sender report (SR and SDES) that fell due, from the fan-out's loop; the
+        SRTP session's buffer is free (before this packet is stamped into it)."""
+        self._report_due = wire.at + FAST_REPORT_SECONDS * (0.5 + random.random())
+        try:
+            data = lane.dtls._tx_srtp.protect_rtcp(self._report_payload(timestamp, wire.ntp))
+            lane.sock.sendto(data, lane.addr)
+        except (OSError, ValueError):  # lost like any UDP packet (pylibsrtp: ValueError)
+            self.send_errors += 1
+
+    def _report_payload(self, rtp_timestamp: int, ntp: int) -> bytes:
+        """SR and SDES for this stream's sender as aiortc writes them, noting what aiortc's
+        receiver-report handling reads to estimate the round trip."""
+        sender = self.sender
+        info = RtcpSenderInfo(
+            ntp_timestamp=ntp,
+            rtp_timestamp=rtp_timestamp,
+            packet_count=self.packets & 0xFFFFFFFF,
+            octet_count=self._octets & 0xFFFFFFFF,
+        )
+        payload = bytes(RtcpSrPacket(ssrc=sender._ssrc, sender_info=info))
+        setattr(sender, _SENDER + "lsr", (ntp >> 16) & 0xFFFFFFFF)
+        setattr(sender, _SENDER + "lsr_time", time.time())
+        cname: str | None = getattr(sender, _SENDER + "cname")
+        if cname is not None:
+            chunk = RtcpSourceInfo(ssrc=sender._ssrc, items=[(1, cname.encode())])
+            payload += bytes(RtcpSdesPacket(chunks=[chunk]))
+        self.reports += 1
+        return payload
+
+    def _lost(self, _errno: int) -> None:
+        """A batched datagram the kernel refused: lost like any UDP packet."""
+        self.send_errors += 1
 
     def _enter(self) -> bool:
         dtls = self.sender.transport
@@ -260,6 +342,7 @@ class RtpStream:
             sock=pair.protocol.transport._sock,  # type: ignore[attr-defined]  # asyncio private
             srtp=srtp._srtp[0],
             cdata=srtp._cdata,
+            buffer=int(_ffi.cast("uintptr_t", srtp._cdata)),
             view=memoryview(srtp._buffer),
             length=_ffi.new("int *"),
         )
@@ -289,6 +372,8 @@ class RtpStream:
                 if not sender._enabled:
                     continue
                 wire = Wire.of(packet)
+                if self._lane is not None:
+                    self._leave_lane()  # a packet on this path: the report loop's turn
                 data, timestamp = self._stamp(wire)
                 await sender.transport._send_rtp(data)
                 self.packets += 1
@@ -303,31 +388,25 @@ class RtpStream:
             exited.set()
 
     async def _run_rtcp(self) -> None:
-        """aiortc's sender-report loop (SR, SDES, BYE at the end), with RFC 3550's 5 s
-        minimum interval while the stream is on the fast lane: aiortc reports every 0.5-1.5 s,
-        about a fifth of what a fast-lane listener cost the server beside its packets."""
+        """aiortc's sender-report loop (SR, SDES, BYE at the end) for the aiortc path, every
+        0.5-1.5 s as aiortc's; it waits while the stream is on the fast lane, where the
+        fan-out's loop sends the reports (`_send_report`)."""
         sender = self.sender
         getattr(sender, _SENDER + "rtcp_started").set()
+        self._off_lane = asyncio.Event()
         try:
             while True:
-                interval = FAST_REPORT_SECONDS if self._lane is not None else 1.0
-                await asyncio.sleep(interval * (0.5 + random.random()))
+                if self._lane is not None:
+                    self._off_lane.clear()
+                    await self._off_lane.wait()
+                    continue
+                await asyncio.sleep(0.5 + random.random())
+                if self._lane is not None:
+                    continue  # went onto the fast lane meanwhile: its reports are due there
                 ntp = getattr(sender, _SENDER + "ntp_timestamp")
-                info = RtcpSenderInfo(
-                    ntp_timestamp=ntp,
-                    rtp_timestamp=getattr(sender, _SENDER + "rtp_timestamp"),
-                    packet_count=self.packets & 0xFFFFFFFF,
-                    octet_count=self._octets & 0xFFFFFFFF,
-                )
-                packets: list[AnyRtcpPacket] = [RtcpSrPacket(ssrc=sender._ssrc, sender_info=info)]
-                # What aiortc's receiver-report handling reads to estimate the round trip.
-                setattr(sender, _SENDER + "lsr", (ntp >> 16) & 0xFFFFFFFF)
-                setattr(sender, _SENDER + "lsr_time", time.time())
-                cname: str | None = getattr(sender, _SENDER + "cname")
-                if cname is not None:
-                    chunk = RtcpSourceInfo(ssrc=sender._ssrc, items=[(1, cname.encode())])
-                    packets.append(RtcpSdesPacket(chunks=[chunk]))
-                await sender._send_rtcp(packets)
+                rtp_timestamp = getattr(sender, _SENDER + "rtp_timestamp")
+                with contextlib.suppress(ConnectionError):  # DTLS not up (yet): next time
+                    await sender.transport._send_rtp(self._report_payload(rtp_timestamp, ntp))
         except asyncio.CancelledError:
             pass
         await sender._send_rtcp([RtcpByePacket(sources=[sender._ssrc])])
@@ -352,7 +431,7 @@ class RtpStream:
         setattr(sender, _SENDER + "octet_count", self._octets)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Lane:
     """A stream's way out on the fast lane: the libsrtp session and UDP transport of the
     connection's selected ICE pair, while it stays selected and DTLS stays up."""
@@ -368,9 +447,13 @@ class _Lane:
     """libsrtp's ``srtp_t`` of the DTLS transport's sending session (pylibsrtp's)."""
     cdata: Any
     """That session's packet buffer (``char[1500]``), which ``srtp_protect`` works in."""
+    buffer: int
+    """That buffer's address (the ring sends from it)."""
     view: memoryview
     length: Any
     """An ``int *`` for ``srtp_protect``'s in/out packet length."""
+    slot: Slot | None = None
+    """The lane's entry on the fan-out's `DatagramBatch`, made on its first batched send."""
 
     def open(self, sender: RTCRtpSender) -> bool:
         return (

@@ -5,7 +5,16 @@ Every tick (an owned asyncio task; its lateness is measured) the mixer
 1. pulls one 20 ms slot from each voice's `JitterBuffer`,
 2. decodes it (or conceals with Opus PLC), mixes with clipping, encodes the listeners' mix
    **once**, and encodes each voice's mix-minus (the mix without their own voice) with that
-   voice's own encoder,
+   voice's own encoder, except where nothing needs encoding:
+
+   * a mix that is silence (an empty stage; a lone speaker's mix-minus) is Opus's 3-byte
+     silence frame (`SILENCE_PACKET`), not an encode of 960 zeros (19 bytes);
+   * while one voice alone is heard and its packet this tick was one whole 20 ms frame, the
+     listeners get that very packet (the speaker's own encode, passed through): no second
+     generation of lossy coding, and no encode at all for the usual one-speaker Space.
+
+   An encoder that sat out is replaced by a fresh one when it is needed again, as a stream
+   resumes after DTX: its history is stale audio;
 3. hands the one listener packet to every listener through the `Fanout`, and each mix-minus
    packet to its speaker's `PacketTrack`.
 
@@ -35,7 +44,7 @@ from audio import pcm
 from audio.fanout import Fanout, PacketTrack
 from audio.jitter import FRAME_SECONDS, JitterBuffer, Playout, Slot
 from audio.metrics import RoomMetrics
-from audio.opus import FRAME_BYTES, FRAME_SAMPLES, OpusDecoder, OpusEncoder
+from audio.opus import FRAME_BYTES, FRAME_SAMPLES, TIME_BASE, OpusDecoder, OpusEncoder
 from bot.tasks import TaskGroup
 
 logger = logging.getLogger(__name__)
@@ -50,6 +59,15 @@ _LEVEL_DECAY = 0.8
 _LEVEL_FLOOR = 5e-5
 """Under this a decaying meter reads exactly 0 (the room state shows 4 decimals anyway)."""
 _MAX_FIFO_BYTES = 3 * FRAME_BYTES
+
+WHOLE_MAX_BYTES = 400
+"""A voice's packet passes through to listeners only up to this size (160 kbit/s at 20 ms);
+a larger one is re-encoded at the room's bitrate, so one browser's settings cannot multiply
+every listener's bandwidth."""
+
+SILENCE_PACKET = b"\xf8\xff\xfe"
+"""An Opus packet of 20 ms of silence (TOC 0xF8: CELT fullband, 20 ms, mono, one frame;
+a frame every decoder renders as digital silence)."""
 
 
 def smoothed_level(previous: float, frame: array.array[int] | None) -> float:
@@ -69,17 +87,39 @@ PacketSink = Callable[["Packet[Stream]"], None]
 not block."""
 
 
+@dataclass(slots=True)
+class _Encoding:
+    """One outgoing stream's encoder, which may sit ticks out (silence, a passed-through
+    packet): when it resumes after that, a fresh encoder takes over, as a stream resumes
+    after DTX, since the old one's history is stale audio. Made on first use."""
+
+    factory: EncoderFactory
+    encoder: OpusEncoder | None = None
+    paused: bool = False
+
+    def encode(self, pcm: bytes, pts: int) -> list[Packet[Stream]]:
+        if self.encoder is None or self.paused:
+            self.encoder, self.paused = self.factory(), False
+        return self.encoder.encode(pcm, pts)
+
+    def pause(self) -> None:
+        self.paused = self.encoder is not None
+
+
 @dataclass(eq=False, slots=True)
 class _Voice:
     key: str
     inbound: JitterBuffer
     outbound: PacketTrack
     decoder: OpusDecoder
-    encoder: OpusEncoder
+    encoding: _Encoding
     fifo: bytearray = field(default_factory=bytearray)
     packet_bytes: int = FRAME_BYTES
     level: float = 0.0
     reported_lost: int = 0
+    whole: bytes | None = None
+    """This tick's frame as the voice's own Opus packet, when it was exactly one packet of
+    20 ms (not concealed, not split across ticks): what listeners may get as it is."""
 
 
 @dataclass(slots=True)
@@ -111,7 +151,9 @@ class Mixer:
         self._metrics = metrics
         self._encoder_factory = encoder_factory
         self._decoder_factory = decoder_factory
-        self._listener_encoder = encoder_factory()
+        self._listener = _Encoding(encoder_factory)
+        self.passed_through = 0
+        """Listener packets that were a lone speaker's own packet (no encode)."""
         self._voices: dict[str, _Voice] = {}
         self._tick = 0
         self._tasks = TaskGroup(f"mixer-{name}")
@@ -134,7 +176,7 @@ class Mixer:
             inbound=inbound,
             outbound=outbound,
             decoder=self._decoder_factory(),
-            encoder=self._encoder_factory(),
+            encoding=_Encoding(self._encoder_factory),
         )
 
     def remove_voice(self, key: str) -> None:
@@ -217,25 +259,59 @@ class Mixer:
                 frames[voice.key] = frame
         mix = pcm.Mix(frames)
         listener_packets = (
-            self._listener_encoder.encode(mix.listeners, pts) if encode_listeners else []
+            self._listener_packets(jobs, frames, mix, pts) if encode_listeners else []
         )
-        voice_packets = [
-            (voice, voice.encoder.encode(mix.minus(voice.key), pts)) for voice, _ in jobs
-        ]
+        voice_packets = []
+        for voice, _ in jobs:
+            if len(frames) - (voice.key in frames) == 0:
+                voice.encoding.pause()
+                voice_packets.append((voice, [_packet(SILENCE_PACKET, pts)]))
+            else:
+                voice_packets.append((voice, voice.encoding.encode(mix.minus(voice.key), pts)))
         return _Rendered(listener_packets, voice_packets)
+
+    def _listener_packets(
+        self,
+        jobs: list[tuple[_Voice, list[Playout]]],
+        frames: dict[str, array.array[int]],
+        mix: pcm.Mix,
+        pts: int,
+    ) -> list[Packet[Stream]]:
+        if not frames:
+            self._listener.pause()
+            return [_packet(SILENCE_PACKET, pts)]
+        if len(frames) == 1:
+            (voice,) = (voice for voice, _ in jobs if voice.key in frames)
+            if voice.whole is not None:
+                self._listener.pause()
+                self.passed_through += 1
+                return [_packet(voice.whole, pts)]
+        return self._listener.encode(mix.listeners, pts)
 
     @staticmethod
     def _frame_of(voice: _Voice, slots: list[Playout]) -> array.array[int] | None:
+        whole = None
+        aligned = not voice.fifo
         for slot in slots:
             if slot is None:
                 break
             if slot is Slot.LOST:
                 voice.fifo += voice.decoder.conceal()
             else:
+                errors = voice.decoder.errors
                 decoded = voice.decoder.decode(slot)
                 if decoded:
                     voice.packet_bytes = len(decoded)
                 voice.fifo += decoded
+                if (
+                    aligned
+                    and len(decoded) == FRAME_BYTES
+                    and voice.decoder.errors == errors
+                    and len(slot) <= WHOLE_MAX_BYTES
+                ):
+                    whole = slot
+            aligned = False
+        voice.whole = whole if len(voice.fifo) == FRAME_BYTES else None
         if len(voice.fifo) > _MAX_FIFO_BYTES:
             del voice.fifo[: len(voice.fifo) - _MAX_FIFO_BYTES]
         if not voice.fifo:
@@ -273,3 +349,11 @@ class Mixer:
             self._metrics.packets_dropped.inc(dropped)
         if lost:
             self._metrics.packets_lost.inc(lost)
+
+
+def _packet(payload: bytes, pts: int) -> Packet[Stream]:
+    """An Opus packet stamped on the room's timeline, as `OpusEncoder.encode` stamps its own."""
+    packet: Packet[Stream] = Packet(payload)
+    packet.pts = packet.dts = pts
+    packet.time_base = TIME_BASE
+    return packet

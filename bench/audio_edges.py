@@ -63,7 +63,7 @@ from bench.audio_peers import (
     use_loopback_if_needed,
 )
 from bench.common import JsonLinesChild
-from tests.services import start_nats
+from bench.services import start_nats
 
 DEFAULT_NATS = "nats://127.0.0.1:4222"
 

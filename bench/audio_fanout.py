@@ -3,7 +3,7 @@ shared-encode room on aiortc's per-sender path, and aiortc's MediaRelay serving 
 load, in the same run.
 
     nice .venv/bin/python bench/audio_fanout.py [--listeners 10 50 150 300] [--window 5]
-        [--warmup 2] [--impl fastlane stagepass relay] [--per-child 100]
+        [--warmup 2] [--impl fastlane sendto stagepass relay] [--per-child 100]
 
 Load: one speaker sending a 440 Hz tone (Opus, 20 ms) and N listeners, all aiortc peers in
 child processes (bench/audio_peers.py, ``--per-child`` listeners each) so that this process
@@ -11,7 +11,10 @@ is only the server. Each listener counts the RTP packets it receives (no decodin
 children's CPU is reported on its own.
 
 * ``fastlane``: a `Room` with the fast lane on (the default): once a listener's ICE and DTLS
-  are up, the mixer's one packet goes to every listener from one loop (`audio.fastlane`).
+  are up, the mixer's one packet goes to every listener from one loop (`audio.fastlane`),
+  each tick's datagrams sent with one io_uring call (`audio.uring`).
+* ``sendto``: the same fast lane sending each datagram with its own ``sendto`` (what it does
+  where io_uring is not available).
 * ``stagepass``: the same room with the fast lane off; listeners get the listener mix,
   encoded once per tick and handed to every aiortc sender as the same `av.Packet`.
 * ``relay``: aiortc's ``MediaRelay`` (unbuffered, so a slow sender skips frames instead of
@@ -49,6 +52,7 @@ from bench.audio_peers import use_loopback_if_needed
 from bench.common import JsonLinesChild
 
 SPACE = 1
+IMPLS = ("fastlane", "sendto", "stagepass", "relay")
 
 
 def runqueue_wait() -> float:
@@ -78,16 +82,18 @@ class Server(Protocol):
 
 
 class StagepassServer:
-    def __init__(self, *, fast_lane: bool) -> None:
-        self.name = "fastlane" if fast_lane else "stagepass"
+    def __init__(self, name: str) -> None:
+        self.name = name
         self.metrics = CollectorRegistry()
         self.registry = RoomRegistry(
-            metrics=AudioMetrics(self.metrics), settings=RoomSettings(fast_lane=fast_lane)
+            metrics=AudioMetrics(self.metrics),
+            settings=RoomSettings(fast_lane=name != "stagepass"),
         )
         self._marked = (0.0, 0.0, 0.0, 0.0)
 
     async def start(self) -> None:
         self.room = await self.registry.open(SPACE)
+        self.room.fanout.batch_sends = self.name == "fastlane"
 
     async def answer(self, peer: int, sdp: str, kind: str) -> tuple[str, str]:
         if peer == 0:
@@ -328,7 +334,12 @@ def print_table(results: list[Result]) -> None:
             f"{r.child_cpu / r.child_seconds:>7.2f}  {r.paths}; {r.lateness}"
         )
     by = {(r.impl, r.listeners): r for r in results}
-    for slow, fast in (("relay", "stagepass"), ("relay", "fastlane"), ("stagepass", "fastlane")):
+    for slow, fast in (
+        ("relay", "stagepass"),
+        ("relay", "fastlane"),
+        ("stagepass", "fastlane"),
+        ("sendto", "fastlane"),
+    ):
         pairs = [
             (n, by[slow, n], s) for (impl, n), s in by.items() if impl == fast and (slow, n) in by
         ]
@@ -362,9 +373,7 @@ async def main(args: argparse.Namespace) -> None:
     results = []
     for listeners in args.listeners:
         for impl in args.impl:
-            server: Server = (
-                RelayServer() if impl == "relay" else StagepassServer(fast_lane=impl == "fastlane")
-            )
+            server: Server = RelayServer() if impl == "relay" else StagepassServer(impl)
             result = await measure(server, listeners, args)
             results.append(result)
             print(
@@ -385,8 +394,7 @@ async def main(args: argparse.Namespace) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--listeners", type=int, nargs="+", default=[10, 50, 150, 300])
-    parser.add_argument("--impl", nargs="+", choices=["fastlane", "stagepass", "relay"],
-                        default=["fastlane", "stagepass", "relay"])  # fmt: skip
+    parser.add_argument("--impl", nargs="+", choices=IMPLS, default=list(IMPLS))
     parser.add_argument("--per-child", type=int, default=100,
                         help="listeners per client process")  # fmt: skip
     parser.add_argument("--window", type=float, default=5.0, help="measured seconds")

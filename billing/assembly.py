@@ -25,7 +25,7 @@ from billing.models import CheckoutStatus
 from billing.pages import dev_checkout_router, pages_router
 from billing.reconcile import Reconciler, Report
 from billing.refunds import Refunds
-from billing.stripe_api import LiveStripe, StripeAPI, build_client, secret_of
+from billing.stripe_api import LiveStripe, StripeAPI, build_client
 from billing.sync import Sync
 from billing.tips import Tips
 from billing.webhooks import WebhookProcessor, webhook_router
@@ -34,6 +34,7 @@ from bot.errors import ConfigError
 from bot.events import HoldReleased
 from bot.files import secret_file
 from bot.logs import add_secrets
+from bot.settings import secret_of
 
 log = structlog.get_logger(__name__)
 

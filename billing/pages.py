@@ -21,10 +21,9 @@ from billing.dev_stripe import DEV_CHECKOUT_PATH, DevStripe
 from billing.errors import StripeNotFound, StripeRejected
 from billing.gateway import CHECKOUT_CANCELLED_PATH, CHECKOUT_DONE_PATH
 from billing.ledger import Ledger
-from billing.stripe_api import secret_of
 from billing.webhooks import WebhookProcessor
 from bot.money import format_minor
-from bot.settings import Settings
+from bot.settings import Settings, secret_of
 from bot.wording import TEST_MODE
 
 TEST_BANNER = TEST_MODE.upper()  # "TEST MODE — NO REAL PAYMENT"

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 import stripe
-from pydantic import SecretStr
 from stripe.params import (
     AccountCreateParams,
     AccountLinkCreateParams,
@@ -27,7 +26,7 @@ from stripe.params.checkout import SessionCreateParams
 
 from billing.errors import StripeNotFound, StripeRejected, StripeUnavailable
 from bot.errors import ConfigError
-from bot.settings import Settings
+from bot.settings import Settings, secret_of
 
 T = TypeVar("T")
 
@@ -270,12 +269,6 @@ class ContentHTTPXClient(stripe.HTTPXClient):
         return [args, kwargs]
 
 
-def secret_of(value: SecretStr | None) -> str | None:
-    """A secret setting's value; a blank one (`KEY=` in .env) counts as not set."""
-    text = value.get_secret_value().strip() if value is not None else ""
-    return text or None
-
-
 def build_client(settings: Settings) -> tuple[stripe.StripeClient, stripe.HTTPXClient]:
     """The production client from settings, and its HTTP client (close it on shutdown)."""
     key = secret_of(settings.stripe_secret_key)
@@ -314,6 +307,18 @@ async def _call(pending: Awaitable[T]) -> T:
         raise StripeRejected(str(exc.user_message or exc), code=exc.code) from exc
 
 
+async def _every(page: Any) -> AsyncIterator[dict[str, Any]]:
+    """Every item of a Stripe list, page after page, as a dict; each page fetched through
+    `_call` (so its errors are billing's)."""
+    pages = page.auto_paging_iter()
+    while True:
+        try:
+            item = await _call(pages.__anext__())
+        except StopAsyncIteration:
+            return
+        yield item.to_dict()
+
+
 class LiveStripe:
     """`StripeAPI` over the real client. `http`, when given, is closed by `aclose()`."""
 
@@ -348,13 +353,8 @@ class LiveStripe:
                 {"created": {"gte": created_gte}, "limit": 100, "expand": ["data.payment_intent"]}
             )
         )
-        pages = page.auto_paging_iter()
-        while True:
-            try:
-                item = await _call(pages.__anext__())
-            except StopAsyncIteration:
-                return
-            yield session_from(item.to_dict())
+        async for item in _every(page):
+            yield session_from(item)
 
     async def retrieve_charge(self, charge_id: str) -> Charge:
         return charge_from((await _call(self.v1.charges.retrieve_async(charge_id))).to_dict())
@@ -388,13 +388,8 @@ class LiveStripe:
                 {"types": list(types), "created": {"gte": created_gte}, "limit": 100}
             )
         )
-        pages = page.auto_paging_iter()
-        while True:
-            try:
-                item = await _call(pages.__anext__())
-            except StopAsyncIteration:
-                return
-            yield event_from(item.to_dict())
+        async for item in _every(page):
+            yield event_from(item)
 
     async def aclose(self) -> None:
         if self._http is not None:

@@ -101,7 +101,7 @@ class Core(Service):
             ReminderService(ctx, spaces),
             Outbox(db, bus, clock),
             cipher or settings_cipher(settings),
-            HostDeskService(ctx, spaces, tickets, stage, signer, replays),
+            HostDeskService(ctx, spaces, tickets, stage, replays, signer),
             promos=PromoService(ctx, spaces),
             replays=replays,
             my_tickets=MyTicketService(ctx, spaces, tickets, stage, replays, signer),

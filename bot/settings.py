@@ -32,6 +32,18 @@ def _env(*names: str) -> Any:
     return AliasChoices(*names)
 
 
+def secret_of(value: SecretStr | None) -> str | None:
+    """A secret setting's value; a blank one (`KEY=` in .env) counts as not set."""
+    text = value.get_secret_value().strip() if value is not None else ""
+    return text or None
+
+
+def plain_of(value: str | None) -> str | None:
+    """A plain text setting's value; a blank one counts as not set."""
+    text = (value or "").strip()
+    return text or None
+
+
 # --- audio room ------------------------------------------------------------------------------
 
 

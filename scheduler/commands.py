@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 from bot.actors import Actor
 from bot.commands import types as t
 from bot.commands.grammar import parse
+from bot.commands.grammar.account import SLOT_RULE_FIELDS
+from bot.commands.grammar.usage import SPACE_FIELDS
 from bot.commands.handlers import Dispatcher
 from bot.commands.times import format_when, parse_when
 from bot.errors import InvalidInput
@@ -23,17 +25,9 @@ from scheduler.recurrence import Recurrence, parse_weekdays
 from scheduler.series import recurrence_of
 from scheduler.slots import SlotService
 
-_SPACE_OPTIONS = (
-    "title",
-    "starts",
-    "price",
-    "currency",
-    "tickets",
-    "duration",
-    "description",
-    "limit",
-)
-_RULE_OPTIONS = ("every", "days", "until", "count", "interval")
+#: What a slot's Spaces take from `/space create`; a slot keeps no visibility (its
+#: Spaces are listed), so `visibility:` is not passed on.
+_SPACE_OPTIONS = tuple(name for name in SPACE_FIELDS if name != "visibility")
 _EVERY = re.compile(r"^\s*(?:(\d+)\s*)?(?:w|wk|wks|week|weeks|weekly)\s*$", re.I)
 MAX_COUNT = 520
 MAX_INTERVAL = 52
@@ -51,7 +45,7 @@ def read_slot(
     draft = command.draft
     local = draft.starts_at.astimezone(tz)
     at = local.time().replace(second=0, microsecond=0, tzinfo=None)
-    if not any(name in options for name in _RULE_OPTIONS):
+    if not any(name in options for name in SLOT_RULE_FIELDS):
         return draft, Recurrence.once(draft.starts_at, tz)
     interval = _interval(options)
     days: tuple[int, ...] = (local.weekday(),)

@@ -20,7 +20,7 @@ from bot.errors import UserError
 from bot.models import Platform, Visibility
 from bot.services.spaces import SpaceDraft
 from bot.settings import Settings
-from tests.http.test_api import FakeGateway
+from tests.fakes.payments import FakeGateway
 
 T = TypeVar("T")
 

@@ -1,30 +1,23 @@
-"""Local services the tests need (PostgreSQL, NATS): found, started, or skipped loudly."""
+"""Local services the tests need (PostgreSQL, NATS): found, started, or skipped loudly.
+NATS is started by `bench.services`, which the benches use too."""
 
 from __future__ import annotations
 
 import glob
 import os
-import socket
 import subprocess
-import time
 import uuid
 
 import pytest
 
+from bench.services import NATS_HOST, NATS_PORT, NATS_SERVER, port_open, start_nats, wait_for_port
+
 PG_HOST, PG_PORT = "127.0.0.1", 5432
-
-
-def _port_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def ensure_postgres() -> None:
     """Start the machine's PostgreSQL cluster if it is down; skip loudly if we can't."""
-    if _port_open(PG_HOST, PG_PORT):
+    if port_open(PG_HOST, PG_PORT):
         return
     versions = sorted(glob.glob("/etc/postgresql/*"))
     if versions:
@@ -35,10 +28,8 @@ def ensure_postgres() -> None:
             capture_output=True,
             timeout=60,
         )
-        for _ in range(50):
-            if _port_open(PG_HOST, PG_PORT):
-                return
-            time.sleep(0.2)
+        if wait_for_port(PG_HOST, PG_PORT):
+            return
     pytest.skip(
         f"PostgreSQL is not running on {PG_HOST}:{PG_PORT} and could not be started "
         "(pg_ctlcluster); PostgreSQL tests did NOT run"
@@ -81,37 +72,6 @@ def _psql(sql: str) -> None:
     )
     if result.returncode != 0:
         pytest.skip(f"PostgreSQL refused {sql!r}: {result.stderr.strip()}; tests did NOT run")
-
-
-NATS_HOST, NATS_PORT = "127.0.0.1", 4222
-NATS_URL = f"nats://{NATS_HOST}:{NATS_PORT}"
-NATS_SERVER = "/usr/sbin/nats-server"
-
-
-def start_nats(host: str = NATS_HOST, port: int = NATS_PORT) -> str | None:
-    """Start the machine's nats-server if it is down (when it is meant to be on ``host``:
-    ``port``, this machine's); its URL, or None if it is not up and could not be started.
-    Also used by bench/audio_edges.py."""
-    url = f"nats://{host}:{port}"
-    if _port_open(host, port):
-        return url
-    if (host, port) == (NATS_HOST, NATS_PORT) and os.path.exists(NATS_SERVER):
-        subprocess.run(
-            [
-                "start-stop-daemon", "--start", "--oknodo", "--background",
-                "--exec", NATS_SERVER, "--",
-                "-a", NATS_HOST, "-p", str(NATS_PORT),
-                "-js", "-sd", "/var/lib/nats-server", "-l", "/var/log/nats-server.log",
-            ],
-            check=False,
-            capture_output=True,
-            timeout=30,
-        )  # fmt: skip
-        for _ in range(50):
-            if _port_open(host, port):
-                return url
-            time.sleep(0.2)
-    return None
 
 
 def ensure_nats() -> str:

@@ -22,9 +22,10 @@ from bot.clock import ManualClock
 from bot.core import Core
 from bot.errors import Conflict, NotFound, SoldOut
 from bot.events import TicketIssued
-from bot.models import Hold, HoldStatus, Identity, Platform, Space, Ticket, TicketStatus
-from bot.ports import Checkout, Confirmation, Payment, TipTotals
+from bot.models import HoldStatus, Platform, TicketStatus
+from bot.ports import Confirmation, Payment
 from bot.services.spaces import SpaceDraft
+from tests.fakes.payments import StubPayments
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.timeout(60)
@@ -132,29 +133,6 @@ async def test_closing_fails_what_still_waits_and_drops_cancelled_callers() -> N
 # --- the confirm batcher ------------------------------------------------------------------
 
 
-class AnyPrice:
-    """A gateway that lets anyone sell (the confirm batcher does not care how they pay)."""
-
-    test_mode = False
-
-    async def ensure_can_sell(self, host: Identity, space_price_minor: int) -> None:
-        return None
-
-    async def start_checkout(
-        self, *, hold: Hold, space: Space, buyer: Identity, email: str | None
-    ) -> Checkout:
-        return Checkout(f"https://pay.test/{hold.id}")
-
-    async def tips(self, space_id: int) -> TipTotals:
-        return TipTotals()
-
-    async def pay_link(self, hold: Hold) -> str | None:
-        return None
-
-    async def refund(self, ticket: Ticket, *, reason: str) -> None:
-        return None
-
-
 class Records:
     """A recorder that stores each payment's `record` once, like billing's event table."""
 
@@ -189,7 +167,7 @@ def buyer(n: int) -> Actor:
 
 
 async def paid_holds(core: Core, count: int, *, capacity: int | None = None) -> list[str]:
-    core.use_payments(AnyPrice())
+    core.use_payments(StubPayments())  # anyone may sell: the batcher does not care how they pay
     space = await core.spaces.create(
         Actor(Platform.SHELL, "batch", "host", "Host"),
         SpaceDraft(

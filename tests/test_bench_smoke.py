@@ -31,8 +31,19 @@ SMALLEST = {
     "bridge_latency.py": (["--seconds", "1"], "discord -> room"),
     "audio_latency.py": (["--seconds", "1", "--sessions", "1", "--loss", "0"], "bursts heard"),
     "audio_fanout.py": (
-        ["--listeners", "3", "--impl", "fastlane", "stagepass", "--window", "1", "--warmup", "0.5"],
-        "stagepass / fastlane",
+        [
+            "--listeners",
+            "3",
+            "--impl",
+            "fastlane",
+            "sendto",
+            "stagepass",
+            "--window",
+            "1",
+            "--warmup",
+            "0.5",
+        ],
+        "sendto / fastlane",
     ),
     "hostile.py": (
         ["--attackers", "5", "--seconds", "1", "--probes", "10", "--rate", "5"],
@@ -57,6 +68,6 @@ def test_bench_script_runs(script: str) -> None:
 
 def test_every_bench_script_is_covered_or_explained() -> None:
     scripts = {p.name for p in (ROOT / "bench").glob("*.py")}
-    helpers = {"__init__.py", "common.py", "audio_peers.py"}
+    helpers = {"__init__.py", "common.py", "audio_peers.py", "services.py"}
     own_tests = {"audio_edges.py"}  # tests/test_bench_edges.py (it needs NATS)
     assert scripts - helpers - own_tests - {"reminders.py"} == set(SMALLEST)

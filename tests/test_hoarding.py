@@ -29,7 +29,7 @@ from bot.ratelimits import Buckets
 from bot.services.spaces import SpaceDraft
 from bot.settings import Settings
 from bot.wording import full_label, seats_left, space_lines
-from tests.http.test_api import FakeGateway
+from tests.fakes.payments import FakeGateway
 from tests.test_private_data import _downgrade
 from tests.test_private_data import empty_db as empty_db  # a fixture
 

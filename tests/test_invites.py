@@ -23,6 +23,7 @@ from bot.clock import ManualClock
 from bot.commands.times import format_when
 from bot.core import Core
 from bot.db import Database
+from bot.errors import UserError
 from bot.models import (
     Hold,
     HoldStatus,
@@ -35,7 +36,7 @@ from bot.models import (
 from bot.services.invites import WITHDRAWN
 from bot.services.tickets import Reservation
 from bot.settings import Settings
-from tests.http.test_api import FakeGateway
+from tests.fakes.payments import FakeGateway
 from tests.racing import HOST, outcome, person, racing
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestCollectionWarning")
@@ -85,6 +86,50 @@ async def test_an_invite_link_gets_a_ticket_until_its_uses_are_gone(
     assert not (await chat.say("dave", f"/ticket redeem {token}")).error
     # invite-only Spaces are not listed
     assert "Secret" not in (await chat.say("bob", "/space list")).text
+
+
+# --- an invite and a promo code in one claim ---------------------------------------------------
+
+
+async def test_a_claim_refused_for_its_promo_code_keeps_its_invites_use(
+    chat: Chat, core: Core
+) -> None:
+    """All or nothing: an invite's use taken for a claim whose code is then refused goes
+    back in the same transaction, so the link still gets its N tickets."""
+    core.use_payments(FakeGateway())
+    made = await chat.say(
+        "alice",
+        '/space create title:"Secret" starts:"in 2 days" tickets:10 price:10 limit:4 '
+        "visibility:invite",
+    )
+    assert not made.error, made.text
+    assert not (await chat.say("alice", "/space promo 1 code:ONCE percent:50 uses:1")).error
+    assert not (await chat.say("alice", "/space promo 1 code:OFF percent:50 uses:5")).error
+    assert not (await chat.say("alice", "/space promo 1 code:OFF off")).error
+    invite = await core.invites.create(chat.actor("alice"), 1, 2)
+    bob, dave = chat.actor("bob"), chat.actor("dave")
+
+    for code, quantity, why in (
+        ("NOPE", 1, "There is no code NOPE for Space #1."),
+        ("OFF", 1, "OFF is turned off for Space #1."),
+        ("ONCE", 2, "ONCE has only 1 use left; buy at most 1 ticket with it (2 asked)."),
+    ):
+        with pytest.raises(UserError) as refused:
+            await core.tickets.reserve(bob, 1, quantity, code=code, invite=invite.link.id)
+        assert refused.value.message == why
+        assert (await link(core)).uses == 0, code
+    assert await held_by(core, "bob") == []
+    async with core.db.session() as session:
+        assert list(await session.exec(select(InviteRedemption))) == []
+    space = await core.spaces.get(1)
+    assert (space.sold, space.held) == (0, 0)
+
+    got = await core.tickets.reserve(bob, 1, code="ONCE", invite=invite.link.id)
+    assert (got.hold.amount_minor, (await link(core)).uses) == (500, 1)
+    assert not (await chat.say("carol", f"/ticket redeem {invite.token}")).error
+    with pytest.raises(UserError, match="used up"):  # both of the link's uses are held
+        await core.tickets.reserve(dave, 1, invite=invite.link.id)
+    assert (await link(core)).uses == 2
 
 
 # --- listing and withdrawing -----------------------------------------------------------------
@@ -210,6 +255,16 @@ async def link_row(core: Core, short: str) -> InviteLink:
 PEOPLE, USES = 50, 10
 
 
+async def left_by(db: Database, space_id: int) -> tuple[InviteLink, list[Hold], Space]:
+    """What a race left: the (one) invite link, the active holds, and the Space."""
+    async with db.session() as session:
+        row = (await session.exec(select(InviteLink))).one()
+        holds = list(await session.exec(select(Hold).where(Hold.status == HoldStatus.ACTIVE.value)))
+        space = await session.get(Space, space_id)
+    assert space is not None
+    return row, holds, space
+
+
 async def race(settings: Settings, db: Database) -> None:
     """Two cores on one database, 50 people redeem one link good for 10, all at once."""
     async with racing(settings, db, capacity=PEOPLE, visibility=Visibility.INVITE) as race:
@@ -223,14 +278,9 @@ async def race(settings: Settings, db: Database) -> None:
         kinds = Counter(type(o).__name__ for o in outcomes)
         assert kinds == {"Reservation": USES, "LimitExceeded": PEOPLE - USES}, kinds
         assert all(isinstance(o, Reservation) or "used up" in str(o) for o in outcomes)
-        async with db.session() as session:
-            row = (await session.exec(select(InviteLink))).one()
-            holds = list(
-                await session.exec(select(Hold).where(Hold.status == HoldStatus.ACTIVE.value))
-            )
-            space = await session.get(Space, race.space_id)
+        row, holds, space = await left_by(db, race.space_id)
         assert row.uses == USES and len(holds) == USES
-        assert space is not None and (space.sold, space.held) == (0, USES)
+        assert (space.sold, space.held) == (0, USES)
 
 
 @pytest.mark.timeout(120)
@@ -277,16 +327,12 @@ async def revoke_race(settings: Settings, db: Database) -> None:
         assert all(str(o) == WITHDRAWN for o in refused), Counter(map(str, refused))
         assert all(str(o) == WITHDRAWN for o in outcomes[REDEEMERS:])
         assert 1 <= len(got) <= REDEEMERS
+        row, holds, space = await left_by(db, race.space_id)
         async with db.session() as session:
-            row = (await session.exec(select(InviteLink))).one()
             redemptions = list(await session.exec(select(InviteRedemption)))
-            holds = list(
-                await session.exec(select(Hold).where(Hold.status == HoldStatus.ACTIVE.value))
-            )
-            space = await session.get(Space, race.space_id)
         assert row.revoked_at is not None
         assert row.uses == revoked.link.uses == len(got) == len(holds) == len(redemptions)
-        assert space is not None and (space.sold, space.held) == (0, len(got))
+        assert (space.sold, space.held) == (0, len(got))
 
 
 @pytest.mark.timeout(120)

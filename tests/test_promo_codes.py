@@ -23,7 +23,7 @@ from bot.errors import UserError
 from bot.models import Hold, HoldStatus, PromoCode, Space, Ticket
 from bot.services.promos import PromoDraft, unit_price
 from bot.settings import Settings
-from tests.http.test_api import FakeGateway
+from tests.fakes.payments import FakeGateway
 from tests.racing import HOST, outcome, person, racing
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestCollectionWarning")

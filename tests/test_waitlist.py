@@ -35,7 +35,7 @@ from bot.models import (
 from bot.services.tickets import Reservation
 from bot.settings import Settings
 from bot.wording import space_buttons
-from tests.http.test_api import FakeGateway
+from tests.fakes.payments import FakeGateway
 from tests.racing import outcome, person, racing
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestCollectionWarning")

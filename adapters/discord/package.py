@@ -7,16 +7,16 @@ import asyncio
 from adapters.discord.app import DiscordAdapter
 from adapters.discord.config import DiscordConfig
 from bot.host import Host, Package
+from bot.settings import secret_of
 
 
 async def install(host: Host) -> None:
     """Build the client, subscribe it to the core's events and add its background job.
     With the audio package's ``"rooms"`` service, Spaces may bridge a Stage into their room
     (each Space decides; DISCORD_VOICE_BRIDGE is the default)."""
-    secret = host.settings.discord_token
-    if secret is None or not secret.get_secret_value().strip():
+    token = secret_of(host.settings.discord_token)
+    if token is None:
         return
-    token = secret.get_secret_value().strip()
     adapter = DiscordAdapter(host.core, host.dispatcher, DiscordConfig.from_settings(host.settings))
     adapter.subscribe()
     from audio.bridge import DiscordBridges

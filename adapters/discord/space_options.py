@@ -37,18 +37,28 @@ class SpaceFields:
     description: str | None = None
 
 
+# Each shared option's type and range, also for a command that lists them one by one
+# among its own (`/slot add`). The title's range is a placeholder: each command's own
+# copy of the option is changed (`offer_title_limit`), never these.
+Title = Range[str, 1, 200]
+Starts = Range[str, 1, 100]
+Tickets = Range[int, 1, 1_000_000]
+Price = Range[str, 1, 16]
+Duration = Range[str, 1, 16]
+Limit = Range[int, 1, 100]
+Description = Range[str, 1, 2000]
+
+
 def _annotations() -> dict[str, Any]:
-    """Each shared option's type and range (made anew for every command: the title's
-    range is changed per command, see `offer_title_limit`)."""
     return {
-        "title": Range[str, 1, 200],
-        "starts": Range[str, 1, 100],
-        "tickets": Range[int, 1, 1_000_000],
-        "price": Range[str, 1, 16],
+        "title": Title,
+        "starts": Starts,
+        "tickets": Tickets,
+        "price": Price,
         "currency": str,
-        "duration": Range[str, 1, 16],
-        "limit": Range[int, 1, 100],
-        "description": Range[str, 1, 2000],
+        "duration": Duration,
+        "limit": Limit,
+        "description": Description,
     }
 
 

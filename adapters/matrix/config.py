@@ -14,24 +14,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import SecretStr
-
 from bot.errors import ConfigError
-from bot.settings import Settings
+from bot.settings import Settings, plain_of, secret_of
 
 _USER_ID = re.compile(r"^@[^:\s]+:[\w.-]+(?::\d+)?$")
 #: a room id (`!abc:example.org`; rooms of version 12 on have no server part) or an alias
 _ROOM = re.compile(r"^(?:![^\s]+|#[^:\s]+:[\w.-]+(?::\d+)?)$")
-
-
-def _secret(value: SecretStr | None) -> str | None:
-    text = value.get_secret_value().strip() if value is not None else ""
-    return text or None
-
-
-def _plain(value: str | None) -> str | None:
-    text = (value or "").strip()
-    return text or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,11 +34,11 @@ class MatrixConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MatrixConfig | None:
-        homeserver = _plain(settings.matrix_homeserver)
-        user_id = _plain(settings.matrix_user_id)
-        token = _secret(settings.matrix_access_token)
-        password = _secret(settings.matrix_password)
-        room = _plain(settings.matrix_announce_room)
+        homeserver = plain_of(settings.matrix_homeserver)
+        user_id = plain_of(settings.matrix_user_id)
+        token = secret_of(settings.matrix_access_token)
+        password = secret_of(settings.matrix_password)
+        room = plain_of(settings.matrix_announce_room)
         if not any((homeserver, user_id, token, password, room)):
             return None
         if not homeserver or not homeserver.startswith(("https://", "http://")):

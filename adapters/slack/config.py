@@ -13,26 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydantic import SecretStr
-
 from bot.errors import ConfigError
-from bot.settings import Settings
+from bot.settings import Settings, plain_of, secret_of
 
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
 EVENTS_PATH = "/slack/events"
 #: Slack's largest payloads (a view submission with its blocks) are well under this.
 MAX_BODY_BYTES = 512 * 1024
-
-
-def _secret(value: SecretStr | None) -> str | None:
-    text = value.get_secret_value().strip() if value is not None else ""
-    return text or None
-
-
-def _plain(value: str | None) -> str | None:
-    text = (value or "").strip()
-    return text or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,12 +52,12 @@ class SlackConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SlackConfig | None:
-        bot_token = _secret(settings.slack_bot_token)
-        signing_secret = _secret(settings.slack_signing_secret)
-        client_id = _plain(settings.slack_client_id)
-        client_secret = _secret(settings.slack_client_secret)
-        state_secret = _secret(settings.slack_state_secret)
-        app_token = _secret(settings.slack_app_token)
+        bot_token = secret_of(settings.slack_bot_token)
+        signing_secret = secret_of(settings.slack_signing_secret)
+        client_id = plain_of(settings.slack_client_id)
+        client_secret = secret_of(settings.slack_client_secret)
+        state_secret = secret_of(settings.slack_state_secret)
+        app_token = secret_of(settings.slack_app_token)
         if not any((bot_token, signing_secret, client_id, client_secret, app_token)):
             return None
         if bot_token and (client_id or client_secret):
@@ -101,7 +89,7 @@ class SlackConfig:
                 "Setting SLACK_SIGNING_SECRET: needed to check the requests Slack sends "
                 "to /slack/events (Basic Information > App Credentials)"
             )
-        api_base = _plain(settings.slack_api_base)
+        api_base = plain_of(settings.slack_api_base)
         if api_base and not api_base.endswith("/"):
             api_base += "/"
         return cls(
@@ -111,8 +99,8 @@ class SlackConfig:
             client_secret=client_secret,
             state_secret=state_secret,
             app_token=app_token,
-            announce_channel=_plain(settings.slack_announce_channel),
-            moderator_group=_plain(settings.slack_moderator_group),
+            announce_channel=plain_of(settings.slack_announce_channel),
+            moderator_group=plain_of(settings.slack_moderator_group),
             api_base=api_base,
             public_url=settings.resolved_public_url,
         )

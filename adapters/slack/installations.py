@@ -50,6 +50,14 @@ def _key(enterprise_id: str | None, team_id: str | None, is_enterprise_install: 
     return (enterprise_id or "", "" if is_enterprise_install else (team_id or ""))
 
 
+def _is(key: Key) -> tuple[sa.ColumnElement[bool], sa.ColumnElement[bool]]:
+    """The row of `key` (a WHERE clause's terms)."""
+    return (
+        col(SlackInstallation.enterprise_id) == key[0],
+        col(SlackInstallation.team_id) == key[1],
+    )
+
+
 def _when(value: float | int | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
 
@@ -120,14 +128,7 @@ class InstallationStore(AsyncInstallationStore):
         if channel:
             values["announce_channel_id"] = channel
         async with self.db.write() as session:
-            row = (
-                await session.exec(
-                    select(SlackInstallation).where(
-                        SlackInstallation.enterprise_id == key[0],
-                        SlackInstallation.team_id == key[1],
-                    )
-                )
-            ).first()
+            row = (await session.exec(select(SlackInstallation).where(*_is(key)))).first()
             if row is None:
                 row = SlackInstallation(enterprise_id=key[0], team_id=key[1], **values)
             else:
@@ -154,12 +155,7 @@ class InstallationStore(AsyncInstallationStore):
             keys = {_key(enterprise_id, None, True)}
         async with self.db.write() as session:
             for key in keys:
-                await session.exec(
-                    sa.delete(SlackInstallation).where(
-                        col(SlackInstallation.enterprise_id) == key[0],
-                        col(SlackInstallation.team_id) == key[1],
-                    )
-                )
+                await session.exec(sa.delete(SlackInstallation).where(*_is(key)))
         for key in keys:
             self._cache.pop(key, None)
 
@@ -189,14 +185,7 @@ class InstallationStore(AsyncInstallationStore):
 
     async def _load(self, key: Key) -> SlackInstallation | None:
         async with self.db.session() as session:
-            row = (
-                await session.exec(
-                    select(SlackInstallation).where(
-                        SlackInstallation.enterprise_id == key[0],
-                        SlackInstallation.team_id == key[1],
-                    )
-                )
-            ).first()
+            row = (await session.exec(select(SlackInstallation).where(*_is(key)))).first()
         row = self._opened(row)
         self._cache[key] = (self._monotonic(), row)
         return row

@@ -5,7 +5,7 @@
                                         or to the new ticket's page (free)
     GET  /spaces/{id}/pay               the buyer's held seats: on to Checkout
     GET  /invites/{token}               an invite link: its Space; Redeem when signed in
-    POST /invites/{token}               form: csrf -> as /buy
+    POST /invites/{token}               form: csrf, code -> as /buy
 
 A purchase is the chat's claim (`TicketService.reserve`, `redeem`): the same seat rule, hold,
 per-buyer limit and promo codes. A refusal re-renders the page with why, never the JSON
@@ -16,7 +16,7 @@ on another origin.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, quote
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
@@ -27,6 +27,7 @@ from bot.core import Core
 from bot.errors import NotFound, UserError
 from bot.http.dependencies import CoreDep
 from bot.http.errors import status_for
+from bot.http.links import MAX_TOKEN, form_fields, refusal_page, unreadable
 from bot.http.pages import (
     SPACE_ID,
     buyer_name,
@@ -35,6 +36,7 @@ from bot.http.pages import (
     render,
     space_view,
 )
+from bot.http.params import whole_number
 from bot.http.session import csrf_of, csrf_ok, current_buyer, sign_in
 from bot.models import InviteLink, Space, SpaceStatus
 from bot.services.refusals import BuyerLimitReached
@@ -44,18 +46,8 @@ from bot.tokens import InvalidToken
 from bot.wording import price
 
 BUY_BODY_BYTES = 4 * 1024
-_MAX_TOKEN = 1024
 
 router = APIRouter(include_in_schema=False, max_body_size=BUY_BODY_BYTES)
-
-
-async def _form(request: Request) -> dict[str, str]:
-    body = await request.body()  # whole first: the router's size limit counts it
-    try:
-        fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=8)
-    except ValueError:
-        return {}
-    return {key: values[0] for key, values in fields.items()}
 
 
 def _local(path: str) -> str:
@@ -68,8 +60,8 @@ def _local(path: str) -> str:
 @router.get("/signin")
 async def signin(core: CoreDep, token: str = "", next: str = "/") -> Response:
     """A sign-in link from chat: the session cookie, then on to `next`."""
-    if not token or len(token) > _MAX_TOKEN:
-        return _refused_signin(InvalidToken("This page needs the link the bot sent you."))
+    if bad := unreadable(token):
+        return _refused_signin(bad)
     try:
         buyer = await core.web.sign_in(token)
     except InvalidToken as exc:
@@ -80,9 +72,9 @@ async def signin(core: CoreDep, token: str = "", next: str = "/") -> Response:
 
 
 def _refused_signin(exc: UserError) -> HTMLResponse:
-    return render(
+    return refusal_page(
         "invite_refused.html",
-        status_code=401,
+        exc,
         heading="This sign-in link does not open",
         message=f"{exc.message} Get a fresh one with /ticket show in your community's chat.",
     )
@@ -97,13 +89,9 @@ async def _after_claim(core: Core, reservation: Reservation) -> Response:
     return RedirectResponse(f"/spaces/{reservation.space.id}/pay", status_code=303)
 
 
-def _quantity(raw: str) -> int | None:
-    return int(raw) if raw.isdigit() and len(raw) <= 3 else None
-
-
 @router.post("/spaces/{space_id}/buy", response_class=HTMLResponse)
 async def buy(space_id: str, request: Request, core: CoreDep) -> Response:
-    form = await _form(request)
+    form = await form_fields(request)
     try:
         space = await public_space(space_id, core)
     except NotFound as exc:
@@ -118,7 +106,7 @@ async def buy(space_id: str, request: Request, core: CoreDep) -> Response:
             error="Your sign-in ran out. Open a fresh link from /ticket show in chat, then "
             "buy again.",
         )
-    quantity = _quantity(form.get("quantity", "1").strip())
+    quantity = whole_number(form.get("quantity", "1").strip(), digits=3)
     if quantity is None:
         return await space_view(
             core, space, buyer, status=422, error="Tickets: a whole number, please."
@@ -174,7 +162,7 @@ async def _invite(core: Core, token: str) -> tuple[InviteLink, Space] | HTMLResp
     def refused(status: int, heading: str, message: str) -> HTMLResponse:
         return render("invite_refused.html", status_code=status, heading=heading, message=message)
 
-    if not token or len(token) > _MAX_TOKEN:
+    if not token or len(token) > MAX_TOKEN:
         return refused(401, "This invite link is not valid", "The link is incomplete.")
     try:
         claims = core.invites.read(token, core.clock.now())
@@ -249,7 +237,7 @@ async def invite_page(token: str, request: Request, core: CoreDep) -> HTMLRespon
 
 @router.post("/invites/{token}", response_class=HTMLResponse)
 async def redeem(token: str, request: Request, core: CoreDep) -> Response:
-    form = await _form(request)
+    form = await form_fields(request)
     found = await _invite(core, token)
     if isinstance(found, HTMLResponse):
         return found
@@ -264,8 +252,9 @@ async def redeem(token: str, request: Request, core: CoreDep) -> Response:
             error="Your sign-in ran out. Open a fresh link from /ticket show in chat, then "
             "come back to this invite.",
         )
+    code = form.get("code", "").strip() or None
     try:
-        reservation = await core.tickets.redeem(buyer.actor, token)
+        reservation = await core.tickets.redeem(buyer.actor, token, code=code)
     except BuyerLimitReached as exc:
         if exc.pay_url:
             return RedirectResponse(f"/spaces/{found[1].id}/pay", status_code=303)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC
-from urllib.parse import parse_qs, quote
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
@@ -27,7 +27,9 @@ from bot.core import Core
 from bot.errors import NotFound, PermissionDenied, UserError
 from bot.http.charts import sales_svg
 from bot.http.dependencies import CoreDep
+from bot.http.links import REFUND_FAILED, form_fields, refusal_page, unreadable
 from bot.http.pages import SPACE_ID, STATUS_LABELS, render
+from bot.http.params import whole_number
 from bot.money import format_minor
 from bot.permissions import Action, allowed, staff_role
 from bot.services.hostdesk import DeskPass, DeskSheet
@@ -35,7 +37,6 @@ from bot.tokens import InvalidToken
 from bot.wording import recording_line, replay_window, room_link
 
 UTC_ZONE = ZoneInfo("UTC")
-_MAX_TOKEN = 1024
 
 #: The refund form: the link's token and a ticket id, well under this.
 DESK_BODY_BYTES = 4 * 1024
@@ -43,24 +44,20 @@ DESK_BODY_BYTES = 4 * 1024
 router = APIRouter(include_in_schema=False, max_body_size=DESK_BODY_BYTES)
 
 
-def _refused(exc: UserError, status: int) -> HTMLResponse:
-    return render("desk_refused.html", status_code=status, message=exc.message)
+def _refused(exc: UserError) -> HTMLResponse:
+    return refusal_page("desk_refused.html", exc)
 
 
 async def _admit(core: Core, space_id: str, token: str) -> DeskPass | HTMLResponse:
     """The desk pass, or the page that says why not."""
     if not SPACE_ID.match(space_id) or int(space_id) < 1:
-        return _refused(NotFound(f"There is no Space #{space_id[:20]}."), 404)
-    if not token or len(token) > _MAX_TOKEN:
-        return _refused(InvalidToken("This page needs the link the bot sent you."), 401)
+        return _refused(NotFound(f"There is no Space #{space_id[:20]}."))
+    if bad := unreadable(token):
+        return _refused(bad)
     try:
         return await core.host_desk.admit(token, int(space_id))
-    except InvalidToken as exc:
-        return _refused(exc, 401)
-    except PermissionDenied as exc:
-        return _refused(exc, 403)
-    except NotFound as exc:
-        return _refused(exc, 404)
+    except (InvalidToken, PermissionDenied, NotFound) as exc:
+        return _refused(exc)
 
 
 async def _page(
@@ -136,13 +133,9 @@ async def desk_page(
 
 @router.post("/spaces/{space_id}/manage/refund", response_class=HTMLResponse)
 async def refund(space_id: str, request: Request, core: CoreDep) -> Response:
-    body = await request.body()  # read whole first: the router's size limit counts it
-    try:
-        form = parse_qs(body.decode("utf-8", "replace"), max_num_fields=8)
-    except ValueError:  # more fields than the form has: not our form
-        form = {}
-    token = (form.get("token") or [""])[0]
-    ticket_id = (form.get("ticket") or [""])[0].strip()
+    form = await form_fields(request)
+    token = form.get("token", "")
+    ticket_id = form.get("ticket", "").strip()
     desk = await _admit(core, space_id, token)
     if isinstance(desk, HTMLResponse):
         return desk
@@ -155,13 +148,7 @@ async def refund(space_id: str, request: Request, core: CoreDep) -> Response:
     except UserError as exc:
         return await _page(core, desk, status=409, error=exc.message)
     except Exception:  # the gateway failed: the ticket stays valid; say so, keep the page
-        return await _page(
-            core,
-            desk,
-            status=502,
-            error="The payment service could not refund this ticket just now; it stays "
-            "valid. Try again in a minute.",
-        )
+        return await _page(core, desk, status=502, error=REFUND_FAILED)
     return RedirectResponse(
         f"/spaces/{space_id}/manage?token={quote(token, safe='')}&refunded={ticket_id.lower()}",
         status_code=303,
@@ -170,20 +157,17 @@ async def refund(space_id: str, request: Request, core: CoreDep) -> Response:
 
 @router.post("/spaces/{space_id}/manage/recordings", response_class=HTMLResponse)
 async def delete_recording(space_id: str, request: Request, core: CoreDep) -> Response:
-    body = await request.body()  # read whole first: the router's size limit counts it
-    try:
-        form = parse_qs(body.decode("utf-8", "replace"), max_num_fields=8)
-    except ValueError:
-        form = {}
-    token = (form.get("token") or [""])[0]
-    number = (form.get("delete") or [""])[0].strip()
+    form = await form_fields(request)
+    token = form.get("token", "")
+    number = form.get("delete", "").strip()
     desk = await _admit(core, space_id, token)
     if isinstance(desk, HTMLResponse):
         return desk
-    if not number.isdigit() or len(number) > 6:
+    part = whole_number(number, digits=6)
+    if part is None:
         return await _page(core, desk, status=400, error="Choose a recording to delete.")
     try:
-        await core.host_desk.delete_recording(desk, int(number))
+        await core.host_desk.delete_recording(desk, part)
     except PermissionDenied as exc:
         return await _page(core, desk, status=403, error=exc.message)
     except UserError as exc:

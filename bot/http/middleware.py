@@ -3,7 +3,8 @@
 It gives the request an id (a sane incoming `X-Request-ID`, else a fresh one), binds it
 to structlog's context and echoes it in the response, counts the request by its route
 template and status, and answers an exception no handler took with a logged, generic
-500 in the error envelope. The framework's own plain-text 413 (a body over its route's
+500 in the error envelope. A NUL character in the path or query is a 422 before any
+route sees it. The framework's own plain-text 413 (a body over its route's
 `max_body_size`, refused while it is read) becomes the envelope too. It sits inside
 Starlette's `ServerErrorMiddleware` and outside the handlers of `bot.http.errors`, so core
 errors arrive here already as responses.
@@ -46,6 +47,16 @@ def route_template(scope: Scope, root_path: str) -> str:
     return mount_prefix + path
 
 
+def _has_nul(scope: Scope) -> bool:
+    """A NUL character in the path or the query: no link of ours has one, and PostgreSQL
+    stores none (it failed deep in the work, a 500)."""
+    query = bytes(scope.get("query_string", b"")).lower()
+    return "\x00" in str(scope.get("path", "")) or b"%00" in query or b"\x00" in query
+
+
+NUL_IN_ADDRESS = "The address has a NUL character (%00) in it; no Stagepass link does."
+
+
 class RequestContext:
     def __init__(self, app: ASGIApp, *, metrics: CoreMetrics) -> None:
         self.app = app
@@ -83,13 +94,15 @@ class RequestContext:
             await send(message)
 
         too_large = too_large_response()
+        # a response of its own each time: the headers it sends are appended to in place
+        app = error_response(422, "invalid_input", NUL_IN_ADDRESS) if _has_nul(scope) else self.app
 
         began = time.perf_counter()
         self.metrics.http_in_flight.inc()
         try:
             with structlog.contextvars.bound_contextvars(request_id=request_id):
                 try:
-                    await self.app(scope, receive, send_with_id)
+                    await app(scope, receive, send_with_id)
                 except Exception as exc:
                     self._unhandled(scope, route_template(scope, root_path), request_id, exc)
                     if started:

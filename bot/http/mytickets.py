@@ -14,7 +14,7 @@ Refused links get a page saying why (401 / 403 / 409), never the JSON envelope.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, quote
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
@@ -24,6 +24,7 @@ from bot.commands.times import format_when
 from bot.core import Core
 from bot.errors import Conflict, NotFound, PermissionDenied, UserError
 from bot.http.dependencies import CoreDep
+from bot.http.links import REFUND_FAILED, form_fields, refusal_page, unreadable
 from bot.http.pages import STATUS_LABELS, calendar_links, iso_utc, render
 from bot.http.params import PartNumber
 from bot.http.session import sign_in
@@ -33,14 +34,13 @@ from bot.services.mytickets import TicketPass
 from bot.tokens import InvalidToken
 from bot.wording import room_link
 
-_MAX_TOKEN = 1024
 TICKET_BODY_BYTES = 4 * 1024
 
 router = APIRouter(include_in_schema=False, max_body_size=TICKET_BODY_BYTES)
 
 
-def _refused(exc: UserError, status: int) -> HTMLResponse:
-    return render("ticket_refused.html", status_code=status, message=exc.message)
+def _refused(exc: UserError) -> HTMLResponse:
+    return refusal_page("ticket_refused.html", exc)
 
 
 def _ticket_id(raw: str) -> str | None:
@@ -51,15 +51,13 @@ async def _admit(core: Core, ticket_id: str, token: str) -> TicketPass | HTMLRes
     """The checked link, or the page that says why not."""
     found = _ticket_id(ticket_id)
     if found is None:
-        return _refused(NotFound("There is no such ticket."), 404)
-    if not token or len(token) > _MAX_TOKEN:
-        return _refused(InvalidToken("This page needs the link the bot sent you."), 401)
+        return _refused(NotFound("There is no such ticket."))
+    if bad := unreadable(token):
+        return _refused(bad)
     try:
         return await core.my_tickets.admit(token, found)
-    except InvalidToken as exc:
-        return _refused(exc, 401)
-    except PermissionDenied as exc:
-        return _refused(exc, 403)
+    except (InvalidToken, PermissionDenied) as exc:
+        return _refused(exc)
 
 
 async def _page(
@@ -121,12 +119,7 @@ async def ticket_page(
 
 @router.post("/tickets/{ticket_id}/refund", response_class=HTMLResponse)
 async def refund(ticket_id: str, request: Request, core: CoreDep) -> Response:
-    body = await request.body()  # read whole first: the router's size limit counts it
-    try:
-        form = parse_qs(body.decode("utf-8", "replace"), max_num_fields=4)
-    except ValueError:
-        form = {}
-    token = (form.get("token") or [""])[0]
+    token = (await form_fields(request, max_fields=4)).get("token", "")
     held = await _admit(core, ticket_id, token)
     if isinstance(held, HTMLResponse):
         return held
@@ -135,13 +128,7 @@ async def refund(ticket_id: str, request: Request, core: CoreDep) -> Response:
     except UserError as exc:
         return await _page(core, held, status=409, error=exc.message)
     except Exception:  # the gateway failed: the ticket stays valid; say so, keep the page
-        return await _page(
-            core,
-            held,
-            status=502,
-            error="The payment service could not refund this ticket just now; it stays "
-            "valid. Try again in a minute.",
-        )
+        return await _page(core, held, status=502, error=REFUND_FAILED)
     return RedirectResponse(
         f"/tickets/{held.ticket.id}?token={quote(token, safe='')}&done=refund", status_code=303
     )
@@ -154,10 +141,8 @@ async def replay(ticket_id: str, number: PartNumber, core: CoreDep, token: str =
         return held
     try:
         part = await core.my_tickets.replay(held, number)
-    except Conflict as exc:
-        return _refused(exc, 409)
-    except NotFound as exc:
-        return _refused(exc, 404)
+    except (Conflict, NotFound) as exc:
+        return _refused(exc)
     return FileResponse(
         part.path,
         media_type="audio/ogg",

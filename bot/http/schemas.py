@@ -35,8 +35,20 @@ UTCDateTime = Annotated[datetime, AfterValidator(as_utc)]
 _ID = r"^[^\s:]+$"  # identity keys are colon-joined: no colons inside a part
 
 
+#: PostgreSQL stores no NUL character in text: one in a request's text is refused here (a
+#: 422 naming the field), not by the database after the work began (a 500).
+NUL_MESSAGE = "Text may not contain a NUL character (\\u0000)."
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        if isinstance(value, str) and "\x00" in value:
+            raise PydanticCustomError("nul_character", NUL_MESSAGE)
+        return value
 
 
 class _Out(BaseModel):

@@ -25,6 +25,8 @@ A claim through an invite link takes the link's use the same way
 A claim with a promo code takes the code's uses in the same transaction
 (`bot.services.promos.redeem`, one conditional UPDATE), after every other rule has let it
 through; its hold costs the discounted price, and a 100% code makes free tickets at once.
+A claim carrying both is all or nothing: a code refused after the invite's use was taken
+puts that use back in the same transaction.
 """
 
 from __future__ import annotations
@@ -268,6 +270,8 @@ class ClaimBatcher:
                     if claim.code is not None:
                         result = await promos.redeem(conn, space, claim.code, claim.quantity, now)
                         if isinstance(result, UserError):
+                            if claim.invite is not None:  # all or nothing: no use is lost
+                                await invites.put_back(conn, claim.invite, claim.quantity)
                             outcomes[i] = result
                             continue
                         redeemed, unit = result, result.unit_minor

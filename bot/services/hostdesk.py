@@ -35,13 +35,9 @@ from bot.permissions import Action, SpaceRole, allowed, require, staff_role
 from bot.ports import Recording
 from bot.refund_policy import check_refund_window, policy_text
 from bot.services import audit, refusals
-from bot.services.context import Service, ServiceContext
-from bot.services.replays import ReplayService
-from bot.services.spaces import SpaceService
-from bot.services.stage import StageService
-from bot.services.tickets import TicketService
+from bot.services.links import LinkService
 from bot.services.waitlist import Line
-from bot.tokens import DESK_KIND, InvalidToken, TicketClaims, TokenSigner
+from bot.tokens import DESK_KIND, InvalidToken, TicketClaims
 
 DESK_LINK_TTL = timedelta(hours=1)
 LISTENERS_ACTION = "room.listeners"
@@ -122,23 +118,7 @@ class DeskSheet:
     replays_until: datetime | None = None  # when holders stop hearing them (after the end)
 
 
-class HostDeskService(Service):
-    def __init__(
-        self,
-        ctx: ServiceContext,
-        spaces: SpaceService,
-        tickets: TicketService,
-        stage: StageService,
-        signer: TokenSigner,
-        replays: ReplayService,
-    ) -> None:
-        super().__init__(ctx)
-        self.spaces = spaces
-        self.tickets = tickets
-        self.stage = stage
-        self.signer = signer
-        self.replays = replays
-
+class HostDeskService(LinkService):
     # --- the link ------------------------------------------------------------------------
 
     async def link_token(self, actor: Actor, space_id: int) -> str:

@@ -72,6 +72,12 @@ async def give_back(conn: AsyncConnection, hold_id: str) -> None:
     await _USES.give_back(conn, hold_id)
 
 
+async def put_back(conn: AsyncConnection, invite_id: str, quantity: int) -> None:
+    """Undo `take` in the same transaction: the claim was refused after it (its promo
+    code), so it keeps no use of the link."""
+    await _USES.put_back(conn, invite_id, quantity)
+
+
 @dataclass(frozen=True, slots=True)
 class Invite:
     """A new invite link: the row, and the signed token that names it."""

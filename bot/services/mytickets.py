@@ -19,12 +19,8 @@ from bot.errors import Conflict, NotFound, PermissionDenied
 from bot.models import Identity, Space, SpaceStatus, Ticket, TicketStatus
 from bot.ports import Recording
 from bot.refund_policy import refund_deadline, refund_open
-from bot.services.context import Service, ServiceContext
-from bot.services.replays import ReplayService
-from bot.services.spaces import SpaceService
-from bot.services.stage import StageService
-from bot.services.tickets import TicketService
-from bot.tokens import MANAGE_KIND, InvalidToken, TicketClaims, TokenSigner
+from bot.services.links import LinkService
+from bot.tokens import MANAGE_KIND, InvalidToken, TicketClaims
 
 MANAGE_LINK_TTL = timedelta(hours=24)
 
@@ -56,23 +52,7 @@ class TicketView:
     replays_until: datetime | None = None
 
 
-class MyTicketService(Service):
-    def __init__(
-        self,
-        ctx: ServiceContext,
-        spaces: SpaceService,
-        tickets: TicketService,
-        stage: StageService,
-        replays: ReplayService,
-        signer: TokenSigner,
-    ) -> None:
-        super().__init__(ctx)
-        self.spaces = spaces
-        self.tickets = tickets
-        self.stage = stage
-        self.replays = replays
-        self.signer = signer
-
+class MyTicketService(LinkService):
     def link_token(self, ticket: Ticket) -> str:
         """A manage token for `ticket`'s holder, good for `MANAGE_LINK_TTL`."""
         return self.signer.sign(

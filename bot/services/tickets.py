@@ -217,15 +217,24 @@ class TicketService(Service):
         )
 
     async def redeem(
-        self, actor: Actor, token: str, quantity: int = 1, *, space_id: int | None = None
+        self,
+        actor: Actor,
+        token: str,
+        quantity: int = 1,
+        *,
+        space_id: int | None = None,
+        code: str | None = None,
     ) -> Reservation:
-        """A ticket through an invite (`/ticket redeem TOKEN`, the API's `invite`): the
-        token is checked first (for `space_id` when given), then it is a claim like any
-        other, taking one of the invite's uses per ticket."""
+        """A ticket through an invite (`/ticket redeem TOKEN`, the API's `invite`, the
+        invite page): the token is checked first (for `space_id` when given), then it is a
+        claim like any other, taking one of the invite's uses per ticket (and a promo
+        `code`'s, all or nothing)."""
         claims = self.invites.read(token, self.clock.now())
         if space_id is not None and claims.space_id != space_id:
             raise InvalidToken(f"This invite is for another Space than #{space_id}.")
-        return await self.reserve(actor, claims.space_id, quantity, invite=claims.ticket_id)
+        return await self.reserve(
+            actor, claims.space_id, quantity, code=code, invite=claims.ticket_id
+        )
 
     async def release(self, hold_id: str, *, expired: bool) -> bool:
         """Give an active hold's seats (and its promo code's uses) back. False when it was

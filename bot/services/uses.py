@@ -6,7 +6,9 @@ claims never take more than `max_uses` (the row lock it takes, and PostgreSQL's 
 of the WHERE after waiting for it, keep them out); the claim records a redemption row
 (`hold_id`, `quantity`, and the counted row's id). When an unpaid hold lapses or is
 released, its redemption row is deleted and its uses go back, in the release's
-transaction. A refund gives nothing back.
+transaction. A refund gives nothing back. A claim that takes uses of two rows (an invite
+link and a promo code) and is refused by the second puts the first's back (`put_back`)
+before its transaction commits: all or nothing.
 """
 
 from __future__ import annotations
@@ -56,8 +58,13 @@ class UseCounter:
         ).first()
         if row is not None:
             counted_id, quantity = row
-            await conn.execute(
-                sa.update(self.counted)
-                .where(self.counted.c.id == counted_id)
-                .values(uses=self.counted.c.uses - quantity)
-            )
+            await self.put_back(conn, counted_id, quantity)
+
+    async def put_back(self, conn: AsyncConnection, counted_id: object, quantity: int) -> None:
+        """Undo a `take` of `quantity` uses of the row `counted_id` in the same transaction
+        (a claim refused after it took them: it keeps nothing)."""
+        await conn.execute(
+            sa.update(self.counted)
+            .where(self.counted.c.id == counted_id)
+            .values(uses=self.counted.c.uses - quantity)
+        )

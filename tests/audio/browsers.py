@@ -16,6 +16,7 @@ feature override, so a dark tab opens in a second Firefox whose profile prefers 
 
 from __future__ import annotations
 
+import abc
 import array
 import asyncio
 import base64
@@ -31,6 +32,7 @@ import tempfile
 import wave
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -155,6 +157,34 @@ async def shot(tab: Tab, name: str) -> Path:
     path = folder / f"{name}.png"
     await tab.screenshot(path)
     return path
+
+
+#: How far a page scrolls sideways (on a phone: not at all, 1 px for rounding).
+OVERFLOW = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+
+
+async def opened(browser: Browser, url: str, *, ready: str = "", **options: Any) -> Tab:
+    """A new tab (`options` as `Browser.tab`'s) on ``url``, once ``ready`` (a CSS
+    selector, if given) is on the page."""
+    tab = await browser.tab(**options)
+    await tab.goto(url)
+    if ready:
+        await wait_for(tab, f"!!document.querySelector({ready!r})", what=ready)
+    return tab
+
+
+async def dark_and_mobile(
+    browser: Browser, url: str, name: str, *, ready: str = "", **options: Any
+) -> list[Tab]:
+    """Screenshots of ``url`` dark (`options` as `Browser.tab`'s) and on a phone (390 x 844),
+    which never scrolls sideways. The two tabs, for their errors."""
+    dark = await opened(browser, url, ready=ready, **{**options, "dark": True})
+    assert await dark.evaluate("matchMedia('(prefers-color-scheme: dark)').matches") is True
+    await shot(dark, f"{name}-dark")
+    mobile = await opened(browser, url, ready=ready, **{**options, "width": 390, "height": 844})
+    await shot(mobile, f"{name}-mobile")
+    assert await mobile.evaluate(OVERFLOW) <= 1, f"{name} scrolls sideways on a phone"
+    return [dark, mobile]
 
 
 class PlaywrightTab:
@@ -304,7 +334,20 @@ class BidiTab:
         await asyncio.to_thread(path.write_bytes, base64.b64decode(result["data"]))
 
 
-class Browser(Protocol):
+@dataclass(frozen=True, slots=True)
+class TabSpec:
+    """What a new tab is like: its viewport, a script run before each page's own, a dark
+    colour scheme, a time zone and a locale (None: the browser's)."""
+
+    width: int
+    height: int
+    init_script: str
+    dark: bool
+    timezone: str | None
+    locale: str | None
+
+
+class Browser(abc.ABC):
     name: str
     mic_tone: int
     """The frequency the browser's fake microphone plays."""
@@ -318,40 +361,36 @@ class Browser(Protocol):
         dark: bool = False,
         timezone: str | None = None,
         locale: str | None = None,
-    ) -> Tab: ...
+    ) -> Tab:
+        """A new tab in a context of its own (no cookies shared with other tabs)."""
+        return await self._open(TabSpec(width, height, init_script, dark, timezone, locale))
+
+    @abc.abstractmethod
+    async def _open(self, spec: TabSpec) -> Tab: ...
 
 
-class ChromiumBrowser:
+class ChromiumBrowser(Browser):
     name = "chromium"
     mic_tone = CHROMIUM_MIC_TONE
 
     def __init__(self, browser: Any) -> None:
         self._browser = browser
 
-    async def tab(
-        self,
-        *,
-        width: int = 820,
-        height: int = 900,
-        init_script: str = "",
-        dark: bool = False,
-        timezone: str | None = None,
-        locale: str | None = None,
-    ) -> Tab:
+    async def _open(self, spec: TabSpec) -> Tab:
         context = await self._browser.new_context(
-            viewport={"width": width, "height": height},
-            color_scheme="dark" if dark else "light",
-            timezone_id=timezone,
-            locale=locale,
+            viewport={"width": spec.width, "height": spec.height},
+            color_scheme="dark" if spec.dark else "light",
+            timezone_id=spec.timezone,
+            locale=spec.locale,
         )
-        if init_script:
-            await context.add_init_script(init_script)
+        if spec.init_script:
+            await context.add_init_script(spec.init_script)
         page = await context.new_page()
         page.set_default_timeout(20_000)
         return PlaywrightTab(page, self.name)
 
 
-class FirefoxBrowser:
+class FirefoxBrowser(Browser):
     name = "firefox"
     mic_tone = FIREFOX_MIC_TONE
 
@@ -360,50 +399,35 @@ class FirefoxBrowser:
         self._twins = twins
         self._dark: FirefoxBrowser | None = None
 
-    async def tab(
-        self,
-        *,
-        width: int = 820,
-        height: int = 900,
-        init_script: str = "",
-        dark: bool = False,
-        timezone: str | None = None,
-        locale: str | None = None,
-    ) -> Tab:
-        if dark:
+    async def _open(self, spec: TabSpec) -> Tab:
+        if spec.dark:
             if self._dark is None:
                 twin = await self._twins.enter_async_context(firefox(dark=True))
                 assert isinstance(twin, FirefoxBrowser)
                 self._dark = twin
-            return await self._dark.tab(
-                width=width,
-                height=height,
-                init_script=init_script,
-                timezone=timezone,
-                locale=locale,
-            )
+            return await self._dark._open(replace(spec, dark=False))
         user_context = (await self.session.send("browser.createUserContext", {}))["userContext"]
         created = await self.session.send(
             "browsingContext.create", {"type": "tab", "userContext": user_context}
         )
-        if init_script:
+        if spec.init_script:
             await self.session.send(
                 "script.addPreloadScript",
                 {
-                    "functionDeclaration": f"() => {{ {init_script} }}",
+                    "functionDeclaration": f"() => {{ {spec.init_script} }}",
                     "userContexts": [user_context],
                 },
             )
         tab = BidiTab(self.session, created["context"])
-        await tab.set_viewport(width, height)
+        await tab.set_viewport(spec.width, spec.height)
         contexts = [created["context"]]
-        if timezone:
+        if spec.timezone:
             await self.session.send(
-                "emulation.setTimezoneOverride", {"timezone": timezone, "contexts": contexts}
+                "emulation.setTimezoneOverride", {"timezone": spec.timezone, "contexts": contexts}
             )
-        if locale:
+        if spec.locale:
             await self.session.send(
-                "emulation.setLocaleOverride", {"locale": locale, "contexts": contexts}
+                "emulation.setLocaleOverride", {"locale": spec.locale, "contexts": contexts}
             )
         return tab
 

@@ -11,7 +11,6 @@ import array
 import asyncio
 import collections
 import contextlib
-import fractions
 import math
 from collections.abc import Callable
 
@@ -19,43 +18,19 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av.audio.frame import AudioFrame
 
-RATE = 48_000
-FRAME = 960
+from bench.audio_peers import RATE, ToneTrack
 
 
-class ToneTrack(MediaStreamTrack):
-    """A microphone that plays a steady sine tone, paced in real time (20 ms frames)."""
+class PeerSpy:
+    """A peer factory for the room that counts the peers it makes (a refused offer must
+    make none)."""
 
-    kind = "audio"
+    def __init__(self) -> None:
+        self.created = 0
 
-    def __init__(self, frequency: int, amplitude: int = 8_000) -> None:
-        super().__init__()
-        # One second of an integer frequency is whole periods, so the table loops seamlessly.
-        self._table = array.array(
-            "h",
-            (int(amplitude * math.sin(2 * math.pi * frequency * n / RATE)) for n in range(RATE)),
-        ).tobytes()
-        self._pts = 0
-        self._start: float | None = None
-
-    async def recv(self) -> AudioFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        loop = asyncio.get_running_loop()
-        if self._start is None:
-            self._start = loop.time()
-        else:
-            self._pts += FRAME
-            # a live microphone's pace: aiortc sends what recv() returns at once, and the
-            # room's jitter buffer and mixer play in real time
-            await asyncio.sleep(max(0.0, self._start + self._pts / RATE - loop.time()))
-        offset = (self._pts % RATE) * 2
-        frame = AudioFrame(format="s16", layout="mono", samples=FRAME)
-        frame.planes[0].update(self._table[offset : offset + FRAME * 2])
-        frame.sample_rate = RATE
-        frame.time_base = fractions.Fraction(1, RATE)
-        frame.pts = self._pts
-        return frame
+    def __call__(self, config: RTCConfiguration) -> RTCPeerConnection:
+        self.created += 1
+        return RTCPeerConnection(config)
 
 
 class Probe:

@@ -12,7 +12,7 @@ from av.stream import Stream
 
 from audio.fanout import PacketTrack
 from audio.jitter import JitterBuffer
-from audio.mixer import Mixer
+from audio.mixer import SILENCE_PACKET, WHOLE_MAX_BYTES, Mixer
 from audio.opus import FRAME_SAMPLES, OpusDecoder, OpusEncoder
 from audio.pcm import Mix, level, samples
 from tests.audio.rtc_harness import tone_share
@@ -104,11 +104,14 @@ async def test_mixer_encodes_listener_mix_once_per_tick_and_mix_minus_per_voice(
             buffers[key].put(tick, tick * FRAME_SAMPLES, bytes(packet), tick * 0.02)
         mixer.step()
 
-    listener_encoder = mixer._listener_encoder
+    listener_encoder = mixer._listener.encoder
     assert isinstance(listener_encoder, CountingEncoder)
-    assert listener_encoder.calls == ticks  # once per tick, not once per listener
-    assert CountingEncoder.created == 1 + len(speakers)
     first = list(listeners[0]._queue)
+    # The jitter buffer holds the first packets back: those ticks are the silence frame.
+    warming = sum(1 for p in first if bytes(p) == SILENCE_PACKET)
+    assert warming < 5
+    assert listener_encoder.calls == ticks - warming  # once per tick, not once per listener
+    assert CountingEncoder.created == 1 + len(speakers)
     assert all(list(t._queue) == first for t in listeners)  # the very same packet objects
     assert [p.pts for p in first] == [t * FRAME_SAMPLES for t in range(ticks)]
 
@@ -136,3 +139,88 @@ async def test_removed_voice_is_not_mixed_from_the_next_tick(mixer: Mixer) -> No
     heard = decoded(listener)
     assert tone_share(heard[10 * 960 : 18 * 960], 440) > 0.5
     assert tone_share(heard[-10 * 960 :], 440) == 0.0
+
+
+def speak(
+    mixer: Mixer, buffers: dict[str, JitterBuffer], encoders: dict[str, OpusEncoder],
+    voices: dict[str, int], tick: int, *, lost: bool = False,
+) -> dict[str, bytes]:  # fmt: skip
+    """One tick of each voice (its tone) into its buffer, then the mixer's step; returns
+    the packets the voices sent."""
+    sent = {}
+    for key, frequency in voices.items():
+        (packet,) = encoders[key].encode(tone(frequency, tick), tick * FRAME_SAMPLES)
+        sent[key] = bytes(packet)
+        if not lost:
+            buffers[key].put(tick, tick * FRAME_SAMPLES, sent[key], tick * 0.02)
+    mixer.step()
+    return sent
+
+
+async def test_a_lone_speakers_own_packets_reach_listeners_and_they_hear_silence(
+    mixer: Mixer,
+) -> None:
+    buffers = {"a": JitterBuffer()}
+    encoders = {"a": OpusEncoder()}
+    own, listener = PacketTrack(max_queue=1_000), PacketTrack(max_queue=1_000)
+    mixer.add_voice("a", buffers["a"], own)
+    mixer.listeners.subscribe(listener)
+    sent = [speak(mixer, buffers, encoders, {"a": 440}, tick)["a"] for tick in range(40)]
+    heard = [bytes(p) for p in listener._queue]
+    # After the jitter buffer's start-up, every listener packet is the speaker's own.
+    start = heard.index(sent[0])
+    assert 0 < start < 5 and heard[:start] == [SILENCE_PACKET] * start
+    assert heard[start:] == sent[: 40 - start]
+    assert mixer.passed_through == 40 - start
+    assert {bytes(p) for p in own._queue} == {SILENCE_PACKET}  # nobody else speaks
+    assert CountingEncoder.created == 0  # not one encode
+    assert tone_share(decoded(listener)[-9_600:], 440) > 0.9
+
+    # A lost packet is concealed: that tick is encoded, not passed through.
+    speak(mixer, buffers, encoders, {"a": 440}, 40, lost=True)
+    for tick in range(41, 50):
+        speak(mixer, buffers, encoders, {"a": 440}, tick)
+    assert CountingEncoder.created == 1
+    listener_encoder = mixer._listener.encoder
+    assert isinstance(listener_encoder, CountingEncoder) and 1 <= listener_encoder.calls <= 3
+
+
+async def test_a_second_voice_brings_fresh_encoders_and_its_leaving_passes_through_again(
+    mixer: Mixer,
+) -> None:
+    buffers = {key: JitterBuffer() for key in "ab"}
+    encoders = {key: OpusEncoder() for key in "ab"}
+    own = {key: PacketTrack(max_queue=1_000) for key in "ab"}
+    listener = PacketTrack(max_queue=1_000)
+    mixer.add_voice("a", buffers["a"], own["a"])
+    mixer.listeners.subscribe(listener)
+    for tick in range(20):
+        speak(mixer, buffers, encoders, {"a": 440}, tick)
+    alone = mixer.passed_through
+    mixer.add_voice("b", buffers["b"], own["b"])
+    for tick in range(20, 60):
+        speak(mixer, buffers, encoders, {"a": 440, "b": 1_000}, tick)
+    assert mixer.passed_through <= alone + 5  # b's buffer starting up: a alone a moment
+    mixer.remove_voice("b")
+    said = [speak(mixer, buffers, encoders, {"a": 440}, tick)["a"] for tick in range(60, 80)]
+    assert bytes(list(listener._queue)[-1]) in said[-5:]  # passed through again
+    # One listener encoder for the duet, one mix-minus encoder each (a's from b's first word).
+    assert CountingEncoder.created == 3
+    pcm = decoded(listener)
+    duet = pcm[35 * 960 : 55 * 960]
+    assert tone_share(duet, 440) > 0.3 and tone_share(duet, 1_000) > 0.3
+    assert tone_share(pcm[-10 * 960 :], 440) > 0.9
+    assert tone_share(decoded(own["a"])[35 * 960 : 55 * 960], 1_000) > 0.8
+
+
+async def test_an_oversized_packet_is_re_encoded_at_the_rooms_bitrate(mixer: Mixer) -> None:
+    buffers = {"a": JitterBuffer()}
+    encoders = {"a": OpusEncoder(bitrate=256_000, fec=False)}
+    listener = PacketTrack(max_queue=1_000)
+    mixer.add_voice("a", buffers["a"], PacketTrack(max_queue=1_000))
+    mixer.listeners.subscribe(listener)
+    sent = [speak(mixer, buffers, encoders, {"a": 440}, tick)["a"] for tick in range(30)]
+    assert min(len(p) for p in sent[5:]) > WHOLE_MAX_BYTES
+    assert mixer.passed_through == 0
+    assert max(len(bytes(p)) for p in listener._queue) < WHOLE_MAX_BYTES
+    assert tone_share(decoded(listener)[-9_600:], 440) > 0.9

@@ -16,10 +16,11 @@ from av.audio.frame import AudioFrame
 from audio.opus import FRAME_SAMPLES, OpusEncoder
 from audio.recorder import Recorder
 from audio.recordings import RecordingStore
+from bench.audio_peers import RATE
 from bot.actors import Actor, UserRef
 from bot.models import Platform
 from tests.audio.conftest import HOST, World
-from tests.audio.rtc_harness import RATE, dominant_frequency
+from tests.audio.rtc_harness import dominant_frequency
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.timeout(60)

@@ -6,14 +6,13 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from aiortc import RTCConfiguration, RTCPeerConnection
 from fastapi import FastAPI
 
 from audio import Admission, Forbidden, RoomRegistry, Unauthorized, make_router
 from audio.admission import Role
 from audio.metrics import AudioMetrics
 from audio.room import BridgedParticipant
-from tests.audio.rtc_harness import Client
+from tests.audio.rtc_harness import Client, PeerSpy
 
 SPACE = 3
 OTHER_SPACE = 4
@@ -44,22 +43,13 @@ class FakeGate:
         return admission
 
 
-class Spy:
-    def __init__(self) -> None:
-        self.created = 0
-
-    def __call__(self, config: RTCConfiguration) -> RTCPeerConnection:
-        self.created += 1
-        return RTCPeerConnection(config)
+@pytest.fixture
+def spy() -> PeerSpy:
+    return PeerSpy()
 
 
 @pytest.fixture
-def spy() -> Spy:
-    return Spy()
-
-
-@pytest.fixture
-async def http(metrics: AudioMetrics, spy: Spy) -> AsyncIterator[httpx.AsyncClient]:
+async def http(metrics: AudioMetrics, spy: PeerSpy) -> AsyncIterator[httpx.AsyncClient]:
     async with RoomRegistry(metrics=metrics, peer_factory=spy) as registry:
         await registry.open(SPACE)
         app = FastAPI()
@@ -90,7 +80,7 @@ async def offer() -> AsyncIterator[str]:
     ],
 )
 async def test_bad_tokens_are_refused_before_any_peer_exists(
-    http: httpx.AsyncClient, spy: Spy, offer: str, token: str, status: int
+    http: httpx.AsyncClient, spy: PeerSpy, offer: str, token: str, status: int
 ) -> None:
     response = await http.post(
         f"/rooms/{SPACE}/offer", json={"sdp": offer, "type": "offer", "token": token}
@@ -101,7 +91,7 @@ async def test_bad_tokens_are_refused_before_any_peer_exists(
 
 
 async def test_missing_token_field_is_unauthorized(
-    http: httpx.AsyncClient, spy: Spy, offer: str
+    http: httpx.AsyncClient, spy: PeerSpy, offer: str
 ) -> None:
     response = await http.post(f"/rooms/{SPACE}/offer", json={"sdp": offer, "type": "offer"})
     assert response.status_code == 401
@@ -118,14 +108,16 @@ async def test_missing_token_field_is_unauthorized(
         ["not", "an", "object"],
     ],
 )
-async def test_malformed_bodies_are_422(http: httpx.AsyncClient, spy: Spy, body: object) -> None:
+async def test_malformed_bodies_are_422(
+    http: httpx.AsyncClient, spy: PeerSpy, body: object
+) -> None:
     response = await http.post(f"/rooms/{SPACE}/offer", json=body)
     assert response.status_code == 422
     assert spy.created == 0
 
 
 async def test_malformed_sdp_with_a_good_token_is_422_without_a_peer(
-    http: httpx.AsyncClient, spy: Spy
+    http: httpx.AsyncClient, spy: PeerSpy
 ) -> None:
     response = await http.post(
         f"/rooms/{SPACE}/offer",
@@ -136,7 +128,7 @@ async def test_malformed_sdp_with_a_good_token_is_422_without_a_peer(
 
 
 async def test_good_offer_gets_an_answer_and_shows_in_state(
-    http: httpx.AsyncClient, spy: Spy, offer: str
+    http: httpx.AsyncClient, spy: PeerSpy, offer: str
 ) -> None:
     response = await http.post(
         f"/rooms/{SPACE}/offer", json={"sdp": offer, "type": "offer", "token": "ann-token"}
@@ -166,7 +158,7 @@ async def test_state_needs_a_token_and_an_open_room(http: httpx.AsyncClient) -> 
 
 
 async def test_offer_to_a_room_that_is_not_open_is_404(
-    http: httpx.AsyncClient, spy: Spy, offer: str
+    http: httpx.AsyncClient, spy: PeerSpy, offer: str
 ) -> None:
     response = await http.post(
         f"/rooms/{OTHER_SPACE}/offer",

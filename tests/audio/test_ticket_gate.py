@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from aiortc import RTCConfiguration, RTCPeerConnection
 
 from audio import Forbidden, Role, Unauthorized
 from audio.metrics import AudioMetrics
@@ -20,7 +19,7 @@ from bot.models import Platform
 from bot.services.spaces import SpaceDraft
 from bot.settings import Settings
 from tests.audio.conftest import HOST, World, build_world, close_world
-from tests.audio.rtc_harness import Client
+from tests.audio.rtc_harness import Client, PeerSpy
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -133,15 +132,6 @@ async def test_passes_are_cached_until_the_space_changes(world: World) -> None:
     cached = await gate.check(world.space_id, ann.token)
     gate.forget(world.space_id)
     assert await gate.check(world.space_id, ann.token) is not cached
-
-
-class PeerSpy:
-    def __init__(self) -> None:
-        self.created = 0
-
-    def __call__(self, config: RTCConfiguration) -> RTCPeerConnection:
-        self.created += 1
-        return RTCPeerConnection(config)
 
 
 @pytest.fixture

@@ -9,14 +9,17 @@ generous deadline of `tests.waiting.eventually`.
 
 from __future__ import annotations
 
+import asyncio
 import struct
 
 import discord
 
 from audio.bridge import VOICE_KEY, VoiceBridge
 from audio.bridge.source import MAX_QUEUED
+from audio.fanout import PacketTrack
 from audio.jitter import JitterBuffer
 from audio.room import Room
+from tests.bridge.tones import decode_all, opus_tone
 from tests.discord.fake_discord.voice import FakeVoice
 from tests.waiting import eventually
 
@@ -26,6 +29,20 @@ def handled(bridge: VoiceBridge) -> int:
     to the bot and count as an unknown SSRC)."""
     stats = bridge.receiver.stats
     return stats.packets + stats.unknown_ssrc
+
+
+async def speak_into(buffer: JitterBuffer, tone: float, frames: int) -> None:
+    """Put `frames` Opus packets of `tone` into `buffer` (a browser speaker's) at a live
+    stream's pace: the mixer plays in real time."""
+    loop = asyncio.get_running_loop()
+    for i, payload in enumerate(opus_tone(tone, frames)):
+        buffer.put(i, i * 960, payload, loop.time())
+        await asyncio.sleep(0.020)
+
+
+def drain(track: PacketTrack) -> bytes:
+    """What a listener's track holds, decoded to PCM (and taken out of it)."""
+    return decode_all([bytes(track._queue.popleft()) for _ in range(len(track._queue))])
 
 
 async def played_out(*buffers: JitterBuffer, what: str) -> None:

@@ -28,7 +28,14 @@ from audio.fanout import PacketTrack
 from audio.jitter import JitterBuffer
 from audio.registry import RoomRegistry
 from audio.room import Room
-from tests.bridge.playout import handled, heard_from_discord, played_out, reached_discord
+from tests.bridge.playout import (
+    drain,
+    handled,
+    heard_from_discord,
+    played_out,
+    reached_discord,
+    speak_into,
+)
 from tests.bridge.tones import decode_all, dominant, opus_tone
 from tests.discord.fake_discord import Channel, FakeDiscord, Guild, Member
 from tests.discord.fake_discord.dave import DaveGateway
@@ -86,10 +93,6 @@ class World:
         await heard_from_discord(self.bridge, count)
         assert stats.dave_failed == failed, "a DAVE frame failed to decrypt"
         return drain(self.listener)
-
-
-def drain(track: PacketTrack) -> bytes:
-    return decode_all([bytes(track._queue.popleft()) for _ in range(len(track._queue))])
 
 
 @contextlib.asynccontextmanager
@@ -157,12 +160,9 @@ async def test_the_bots_audio_is_end_to_end_encrypted_and_opens_for_discord_user
     async with world() as w:
         browser = JitterBuffer()
         w.room._mixer.add_voice("browser", browser, PacketTrack(max_queue=500))
-        loop = asyncio.get_running_loop()
         w.voice.bot_packets.clear()
         w.voice.undecryptable = 0
-        for i, payload in enumerate(opus_tone(ROOM_TONE, 50)):
-            browser.put(i, i * 960, payload, loop.time())
-            await asyncio.sleep(0.020)  # a live stream's pace: the mixer plays in real time
+        await speak_into(browser, ROOM_TONE, 50)
         await played_out(browser, what="the browser's packets played out")
         await reached_discord(w.channel.guild, w.voice)
         assert len(w.voice.bot_packets) >= 40

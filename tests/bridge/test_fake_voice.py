@@ -21,7 +21,14 @@ from audio.fanout import PacketTrack
 from audio.jitter import JitterBuffer
 from audio.registry import RoomRegistry
 from audio.room import Room
-from tests.bridge.playout import handled, heard_from_discord, played_out, reached_discord
+from tests.bridge.playout import (
+    drain,
+    handled,
+    heard_from_discord,
+    played_out,
+    reached_discord,
+    speak_into,
+)
 from tests.bridge.tones import decode_all, dominant, opus_tone, power
 from tests.discord.fake_discord import STAGE, Channel, FakeDiscord, Guild, Member
 from tests.discord.fake_discord.voice import FakeVoice
@@ -102,11 +109,6 @@ async def world(
                 await runner
 
 
-def drain(track: PacketTrack) -> bytes:
-    packets = [bytes(track._queue.popleft()) for _ in range(len(track._queue))]
-    return decode_all(packets)
-
-
 async def test_discord_speaker_is_heard_in_the_room_and_suppressed_member_is_not() -> None:
     async with world() as w:
         assert (
@@ -130,17 +132,11 @@ async def test_room_tone_reaches_discord_as_opus_without_discord_echo() -> None:
     async with world() as w:
         browser = JitterBuffer()
         w.room._mixer.add_voice("browser", browser, PacketTrack(max_queue=500))
-        loop = asyncio.get_running_loop()
-
-        async def browser_speaks() -> None:
-            for i, payload in enumerate(opus_tone(ROOM_TONE, 50)):
-                browser.put(i, i * 960, payload, loop.time())
-                await asyncio.sleep(0.020)  # a live stream's pace: the mixer plays in real time
-
         w.voice.bot_packets.clear()
         count = handled(w.bridge) + 50
         await asyncio.gather(
-            browser_speaks(), w.voice.speak_as(w.alice, 111, opus_tone(ALICE_TONE, 50))
+            speak_into(browser, ROOM_TONE, 50),
+            w.voice.speak_as(w.alice, 111, opus_tone(ALICE_TONE, 50)),
         )
         await heard_from_discord(w.bridge, count)
         await played_out(browser, what="the browser's packets played out")

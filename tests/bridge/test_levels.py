@@ -8,7 +8,6 @@ straight into the bridge's per-user jitter buffers (the receive path has its own
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -83,15 +82,6 @@ class Bridged:
     def seen(self, user_id: int) -> ParticipantState:
         (found,) = [p for p in self.room.state().participants if p.identity_key == key(user_id)]
         return found
-
-
-@pytest.fixture
-async def room() -> AsyncIterator[Room]:
-    room = Room(space_id=1)
-    try:
-        yield room
-    finally:
-        await room.close()
 
 
 async def test_a_discord_user_speaking_shows_as_speaking_and_others_do_not(room: Room) -> None:

@@ -3,8 +3,6 @@ given roles like anyone else (the Discord side: tests/discord/test_bridge_roles.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from audio.admission import Role
@@ -18,15 +16,6 @@ from bot.core import Core
 from bot.models import BridgeMode, Space, SpaceStatus
 
 BOB = "discord:1:22"
-
-
-@pytest.fixture
-async def room() -> AsyncIterator[Room]:
-    room = Room(space_id=1)
-    try:
-        yield room
-    finally:
-        await room.close()
 
 
 def listed(room: Room, key: str = BOB) -> tuple[str, bool, str] | None:

@@ -150,6 +150,12 @@ class Bot:
         await self.settle()
         return message
 
+    async def host_creates(self, server: Server, **options: Any) -> Message:
+        """The host's `/space create` with these options, answered."""
+        return await self.answer(
+            await self.fake.slash(server.guild, server.host, "space create", **options)
+        )
+
 
 @contextlib.asynccontextmanager
 async def running(

@@ -9,15 +9,14 @@ Discord, and after which the bridge is heard again. Each is logged.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import pytest
 
 from audio.fanout import PacketTrack
 from audio.jitter import JitterBuffer
-from tests.bridge.playout import handled, heard_from_discord, played_out
-from tests.bridge.test_fake_voice import ALICE_TONE, ROOM_TONE, TONES, World, drain, world
+from tests.bridge.playout import drain, handled, heard_from_discord, played_out, speak_into
+from tests.bridge.test_fake_voice import ALICE_TONE, ROOM_TONE, TONES, World, world
 from tests.bridge.tones import dominant, opus_tone
 from tests.discord.fake_discord.voice import FakeVoice
 
@@ -74,7 +73,6 @@ async def test_room_keeps_running_while_discord_is_gone_and_hears_it_again_after
 ) -> None:
     caplog.set_level(logging.INFO)
     async with world(join_timeout=1.0, stall_timeout=0.3, check_interval=0.05) as w:
-        loop = asyncio.get_running_loop()
         browser = JitterBuffer()
         w.room._mixer.add_voice("browser", browser, PacketTrack(max_queue=500))
         await w.voice.go_down()
@@ -85,9 +83,7 @@ async def test_room_keeps_running_while_discord_is_gone_and_hears_it_again_after
         assert not w.bridge.connected
         # The room goes on without Discord: a browser speaker is heard by the listener.
         w.listener._queue.clear()
-        for i, payload in enumerate(opus_tone(ROOM_TONE, 25)):
-            browser.put(i, i * 960, payload, loop.time())
-            await asyncio.sleep(0.020)  # a live stream's pace: the mixer plays in real time
+        await speak_into(browser, ROOM_TONE, 25)
         await played_out(browser, what="the browser's packets played out")
         assert not w.room.closed
         assert dominant(drain(w.listener), TONES) == ROOM_TONE

@@ -245,16 +245,7 @@ async def test_without_an_announcement_channel_the_host_is_told_how_to_fix_it(
     """Answers are private, so a Space nobody can see is reported, not silently kept."""
     config = config_for(server, settings, announce_channels=())
     async with running(core, dispatcher, config, fake) as bot:
-        reply = await bot.answer(
-            await fake.slash(
-                server.guild,
-                server.host,
-                "space create",
-                title="Hidden",
-                starts="tomorrow 18:00",
-                tickets=5,
-            )
-        )
+        reply = await bot.host_creates(server, title="Hidden", starts="tomorrow 18:00", tickets=5)
         assert reply.ephemeral and "is announced" in reply.text()
         [alert] = fake.channel_messages(server.alerts)
         assert "“Hidden” (#1) was not announced" in alert.text()

@@ -140,16 +140,7 @@ async def test_space_autocomplete_offers_the_members_own_spaces(
     bot: Bot, fake: FakeDiscord, server: Server
 ) -> None:
     guild = server.guild
-    await bot.answer(
-        await fake.slash(
-            guild,
-            server.host,
-            "space create",
-            title="Alice's show",
-            starts="tomorrow 18:00",
-            tickets=5,
-        )
-    )
+    await bot.host_creates(server, title="Alice's show", starts="tomorrow 18:00", tickets=5)
     assert await fake.autocomplete(guild, server.dave, "space edit", "space", "") == []
     [mine] = await fake.autocomplete(guild, server.host, "space edit", "space", "show")
     assert mine["value"] == 1 and mine["name"].startswith("#1 Alice's show · ")
@@ -163,11 +154,7 @@ async def test_help_and_cohosts(bot: Bot, fake: FakeDiscord, server: Server) -> 
     help_ = await bot.answer(await fake.slash(guild, server.bob, "help", command="space create"))
     assert help_.ephemeral and '/space create title:"…"' in help_.text()
 
-    await bot.answer(
-        await fake.slash(
-            guild, server.host, "space create", title="Duo", starts="tomorrow 18:00", tickets=5
-        )
-    )
+    await bot.host_creates(server, title="Duo", starts="tomorrow 18:00", tickets=5)
     reply = await bot.answer(
         await fake.slash(
             guild, server.host, "space cohost", action="add", space=1, user=server.carol
@@ -188,11 +175,7 @@ async def test_mute_and_remove_reach_the_discord_stage(
     bot: Bot, fake: FakeDiscord, server: Server, core: Core
 ) -> None:
     guild, bob = server.guild, server.bob
-    await bot.answer(
-        await fake.slash(
-            guild, server.host, "space create", title="Panel", starts="tomorrow 18:00", tickets=5
-        )
-    )
+    await bot.host_creates(server, title="Panel", starts="tomorrow 18:00", tickets=5)
     [announcement] = fake.channel_messages(server.announce)
     await bot.answer(await fake.click(guild, bob, announcement, "Get ticket"))
     await bot.answer(await fake.slash(guild, server.host, "space start", space=1, confirm=True))
@@ -215,12 +198,7 @@ async def test_mute_and_remove_reach_the_discord_stage(
 
 async def bob_gets_a_free_ticket(bot: Bot, fake: FakeDiscord, server: Server, title: str) -> None:
     """The host announces a free Space; bob clicks Get ticket (his ticket DM follows)."""
-    await bot.answer(
-        await fake.slash(
-            server.guild, server.host, "space create", title=title, starts="tomorrow 18:00",
-            tickets=5,
-        )
-    )  # fmt: skip
+    await bot.host_creates(server, title=title, starts="tomorrow 18:00", tickets=5)
     [announcement] = fake.channel_messages(server.announce)
     answer = await bot.answer(
         await fake.click(server.guild, server.bob, announcement, "Get ticket")
@@ -299,16 +277,7 @@ async def test_the_title_limit_the_form_offers_is_the_cores(
             title = _title_option(synced, group, verb)
             assert (title["min_length"], title["max_length"]) == (1, 40), (group, verb)
         # Discord enforces the range; past it (an old client, a raw call) the core does
-        reply = await bot.answer(
-            await fake.slash(
-                server.guild,
-                server.host,
-                "space create",
-                title="x" * 41,
-                starts="tomorrow 18:00",
-                tickets=5,
-            )
-        )
+        reply = await bot.host_creates(server, title="x" * 41, starts="tomorrow 18:00", tickets=5)
         assert reply.ephemeral
         assert reply.text() == "⚠️ The title is 41 characters long; the limit is 40."
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.core import Core
 from tests.discord.conftest import Bot, Server
 from tests.discord.fake_discord import FakeDiscord
-from tests.discord.test_money_and_stage import StubPayments
+from tests.fakes.payments import StubPayments
 
 
 async def test_a_held_last_seat_shows_as_held_and_comes_back_when_released(
@@ -14,12 +14,7 @@ async def test_a_held_last_seat_shows_as_held_and_comes_back_when_released(
     payments = StubPayments()
     core.use_payments(payments)
     guild, bob = server.guild, server.bob
-    await bot.answer(
-        await fake.slash(
-            guild, server.host, "space create", title="Tiny", starts="tomorrow 18:00",
-            tickets=1, price="5",
-        )
-    )  # fmt: skip
+    await bot.host_creates(server, title="Tiny", starts="tomorrow 18:00", tickets=1, price="5")
     [announcement] = fake.channel_messages(server.announce)
     answer = await bot.answer(await fake.click(guild, bob, announcement, "Buy ticket ($5.00)"))
     assert "held for you until" in answer.text()

@@ -3,62 +3,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from bot.actors import Actor
 from bot.commands import types as t
 from bot.commands.handlers import Dispatcher
 from bot.core import Core
-from bot.models import Hold, Identity, Space, Ticket
-from bot.ports import Checkout, TipTotals
 from bot.replies import Reply
 from bot.settings import Settings
 from tests.discord.conftest import Bot, Server, config_for, running
 from tests.discord.fake_discord import FakeDiscord
+from tests.fakes.payments import StubPayments
 
 G = r"\d+"
-
-
-@dataclass
-class StubPayments:
-    """What billing's gateway will do, as far as the adapter can tell."""
-
-    holds: list[str] = field(default_factory=list)
-    test_mode: bool = False
-    refunded: list[str] = field(default_factory=list)
-
-    async def ensure_can_sell(self, host: Identity, space_price_minor: int) -> None:
-        return None
-
-    async def start_checkout(
-        self, *, hold: Hold, space: Space, buyer: Identity, email: str | None
-    ) -> Checkout:
-        self.holds.append(hold.id)
-        return Checkout(f"https://checkout.test/pay/{hold.id}")
-
-    async def tips(self, space_id: int) -> TipTotals:
-        return TipTotals()
-
-    async def pay_link(self, hold: Hold) -> str | None:
-        return None
-
-    async def refund(self, ticket: Ticket, *, reason: str) -> None:
-        self.refunded.append(ticket.id)
 
 
 async def test_paid_spaces_answer_not_configured_without_billing(
     bot: Bot, fake: FakeDiscord, server: Server
 ) -> None:
-    reply = await bot.answer(
-        await fake.slash(
-            server.guild,
-            server.host,
-            "space create",
-            title="Paid",
-            starts="tomorrow 18:00",
-            tickets=5,
-            price="5",
-        )
+    reply = await bot.host_creates(
+        server, title="Paid", starts="tomorrow 18:00", tickets=5, price="5"
     )
     assert reply.ephemeral
     assert reply.text() == (
@@ -73,17 +35,8 @@ async def test_buy_on_a_paid_space_gives_the_checkout_link_and_payment_gives_the
     payments = StubPayments()
     core.use_payments(payments)
     guild, bob = server.guild, server.bob
-    await bot.answer(
-        await fake.slash(
-            guild,
-            server.host,
-            "space create",
-            title="Premium",
-            starts="tomorrow 18:00",
-            tickets=5,
-            price="4.99",
-            currency="eur",
-        )
+    await bot.host_creates(
+        server, title="Premium", starts="tomorrow 18:00", tickets=5, price="4.99", currency="eur"
     )
     [announcement] = fake.channel_messages(server.announce)
     assert "Price: €4.99" in announcement.text()
@@ -117,11 +70,7 @@ async def test_tip_button_opens_a_form_and_tips_the_host_through_the_core(
     bot: Bot, fake: FakeDiscord, server: Server, dispatcher: Dispatcher
 ) -> None:
     guild = server.guild
-    await bot.answer(
-        await fake.slash(
-            guild, server.host, "space create", title="Tips", starts="tomorrow 18:00", tickets=5
-        )
-    )
+    await bot.host_creates(server, title="Tips", starts="tomorrow 18:00", tickets=5)
     [announcement] = fake.channel_messages(server.announce)
     opened = await fake.click(guild, server.bob, announcement, "Tip")
     await bot.until(lambda: opened.modal is not None, "the tip form")
@@ -161,16 +110,7 @@ async def test_promotions_in_discords_stage_ui_follow_the_speaker_cap(
 ) -> None:
     core.settings.max_speakers = 1
     guild, bob, carol = server.guild, server.bob, server.carol
-    await bot.answer(
-        await fake.slash(
-            guild,
-            server.host,
-            "space create",
-            title="Open mic",
-            starts="tomorrow 18:00",
-            tickets=5,
-        )
-    )
+    await bot.host_creates(server, title="Open mic", starts="tomorrow 18:00", tickets=5)
     [announcement] = fake.channel_messages(server.announce)
     for member in (bob, carol):
         await bot.answer(await fake.click(guild, member, announcement, "Get ticket"))
@@ -203,16 +143,7 @@ async def test_interested_members_get_the_reminder(
 ) -> None:
     config = config_for(server, settings, retry_seconds=0.2)
     async with running(core, dispatcher, config, fake) as bot:
-        await bot.answer(
-            await fake.slash(
-                server.guild,
-                server.host,
-                "space create",
-                title="Later",
-                starts="tomorrow 18:00",
-                tickets=5,
-            )
-        )
+        await bot.host_creates(server, title="Later", starts="tomorrow 18:00", tickets=5)
         [event] = server.guild.events.values()
         await fake.mark_interested(server.guild, event.id, server.carol)
 

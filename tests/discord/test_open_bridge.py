@@ -18,7 +18,7 @@ from tests.discord.conftest import Bot, Server, config_for, running
 from tests.discord.fake_discord import FakeDiscord
 from tests.discord.fake_discord import permissions as P
 from tests.discord.test_bridge_hook import RecordingBridges
-from tests.discord.test_money_and_stage import StubPayments
+from tests.fakes.payments import StubPayments
 
 
 async def _start(bot: Bot, server: Server, *, price: str) -> RecordingBridges:

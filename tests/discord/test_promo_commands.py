@@ -8,7 +8,7 @@ from bot.core import Core
 from bot.models import Hold
 from tests.discord.conftest import Bot, Server
 from tests.discord.fake_discord import FakeDiscord
-from tests.http.test_api import FakeGateway
+from tests.fakes.payments import FakeGateway
 
 
 async def test_a_host_makes_a_code_and_a_buyer_enters_it(

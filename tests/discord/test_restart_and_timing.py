@@ -33,16 +33,7 @@ async def test_restart_keeps_buttons_and_posts_nothing_twice(
     guild = server.guild
     config = config_for(server, settings)
     async with running(core, dispatcher, config, fake) as bot:
-        reply = await bot.answer(
-            await fake.slash(
-                guild,
-                server.host,
-                "space create",
-                title="Twice?",
-                starts="tomorrow 18:00",
-                tickets=5,
-            )
-        )
+        reply = await bot.host_creates(server, title="Twice?", starts="tomorrow 18:00", tickets=5)
         assert "is announced" in reply.text()
     [announcement] = fake.channel_messages(server.announce)
     posts = len(fake.calls_to("POST", f"/channels/{server.announce.id}/messages"))

@@ -38,16 +38,7 @@ async def tip(core: Core, server: Server, *, public: bool, space_id: int | None 
 
 
 async def announce(bot: Bot, fake: FakeDiscord, server: Server, title: str) -> Message:
-    await bot.answer(
-        await fake.slash(
-            server.guild,
-            server.host,
-            "space create",
-            title=title,
-            starts="tomorrow 18:00",
-            tickets=5,
-        )
-    )
+    await bot.host_creates(server, title=title, starts="tomorrow 18:00", tickets=5)
     return fake.channel_messages(server.announce)[-1]
 
 

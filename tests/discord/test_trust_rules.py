@@ -10,7 +10,7 @@ from bot.services.stage import SeatRole
 from tests.discord.conftest import Bot, Server
 from tests.discord.fake_discord import FakeDiscord
 from tests.discord.test_cancel_and_rights import create
-from tests.discord.test_money_and_stage import StubPayments
+from tests.fakes.payments import StubPayments
 
 G = r"\d+"
 
@@ -20,17 +20,8 @@ async def test_a_price_edit_keeps_the_currency_and_the_reply_shows_the_change(
 ) -> None:
     core.use_payments(StubPayments())
     guild = server.guild
-    created = await bot.answer(
-        await fake.slash(
-            guild,
-            server.host,
-            "space create",
-            title="Chanson",
-            starts="tomorrow 18:00",
-            tickets=5,
-            price="3",
-            currency="eur",
-        )
+    created = await bot.host_creates(
+        server, title="Chanson", starts="tomorrow 18:00", tickets=5, price="3", currency="eur"
     )
     assert "is announced" in created.text()
 

@@ -10,7 +10,22 @@ from bot.core import Core
 from bot.models import Hold
 from tests.discord.conftest import Bot, Server
 from tests.discord.fake_discord import FakeDiscord
-from tests.http.test_api import FakeGateway
+from tests.fakes.payments import FakeGateway
+
+
+async def invite_only_space(bot: Bot, server: Server) -> None:
+    """The host's invite-only Space #1, "Inner", of 5 seats."""
+    await bot.host_creates(
+        server, title="Inner", starts="tomorrow 18:00", tickets=5, visibility="invite"
+    )
+
+
+async def invite(bot: Bot, server: Server, *, uses: int) -> str:
+    """The token of a new invite to Space #1 good for `uses` tickets, as the reply gives it."""
+    made = await bot.answer(
+        await bot.fake.slash(server.guild, server.host, "space invite", space=1, uses=uses)
+    )
+    return made.text().split("/ticket redeem ")[-1].strip().strip("`")
 
 
 async def test_the_waitlist_button_and_the_offer_dm(
@@ -18,12 +33,7 @@ async def test_the_waitlist_button_and_the_offer_dm(
 ) -> None:
     core.use_payments(FakeGateway())
     guild = server.guild
-    await bot.answer(
-        await fake.slash(
-            guild, server.host, "space create", title="Tiny", starts="tomorrow 18:00",
-            tickets=1, price="5",
-        )
-    )  # fmt: skip
+    await bot.host_creates(server, title="Tiny", starts="tomorrow 18:00", tickets=1, price="5")
     [announcement] = fake.channel_messages(server.announce)
     held = await bot.answer(await fake.click(guild, server.bob, announcement, "Buy ticket ($5.00)"))
     assert "held for you until" in held.text()
@@ -58,16 +68,10 @@ async def test_an_invite_only_space_and_its_invite(
     bot: Bot, fake: FakeDiscord, server: Server, core: Core
 ) -> None:
     guild = server.guild
-    await bot.answer(
-        await fake.slash(
-            guild, server.host, "space create", title="Inner", starts="tomorrow 18:00",
-            tickets=5, visibility="invite",
-        )
-    )  # fmt: skip
+    await invite_only_space(bot, server)
     refused = await bot.answer(await fake.slash(guild, server.bob, "ticket buy", space=1))
     assert "invite-only" in refused.text(), refused.text()
-    invite = await bot.answer(await fake.slash(guild, server.host, "space invite", space=1, uses=1))
-    token = invite.text().split("/ticket redeem ")[-1].strip().strip("`")
+    token = await invite(bot, server, uses=1)
     got = await bot.answer(await fake.slash(guild, server.bob, "ticket redeem", token=token))
     assert "You're in!" in got.text(), got.text()
     used = await bot.answer(await fake.slash(guild, server.carol, "ticket redeem", token=token))
@@ -79,14 +83,8 @@ async def test_a_host_lists_and_withdraws_an_invite_with_slash_options(
 ) -> None:
     """`/space invites` and `/space invite revoke:` reach the same core as the text grammar."""
     guild = server.guild
-    await bot.answer(
-        await fake.slash(
-            guild, server.host, "space create", title="Inner", starts="tomorrow 18:00",
-            tickets=5, visibility="invite",
-        )
-    )  # fmt: skip
-    invite = await bot.answer(await fake.slash(guild, server.host, "space invite", space=1, uses=2))
-    token = invite.text().split("/ticket redeem ")[-1].strip().strip("`")
+    await invite_only_space(bot, server)
+    token = await invite(bot, server, uses=2)
     short = core.invites.read(token, core.clock.now()).ticket_id[:8]
     listed = await bot.answer(await fake.slash(guild, server.host, "space invites", space=1))
     assert f"{short} — 0 of 2 tickets taken" in listed.text(), listed.text()

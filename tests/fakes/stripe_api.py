@@ -54,6 +54,7 @@ from stripe.params.checkout import (
     SessionRetrieveParams,
 )
 
+from billing.stripe_api import ContentHTTPXClient
 from tests.serving import serve_asgi
 
 from .stripe_objects import Obj, new_id
@@ -92,26 +93,6 @@ class Delivery:
     @property
     def ok(self) -> bool:
         return self.status is not None and 200 <= self.status < 300
-
-
-class ContentHTTPXClient(stripe.HTTPXClient):
-    """stripe.HTTPXClient that hands the form body to httpx as `content=`.
-
-    stripe 16 passes it as `data=<str>`, which httpx 0.28 deprecates with a
-    DeprecationWarning; under pytest's warnings-as-errors that warning is raised inside the
-    request and the client reports it as stripe.APIConnectionError.
-    """
-
-    def _get_request_args_kwargs(
-        self, method: str, url: str, headers: Any, post_data: Any
-    ) -> list[Any]:
-        args, kwargs = super()._get_request_args_kwargs(method, url, headers, post_data)
-        data = kwargs.pop("data", None)
-        if isinstance(data, str | bytes):
-            kwargs["content"] = data
-        elif data:
-            kwargs["data"] = data
-        return [args, kwargs]
 
 
 _RETRIEVE = {  # collection path -> (object name, state table attribute, params type)

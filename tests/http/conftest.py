@@ -15,6 +15,7 @@ from bot.core import Core
 from bot.http import create_app
 from bot.settings import Settings
 from bot.wiring import Stagepass
+from tests.serving import serve_asgi
 
 TOKEN = "test-token"
 BASE_URL = "http://stagepass.test"
@@ -32,6 +33,13 @@ def app(core: Core, registry: CollectorRegistry) -> FastAPI:
 
 
 @pytest.fixture
+async def served(app: FastAPI) -> AsyncIterator[str]:
+    """The app served by uvicorn on 127.0.0.1 (for a real browser): its base URL."""
+    async with serve_asgi(app) as base:
+        yield base
+
+
+@pytest.fixture
 async def anon(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url=BASE_URL
@@ -39,13 +47,18 @@ async def anon(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
+def operator(app: FastAPI) -> httpx.AsyncClient:
+    """A client of `app` over ASGI carrying the operator token."""
+    return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
         base_url=BASE_URL,
         headers={"Authorization": f"Bearer {TOKEN}"},
-    ) as client:
+    )
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with operator(app) as client:
         yield client
 
 
@@ -99,11 +112,7 @@ def full_app(stagepass: Stagepass) -> FastAPI:
 @pytest.fixture
 async def full(full_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the whole app carrying the operator token."""
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=full_app),
-        base_url=BASE_URL,
-        headers={"Authorization": f"Bearer {TOKEN}"},
-    ) as client:
+    async with operator(full_app) as client:
         yield client
 
 

@@ -11,10 +11,9 @@ from nacl.signing import VerifyKey
 
 from bot.clock import ManualClock
 from bot.core import Core
-from bot.models import Hold, Identity, Space, Ticket
-from bot.ports import Checkout, TipTotals
 from bot.services.eligibility import HostEligibility
 from bot.tokens import TokenVerifier
+from tests.fakes.payments import FakeGateway
 from tests.http.conftest import error_of, person, space_body
 
 
@@ -216,32 +215,6 @@ async def test_paid_space_without_billing_is_501(client: httpx.AsyncClient) -> N
     response = await client.post("/api/v1/spaces", json=space_body(price_minor=500))
     assert response.status_code == 501
     assert error_of(response)["type"] == "not_configured"
-
-
-class FakeGateway:
-    """Payments that always work: a checkout link per hold, refunds recorded."""
-
-    test_mode = True
-
-    def __init__(self) -> None:
-        self.refunded: list[str] = []
-
-    async def ensure_can_sell(self, host: Identity, space_price_minor: int) -> None:
-        return None
-
-    async def start_checkout(
-        self, *, hold: Hold, space: Space, buyer: Identity, email: str | None
-    ) -> Checkout:
-        return Checkout(url=f"https://pay.test/{hold.id}", test_mode=True)
-
-    async def tips(self, space_id: int) -> TipTotals:
-        return TipTotals()
-
-    async def pay_link(self, hold: Hold) -> str | None:
-        return None
-
-    async def refund(self, ticket: Ticket, *, reason: str) -> None:
-        self.refunded.append(ticket.id)
 
 
 async def test_paid_hold_returns_the_checkout_then_refunds_on_cancel(

@@ -6,8 +6,8 @@ from __future__ import annotations
 import httpx
 
 from bot.core import Core
+from tests.fakes.payments import FakeGateway
 from tests.http.conftest import error_of, person, space_body
-from tests.http.test_api import FakeGateway
 
 
 async def test_the_api_answers_429_with_retry_after(client: httpx.AsyncClient, core: Core) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import dataclass, field
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -18,37 +17,11 @@ import pytest
 from adapters.shell.chat import Chat
 from bot.clock import ManualClock
 from bot.core import Core
-from bot.models import Hold, Identity, Space, Ticket
-from bot.ports import Checkout, TipTotals
+from bot.models import Hold, Identity
 from bot.replies import Reply
+from tests.fakes.payments import StubPayments
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@dataclass
-class StubPayments:
-    """A gateway that takes every checkout and refunds at once (billing stands behind it
-    in production; its own tests cover Stripe)."""
-
-    refunded: list[str] = field(default_factory=list)
-    test_mode: bool = False
-
-    async def ensure_can_sell(self, host: Identity, space_price_minor: int) -> None:
-        return None
-
-    async def start_checkout(
-        self, *, hold: Hold, space: Space, buyer: Identity, email: str | None
-    ) -> Checkout:
-        return Checkout(f"https://checkout.test/pay/{hold.id}")
-
-    async def tips(self, space_id: int) -> TipTotals:
-        return TipTotals()
-
-    async def pay_link(self, hold: Hold) -> str | None:
-        return None
-
-    async def refund(self, ticket: Ticket, *, reason: str) -> None:
-        self.refunded.append(ticket.id)
 
 
 def desk_path(reply: Reply) -> str:

@@ -204,3 +204,24 @@ async def test_a_body_within_its_limit_is_read(full: httpx.AsyncClient) -> None:
     for path, limit in LIMITS.items():
         response = await full.post(_fill(path, "1"), content=b"{" + b" " * (limit - 1))
         assert response.status_code != 413, (path, response.text)
+
+
+#: Header values no client of ours sends: bytes that are not UTF-8, and 8 kB credentials.
+HOSTILE_HEADERS: list[dict[bytes, bytes]] = [
+    {b"Authorization": b"Bearer \xff\xfe", b"X-Request-ID": b"\xff" * 80},
+    {b"Authorization": b"Bearer " + b"A" * 8000},
+    {b"Cookie": b"stagepass_session=\xff\xfe; other=\x80"},
+    {b"Cookie": b"stagepass_session=" + b"A" * 8000},
+    {b"Content-Type": b"\xff/\xfe; charset=\xff", b"Range": b"bytes=\xff-"},
+    {b"Stripe-Signature": b"t=\xff,v1=\xfe", b"X-Slack-Request-Timestamp": b"9" * 40},
+]
+
+
+@pytest.mark.parametrize("headers", HOSTILE_HEADERS, ids=range(len(HOSTILE_HEADERS)))
+async def test_header_values_that_are_not_utf8_or_huge_get_no_server_error(
+    full_app: FastAPI, full: httpx.AsyncClient, headers: dict[bytes, bytes]
+) -> None:
+    for method, path in routes_of(full_app):
+        url = _fill(path, "1")
+        response = await full.request(method, url, content=b"{}", headers=headers)
+        assert response.status_code < 500, (method, url, headers, response.text[:300])

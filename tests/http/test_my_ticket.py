@@ -17,9 +17,10 @@ from adapters.shell.chat import Chat
 from audio.recordings import RecordingStore, StoreRecordings
 from bot.clock import ManualClock
 from bot.core import Core
-from bot.models import TicketStatus
+from bot.models import Ticket, TicketStatus
 from bot.services.spaces import SpaceChanges
-from tests.http.test_desk import StubPayments, create, desk_path, ok, paid_space
+from tests.fakes.payments import StubPayments
+from tests.http.test_desk import create, desk_path, ok, paid_space
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -224,3 +225,29 @@ async def test_the_desk_lists_recordings_and_the_host_deletes_one(
         f"/spaces/{space_id}/manage/recordings", data={"token": token, "delete": "1"}
     )
     assert again.status_code == 404 and f"Space #{space_id} has no recording 1." in again.text
+
+
+class FailingRefunds(StubPayments):
+    """A gateway whose refunds fail (the payment service is down)."""
+
+    async def refund(self, ticket: Ticket, *, reason: str) -> None:
+        raise ConnectionError("the payment service is down")
+
+
+async def test_a_refund_the_payment_service_fails_keeps_the_ticket_and_says_so(
+    chat: Chat, core: Core, anon: httpx.AsyncClient
+) -> None:
+    """Both refund buttons (the holder's page, the host's desk) answer 502 with why, and
+    the ticket stays valid."""
+    space_id = await paid_space(chat, core, FailingRefunds())
+    path = manage_path(ticket_dm(chat, "bob"))
+    ticket_id = path.split("/")[2].split("?")[0]
+    desk_token = desk_path(await ok(chat, "alice", f"/space manage {space_id}")).split("token=")[1]
+    for url, form in (
+        (f"/tickets/{ticket_id}/refund", {"token": path.split("token=")[1]}),
+        (f"/spaces/{space_id}/manage/refund", {"token": desk_token, "ticket": ticket_id}),
+    ):
+        answer = await anon.post(url, data=form)
+        assert answer.status_code == 502, answer.text
+        assert "could not refund this ticket just now; it stays valid." in answer.text
+        assert (await core.tickets.get(ticket_id)).status == TicketStatus.VALID

@@ -6,12 +6,11 @@ action and held seats. Screenshots (light, dark, mobile) go to tests/artifacts/{
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from fastapi import FastAPI
 
 from adapters.shell.chat import Chat
 from audio.opus import FRAME_SAMPLES, OpusEncoder
@@ -19,46 +18,37 @@ from audio.recorder import Recorder
 from audio.recordings import RecordingStore, StoreRecordings
 from bot.announcements import AnnouncementLink
 from bot.core import Core
-from tests.audio.browsers import Browser, Tab, click, shot, text_of, wait_for
+from tests.audio.browsers import (
+    Browser,
+    Tab,
+    click,
+    dark_and_mobile,
+    opened,
+    shot,
+    text_of,
+    wait_for,
+)
 from tests.audio.test_recording import tone
-from tests.http.test_desk import StubPayments, create, ok, paid_space
+from tests.fakes.payments import StubPayments
+from tests.http.test_desk import create, ok, paid_space
 from tests.http.test_my_ticket import manage_path, ticket_dm
-from tests.serving import serve_asgi
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
 NEW_YORK = "America/New_York"
-OVERFLOW = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+IN_NEW_YORK = {"timezone": NEW_YORK, "locale": "en-GB"}
 
 
-@pytest.fixture
-async def served(app: FastAPI) -> AsyncIterator[str]:
-    async with serve_asgi(app) as base:
-        yield base
-
-
-async def new_tab(
-    browser: Browser, url: str, *, width: int = 1000, height: int = 900, dark: bool = False
-) -> Tab:
-    """A tab in New York (en-GB) on ``url``."""
-    tab = await browser.tab(
-        width=width, height=height, dark=dark, timezone=NEW_YORK, locale="en-GB"
-    )
-    await tab.goto(url)
-    return tab
+async def new_tab(browser: Browser, url: str, **options: Any) -> Tab:
+    """A tab in New York (en-GB) on ``url``, 1000 px wide unless `options` say otherwise."""
+    return await opened(browser, url, **{"width": 1000, **options, **IN_NEW_YORK})
 
 
 async def shots(browser: Browser, page: Tab, url: str, name: str) -> list[Tab]:
-    """Light (as it is), dark and mobile screenshots of `url`; the phone never scrolls
-    sideways. The tabs opened, for their errors."""
+    """Light (as it is), dark and mobile screenshots of `url`, in New York. The tabs
+    opened, for their errors."""
     await shot(page, f"{name}-light")
-    dark = await new_tab(browser, url, dark=True)
-    assert await dark.evaluate("matchMedia('(prefers-color-scheme: dark)').matches") is True
-    await shot(dark, f"{name}-dark")
-    mobile = await new_tab(browser, url, width=390, height=844)
-    await shot(mobile, f"{name}-mobile")
-    assert await mobile.evaluate(OVERFLOW) <= 1, f"{name} scrolls sideways on a phone"
-    return [dark, mobile]
+    return await dark_and_mobile(browser, url, name, width=1000, **IN_NEW_YORK)
 
 
 async def test_the_holder_refunds_from_the_manage_page(

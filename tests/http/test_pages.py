@@ -12,8 +12,9 @@ import icalendar
 from adapters.shell.chat import Chat
 from bot.announcements import AnnouncementLink
 from bot.core import Core
+from tests.fakes.payments import StubPayments
 from tests.http.conftest import space_body
-from tests.http.test_desk import StubPayments, paid_space
+from tests.http.test_desk import paid_space
 
 
 async def _create(client: httpx.AsyncClient, **overrides: object) -> int:

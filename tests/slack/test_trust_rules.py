@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from bot.clock import ManualClock
 from bot.models import SpaceStatus
-from tests.discord.test_money_and_stage import StubPayments
+from tests.fakes.payments import StubPayments
 from tests.slack.conftest import BOB, HOST, Slack
 from tests.slack.test_commands import buttons, texts
 from tests.slack.test_story import buy, create_space, home

@@ -9,12 +9,15 @@ from bot.commands import types as t
 from bot.commands.grammar.reader import Parser, Reader
 from bot.commands.grammar.usage import SPACE_FIELDS, Usage
 
+#: The options of `/slot add` that say how it repeats (the rest are `SPACE_FIELDS`).
+SLOT_RULE_FIELDS = ("every", "days", "until", "count", "interval")
+
 USAGES: tuple[Usage, ...] = (
     Usage(
         "slot add",
         '/slot add title:"…" starts:"…" [every:week] [days:mon,thu] [until:…] …',
         "Book a time slot, one-off or recurring.",
-        (*SPACE_FIELDS, "every", "days", "until", "count", "interval"),
+        (*SPACE_FIELDS, *SLOT_RULE_FIELDS),
     ),
     Usage("slot list", "/slot list", "Your booked slots."),
     Usage("slot remove", "/slot remove SLOT", "Remove future occurrences of a slot."),
