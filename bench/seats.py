@@ -1,11 +1,14 @@
 """What the one stage-seat rule costs: `StageService.seat` (one person, what the room's
 gate and the Discord stage sync ask) and `StageService.state` (a whole stage listing,
 the seat rule for everyone on it in three queries, whatever their number), on SQLite.
+And the Discord adapter's periodic re-check of everyone on a live Stage: `seat_of` for
+each member (as it was) against `seats_of` for all of them at once (as it is).
 
     .venv/bin/python bench/seats.py [--quick]
 
 For each stage size N (people with a raised hand, a tenth of them speakers) it prints the
-median and p95 milliseconds of `seat` for one listener and of `state` for the whole stage.
+median and p95 milliseconds of `seat` for one listener and of `state` for the whole stage,
+then the median milliseconds and SQL statements of one re-check of all N, both ways.
 Prints figures; never passes or fails on time.
 """
 
@@ -19,6 +22,8 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
+
+import sqlalchemy as sa
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -69,8 +74,29 @@ async def _timed(call: Callable[[], Awaitable[object]], repeats: int) -> list[fl
     return sorted(out)
 
 
-async def measure(directory: Path, size: int, repeats: int) -> str:
-    """One table row: the seat of one listener, and the listing of a stage of `size`."""
+def _statements(core: Core, call: Callable[[], Awaitable[object]]) -> Awaitable[int]:
+    """How many SQL statements one `call` runs."""
+    engine = core.db.engine.sync_engine
+    count = 0
+
+    def counted(*args: object) -> None:
+        nonlocal count
+        count += 1
+
+    async def run() -> int:
+        sa.event.listen(engine, "before_cursor_execute", counted)
+        try:
+            await call()
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", counted)
+        return count
+
+    return run()
+
+
+async def measure(directory: Path, size: int, repeats: int) -> tuple[str, str]:
+    """Two table rows: the seat of one listener and the listing of a stage of `size`; a
+    re-check of everyone on it, member by member and at once."""
     async with sqlite_database(directory, f"seats{size}.db") as db:
         core = new_core(db, directory)
         try:
@@ -79,11 +105,27 @@ async def measure(directory: Path, size: int, repeats: int) -> str:
             listener = await core.identities.get(listener_id)
             seat = await _timed(lambda: core.stage.seat(space, listener), repeats)
             state = await _timed(lambda: core.stage.state(space_id), repeats)
+            actors = [person(f"p{i}") for i in range(size)]
+
+            async def one_by_one() -> None:
+                for actor in actors:
+                    await core.stage.seat_of(actor, space)
+
+            async def at_once() -> None:
+                await core.stage.seats_of(actors, space)
+
+            rounds = max(3, repeats // 10)
+            each = await _timed(one_by_one, rounds)
+            batched = await _timed(at_once, rounds)
+            each_sql = await _statements(core, one_by_one)
+            batched_sql = await _statements(core, at_once)
         finally:
             await close_cores()
     return (
         f"{size:>10} {statistics.median(seat):>14.2f} {percentile(seat, 95):>7.2f} "
-        f"{statistics.median(state):>15.2f} {percentile(state, 95):>7.2f}"
+        f"{statistics.median(state):>15.2f} {percentile(state, 95):>7.2f}",
+        f"{size:>10} {statistics.median(each):>16.2f} {each_sql:>6} "
+        f"{statistics.median(batched):>16.2f} {batched_sql:>6}",
     )
 
 
@@ -92,10 +134,18 @@ async def main(quick: bool) -> None:
     repeats = 20 if quick else 200
     print(f"stage-seat rule on SQLite — {machine()}")
     print(f"{'stage size':>10} {'seat() ms p50':>14} {'p95':>7} {'state() ms p50':>15} {'p95':>7}")
+    rechecks = []
     async with scratch_dir() as directory:
         for size in sizes:
-            print(await measure(directory, size, repeats))
+            row, recheck = await measure(directory, size, repeats)
+            print(row)
+            rechecks.append(recheck)
     print("seat rule: one person in 3 queries; a listing of N people in 1 + 3 queries")
+    print()
+    print("re-check of everyone on a live Stage (the Discord adapter, every 10 s)")
+    print(f"{'stage size':>10} {'seat_of each ms':>16} {'SQL':>6} {'seats_of ms':>16} {'SQL':>6}")
+    for row in rechecks:
+        print(row)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ a live Space cancelled only when confirmed, early starts confirmed, one stage-se
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -288,3 +289,37 @@ async def test_hosts_and_moderators_are_seated_by_the_same_rule(chat: Chat, core
         True,
         False,
     )
+
+
+async def test_everyone_on_a_stage_is_seated_at_once_by_the_same_rule(
+    chat: Chat, core: Core, clock: ManualClock
+) -> None:
+    """`seats_of` (the Discord Stage's re-check of everyone on it) answers as `seat_of`
+    does for each person, in their order, in the seat rule's three queries for all."""
+    await _live_with_listeners(chat, clock, "bob")
+    await _ok(chat, "alice", "/space cohost add 1 @carol")
+    space = await core.spaces.get(1)
+    names = ("alice", "bob", "carol", "dave", "mo")
+    actors = [chat.actor(n) for n in names]
+    actors[-1] = replace(actors[-1], is_moderator=True)
+    one_by_one = [await core.stage.seat_of(a, space) for a in actors]
+    statements: list[str] = []
+
+    def on_statement(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    engine = core.db.engine.sync_engine
+    sa.event.listen(engine, "before_cursor_execute", on_statement)
+    try:
+        at_once = await core.stage.seats_of(actors, space)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", on_statement)
+    assert at_once == one_by_one
+    assert [(s.role, s.may_listen) for s in at_once] == [
+        (SeatRole.HOST, True),
+        (SeatRole.LISTENER, True),  # a ticket
+        (SeatRole.COHOST, True),
+        (SeatRole.LISTENER, False),  # no ticket
+        (SeatRole.LISTENER, True),  # a moderator
+    ]
+    assert len(statements) == 3

@@ -27,7 +27,7 @@ from adapters.discord.models import DiscordSpace
 from adapters.discord.roles import TicketRoles
 from adapters.discord.stage import StageSync
 from adapters.discord.stage_access import StageAccess
-from adapters.discord.store import DiscordStore, SpaceLocks
+from adapters.discord.store import DiscordStore, KeyedLocks
 from bot.chat_events import ChatRoutes, subscribe
 from bot.core import Core
 from bot.events import (
@@ -78,7 +78,7 @@ class Notifier:
         self.client = client
         self.config = config
         self.store = store
-        self.locks = SpaceLocks()
+        self.locks = KeyedLocks()
         self.announcer = announcer
         self.roles = roles
         self.stage = stage

@@ -9,7 +9,7 @@ most common complaint about paid-role bots), the change is stored in
 `discord_role_tasks`, the host and the moderators are told exactly what to change, and the
 change is retried every DISCORD_RETRY_SECONDS and whenever roles change. Nothing is lost.
 
-Callers hold the Space's lock (`SpaceLocks`) around every method taking a row.
+Callers hold the Space's lock (`KeyedLocks`) around every method taking a row.
 """
 
 from __future__ import annotations

@@ -326,12 +326,15 @@ class StageSync:
             members = [m for m in channel.members if not m.bot]
             if members:
                 space = await self.core.spaces.get(lock.space_id)
-                for member in members:
-                    await self._recheck(member, channel, space)
+                actors = [actor_for(m, self.config.moderator_roles) for m in members]
+                seats = await self.core.stage.seats_of(actors, space)  # one look for all
+                for member, seat in zip(members, seats, strict=True):
+                    await self._recheck(member, channel, space, seat)
 
-    async def _recheck(self, member: discord.Member, channel: Bridgeable, space: Space) -> None:
+    async def _recheck(
+        self, member: discord.Member, channel: Bridgeable, space: Space, seat: CoreSeat
+    ) -> None:
         assert space.id is not None
-        seat = await self._core_seat(member, space)
         listed = self.bridges is not None and self.bridges.lists(space.id, member.id)
         if seat.may_listen:
             if not listed:
@@ -356,6 +359,8 @@ class StageSync:
         self, member: discord.Member, before: discord.VoiceState, after: discord.VoiceState
     ) -> None:
         channel = after.channel
+        if before.channel is not None and (channel is None or channel.id != before.channel.id):
+            self.access.left(member)
         if channel is None or member.bot:
             return
         if not isinstance(channel, discord.StageChannel) and (

@@ -30,7 +30,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from adapters.discord.members import actor_for, guild_of, moderator_roles
 from adapters.discord.models import DiscordSpace, DiscordStageLock
-from adapters.discord.store import DiscordStore, SpaceLocks
+from adapters.discord.store import DiscordStore, KeyedLocks
 from bot.errors import Conflict, PermissionDenied
 from bot.models import Platform, Space, SpaceStatus
 
@@ -68,7 +68,12 @@ class StageAccess:
     #: tells the host and moderators what Discord refused
     alerts: Alerts
     #: one change of a channel's overwrites at a time
-    _channels: SpaceLocks = field(default_factory=SpaceLocks, init=False)
+    _channels: KeyedLocks = field(default_factory=KeyedLocks, init=False)
+    #: one admission of a member at a time, by (server, member)
+    _members: KeyedLocks = field(default_factory=KeyedLocks, init=False)
+    #: members disconnected whom Discord still shows in voice, by (server, member): the
+    #: voice state (discord.py keeps one object per stay in voice) they were refused in
+    _moved_out: dict[tuple[int, int], discord.VoiceState] = field(default_factory=dict, init=False)
 
     def venue(self, guild: discord.Guild, row: DiscordSpace | None) -> Venue | None:
         return venue(self.config.stage_channels, guild, row)
@@ -216,24 +221,41 @@ class StageAccess:
 
     async def admit(self, member: discord.Member, channel: Venue, space: Space) -> bool:
         """Whether `member`, in `channel` where `space` is live, may stay (the core's rule);
-        one who may not is disconnected and told why. False when disconnected."""
+        one who may not is disconnected and told why. False when disconnected.
+
+        One refusal, one disconnection and one DM: when their join and the Stage's re-check
+        ask at the same moment, the second waits for the first, then finds them moved out
+        (Discord reports them gone, or not yet: `_moved_out`) and does nothing."""
         if member.bot or not self.config.ticket_only_stage:
             return True
-        actor = actor_for(member, self.config.moderator_roles)
-        try:
-            await self.core.stage.admit(actor, space)
-        except PermissionDenied as refused:
+        key = (member.guild.id, member.id)
+        async with self._members.hold(key):
+            voice = member.voice
+            if voice is None or voice.channel is None or voice.channel.id != channel.id:
+                return False  # not (or no longer) there
+            if self._moved_out.get(key) is voice:
+                return False
+            actor = actor_for(member, self.config.moderator_roles)
             try:
-                await member.move_to(None, reason=f"Stagepass: no ticket for Space #{space.id}")
-            except discord.HTTPException as exc:
-                await self._refused(member.guild, space, channel, exc)
-                return True
-            log.info("disconnected from the Stage", space_id=space.id, member=member.id)
-            await self.core.outbox.send(
-                actor.key, f"You were disconnected from {channel.mention}: {refused.message}"
-            )
-            return False
-        return True
+                await self.core.stage.admit(actor, space)
+            except PermissionDenied as refused:
+                try:
+                    await member.move_to(None, reason=f"Stagepass: no ticket for Space #{space.id}")
+                except discord.HTTPException as exc:
+                    await self._refused(member.guild, space, channel, exc)
+                    return True
+                self._moved_out[key] = voice
+                log.info("disconnected from the Stage", space_id=space.id, member=member.id)
+                await self.core.outbox.send(
+                    actor.key, f"You were disconnected from {channel.mention}: {refused.message}"
+                )
+                return False
+            return True
+
+    def left(self, member: discord.Member) -> None:
+        """Discord reports `member` gone from the voice channel they were in: a refusal at
+        their next join is a new one."""
+        self._moved_out.pop((member.guild.id, member.id), None)
 
     async def recheck(
         self, guild: discord.Guild, space: Space, row: DiscordSpace, user_id: int

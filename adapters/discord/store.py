@@ -1,15 +1,15 @@
 """The adapter's own rows: where each Space lives in Discord and the role changes to retry.
 
-`SpaceLocks` serialises everything the adapter does to one Space's Discord objects: the
+`KeyedLocks` serialises everything the adapter does to one Space's Discord objects: the
 bus runs event handlers concurrently, and a ticket issued a moment after the announcement
-must find the role the announcement created.
+must find the role the announcement created. (Also one change of a channel's overwrites,
+and one admission of a member, at a time.)
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Hashable
 from contextlib import asynccontextmanager
 
 from sqlmodel import col, select
@@ -27,14 +27,26 @@ EVERYONE = "*"  # the user id of a create_role or delete_role task
 DELETED = "0"  # message id of an announcement someone deleted in Discord: never re-posted
 
 
-class SpaceLocks:
+class KeyedLocks:
+    """One holder at a time per key (a Space, a channel, a member); a key's lock is
+    forgotten once nobody holds or waits for it, so keys may come and go freely."""
+
     def __init__(self) -> None:
-        self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._locks: dict[Hashable, tuple[asyncio.Lock, int]] = {}
 
     @asynccontextmanager
-    async def hold(self, space_id: int) -> AsyncIterator[None]:
-        async with self._locks[space_id]:
-            yield
+    async def hold(self, key: Hashable) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
 
 
 class DiscordStore:

@@ -5,7 +5,7 @@ Discord stage sync, the CLI, the API and every listing map instead of working it
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -366,11 +366,25 @@ class StageService(Service):
         """`seat` of a platform user as their platform sees them: a moderator counts as one
         only in a community that shows `space`. Its ``may_listen`` is `admit`'s answer, for
         a caller that maps it instead of raising (the voice bridge's list of who is in)."""
-        me = await self.identities.ensure(actor)
-        moderator = actor.is_moderator and await self.spaces.communities.is_shown_in(
-            space, actor.community_id
-        )
-        return await self.seat(space, me, moderator=moderator)
+        [seat] = await self.seats_of([actor], space)
+        return seat
+
+    async def seats_of(self, actors: Sequence[Actor], space: Space) -> list[Seat]:
+        """`seat_of` for many platform users at once, in their order (everyone on a live
+        Space's Stage, which the Discord adapter checks again every few seconds): the seat
+        rule's three queries for all of them, and none per known identity."""
+        people: list[int] = []
+        moderators: set[int] = set()
+        for actor in actors:
+            me = await self.identities.ensure(actor)  # a cached row: no query
+            assert me.id is not None
+            people.append(me.id)
+            if actor.is_moderator and await self.spaces.communities.is_shown_in(
+                space, actor.community_id
+            ):
+                moderators.add(me.id)
+        seats = await self._seats(space, people, moderators=frozenset(moderators))
+        return [seats[person] for person in people]
 
     async def admit(self, actor: Actor, space: Space) -> Seat:
         """Whether `actor` may listen to `space` live (its Stage, its room), by the seat

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import davey
 import discord
-import pytest
 
 from audio.bridge import BridgeVoiceClient, VoiceBridge, on_stage
 from audio.bridge.source import OPUS_SILENCE
@@ -42,8 +41,6 @@ from tests.discord.fake_discord import Channel, FakeDiscord, Guild, Member
 from tests.discord.fake_discord.dave import DaveGateway
 from tests.discord.fake_discord.state import VOICE
 from tests.discord.fake_discord.voice import FakeVoice
-
-pytestmark = pytest.mark.timeout(40)
 
 ALICE_TONE, CAROL_TONE, ROOM_TONE = 660.0, 1000.0, 440.0
 TONES = (ALICE_TONE, CAROL_TONE, ROOM_TONE)

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import discord
-import pytest
 
 from audio.bridge import VOICE_KEY, DiscordBridges, VoiceBridge, on_stage
 from audio.bridge.speakers import Seat
@@ -33,8 +32,7 @@ from tests.bridge.playout import (
 from tests.bridge.tones import decode_all, dominant, opus_tone, power
 from tests.discord.fake_discord import STAGE, Channel, FakeDiscord, Guild, Member
 from tests.discord.fake_discord.voice import FakeVoice
-
-pytestmark = pytest.mark.timeout(30)
+from tests.waiting import PATIENCE
 
 ALICE_TONE, BOB_TONE, ROOM_TONE = 660.0, 1000.0, 440.0
 TONES = (ALICE_TONE, BOB_TONE, ROOM_TONE)
@@ -152,11 +150,11 @@ async def test_room_tone_reaches_discord_as_opus_without_discord_echo() -> None:
         assert w.room._mixer.has_voice(VOICE_KEY)
 
 
-async def test_bridge_recovers_from_forced_voice_disconnect_within_5s() -> None:
-    async with world() as w:
-        loop = asyncio.get_running_loop()
+async def test_bridge_recovers_from_a_forced_voice_disconnect() -> None:
+    """Back long before discord.py's connect timeout (here far beyond the test's patience)
+    could end: by discord.py's resume, or else by the bridge's own stall check."""
+    async with world(join_timeout=10 * PATIENCE) as w:
         await w.voice.kick(4015)
-        kicked_at = loop.time()
         await w.fake.until(
             lambda: (
                 w.voice.resumes + w.voice.identifies > 1
@@ -166,7 +164,6 @@ async def test_bridge_recovers_from_forced_voice_disconnect_within_5s() -> None:
             ),
             what="the bridge back with a session key",
         )
-        assert loop.time() - kicked_at < 5
         w.listener._queue.clear()
         count = handled(w.bridge) + 25
         await w.voice.speak_as(w.alice, 111, opus_tone(ALICE_TONE, 25))
@@ -175,14 +172,12 @@ async def test_bridge_recovers_from_forced_voice_disconnect_within_5s() -> None:
 
 
 async def test_bridge_rejoins_after_being_disconnected() -> None:
-    async with world() as w:
-        loop = asyncio.get_running_loop()
+    """At its next check, not after a connect timeout (here beyond the test's patience)."""
+    async with world(join_timeout=10 * PATIENCE) as w:
         identifies = w.voice.identifies
         await w.voice.disconnect_bot(w.guild)
-        kicked_at = loop.time()
         await w.fake.until(lambda: w.voice.identifies > identifies and w.bridge.connected)
         await w.fake.until(lambda: w.voice.bot_address is not None)
-        assert loop.time() - kicked_at < 5
         w.listener._queue.clear()
         count = handled(w.bridge) + 25
         await w.voice.speak_as(w.alice, 333, opus_tone(ALICE_TONE, 25))

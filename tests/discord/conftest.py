@@ -180,7 +180,7 @@ async def running(
         await bot.settle()
     finally:
         stop.set()
-        await asyncio.wait_for(task, timeout=20)
+        await asyncio.wait_for(task, timeout=PATIENCE)
 
 
 @pytest.fixture

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from adapters.discord import DiscordAdapter, install
 from audio import RoomRegistry
 from audio.bridge import DiscordBridges
@@ -14,8 +12,6 @@ from bot.settings import Settings
 from bot.wiring import Stagepass
 from tests.discord.conftest import Bot, Server
 from tests.discord.fake_discord import FakeDiscord
-
-pytestmark = pytest.mark.timeout(60)
 
 
 class RecordingBridges:

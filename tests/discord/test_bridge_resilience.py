@@ -20,8 +20,6 @@ from tests.bridge.test_fake_voice import ALICE_TONE, ROOM_TONE, TONES, World, wo
 from tests.bridge.tones import dominant, opus_tone
 from tests.discord.fake_discord.voice import FakeVoice
 
-pytestmark = pytest.mark.timeout(40)
-
 
 async def alice_is_heard(w: World, voice: FakeVoice, ssrc: int) -> bool:
     """Alice speaks through ``voice``; whether the room's listener hears her tone."""

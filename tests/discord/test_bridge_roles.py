@@ -34,8 +34,8 @@ from tests.discord.fake_discord import Channel, FakeDiscord, Member
 from tests.discord.fake_discord import permissions as P
 from tests.discord.fake_discord.state import VOICE
 from tests.discord.fake_discord.voice import FakeVoice
+from tests.waiting import PATIENCE
 
-pytestmark = pytest.mark.timeout(60)
 G = r"\d+"
 TONES = {"alice": 440.0, "bob": 1000.0, "carol": 660.0, "dave": 1320.0}
 """One tone per member: what is left of someone else's speech never counts."""
@@ -164,7 +164,7 @@ async def bridged(
             bot.alive()
         finally:
             stop.set()
-            await asyncio.wait_for(task, timeout=20)
+            await asyncio.wait_for(task, timeout=PATIENCE)
 
 
 async def test_stage_roles_and_mutes_follow_both_ways(

@@ -16,8 +16,6 @@ from tests.discord.conftest import Bot, Server, build_server, config_for, runnin
 from tests.discord.fake_discord import FakeDiscord, Message
 from tests.discord.fake_discord import permissions as P
 
-pytestmark = pytest.mark.timeout(60)
-
 G = r"\d+"
 
 

@@ -24,7 +24,6 @@ from bot.settings import Settings
 from tests.discord.conftest import Bot, Server, config_for, running
 from tests.discord.fake_discord import FakeDiscord
 
-pytestmark = pytest.mark.timeout(60)
 G = r"\d+"
 SNAPSHOT = Path(__file__).with_name("slash_commands.json")
 

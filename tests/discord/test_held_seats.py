@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
 from bot.core import Core
 from tests.discord.conftest import Bot, Server
 from tests.discord.fake_discord import FakeDiscord
 from tests.fakes.payments import StubPayments
-
-pytestmark = pytest.mark.timeout(60)
 
 
 async def test_a_held_last_seat_shows_as_held_and_comes_back_when_released(

@@ -15,8 +15,7 @@ from bot.settings import Settings, load_settings
 from bot.wiring import Stagepass
 from tests.discord.conftest import Server, config_for
 from tests.discord.fake_discord import FakeDiscord
-
-pytestmark = pytest.mark.timeout(60)
+from tests.waiting import PATIENCE
 
 
 async def test_without_a_token_install_does_nothing(settings: Settings) -> None:
@@ -59,7 +58,7 @@ async def test_the_background_job_runs_the_client_until_stop(
         assert "is announced" in (await fake.answer(created)).text()
         await fake.until(lambda: len(fake.channel_messages(server.announce)) == 1)
         stop.set()
-        await asyncio.wait_for(task, 20)
+        await asyncio.wait_for(task, PATIENCE)
         assert not any(
             t.get_name().startswith("discord:") for t in asyncio.all_tasks() if not t.done()
         )
@@ -72,7 +71,7 @@ async def test_a_client_that_cannot_log_in_is_reported(
 ) -> None:
     adapter = DiscordAdapter(core, dispatcher, config_for(server, settings))
     with pytest.raises(discord.LoginFailure):
-        await asyncio.wait_for(adapter.run("not-the-token", asyncio.Event()), 15)
+        await asyncio.wait_for(adapter.run("not-the-token", asyncio.Event()), PATIENCE)
     assert adapter.client.is_closed()
 
 
@@ -82,10 +81,10 @@ async def test_discord_sync_registers_the_commands_over_rest(
     from adapters.discord.cli import sync_commands
 
     configured = load_settings(data_dir=settings.data_dir, discord_token=fake.token)
-    assert await asyncio.wait_for(sync_commands(configured), 15) == 0
+    assert await asyncio.wait_for(sync_commands(configured), PATIENCE) == 0
     assert "Stagepass HQ" in capsys.readouterr().out
     assert set(fake.commands[server.guild.id]) >= {"space", "ticket", "stage"}
     assert fake.connections == 0  # no gateway needed
 
     wrong = load_settings(data_dir=settings.data_dir, discord_token="nope")
-    assert await asyncio.wait_for(sync_commands(wrong), 15) == 2
+    assert await asyncio.wait_for(sync_commands(wrong), PATIENCE) == 2

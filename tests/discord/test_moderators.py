@@ -3,8 +3,6 @@ their members moderators (`is_moderator`), on discord.py's own view of a real se
 
 from __future__ import annotations
 
-import pytest
-
 from adapters.discord.members import is_moderator, moderator_roles
 from bot.commands.handlers import Dispatcher
 from bot.core import Core
@@ -12,8 +10,6 @@ from bot.settings import Settings
 from tests.discord.conftest import Server, config_for, running
 from tests.discord.fake_discord import FakeDiscord
 from tests.discord.fake_discord import permissions as P
-
-pytestmark = pytest.mark.timeout(60)
 
 
 async def test_moderator_roles_are_the_roles_that_make_moderators(

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from bot.actors import Actor
 from bot.commands import types as t
 from bot.commands.handlers import Dispatcher
@@ -14,8 +12,6 @@ from bot.settings import Settings
 from tests.discord.conftest import Bot, Server, config_for, running
 from tests.discord.fake_discord import FakeDiscord
 from tests.fakes.payments import StubPayments
-
-pytestmark = pytest.mark.timeout(60)
 
 G = r"\d+"
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from bot.commands.handlers import Dispatcher
 from bot.core import Core
 from bot.settings import Settings
@@ -21,8 +19,6 @@ from tests.discord.fake_discord import FakeDiscord
 from tests.discord.fake_discord import permissions as P
 from tests.discord.test_bridge_hook import RecordingBridges
 from tests.fakes.payments import StubPayments
-
-pytestmark = pytest.mark.timeout(60)
 
 
 async def _start(bot: Bot, server: Server, *, price: str) -> RecordingBridges:

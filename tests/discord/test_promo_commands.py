@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from sqlmodel import select
 
 from bot.core import Core
@@ -10,8 +9,6 @@ from bot.models import Hold
 from tests.discord.conftest import Bot, Server
 from tests.discord.fake_discord import FakeDiscord
 from tests.fakes.payments import FakeGateway
-
-pytestmark = pytest.mark.timeout(60)
 
 
 async def test_a_host_makes_a_code_and_a_buyer_enters_it(

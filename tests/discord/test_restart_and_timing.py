@@ -6,8 +6,6 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-import pytest
-
 from bot.actors import Actor
 from bot.clock import ManualClock
 from bot.commands import types as t
@@ -18,8 +16,6 @@ from bot.replies import Reply
 from bot.settings import Settings
 from tests.discord.conftest import Server, config_for, restarted_core, running
 from tests.discord.fake_discord import FakeDiscord
-
-pytestmark = pytest.mark.timeout(60)
 
 G = r"\d+"
 

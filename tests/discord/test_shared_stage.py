@@ -25,8 +25,6 @@ from tests.discord.conftest import Bot, Server, config_for, running
 from tests.discord.fake_discord import Channel, FakeDiscord, Member, Message, Role
 from tests.discord.fake_discord import permissions as P
 
-pytestmark = pytest.mark.timeout(90)
-
 
 async def announce(bot: Bot, server: Server, title: str, starts: str) -> Message:
     reply = await bot.answer(

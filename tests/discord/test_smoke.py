@@ -1,11 +1,7 @@
 from __future__ import annotations
 
-import pytest
-
 from tests.discord.conftest import Bot, Server
 from tests.discord.fake_discord import FakeDiscord
-
-pytestmark = pytest.mark.timeout(60)
 
 
 async def test_connects_and_syncs(bot: Bot, fake: FakeDiscord, server: Server) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import time
 
-import pytest
 from sqlmodel import select
 
 from bot.core import Core
@@ -15,8 +14,6 @@ from bot.services.stage import SeatRole
 from tests.discord.conftest import Bot, Server
 from tests.discord.fake_discord import FakeDiscord, Member
 from tests.discord.fake_discord import permissions as P
-
-pytestmark = pytest.mark.timeout(60)
 
 G = r"\d+"
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 from bot.actors import Actor
 from bot.commands.handlers import Dispatcher
 from bot.core import Core
@@ -16,8 +14,6 @@ from bot.models import Platform
 from bot.settings import Settings
 from tests.discord.conftest import Bot, Server, config_for, running
 from tests.discord.fake_discord import FakeDiscord, Member, Message
-
-pytestmark = pytest.mark.timeout(60)
 
 
 def key(server: Server, member: Member) -> str:

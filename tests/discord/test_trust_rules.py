@@ -4,8 +4,6 @@ currency, a removal from the Stage shows in /ticket show and is undone by /stage
 
 from __future__ import annotations
 
-import pytest
-
 from bot.core import Core
 from bot.models import SpaceStatus
 from bot.services.stage import SeatRole
@@ -13,8 +11,6 @@ from tests.discord.conftest import Bot, Server
 from tests.discord.fake_discord import FakeDiscord
 from tests.discord.test_cancel_and_rights import create
 from tests.fakes.payments import StubPayments
-
-pytestmark = pytest.mark.timeout(60)
 
 G = r"\d+"
 

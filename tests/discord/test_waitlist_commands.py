@@ -4,7 +4,6 @@ waitlist, /space invite and /ticket redeem (issue 16 items 1 and 3)."""
 
 from __future__ import annotations
 
-import pytest
 from sqlmodel import select
 
 from bot.core import Core
@@ -12,8 +11,6 @@ from bot.models import Hold
 from tests.discord.conftest import Bot, Server
 from tests.discord.fake_discord import FakeDiscord
 from tests.fakes.payments import FakeGateway
-
-pytestmark = pytest.mark.timeout(60)
 
 
 async def invite_only_space(bot: Bot, server: Server) -> None:

@@ -410,7 +410,7 @@ class RestAPI(Gateway):
             member.mute = bool(body["mute"])
         if "channel_id" in body:
             self._require(found, P.MOVE_MEMBERS)
-            if state is None:
+            if state is None or state.channel_id is None:
                 raise DiscordError(400, 40032, "Target user is not connected to voice.")
             state.channel_id = int(body["channel_id"]) if body["channel_id"] else None
         if state is not None:
