@@ -28,9 +28,6 @@ from bot.services.spaces import SpaceDraft
 from tests.fakes.payments import StubPayments
 from tests.waiting import eventually
 
-pytestmark = pytest.mark.timeout(60)
-
-
 # --- group commit ------------------------------------------------------------------
 
 

@@ -283,7 +283,6 @@ async def race(settings: Settings, db: Database) -> None:
         assert (space.sold, space.held) == (0, USES)
 
 
-@pytest.mark.timeout(120)
 async def test_50_racing_redemptions_of_a_10_use_link_give_exactly_10_sqlite(
     settings: Settings, sqlite_db: Database
 ) -> None:
@@ -291,7 +290,6 @@ async def test_50_racing_redemptions_of_a_10_use_link_give_exactly_10_sqlite(
 
 
 @pytest.mark.postgres
-@pytest.mark.timeout(180)
 async def test_50_racing_redemptions_of_a_10_use_link_give_exactly_10_postgres(
     settings: Settings, pg_db: Database
 ) -> None:
@@ -335,7 +333,6 @@ async def revoke_race(settings: Settings, db: Database) -> None:
         assert (space.sold, space.held) == (0, len(got))
 
 
-@pytest.mark.timeout(120)
 async def test_redemptions_racing_a_revoke_count_none_after_it_sqlite(
     settings: Settings, sqlite_db: Database
 ) -> None:
@@ -343,7 +340,6 @@ async def test_redemptions_racing_a_revoke_count_none_after_it_sqlite(
 
 
 @pytest.mark.postgres
-@pytest.mark.timeout(180)
 async def test_redemptions_racing_a_revoke_count_none_after_it_postgres(
     settings: Settings, pg_db: Database
 ) -> None:

@@ -175,21 +175,18 @@ async def burst_in_one_process(settings: Settings, db: Database) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(180)
 async def test_no_oversell_sqlite(settings: Settings, sqlite_db: Database) -> None:
     await burst_in_one_process(settings, sqlite_db)
 
 
 @pytest.mark.slow
 @pytest.mark.postgres
-@pytest.mark.timeout(180)
 async def test_no_oversell_postgres_pool(settings: Settings, pg_db: Database) -> None:
     await burst_in_one_process(settings, pg_db)
 
 
 @pytest.mark.slow
 @pytest.mark.postgres
-@pytest.mark.timeout(240)
 async def test_no_oversell_postgres_two_processes(
     settings: Settings, pg_db: Database, tmp_path: Path
 ) -> None:

@@ -245,7 +245,6 @@ async def race(settings: Settings, db: Database) -> None:
         assert s is not None and (s.sold, s.held) == (USES, 0)
 
 
-@pytest.mark.timeout(120)
 async def test_500_racing_redemptions_of_50_uses_give_exactly_50_sqlite(
     settings: Settings, sqlite_db: Database
 ) -> None:
@@ -253,7 +252,6 @@ async def test_500_racing_redemptions_of_50_uses_give_exactly_50_sqlite(
 
 
 @pytest.mark.postgres
-@pytest.mark.timeout(180)
 async def test_500_racing_redemptions_of_50_uses_give_exactly_50_postgres(
     settings: Settings, pg_db: Database
 ) -> None:

@@ -288,7 +288,6 @@ async def active_holds(db: Database, space_id: int) -> int:
         return int(count or 0)
 
 
-@pytest.mark.timeout(240)
 async def test_2000_buyers_100_seats_300_in_line_sqlite(
     settings: Settings, sqlite_db: Database
 ) -> None:

@@ -71,7 +71,6 @@ async def nodes(metrics: AudioMetrics) -> AsyncIterator[Nodes]:
 
 
 @pytest.mark.nats
-@pytest.mark.timeout(90)
 async def test_the_origin_reports_its_listeners_and_its_edges(nodes: Nodes) -> None:
     reported: list[tuple[int, int]] = []
     by_edge: list[tuple[int, int]] = []

@@ -26,7 +26,7 @@ from tests.audio.conftest import HOST, World
 from tests.audio.rtc_harness import holds
 from tests.waiting import eventually
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.browser]
 
 HOST_TONE = 440
 FLAGS = CHROMIUM_FLAGS

@@ -24,7 +24,6 @@ from tests.audio.rtc_harness import Client
 from tests.services import ensure_nats
 from tests.waiting import eventually
 
-pytestmark = [pytest.mark.timeout(60)]
 nats = pytest.mark.nats
 
 EVIL = "https://evil.test"

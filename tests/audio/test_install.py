@@ -19,8 +19,6 @@ from bot.wiring import Stagepass
 from tests.audio.conftest import World, build_world, close_world
 from tests.waiting import PATIENCE, eventually
 
-pytestmark = pytest.mark.timeout(30)
-
 ICE = (
     '[{"urls": "stun:stun.example.org:3478"},'
     ' {"urls": ["turn:turn.example.org:3478", "turns:turn.example.org:5349"],'

@@ -30,8 +30,6 @@ from tests.audio.rtc_harness import Client, holds
 from tests.services import ensure_nats
 from tests.waiting import eventually
 
-pytestmark = [pytest.mark.timeout(90)]
-
 nats = pytest.mark.nats
 
 

@@ -20,7 +20,7 @@ from tests.audio.nats_nodes import ORIGIN_URL, Nodes, nats_nodes
 from tests.audio.rtc_harness import Client, dominant_frequency, holds
 from tests.waiting import eventually
 
-pytestmark = [pytest.mark.timeout(90), pytest.mark.nats]
+pytestmark = [pytest.mark.nats]
 
 HEARD = 0.15
 

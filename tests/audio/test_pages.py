@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from audio import Role, Room
 from bot.actors import UserRef
 from tests.audio.conftest import HOST, World
 from tests.waiting import eventually
-
-pytestmark = pytest.mark.timeout(60)
 
 
 def role_of(room: Room, key: str) -> str | None:

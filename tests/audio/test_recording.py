@@ -10,7 +10,6 @@ import math
 from pathlib import Path
 
 import av
-import pytest
 from av.audio.frame import AudioFrame
 
 from audio.opus import FRAME_SAMPLES, OpusEncoder
@@ -22,8 +21,6 @@ from bot.models import Platform
 from tests.audio.conftest import HOST, World
 from tests.audio.rtc_harness import dominant_frequency
 from tests.waiting import eventually
-
-pytestmark = pytest.mark.timeout(60)
 
 
 def decode_ogg(data: bytes) -> tuple[str, int, list[int]]:

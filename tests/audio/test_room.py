@@ -15,8 +15,6 @@ from tests.audio.conftest import SPACE, JoinFn
 from tests.audio.rtc_harness import Client, dominant_frequency, holds
 from tests.waiting import eventually
 
-pytestmark = pytest.mark.timeout(90)
-
 HEARD = 0.15  # share of received energy at a tone's frequency (three tones: ~1/3 each)
 SILENT = 0.01
 

@@ -18,7 +18,7 @@ from tests.audio.browsers import (
 )
 from tests.audio.conftest import HOST, World
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.browser]
 
 PHONE = (380, 800)
 SENT = """(async () => {

@@ -4,16 +4,12 @@ the core's staff rule refusing everyone else."""
 
 from __future__ import annotations
 
-import pytest
-
 from audio import Room, RoomRegistry
 from audio.attendance import ListenerLog
 from bot.actors import Actor, UserRef
 from bot.events import SpaceEnded, StageChanged
 from bot.models import Platform
 from tests.audio.conftest import HOST, SPACE, JoinFn, World
-
-pytestmark = pytest.mark.timeout(60)
 
 
 def names(people: list[dict[str, object]]) -> list[object]:

@@ -25,8 +25,6 @@ from bot.services.spaces import SpaceDraft
 from tests.audio.conftest import HOST, Person, World
 from tests.http.conftest import error_of
 
-pytestmark = pytest.mark.timeout(60)
-
 ROUTES = (("GET", "stage"), ("POST", "stage"), ("POST", "end"))
 BAD_IDS = ("0", "-1", "abc", "1.5", "%20", str(MAX_ID + 1), "1" * 40)
 

@@ -21,8 +21,6 @@ from bot.settings import Settings
 from tests.audio.conftest import HOST, World, build_world, close_world
 from tests.audio.rtc_harness import Client, PeerSpy
 
-pytestmark = pytest.mark.timeout(60)
-
 
 async def refusal(world: World, token: str) -> type[Exception]:
     with pytest.raises((Unauthorized, Forbidden)) as caught:

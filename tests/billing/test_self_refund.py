@@ -6,13 +6,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from bot.models import TicketStatus
 from tests.billing.conftest import World
 from tests.fakes.stripe_api import FakeStripe
-
-pytestmark = pytest.mark.timeout(60)
 
 
 async def identity_id(world: World, name: str) -> int:

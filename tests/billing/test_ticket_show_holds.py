@@ -5,11 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from tests.billing.conftest import World
-
-pytestmark = pytest.mark.timeout(60)
 
 
 async def test_ticket_show_lists_a_pending_hold_with_its_pay_link(world: World) -> None:

@@ -160,7 +160,6 @@ async def test_sign_in_links(world: World) -> None:
 
 
 @pytest.mark.browser
-@pytest.mark.timeout(180)
 async def test_web_checkout_in_a_browser(
     world: World, fake: FakeStripe, any_browser: Browser
 ) -> None:

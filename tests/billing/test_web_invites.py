@@ -127,7 +127,6 @@ async def test_a_withdrawn_invite_says_the_host_withdrew_it(world: World) -> Non
 
 
 @pytest.mark.browser
-@pytest.mark.timeout(180)
 async def test_an_invite_in_a_browser(world: World, any_browser: Browser) -> None:
     space_id = await inner(world)
     path = await invite(world, space_id, uses=1)

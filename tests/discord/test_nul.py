@@ -3,14 +3,10 @@ typed text is (tests/test_nul_chat.py); a member's display name holding one is c
 
 from __future__ import annotations
 
-import pytest
-
 from bot.core import Core
 from bot.errors import NUL_MESSAGE
 from tests.discord.conftest import Bot, Server
 from tests.discord.fake_discord import FakeDiscord
-
-pytestmark = pytest.mark.timeout(60)
 
 
 async def test_discord_options_and_display_names_with_a_nul(

@@ -12,7 +12,6 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 import httpx
-import pytest
 
 from adapters.shell.chat import Chat
 from bot.clock import ManualClock
@@ -20,8 +19,6 @@ from bot.core import Core
 from bot.models import Hold, Identity
 from bot.replies import Reply
 from tests.fakes.payments import StubPayments
-
-pytestmark = pytest.mark.timeout(60)
 
 
 def desk_path(reply: Reply) -> str:

@@ -16,7 +16,7 @@ from tests.audio.browsers import Browser, click, dark_and_mobile, opened, shot, 
 from tests.fakes.payments import StubPayments
 from tests.http.test_desk import _identity, desk_path, ok, paid_space
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.browser]
 
 
 async def test_the_host_refunds_a_ticket(

@@ -11,7 +11,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-import pytest
 
 from adapters.shell.chat import Chat
 from audio.recordings import RecordingStore, StoreRecordings
@@ -21,8 +20,6 @@ from bot.models import Ticket, TicketStatus
 from bot.services.spaces import SpaceChanges
 from tests.fakes.payments import StubPayments
 from tests.http.test_desk import create, desk_path, ok, paid_space
-
-pytestmark = pytest.mark.timeout(60)
 
 
 def manage_path(dm: str) -> str:

@@ -33,7 +33,7 @@ from tests.fakes.payments import StubPayments
 from tests.http.test_desk import create, ok, paid_space
 from tests.http.test_my_ticket import manage_path, ticket_dm
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.browser]
 
 NEW_YORK = "America/New_York"
 IN_NEW_YORK = {"timezone": NEW_YORK, "locale": "en-GB"}

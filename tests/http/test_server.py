@@ -18,8 +18,6 @@ from bot.settings import Settings
 from tests.http.conftest import TOKEN
 from tests.waiting import eventually
 
-pytestmark = pytest.mark.timeout(120)
-
 #: How long a test waits for the server to do what it must; far above the timeouts set.
 PATIENCE = 30.0
 HUGE = 200 * 1024 * 1024

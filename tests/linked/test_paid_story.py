@@ -10,7 +10,6 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-import pytest
 from sqlmodel import select
 
 from bot.models import Ticket, TicketStatus
@@ -21,8 +20,6 @@ from tests.slack.conftest import BOB, CAROL, EVE, HOST
 from tests.slack.test_commands import texts
 from tests.slack.test_money import tip_form
 from tests.slack.test_story import announcements
-
-pytestmark = pytest.mark.timeout(120)
 
 PAY = re.compile(r"/pay/(cs_test_\w+)")
 ONBOARD = re.compile(r"(http://127\.0\.0\.1:\d+/connect/onboard/acct_\w+\?link=[\w-]+)")

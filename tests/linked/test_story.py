@@ -16,8 +16,6 @@ from tests.slack.fake_slack import TEAM
 from tests.slack.test_commands import texts
 from tests.slack.test_story import announcements, buy
 
-pytestmark = pytest.mark.timeout(90)
-
 TOKEN = re.compile(r"http://stagepass\.test/rooms/1#token=([\w.~%-]+)")
 
 

@@ -21,8 +21,6 @@ from scheduler import install, installed
 from tests.services import drop_postgres_database, fresh_postgres_database
 from tests.waiting import eventually
 
-pytestmark = pytest.mark.timeout(60)
-
 TABLES = {"reminder_deliveries", "slot_series", "slot_occurrences", "apscheduler_jobs"}
 
 

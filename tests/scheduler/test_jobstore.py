@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from adapters.shell.chat import Chat
 from bot.actors import Actor
 from bot.clock import ManualClock
@@ -18,8 +16,6 @@ from bot.services.spaces import SpaceDraft
 from scheduler.lifecycle import Step
 from scheduler.service import Scheduling
 from tests.scheduler.helpers import say_ok
-
-pytestmark = pytest.mark.timeout(60)
 
 
 async def test_a_job_moved_during_a_pass_survives_the_deferred_removal(

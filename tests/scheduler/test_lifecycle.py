@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from adapters.shell.chat import Chat
 from bot.clock import ManualClock
 from bot.core import Core
 from bot.models import SpaceStatus, TicketStatus
 from scheduler.service import Scheduling
 from tests.scheduler.helpers import at, reminders_of, say_ok
-
-pytestmark = pytest.mark.timeout(60)
 
 NOON = datetime(2030, 1, 7, 12, 0, tzinfo=UTC)
 

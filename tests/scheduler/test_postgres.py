@@ -40,7 +40,6 @@ pytestmark = pytest.mark.postgres
 NOON = datetime(2030, 1, 7, 12, 0, tzinfo=UTC)
 
 
-@pytest.mark.timeout(60)
 async def test_reminders_slots_and_lifecycle_on_postgres(
     settings: Settings, pg_db: Database
 ) -> None:
@@ -78,7 +77,6 @@ async def test_reminders_slots_and_lifecycle_on_postgres(
         await core.bus.close()
 
 
-@pytest.mark.timeout(30)
 async def test_advisory_lock_elects_one_owner(pg_db: Database) -> None:
     first, second = PostgresLock(pg_db.engine), PostgresLock(pg_db.engine)
     assert await first.try_acquire()
@@ -138,7 +136,6 @@ async def test_failover_between_two_processes(tmp_path: Path) -> None:
     assert {pids["l-b"], pids["l-c"], pids["l-d"]} == {runners[1].proc.pid}
 
 
-@pytest.mark.timeout(60)
 async def test_concurrent_overlapping_creates_admit_one_on_postgres(
     settings: Settings, pg_db: Database
 ) -> None:

@@ -18,8 +18,6 @@ from scheduler.recurrence import (
     parse_weekdays,
 )
 
-pytestmark = pytest.mark.timeout(120)
-
 ZONES = [ZoneInfo("Europe/Berlin"), ZoneInfo("America/New_York")]
 # first dates around the 2030 changes: EU 31 Mar / 27 Oct, US 10 Mar / 3 Nov
 DST_DATES = st.sampled_from(

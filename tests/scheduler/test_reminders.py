@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from adapters.shell.chat import Chat
 from bot.clock import ManualClock
 from bot.core import Core
@@ -13,8 +11,6 @@ from bot.events import ReminderDue
 from scheduler import jobs
 from scheduler.service import Scheduling
 from tests.scheduler.helpers import at, deliveries, reminders_of, say_ok
-
-pytestmark = pytest.mark.timeout(60)
 
 NOON = datetime(2030, 1, 7, 12, 0, tzinfo=UTC)
 CREATE = '/space create title:"Talk" starts:"2030-01-07 12:00" tickets:5'

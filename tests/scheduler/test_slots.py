@@ -18,8 +18,6 @@ from scheduler.models import SlotSeries, SlotStatus
 from scheduler.service import Scheduling
 from tests.scheduler.helpers import at, say_ok
 
-pytestmark = pytest.mark.timeout(60)
-
 BERLIN = ZoneInfo("Europe/Berlin")
 
 

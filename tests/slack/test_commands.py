@@ -12,8 +12,6 @@ import pytest
 from tests.slack.conftest import ANNOUNCE, HOST, Slack
 from tests.slack.fake_slack import BOT_TOKEN
 
-pytestmark = pytest.mark.timeout(60)
-
 
 def texts(blocks: list[dict[str, Any]]) -> str:
     """Every piece of text in some blocks, for asserting on what people read."""

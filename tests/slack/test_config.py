@@ -22,8 +22,6 @@ from bot.errors import ConfigError
 from bot.settings import Settings
 from bot.wiring import Stagepass
 
-pytestmark = pytest.mark.timeout(30)
-
 SINGLE = {"slack_bot_token": SecretStr("xoxb-1"), "slack_signing_secret": SecretStr("s")}
 OAUTH = {
     "slack_client_id": "1.2",

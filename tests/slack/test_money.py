@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
-
 from bot.actors import Actor
 from bot.commands import types as t
 from bot.models import Hold, Identity, Space, Ticket
@@ -17,8 +15,6 @@ from bot.replies import Button, Reply
 from tests.slack.conftest import BOB, HOST, Slack
 from tests.slack.test_commands import buttons, texts
 from tests.slack.test_story import announcements, create_space
-
-pytestmark = pytest.mark.timeout(60)
 
 
 class StandInPayments:

@@ -21,7 +21,6 @@ from tests.slack.conftest import HOST, Slack
 from tests.slack.fake_slack import BOT_USER
 
 pytestmark = [
-    pytest.mark.timeout(60),
     # slack-sdk sends the client secret with aiohttp's BasicAuth, which aiohttp 3.14 deprecates
     pytest.mark.filterwarnings("ignore:BasicAuth is deprecated:DeprecationWarning"),
 ]

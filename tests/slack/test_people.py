@@ -7,15 +7,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlmodel import select
 
 from bot.clock import ManualClock
 from bot.models import Identity, Space
 from tests.slack.conftest import BOB, EVE, HOST, MakeSlack, Slack, slack_user
 from tests.slack.test_commands import open_create_modal
-
-pytestmark = pytest.mark.timeout(60)
 
 GUEST, ONE_CHANNEL = "UGUEST01", "UGUEST02"
 

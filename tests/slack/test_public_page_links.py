@@ -4,12 +4,8 @@ announcement by its permalink (`chat.getPermalink`, asked once), or by Slack's d
 
 from __future__ import annotations
 
-import pytest
-
 from tests.slack.conftest import ANNOUNCE, BOB, Slack
 from tests.slack.test_story import buy, create_space
-
-pytestmark = pytest.mark.timeout(90)
 
 
 async def test_the_public_page_links_to_the_slack_announcement(slack: Slack) -> None:

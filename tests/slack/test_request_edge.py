@@ -10,14 +10,11 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.slack.signatures import Signatures
 from tests.slack.conftest import HOST, SECRET, Slack
-
-pytestmark = pytest.mark.timeout(240)
 
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"

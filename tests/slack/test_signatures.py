@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import time
 
-import pytest
 from sqlmodel import select
 
 from bot.models import Space
 from tests.slack.conftest import HOST, Slack
-
-pytestmark = pytest.mark.timeout(60)
 
 CREATE = 'create title:"Signed only" starts:"2030-01-05 18:00" tickets:5'
 

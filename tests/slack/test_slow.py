@@ -19,8 +19,6 @@ from tests.slack.conftest import BOB, HOST, Slack
 from tests.slack.test_commands import form, open_create_modal
 from tests.slack.test_story import create_space
 
-pytestmark = pytest.mark.timeout(60)
-
 
 @pytest.fixture
 async def slow(make_slack: Any) -> Slack:

@@ -6,13 +6,10 @@ import asyncio
 import urllib.parse
 from typing import Any
 
-import pytest
 from pydantic import SecretStr
 
 from tests.slack.conftest import HOST, Slack
 from tests.slack.fake_slack import TEAM
-
-pytestmark = pytest.mark.timeout(60)
 
 APP_TOKEN = "xapp-1-A0STAGE-test"
 

@@ -15,8 +15,6 @@ from bot.models import OutboxMessage, OutboxStatus, SpaceStatus
 from tests.slack.conftest import ANNOUNCE, BOB, CAROL, DAVE, EVE, HOST, Slack
 from tests.slack.test_commands import buttons, texts
 
-pytestmark = pytest.mark.timeout(90)
-
 
 async def create_space(slack: Slack, title: str, tickets: int = 3) -> int:
     response, name = await slack.command(

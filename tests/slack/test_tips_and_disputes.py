@@ -26,8 +26,6 @@ from tests.slack.conftest import (
 from tests.slack.fake_slack import TEAM, FakeSlack
 from tests.slack.test_story import create_space
 
-pytestmark = pytest.mark.timeout(60)
-
 OWNER = "UOWNER01"  # the workspace's owner: a moderator too
 GONE = "UGONE001"  # a deactivated admin: nobody to tell
 

@@ -7,13 +7,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
-
 from tests.slack.conftest import ANNOUNCE, BOB, EVE, HOST, MakeSlack, Slack, slack_user
 from tests.slack.test_commands import buttons, texts
 from tests.slack.test_story import announcements, buy, create_space, home
-
-pytestmark = pytest.mark.timeout(120)
 
 CREATE = 'create title:"{title}" starts:"2030-01-05 18:00" tickets:{tickets}'
 

@@ -4,15 +4,12 @@ a full announcement, /ticket waitlist, a refunded seat going to the first in lin
 
 from __future__ import annotations
 
-import pytest
 from sqlmodel import select
 
 from bot.models import Ticket
 from tests.slack.conftest import BOB, CAROL, DAVE, EVE, HOST, Slack
 from tests.slack.test_commands import buttons
 from tests.slack.test_story import announcements, buy, create_space
-
-pytestmark = pytest.mark.timeout(90)
 
 
 async def run(slack: Slack, user: str, command: str, text: str) -> str:
