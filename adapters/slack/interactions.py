@@ -139,13 +139,18 @@ class Interactions:
         self.announcements = announcements
         self.announce_wait = announce_wait
         self.currency = core.settings.default_currency
+        self.title_limit = core.settings.max_title_length
         self._create = _Submission(
             "create-space",
             "Host a Space",
             "Announcing your Space…",
             self._build_create,
             lambda meta, values, notice: modals.create_view(
-                meta, default_currency=self.currency, values=values, notice=notice
+                meta,
+                default_currency=self.currency,
+                title_limit=self.title_limit,
+                values=values,
+                notice=notice,
             ),
             modals.CREATE_FIELDS,
         )
@@ -310,7 +315,9 @@ class Interactions:
         except TimeoutError:
             zone = None
         meta = modals.Meta(tz=zone, channel=meta.channel, response_url=meta.response_url)
-        view = modals.create_view(meta, default_currency=self.currency)
+        view = modals.create_view(
+            meta, default_currency=self.currency, title_limit=self.title_limit
+        )
         if not await self._open(client, trigger_id, view) and respond is not None:
             await respond(
                 response_type="ephemeral",

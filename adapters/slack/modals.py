@@ -180,9 +180,12 @@ def create_view(
     meta: Meta,
     *,
     default_currency: str,
+    title_limit: int,
     values: FormValues | None = None,
     notice: str | None = None,
 ) -> Block:
+    """The "Host a Space" form. `title_limit` is the core's (STAGEPASS_MAX_TITLE_LENGTH),
+    so Slack stops a long title where the core would refuse it."""
     v = values or {}
     where = f"In your time zone, {meta.tz}" if meta.tz else "In your Stagepass time zone"
     time_element: Block = {"type": "timepicker"}
@@ -201,7 +204,7 @@ def create_view(
         manual["initial_options"] = manual["options"]
     blocks = [
         *_notice(notice),
-        _input("title", "Title", _text(v.get("title"), max_length=200)),
+        _input("title", "Title", _text(v.get("title"), max_length=title_limit)),
         _input(
             "description",
             "Description",

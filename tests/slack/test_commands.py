@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.slack.conftest import ANNOUNCE, HOST, Slack
+from tests.slack.conftest import ANNOUNCE, HOST, MakeSlack, Slack
 from tests.slack.fake_slack import BOT_TOKEN
 
 
@@ -189,6 +189,18 @@ async def test_modal_errors_land_on_their_fields(
     assert body["errors"][block].startswith(message)
     await slack.settle()
     assert await slack.core.spaces.list_spaces() == []
+
+
+async def test_the_title_limit_the_form_offers_is_the_cores(make_slack: MakeSlack) -> None:
+    slack: Slack = await make_slack(max_title_length=40)  # STAGEPASS_MAX_TITLE_LENGTH
+    view, _ = await open_create_modal(slack)
+    [title] = [b for b in view["blocks"] if b.get("block_id") == "title"]
+    assert title["element"]["max_length"] == 40
+    # Slack enforces it in the form; past it (a raw submission) the core does, on the field
+    response = await slack.submit(HOST, view, form(title={"value": "x" * 41}))
+    body = response.json()
+    assert body["response_action"] == "errors"
+    assert body["errors"] == {"title": "The title is 41 characters long; the limit is 40."}
 
 
 async def test_modal_error_without_a_field_shows_on_top_and_keeps_the_values(
