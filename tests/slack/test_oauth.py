@@ -165,6 +165,17 @@ async def test_reinstall_updates_the_row(oauth: Slack) -> None:
     assert oauth.core.cipher.decrypt(row.bot_token) == "xoxb-two-new"
 
 
+async def test_names_slack_gives_are_kept_without_nuls(oauth: Slack) -> None:
+    """A workspace's and an org's names come from Slack, not from a command: a NUL in them
+    is dropped (PostgreSQL refuses to store one), as the core does with people's names."""
+    oauth.fake.oauth_access["team"] = {"id": TEAM2, "name": "Team\x00 Two"}
+    oauth.fake.oauth_access["enterprise"] = {"id": "E0ACME", "name": "\x00Acme Org\x00"}
+    await install(oauth)
+    [row] = await installations(oauth)
+    assert (row.enterprise_id, row.team_id) == ("E0ACME", TEAM2)
+    assert (row.team_name, row.enterprise_name) == ("Team Two", "Acme Org")
+
+
 async def test_a_slow_database_does_not_hold_up_the_answer(oauth: Slack) -> None:
     """Bolt looks the workspace up before any listener runs: a due cache entry is used
     when the database does not answer at once."""
