@@ -19,6 +19,7 @@ from bot.commands.grammar.usage import SPACE_FIELDS
 from bot.commands.handlers import Dispatcher
 from bot.commands.times import format_when, parse_when
 from bot.errors import InvalidInput
+from bot.models import Visibility
 from bot.replies import Reply
 from bot.services.spaces import SpaceDraft
 from scheduler.recurrence import Recurrence, parse_weekdays
@@ -150,7 +151,8 @@ class SlotCommands:
         for series in mine:
             rule = recurrence_of(series)
             state = " (finished)" if series.status.value == "finished" else ""
-            lines.append(f"S{series.id} {series.title} — {rule.describe()}{state}")
+            unlisted = ", invite-only" if series.visibility == Visibility.INVITE else ""
+            lines.append(f"S{series.id} {series.title} — {rule.describe()}{unlisted}{state}")
             upcoming = await self.slots.upcoming(series.id or 0, now)
             for space in upcoming:
                 lines.append(f"    #{space.id} {format_when(space.starts_at, tz)}")

@@ -204,6 +204,26 @@ async def test_slot_list_in_the_viewers_zone(room: Chat) -> None:
     assert "no slots" in (await room.say("bob", "/slot list")).text
 
 
+async def test_slot_list_says_which_slots_are_invite_only(room: Chat) -> None:
+    await say_ok(
+        room,
+        "alice",
+        '/slot add title:"Inner" starts:"2030-01-08 18:00" tickets:5 visibility:invite',
+    )
+    await say_ok(
+        room, "alice", '/slot add title:"Open" starts:"2030-01-09 18:00" tickets:5 every:week'
+    )
+    heads = [
+        line
+        for line in (await room.say("alice", "/slot list")).text.splitlines()
+        if line.startswith("S")
+    ]
+    assert heads == [
+        "S1 Inner — once, Tue 8 Jan 2030 at 18:00 (UTC), invite-only (finished)",
+        "S2 Open — every week on Wed at 18:00 (UTC)",
+    ]
+
+
 async def test_slot_remove_cancels_the_future_spaces_and_refunds(
     room: Chat, scheduling: Scheduling, clock: ManualClock, core: Core
 ) -> None:
