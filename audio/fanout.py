@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import time
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -27,6 +28,8 @@ from av.stream import Stream
 
 from audio import uring
 from audio.fastlane import RtpStream, Wire
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_QUEUE_PACKETS = 5
 """Per-listener queue bound: 100 ms of audio."""
@@ -117,7 +120,6 @@ class Fanout:
         self.batch_sends = batch_sends
         """Send each tick's fast-lane datagrams in one io_uring call where the kernel lets
         us (`audio.uring`); False, or no io_uring: one ``sendto`` each."""
-        self._batch: uring.DatagramBatch | None = None
 
     def __len__(self) -> int:
         return len(self._tracks)
@@ -143,7 +145,7 @@ class Fanout:
         started = time.thread_time()
         delivered = dropped = fast = 0
         wire: Wire | None = None
-        batch = self._batch
+        batch: uring.DatagramBatch | None = None
         ended: list[PacketTrack] = []
         for track in self._tracks:
             if track.readyState != "live":
@@ -153,8 +155,8 @@ class Fanout:
             if stream is not None and stream.fast:
                 if wire is None:
                     wire = Wire.of(packet)
-                    if batch is None and self.batch_sends:
-                        batch = self._batch = uring.for_this_thread()
+                    if self.batch_sends:
+                        batch = uring.for_this_thread()
                 if stream.send(wire, batch):
                     fast += 1
                     delivered += 1
@@ -163,7 +165,16 @@ class Fanout:
                 dropped += 1
             delivered += 1
         if batch is not None:
-            batch.flush()
+            try:
+                batch.flush()
+            except OSError:
+                logger.warning(
+                    "io_uring failed to send %d datagrams; the fast lane sends with sendto "
+                    "from now on",
+                    fast,
+                    exc_info=True,
+                )
+                uring.retire(batch)
         for track in ended:
             del self._tracks[track]
         self.fast = fast

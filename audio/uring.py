@@ -223,7 +223,12 @@ class DatagramBatch:
             return 0
         self._words[self._sq_tail] = self._tail  # the kernel sees the new entries from here
         try:
-            _syscall(_ENTER, self.fd, count, count, 1, 0, 0)  # 1: IORING_ENTER_GETEVENTS
+            for _ in range(3):
+                try:
+                    _syscall(_ENTER, self.fd, count, count, 1, 0, 0)  # 1: IORING_ENTER_GETEVENTS
+                    break
+                except InterruptedError:
+                    continue  # a signal before anything was submitted: the entries wait in the ring
         finally:
             failed = self._reap()
             self._buffers.clear()
@@ -255,12 +260,15 @@ class DatagramBatch:
         return failed
 
     def close(self) -> None:
+        if self.fd < 0:
+            return
         self._queued.clear()
         self._view.release()
         self._words.release()
         self._sqes.close()
         self._ring.close()
         os.close(self.fd)
+        self.fd = -1
 
     def _probe(self) -> None:
         """Send one datagram to a socket of our own through the ring, and read it back."""
@@ -295,6 +303,15 @@ def for_this_thread() -> DatagramBatch | None:
     if getattr(_local, "pid", None) != pid:
         _local.pid, _local.batch = pid, DatagramBatch.open()
     return _local.batch  # type: ignore[no-any-return]  # threading.local is untyped
+
+
+def retire(batch: DatagramBatch) -> None:
+    """Stop using ``batch`` in this thread (a system call failed in a way a send should not):
+    it is closed, and `for_this_thread` answers None from now on, so the fast lane sends with
+    ``sendto``."""
+    if getattr(_local, "batch", None) is batch:
+        _local.batch = None
+    batch.close()
 
 
 def _sockaddr(family: int, addr: tuple[Any, ...]) -> bytes | None:

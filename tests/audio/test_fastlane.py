@@ -7,6 +7,7 @@ from __future__ import annotations
 import array
 import asyncio
 import contextlib
+import errno
 import random
 
 import aioice.ice
@@ -294,3 +295,32 @@ async def test_the_fast_lane_keeps_sending_sender_reports(
 
         await eventually(reported, what=f"sender reports on the {path} path")
     assert stream.send_errors == 0
+
+
+async def test_a_failing_io_uring_leaves_the_fast_lane_on_sendto(
+    join: JoinFn, room: Room, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    if uring.for_this_thread() is None:
+        pytest.skip("NO io_uring ON THIS MACHINE: the batched fast lane is untested here")
+    await join("host", "host", tone=440)
+    listener = await join("listener", "listener")
+    stream = stream_of(room, "listener")
+    await eventually(lambda: stream.fast_packets > 20, what="packets on the fast lane")
+    real = uring._syscall
+
+    def failing(number: int, *args: int | None) -> int:
+        if number == uring._ENTER:
+            raise OSError(errno.EIO, "Input/output error")
+        return real(number, *args)
+
+    monkeypatch.setattr(uring, "_syscall", failing)
+    try:
+        sent = stream.fast_packets
+        await eventually(lambda: stream.fast_packets > sent + 50, what="the fast lane going on")
+        assert uring.for_this_thread() is None  # retired: every room sends with sendto now
+        assert "io_uring failed" in caplog.text and "sendto" in caplog.text
+        heard = listener.probe.share(440)
+        assert heard > 0.9, f"the tone heard after the switch: {heard:.2f}"
+    finally:
+        monkeypatch.undo()
+        uring._local.pid = None  # the next test gets a fresh ring

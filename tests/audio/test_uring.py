@@ -150,3 +150,27 @@ def test_a_forked_child_gets_its_own_ring(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.undo()
     uring._local.pid, uring._local.batch = pid, parent  # the parent's own again
     assert uring.for_this_thread() is parent
+
+
+def test_a_signal_during_the_call_is_retried(
+    batch: DatagramBatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receivers, senders = _pair(1)
+    buffer = ctypes.create_string_buffer(b"again", 16)
+    slot = batch.slot(senders[0], receivers[0].getsockname(), ctypes.addressof(buffer))
+    assert slot is not None
+    real = uring._syscall
+    interrupted: list[int] = []
+
+    def once_interrupted(number: int, *args: int | None) -> int:
+        if number == uring._ENTER and not interrupted:
+            interrupted.append(number)
+            raise OSError(errno.EINTR, "Interrupted system call")  # as InterruptedError
+        return real(number, *args)
+
+    monkeypatch.setattr(uring, "_syscall", once_interrupted)
+    batch.queue(slot, 5)
+    assert batch.flush() == 0
+    assert interrupted and receivers[0].recv(64) == b"again"
+    for sock in (*receivers, *senders):
+        sock.close()
