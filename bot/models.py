@@ -171,6 +171,13 @@ class Identity(SQLModel, table=True):
         return f"{self.community_id}:{self.user_id}"
 
 
+TITLE_LENGTH = 200
+"""Characters a Space's (and a slot's) title is stored in; `STAGEPASS_MAX_TITLE_LENGTH` may
+only lower the limit people meet."""
+DESCRIPTION_LENGTH = 2000
+"""Characters a Space's (and a slot's) description is stored in: the limit people meet."""
+
+
 class Space(SQLModel, table=True):
     __tablename__ = "spaces"
     __table_args__ = (
@@ -183,8 +190,8 @@ class Space(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     community_id: str = Field(foreign_key="communities.id", max_length=120)
     host_id: int = Field(foreign_key="identities.id", index=True)
-    title: str = Field(max_length=200)
-    description: str = Field(default="", max_length=2000)
+    title: str = Field(max_length=TITLE_LENGTH)
+    description: str = Field(default="", max_length=DESCRIPTION_LENGTH)
     starts_at: datetime = utc_field()
     duration_minutes: int
     status: SpaceStatus = Field(sa_type=enum_type(SpaceStatus), index=True)

@@ -13,7 +13,14 @@ from datetime import date, datetime, time
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from bot.models import UTCDateTime, Visibility, enum_type, utc_field
+from bot.models import (
+    DESCRIPTION_LENGTH,
+    TITLE_LENGTH,
+    UTCDateTime,
+    Visibility,
+    enum_type,
+    utc_field,
+)
 
 
 class ReminderDelivery(SQLModel, table=True):
@@ -58,8 +65,8 @@ class SlotSeries(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     community_id: str = Field(foreign_key="communities.id", max_length=120)
     host_id: int = Field(foreign_key="identities.id")
-    title: str = Field(max_length=200)
-    description: str = Field(default="", max_length=2000)
+    title: str = Field(max_length=TITLE_LENGTH)
+    description: str = Field(default="", max_length=DESCRIPTION_LENGTH)
     price_minor: int
     currency: str = Field(max_length=3)
     capacity: int

@@ -20,6 +20,7 @@ from adapters.slack.blocks import Block, context, escape, plain, section
 from bot.actors import UserRef
 from bot.commands import types as t
 from bot.errors import InvalidInput
+from bot.models import DESCRIPTION_LENGTH
 from bot.money import CURRENCIES, parse_amount
 from bot.money import currency as lookup_currency
 from bot.services.spaces import SpaceDraft
@@ -208,7 +209,7 @@ def create_view(
         _input(
             "description",
             "Description",
-            _text(v.get("description"), multiline=True, max_length=2000),
+            _text(v.get("description"), multiline=True, max_length=DESCRIPTION_LENGTH),
             optional=True,
         ),
         _input("starts_date", "Date", date_element),

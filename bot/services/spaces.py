@@ -23,6 +23,7 @@ from bot.events import (
     SpaceUpdated,
 )
 from bot.models import (
+    DESCRIPTION_LENGTH,
     BridgeMode,
     Identity,
     Space,
@@ -237,9 +238,10 @@ class SpaceService(Service):
                 f"The title is {len(title)} characters long; the limit is {s.max_title_length}.",
                 field="title",
             )
-        if len(draft.description) > 2000:
+        if len(draft.description) > DESCRIPTION_LENGTH:
             raise InvalidInput(
-                "The description is longer than 2,000 characters.", field="description"
+                f"The description is longer than {DESCRIPTION_LENGTH:,} characters.",
+                field="description",
             )
         if draft.starts_at.tzinfo is None:
             raise InvalidInput("The start time needs a time zone.", field="starts")
