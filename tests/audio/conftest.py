@@ -17,11 +17,12 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from adapters.shell.chat import Chat
-from audio import Admission, Room, RoomRegistry
+from audio import Admission, Room, RoomRegistry, uring
 from audio.install import LiveAudio, attach
 from audio.metrics import AudioMetrics
 from audio.registry import RoomLink
 from audio.room import PeerFactory, RoomSettings
+from audio.uring import DatagramBatch
 from bot.actors import Actor
 from bot.commands.handlers import Dispatcher
 from bot.core import Core
@@ -264,3 +265,11 @@ async def base_url(scheduled: World) -> AsyncIterator[str]:
     """`scheduled`'s app served on 127.0.0.1 for a real browser."""
     async with serve_asgi(scheduled.app) as base:
         yield base
+
+
+def thread_ring() -> DatagramBatch:
+    """This thread's io_uring ring, or a loud skip where the machine has none."""
+    ring = uring.for_this_thread()
+    if ring is None:
+        pytest.skip("NO io_uring ON THIS MACHINE: the batched fast lane is untested here")
+    return ring

@@ -22,7 +22,7 @@ from audio import Admission, Room, fastlane, uring
 from audio.fastlane import RtpStream
 from audio.opus import OpusEncoder
 from audio.rtptap import install_tap
-from tests.audio.conftest import SPACE, JoinFn
+from tests.audio.conftest import SPACE, JoinFn, thread_ring
 from tests.audio.rtc_harness import Client
 from tests.waiting import eventually
 
@@ -104,8 +104,8 @@ async def test_both_paths_decode_to_the_same_audio(sending: str) -> None:
     """Two listeners of a relay room, one per path, hear one stream of non-repeating
     audio from its first packet: their decoders must produce the very same samples, with
     the fast lane's datagrams batched on io_uring or sent one by one."""
-    if sending == "io_uring" and uring.for_this_thread() is None:
-        pytest.skip("NO io_uring ON THIS MACHINE: the batched fast lane is untested here")
+    if sending == "io_uring":
+        thread_ring()
     room = Room(space_id=SPACE, listeners_only=True)
     room.fanout.batch_sends = sending == "io_uring"
     room.start()
@@ -300,8 +300,7 @@ async def test_the_fast_lane_keeps_sending_sender_reports(
 async def test_a_failing_io_uring_leaves_the_fast_lane_on_sendto(
     join: JoinFn, room: Room, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    if uring.for_this_thread() is None:
-        pytest.skip("NO io_uring ON THIS MACHINE: the batched fast lane is untested here")
+    thread_ring()
     await join("host", "host", tone=440)
     listener = await join("listener", "listener")
     stream = stream_of(room, "listener")

@@ -14,13 +14,14 @@ import pytest
 
 from audio import uring
 from audio.uring import DatagramBatch, Slot
+from tests.audio.conftest import thread_ring
 
 
 @pytest.fixture
 def batch() -> Iterator[DatagramBatch]:
+    thread_ring()  # skips loudly where there is no io_uring
     ring = DatagramBatch.open()
-    if ring is None:
-        pytest.skip("NO io_uring ON THIS MACHINE: the batched fast lane is untested here")
+    assert ring is not None
     yield ring
     ring.close()
 
@@ -138,9 +139,7 @@ def test_without_io_uring_open_says_so_and_gives_none(
 
 
 def test_a_forked_child_gets_its_own_ring(monkeypatch: pytest.MonkeyPatch) -> None:
-    parent = uring.for_this_thread()
-    if parent is None:
-        pytest.skip("NO io_uring ON THIS MACHINE: the batched fast lane is untested here")
+    parent = thread_ring()
     pid = os.getpid()
     monkeypatch.setattr(os, "getpid", lambda: pid + 1)  # as in a forked child
     child = uring.for_this_thread()
