@@ -19,7 +19,8 @@ check: $(STAMP) lint typecheck
 
 env: $(STAMP)
 
-$(STAMP): requirements.lock pyproject.toml
+# audio/_lane.c: the editable install compiles the fast lane's C loop in place.
+$(STAMP): requirements.lock pyproject.toml audio/_lane.c
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "Stagepass needs Python 3.11 or newer (found $$($(PYTHON) --version))"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,3 +57,4 @@ lock: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -f audio/_lane.*.so

@@ -12,7 +12,9 @@ oldest queued packet is dropped, so one slow listener cannot hold the room back 
 memory.
 
 A track whose `RtpStream` is on the fast lane (`audio.fastlane`) is not queued at all:
-`Fanout.publish` sends its copy of the packet at once, from the same loop.
+`Fanout.publish` sends its copy of the packet at once, from the same loop; with the fast
+lane's C loop, for all such tracks in one call, going through the tracks in Python only every
+`NATIVE_CHECK_EVERY` packets or when the set of tracks changed.
 """
 
 from __future__ import annotations
@@ -21,13 +23,17 @@ import asyncio
 import collections
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av.packet import Packet
 from av.stream import Stream
 
-from audio import uring
-from audio.fastlane import RtpStream, Wire
+from audio import fastlane, uring
+from audio.fastlane import NATIVE_CHECK_EVERY, RtpStream, Wire
+
+if TYPE_CHECKING:
+    from audio._lane import Lane
 
 logger = logging.getLogger(__name__)
 
@@ -110,9 +116,22 @@ class PacketTrack(MediaStreamTrack):
 class Fanout:
     """The set of tracks that receive the listener mix; `publish` hands each the same packet."""
 
-    def __init__(self, *, batch_sends: bool = True) -> None:
+    def __init__(self, *, batch_sends: bool = True, native: bool = fastlane.NATIVE) -> None:
         # dict keeps insertion order, so delivery order is stable and predictable.
         self._tracks: dict[PacketTrack, None] = {}
+        self.native = native
+        """Send on the fast lane with its C loop (`fastlane.native_send`); False, or no C
+        loop built: `RtpStream.send` for each listener."""
+        self._lanes: list[Lane] = []
+        """The C loop's lanes of the tracks on the fast lane, as of the last check."""
+        self._queued: list[PacketTrack] = []
+        """The other live tracks, as of the last check: their packets go to the queue."""
+        self._waiting: list[RtpStream] = []
+        """Of those, the streams the fast lane is not open for yet (DTLS still coming up):
+        asked every packet, so a listener goes onto it as soon as the Python loop would."""
+        self._ticks = 0
+        self._stale = True
+        """The tracks changed since the last check: the next `publish` checks them."""
         self.fast = 0
         """Listeners served on the fast lane by the last `publish`; the rest queued."""
         self.busy = 0.0
@@ -130,27 +149,84 @@ class Fanout:
     def subscribe(self, track: PacketTrack) -> None:
         """Start delivering the listener mix to ``track`` (idempotent)."""
         self._tracks[track] = None
+        self._stale = True
 
     def unsubscribe(self, track: PacketTrack) -> None:
         """Stop delivering to ``track`` (idempotent)."""
         self._tracks.pop(track, None)
+        self._stale = True
 
     def publish(self, packet: Packet[Stream]) -> tuple[int, int]:
         """Give ``packet`` to every live subscriber, on the fast lane where it is open;
         returns (delivered, dropped-oldest).
 
         Tracks that have ended (their peer closed) are forgotten here, so a vanished listener
-        costs nothing after its first missed tick.
+        costs nothing after its first missed tick (with the C loop: after its next check).
         """
         started = time.thread_time()
+        if self.native and fastlane.NATIVE:
+            delivered, dropped = self._publish_native(packet)
+        else:
+            delivered, dropped = self._publish(packet)
+        self.busy += time.thread_time() - started
+        return delivered, dropped
+
+    def _publish_native(self, packet: Packet[Stream]) -> tuple[int, int]:
+        wire = Wire.of(packet)
+        self._ticks += 1
+        if (
+            self._stale
+            or not self._ticks % NATIVE_CHECK_EVERY
+            or any(stream.is_fast() for stream in self._waiting)
+        ):
+            self._check(wire)
+        lanes = self._lanes
+        if lanes:
+            batch = uring.for_this_thread() if self.batch_sends else None
+            try:
+                if fastlane.native_send(lanes, wire, batch):
+                    self._stale = True  # a stream left the fast lane: its track is queued next
+            except OSError:
+                assert batch is not None, "sendto's failures are counted, never raised"
+                self._retire(batch, len(lanes))
+        dropped = 0
+        for track in self._queued:
+            if track.push(packet):
+                dropped += 1
+        self.fast = len(lanes)
+        return len(lanes) + len(self._queued), dropped
+
+    def _check(self, wire: Wire) -> None:
+        """Sort the live tracks into those on the fast lane (their C loop lanes, after each
+        stream's own checks) and the rest; forget the ended ones."""
+        lanes: list[Lane] = []
+        queued: list[PacketTrack] = []
+        waiting: list[RtpStream] = []
+        for track in self._live():
+            stream = track.stream
+            lane = None if stream is None or not stream.fast else stream.native_lane(wire)
+            if lane is not None:
+                lanes.append(lane)
+                continue
+            queued.append(track)
+            if stream is not None and stream.fast and not stream.is_fast():
+                waiting.append(stream)  # (open but no C lane: an address only sendto takes)
+        self._lanes, self._queued, self._waiting, self._stale = lanes, queued, waiting, False
+
+    def _live(self) -> list[PacketTrack]:
+        """The live tracks; those that ended (their peer closed) are forgotten."""
+        live = [track for track in self._tracks if track.readyState == "live"]
+        if len(live) != len(self._tracks):
+            self._tracks = dict.fromkeys(live)
+        return live
+
+    def _publish(self, packet: Packet[Stream]) -> tuple[int, int]:
+        """`publish` without the C loop: each fast-lane listener's `RtpStream.send`."""
+        self._stale = True  # the C loop's lists are not kept up to date here
         delivered = dropped = fast = 0
         wire: Wire | None = None
         batch: uring.DatagramBatch | None = None
-        ended: list[PacketTrack] = []
-        for track in self._tracks:
-            if track.readyState != "live":
-                ended.append(track)
-                continue
+        for track in self._live():
             stream = track.stream
             if stream is not None and stream.fast:
                 if wire is None:
@@ -168,15 +244,15 @@ class Fanout:
             try:
                 batch.flush()
             except OSError:
-                logger.warning(
-                    "io_uring failed to send %d datagrams; the fast lane sends with sendto "
-                    "from now on",
-                    fast,
-                    exc_info=True,
-                )
-                uring.retire(batch)
-        for track in ended:
-            del self._tracks[track]
+                self._retire(batch, fast)
         self.fast = fast
-        self.busy += time.thread_time() - started
         return delivered, dropped
+
+    @staticmethod
+    def _retire(batch: uring.DatagramBatch, datagrams: int) -> None:
+        logger.warning(
+            "io_uring failed to send %d datagrams; the fast lane sends with sendto from now on",
+            datagrams,
+            exc_info=True,
+        )
+        uring.retire(batch)

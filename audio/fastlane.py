@@ -30,7 +30,17 @@ copied into the libsrtp session's own 1,500-byte buffer, ``srtp_protect`` works 
 place (pylibsrtp's ``Session.protect`` would copy the packet in and out), and the buffer is
 sent straight from asyncio's socket. A full socket buffer loses the packet, as UDP does.
 
-The send itself is most of the fast lane's cost. Every listener has its own ICE socket
+Stamping, protecting and queueing each listener's copy in Python costs about 5 us a packet,
+several times what libsrtp and the kernel do. Where the C extension ``audio._lane`` is built
+(``make env`` builds it; a missing compiler only leaves it out), the fan-out hands each tick's
+packet to its loop, `native_send`, for all its listeners at once: each stream on the fast
+lane has a `_lane.Lane` (its header template, sequence, timestamp origin, socket and own
+packet buffer), which its `native_lane` makes and checks. Python then only does what is not
+per packet: the lane's checks and the sender reports, every 8th packet (`NATIVE_CHECK_EVERY`),
+when the fan-out goes through its listeners. Without the extension, `RtpStream.send` runs the
+same steps per listener, as below.
+
+The send itself is most of the rest of the fast lane's cost. Every listener has its own ICE socket
 (aioice binds one per connection), so ``sendmmsg``, which batches the datagrams of one
 socket, cannot batch them; io_uring can (`audio.uring`). Given the caller's
 `DatagramBatch`, ``send`` queues the datagram on the ring and the caller sends the whole
@@ -54,7 +64,8 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import aioice.ice
 from aiortc import RTCDtlsTransport, RTCRtpSender
@@ -75,7 +86,10 @@ from av.stream import Stream
 from pylibsrtp._binding import ffi as _ffi
 from pylibsrtp._binding import lib as _lib
 
-from audio.uring import DatagramBatch, Slot
+from audio.uring import DatagramBatch, Slot, sockaddr
+
+if TYPE_CHECKING:
+    from audio._lane import Lane
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +114,31 @@ _srtp_protect = _lib.srtp_protect
 
 # aiortc's sender keeps these private; the RTP loop we run in its place keeps them current.
 _SENDER = "_RTCRtpSender__"
+
+NATIVE_CHECK_EVERY = 8
+"""With the C loop, the fan-out checks its listeners' lanes (and sends the sender reports that
+fell due) every this many packets: 160 ms, as `RtpStream.send` checks a lane."""
+
+
+def _load_native() -> ModuleType | None:
+    """``audio._lane`` bound to pylibsrtp's ``srtp_protect``, or None (logged) where it was
+    not built or the libsrtp it would call is not the one it was written for."""
+    try:
+        from audio import _lane
+    except ImportError:
+        logger.info("audio._lane is not built: the fast lane runs its Python loop")
+        return None
+    signature = str(_ffi.typeof(_lib.srtp_protect))
+    if signature != "<ctype 'srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)'>":
+        logger.warning("pylibsrtp's srtp_protect is %s: the fast lane runs in Python", signature)
+        return None
+    _lane.bind(int(_ffi.cast("uintptr_t", _ffi.addressof(_lib, "srtp_protect"))))
+    return _lane
+
+
+_native = _load_native()
+NATIVE = _native is not None
+"""True where the fast lane's C loop is available (`native_send`)."""
 
 
 class PacketSource(Protocol):
@@ -159,15 +198,17 @@ class RtpStream:
     ) -> None:
         self.sender = sender
         self.track = track
-        self.fast = fast
-        self.sequence = random.randint(0, 0xFFFF) if first_sequence is None else first_sequence
-        """The next sequence number, from either path."""
+        self._fast = fast
+        self._sequence = random.randint(0, 0xFFFF) if first_sequence is None else first_sequence
         self.origin = random.getrandbits(32)
         """The RTP timestamp of pts 0."""
-        self.packets = 0
-        self.fast_packets = 0
-        self.send_errors = 0
+        self._packets = 0
+        self._fast_packets = 0
+        self._send_errors = 0
         self._octets = 0
+        self._native: Lane | None = None
+        """The C loop's lane while the stream is on it: it counts (and numbers) the packets
+        it sends; `_fold` brings them back when the stream leaves it."""
         self._header: bytearray | None = None
         self._template = b""
         """The header as bytes (the fast lane copies it into libsrtp's buffer)."""
@@ -204,6 +245,55 @@ class RtpStream:
         sender._run_rtcp = stream._run_rtcp  # type: ignore[method-assign]  # aiortc's send() starts it (see above)
         return stream
 
+    # -- what both paths count ----------------------------------------------------------
+
+    @property
+    def fast(self) -> bool:
+        """The room's switch: False keeps (or takes) the stream off the fast lane."""
+        return self._fast
+
+    @fast.setter
+    def fast(self, value: bool) -> None:
+        self._fast = value
+        if not value and self._lane is not None:
+            self._leave_lane()
+
+    @property
+    def sequence(self) -> int:
+        """The next sequence number, from either path."""
+        native = self._native
+        return self._sequence if native is None else native.sequence
+
+    @sequence.setter
+    def sequence(self, value: int) -> None:
+        self._sequence = value & 0xFFFF
+        if self._native is not None:
+            self._native.sequence = self._sequence
+
+    @property
+    def packets(self) -> int:
+        """Packets sent, on either path."""
+        native = self._native
+        return self._packets + (0 if native is None else native.packets)
+
+    @property
+    def fast_packets(self) -> int:
+        """Of `packets`, those sent on the fast lane."""
+        native = self._native
+        return self._fast_packets + (0 if native is None else native.packets)
+
+    @property
+    def octets(self) -> int:
+        """Payload bytes sent, on either path."""
+        native = self._native
+        return self._octets + (0 if native is None else native.octets)
+
+    @property
+    def send_errors(self) -> int:
+        """Fast-lane packets lost on the way out (libsrtp refused, the socket did)."""
+        native = self._native
+        return self._send_errors + (0 if native is None else native.errors)
+
     # -- the fast lane ------------------------------------------------------------------
 
     @property
@@ -215,16 +305,60 @@ class RtpStream:
         """True while the next packet may take the fast lane (checked per packet: cheap)."""
         lane = self._lane
         if lane is None:
-            return self.fast and self._header is not None and self._enter()
-        if self.fast and lane.open(self.sender):
+            return self._fast and self._header is not None and self._enter()
+        if self._fast and lane.open(self.sender):
             return True
         self._leave_lane()
         return False
 
     def _leave_lane(self) -> None:
         self._lane = None
+        if self._native is not None:
+            self._fold()
         if self._off_lane is not None:
             self._off_lane.set()
+
+    def native_lane(self, wire: Wire) -> Lane | None:
+        """This stream's lane for the C loop (`native_send`) if the fast lane is open for
+        it, after the checks and the sender report that `send` would make on this packet;
+        None leaves the packet to the aiortc path. The fan-out calls it every
+        `NATIVE_CHECK_EVERY` packets and sends on the lane in between."""
+        if _native is None or not self.is_fast():
+            return None
+        lane = self._lane
+        assert lane is not None
+        native = self._native
+        if native is None:
+            address = sockaddr(lane.sock.family, lane.addr)
+            if address is None:
+                return None  # only sendto knows how to write it: aiortc's path
+            native = self._native = _native.Lane(
+                srtp=int(_ffi.cast("uintptr_t", lane.srtp)),
+                sock=lane.sock,
+                address=address,
+                header=self._template,
+                abs_at=self._abs_at,
+                sequence=self._sequence,
+                origin=self.origin,
+            )
+        timestamp = (self.origin + wire.offset) & 0xFFFFFFFF
+        if wire.at >= self._report_due:
+            self._send_report(lane, timestamp, wire)
+        self._report(timestamp, wire.ntp)
+        return native
+
+    def _fold(self) -> None:
+        """Take back the counts and the sequence number from the C loop's lane, and stop it
+        (the fan-out drops it on its next check)."""
+        native = self._native
+        assert native is not None
+        native.active = False
+        self._native = None
+        self._sequence = native.sequence
+        self._packets += native.packets
+        self._fast_packets += native.packets
+        self._octets += native.octets
+        self._send_errors += native.errors
 
     def send(self, wire: Wire, batch: DatagramBatch | None = None) -> bool:
         """Send one packet on the fast lane if it is open for this stream; False leaves the
@@ -240,15 +374,17 @@ class RtpStream:
         place and sent from that buffer, with no bytes object made. A socket error or a
         full socket buffer loses the packet (counted in ``send_errors``), like any UDP loss.
         """
+        if self._native is not None:
+            self._fold()  # the fan-out stopped using the C loop
         lane = self._lane
         # The lane's full check every 8th packet (160 ms): a stale pair or session for a
         # moment only loses a few packets, and a closed socket is caught below.
-        if lane is None or not self.fast or (not self.packets & 7 and not lane.open(self.sender)):
+        if lane is None or not self._fast or (not self._packets & 7 and not lane.open(self.sender)):
             if not self.is_fast():
                 return False
             lane = self._lane
             assert lane is not None
-        sequence = self.sequence
+        sequence = self._sequence
         timestamp = (self.origin + wire.offset) & 0xFFFFFFFF
         view = lane.view
         size = self._size
@@ -264,16 +400,16 @@ class RtpStream:
         if self._abs_at:
             view[self._abs_at : self._abs_at + 3] = wire.abs_send_time
         view[size:end] = wire.payload
-        self.sequence = (sequence + 1) & 0xFFFF
-        packets = self.packets = self.packets + 1
-        self.fast_packets += 1
+        self._sequence = (sequence + 1) & 0xFFFF
+        packets = self._packets = self._packets + 1
+        self._fast_packets += 1
         self._octets += end - size
         if not packets % _REPORT_EVERY:
             self._report(timestamp, wire.ntp)
         length = lane.length
         length[0] = end
         if _srtp_protect(lane.srtp, lane.cdata, length):
-            self.send_errors += 1  # libsrtp refused (replay, key limit); the stream goes on
+            self._send_errors += 1  # libsrtp refused (replay, key limit); the stream goes on
             return True
         if batch is not None:
             slot = lane.slot
@@ -287,7 +423,7 @@ class RtpStream:
         try:
             lane.sock.sendto(view[: length[0]], lane.addr)
         except OSError:
-            self.send_errors += 1  # lost like any UDP packet; the stream goes on
+            self._send_errors += 1  # lost like any UDP packet; the stream goes on
         return True
 
     def _send_report(self, lane: _Lane, timestamp: int, wire: Wire) -> None:
@@ -298,7 +434,7 @@ class RtpStream:
             data = lane.dtls._tx_srtp.protect_rtcp(self._report_payload(timestamp, wire.ntp))
             lane.sock.sendto(data, lane.addr)
         except (OSError, ValueError):  # lost like any UDP packet (pylibsrtp: ValueError)
-            self.send_errors += 1
+            self._send_errors += 1
 
     def _report_payload(self, rtp_timestamp: int, ntp: int) -> bytes:
         """SR and SDES for this stream's sender as aiortc writes them, noting what aiortc's
@@ -308,7 +444,7 @@ class RtpStream:
             ntp_timestamp=ntp,
             rtp_timestamp=rtp_timestamp,
             packet_count=self.packets & 0xFFFFFFFF,
-            octet_count=self._octets & 0xFFFFFFFF,
+            octet_count=self.octets & 0xFFFFFFFF,
         )
         payload = bytes(RtcpSrPacket(ssrc=sender._ssrc, sender_info=info))
         setattr(sender, _SENDER + "lsr", (ntp >> 16) & 0xFFFFFFFF)
@@ -322,7 +458,7 @@ class RtpStream:
 
     def _lost(self, _errno: int) -> None:
         """A batched datagram the kernel refused: lost like any UDP packet."""
-        self.send_errors += 1
+        self._send_errors += 1
 
     def _enter(self) -> bool:
         dtls = self.sender.transport
@@ -376,7 +512,7 @@ class RtpStream:
                     self._leave_lane()  # a packet on this path: the report loop's turn
                 data, timestamp = self._stamp(wire)
                 await sender.transport._send_rtp(data)
-                self.packets += 1
+                self._packets += 1
                 self._octets += len(wire.payload)
                 self._report(timestamp, wire.ntp)
         except (asyncio.CancelledError, ConnectionError, MediaStreamError):
@@ -416,10 +552,10 @@ class RtpStream:
         header = self._header
         assert header is not None
         timestamp = (self.origin + wire.offset) & 0xFFFFFFFF
-        _SEQ_TS.pack_into(header, 2, self.sequence, timestamp)
+        _SEQ_TS.pack_into(header, 2, self._sequence, timestamp)
         if self._abs_at:
             header[self._abs_at : self._abs_at + 3] = wire.abs_send_time
-        self.sequence = (self.sequence + 1) & 0xFFFF
+        self._sequence = (self._sequence + 1) & 0xFFFF
         return bytes(header) + wire.payload, timestamp
 
     def _report(self, timestamp: int, ntp: int) -> None:
@@ -428,7 +564,7 @@ class RtpStream:
         setattr(sender, _SENDER + "rtp_timestamp", timestamp)
         setattr(sender, _SENDER + "ntp_timestamp", ntp)
         setattr(sender, _SENDER + "packet_count", self.packets)
-        setattr(sender, _SENDER + "octet_count", self._octets)
+        setattr(sender, _SENDER + "octet_count", self.octets)
 
 
 @dataclass(slots=True)
@@ -462,6 +598,22 @@ class _Lane:
             and self.dtls._state is State.CONNECTED
             and sender._enabled
         )
+
+
+def native_send(lanes: list[Lane], wire: Wire, batch: DatagramBatch | None) -> int:
+    """Send ``wire`` on every lane of ``lanes`` (each from a stream's `native_lane`) with the
+    C loop, in one io_uring call on ``batch`` or with ``sendto`` (OSError: the ring failed;
+    this packet is lost on the lanes not sent yet). Returns how many lanes were no longer
+    active (their streams left the fast lane since the caller's last check)."""
+    assert _native is not None, "native_lane makes no lane without the C loop"
+    ring = None if batch is None else batch.native
+    counts: tuple[int, int, int] = _native.send(
+        lanes, wire.payload, wire.offset, wire.abs_send_time, ring
+    )
+    sent, failed, idle = counts
+    if batch is not None:
+        batch.counted(sent, failed)
+    return idle
 
 
 def _plain_udp(pair: aioice.ice.CandidatePair) -> bool:

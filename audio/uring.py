@@ -155,6 +155,15 @@ class DatagramBatch:
         self._keys = 0
         self.sent = 0
         self.failed = 0
+        ring, sqes = _address(self._ring), _address(self._sqes)
+        self.native = (
+            fd, sq_entries, self._sq_mask, self._cq_mask, sqes,
+            ring + sq_off[1], ring + cq_off[0], ring + cq_off[1], ring + cq_off[5],
+        )  # fmt: skip
+        """The ring as the fast lane's C loop takes it (audio/_lane.c, ``send``): the file
+        descriptor, entries, submission and completion masks, then the addresses of the
+        entries, the submission tail, the completion head and tail, and the completions. That
+        loop queues and sends whole batches itself; `queue` starts from the tail it left."""
 
     @classmethod
     def open(cls) -> DatagramBatch | None:
@@ -186,7 +195,7 @@ class DatagramBatch:
         send that one with ``sendto``."""
         if sock.getblocking() or sock.type != socket.SOCK_DGRAM:
             return None
-        address = _sockaddr(sock.family, addr)
+        address = sockaddr(sock.family, addr)
         if address is None:
             return None
         self._keys += 1
@@ -201,7 +210,9 @@ class DatagramBatch:
         """Queue ``length`` bytes of the slot's buffer; sent by the next `flush`. The buffer
         must not change until then (see `reuse`)."""
         queued = self._queued
-        if len(queued) == self._entries:
+        if not queued:
+            self._tail = self._words[self._sq_tail]  # the C loop may have moved it
+        elif len(queued) == self._entries:
             self.flush()
         tail = self._tail
         at = (tail & self._sq_mask) * _SQE_SIZE
@@ -232,9 +243,13 @@ class DatagramBatch:
         finally:
             failed = self._reap()
             self._buffers.clear()
-        self.sent += count - failed
-        self.failed += failed
+        self.counted(count - failed, failed)
         return failed
+
+    def counted(self, sent: int, failed: int) -> None:
+        """Count datagrams sent and lost through this ring (here or by the C loop)."""
+        self.sent += sent
+        self.failed += failed
 
     def _reap(self) -> int:
         queued = self._queued
@@ -314,8 +329,9 @@ def retire(batch: DatagramBatch) -> None:
     batch.close()
 
 
-def _sockaddr(family: int, addr: tuple[Any, ...]) -> bytes | None:
-    """``struct sockaddr_in`` / ``sockaddr_in6`` for ``addr`` on a socket of ``family``."""
+def sockaddr(family: int, addr: tuple[Any, ...]) -> bytes | None:
+    """``struct sockaddr_in`` / ``sockaddr_in6`` for ``addr`` on a socket of ``family``;
+    None for an address only ``sendto`` knows how to write (a host name, a scope id)."""
     try:
         ip = ipaddress.ip_address(addr[0])
     except ValueError:
@@ -336,6 +352,16 @@ def _sockaddr(family: int, addr: tuple[Any, ...]) -> bytes | None:
             + struct.pack("=I", 0)
         )
     return None
+
+
+def _address(mapping: mmap.mmap) -> int:
+    """Where ``mapping`` starts in memory (the ctypes view is dropped at once: a buffer
+    still exported would stop ``mapping.close()``)."""
+    view = ctypes.c_char.from_buffer(mapping)
+    try:
+        return ctypes.addressof(view)
+    finally:
+        del view
 
 
 @functools.cache

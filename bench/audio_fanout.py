@@ -3,7 +3,7 @@ shared-encode room on aiortc's per-sender path, and aiortc's MediaRelay serving 
 load, in the same run.
 
     nice .venv/bin/python bench/audio_fanout.py [--listeners 10 50 150 300] [--window 5]
-        [--warmup 2] [--impl fastlane sendto stagepass relay] [--per-child 100]
+        [--warmup 2] [--impl fastlane sendto python stagepass relay] [--per-child 100]
 
 Load: one speaker sending a 440 Hz tone (Opus, 20 ms) and N listeners, all aiortc peers in
 child processes (bench/audio_peers.py, ``--per-child`` listeners each) so that this process
@@ -12,9 +12,12 @@ children's CPU is reported on its own.
 
 * ``fastlane``: a `Room` with the fast lane on (the default): once a listener's ICE and DTLS
   are up, the mixer's one packet goes to every listener from one loop (`audio.fastlane`),
-  each tick's datagrams sent with one io_uring call (`audio.uring`).
+  the C loop of ``audio._lane`` where it is built, each tick's datagrams sent with one
+  io_uring call (`audio.uring`).
 * ``sendto``: the same fast lane sending each datagram with its own ``sendto`` (what it does
   where io_uring is not available).
+* ``python``: the same fast lane with its Python loop and io_uring (what it does where the C
+  loop was not built).
 * ``stagepass``: the same room with the fast lane off; listeners get the listener mix,
   encoded once per tick and handed to every aiortc sender as the same `av.Packet`.
 * ``relay``: aiortc's ``MediaRelay`` (unbuffered, so a slow sender skips frames instead of
@@ -52,7 +55,7 @@ from bench.audio_peers import use_loopback_if_needed
 from bench.common import JsonLinesChild
 
 SPACE = 1
-IMPLS = ("fastlane", "sendto", "stagepass", "relay")
+IMPLS = ("fastlane", "sendto", "python", "stagepass", "relay")
 
 
 def runqueue_wait() -> float:
@@ -93,7 +96,8 @@ class StagepassServer:
 
     async def start(self) -> None:
         self.room = await self.registry.open(SPACE)
-        self.room.fanout.batch_sends = self.name == "fastlane"
+        self.room.fanout.batch_sends = self.name in ("fastlane", "python")
+        self.room.fanout.native = self.name != "python"
 
     async def answer(self, peer: int, sdp: str, kind: str) -> tuple[str, str]:
         if peer == 0:
@@ -339,6 +343,7 @@ def print_table(results: list[Result]) -> None:
         ("relay", "fastlane"),
         ("stagepass", "fastlane"),
         ("sendto", "fastlane"),
+        ("python", "fastlane"),
     ):
         pairs = [
             (n, by[slow, n], s) for (impl, n), s in by.items() if impl == fast and (slow, n) in by

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from adapters.shell.chat import Chat
-from audio import Admission, Room, RoomRegistry, uring
+from audio import Admission, Room, RoomRegistry, fastlane, uring
 from audio.install import LiveAudio, attach
 from audio.metrics import AudioMetrics
 from audio.registry import RoomLink
@@ -273,3 +273,15 @@ def thread_ring() -> DatagramBatch:
     if ring is None:
         pytest.skip("NO io_uring ON THIS MACHINE: the batched fast lane is untested here")
     return ring
+
+
+LOOPS = ["c", "python"]
+"""The fast lane's two loops: its C loop (audio/_lane.c) and the Python one."""
+
+
+def use_loop(room: Room, loop: str) -> None:
+    """Run ``room``'s fast lane on the C loop ("c"; a loud skip where it was not built) or
+    on the Python loop ("python")."""
+    if loop == "c" and not fastlane.NATIVE:
+        pytest.skip("audio._lane IS NOT BUILT (no C compiler?): the fast lane's C loop is untested")
+    room.fanout.native = loop == "c"
