@@ -124,7 +124,7 @@ def _load_native() -> ModuleType | None:
     """``audio._lane`` bound to pylibsrtp's ``srtp_protect``, or None (logged) where it was
     not built or the libsrtp it would call is not the one it was written for."""
     try:
-        from audio import _lane
+        import audio._lane as _lane
     except ImportError:
         logger.info("audio._lane is not built: the fast lane runs its Python loop")
         return None
