@@ -22,6 +22,7 @@ from bot.errors import InvalidInput
 from bot.models import Visibility
 from bot.replies import Reply
 from bot.services.spaces import SpaceDraft
+from scheduler.models import SlotSeries
 from scheduler.recurrence import Recurrence, parse_weekdays
 from scheduler.series import recurrence_of
 from scheduler.slots import SlotService
@@ -98,6 +99,11 @@ def _whole(raw: str, name: str, low: int, high: int) -> int:
     return int(text)
 
 
+def _unlisted(series: SlotSeries) -> str:
+    """What a slot's description adds when its Spaces are invite-only."""
+    return ", invite-only" if series.visibility == Visibility.INVITE else ""
+
+
 def slot_id(word: str | None) -> int:
     raw = (word or "").strip().lstrip("#").lower().removeprefix("s")
     if not raw.isdigit() or len(raw) > 10:
@@ -127,7 +133,7 @@ class SlotCommands:
         draft, rule = read_slot(options, tz, now, self.core.settings.default_currency)
         booking = await self.slots.book(actor, draft, rule)
         series, result = booking.series, booking.result
-        lines = [f"Slot S{series.id} booked: {series.title}, {rule.describe()}."]
+        lines = [f"Slot S{series.id} booked: {series.title}, {rule.describe()}{_unlisted(series)}."]
         if result.created:
             made = ", ".join(f"#{s.id} {format_when(s.starts_at, tz)}" for s in result.created[:5])
             more = f" and {len(result.created) - 5} more" if len(result.created) > 5 else ""
@@ -137,6 +143,8 @@ class SlotCommands:
         if not rule.is_once:
             days = (self.slots.window_end(now) - now).days
             lines.append(f"Later Spaces are created {days} days ahead of their start.")
+        if series.visibility == Visibility.INVITE:
+            lines.append("Its Spaces are not listed: share each with /space invite ID uses:N.")
         return Reply("\n".join(lines), ephemeral=False)
 
     async def list(self, actor: Actor) -> Reply:
@@ -151,8 +159,9 @@ class SlotCommands:
         for series in mine:
             rule = recurrence_of(series)
             state = " (finished)" if series.status.value == "finished" else ""
-            unlisted = ", invite-only" if series.visibility == Visibility.INVITE else ""
-            lines.append(f"S{series.id} {series.title} — {rule.describe()}{unlisted}{state}")
+            lines.append(
+                f"S{series.id} {series.title} — {rule.describe()}{_unlisted(series)}{state}"
+            )
             upcoming = await self.slots.upcoming(series.id or 0, now)
             for space in upcoming:
                 lines.append(f"    #{space.id} {format_when(space.starts_at, tz)}")

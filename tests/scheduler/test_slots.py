@@ -74,7 +74,11 @@ async def test_an_invite_only_slot_makes_invite_only_spaces(
 ) -> None:
     """`visibility:` was read by the grammar and dropped: the slot's Spaces were listed."""
     weekly = 'title:"Inner circle" starts:"2030-01-08 18:00" tickets:10 every:week'
-    await say_ok(room, "alice", f"/slot add {weekly} visibility:invite")
+    booked = (await say_ok(room, "alice", f"/slot add {weekly} visibility:invite")).splitlines()
+    assert booked[0] == (
+        "Slot S1 booked: Inner circle, every week on Tue at 18:00 (UTC), invite-only."
+    )
+    assert booked[-1] == "Its Spaces are not listed: share each with /space invite ID uses:N."
     await say_ok(room, "alice", '/slot add title:"Open" starts:"2030-01-09 18:00" tickets:10')
     await at(clock, scheduling, clock.now() + timedelta(days=7))  # the next ones, made later
     made = {(s.title, s.visibility) for s in await spaces(core)}
