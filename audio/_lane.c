@@ -282,8 +282,7 @@ lane_send(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_Format(PyExc_TypeError, "send takes 5 arguments (%zd given)", nargs);
         return NULL;
     }
-    PyObject *lanes = args[0];
-    if (!PyList_CheckExact(lanes)) {
+    if (!PyList_CheckExact(args[0])) {
         PyErr_SetString(PyExc_TypeError, "send: lanes must be a list");
         return NULL;
     }
@@ -313,6 +312,13 @@ lane_send(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_buffer payload;
     if (PyObject_GetBuffer(args[1], &payload, PyBUF_SIMPLE) < 0)
         return NULL;
+    /* Our own copy of the list: the kernel reads each queued lane's msghdr until the batch
+       is sent, so no lane may go away meanwhile, whatever Python code runs (fileno()). */
+    PyObject *lanes = PyList_GetSlice(args[0], 0, PyList_GET_SIZE(args[0]));
+    if (lanes == NULL) {
+        PyBuffer_Release(&payload);
+        return NULL;
+    }
 
     Py_ssize_t count = PyList_GET_SIZE(lanes), sent = 0, failed = 0, idle = 0;
     unsigned int queued = 0;
@@ -403,9 +409,11 @@ lane_send(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         failed += refused;
     }
 #endif
+    Py_DECREF(lanes);
     PyBuffer_Release(&payload);
     return Py_BuildValue("nnn", sent, failed, idle);
 fail:
+    Py_DECREF(lanes);
     PyBuffer_Release(&payload);
     return NULL;
 }

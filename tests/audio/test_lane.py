@@ -5,6 +5,7 @@ io_uring; a lane it must not send on sends nothing; bad arguments are refused.""
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
 import socket
 import struct
@@ -228,3 +229,38 @@ def test_send_refuses_what_is_not_a_list_of_lanes(listeners: list[Listener]) -> 
         _lane.send(lanes, wire.payload, 0, b"\x00\x00", None)
     with pytest.raises(ValueError):
         _lane.send(lanes, wire.payload, 0, wire.abs_send_time, (1, 0, 0, 0, 0, 0, 0, 0, 0))
+
+
+def test_python_code_run_during_send_cannot_pull_a_lane_from_under_it() -> None:
+    """send() calls each socket's fileno(); a lane dropped by the caller's list meanwhile is
+    still sent from (the kernel reads its msghdr until the batch goes out)."""
+    receivers = [Listener(0, 0) for _ in range(3)]
+    lanes: list[_lane.Lane] = []
+
+    class Meddling(socket.socket):
+        def fileno(self) -> int:
+            lanes.clear()  # the only references to the other lanes
+            gc.collect()
+            return super().fileno()
+
+    meddling = Meddling(socket.AF_INET, socket.SOCK_DGRAM)
+    meddling.setblocking(False)
+    try:
+        for index, receiver in enumerate(receivers):
+            address = uring.sockaddr(socket.AF_INET, receiver.rx.getsockname())
+            assert address is not None
+            sock = meddling if index == 0 else receiver.tx
+            lane = _lane.Lane(_srtp_t(receiver.session), sock, address, HEADER, ABS_AT, 5, 0)
+            lanes.append(lane)
+        lanes.append(lanes[0])  # two copies of the meddling one, so it meddles late too
+        wire = _wire(3)
+        batch = uring.for_this_thread()
+        ring = None if batch is None else batch.native
+        _lane.send(lanes, wire.payload, wire.offset, wire.abs_send_time, ring)
+        assert lanes == []
+        for receiver in receivers[1:]:
+            assert receiver.received() == receiver.expected(5, wire)
+    finally:
+        meddling.close()
+        for receiver in receivers:
+            receiver.close()
