@@ -126,8 +126,9 @@ class DiscordAdapter:
         self.tasks.spawn(work, name=name, handler=name)
 
     async def _upkeep(self) -> None:
-        """Every DISCORD_RETRY_SECONDS: retry refused role changes and turn "interested"
-        marks on scheduled events into reminders. Role changes in Discord wake it early."""
+        """Every DISCORD_RETRY_SECONDS: take back the roles of tickets another process closed,
+        retry refused role changes and turn "interested" marks on scheduled events into
+        reminders. Role changes in Discord wake it early."""
         while True:
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.config.retry_seconds)
@@ -144,6 +145,7 @@ class DiscordAdapter:
 
     async def _upkeep_round(self, woken: bool) -> None:
         try:
+            await self.notifier.replay_closures()
             await self.notifier.retry_roles()
             if not woken:
                 for guild in self.client.guilds:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import discord
@@ -56,6 +57,11 @@ SpaceWork = Callable[[discord.Guild, Space, DiscordSpace, bool], Awaitable[None]
 server runs the Space's Stage)."""
 
 
+CLOSURE_MARGIN = timedelta(minutes=1)
+"""How far back `Notifier.replay_closures` looks again each round: a closure committed late,
+or stamped by a slower clock, is still seen (and one seen before is not replayed)."""
+
+
 class Notifier:
     def __init__(
         self,
@@ -98,6 +104,10 @@ class Notifier:
             TicketIssued: self.on_ticket_issued,
             TicketClosed: self.on_ticket_closed,
         }
+        self._closures_until: datetime | None = None
+        """Ticket closures up to this time are replayed (`replay_closures`), less a margin."""
+        self._replayed: dict[str, datetime] = {}
+        """Tickets whose closure was replayed within the margin, by when they closed."""
 
     def subscribe(self, bus: EventBus) -> None:
         routes = ChatRoutes(
@@ -133,6 +143,27 @@ class Notifier:
                 row = await self.store.get_or_new(space_id, guild.id)
                 if not await self.roles.retry(guild, space, row):
                     refused.add(guild.id)
+
+    async def replay_closures(self) -> None:
+        """Take the Space's role back from holders whose tickets another process closed
+        (a refund by the Stripe webhook on a web worker: no event reaches this process).
+        Who is on the Stage is checked every few seconds (`StageSync.recheck`); a holder who
+        is not keeps the role until this replays the closure from the database. The first
+        round replays every closure in the Spaces not over yet (a role change is
+        idempotent), later ones what closed since, with a margin for the clocks and commit
+        order of the other processes."""
+        since = self._closures_until
+        closed = await self.core.tickets.closed_since(since, platform=Platform.DISCORD)
+        for closure in closed:
+            if closure.event.ticket_id in self._replayed:
+                continue
+            await self.on_ticket_closed(closure.event)
+            self._replayed[closure.event.ticket_id] = closure.at
+        if closed:
+            until = closed[-1].at - CLOSURE_MARGIN
+            if since is None or until > since:
+                self._closures_until = until
+                self._replayed = {k: at for k, at in self._replayed.items() if at > until}
 
     # --- core events -> Discord ----------------------------------------------------------
 

@@ -24,7 +24,16 @@ from bot.actors import Actor
 from bot.commands.times import format_when
 from bot.errors import InvalidInput, NotFound, PermissionDenied
 from bot.events import HoldCreated, HoldReleased, TicketClosed, TicketIssued
-from bot.models import Hold, HoldStatus, Identity, Space, Ticket, TicketStatus
+from bot.models import (
+    Hold,
+    HoldStatus,
+    Identity,
+    Platform,
+    Space,
+    SpaceStatus,
+    Ticket,
+    TicketStatus,
+)
 from bot.money import format_minor
 from bot.permissions import Action, SpaceRole, require, staff_role
 from bot.ports import Checkout, Confirmation, Payment, PaymentRecorder
@@ -65,6 +74,14 @@ class Admission:
     claims: TicketClaims
     space: Space
     ticket: Ticket | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedTicket:
+    """A ticket closed (refunded or revoked) at ``at``, and the event that said so."""
+
+    at: datetime
+    event: TicketClosed
 
 
 ProgressFn = Callable[[int, int], Awaitable[None]]
@@ -342,6 +359,45 @@ class TicketService(Service):
         )
         await self.waitlist.tell(offers)
         return True
+
+    async def closed_since(
+        self, since: datetime | None, *, platform: Platform
+    ) -> list[ClosedTicket]:
+        """The tickets closed after ``since`` (all, with None) whose holders are on
+        ``platform``, in Spaces not over yet, oldest first, each with the `TicketClosed`
+        event its closing published: a process that did not see the events (another process
+        closed the tickets: the Stripe webhook on a web worker) catches up from the
+        database."""
+        query = (
+            select(Ticket, Identity, col(Space.community_id))
+            .join(Identity, col(Identity.id) == Ticket.holder_id)
+            .join(Space, col(Space.id) == Ticket.space_id)
+            .where(
+                col(Ticket.closed_at).is_not(None),
+                col(Identity.platform) == platform.value,
+                col(Space.status).not_in([s.value for s in SpaceStatus if s.is_final]),
+            )
+            .order_by(col(Ticket.closed_at))
+        )
+        if since is not None:
+            query = query.where(col(Ticket.closed_at) > since)
+        async with self.db.session() as session:
+            rows = (await session.exec(query)).all()
+        return [
+            ClosedTicket(
+                ticket.closed_at,
+                TicketClosed(
+                    space_id=ticket.space_id,
+                    community_id=community_id,
+                    ticket_id=ticket.id,
+                    holder_key=holder.key,
+                    refunded=ticket.status == TicketStatus.REFUNDED,
+                    reason=ticket.close_reason or "",
+                ),
+            )
+            for ticket, holder, community_id in rows
+            if ticket.closed_at is not None
+        ]
 
     async def refund(self, ticket: Ticket, *, reason: str, actor_id: int | None = None) -> bool:
         """Refund through the gateway (paid tickets) or revoke (free ones), once."""

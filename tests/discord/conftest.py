@@ -226,3 +226,18 @@ async def restarted_core(settings: Settings, db: Database, clock: ManualClock) -
     core = Core.build(settings, db=Database(db.url), clock=clock)
     EventMessenger(core)
     return core
+
+
+async def refund_elsewhere(
+    settings: Settings, core: Core, clock: ManualClock, user_key: str, space_id: int = 1
+) -> None:
+    """Refund the one ticket of ``user_key`` (``discord:GUILD:USER``) from a second process,
+    as the Stripe webhook on a web worker does: no event reaches this one."""
+    web = await restarted_core(settings, core.db, clock)
+    try:
+        holder = await web.identities.by_key(user_key)
+        assert holder is not None and holder.id is not None
+        [ticket] = await web.tickets.tickets_of(holder.id, space_id)
+        assert await web.tickets.refund(ticket, reason="Refunded through Stripe.")
+    finally:
+        await web.close()

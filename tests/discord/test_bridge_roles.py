@@ -29,7 +29,7 @@ from bot.models import BridgeMode
 from bot.settings import Settings
 from tests.bridge.playout import discord_quiet, handled, heard_from_discord
 from tests.bridge.tones import decode_all, opus_tone, power
-from tests.discord.conftest import Bot, Server, config_for, restarted_core
+from tests.discord.conftest import Bot, Server, config_for, refund_elsewhere
 from tests.discord.fake_discord import Channel, FakeDiscord, Member
 from tests.discord.fake_discord import permissions as P
 from tests.discord.fake_discord.state import VOICE
@@ -386,14 +386,7 @@ async def test_a_refund_made_by_another_process_reaches_the_stage_and_the_bridge
         await w.until_seen(carol, "a listener", role="listener")
         await w.bot.until(lambda: not guild.voice[bob.user.id].suppress, "bob on stage")
 
-        web = await restarted_core(settings, core.db, clock)  # the other process
-        try:
-            holder = await web.identities.by_key(f"discord:{guild.id}:{bob.user.id}")
-            assert holder is not None and holder.id is not None
-            [ticket] = await web.tickets.tickets_of(holder.id, 1)
-            await web.tickets.refund(ticket, reason="Refunded through Stripe.")
-        finally:
-            await web.close()
+        await refund_elsewhere(settings, core, clock, f"discord:{guild.id}:{bob.user.id}")
 
         await w.bot.until(lambda: w.seen(bob) is None, "bob out of the room's list")
         assert not w.bridge.admits(bob.user.id)

@@ -14,11 +14,12 @@ import discord
 import pytest
 
 from adapters.discord.stage_access import Venue
+from bot.clock import ManualClock
 from bot.commands.handlers import Dispatcher
 from bot.core import Core
 from bot.models import Space
 from bot.settings import Settings
-from tests.discord.conftest import Server, config_for, running
+from tests.discord.conftest import Server, config_for, refund_elsewhere, running
 from tests.discord.fake_discord import FakeDiscord, Member
 
 
@@ -85,3 +86,43 @@ async def test_a_join_and_the_recheck_at_the_same_moment_disconnect_and_tell_onc
         await fake.join_voice(guild, dave, stage)
         await bot.until(lambda: len(told(fake, dave)) == 2, "dave's second DM")
         assert guild.voice[dave.user.id].channel_id is None
+
+
+async def test_a_holder_refunded_by_another_process_loses_the_role_off_the_stage_too(
+    core: Core,
+    dispatcher: Dispatcher,
+    settings: Settings,
+    clock: ManualClock,
+    fake: FakeDiscord,
+    server: Server,
+) -> None:
+    """The Stripe webhook's refund on a web worker publishes no event this process sees:
+    the re-check moves such a holder off the Stage, and one who is not on it lost nothing
+    but the ticket, keeping the role until the Space ended. The upkeep round replays the
+    closure from the database: the role goes, once, and a holder still entitled keeps it."""
+    config = config_for(server, settings)
+    async with running(core, dispatcher, config, fake) as bot:
+        guild, alice, bob, carol = server.guild, server.host, server.bob, server.carol
+        await bot.answer(
+            await fake.slash(
+                guild, alice, "space create", title="Talk", starts="tomorrow 18:00", tickets=5
+            )
+        )
+        for member in (bob, carol):
+            await bot.answer(await fake.slash(guild, member, "ticket buy", space=1))
+        await bot.settle()
+        [role] = [r for r in guild.roles.values() if r.name == "🎟 #1 Talk"]
+        assert role.id in bob.roles and role.id in carol.roles
+
+        await refund_elsewhere(settings, core, clock, f"discord:{guild.id}:{carol.user.id}")
+        await bot.settle()
+        assert role.id in carol.roles  # nothing reached this process yet
+
+        removals = f"/guilds/{guild.id}/members/{carol.user.id}/roles/{role.id}"
+        bot.adapter.roles_changed()  # as the upkeep timer would
+        await bot.until(lambda: role.id not in carol.roles, "carol's role taken back")
+        await bot.settle()
+        await bot.adapter.notifier.replay_closures()  # the next round replays nothing
+        await bot.settle()
+        assert len(fake.calls_to("DELETE", removals)) == 1
+        assert role.id in bob.roles
