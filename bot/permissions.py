@@ -27,6 +27,7 @@ class Action(enum.StrEnum):
     RECORD = "record this Space"
     MANAGE_PROMOS = "manage promo codes"
     INVITE = "make invite links"
+    WITHDRAW_INVITES = "see and withdraw invite links"
     SEE_SALES = "see this Space's tickets and sales"
 
 
@@ -44,6 +45,8 @@ RULES: dict[Action, frozenset[SpaceRole]] = {
     Action.RECORD: frozenset({H, C}),
     Action.MANAGE_PROMOS: frozenset({H, C}),
     Action.INVITE: frozenset({H, C}),
+    # A leaked link is a safety matter, as a cancel is: moderators may stop it (not make one).
+    Action.WITHDRAW_INVITES: frozenset({H, C, M}),
     Action.SEE_SALES: frozenset({H, C, M}),
 }
 

@@ -181,16 +181,20 @@ async def test_a_host_lists_and_withdraws_invite_links(
     }
 
     # the people it concerns, and nobody else
-    assert (await chat.say("bob", "/space invites 1")).text == (
-        "Only the host and co-hosts can make invite links."
-    )
+    not_staff = "Only the host, co-hosts and moderators can see and withdraw invite links."
+    assert (await chat.say("bob", "/space invites 1")).text == not_staff
     refused = await chat.say("bob", f"/space invite 1 revoke:{by_token[first]}")
-    assert (refused.error, refused.text) == (
+    assert (refused.error, refused.text) == (True, not_staff)
+    assert not (await chat.say("alice", "/space cohost add 1 @carol")).error
+    assert (await chat.say("carol", "/space invites 1")).text == listed.text
+    # a moderator sees the links (to stop a leaked one) but makes none
+    chat.person("mo", moderator=True)
+    assert (await chat.say("mo", "/space invites 1")).text == listed.text
+    made_by_mo = await chat.say("mo", "/space invite 1 uses:3")
+    assert (made_by_mo.error, made_by_mo.text) == (
         True,
         "Only the host and co-hosts can make invite links.",
     )
-    assert not (await chat.say("alice", "/space cohost add 1 @carol")).error
-    assert (await chat.say("carol", "/space invites 1")).text == listed.text
 
     revoked = await chat.say("carol", f"/space invite 1 revoke:{by_token[first]}")
     assert revoked.text == (
@@ -215,6 +219,10 @@ async def test_a_host_lists_and_withdraws_invite_links(
     assert await held_by(core, "dave") == []
     assert (await core.spaces.get(1)).held == 1  # bob's hold only
     assert not (await chat.say("dave", f"/ticket redeem {second}")).error
+    leaked = core.invites.read(await made_link(chat, 1, 1), clock.now()).ticket_id[:8]
+    stopped = await chat.say("mo", f"/space invite 1 revoke:{leaked}")
+    assert stopped.text.startswith(f"Invite {leaked} of Space #1 is withdrawn: it got 0 of its 1")
+    assert (await link_row(core, leaked)).revoked_at is not None
 
     # the refusals, each saying why
     again = await chat.say("alice", f"/space invite 1 revoke:{by_token[first].upper()}")

@@ -123,9 +123,9 @@ class InviteService(Service):
         return Invite(link, self.token_for(link, space))
 
     async def list_links(self, actor: Actor, space_id: int) -> tuple[Space, list[InviteLink]]:
-        """A Space's invite links, oldest first, for those who may make them."""
+        """A Space's invite links, oldest first, for those who may withdraw them."""
         space = await self.spaces.get_in(space_id, actor.community_id)
-        require(Action.INVITE, await self.spaces.roles(space, actor))
+        require(Action.WITHDRAW_INVITES, await self.spaces.roles(space, actor))
         async with self.db.session() as session:
             links = await session.exec(
                 select(InviteLink)
@@ -138,7 +138,7 @@ class InviteService(Service):
         """Withdraw the Space's link whose id starts with `wanted` (as `/space invites`
         shows it). Redemptions after this are refused; tickets already got stay."""
         space = await self.spaces.get_in(space_id, actor.community_id)
-        require(Action.INVITE, await self.spaces.roles(space, actor))
+        require(Action.WITHDRAW_INVITES, await self.spaces.roles(space, actor))
         link = await self._named(space, wanted)
         now = self.clock.now()
         async with self.db.write_conn() as conn:

@@ -14,7 +14,7 @@ from bot.errors import InvalidInput
 from bot.models import BridgeMode, Visibility
 from bot.money import currency as lookup_currency
 from bot.money import parse_amount
-from bot.permissions import Action
+from bot.permissions import Action, who_may
 from bot.services.promos import promo_code
 from bot.services.spaces import SpaceChanges, SpaceDraft
 
@@ -122,7 +122,7 @@ USAGES: tuple[Usage, ...] = (
         notes=(
             "The people you invite get a ticket with /ticket redeem TOKEN",
             "revoke:ID: the id /space invites shows; tickets already got stay, the link "
-            "gets no more.",
+            f"gets no more. Who may withdraw one: {who_may(Action.WITHDRAW_INVITES)}.",
         ),
         example="/space invite 12 uses:10",
         action=Action.INVITE,
@@ -131,7 +131,7 @@ USAGES: tuple[Usage, ...] = (
         "space invites",
         "/space invites SPACE",
         "The Space's invite links: id, tickets taken, expiry, withdrawn or not.",
-        action=Action.INVITE,
+        action=Action.WITHDRAW_INVITES,
     ),
 )
 
