@@ -58,7 +58,7 @@ from bot.actors import Actor, UserRef
 from bot.commands.times import format_when
 from bot.core import Core
 from bot.errors import Conflict, InvalidInput, NotFound
-from bot.http.params import PartNumber, SpaceId
+from bot.http.params import PartNumber, SpaceId, space_number
 from bot.models import Identity, Platform
 from bot.permissions import Action, SpaceRole, allowed
 from bot.services.stage import Seated, StageState
@@ -67,7 +67,6 @@ from bot.settings import IceServer
 #: The page's JSON calls (raise a hand, start a recording) are a few bytes each.
 PAGE_BODY_BYTES = 4 * 1024
 
-_SPACE_ID = re.compile(r"^[0-9]{1,15}$")
 _CSP_SOURCE = re.compile(r"^https?://[a-z0-9.\-\[\]:]+$")
 """A web origin fit for the CSP (`audio.cors.web_origin` makes them so; never a ';')."""
 _STATIC = {"room.js": "text/javascript; charset=utf-8", "room.css": "text/css; charset=utf-8"}
@@ -302,9 +301,10 @@ def make_page_router(
     @router.get("/rooms/{space_id}", response_class=HTMLResponse)
     async def page(space_id: str) -> HTMLResponse:
         space = None
-        if _SPACE_ID.match(space_id):
+        number = space_number(space_id)
+        if number is not None:
             try:
-                space = await core.spaces.get(int(space_id))
+                space = await core.spaces.get(number)
             except NotFound:
                 space = None
         if space is None:

@@ -171,6 +171,11 @@ class Identity(SQLModel, table=True):
         return f"{self.community_id}:{self.user_id}"
 
 
+MAX_ID = 2**31 - 1
+"""The largest id (and whole number) an INTEGER column holds on PostgreSQL (SQLite's hold
+64 bits). Ids and counts people type are bounded by it at the edges (chat, HTTP), so a
+number no row can have is refused there, never a database error."""
+
 TITLE_LENGTH = 200
 """Characters a Space's (and a slot's) title is stored in; `STAGEPASS_MAX_TITLE_LENGTH` may
 only lower the limit people meet."""

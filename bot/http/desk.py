@@ -28,8 +28,8 @@ from bot.errors import NotFound, PermissionDenied, UserError
 from bot.http.charts import sales_svg
 from bot.http.dependencies import CoreDep
 from bot.http.links import REFUND_FAILED, form_fields, refusal_page, unreadable
-from bot.http.pages import SPACE_ID, STATUS_LABELS, render
-from bot.http.params import whole_number
+from bot.http.pages import STATUS_LABELS, render
+from bot.http.params import space_number, whole_number
 from bot.money import format_minor
 from bot.permissions import Action, allowed, staff_role
 from bot.services.hostdesk import DeskPass, DeskSheet
@@ -50,12 +50,13 @@ def _refused(exc: UserError) -> HTMLResponse:
 
 async def _admit(core: Core, space_id: str, token: str) -> DeskPass | HTMLResponse:
     """The desk pass, or the page that says why not."""
-    if not SPACE_ID.match(space_id) or int(space_id) < 1:
+    number = space_number(space_id)
+    if number is None:
         return _refused(NotFound(f"There is no Space #{space_id[:20]}."))
     if bad := unreadable(token):
         return _refused(bad)
     try:
-        return await core.host_desk.admit(token, int(space_id))
+        return await core.host_desk.admit(token, number)
     except (InvalidToken, PermissionDenied, NotFound) as exc:
         return _refused(exc)
 

@@ -9,7 +9,6 @@ shown in the viewer's zone by the browser.
 
 from __future__ import annotations
 
-import re
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +24,7 @@ from bot.commands.times import format_when
 from bot.core import Core
 from bot.errors import NotFound
 from bot.http.dependencies import CoreDep
+from bot.http.params import space_number
 from bot.http.session import csrf_of, current_buyer
 from bot.models import Space, SpaceStatus, Visibility
 from bot.services.websignin import WebBuyer
@@ -45,7 +45,6 @@ STATUS_LABELS = {
     SpaceStatus.ENDED: "Ended",
     SpaceStatus.CANCELLED: "Cancelled",
 }
-SPACE_ID = re.compile(r"^[0-9]{1,15}$")
 
 router = APIRouter(include_in_schema=False)
 
@@ -152,9 +151,10 @@ def calendar_file(space: Space, page_url: str, host: str, now: datetime) -> byte
 
 
 async def public_space(space_id: str, core: CoreDep) -> Space:
-    if not SPACE_ID.match(space_id):
-        raise NotFound(f"There is no Space #{space_id}.")
-    space = await core.spaces.get(int(space_id))
+    number = space_number(space_id)
+    if number is None:
+        raise NotFound(f"There is no Space #{space_id[:20]}.")
+    space = await core.spaces.get(number)
     if space.visibility == Visibility.INVITE:  # invite-only: no public page, no calendar
         raise NotFound(f"There is no Space #{space_id}.")
     return space

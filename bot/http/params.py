@@ -1,5 +1,6 @@
 """Path parameters every route shares, bounded in their type so OpenAPI shows the bounds
-and an id no database row can have (0, negative, past 64 bits) is a 422, never a 500;
+and an id no database row can have (0, negative, past an INTEGER column: `MAX_ID`) is a
+422, never a 500;
 and whole numbers typed into the web pages' forms.
 
     async def get_space(space_id: SpaceId) -> ...
@@ -12,12 +13,20 @@ from typing import Annotated
 
 from fastapi import Path
 
-#: The largest id a database integer primary key holds (SQLite and PostgreSQL BIGINT).
-MAX_ID = 2**63 - 1
+from bot.models import MAX_ID
 
 SpaceId = Annotated[int, Path(ge=1, le=MAX_ID, description="The Space's number.")]
 #: A recording part's number within its Space (1, 2, ...).
 PartNumber = Annotated[int, Path(ge=1, le=MAX_ID, description="The recording part's number.")]
+
+
+def space_number(raw: str) -> int | None:
+    """A Space's number as a page's path gives it (``/spaces/12``), or None when no Space
+    can have it: ASCII digits only, 1 to `MAX_ID` (the pages answer their own 404 where the
+    API's `SpaceId` answers 422)."""
+    if raw.isascii() and raw.isdecimal() and len(raw) <= 10 and 1 <= int(raw) <= MAX_ID:
+        return int(raw)
+    return None
 
 
 def whole_number(raw: str, *, digits: int) -> int | None:

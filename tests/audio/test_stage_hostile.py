@@ -19,8 +19,7 @@ from audio.pages import PAGE_BODY_BYTES
 from audio.signaling import MAX_TOKEN_CHARS
 from bot.clock import ManualClock
 from bot.events import SpaceEnded, StageChanged
-from bot.http.params import MAX_ID
-from bot.models import SpaceStatus
+from bot.models import MAX_ID, SpaceStatus
 from bot.services.spaces import SpaceDraft
 from tests.audio.conftest import HOST, Person, World
 from tests.http.conftest import error_of

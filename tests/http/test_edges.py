@@ -22,8 +22,11 @@ from bot.http.api import MAX_BODY_BYTES as API_BODY_BYTES
 from bot.http.buying import BUY_BODY_BYTES
 from bot.http.desk import DESK_BODY_BYTES
 from bot.http.mytickets import TICKET_BODY_BYTES
-from bot.http.params import MAX_ID
-from tests.http.conftest import error_of, routes_of
+from bot.models import MAX_ID
+from bot.settings import Settings
+from bot.wiring import Stagepass
+from tests.http.conftest import error_of, operator, routes_of
+from tests.services import drop_postgres_database, fresh_postgres_database
 
 _PARAM = re.compile(r"\{(\w+)\}")
 #: Ids no row can have: zero, negative, one past BIGINT, and far past 64 bits.
@@ -61,18 +64,41 @@ def _id_routes(app: FastAPI) -> list[tuple[str, str]]:
     return [(m, p) for m, p in routes_of(app) if "{space_id}" in p or "{number}" in p]
 
 
-async def test_every_route_with_an_id_refuses_ids_no_row_can_have(
-    full_app: FastAPI, full: httpx.AsyncClient
-) -> None:
-    routes = _id_routes(full_app)
+async def _refuses_bad_ids(app: FastAPI, client: httpx.AsyncClient) -> None:
+    routes = _id_routes(app)
     assert len(routes) >= 12  # the API's, the pages', the room's
     for method, path in routes:
         for bad in BAD_IDS:
             url = path.replace("{space_id}", bad).replace("{number}", bad)
-            response = await full.request(method, _fill(url, "x"), json={})
+            response = await client.request(method, _fill(url, "x"), json={})
             assert response.status_code in {404, 422}, (method, url, response.text)
             if response.headers["content-type"].startswith("application/json"):
                 assert error_of(response)["type"] in {"invalid_input", "not_found"}
+
+
+async def test_every_route_with_an_id_refuses_ids_no_row_can_have(
+    full_app: FastAPI, full: httpx.AsyncClient
+) -> None:
+    await _refuses_bad_ids(full_app, full)
+
+
+@pytest.mark.postgres
+async def test_ids_past_an_integer_column_never_reach_postgres(settings: Settings) -> None:
+    """PostgreSQL's INTEGER ids end at 2**31 - 1: one past it failed in the database (a
+    500 from the API, the public page and the desk) where SQLite found no row."""
+    url, name = fresh_postgres_database()
+    settings.database_url = url
+    try:
+        built = await Stagepass.build(settings)
+        try:
+            app = built.http_app()
+            app.state.ready = True
+            async with operator(app) as client:
+                await _refuses_bad_ids(app, client)
+        finally:
+            await built.close()
+    finally:
+        drop_postgres_database(name)
 
 
 async def test_the_bounds_are_in_the_openapi_schema(full: httpx.AsyncClient) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from bot.http.params import MAX_ID
+from bot.models import MAX_ID
 from bot.settings import Settings
 from tests.http.conftest import space_body
 

@@ -50,6 +50,7 @@ from bot.services.spaces import SpaceDraft
 from bot.settings import Settings, load_settings
 from bot.wiring import Stagepass
 from tests.http.conftest import TOKEN, person
+from tests.services import drop_postgres_database, fresh_postgres_database
 from tests.waiting import eventually
 
 pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
@@ -145,13 +146,21 @@ class LiveServer(threading.Thread):
         self.sock.close()
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def live(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """The app on SQLite, then on PostgreSQL (each database answers bad input its own way:
+    an out-of-range integer, a NUL, a string past its column)."""
     data: Path = tmp_path_factory.mktemp("live") / "data"
+    url, database = fresh_postgres_database() if request.param == "postgres" else (None, None)
     with pytest.MonkeyPatch.context() as patch:
         for key in _SCRUBBED:
             patch.delenv(key, raising=False)
         settings = load_settings(
+            database_url=url,
             data_dir=data,
             api_token=TOKEN,
             http_port=0,
@@ -179,6 +188,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield running
     finally:
         running.stop()
+        if database is not None:
+            drop_postgres_database(database)
 
 
 @pytest.mark.parametrize("mode", list(GenerationMode), ids=str)

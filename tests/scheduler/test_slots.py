@@ -13,7 +13,7 @@ from adapters.shell.chat import Chat
 from bot.clock import ManualClock
 from bot.core import Core
 from bot.errors import NUL_MESSAGE
-from bot.models import Space, SpaceStatus, TicketStatus, Visibility
+from bot.models import MAX_ID, Space, SpaceStatus, TicketStatus, Visibility
 from scheduler.models import SlotSeries, SlotStatus
 from scheduler.service import Scheduling
 from tests.scheduler.helpers import at, say_ok
@@ -88,6 +88,8 @@ async def test_an_invite_only_slot_makes_invite_only_spaces(
     assert {s.title for s in listed} == {"Open"}
     refused = await room.say("alice", '/slot add title:"X" starts:"2030-01-11 18:00" visibility:x')
     assert refused.error and refused.text == "visibility: is public or invite."
+    huge = await room.say("alice", f"/slot remove S{MAX_ID + 1}")  # past an INTEGER column
+    assert huge.error and huge.text.startswith("Name the slot by its number"), huge.text
     nul = await room.say("alice", '/slot add title:"X\x00" starts:"2030-01-20 20:00" tickets:5')
     assert nul.error and nul.text == f"title: {NUL_MESSAGE}"  # as /space create's options
 

@@ -11,6 +11,7 @@ from bot.commands import types as t
 from bot.commands.grammar.usage import Usage, did_you_mean
 from bot.commands.syntax import Words, mention, space_id
 from bot.errors import InvalidInput
+from bot.models import MAX_ID
 
 
 class Reader:
@@ -70,11 +71,13 @@ class Reader:
         if raw is None:
             return None
         text = raw.replace(",", "").replace("_", "")
-        if not text.lstrip("-").isdigit() or len(text) > 12:
+        if not text.lstrip("-").isdecimal() or len(text) > 12:
             raise InvalidInput(f"{name}: must be a whole number, not {raw!r}.", field=name)
         value = int(text)
         if value < minimum:
             raise InvalidInput(f"{name}: must be at least {minimum}.", field=name)
+        if value > MAX_ID:
+            raise InvalidInput(f"{name}: must be at most {MAX_ID:,}.", field=name)
         return value
 
     def flag(self, name: str) -> bool | None:
