@@ -209,8 +209,10 @@ class Fanout:
                 lanes.append(lane)
                 continue
             queued.append(track)
+            # Not open yet (DTLS coming up): asked again every packet. One open for which
+            # no C lane could be made (an address only sendto writes) is not waiting.
             if stream is not None and stream.fast and not stream.is_fast():
-                waiting.append(stream)  # (open but no C lane: an address only sendto takes)
+                waiting.append(stream)
         self._lanes, self._queued, self._waiting, self._stale = lanes, queued, waiting, False
 
     def _live(self) -> list[PacketTrack]:

@@ -304,12 +304,11 @@ class RtpStream:
     def is_fast(self) -> bool:
         """True while the next packet may take the fast lane (checked per packet: cheap)."""
         lane = self._lane
-        if lane is None:
-            return self._fast and self._header is not None and self._enter()
-        if self._fast and lane.open(self.sender):
-            return True
-        self._leave_lane()
-        return False
+        if lane is not None:
+            if self._fast and lane.open(self.sender):
+                return True
+            self._leave_lane()  # then straight onto the new pair's lane, if it has one
+        return self._fast and self._header is not None and self._enter()
 
     def _leave_lane(self) -> None:
         self._lane = None
