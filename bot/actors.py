@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.errors import without_nul
-from bot.models import Platform
+from bot.models import Platform, platform_name
 
 
 def community_id(platform: Platform | str, external_id: str) -> str:
@@ -35,7 +34,7 @@ class UserRef:
     display_name: str = ""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "display_name", without_nul(self.display_name))
+        object.__setattr__(self, "display_name", platform_name(self.display_name))
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +53,8 @@ class Actor:
 
     def __post_init__(self) -> None:
         # the names a platform gives are cleaned; a NUL in typed text is refused instead
-        object.__setattr__(self, "display_name", without_nul(self.display_name))
-        object.__setattr__(self, "community_name", without_nul(self.community_name))
+        object.__setattr__(self, "display_name", platform_name(self.display_name))
+        object.__setattr__(self, "community_name", platform_name(self.community_name))
 
     @property
     def community_id(self) -> str:

@@ -20,15 +20,10 @@ from __future__ import annotations
 
 #: PostgreSQL stores no NUL character (U+0000) in text: text from outside that holds one is
 #: refused where it enters the core (the API's request bodies, the dispatcher's commands),
-#: never left to fail in the database; names a platform gives are cleaned (`without_nul`).
+#: never left to fail in the database; names a platform gives are cleaned
+#: (`bot.models.platform_name`).
 NUL = "\x00"
 NUL_MESSAGE = "Text may not contain a NUL character (\\u0000)."
-
-
-def without_nul(text: str) -> str:
-    """A name a platform gave (a display name, a server's name) with its NULs dropped: the
-    person did not type it as a command, so it is cleaned rather than refused."""
-    return text.replace(NUL, "")
 
 
 class StagepassError(Exception):

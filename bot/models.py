@@ -21,6 +21,7 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 from bot.clock import as_utc
+from bot.errors import NUL
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -119,13 +120,25 @@ def utc_field(**kw: Any) -> Any:
     return Field(sa_type=UTCDateTime, **kw)
 
 
+NAME_LENGTH = 200
+"""Characters a name a platform gives (a person's display name, a community's name) is
+stored in. Matrix sets no limit on either: a longer one is cut (`platform_name`), never
+refused, as nobody typed it as a command."""
+
+
+def platform_name(text: str) -> str:
+    """A name a platform gave, as it is stored: its NULs dropped (PostgreSQL stores none)
+    and cut to `NAME_LENGTH`."""
+    return text.replace(NUL, "")[:NAME_LENGTH]
+
+
 class Community(SQLModel, table=True):
     __tablename__ = "communities"
 
     id: str = Field(primary_key=True, max_length=120)  # "discord:1234", "shell:local"
     platform: Platform = Field(sa_type=enum_type(Platform))
     external_id: str = Field(max_length=100)
-    name: str = Field(default="", max_length=200)
+    name: str = Field(default="", max_length=NAME_LENGTH)
     created_at: datetime = utc_field()
 
 
@@ -161,7 +174,7 @@ class Identity(SQLModel, table=True):
     platform: Platform = Field(sa_type=enum_type(Platform))
     community_id: str = Field(foreign_key="communities.id", max_length=120)
     user_id: str = Field(max_length=100)
-    display_name: str = Field(default="", max_length=200)
+    display_name: str = Field(default="", max_length=NAME_LENGTH)
     tz: str = Field(default="UTC", max_length=64)
     created_at: datetime = utc_field()
 

@@ -12,7 +12,7 @@ from sqlmodel import col
 
 from bot.actors import Actor
 from bot.core import Core
-from bot.models import Identity, Platform
+from bot.models import NAME_LENGTH, Community, Identity, Platform
 from bot.services import identities as module
 
 
@@ -67,3 +67,26 @@ async def test_another_processs_change_shows_when_the_row_is_stale(
     later = time.monotonic() + module.ROW_SECONDS + 1
     monkeypatch.setattr(module, "time", SimpleNamespace(monotonic=lambda: later))
     assert (await core.identities.ensure(person("cy"))).tz == "Asia/Tokyo"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_core(request: pytest.FixtureRequest) -> Core:
+    core: Core = request.getfixturevalue("core" if request.param == "sqlite" else "pg_core")
+    return core
+
+
+async def test_names_longer_than_their_columns_are_cut_not_failed(any_core: Core) -> None:
+    """Matrix sets no limit on a display name or a room's name: one past the column failed
+    in PostgreSQL ('value too long'), so the person's every command did."""
+    long = Actor(
+        Platform.MATRIX, "!room:example.org", "@ann:example.org", "Ann " + "é" * 400,
+        community_name="Room \x00" + "r" * 400,
+    )  # fmt: skip
+    assert len(long.display_name) == NAME_LENGTH and "\x00" not in long.community_name
+    identity = await any_core.identities.ensure(long)
+    assert identity.display_name == ("Ann " + "é" * 400)[:NAME_LENGTH]
+    stored = await any_core.identities.get(identity.id or 0)
+    assert stored.display_name == identity.display_name
+    async with any_core.db.session() as session:
+        community = await session.get(Community, long.community_id)
+    assert community is not None and community.name == ("Room " + "r" * 400)[:NAME_LENGTH]

@@ -37,8 +37,8 @@ from adapters.slack.models import SlackInstallation, SlackOAuthState
 from bot.clock import Clock
 from bot.db import Database
 from bot.encryption import Cipher
-from bot.errors import without_nul
 from bot.logs import add_secrets
+from bot.models import platform_name
 
 _log = logging.getLogger(__name__)  # the logger slack-sdk asks stores for
 log = structlog.get_logger(__name__)
@@ -114,8 +114,8 @@ class InstallationStore(AsyncInstallationStore):
         values: dict[str, Any] = {
             "app_id": bot.app_id or "",
             # names Slack gives, not typed as a command: cleaned as the core cleans people's
-            "enterprise_name": without_nul(bot.enterprise_name or ""),
-            "team_name": without_nul(bot.team_name or ""),
+            "enterprise_name": platform_name(bot.enterprise_name or ""),
+            "team_name": platform_name(bot.team_name or ""),
             "is_enterprise_install": bool(bot.is_enterprise_install),
             "bot_token": self.cipher.encrypt(bot.bot_token),
             "bot_refresh_token": self.cipher.encrypt_optional(bot.bot_refresh_token),

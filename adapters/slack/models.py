@@ -12,7 +12,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from bot.models import utc_field
+from bot.models import NAME_LENGTH, utc_field
 
 
 class SlackInstallation(SQLModel, table=True):
@@ -29,9 +29,9 @@ class SlackInstallation(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     app_id: str = Field(default="", max_length=32)
     enterprise_id: str = Field(default="", max_length=32)
-    enterprise_name: str = Field(default="", max_length=200)
+    enterprise_name: str = Field(default="", max_length=NAME_LENGTH)
     team_id: str = Field(default="", max_length=32, index=True)
-    team_name: str = Field(default="", max_length=200)
+    team_name: str = Field(default="", max_length=NAME_LENGTH)
     is_enterprise_install: bool = False
     # encrypted at rest (`fernet:...`, bot/encryption.py): room for a long rotating token
     bot_token: str = Field(max_length=1000)
