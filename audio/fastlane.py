@@ -340,7 +340,7 @@ class RtpStream:
                 sequence=self._sequence,
                 origin=self.origin,
             )
-        timestamp = (self.origin + wire.offset) & 0xFFFFFFFF
+        timestamp = self._timestamp(wire)
         if wire.at >= self._report_due:
             self._send_report(lane, timestamp, wire)
         self._report(timestamp, wire.ntp)
@@ -384,7 +384,7 @@ class RtpStream:
             lane = self._lane
             assert lane is not None
         sequence = self._sequence
-        timestamp = (self.origin + wire.offset) & 0xFFFFFFFF
+        timestamp = self._timestamp(wire)
         view = lane.view
         size = self._size
         end = size + len(wire.payload)
@@ -550,12 +550,16 @@ class RtpStream:
     def _stamp(self, wire: Wire) -> tuple[bytes, int]:
         header = self._header
         assert header is not None
-        timestamp = (self.origin + wire.offset) & 0xFFFFFFFF
+        timestamp = self._timestamp(wire)
         _SEQ_TS.pack_into(header, 2, self._sequence, timestamp)
         if self._abs_at:
             header[self._abs_at : self._abs_at + 3] = wire.abs_send_time
         self._sequence = (self._sequence + 1) & 0xFFFF
         return bytes(header) + wire.payload, timestamp
+
+    def _timestamp(self, wire: Wire) -> int:
+        """The packet's RTP timestamp on this stream (the C loop adds the same origin)."""
+        return (self.origin + wire.offset) & 0xFFFFFFFF
 
     def _report(self, timestamp: int, ntp: int) -> None:
         """Keep the sender report aiortc sends every second true to both paths."""

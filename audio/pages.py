@@ -58,8 +58,8 @@ from bot.actors import Actor, UserRef
 from bot.commands.times import format_when
 from bot.core import Core
 from bot.errors import Conflict, InvalidInput, NotFound
-from bot.http.params import PartNumber, SpaceId, space_number
-from bot.models import Identity, Platform
+from bot.http.params import PartNumber, SpaceId
+from bot.models import Identity, Platform, row_id
 from bot.permissions import Action, SpaceRole, allowed
 from bot.services.stage import Seated, StageState
 from bot.settings import IceServer
@@ -301,7 +301,7 @@ def make_page_router(
     @router.get("/rooms/{space_id}", response_class=HTMLResponse)
     async def page(space_id: str) -> HTMLResponse:
         space = None
-        number = space_number(space_id)
+        number = row_id(space_id)
         if number is not None:
             try:
                 space = await core.spaces.get(number)

@@ -189,6 +189,15 @@ MAX_ID = 2**31 - 1
 64 bits). Ids and counts people type are bounded by it at the edges (chat, HTTP), so a
 number no row can have is refused there, never a database error."""
 
+
+def row_id(text: str) -> int | None:
+    """``text`` as an id a row can have, or None: decimal digits only (any script's, as
+    `int` reads them; ``"²".isdigit()`` is true, but ``int("²")`` fails), 1 to `MAX_ID`."""
+    if text.isdecimal() and len(text) <= 10 and 1 <= int(text) <= MAX_ID:
+        return int(text)
+    return None
+
+
 TITLE_LENGTH = 200
 """Characters a Space's (and a slot's) title is stored in; `STAGEPASS_MAX_TITLE_LENGTH` may
 only lower the limit people meet."""

@@ -19,7 +19,7 @@ from bot.commands.grammar.usage import SPACE_FIELDS
 from bot.commands.handlers import Dispatcher
 from bot.commands.times import format_when, parse_when
 from bot.errors import InvalidInput
-from bot.models import MAX_ID, Visibility
+from bot.models import Visibility, row_id
 from bot.replies import Reply
 from bot.services.spaces import SpaceDraft
 from scheduler.models import SlotSeries
@@ -106,9 +106,10 @@ def _unlisted(series: SlotSeries) -> str:
 
 def slot_id(word: str | None) -> int:
     raw = (word or "").strip().lstrip("#").lower().removeprefix("s")
-    if not raw.isdecimal() or len(raw) > 10 or int(raw) > MAX_ID:
+    found = row_id(raw)
+    if found is None:
         raise InvalidInput("Name the slot by its number, e.g. /slot remove S3 (see /slot list).")
-    return int(raw)
+    return found
 
 
 class SlotCommands:

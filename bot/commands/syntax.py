@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from bot.actors import UserRef
 from bot.errors import InvalidInput
-from bot.models import MAX_ID
+from bot.models import row_id
 
 _QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"', "\u00bb": '"'})
 _TOKEN = re.compile(
@@ -72,7 +72,4 @@ def mention(word: str) -> UserRef | None:
 
 
 def space_id(word: str) -> int | None:
-    raw = word.strip().lstrip("#")
-    if raw.isdecimal() and len(raw) < 12 and int(raw) <= MAX_ID:
-        return int(raw)
-    return None
+    return row_id(word.strip().lstrip("#"))

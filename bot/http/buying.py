@@ -35,9 +35,9 @@ from bot.http.pages import (
     render,
     space_view,
 )
-from bot.http.params import space_number, whole_number
+from bot.http.params import whole_number
 from bot.http.session import csrf_of, csrf_ok, current_buyer, sign_in
-from bot.models import InviteLink, Space, SpaceStatus
+from bot.models import InviteLink, Space, SpaceStatus, row_id
 from bot.services.refusals import BuyerLimitReached
 from bot.services.tickets import Reservation
 from bot.services.websignin import WebBuyer
@@ -127,7 +127,7 @@ async def buy(space_id: str, request: Request, core: CoreDep) -> Response:
 async def pay(space_id: str, request: Request, core: CoreDep) -> Response:
     """The signed-in buyer's seats held in the Space, and on to their open Checkout. No
     held seats (paid, lapsed, or nobody signed in): back to the Space's page."""
-    if space_number(space_id) is None:
+    if row_id(space_id) is None:
         return render("not_found.html", status_code=404, message="There is no such Space.")
     back = RedirectResponse(f"/spaces/{space_id}", status_code=303)
     buyer = await current_buyer(core, request)

@@ -29,7 +29,8 @@ from bot.http.charts import sales_svg
 from bot.http.dependencies import CoreDep
 from bot.http.links import REFUND_FAILED, form_fields, refusal_page, unreadable
 from bot.http.pages import STATUS_LABELS, render
-from bot.http.params import space_number, whole_number
+from bot.http.params import whole_number
+from bot.models import row_id
 from bot.money import format_minor
 from bot.permissions import Action, allowed, staff_role
 from bot.services.hostdesk import DeskPass, DeskSheet
@@ -50,7 +51,7 @@ def _refused(exc: UserError) -> HTMLResponse:
 
 async def _admit(core: Core, space_id: str, token: str) -> DeskPass | HTMLResponse:
     """The desk pass, or the page that says why not."""
-    number = space_number(space_id)
+    number = row_id(space_id)
     if number is None:
         return _refused(NotFound(f"There is no Space #{space_id[:20]}."))
     if bad := unreadable(token):

@@ -24,9 +24,8 @@ from bot.commands.times import format_when
 from bot.core import Core
 from bot.errors import NotFound
 from bot.http.dependencies import CoreDep
-from bot.http.params import space_number
 from bot.http.session import csrf_of, current_buyer
-from bot.models import Space, SpaceStatus, Visibility
+from bot.models import Space, SpaceStatus, Visibility, row_id
 from bot.services.websignin import WebBuyer
 from bot.wording import price, seats_on_sale
 
@@ -151,7 +150,7 @@ def calendar_file(space: Space, page_url: str, host: str, now: datetime) -> byte
 
 
 async def public_space(space_id: str, core: CoreDep) -> Space:
-    number = space_number(space_id)
+    number = row_id(space_id)
     if number is None:
         raise NotFound(f"There is no Space #{space_id[:20]}.")
     space = await core.spaces.get(number)

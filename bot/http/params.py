@@ -20,15 +20,6 @@ SpaceId = Annotated[int, Path(ge=1, le=MAX_ID, description="The Space's number."
 PartNumber = Annotated[int, Path(ge=1, le=MAX_ID, description="The recording part's number.")]
 
 
-def space_number(raw: str) -> int | None:
-    """A Space's number as a page's path gives it (``/spaces/12``), or None when no Space
-    can have it: ASCII digits only, 1 to `MAX_ID` (the pages answer their own 404 where the
-    API's `SpaceId` answers 422)."""
-    if raw.isascii() and raw.isdecimal() and len(raw) <= 10 and 1 <= int(raw) <= MAX_ID:
-        return int(raw)
-    return None
-
-
 def whole_number(raw: str, *, digits: int) -> int | None:
     """A form field as a whole number of at most `digits` digits, or None. Decimal digits
     only (any script's, as `int` reads them): `"²".isdigit()` is true, but `int("²")`
